@@ -1,0 +1,21 @@
+# The two commands the README opens with: `make demo` and `make test` (each runs set-up first).
+PY := .venv/bin/python
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: setup demo test test-all clean
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	$(PY) -m tfseqrec.cli demo --output-dir demo_output
+
+test: setup
+	$(PY) -m pytest -q
+
+# Includes tests marked slow (full ML-1M and Amazon Beauty preprocessing).
+test-all: setup
+	$(PY) -m pytest -q -m "slow or not slow"
+
+clean:
+	rm -rf demo_output .pytest_cache build *.egg-info

@@ -1,0 +1,7 @@
+"""Apache Beam pipelines that turn raw interaction logs into per-user / per-session sequences.
+
+``beam_pipelines.preprocess`` is the entry point (``tfseqrec preprocess`` on the command line).
+Readers and per-row parsing live in ``readers``; each step is a named ``PTransform`` in
+``transforms``; the steps that work on one sequence at a time are plain functions in
+``sequence_ops`` so that the pure-Python reference (``tfseqrec.reference``) can be compared with them.
+"""

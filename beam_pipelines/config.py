@@ -1,0 +1,167 @@
+"""Typed configuration of the preprocessing pipeline.
+
+The steps, in the order the pipeline applies them (the pure-Python reference follows the same order):
+
+1. **read and parse** every input row into an ``Interaction`` (``sequence key``, item, time, order,
+   event type, rating). Malformed rows go to ``rejects`` with file, line and reason.
+2. **row filters**: ``min_rating`` (keep rating >= min_rating; rows without a rating are rejected
+   when a minimum is set), ``event_types`` (keep only these types).
+3. **group** rows by user (or session id) and **stable-sort** each group by
+   ``(time, order column, input position)``; input position is (file index in sorted file list,
+   line number, position within the line), so ties in time keep input order.
+4. **remove consecutive repeats** (optional): an item equal to the item just before it is dropped.
+5. **sessionize** (optional, needs times): a gap longer than ``session_gap_seconds`` between two
+   events starts a new session; each session becomes its own sequence.
+6. **k-core** (optional): repeatedly drop items with fewer than ``item_min_count`` interactions and
+   sequences with fewer than ``user_min_count`` items, until a round drops nothing. Counts are over
+   interactions (an item that a user interacted with twice counts twice).
+7. **split** by protocol (``SplitConfig``).
+8. **vocabulary**: string item id -> int; 0 = ``[PAD]``, 1 = ``[OOV]``, real items from 2, ordered by
+   count in the train split (descending), ties by item id string. Items that occur only in
+   validation/test (leave-one-out, temporal) get ids after the trained ones (count 0).
+9. **max length** (optional): keep the latest ``max_len`` items of each input sequence.
+
+Row accounting is exact: rows read = rows kept + rows filtered (per rule) + rows rejected (per reason),
+where a kept row is an item in a train sequence or a validation/test target.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+FORMATS = ("movielens", "csv", "tsv", "jsonl", "parquet", "seq")
+SPLITS = ("leave_one_out", "temporal", "session", "none")
+
+
+@dataclasses.dataclass(frozen=True)
+class ReaderConfig:
+    """How to read the raw log.
+
+    ``format`` is one of ``FORMATS`` or ``None`` to detect it from file extensions:
+    ``.dat`` -> movielens (``user::item::rating::timestamp``), ``.csv``/``.tsv`` -> csv/tsv with a header
+    (delimiter sniffed among ``, ; \\t |`` unless given), ``.jsonl``/``.json`` -> JSON Lines (flat rows, or
+    OTTO-style ``{"session": .., "events": [{"aid", "ts", "type"}]}``), ``.parquet``, ``.txt`` -> seq
+    (``user item1 item2 ...`` per line, already in time order; ``user item`` lines are the same format with one
+    item per line).
+
+    Column names (``*_col``) apply to csv/tsv/jsonl/parquet; ``None`` means "detect by common names"
+    (e.g. ``user_id``, ``userId``, ``session_id``, ``SessionId``, ``session``; ``item_id``, ``ItemId``, ``aid``,
+    ``movie_id``; ``timestamp``, ``Time``, ``ts``). ``order_col`` is an integer column that orders a user's rows
+    when there is no timestamp (or breaks ties within one). ``time_unit`` says what numeric times mean:
+    ``s``, ``ms`` or ``auto`` (values above 1e11 are milliseconds). ISO-8601 strings are accepted too.
+    """
+    format: Optional[str] = None
+    delimiter: Optional[str] = None
+    user_col: Optional[str] = None
+    item_col: Optional[str] = None
+    time_col: Optional[str] = None
+    order_col: Optional[str] = None
+    rating_col: Optional[str] = None
+    event_col: Optional[str] = None
+    item_feature_cols: tuple[str, ...] = ()
+    time_unit: str = "auto"
+
+    def __post_init__(self):
+        if self.format is not None and self.format not in FORMATS:
+            raise ValueError(f"format={self.format!r} is not one of {', '.join(FORMATS)}")
+        if self.time_unit not in ("s", "ms", "auto"):
+            raise ValueError(f"time_unit={self.time_unit!r}: use s, ms or auto")
+        if self.delimiter is not None and len(self.delimiter) != 1:
+            raise ValueError(f"delimiter={self.delimiter!r} must be a single character")
+
+
+@dataclasses.dataclass(frozen=True)
+class FilterConfig:
+    """Row filters and sequence-level cleaning (steps 2, 4, 5, 6)."""
+    min_rating: Optional[float] = None
+    event_types: tuple[str, ...] = ()
+    remove_consecutive_repeats: bool = False
+    session_gap_seconds: Optional[float] = None
+    item_min_count: int = 0
+    user_min_count: int = 0
+    kcore_max_rounds: int = 10
+
+    def __post_init__(self):
+        for name in ("item_min_count", "user_min_count"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}={getattr(self, name)} must be >= 0")
+        if self.kcore_max_rounds < 1:
+            raise ValueError(f"kcore_max_rounds={self.kcore_max_rounds} must be >= 1")
+        if self.session_gap_seconds is not None and self.session_gap_seconds <= 0:
+            raise ValueError(f"session_gap_seconds={self.session_gap_seconds} must be > 0")
+
+    @property
+    def kcore_enabled(self) -> bool:
+        return self.item_min_count > 1 or self.user_min_count > 1
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitConfig:
+    """Evaluation protocol (DESIGN.md §2).
+
+    - ``leave_one_out``: per sequence of length n >= 3, train = seq[:-2]; validation input seq[:-2],
+      target seq[-2]; test input seq[:-1], target seq[-1]. Shorter sequences go to train only.
+    - ``temporal``: global cut times ``valid_cut`` <= ``test_cut`` (seconds since epoch, or ISO dates).
+      Train = events before valid_cut; validation input = train events, targets = events in
+      [valid_cut, test_cut); test input = events before test_cut, targets = events from test_cut on.
+      A validation/test record is written only when it has targets.
+    - ``session``: each sequence is a session; its time is its last event. Test = sessions whose time is within
+      the last ``test_days`` days of the data (relative to the latest event); validation = the ``valid_days``
+      before that; train = the rest. Items not in train sessions are dropped from validation/test sessions
+      (counted as ``unseen_item``); validation/test sessions left with fewer than 2 items are dropped
+      (``short_eval_session``). Records hold the whole session in ``item_ids`` (the evaluator predicts each
+      next item).
+    - ``none``: everything is train.
+    """
+    protocol: str = "leave_one_out"
+    valid_cut: Optional[float] = None
+    test_cut: Optional[float] = None
+    test_days: float = 1.0
+    valid_days: float = 0.0
+
+    def __post_init__(self):
+        if self.protocol not in SPLITS:
+            raise ValueError(f"split protocol {self.protocol!r} is not one of {', '.join(SPLITS)}")
+        if self.protocol == "temporal":
+            if self.valid_cut is None or self.test_cut is None:
+                raise ValueError("the temporal split needs --valid-cut and --test-cut (seconds or ISO dates)")
+            if self.valid_cut > self.test_cut:
+                raise ValueError(f"valid_cut {self.valid_cut} is after test_cut {self.test_cut}")
+        if self.test_days <= 0 or self.valid_days < 0:
+            raise ValueError("test_days must be > 0 and valid_days >= 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputConfig:
+    """Where and how records are written."""
+    output_dir: str
+    max_len: Optional[int] = None
+    num_shards: int = 0  # 0 lets the runner choose
+    compression: Optional[str] = None  # None or "GZIP"
+
+    def __post_init__(self):
+        if self.max_len is not None and self.max_len < 1:
+            raise ValueError(f"max_len={self.max_len} must be >= 1")
+        if self.compression not in (None, "GZIP"):
+            raise ValueError(f"compression={self.compression!r}: use None or GZIP")
+        if self.num_shards < 0:
+            raise ValueError(f"num_shards={self.num_shards} must be >= 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class PreprocessConfig:
+    """The whole preprocessing run: inputs plus the four parts above."""
+    inputs: tuple[str, ...]
+    output: OutputConfig
+    reader: ReaderConfig = dataclasses.field(default_factory=ReaderConfig)
+    filters: FilterConfig = dataclasses.field(default_factory=FilterConfig)
+    split: SplitConfig = dataclasses.field(default_factory=SplitConfig)
+
+    def __post_init__(self):
+        if not self.inputs:
+            raise ValueError("no input given: pass one or more files, globs or directories")
+        if self.split.protocol in ("temporal", "session") and self.reader.format == "seq":
+            raise ValueError(f"the {self.split.protocol} split needs timestamps; the seq format has none")
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)

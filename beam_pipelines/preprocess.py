@@ -1,0 +1,229 @@
+"""The preprocessing pipeline: raw logs in, per-user/per-session sequences out (TFRecords + spec + stats).
+
+``run(config, pipeline_args)`` builds and runs it on any Beam runner: ``pipeline_args`` are standard
+Beam options passed through unchanged (``--runner=DataflowRunner --project=... --region=...
+--temp_location=gs://...``). Without ``--runner`` it runs on the DirectRunner in multi-process mode.
+All reads and writes go through Beam's FileSystems, so ``gs://`` inputs and outputs work alike.
+
+Output directory::
+
+    train-SSSSS-of-NNNNN.tfrecord   valid-....tfrecord   test-....tfrecord   (tf.train.Example, see spec.py)
+    vocab.tsv            item<TAB>train count; line number = id (0 [PAD], 1 [OOV])
+    feature_spec.json    record layout, splits, vocabulary, protocol (read by tfseqrec.data)
+    stats.json           row accounting, users, items, length histogram, item popularity
+    rejects-SSSSS-of-NNNNN.jsonl   malformed rows: file, line, reason, detail, text
+"""
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import platform
+from typing import Optional, Sequence as Seq
+
+import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+
+from beam_pipelines import readers, stats as stats_lib, transforms as T
+from beam_pipelines.config import PreprocessConfig
+from tfseqrec import __version__, io_utils
+from tfseqrec.data.spec import (FeatureInfo, FeatureSpec, SPEC_FILENAME, STATS_FILENAME, SplitFiles,
+                                VOCAB_FILENAME, VocabularyInfo)
+
+log = logging.getLogger(__name__)
+
+OUTPUT_PATTERNS = ("train-*", "valid-*", "test-*", "rejects-*", VOCAB_FILENAME, SPEC_FILENAME, STATS_FILENAME)
+
+
+def default_pipeline_options(pipeline_args: Seq[str]) -> PipelineOptions:
+    """Beam options from ``pipeline_args``; the DirectRunner runs multi-process unless told otherwise."""
+    options = PipelineOptions(list(pipeline_args))
+    direct = options.view_as(DirectOptions)
+    if options.view_as(StandardOptions).runner in (None, "DirectRunner", "direct"):
+        if "--direct_running_mode" not in " ".join(pipeline_args):
+            direct.direct_running_mode = "multi_processing"
+        if not direct.direct_num_workers:
+            direct.direct_num_workers = max(1, min(os.cpu_count() or 1, 2))
+        if "--default_sdk_harness_log_level" not in " ".join(pipeline_args):
+            options = PipelineOptions(list(pipeline_args) + ["--default_sdk_harness_log_level=WARNING"])
+            options.view_as(DirectOptions).direct_running_mode = direct.direct_running_mode
+            options.view_as(DirectOptions).direct_num_workers = direct.direct_num_workers
+    return options
+
+
+def prepare_output_dir(output_dir: str, overwrite: bool) -> None:
+    """Refuses to mix runs: an output directory that already holds our files needs ``overwrite``."""
+    existing = [p for pattern in OUTPUT_PATTERNS for p in io_utils.match(io_utils.join(output_dir, pattern))]
+    if existing and not overwrite:
+        raise FileExistsError(
+            f"{output_dir} already holds preprocessing output ({len(existing)} files, e.g. {existing[0]}); "
+            f"pass --overwrite to replace it or choose another --output-dir")
+    if existing:
+        FileSystems.delete(existing)
+    if "://" not in output_dir:
+        os.makedirs(output_dir, exist_ok=True)
+
+
+def split_names(cfg: PreprocessConfig) -> list[str]:
+    """Splits this protocol writes: train always; valid and test unless there is nothing to put there."""
+    if cfg.split.protocol == "none":
+        return ["train"]
+    if cfg.split.protocol == "session" and cfg.split.valid_days == 0:
+        return ["train", "test"]
+    return ["train", "valid", "test"]
+
+
+def build_pipeline(p: beam.Pipeline, cfg: PreprocessConfig, plan: readers.InputPlan) -> None:
+    """Lays out every step on pipeline ``p`` (see ``beam_pipelines.config`` for the order and rules)."""
+    out_dir = cfg.output.output_dir
+    counts = []
+
+    parsed = p | "Read" >> T.ReadInteractions(plan)
+    counts.append(parsed[T.COUNTS])
+    (parsed[T.REJECTS] | "RejectsToJson" >> beam.Map(T.reject_to_json)
+     | "WriteRejects" >> beam.io.WriteToText(io_utils.join(out_dir, "rejects"), file_name_suffix=".jsonl"))
+
+    filtered = parsed.rows | "FilterRows" >> T.FilterRows(cfg.filters)
+    counts.append(filtered[T.COUNTS])
+    seqs = filtered.rows | "Group" >> T.GroupIntoSequences(plan.has_time, plan.has_events)
+
+    if cfg.filters.remove_consecutive_repeats:
+        deduped = seqs | "RemoveRepeats" >> T.RemoveConsecutiveRepeats()
+        counts.append(deduped[T.COUNTS])
+        seqs = deduped.seqs
+    if cfg.filters.session_gap_seconds is not None:
+        seqs = seqs | "Sessionize" >> T.Sessionize(cfg.filters.session_gap_seconds)
+
+    kcore_rounds = None
+    if cfg.filters.kcore_enabled:
+        kcore = seqs | "KCore" >> T.IterativeKCore(cfg.filters)
+        counts.append(kcore[T.COUNTS])
+        seqs, kcore_rounds = kcore["seqs"], kcore["rounds"]
+
+    lengths = seqs | "LengthHistogram" >> T.LengthHistogram()
+    users = (seqs | "UserKeys" >> beam.Map(lambda s: s.user if s.user is not None else s.key)
+             | "DistinctUsers" >> beam.Distinct() | "CountUsers" >> beam.combiners.Count.Globally())
+    event_types = seqs | "EventTypes" >> T.EventTypeVocabulary()
+
+    split = seqs | "Split" >> T.SplitSequences(cfg.split)
+    counts.append(split[T.COUNTS])
+    protocol = cfg.split.protocol
+    is_session = protocol == "session"
+    eval_splits = split_names(cfg)[1:]
+    eval_pairs = {name: split[name] for name in eval_splits}
+
+    extra_items = None
+    if eval_splits and not is_session:
+        extra_items = ([eval_pairs[n] | f"{n}Targets" >> beam.Map(lambda pair: pair[1]) for n in eval_splits]
+                       | "EvalTargets" >> beam.Flatten())
+    vocab = split.train | "Vocabulary" >> T.BuildVocabulary(extra_items)
+    vocab_ids = beam.pvalue.AsSingleton(vocab | "VocabIds" >> beam.Map(T.vocabulary_to_ids))
+    event_ids = beam.pvalue.AsSingleton(
+        event_types | "EventIds" >> beam.Map(lambda types: {t: i + 1 for i, t in enumerate(types)}))
+    (vocab | "VocabText" >> beam.Map(T.vocabulary_file_text)
+     | "WriteVocab" >> beam.Map(lambda text: io_utils.write_text(io_utils.join(out_dir, VOCAB_FILENAME), text)))
+
+    suffix = ".tfrecord" + (".gz" if cfg.output.compression == "GZIP" else "")
+    compression = CompressionTypes.GZIP if cfg.output.compression == "GZIP" else CompressionTypes.UNCOMPRESSED
+    to_encode = {"train": (split.train, False, True, False)}
+    for name in eval_splits:
+        pairs = eval_pairs[name]
+        if is_session:
+            kept = pairs | f"FilterUnseen_{name}" >> T.FilterEvalSessions(vocab_ids)
+            counts.append(kept[T.COUNTS])
+            pairs = kept.pairs
+        # (elements, paired, count truncation, with targets)
+        to_encode[name] = (pairs, True, is_session, not is_session)
+    for name, (elements, paired, count_truncation, with_targets) in to_encode.items():
+        encoded = elements | f"Encode_{name}" >> T.EncodeRecords(
+            name, cfg.output.max_len, paired, count_truncation, with_targets, vocab_ids, event_ids)
+        counts.append(encoded[T.COUNTS])
+        encoded.records | f"Write_{name}" >> beam.io.WriteToTFRecord(
+            io_utils.join(out_dir, name), file_name_suffix=suffix, num_shards=cfg.output.num_shards,
+            compression_type=compression)
+
+    all_counts = counts | "FlattenCounts" >> beam.Flatten() | "Counts" >> T.CollectCounts()
+    popularity = vocab | "Popularity" >> beam.Map(stats_lib.popularity_summary)
+    num_items = vocab | "NumItems" >> beam.Map(len)
+    side = {
+        "counts": beam.pvalue.AsSingleton(all_counts),
+        "lengths": beam.pvalue.AsSingleton(lengths),
+        "popularity": beam.pvalue.AsSingleton(popularity),
+        "num_items": beam.pvalue.AsSingleton(num_items),
+        "num_users": beam.pvalue.AsSingleton(users),
+        "event_types": beam.pvalue.AsSingleton(event_types),
+    }
+    if kcore_rounds is not None:
+        side["kcore"] = beam.pvalue.AsSingleton(kcore_rounds)
+    (p | "Once" >> beam.Create([None])
+     | "WriteSpecAndStats" >> beam.Map(_write_spec_and_stats, cfg=cfg, plan=plan, suffix=suffix, **side))
+
+
+def _write_spec_and_stats(_, cfg: PreprocessConfig, plan: readers.InputPlan, suffix: str, counts: dict,
+                          lengths: dict, popularity: dict, num_items: int, num_users: int, event_types: list,
+                          kcore: Optional[dict] = None) -> None:
+    out_dir = cfg.output.output_dir
+    protocol = cfg.split.protocol
+    splits = {name: SplitFiles(file_pattern=f"{name}-*{suffix}", num_records=counts.get(f"records/{name}", 0),
+                               num_targets=counts.get(f"kept/{name}_targets", 0))
+              for name in split_names(cfg)}
+    features = {
+        "sequence_id": FeatureInfo("string", "scalar", "user id, or session id"),
+        "item_ids": FeatureInfo("int64", "list", "input history, oldest first (vocabulary ids)"),
+    }
+    if cfg.filters.session_gap_seconds is not None:
+        features["user_id"] = FeatureInfo("string", "scalar", "user the session belongs to")
+        features["session_index"] = FeatureInfo("int64", "scalar", "0-based session number within the user")
+    if plan.has_time:
+        features["timestamps"] = FeatureInfo("int64", "list", "event times of item_ids, ms since epoch")
+    if plan.has_events:
+        features["event_types"] = FeatureInfo("int64", "list", "event type ids of item_ids (1-based)")
+    if protocol in ("leave_one_out", "temporal"):
+        features["target_ids"] = FeatureInfo("int64", "list", "items to predict (valid/test records)")
+        if plan.has_time:
+            features["target_timestamps"] = FeatureInfo("int64", "list", "times of target_ids, ms since epoch")
+    protocol_info = stats_lib.protocol_description(cfg)
+    spec = FeatureSpec(
+        features=features, splits=splits,
+        vocabulary=VocabularyInfo(file=VOCAB_FILENAME, size=num_items + 2, num_items=num_items),
+        protocol=protocol_info, event_types=list(event_types), compression=cfg.output.compression,
+        time_unit="ms" if plan.has_time else None)
+    io_utils.write_json(io_utils.join(out_dir, SPEC_FILENAME), spec.to_json())
+    stats = stats_lib.assemble_stats(cfg, plan, counts, lengths, popularity, num_items, num_users, kcore)
+    stats["created"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    stats["tfseqrec_version"] = __version__
+    stats["python"] = platform.python_version()
+    io_utils.write_json(io_utils.join(out_dir, STATS_FILENAME), stats)
+
+
+def _remove_temp_dirs(output_dir: str) -> None:
+    """Beam's file sinks can leave empty ``beam-temp-*`` directories behind; they are not output."""
+    leftovers = io_utils.match(io_utils.join(output_dir, "beam-temp-*"))
+    if leftovers:
+        FileSystems.delete(leftovers)
+
+
+def run(cfg: PreprocessConfig, pipeline_args: Seq[str] = (), overwrite: bool = False,
+        options: Optional[PipelineOptions] = None) -> dict:
+    """Plans the inputs (failing early on bad ones), runs the pipeline and returns ``stats.json``'s content."""
+    plan = readers.plan_inputs(cfg.inputs, cfg.reader)
+    if cfg.split.protocol in ("temporal", "session") and not plan.has_time:
+        raise readers.InputError(
+            f"the {cfg.split.protocol} split needs a time column, and none was found in {plan.files[0]}; "
+            f"name it with --time-col")
+    if cfg.filters.session_gap_seconds is not None and not plan.has_time:
+        raise readers.InputError(f"--session-gap needs a time column; none was found in {plan.files[0]}")
+    if cfg.filters.min_rating is not None and not plan.has_rating:
+        raise readers.InputError(f"--min-rating needs a rating column; none was found in {plan.files[0]}")
+    if cfg.filters.event_types and not plan.has_events:
+        raise readers.InputError(f"--event-types needs an event type column; none was found in {plan.files[0]}")
+    prepare_output_dir(cfg.output.output_dir, overwrite)
+    options = options or default_pipeline_options(pipeline_args)
+    log.info("preprocessing %d file(s) as %s with columns %s", len(plan.files), plan.format, plan.columns)
+    with beam.Pipeline(options=options) as p:
+        build_pipeline(p, cfg, plan)
+    _remove_temp_dirs(cfg.output.output_dir)
+    stats_path = io_utils.join(cfg.output.output_dir, STATS_FILENAME)
+    return io_utils.read_json(stats_path) if io_utils.exists(stats_path) else {}

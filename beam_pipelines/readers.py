@@ -1,0 +1,513 @@
+"""Input discovery, format detection and per-row parsing for every supported log format.
+
+Pure Python (no Beam): the pipeline runs ``iter_file_rows`` inside a DoFn, one file per call, and the
+pure-Python reference runs the same function, so both see identical rows. Planning (``plan_inputs``)
+runs in the driver and fails early, with the file and column named, on problems that would otherwise
+reject every row: no files, mixed formats, unknown columns.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime
+import json
+import os
+import posixpath
+from collections import Counter
+from typing import Iterator, Optional, Union
+
+from beam_pipelines.config import ReaderConfig
+from beam_pipelines.records import Interaction, Reject
+
+_COMPRESSION_SUFFIXES = (".gz", ".bz2", ".zst", ".deflate")
+_EXTENSION_FORMATS = {".dat": "movielens", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl",
+                      ".json": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".txt": "seq"}
+_MAX_REJECT_TEXT = 500
+
+# Column names recognised when a *_col option is not given (compared case-insensitively).
+COLUMN_ALIASES = {
+    "user": ("user_id", "userid", "user", "session_id", "sessionid", "session", "visitorid", "visitor_id"),
+    "item": ("item_id", "itemid", "item", "movie_id", "movieid", "aid", "product_id", "productid"),
+    "time": ("timestamp", "time", "ts", "event_time", "datetime", "unix_time"),
+    "order": ("seq_pos", "position", "order"),
+    "rating": ("rating", "score"),
+    "event": ("event_type", "type", "event", "action", "behavior"),
+}
+
+
+class InputError(ValueError):
+    """A problem with the input that no row-level reject can express (missing files, unknown columns)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Columns:
+    """Resolved column names (csv/tsv/jsonl/parquet); None when the input has no such column."""
+    user: str
+    item: str
+    time: Optional[str] = None
+    order: Optional[str] = None
+    rating: Optional[str] = None
+    event: Optional[str] = None
+    features: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class InputPlan:
+    """What the driver decided about the input: files (sorted), format, delimiter, columns."""
+    files: tuple[str, ...]
+    format: str
+    columns: Columns
+    delimiter: Optional[str] = None
+    nested_events: bool = False  # jsonl: OTTO-style {"session", "events": [...]}
+    time_unit: str = "auto"
+
+    @property
+    def has_time(self) -> bool:
+        return self.columns.time is not None
+
+    @property
+    def has_events(self) -> bool:
+        return self.columns.event is not None
+
+    @property
+    def has_rating(self) -> bool:
+        return self.columns.rating is not None
+
+
+# ----------------------------------------------------------------------------------------- discovery
+
+def _filesystems():
+    from apache_beam.io.filesystems import FileSystems
+    return FileSystems
+
+
+def _strip_compression(path: str) -> str:
+    for suffix in _COMPRESSION_SUFFIXES:
+        if path.endswith(suffix):
+            return path[: -len(suffix)]
+    return path
+
+
+def detect_format(path: str) -> Optional[str]:
+    """Format named by a file's extension (ignoring a compression suffix), or None."""
+    return _EXTENSION_FORMATS.get(os.path.splitext(_strip_compression(path))[1].lower())
+
+
+def expand_inputs(inputs: tuple[str, ...]) -> list[str]:
+    """Files named by paths, globs and directories (all files inside, hidden ones skipped), sorted."""
+    fs = _filesystems()
+    files: list[str] = []
+    for spec in inputs:
+        if any(c in spec for c in "*?["):
+            pattern = spec
+        elif "://" not in spec and os.path.isdir(spec):
+            pattern = os.path.join(spec, "*")
+        elif "://" in spec and spec.endswith("/"):
+            pattern = spec + "*"
+        else:
+            if not fs.exists(spec):
+                raise InputError(f"input {spec!r} does not exist")
+            files.append(spec)
+            continue
+        matched = [m.path for m in fs.match([pattern])[0].metadata_list]
+        matched = [p for p in matched if not posixpath.basename(p.rstrip("/")).startswith((".", "_"))
+                   and not ("://" not in p and os.path.isdir(p))]
+        if not matched:
+            raise InputError(f"input {spec!r} matches no files")
+        files.extend(matched)
+    return sorted(set(files))
+
+
+def _open(path: str):
+    return _filesystems().open(path)  # compression detected from the extension
+
+
+def _first_lines(path: str, n: int) -> list[str]:
+    """Up to n non-blank decoded lines from the start of a file."""
+    lines = []
+    with _open(path) as f:
+        while len(lines) < n:
+            raw = f.readline()
+            if not raw:
+                break
+            text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            if text.strip():
+                lines.append(text)
+    return lines
+
+
+def _resolve(role: str, given: Optional[str], available: list[str], path: str, required: bool) -> Optional[str]:
+    """Picks the column for a role: the given name (must exist) or the first alias found."""
+    if given is not None:
+        if given not in available:
+            raise InputError(
+                f"{path}: column {given!r} (--{role}-col) is not in the header; columns are: {', '.join(available)}")
+        return given
+    lowered = {a.lower(): a for a in available}
+    for alias in COLUMN_ALIASES[role]:
+        if alias in lowered:
+            return lowered[alias]
+    if required:
+        raise InputError(
+            f"{path}: no {role} column found among {', '.join(available)}; name it with --{role}-col")
+    return None
+
+
+def _resolve_columns(cfg: ReaderConfig, available: list[str], path: str, user_available=None) -> Columns:
+    columns = Columns(
+        user=_resolve("user", cfg.user_col, user_available or available, path, True),
+        item=_resolve("item", cfg.item_col, available, path, True),
+        time=_resolve("time", cfg.time_col, available, path, False),
+        order=_resolve("order", cfg.order_col, available, path, False),
+        rating=_resolve("rating", cfg.rating_col, available, path, False),
+        event=_resolve("event", cfg.event_col, available, path, False),
+        features=tuple(cfg.item_feature_cols))
+    for name in columns.features:
+        if name not in available:
+            raise InputError(f"{path}: item feature column {name!r} is not in the header; "
+                             f"columns are: {', '.join(available)}")
+    if columns.user == columns.item:
+        raise InputError(f"{path}: user and item column are both {columns.user!r}; set --user-col/--item-col")
+    return columns
+
+
+def _sniff_delimiter(header: str, fmt: str, given: Optional[str]) -> str:
+    if given is not None:
+        return given
+    counts = {d: header.count(d) for d in (",", ";", "\t", "|")}
+    best = max(counts, key=counts.get)
+    if counts[best] == 0:
+        return "\t" if fmt == "tsv" else ","
+    return best
+
+
+def plan_inputs(inputs: tuple[str, ...], cfg: ReaderConfig) -> InputPlan:
+    """Expands inputs, detects one format for all files and resolves the columns from the first header."""
+    files = expand_inputs(tuple(inputs))
+    if cfg.format is not None:
+        fmt = cfg.format
+    else:
+        detected = {f: detect_format(f) for f in files}
+        unknown = [f for f, d in detected.items() if d is None]
+        if unknown:
+            raise InputError(
+                f"cannot tell the format of {', '.join(unknown[:5])} from the extension; pass --format "
+                f"(one of movielens, csv, tsv, jsonl, parquet, seq) or point --input at the data files only")
+        formats = sorted(set(detected.values()))
+        if len(formats) > 1:
+            by_format = {fm: [f for f, d in detected.items() if d == fm][:3] for fm in formats}
+            raise InputError(
+                "the input mixes formats: " + "; ".join(f"{fm}: {', '.join(fs)}" for fm, fs in by_format.items())
+                + ". Pass a glob that selects one kind of file (e.g. data/*.csv) and --format if needed")
+        fmt = formats[0]
+    non_empty = [f for f in files if _first_lines(f, 1)]
+    if not non_empty:
+        raise InputError(f"every input file is empty: {', '.join(files[:5])}")
+    first = non_empty[0]
+    if fmt == "movielens":
+        return InputPlan(tuple(files), fmt, Columns("user", "item", "time", None, "rating", None), time_unit="s")
+    if fmt == "seq":
+        return InputPlan(tuple(files), fmt, Columns("user", "item"))
+    if fmt in ("csv", "tsv"):
+        header_line = _first_lines(first, 1)[0]
+        delimiter = _sniff_delimiter(header_line, fmt, cfg.delimiter)
+        header = next(csv.reader([header_line], delimiter=delimiter))
+        header = [h.strip() for h in header]
+        return InputPlan(tuple(files), fmt, _resolve_columns(cfg, header, first), delimiter=delimiter,
+                         time_unit=cfg.time_unit)
+    if fmt == "jsonl":
+        obj = _first_json_object(first)
+        if isinstance(obj.get("events"), list):
+            event_keys = sorted({k for e in obj["events"] if isinstance(e, dict) for k in e})
+            columns = _resolve_columns(cfg, event_keys, first, user_available=sorted(obj))
+            return InputPlan(tuple(files), fmt, columns, nested_events=True, time_unit=cfg.time_unit)
+        return InputPlan(tuple(files), fmt, _resolve_columns(cfg, sorted(obj), first), time_unit=cfg.time_unit)
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+        with _open(first) as f:
+            names = list(pq.ParquetFile(f).schema_arrow.names)
+        return InputPlan(tuple(files), fmt, _resolve_columns(cfg, names, first), time_unit=cfg.time_unit)
+    raise InputError(f"unknown format {fmt!r}")
+
+
+def _first_json_object(path: str) -> dict:
+    for number, line in enumerate(_first_lines(path, 50), 1):
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            return obj
+    raise InputError(f"{path}: none of the first 50 lines is a JSON object; is this JSON Lines?")
+
+
+# ------------------------------------------------------------------------------------------- parsing
+
+def parse_time_ms(value, unit: str) -> int:
+    """Milliseconds since the epoch from a number (unit s / ms / auto) or an ISO-8601 string.
+
+    ``auto``: numbers above 1e11 are milliseconds (1e11 s is the year 5138). Naive ISO times are UTC.
+    Raises ValueError for anything else.
+    """
+    if isinstance(value, datetime.datetime):
+        dt = value if value.tzinfo else value.replace(tzinfo=datetime.timezone.utc)
+        return int(round(dt.timestamp() * 1000))
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"not a time: {value!r}")
+    if isinstance(value, (int, float)):
+        number = float(value)
+    else:
+        text = str(value).strip()
+        try:
+            number = float(text)
+        except ValueError:
+            if len(text) < 8 or not text[:4].isdigit():
+                raise ValueError(f"not a number or ISO-8601 time: {text!r}") from None
+            dt = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+            if dt.tzinfo is None:
+                dt = dt.replace(tzinfo=datetime.timezone.utc)
+            return int(round(dt.timestamp() * 1000))
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ValueError(f"not a finite time: {value!r}")
+    if unit == "ms" or (unit == "auto" and abs(number) > 1e11):
+        return int(round(number))
+    return int(round(number * 1000))
+
+
+def _clean_id(value) -> str:
+    text = str(value).strip() if value is not None else ""
+    return text
+
+
+def _bad_id(text: str) -> bool:
+    return "\t" in text or "\n" in text or "\r" in text
+
+
+class _RowBuilder:
+    """Turns a mapping of role -> raw value into an Interaction or a Reject (shared by all formats)."""
+
+    def __init__(self, plan: InputPlan, path: str, file_index: int):
+        self.plan, self.path, self.file_index = plan, path, file_index
+
+    def reject(self, line: int, reason: str, detail: str, text) -> Reject:
+        text = text if isinstance(text, str) else repr(text)
+        return Reject(self.path, line, reason, detail, text[:_MAX_REJECT_TEXT])
+
+    def build(self, line: int, sub: int, user, item, time, order, rating, event, features, text
+              ) -> Union[Interaction, Reject]:
+        cols = self.plan.columns
+        user, item = _clean_id(user), _clean_id(item)
+        if not user:
+            return self.reject(line, "empty_field", f"field {cols.user!r} (user) is empty", text)
+        if not item:
+            return self.reject(line, "empty_field", f"field {cols.item!r} (item) is empty", text)
+        if _bad_id(user) or _bad_id(item):
+            return self.reject(line, "bad_id", "ids may not contain tabs or line breaks", text)
+        time_ms = None
+        if cols.time is not None:
+            if time is None or (isinstance(time, str) and not time.strip()):
+                return self.reject(line, "bad_timestamp", f"field {cols.time!r} (time) is empty", text)
+            try:
+                time_ms = parse_time_ms(time, self.plan.time_unit)
+            except (ValueError, OverflowError, OSError) as e:
+                return self.reject(line, "bad_timestamp", f"field {cols.time!r}: {e}", text)
+        order_value = None
+        if cols.order is not None:
+            try:
+                order_value = int(float(order))
+            except (TypeError, ValueError):
+                return self.reject(line, "bad_order", f"field {cols.order!r} (order) is not an integer: {order!r}", text)
+        rating_value = None
+        if cols.rating is not None and rating is not None and str(rating).strip() != "":
+            try:
+                rating_value = float(rating)
+            except (TypeError, ValueError):
+                return self.reject(line, "bad_rating", f"field {cols.rating!r} (rating) is not a number: {rating!r}", text)
+        event_value = None
+        if cols.event is not None:
+            event_value = _clean_id(event)
+            if not event_value:
+                return self.reject(line, "empty_field", f"field {cols.event!r} (event type) is empty", text)
+        return Interaction(user, item, time_ms, order_value, (self.file_index, line, sub), event_value,
+                           rating_value, features)
+
+
+def _iter_lines(path: str, counts: Counter) -> Iterator[tuple[int, Optional[str], bytes]]:
+    """(line number, decoded text or None if not UTF-8, raw bytes) for each non-blank line."""
+    any_line = False
+    with _open(path) as f:
+        number = 0
+        while True:
+            raw = f.readline()
+            if not raw:
+                break
+            number += 1
+            stripped = raw.rstrip(b"\r\n")
+            if not stripped.strip():
+                counts["blank_lines"] += 1
+                continue
+            any_line = True
+            try:
+                yield number, stripped.decode("utf-8"), stripped
+            except UnicodeDecodeError:
+                yield number, None, stripped
+    if not any_line:
+        counts["files_empty"] += 1
+
+
+def iter_file_rows(plan: InputPlan, file_index: int, path: str, counts: Counter
+                   ) -> Iterator[Union[Interaction, Reject]]:
+    """Parses one file into Interactions and Rejects, in input order.
+
+    ``counts`` receives ``rows_read`` (every non-blank line or nested event), ``blank_lines`` and
+    ``files_empty``. Every row read comes out as exactly one Interaction or one Reject.
+    """
+    builder = _RowBuilder(plan, path, file_index)
+    parse = {"movielens": _parse_movielens, "seq": _parse_seq, "csv": _parse_delimited,
+             "tsv": _parse_delimited, "jsonl": _parse_jsonl}.get(plan.format)
+    if plan.format == "parquet":
+        yield from _parse_parquet(plan, path, builder, counts)
+        return
+    header_done = plan.format not in ("csv", "tsv")
+    state: dict = {}
+    for number, text, raw in _iter_lines(path, counts):
+        if not header_done:
+            header_done = True
+            state = _file_header(plan, text, path)
+            if text is not None:
+                continue
+        if text is None:
+            counts["rows_read"] += 1
+            yield builder.reject(number, "not_utf8", "line is not valid UTF-8", repr(raw))
+            continue
+        yield from parse(plan, builder, number, text, counts, state)
+
+
+def _parse_movielens(plan, builder, number, text, counts, state):
+    counts["rows_read"] += 1
+    fields = text.split("::")
+    if len(fields) != 4:
+        yield builder.reject(number, "wrong_field_count",
+                             f"expected 4 fields user::item::rating::timestamp, got {len(fields)}", text)
+        return
+    yield builder.build(number, 0, fields[0], fields[1], fields[3], None, fields[2], None, None, text)
+
+
+def _parse_seq(plan, builder, number, text, counts, state):
+    fields = text.split()
+    if len(fields) < 2:
+        counts["rows_read"] += 1
+        yield builder.reject(number, "wrong_field_count", "expected 'user item [item ...]'", text)
+        return
+    user = fields[0]
+    for sub, item in enumerate(fields[1:]):
+        counts["rows_read"] += 1
+        yield builder.build(number, sub, user, item, None, None, None, None, None, text)
+
+
+def _file_header(plan: InputPlan, text: Optional[str], path: str) -> dict:
+    """Column indices for one csv/tsv file; a file whose header lacks a column rejects all its rows."""
+    if text is None:
+        return {"error": "header line is not valid UTF-8"}
+    header = [h.strip() for h in next(csv.reader([text], delimiter=plan.delimiter))]
+    cols = plan.columns
+    wanted = {"user": cols.user, "item": cols.item, "time": cols.time, "order": cols.order,
+              "rating": cols.rating, "event": cols.event}
+    index = {}
+    for role, name in wanted.items():
+        if name is None:
+            index[role] = None
+        elif name in header:
+            index[role] = header.index(name)
+        else:
+            return {"error": f"header of {path} has no column {name!r} ({role}); it has {', '.join(header)}"}
+    missing = [n for n in cols.features if n not in header]
+    if missing:
+        return {"error": f"header of {path} has no item feature column {missing[0]!r}"}
+    index["features"] = [header.index(n) for n in cols.features]
+    index["width"] = len(header)
+    return index
+
+
+def _parse_delimited(plan, builder, number, text, counts, state):
+    counts["rows_read"] += 1
+    if "error" in state:
+        yield builder.reject(number, "header_mismatch", state["error"], text)
+        return
+    fields = text.split(plan.delimiter) if '"' not in text else next(csv.reader([text], delimiter=plan.delimiter))
+    if len(fields) != state["width"]:
+        yield builder.reject(number, "wrong_field_count", f"expected {state['width']} fields, got {len(fields)}", text)
+        return
+    get = lambda role: fields[state[role]] if state[role] is not None else None  # noqa: E731
+    features = tuple(fields[i].strip() for i in state["features"]) if state["features"] else None
+    yield builder.build(number, 0, get("user"), get("item"), get("time"), get("order"), get("rating"),
+                        get("event"), features, text)
+
+
+def _from_mapping(plan, builder, number, sub, user, row: dict, text):
+    cols = plan.columns
+    for role, name in (("item", cols.item), ("time", cols.time), ("order", cols.order), ("event", cols.event)):
+        if name is not None and name not in row:
+            return builder.reject(number, "missing_field", f"field {name!r} ({role}) is missing", text)
+    features = tuple(_clean_id(row.get(n)) for n in cols.features) if cols.features else None
+    return builder.build(number, sub, user, row.get(cols.item),
+                         row.get(cols.time) if cols.time else None,
+                         row.get(cols.order) if cols.order else None,
+                         row.get(cols.rating) if cols.rating else None,
+                         row.get(cols.event) if cols.event else None, features, text)
+
+
+def _parse_jsonl(plan, builder, number, text, counts, state):
+    try:
+        obj = json.loads(text)
+    except ValueError as e:
+        counts["rows_read"] += 1
+        yield builder.reject(number, "bad_json", str(e), text)
+        return
+    if not isinstance(obj, dict):
+        counts["rows_read"] += 1
+        yield builder.reject(number, "bad_json", "line is not a JSON object", text)
+        return
+    cols = plan.columns
+    if cols.user not in obj:
+        counts["rows_read"] += 1
+        yield builder.reject(number, "missing_field", f"field {cols.user!r} (user) is missing", text)
+        return
+    if plan.nested_events:
+        events = obj.get("events")
+        if not isinstance(events, list):
+            counts["rows_read"] += 1
+            yield builder.reject(number, "missing_field", "field 'events' is missing or not a list", text)
+            return
+        for sub, event in enumerate(events):
+            counts["rows_read"] += 1
+            if not isinstance(event, dict):
+                yield builder.reject(number, "bad_json", f"event {sub} is not a JSON object", text)
+            else:
+                yield _from_mapping(plan, builder, number, sub, obj[cols.user], event, text)
+        return
+    counts["rows_read"] += 1
+    yield _from_mapping(plan, builder, number, 0, obj[cols.user], obj, text)
+
+
+def _parse_parquet(plan, path, builder, counts):
+    import pyarrow.parquet as pq
+    cols = plan.columns
+    wanted = [c for c in (cols.user, cols.item, cols.time, cols.order, cols.rating, cols.event) if c] + list(cols.features)
+    with _open(path) as f:
+        parquet = pq.ParquetFile(f)
+        missing = [c for c in wanted if c not in parquet.schema_arrow.names]
+        number = 0
+        for batch in parquet.iter_batches(columns=[c for c in wanted if c not in missing]):
+            for row in batch.to_pylist():
+                number += 1
+                counts["rows_read"] += 1
+                text = json.dumps(row, default=str, ensure_ascii=False)
+                if missing:
+                    yield builder.reject(number, "header_mismatch", f"{path} has no column {missing[0]!r}", text)
+                elif row.get(cols.user) is None:
+                    yield builder.reject(number, "empty_field", f"field {cols.user!r} (user) is empty", text)
+                else:
+                    yield _from_mapping(plan, builder, number, 0, row[cols.user], row, text)
+        if number == 0:
+            counts["files_empty"] += 1

@@ -1,0 +1,140 @@
+"""``stats.json``: row accounting, sizes, sequence lengths and item popularity of one preprocessing run."""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from beam_pipelines.config import PreprocessConfig
+from beam_pipelines.readers import InputPlan
+
+TOP_ITEMS = 20
+
+
+def popularity_summary(vocab: list) -> dict:
+    """Item popularity from ``[(item, train count), ...]`` ordered by count (descending).
+
+    ``gini`` is the Gini coefficient of train counts over the catalogue (0 = uniform, 1 = one item has
+    everything); ``top_1pct_share``/``top_10pct_share`` are the shares of train interactions that go to
+    the most popular 1% / 10% of items.
+    """
+    counts = [n for _, n in vocab]
+    total = sum(counts)
+    n = len(counts)
+    if n == 0 or total == 0:
+        return {"num_items": n, "train_interactions": total, "gini": 0.0, "top_items": [],
+                "top_1pct_share": 0.0, "top_10pct_share": 0.0, "items_without_train_interactions": n}
+    ascending = sorted(counts)
+    weighted = sum((i + 1) * c for i, c in enumerate(ascending))
+    gini = (2.0 * weighted) / (n * total) - (n + 1.0) / n
+
+    def share(fraction):
+        k = max(1, math.ceil(n * fraction))
+        return sum(counts[:k]) / total
+
+    return {
+        "num_items": n,
+        "train_interactions": total,
+        "gini": round(gini, 6),
+        "top_1pct_share": round(share(0.01), 6),
+        "top_10pct_share": round(share(0.10), 6),
+        "items_without_train_interactions": sum(1 for c in counts if c == 0),
+        "max_count": counts[0],
+        "median_count": ascending[n // 2],
+        "top_items": [{"item": item, "count": c} for item, c in vocab[:TOP_ITEMS]],
+    }
+
+
+def length_summary(lengths: dict) -> dict:
+    """Exact summary of ``{length: number of sequences}`` plus a power-of-two bucket histogram."""
+    pairs = sorted((int(k), v) for k, v in lengths.items())
+    total = sum(v for _, v in pairs)
+    if not total:
+        return {"sequences": 0}
+
+    def quantile(q):
+        rank = q * (total - 1)
+        seen = 0
+        for length, v in pairs:
+            seen += v
+            if seen > rank:
+                return length
+        return pairs[-1][0]
+
+    buckets: dict[str, int] = {}
+    for length, v in pairs:
+        low = 1 << max(0, length.bit_length() - 1) if length else 0
+        label = f"{low}-{2 * low - 1}" if low > 1 else str(low)
+        buckets[label] = buckets.get(label, 0) + v
+    return {
+        "sequences": total,
+        "interactions": sum(length * v for length, v in pairs),
+        "min": pairs[0][0], "max": pairs[-1][0],
+        "mean": round(sum(length * v for length, v in pairs) / total, 4),
+        "median": quantile(0.5), "p90": quantile(0.9), "p99": quantile(0.99),
+        "histogram": buckets,
+        "exact": {str(length): v for length, v in pairs},
+    }
+
+
+def protocol_description(cfg: PreprocessConfig) -> dict:
+    """The protocol as written into the spec (and later into every result file)."""
+    split = cfg.split
+    out = {"split": split.protocol}
+    if split.protocol == "leave_one_out":
+        out.update(targets_per_record=1, description="per sequence: last item = test, second-to-last = "
+                   "validation, the rest = train; sequences shorter than 3 are train only")
+    elif split.protocol == "temporal":
+        out.update(valid_cut=split.valid_cut, test_cut=split.test_cut,
+                   description="global time cuts: train < valid_cut <= validation < test_cut <= test")
+    elif split.protocol == "session":
+        out.update(test_days=split.test_days, valid_days=split.valid_days, targets_per_record=0,
+                   description="sessions ending in the last test_days days are test, the valid_days before "
+                   "are validation; items unseen in training are removed from them; predict every next item")
+    out["max_len"] = cfg.output.max_len
+    f = cfg.filters
+    out["filters"] = {"min_rating": f.min_rating, "event_types": list(f.event_types),
+                      "remove_consecutive_repeats": f.remove_consecutive_repeats,
+                      "session_gap_seconds": f.session_gap_seconds,
+                      "item_min_count": f.item_min_count, "user_min_count": f.user_min_count}
+    return out
+
+
+def accounting(counts: dict) -> dict:
+    """rows read = kept + filtered + rejected, with each part broken down by rule or reason."""
+    filtered = {k.split("/", 1)[1]: v for k, v in counts.items() if k.startswith("filtered/") and v}
+    rejected = {k.split("/", 1)[1]: v for k, v in counts.items() if k.startswith("rejected/") and v}
+    kept = {k.split("/", 1)[1]: v for k, v in counts.items() if k.startswith("kept/")}
+    read = counts.get("rows_read", 0)
+    total = sum(kept.values()) + sum(filtered.values()) + sum(rejected.values())
+    return {
+        "rows_read": read,
+        "rows_kept": sum(kept.values()),
+        "rows_filtered": sum(filtered.values()),
+        "rows_rejected": sum(rejected.values()),
+        "kept": kept, "filtered_by_rule": filtered, "rejected_by_reason": rejected,
+        "balanced": total == read,
+    }
+
+
+def assemble_stats(cfg: PreprocessConfig, plan: InputPlan, counts: dict, lengths: dict, popularity: dict,
+                   num_items: int, num_users: int, kcore) -> dict:
+    acc = accounting(counts)
+    split_counts = {name: {"records": counts.get(f"records/{name}", 0),
+                           "targets": counts.get(f"kept/{name}_targets", 0)}
+                    for name in ("train", "valid", "test") if f"records/{name}" in counts}
+    return {
+        "rows": acc,
+        "users": num_users,
+        "sequences": lengths and sum(lengths.values()) or 0,
+        "items": num_items,
+        "interactions": sum(int(k) * v for k, v in lengths.items()),
+        "splits": split_counts,
+        "files": {"read": counts.get("files_read", 0), "empty": counts.get("files_empty", 0),
+                  "blank_lines_skipped": counts.get("blank_lines", 0), "format": plan.format,
+                  "columns": dataclasses.asdict(plan.columns), "paths": list(plan.files)[:100]},
+        "kcore": kcore,
+        "sequence_length": length_summary(lengths),
+        "item_popularity": popularity,
+        "protocol": protocol_description(cfg),
+        "config": cfg.to_json(),
+    }

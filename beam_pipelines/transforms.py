@@ -1,0 +1,468 @@
+"""The pipeline's steps as named, composable Beam ``PTransform``s.
+
+Every step that drops rows reports how many, and why, on a ``counts`` output of ``(name, n)`` pairs;
+``CollectCounts`` sums them with a combiner. Counts are pre-aggregated per bundle (in the DoFn) so
+that the number of count elements stays small even at a billion rows.
+
+Nothing here gathers the dataset into one element: sequences are grouped per user/session, k-core
+and vocabulary counts are ``CombinePerKey`` combiners consumed as side inputs, and only the item
+vocabulary (one entry per item, not per row) passes through a single combiner.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Optional
+
+import apache_beam as beam
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
+
+from beam_pipelines import readers, sequence_ops
+from beam_pipelines.config import FilterConfig, SplitConfig
+from beam_pipelines.records import Interaction, Reject, Sequence
+from tfseqrec.data.spec import OOV_TOKEN, PAD_TOKEN
+
+COUNTS = "counts"
+REJECTS = "rejects"
+
+
+def _global(value) -> WindowedValue:
+    return WindowedValue(value, MIN_TIMESTAMP, [GlobalWindow()])
+
+
+class _CountingDoFn(beam.DoFn):
+    """A DoFn that keeps named counters per bundle and emits them on the ``counts`` output."""
+
+    def start_bundle(self):
+        self.counts = Counter()
+
+    def finish_bundle(self):
+        for name, n in self.counts.items():
+            if n:
+                yield beam.pvalue.TaggedOutput(COUNTS, _global((name, n)))
+        self.counts = Counter()
+
+
+# ---------------------------------------------------------------------------------------- reading
+
+class _ParseFileFn(_CountingDoFn):
+    def __init__(self, plan: readers.InputPlan):
+        self.plan = plan
+
+    def process(self, indexed_path):
+        file_index, path = indexed_path
+        self.counts["files_read"] += 1
+        for row in readers.iter_file_rows(self.plan, file_index, path, self.counts):
+            if isinstance(row, Reject):
+                self.counts["rejected/" + row.reason] += 1
+                yield beam.pvalue.TaggedOutput(REJECTS, row)
+            else:
+                yield row
+
+
+class ReadInteractions(beam.PTransform):
+    """Files -> ``Interaction`` rows (main output), ``Reject`` rows and counts.
+
+    Each file is read by one worker (line numbers need a sequential read); split very large inputs
+    into many files for parallel reads.
+    """
+
+    def __init__(self, plan: readers.InputPlan):
+        super().__init__()
+        self.plan = plan
+
+    def expand(self, pbegin):
+        return (pbegin
+                | "ListFiles" >> beam.Create(list(enumerate(self.plan.files)))
+                | "SpreadFiles" >> beam.Reshuffle()
+                | "ParseFiles" >> beam.ParDo(_ParseFileFn(self.plan)).with_outputs(REJECTS, COUNTS, main="rows"))
+
+
+class _FilterRowsFn(_CountingDoFn):
+    def __init__(self, cfg: FilterConfig):
+        self.min_rating = cfg.min_rating
+        self.event_types = frozenset(cfg.event_types)
+
+    def process(self, row: Interaction):
+        if self.min_rating is not None and (row.rating is None or row.rating < self.min_rating):
+            self.counts["filtered/min_rating"] += 1
+        elif self.event_types and row.event not in self.event_types:
+            self.counts["filtered/event_type"] += 1
+        else:
+            yield row
+
+
+class FilterRows(beam.PTransform):
+    """Keeps rows with rating >= ``min_rating`` and an event type in ``event_types`` (when set)."""
+
+    def __init__(self, cfg: FilterConfig):
+        super().__init__()
+        self.cfg = cfg
+
+    def expand(self, rows):
+        return rows | beam.ParDo(_FilterRowsFn(self.cfg)).with_outputs(COUNTS, main="rows")
+
+
+# --------------------------------------------------------------------------------------- grouping
+
+class GroupIntoSequences(beam.PTransform):
+    """Rows -> one time-ordered ``Sequence`` per user (or session id)."""
+
+    def __init__(self, has_time: bool, has_events: bool):
+        super().__init__()
+        self.has_time, self.has_events = has_time, has_events
+
+    def expand(self, rows):
+        has_time, has_events = self.has_time, self.has_events
+        return (rows
+                | "KeyByUser" >> beam.Map(lambda r: (r.key, r))
+                | "GroupByUser" >> beam.GroupByKey()
+                | "SortByTime" >> beam.MapTuple(
+                    lambda key, group: sequence_ops.build_sequence(key, group, has_time, has_events)))
+
+
+class _RemoveRepeatsFn(_CountingDoFn):
+    def process(self, seq: Sequence):
+        seq, dropped = sequence_ops.remove_consecutive_repeats(seq)
+        self.counts["filtered/consecutive_repeat"] += dropped
+        yield seq
+
+
+class RemoveConsecutiveRepeats(beam.PTransform):
+    """Drops an item equal to the item right before it in the same sequence."""
+
+    def expand(self, seqs):
+        return seqs | beam.ParDo(_RemoveRepeatsFn()).with_outputs(COUNTS, main="seqs")
+
+
+class Sessionize(beam.PTransform):
+    """Splits each user's history into sessions at gaps longer than ``gap_seconds``."""
+
+    def __init__(self, gap_seconds: float):
+        super().__init__()
+        self.gap_seconds = gap_seconds
+
+    def expand(self, seqs):
+        gap = self.gap_seconds
+        return seqs | beam.FlatMap(lambda s: sequence_ops.sessionize(s, gap))
+
+
+# ----------------------------------------------------------------------------------------- k-core
+
+class _CountItemsFn(beam.DoFn):
+    """Emits (item, count) pre-aggregated per bundle; emits nothing once k-core has converged."""
+
+    def start_bundle(self):
+        self.item_counts = Counter()
+
+    def process(self, seq: Sequence, previous_removed=None):
+        if previous_removed != 0:
+            self.item_counts.update(seq.items)
+
+    def finish_bundle(self):
+        for item, n in self.item_counts.items():
+            yield _global((item, n))
+        self.item_counts = Counter()
+
+
+class _KCoreRoundFn(_CountingDoFn):
+    def __init__(self, cfg: FilterConfig):
+        self.cfg = cfg
+
+    def process(self, seq: Sequence, item_counts, previous_removed=None):
+        if previous_removed == 0:  # an earlier round removed nothing: the k-core is reached
+            yield seq
+            return
+        kept, rare, short = sequence_ops.kcore_filter(seq, item_counts, self.cfg)
+        self.counts["filtered/kcore_item"] += rare
+        self.counts["filtered/kcore_user"] += short
+        if rare or short:
+            yield beam.pvalue.TaggedOutput("removed", rare + short)
+        if kept is not None:
+            yield kept
+
+
+class IterativeKCore(beam.PTransform):
+    """Drops rare items and short sequences, round after round, until a round drops nothing.
+
+    Beam graphs are static, so ``kcore_max_rounds`` rounds are laid out; once a round removes nothing,
+    later rounds pass sequences through without counting. Outputs ``seqs``, ``counts`` and ``rounds``
+    (a single ``(rounds_that_removed_something, converged)`` element).
+    """
+
+    def __init__(self, cfg: FilterConfig):
+        super().__init__()
+        self.cfg = cfg
+
+    def expand(self, seqs):
+        counts_out = []
+        removed_per_round = []
+        previous = None
+        current = seqs
+        for r in range(self.cfg.kcore_max_rounds):
+            extra = {} if previous is None else {"previous_removed": beam.pvalue.AsSingleton(previous)}
+            item_counts = (current
+                           | f"CountItems{r}" >> beam.ParDo(_CountItemsFn(), **extra)
+                           | f"SumItems{r}" >> beam.CombinePerKey(sum))
+            result = current | f"Round{r}" >> beam.ParDo(
+                _KCoreRoundFn(self.cfg), beam.pvalue.AsDict(item_counts), **extra
+            ).with_outputs("removed", COUNTS, main="seqs")
+            previous = result.removed | f"Removed{r}" >> beam.CombineGlobally(sum)
+            removed_per_round.append(previous | f"Tag{r}" >> beam.Map(lambda n, r=r: (r, n)))
+            counts_out.append(result[COUNTS])
+            current = result.seqs
+        rounds = (removed_per_round | "AllRounds" >> beam.Flatten()
+                  | "RoundsSummary" >> beam.CombineGlobally(_KCoreSummaryFn()))
+        counts = counts_out | "KCoreCounts" >> beam.Flatten()
+        return {"seqs": current, COUNTS: counts, "rounds": rounds}
+
+
+class _KCoreSummaryFn(beam.CombineFn):
+    """Folds (round, removed) pairs into {"rounds_removing": n, "converged": bool, "removed_per_round": [...]}."""
+
+    def create_accumulator(self):
+        return {}
+
+    def add_input(self, acc, pair):
+        acc[pair[0]] = pair[1]
+        return acc
+
+    def merge_accumulators(self, accs):
+        out = {}
+        for a in accs:
+            out.update(a)
+        return out
+
+    def extract_output(self, acc):
+        removed = [acc[r] for r in sorted(acc)]
+        return {"removed_per_round": removed,
+                "rounds_removing": sum(1 for n in removed if n),
+                "converged": bool(removed) and removed[-1] == 0}
+
+
+# ------------------------------------------------------------------------------------------ split
+
+class _SplitFn(_CountingDoFn):
+    def __init__(self, cfg: SplitConfig):
+        self.cfg = cfg
+
+    def process(self, seq: Sequence, latest_ms=None):
+        result = sequence_ops.split_sequence(seq, self.cfg, latest_ms)
+        if result.train is not None:
+            yield result.train
+        if result.valid is not None:
+            yield beam.pvalue.TaggedOutput("valid", result.valid)
+        if result.test is not None:
+            yield beam.pvalue.TaggedOutput("test", result.test)
+
+
+class SplitSequences(beam.PTransform):
+    """Applies the evaluation protocol: outputs ``train`` (Sequence), ``valid``/``test`` ((input, targets))."""
+
+    def __init__(self, cfg: SplitConfig):
+        super().__init__()
+        self.cfg = cfg
+
+    def expand(self, seqs):
+        extra = {}
+        if self.cfg.protocol == "session":
+            latest = (seqs | "LastEventTime" >> beam.Map(lambda s: s.times[-1])
+                      | "LatestTime" >> beam.CombineGlobally(max))
+            extra["latest_ms"] = beam.pvalue.AsSingleton(latest)
+        return seqs | beam.ParDo(_SplitFn(self.cfg), **extra).with_outputs("valid", "test", COUNTS, main="train")
+
+
+# ------------------------------------------------------------------------------------- vocabulary
+
+class _ItemCountsFn(beam.DoFn):
+    """(item, count) of a sequence's items, pre-aggregated per bundle; ``weight`` 0 registers items only."""
+
+    def __init__(self, weight: int = 1):
+        self.weight = weight
+
+    def start_bundle(self):
+        self.item_counts = Counter()
+
+    def process(self, seq: Sequence):
+        for item in seq.items:
+            self.item_counts[item] += self.weight
+
+    def finish_bundle(self):
+        for item, n in self.item_counts.items():
+            yield _global((item, n))
+        self.item_counts = Counter()
+
+
+class _VocabularyFn(beam.CombineFn):
+    """(item, train count) pairs -> list of items ordered by count (desc), then item id string."""
+
+    def create_accumulator(self):
+        return {}
+
+    def add_input(self, acc, pair):
+        acc[pair[0]] = acc.get(pair[0], 0) + pair[1]
+        return acc
+
+    def merge_accumulators(self, accs):
+        out = {}
+        for a in accs:
+            for k, v in a.items():
+                out[k] = out.get(k, 0) + v
+        return out
+
+    def extract_output(self, acc):
+        return sorted(acc.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+class BuildVocabulary(beam.PTransform):
+    """Item vocabulary from training counts: a single ``[(item, count), ...]`` element (index + 2 = id).
+
+    ``extra_items`` (sequences whose items join the vocabulary with count 0) covers items that occur
+    only in validation/test targets under leave-one-out and temporal splits.
+    """
+
+    def __init__(self, extra_items=None):
+        super().__init__()
+        self.extra_items = extra_items
+
+    def expand(self, train):
+        parts = [train | "TrainItemCounts" >> beam.ParDo(_ItemCountsFn(1))]
+        if self.extra_items is not None:
+            parts.append(self.extra_items | "EvalItems" >> beam.ParDo(_ItemCountsFn(0)))
+        return (parts | "AllItemCounts" >> beam.Flatten()
+                | "SumPerItem" >> beam.CombinePerKey(sum)
+                | "OrderVocabulary" >> beam.CombineGlobally(_VocabularyFn()))
+
+
+def vocabulary_to_ids(vocab: list) -> dict:
+    """{item: id} with ids from 2 (0 = padding, 1 = OOV)."""
+    return {item: i + 2 for i, (item, _) in enumerate(vocab)}
+
+
+def vocabulary_file_text(vocab: list) -> str:
+    lines = [f"{PAD_TOKEN}\t0", f"{OOV_TOKEN}\t0"] + [f"{item}\t{n}" for item, n in vocab]
+    return "\n".join(lines) + "\n"
+
+
+class _DistinctSetFn(beam.CombineFn):
+    def create_accumulator(self):
+        return set()
+
+    def add_input(self, acc, values):
+        acc.update(values)
+        return acc
+
+    def merge_accumulators(self, accs):
+        return set().union(*accs)
+
+    def extract_output(self, acc):
+        return sorted(acc)
+
+
+class EventTypeVocabulary(beam.PTransform):
+    """Sorted distinct event types (ids 1..n in that order; 0 = padding)."""
+
+    def expand(self, seqs):
+        return (seqs | "EventSets" >> beam.Map(lambda s: set(s.events or ()))
+                | "DistinctEvents" >> beam.CombineGlobally(_DistinctSetFn()))
+
+
+# ---------------------------------------------------------------------------------------- encoding
+
+class _EncodeFn(_CountingDoFn):
+    """Truncates, maps items to ids and serialises one split's records."""
+
+    def __init__(self, split: str, max_len: Optional[int], paired: bool, count_truncation: bool, with_targets: bool):
+        self.split, self.max_len, self.paired = split, max_len, paired
+        self.count_truncation, self.with_targets = count_truncation, with_targets
+
+    def process(self, element, vocab_ids, event_ids):
+        inputs, targets = element if self.paired else (element, None)
+        inputs, dropped = sequence_ops.truncate(inputs, self.max_len)
+        if self.count_truncation:
+            self.counts["filtered/max_len"] += dropped
+        self.counts[f"records/{self.split}"] += 1
+        if self.with_targets:
+            self.counts[f"kept/{self.split}_targets"] += len(targets.items)
+        else:
+            self.counts[f"kept/{self.split}_items"] += len(inputs.items)
+        yield sequence_ops.encode_record(inputs, targets if self.with_targets else None, vocab_ids, event_ids)
+
+
+class EncodeRecords(beam.PTransform):
+    """Sequences (or (input, targets) pairs) -> serialised ``tf.train.Example`` bytes, plus counts."""
+
+    def __init__(self, split: str, max_len: Optional[int], paired: bool, count_truncation: bool,
+                 with_targets: bool, vocab_ids, event_ids):
+        super().__init__()
+        self.fn = _EncodeFn(split, max_len, paired, count_truncation, with_targets)
+        self.vocab_ids, self.event_ids = vocab_ids, event_ids
+
+    def expand(self, elements):
+        return elements | beam.ParDo(self.fn, self.vocab_ids, self.event_ids).with_outputs(COUNTS, main="records")
+
+
+class _FilterEvalSessionsFn(_CountingDoFn):
+    def process(self, pair, vocab_ids):
+        seq, targets = pair
+        kept, unseen, short = sequence_ops.filter_eval_session(seq, vocab_ids)
+        self.counts["filtered/unseen_item"] += unseen
+        self.counts["filtered/short_eval_session"] += short
+        if kept is not None:
+            yield kept, targets
+
+
+class FilterEvalSessions(beam.PTransform):
+    """Session protocol: removes items unseen in training from evaluation sessions (and short sessions)."""
+
+    def __init__(self, vocab_ids):
+        super().__init__()
+        self.vocab_ids = vocab_ids
+
+    def expand(self, pairs):
+        return pairs | beam.ParDo(_FilterEvalSessionsFn(), self.vocab_ids).with_outputs(COUNTS, main="pairs")
+
+
+# ------------------------------------------------------------------------------------------- stats
+
+class CollectCounts(beam.PTransform):
+    """Sums ``(name, n)`` count pairs into a single ``{name: total}`` element."""
+
+    def expand(self, count_pairs):
+        return (count_pairs
+                | "SumCounts" >> beam.CombinePerKey(sum)
+                | "CountsDict" >> beam.CombineGlobally(_PairsToDictFn()))
+
+
+class _PairsToDictFn(beam.CombineFn):
+    def create_accumulator(self):
+        return {}
+
+    def add_input(self, acc, pair):
+        acc[pair[0]] = acc.get(pair[0], 0) + pair[1]
+        return acc
+
+    def merge_accumulators(self, accs):
+        out = {}
+        for a in accs:
+            for k, v in a.items():
+                out[k] = out.get(k, 0) + v
+        return out
+
+    def extract_output(self, acc):
+        return dict(sorted(acc.items()))
+
+
+class LengthHistogram(beam.PTransform):
+    """``{length: number of sequences}`` (exact; one entry per distinct length)."""
+
+    def expand(self, seqs):
+        return (seqs | "Lengths" >> beam.Map(lambda s: (len(s.items), 1))
+                | "CountLengths" >> beam.CombinePerKey(sum)
+                | "LengthsDict" >> beam.CombineGlobally(_PairsToDictFn()))
+
+
+def reject_to_json(reject: Reject) -> str:
+    return json.dumps(reject.to_json(), ensure_ascii=False)

@@ -1,0 +1,271 @@
+import tfseqrec  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow)
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfseqrec.data import SequenceBatchConfig, make_dataset
+from tfseqrec.data.example_codec import encode_example
+from tfseqrec.data.loader import dataset_size
+from tfseqrec.data.spec import FeatureInfo, FeatureSpec, SplitFiles, VocabularyInfo, load_feature_spec
+
+# sequence_id -> (item_ids, timestamps, event_types); ids as stored (>= 2 are real items).
+HISTORIES = {
+    "u1": ([2, 3, 4, 5, 6], [100, 200, 300, 400, 500], [1, 2, 1, 2, 1]),
+    "u2": ([7, 8], [10, 20], [1, 1]),
+    "u3": ([9], [5], [2]),
+    "u4": ([10, 11, 12, 13, 14, 15, 16], [1000, 2000, 3000, 4000, 5000, 6000, 7000], [2, 2, 2, 2, 2, 1, 1]),
+    "u5": ([3, 5, 7], [1, 2, 3], [1, 2, 1]),
+}
+TEST_TARGETS = {"u1": 12, "u2": 2, "u3": 3, "u4": 5, "u5": 9}
+# Train records go to two files, to exercise reading several files.
+TRAIN_FILES = {"train-00000-of-00002.tfrecord": ["u1", "u2", "u3"],
+               "train-00001-of-00002.tfrecord": ["u4", "u5"]}
+
+
+def _record(sid, target=None):
+    items, times, events = HISTORIES[sid]
+    return encode_example({
+        "sequence_id": ("bytes", [sid]),
+        "item_ids": ("int64", items),
+        "timestamps": ("int64", times),
+        "event_types": ("int64", events),
+        "target_ids": ("int64", [] if target is None else [target]),
+        "target_timestamps": ("int64", [] if target is None else [times[-1] + 1]),
+    })
+
+
+def _write(path, records, compression):
+    options = tf.io.TFRecordOptions(compression_type=compression or "")
+    with tf.io.TFRecordWriter(path, options) as writer:
+        for r in records:
+            writer.write(r)
+
+
+def _build(directory, compression=None, features=None):
+    os.makedirs(directory, exist_ok=True)
+    for name, sids in TRAIN_FILES.items():
+        _write(os.path.join(directory, name), [_record(s) for s in sids], compression)
+    _write(os.path.join(directory, "test-00000-of-00001.tfrecord"),
+           [_record(s, TEST_TARGETS[s]) for s in sorted(HISTORIES)], compression)
+    with open(os.path.join(directory, "vocab.tsv"), "w") as f:
+        f.write("[PAD]\t0\n[OOV]\t0\n")
+        for i in range(2, 17):
+            f.write(f"item{i}\t{20 - i}\n")
+    all_features = {
+        "sequence_id": FeatureInfo("string", "scalar", "user id"),
+        "item_ids": FeatureInfo("int64", "list"),
+        "timestamps": FeatureInfo("int64", "list"),
+        "event_types": FeatureInfo("int64", "list"),
+        "target_ids": FeatureInfo("int64", "list"),
+        "target_timestamps": FeatureInfo("int64", "list"),
+    }
+    spec = FeatureSpec(
+        features={k: v for k, v in all_features.items() if features is None or k in features},
+        splits={"train": SplitFiles("train-*.tfrecord", len(HISTORIES)),
+                "test": SplitFiles("test-*.tfrecord", len(HISTORIES), num_targets=len(HISTORIES))},
+        vocabulary=VocabularyInfo("vocab.tsv", size=17, num_items=15),
+        protocol={"split": "leave_one_out", "targets_per_record": 1},
+        event_types=["view", "purchase"],
+        compression=compression,
+    )
+    d = spec.to_json()
+    assert d["format_version"] == 1
+    with open(os.path.join(directory, "feature_spec.json"), "w") as f:
+        json.dump(d, f)
+    return str(directory)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return _build(str(tmp_path_factory.mktemp("plain")))
+
+
+@pytest.fixture(scope="module")
+def gzip_dir(tmp_path_factory):
+    return _build(str(tmp_path_factory.mktemp("gzip")), compression="GZIP")
+
+
+def _one_batch(directory, split="train", **kwargs):
+    """All records in one batch, as numpy, rows keyed by sequence_id."""
+    kwargs.setdefault("batch_size", 64)
+    batches = list(make_dataset(directory, split, SequenceBatchConfig(**kwargs)))
+    assert len(batches) == 1
+    batch = batches[0]
+    sids = [s.decode() for s in batch["sequence_id"].numpy()]
+    assert sorted(sids) == sorted(HISTORIES)
+    rows = {}
+    for i, sid in enumerate(sids):
+        rows[sid] = {k: (v[i].numpy().tolist() if isinstance(v, tf.RaggedTensor) else np.asarray(v[i]).tolist())
+                     for k, v in batch.items()}
+    return batch, rows
+
+
+def test_left_padding_puts_last_item_in_last_column(data_dir):
+    batch, rows = _one_batch(data_dir, include_timestamps=True, include_event_types=True)
+    assert batch["item_ids"].dtype == tf.int64 and batch["lengths"].dtype == tf.int32
+    assert batch["sequence_id"].dtype == tf.string
+    assert batch["item_ids"].shape == (5, 7)  # No max_len: longest history in the batch.
+    assert rows["u2"]["item_ids"] == [0, 0, 0, 0, 0, 7, 8]
+    assert rows["u2"]["timestamps"] == [0, 0, 0, 0, 0, 10, 20]
+    assert rows["u2"]["event_types"] == [0, 0, 0, 0, 0, 1, 1]
+    assert rows["u4"]["item_ids"] == [10, 11, 12, 13, 14, 15, 16]
+    assert rows["u3"]["item_ids"] == [0, 0, 0, 0, 0, 0, 9]
+    for sid, (items, _, _) in HISTORIES.items():
+        assert rows[sid]["item_ids"][-1] == items[-1]
+        assert rows[sid]["lengths"] == len(items)
+    assert "target_ids" not in batch and "target_id" not in batch  # Train split has no targets.
+
+
+def test_right_padding_puts_last_item_at_length_minus_one(data_dir):
+    batch, rows = _one_batch(data_dir, padding="right", include_timestamps=True)
+    assert rows["u2"]["item_ids"] == [7, 8, 0, 0, 0, 0, 0]
+    assert rows["u2"]["timestamps"] == [10, 20, 0, 0, 0, 0, 0]
+    for sid, (items, _, _) in HISTORIES.items():
+        assert rows[sid]["item_ids"][rows[sid]["lengths"] - 1] == items[-1]
+    assert "event_types" not in batch
+
+
+def test_truncation_keeps_latest_items_and_matching_timestamps(data_dir):
+    batch, rows = _one_batch(data_dir, max_len=3, include_timestamps=True, include_event_types=True)
+    assert batch["item_ids"].shape == (5, 3)
+    assert rows["u4"]["item_ids"] == [14, 15, 16]
+    assert rows["u4"]["timestamps"] == [5000, 6000, 7000]
+    assert rows["u4"]["event_types"] == [2, 1, 1]
+    assert rows["u4"]["lengths"] == 3
+    assert rows["u1"]["item_ids"] == [4, 5, 6] and rows["u1"]["timestamps"] == [300, 400, 500]
+    assert rows["u2"]["item_ids"] == [0, 7, 8] and rows["u2"]["lengths"] == 2
+    assert rows["u3"]["item_ids"] == [0, 0, 9] and rows["u3"]["lengths"] == 1
+
+    _, right = _one_batch(data_dir, max_len=3, padding="right")
+    assert right["u4"]["item_ids"] == [14, 15, 16]
+    assert right["u2"]["item_ids"] == [7, 8, 0]
+
+
+def test_ragged_mode_gives_exact_lists(data_dir):
+    batch, rows = _one_batch(data_dir, padding="ragged", max_len=4, include_timestamps=True)
+    assert isinstance(batch["item_ids"], tf.RaggedTensor)
+    assert isinstance(batch["timestamps"], tf.RaggedTensor)
+    assert batch["item_ids"].dtype == tf.int64
+    for sid, (items, times, _) in HISTORIES.items():
+        assert rows[sid]["item_ids"] == items[-4:]
+        assert rows[sid]["timestamps"] == times[-4:]
+        assert rows[sid]["lengths"] == len(items[-4:])
+
+
+def test_pad_to_max_len_shapes(data_dir):
+    batch, rows = _one_batch(data_dir, max_len=10)
+    assert batch["item_ids"].shape == (5, 10)
+    assert rows["u4"]["item_ids"] == [0, 0, 0, 10, 11, 12, 13, 14, 15, 16]
+    batch, _ = _one_batch(data_dir, max_len=10, pad_to_max_len=False)
+    assert batch["item_ids"].shape == (5, 7)  # Longest in the batch.
+    ds = make_dataset(data_dir, "train", SequenceBatchConfig(batch_size=2, max_len=10, drop_remainder=True))
+    assert ds.element_spec["item_ids"].shape.as_list() == [2, 10]
+    assert len(list(ds)) == 2  # 5 records, remainder dropped.
+    # Without pad_to_max_len, each batch is as wide as its own longest history.
+    ds = make_dataset(data_dir, "train", SequenceBatchConfig(batch_size=1, num_parallel_reads=None))
+    widths = {b["sequence_id"].numpy()[0].decode(): b["item_ids"].shape[1] for b in ds}
+    assert widths == {sid: len(items) for sid, (items, _, _) in HISTORIES.items()}
+
+
+def test_shuffle_with_seed_is_deterministic_permutation(data_dir):
+    def order(seed):
+        cfg = SequenceBatchConfig(batch_size=2, shuffle_buffer=100, seed=seed)
+        return [s.decode() for b in make_dataset(data_dir, "train", cfg) for s in b["sequence_id"].numpy()]
+
+    first = order(7)
+    assert sorted(first) == sorted(HISTORIES)
+    assert order(7) == first
+    assert len({tuple(order(s)) for s in range(8)}) > 1  # Seeds do change the order.
+
+
+def test_repeat(data_dir):
+    ds = make_dataset(data_dir, "train", SequenceBatchConfig(batch_size=4, repeat=True, shuffle_buffer=10, seed=1))
+    ids = [s.decode() for b in ds.take(5) for s in b["sequence_id"].numpy()]
+    assert len(ids) == 20
+    assert sorted(ids[:5]) == sorted(HISTORIES)  # One full epoch before the next.
+
+
+def test_targets_parsed(data_dir):
+    batch, rows = _one_batch(data_dir, split="test")
+    assert isinstance(batch["target_ids"], tf.RaggedTensor)
+    assert batch["target_id"].dtype == tf.int64 and batch["target_id"].shape == (5,)
+    for sid, target in TEST_TARGETS.items():
+        assert rows[sid]["target_ids"] == [target]
+        assert rows[sid]["target_id"] == target
+        assert rows[sid]["item_ids"][-1] == HISTORIES[sid][0][-1]
+    batch, _ = _one_batch(data_dir, split="test", include_targets=False)
+    assert "target_ids" not in batch and "target_id" not in batch
+    # Asked for on train: empty ragged targets, no dense target_id.
+    batch, rows = _one_batch(data_dir, split="train", include_targets=True)
+    assert batch["target_ids"].shape.as_list() == [5, None] and "target_id" not in batch
+    assert all(r["target_ids"] == [] for r in rows.values())
+
+
+def test_gzip_matches_uncompressed(data_dir, gzip_dir):
+    for split in ("train", "test"):
+        _, plain = _one_batch(data_dir, split=split, max_len=4, include_timestamps=True)
+        _, gz = _one_batch(gzip_dir, split=split, max_len=4, include_timestamps=True)
+        assert gz == plain
+
+
+def test_accepts_spec_and_dataset_size(data_dir):
+    spec = load_feature_spec(data_dir)
+    batch = next(iter(make_dataset(spec, "test", SequenceBatchConfig(batch_size=3))))
+    assert batch["item_ids"].shape[0] == 3
+    assert dataset_size(spec, "train") == 5
+    assert dataset_size(data_dir, "test") == 5
+
+
+def test_missing_split_lists_available(data_dir):
+    with pytest.raises(KeyError, match=r"'valid'.*\['test', 'train'\]"):
+        make_dataset(data_dir, "valid")
+    with pytest.raises(KeyError, match="available"):
+        dataset_size(data_dir, "valid")
+
+
+def test_no_matching_files_is_a_clear_error(tmp_path):
+    directory = _build(str(tmp_path / "d"))
+    for name in TRAIN_FILES:
+        os.remove(os.path.join(directory, name))
+    with pytest.raises(FileNotFoundError, match=r"train-\*\.tfrecord"):
+        make_dataset(directory, "train")
+
+
+def test_missing_feature_is_a_clear_error(tmp_path):
+    directory = _build(str(tmp_path / "d"), features={"sequence_id", "item_ids", "target_ids"})
+    with pytest.raises(ValueError, match="timestamps"):
+        make_dataset(directory, "train", SequenceBatchConfig(include_timestamps=True))
+    # Only features in the spec are parsed: the extra ones in the records are ignored.
+    batch = next(iter(make_dataset(directory, "test", SequenceBatchConfig(batch_size=5))))
+    assert set(batch) == {"item_ids", "lengths", "sequence_id", "target_ids", "target_id"}
+
+
+@pytest.mark.parametrize("field,value", [
+    ("batch_size", 0), ("batch_size", 2.5), ("max_len", 0), ("max_len", -3), ("padding", "middle"),
+    ("pad_to_max_len", "yes"), ("include_timestamps", 1), ("include_targets", "auto"),
+    ("shuffle_buffer", -1), ("seed", 1.5), ("drop_remainder", None), ("num_parallel_reads", 0),
+    ("prefetch", "no"), ("repeat", 0),
+])
+def test_bad_config_names_the_field(field, value):
+    with pytest.raises(ValueError, match=field):
+        SequenceBatchConfig(**{field: value})
+
+
+def test_default_config_is_valid():
+    cfg = SequenceBatchConfig()
+    assert cfg.batch_size == 128 and cfg.padding == "left" and cfg.max_len is None
+    assert cfg.num_parallel_reads == tf.data.AUTOTUNE
+
+
+def test_inconsistent_records_fail_loudly(tmp_path):
+    directory = _build(str(tmp_path / "d"))
+    bad = encode_example({"sequence_id": ("bytes", ["x"]), "item_ids": ("int64", [2, 3]),
+                          "timestamps": ("int64", [1]), "target_ids": ("int64", [4, 5])})
+    _write(os.path.join(directory, "test-00000-of-00001.tfrecord"), [bad], None)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="different lengths"):
+        list(make_dataset(directory, "test", SequenceBatchConfig(include_timestamps=True, include_targets=False)))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="targets_per_record"):
+        list(make_dataset(directory, "test"))

@@ -1,0 +1,285 @@
+"""A ``tf.data`` loader over the TFRecords written by ``tfseqrec preprocess``.
+
+The records are ``tf.train.Example`` protos with list features (see :mod:`tfseqrec.data.spec`).
+The loader batches the *serialized* records first and then parses each batch with one vectorised
+``tf.io.parse_example`` call using ``tf.io.RaggedFeature`` for the list features, which is much
+faster than parsing record by record. Sequences are then truncated with ragged ops (keeping the
+latest items) and padded on the left (default, SASRec style: the last item is in the last column),
+on the right, or left ragged.
+
+Ids are used exactly as stored; the vocabulary is never re-derived. The pad id comes from the
+spec (``spec.vocabulary.pad_id``, 0).
+
+Usage::
+
+    import tfseqrec  # before tensorflow
+    from tfseqrec.data import make_dataset, SequenceBatchConfig
+
+    ds = make_dataset("/data/ml-1m/processed", "train",
+                      SequenceBatchConfig(batch_size=256, max_len=200, shuffle_buffer=10_000, seed=1))
+    for batch in ds.take(1):
+        batch["item_ids"]   # int64 [256, 200], left padded with 0
+        batch["lengths"]    # int32 [256]
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional, Union
+
+import tfseqrec  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
+import tensorflow as tf
+
+from tfseqrec.data.spec import FeatureSpec, load_feature_spec
+
+__all__ = ["SequenceBatchConfig", "make_dataset", "dataset_size", "PADDING_MODES"]
+
+PADDING_MODES = ("left", "right", "ragged")
+
+# Features of the input history: truncated and padded together with ``item_ids``.
+_SEQUENCE_FEATURES = ("item_ids", "timestamps", "event_types")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclasses.dataclass(frozen=True)
+class SequenceBatchConfig:
+    """How :func:`make_dataset` batches, truncates and pads sequences.
+
+    Attributes:
+      batch_size: records per batch (> 0).
+      max_len: if set, keep only the latest ``max_len`` items of each history (the last ``max_len``
+        of ``item_ids``, and the same positions of ``timestamps`` / ``event_types``).
+      padding: ``"left"`` pads at the front so the most recent item is in the last column (what
+        SASRec-style models expect); ``"right"`` pads at the end (the last item is at column
+        ``length - 1``); ``"ragged"`` returns ``tf.RaggedTensor`` histories without padding.
+      pad_to_max_len: dense outputs are ``[batch, max_len]`` when ``max_len`` is set; otherwise (or
+        when False) ``[batch, longest history in the batch]``.
+      include_timestamps: also return ``timestamps`` (the feature must be in the spec).
+      include_event_types: also return ``event_types`` (the feature must be in the spec).
+      include_targets: return ``target_ids``; ``None`` means "when the split has targets", i.e.
+        ``target_ids`` is a feature of the spec and ``spec.splits[split].num_targets > 0``.
+      shuffle_buffer: records in the shuffle buffer; 0 disables shuffling. File order is
+        shuffled too when shuffling.
+      seed: seed of the shuffles. With a seed, the whole pipeline is deterministic.
+      drop_remainder: drop the last, smaller batch (gives a static batch dimension).
+      repeat: repeat the data indefinitely (after shuffling, before batching).
+      num_parallel_reads: files read in parallel: ``tf.data.AUTOTUNE``, ``None`` (sequentially)
+        or a positive int.
+      prefetch: add ``prefetch(tf.data.AUTOTUNE)`` at the end.
+    """
+    batch_size: int = 128
+    max_len: Optional[int] = None
+    padding: str = "left"
+    pad_to_max_len: bool = True
+    include_timestamps: bool = False
+    include_event_types: bool = False
+    include_targets: Optional[bool] = None
+    shuffle_buffer: int = 0
+    seed: Optional[int] = None
+    drop_remainder: bool = False
+    repeat: bool = False
+    num_parallel_reads: Optional[int] = tf.data.AUTOTUNE
+    prefetch: bool = True
+
+    def __post_init__(self):
+        if not _is_int(self.batch_size) or self.batch_size <= 0:
+            raise ValueError(f"SequenceBatchConfig.batch_size must be a positive int, got {self.batch_size!r}")
+        if self.max_len is not None and (not _is_int(self.max_len) or self.max_len <= 0):
+            raise ValueError(f"SequenceBatchConfig.max_len must be None or a positive int, got {self.max_len!r}")
+        if self.padding not in PADDING_MODES:
+            raise ValueError(f"SequenceBatchConfig.padding must be one of {PADDING_MODES}, got {self.padding!r}")
+        for name in ("pad_to_max_len", "include_timestamps", "include_event_types",
+                     "drop_remainder", "repeat", "prefetch"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"SequenceBatchConfig.{name} must be a bool, got {getattr(self, name)!r}")
+        if self.include_targets is not None and not isinstance(self.include_targets, bool):
+            raise ValueError(
+                f"SequenceBatchConfig.include_targets must be None or a bool, got {self.include_targets!r}")
+        if not _is_int(self.shuffle_buffer) or self.shuffle_buffer < 0:
+            raise ValueError(
+                f"SequenceBatchConfig.shuffle_buffer must be an int >= 0 (0 = no shuffle), got {self.shuffle_buffer!r}")
+        if self.seed is not None and not _is_int(self.seed):
+            raise ValueError(f"SequenceBatchConfig.seed must be None or an int, got {self.seed!r}")
+        n = self.num_parallel_reads
+        if n is not None and (not _is_int(n) or (n <= 0 and n != tf.data.AUTOTUNE)):
+            raise ValueError(
+                "SequenceBatchConfig.num_parallel_reads must be None, tf.data.AUTOTUNE or a positive int, "
+                f"got {n!r}")
+
+
+def _resolve_spec(spec_or_dir: Union[FeatureSpec, str]) -> FeatureSpec:
+    if isinstance(spec_or_dir, FeatureSpec):
+        return spec_or_dir
+    if isinstance(spec_or_dir, (str, bytes)) or hasattr(spec_or_dir, "__fspath__"):
+        import os
+        return load_feature_spec(os.fsdecode(spec_or_dir))
+    raise TypeError(f"expected a FeatureSpec or a directory path, got {type(spec_or_dir).__name__}")
+
+
+def dataset_size(spec: Union[FeatureSpec, str], split: str) -> int:
+    """Number of records (sequences) in a split, as recorded in the feature spec."""
+    spec = _resolve_spec(spec)
+    if split not in spec.splits:
+        spec.split_pattern(split)  # Raises KeyError listing the available splits.
+    return spec.splits[split].num_records
+
+
+def _wanted_features(spec: FeatureSpec, split: str, config: SequenceBatchConfig) -> tuple[list[str], bool]:
+    """Which list features to parse (besides item_ids), and whether targets are included."""
+    if "item_ids" not in spec.features:
+        raise ValueError(f"the feature spec of {spec.directory or 'this dataset'} has no 'item_ids' feature; "
+                         f"features: {sorted(spec.features)}")
+    extra = []
+    for name, wanted in (("timestamps", config.include_timestamps),
+                         ("event_types", config.include_event_types)):
+        if wanted:
+            if name not in spec.features:
+                raise ValueError(
+                    f"include_{name}=True but {spec.directory or 'this dataset'} has no {name!r} feature; "
+                    f"features: {sorted(spec.features)}")
+            extra.append(name)
+    if config.include_targets is None:
+        targets = "target_ids" in spec.features and spec.splits[split].num_targets > 0
+    elif config.include_targets:
+        if "target_ids" not in spec.features:
+            raise ValueError(
+                f"include_targets=True but {spec.directory or 'this dataset'} has no 'target_ids' feature; "
+                f"features: {sorted(spec.features)}")
+        targets = True
+    else:
+        targets = False
+    return extra, targets
+
+
+def _parse_spec(spec: FeatureSpec, names: list[str]) -> dict:
+    features = {}
+    for name in names:
+        info = spec.features[name]
+        dtype = tf.string if info.dtype == "string" else tf.int64
+        if info.kind == "scalar":
+            features[name] = tf.io.FixedLenFeature([], dtype)
+        else:
+            features[name] = tf.io.RaggedFeature(dtype=dtype, row_splits_dtype=tf.int64)
+    return features
+
+
+def _pad(rt: tf.RaggedTensor, padding: str, width: Optional[int], value) -> tf.Tensor:
+    """Pads a ragged [batch, None] tensor to dense [batch, width] (width None = longest row)."""
+    value = tf.cast(value, rt.dtype)
+    if padding == "right":
+        return rt.to_tensor(default_value=value, shape=[None, width])
+    reversed_rows = tf.reverse(rt, axis=[1])
+    return tf.reverse(reversed_rows.to_tensor(default_value=value, shape=[None, width]), axis=[1])
+
+
+def make_dataset(spec_or_dir: Union[FeatureSpec, str], split: str,
+                 config: SequenceBatchConfig = SequenceBatchConfig()) -> tf.data.Dataset:
+    """Batches of sequences from one split of a preprocessed dataset.
+
+    Args:
+      spec_or_dir: a :class:`FeatureSpec`, or the directory holding ``feature_spec.json``.
+      split: a split name of the spec (``"train"``, ``"valid"``, ``"test"``, ...).
+      config: batching, truncation, padding and shuffling options.
+
+    Returns:
+      A dataset of dicts (``B`` = batch size, ``L`` = ``max_len`` when set and
+      ``pad_to_max_len``, else the longest history in the batch after truncation):
+
+      * ``item_ids``: int64 ``[B, L]`` padded with ``spec.vocabulary.pad_id``, or a ragged
+        int64 ``[B, None]`` when ``padding="ragged"``. Oldest item first.
+      * ``lengths``: int32 ``[B]``, real items per row after truncation.
+      * ``sequence_id``: string ``[B]`` (when the spec has the feature; it always should).
+      * ``timestamps`` / ``event_types``: int64, same shape and padding as ``item_ids``,
+        padded with 0 (when requested).
+      * ``target_ids``: ragged int64 ``[B, None]`` (when targets are included).
+      * ``target_id``: int64 ``[B]``, when targets are included, the split has targets
+        (``num_targets > 0``) and the protocol says ``targets_per_record == 1``; iterating
+        raises ``InvalidArgumentError`` if a record then has a different number of targets.
+
+    Raises:
+      KeyError: the split is not in the spec (the message lists the available splits).
+      FileNotFoundError: no file matches the split's pattern.
+      ValueError: a requested feature is not in the spec.
+    """
+    if not isinstance(config, SequenceBatchConfig):
+        raise TypeError(f"config must be a SequenceBatchConfig, got {type(config).__name__}")
+    spec = _resolve_spec(spec_or_dir)
+    pattern = spec.split_pattern(split)  # KeyError with the available splits.
+    files = sorted(tf.io.gfile.glob(pattern))
+    if not files:
+        raise FileNotFoundError(f"no TFRecord files match {pattern!r} (split {split!r})")
+
+    extra, with_targets = _wanted_features(spec, split, config)
+    dense_target = (with_targets and spec.splits[split].num_targets > 0
+                    and spec.protocol.get("targets_per_record") == 1)
+    names = ["item_ids"] + extra
+    if "sequence_id" in spec.features:
+        names.append("sequence_id")
+    if with_targets:
+        names.append("target_ids")
+    parse_features = _parse_spec(spec, names)
+    for name in _SEQUENCE_FEATURES + ("target_ids",):
+        if name in parse_features and not isinstance(parse_features[name], tf.io.RaggedFeature):
+            raise ValueError(f"feature {name!r} must be a list feature, the spec says {spec.features[name]}")
+
+    pad_id = spec.vocabulary.pad_id
+    max_len = config.max_len
+    padding = config.padding
+    width = max_len if (max_len is not None and config.pad_to_max_len) else None
+
+    def parse(serialized: tf.Tensor) -> dict:
+        parsed = tf.io.parse_example(serialized, parse_features)
+        items = parsed["item_ids"]
+        lengths = items.row_lengths()
+        checks = []
+        for name in extra:
+            checks.append(tf.debugging.assert_equal(
+                parsed[name].row_lengths(), lengths,
+                message=f"{name} and item_ids have different lengths in some record"))
+        seq = {name: parsed[name] for name in names if name in _SEQUENCE_FEATURES}
+        if checks:
+            with tf.control_dependencies(checks):
+                seq = {name: tf.identity(rt) for name, rt in seq.items()}
+        if max_len is not None:
+            seq = {name: rt[:, -max_len:] for name, rt in seq.items()}  # Keep the latest items.
+        out = {}
+        for name, rt in seq.items():
+            if padding == "ragged":
+                out[name] = rt
+            else:
+                out[name] = _pad(rt, padding, width, pad_id if name == "item_ids" else 0)
+        out["lengths"] = tf.cast(seq["item_ids"].row_lengths(), tf.int32)
+        if "sequence_id" in parsed:
+            out["sequence_id"] = parsed["sequence_id"]
+        if with_targets:
+            targets = parsed["target_ids"]
+            out["target_ids"] = targets
+            if dense_target:
+                check = tf.debugging.assert_equal(
+                    targets.row_lengths(), tf.ones_like(targets.row_lengths()),
+                    message="protocol targets_per_record == 1 but a record has another number of targets")
+                with tf.control_dependencies([check]):
+                    out["target_id"] = tf.identity(targets.to_tensor(default_value=pad_id, shape=[None, 1])[:, 0])
+        return out
+
+    shuffle = config.shuffle_buffer > 0
+    deterministic = config.seed is not None or not shuffle
+    file_ds = tf.data.Dataset.from_tensor_slices(files)
+    if shuffle and len(files) > 1:
+        file_ds = file_ds.shuffle(len(files), seed=config.seed, reshuffle_each_iteration=True)
+    ds = tf.data.TFRecordDataset(file_ds, compression_type=(spec.compression or "").upper(),
+                                 num_parallel_reads=config.num_parallel_reads if len(files) > 1 else None)
+    if shuffle:
+        ds = ds.shuffle(config.shuffle_buffer, seed=config.seed, reshuffle_each_iteration=True)
+    if config.repeat:
+        ds = ds.repeat()
+    ds = ds.batch(config.batch_size, drop_remainder=config.drop_remainder)
+    ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    options = tf.data.Options()
+    options.deterministic = deterministic
+    ds = ds.with_options(options)
+    if config.prefetch:
+        ds = ds.prefetch(tf.data.AUTOTUNE)
+    return ds
