@@ -12,6 +12,7 @@ Output directory::
     feature_spec.json    record layout, splits, vocabulary, protocol (read by tfseqrec.data)
     stats.json           row accounting, users, items, length histogram, item popularity
     rejects-SSSSS-of-NNNNN.jsonl   malformed rows: file, line, reason, detail, text
+    item_features-*.tsv  id<TAB>item<TAB>feature values (with --item-feature-cols): most frequent value per item
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ from tfseqrec.data.spec import (FeatureInfo, FeatureSpec, SPEC_FILENAME, STATS_F
 
 log = logging.getLogger(__name__)
 
-OUTPUT_PATTERNS = ("train-*", "valid-*", "test-*", "rejects-*", VOCAB_FILENAME, SPEC_FILENAME, STATS_FILENAME)
+OUTPUT_PATTERNS = ("train-*", "valid-*", "test-*", "rejects-*", "item_features-*", VOCAB_FILENAME, SPEC_FILENAME, STATS_FILENAME)
 
 
 def default_pipeline_options(pipeline_args: Seq[str]) -> PipelineOptions:
@@ -125,6 +126,13 @@ def build_pipeline(p: beam.Pipeline, cfg: PreprocessConfig, plan: readers.InputP
     (vocab | "VocabText" >> beam.Map(T.vocabulary_file_text)
      | "WriteVocab" >> beam.Map(lambda text: io_utils.write_text(io_utils.join(out_dir, VOCAB_FILENAME), text)))
 
+    if plan.columns.features:
+        (filtered.rows | "SideFeatures" >> T.ItemSideFeatures(len(plan.columns.features))
+         | "FeatureLines" >> beam.FlatMap(T.item_feature_lines, vocab_ids)
+         | "WriteFeatures" >> beam.io.WriteToText(io_utils.join(out_dir, "item_features"), file_name_suffix=".tsv",
+                                                   header="\t".join(("id", "item") + plan.columns.features))
+         )
+
     suffix = ".tfrecord" + (".gz" if cfg.output.compression == "GZIP" else "")
     compression = CompressionTypes.GZIP if cfg.output.compression == "GZIP" else CompressionTypes.UNCOMPRESSED
     to_encode = {"train": (split.train, False, True, False)}
@@ -189,7 +197,9 @@ def _write_spec_and_stats(_, cfg: PreprocessConfig, plan: readers.InputPlan, suf
         features=features, splits=splits,
         vocabulary=VocabularyInfo(file=VOCAB_FILENAME, size=num_items + 2, num_items=num_items),
         protocol=protocol_info, event_types=list(event_types), compression=cfg.output.compression,
-        time_unit="ms" if plan.has_time else None)
+        time_unit="ms" if plan.has_time else None,
+        item_features={"file_pattern": "item_features-*.tsv", "columns": list(plan.columns.features)}
+        if plan.columns.features else {})
     io_utils.write_json(io_utils.join(out_dir, SPEC_FILENAME), spec.to_json())
     stats = stats_lib.assemble_stats(cfg, plan, counts, lengths, popularity, num_items, num_users, kcore)
     stats["created"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")

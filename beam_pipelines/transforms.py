@@ -425,6 +425,60 @@ class FilterEvalSessions(beam.PTransform):
         return pairs | beam.ParDo(_FilterEvalSessionsFn(), self.vocab_ids).with_outputs(COUNTS, main="pairs")
 
 
+# ----------------------------------------------------------------------------------- side features
+
+class _FeatureValueCountsFn(beam.DoFn):
+    """((item, feature index, value), count) per bundle for rows that carry item side features."""
+
+    def start_bundle(self):
+        self.value_counts = Counter()
+
+    def process(self, row: Interaction):
+        if row.features:
+            for index, value in enumerate(row.features):
+                if value:
+                    self.value_counts[(row.item, index, value)] += 1
+
+    def finish_bundle(self):
+        for key, n in self.value_counts.items():
+            yield _global((key, n))
+        self.value_counts = Counter()
+
+
+def _most_frequent_values(item, grouped, num_features: int):
+    """Per item, each feature's most frequent value (ties: smallest string); '' when never given."""
+    best = [("", 0)] * num_features
+    for (index, value), n in grouped:
+        current = best[index]
+        if n > current[1] or (n == current[1] and value < current[0]):
+            best[index] = (value, n)
+    return item, [value for value, _ in best]
+
+
+class ItemSideFeatures(beam.PTransform):
+    """Rows -> ``(item, [value per feature])``: the most frequent value of each side-feature column."""
+
+    def __init__(self, num_features: int):
+        super().__init__()
+        self.num_features = num_features
+
+    def expand(self, rows):
+        num_features = self.num_features
+        return (rows
+                | "FeatureValueCounts" >> beam.ParDo(_FeatureValueCountsFn())
+                | "SumFeatureValues" >> beam.CombinePerKey(sum)
+                | "KeyByItem" >> beam.MapTuple(lambda key, n: (key[0], ((key[1], key[2]), n)))
+                | "GroupByItem" >> beam.GroupByKey()
+                | "MostFrequent" >> beam.MapTuple(lambda item, g: _most_frequent_values(item, g, num_features)))
+
+
+def item_feature_lines(pair, vocab_ids: dict):
+    """One ``id<TAB>item<TAB>value...`` line for items in the vocabulary (others were filtered out)."""
+    item, values = pair
+    if item in vocab_ids:
+        yield "\t".join([str(vocab_ids[item]), item] + [v.replace("\t", " ") for v in values])
+
+
 # ------------------------------------------------------------------------------------------- stats
 
 class CollectCounts(beam.PTransform):

@@ -16,7 +16,7 @@ feature              dtype    meaning
 ``timestamps``       int64    event times of ``item_ids`` in milliseconds (if the input had times)
 ``event_types``      int64    event-type ids of ``item_ids`` (1-based, see ``event_types``; optional)
 ``target_ids``       int64    items to predict after ``item_ids`` (valid/test splits; empty in train)
-``target_timestamps``int64    times of ``target_ids`` in milliseconds (if times are known)
+``target_timestamps`` int64   times of ``target_ids`` in milliseconds (if times are known)
 ===================  =======  ====================================================================
 
 Why ``Example`` with list features rather than ``SequenceExample``: one ``tf.io.parse_example``
@@ -81,6 +81,7 @@ class FeatureSpec:
     compression: Optional[str] = None
     record_type: str = "tf.train.Example"
     time_unit: Optional[str] = "ms"
+    item_features: dict[str, Any] = dataclasses.field(default_factory=dict)
     format_version: int = FORMAT_VERSION
     directory: str = ""
 
@@ -104,6 +105,7 @@ class FeatureSpec:
             compression=d.get("compression"),
             record_type=d.get("record_type", "tf.train.Example"),
             time_unit=d.get("time_unit"),
+            item_features=dict(d.get("item_features", {})),
             format_version=d["format_version"],
             directory=directory,
         )
