@@ -25,7 +25,7 @@ from typing import Optional, Sequence as Seq
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from beam_pipelines import readers, stats as stats_lib, transforms as T
 from beam_pipelines.config import PreprocessConfig
@@ -39,19 +39,17 @@ OUTPUT_PATTERNS = ("train-*", "valid-*", "test-*", "rejects-*", "item_features-*
 
 
 def default_pipeline_options(pipeline_args: Seq[str]) -> PipelineOptions:
-    """Beam options from ``pipeline_args``; the DirectRunner runs multi-process unless told otherwise."""
-    options = PipelineOptions(list(pipeline_args))
-    direct = options.view_as(DirectOptions)
-    if options.view_as(StandardOptions).runner in (None, "DirectRunner", "direct"):
-        if "--direct_running_mode" not in " ".join(pipeline_args):
-            direct.direct_running_mode = "multi_processing"
-        if not direct.direct_num_workers:
-            direct.direct_num_workers = max(1, min(os.cpu_count() or 1, 2))
-        if "--default_sdk_harness_log_level" not in " ".join(pipeline_args):
-            options = PipelineOptions(list(pipeline_args) + ["--default_sdk_harness_log_level=WARNING"])
-            options.view_as(DirectOptions).direct_running_mode = direct.direct_running_mode
-            options.view_as(DirectOptions).direct_num_workers = direct.direct_num_workers
-    return options
+    """Beam options from ``pipeline_args``, with local defaults when no runner (or the DirectRunner) is named:
+    multi-process mode, 2 workers (or fewer cores), and WARNING-level logs from the worker processes."""
+    args = list(pipeline_args)
+    runner = PipelineOptions(args).view_as(StandardOptions).runner
+    if runner in (None, "DirectRunner", "direct"):
+        given = " ".join(args)
+        defaults = {"--direct_running_mode": "multi_processing",
+                    "--direct_num_workers": str(max(1, min(os.cpu_count() or 1, 2))),
+                    "--default_sdk_harness_log_level": "WARNING"}
+        args += [f"{flag}={value}" for flag, value in defaults.items() if flag not in given]
+    return PipelineOptions(args)
 
 
 def prepare_output_dir(output_dir: str, overwrite: bool) -> None:
