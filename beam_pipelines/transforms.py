@@ -151,20 +151,36 @@ class Sessionize(beam.PTransform):
 
 # ----------------------------------------------------------------------------------------- k-core
 
-class _CountItemsFn(beam.DoFn):
-    """Emits (item, count) pre-aggregated per bundle; emits nothing once k-core has converged."""
+class _BundleCountsFn(beam.DoFn):
+    """Base for DoFns that count keys over a bundle and emit ``(key, count)`` pairs when it ends.
+
+    Pre-aggregating in the bundle keeps the number of elements sent to the combiner near the number of
+    distinct keys per bundle rather than the number of rows.
+    """
 
     def start_bundle(self):
-        self.item_counts = Counter()
-
-    def process(self, seq: Sequence, previous_removed=None):
-        if previous_removed != 0:
-            self.item_counts.update(seq.items)
+        self.bundle_counts = Counter()
 
     def finish_bundle(self):
-        for item, n in self.item_counts.items():
-            yield _global((item, n))
-        self.item_counts = Counter()
+        for key, n in self.bundle_counts.items():
+            yield _global((key, n))
+        self.bundle_counts = Counter()
+
+
+class _ItemCountsFn(_BundleCountsFn):
+    """(item, count) over sequences' items; ``weight`` 0 registers items without counting them.
+
+    With the ``previous_removed`` side input (k-core rounds) it counts nothing once a round removed nothing.
+    """
+
+    def __init__(self, weight: int = 1):
+        self.weight = weight
+
+    def process(self, seq: Sequence, previous_removed=None):
+        if previous_removed == 0:
+            return
+        for item in seq.items:
+            self.bundle_counts[item] += self.weight
 
 
 class _KCoreRoundFn(_CountingDoFn):
@@ -204,7 +220,7 @@ class IterativeKCore(beam.PTransform):
         for r in range(self.cfg.kcore_max_rounds):
             extra = {} if previous is None else {"previous_removed": beam.pvalue.AsSingleton(previous)}
             item_counts = (current
-                           | f"CountItems{r}" >> beam.ParDo(_CountItemsFn(), **extra)
+                           | f"CountItems{r}" >> beam.ParDo(_ItemCountsFn(), **extra)
                            | f"SumItems{r}" >> beam.CombinePerKey(sum))
             result = current | f"Round{r}" >> beam.ParDo(
                 _KCoreRoundFn(self.cfg), beam.pvalue.AsDict(item_counts), **extra
@@ -276,27 +292,8 @@ class SplitSequences(beam.PTransform):
 
 # ------------------------------------------------------------------------------------- vocabulary
 
-class _ItemCountsFn(beam.DoFn):
-    """(item, count) of a sequence's items, pre-aggregated per bundle; ``weight`` 0 registers items only."""
-
-    def __init__(self, weight: int = 1):
-        self.weight = weight
-
-    def start_bundle(self):
-        self.item_counts = Counter()
-
-    def process(self, seq: Sequence):
-        for item in seq.items:
-            self.item_counts[item] += self.weight
-
-    def finish_bundle(self):
-        for item, n in self.item_counts.items():
-            yield _global((item, n))
-        self.item_counts = Counter()
-
-
-class _VocabularyFn(beam.CombineFn):
-    """(item, train count) pairs -> list of items ordered by count (desc), then item id string."""
+class _SumPerKeyToDictFn(beam.CombineFn):
+    """Combines ``(key, n)`` pairs into one ``{key: sum of n}`` dict (for small key sets: counters, items)."""
 
     def create_accumulator(self):
         return {}
@@ -311,6 +308,13 @@ class _VocabularyFn(beam.CombineFn):
             for k, v in a.items():
                 out[k] = out.get(k, 0) + v
         return out
+
+    def extract_output(self, acc):
+        return dict(sorted(acc.items()))
+
+
+class _VocabularyFn(_SumPerKeyToDictFn):
+    """(item, train count) pairs -> list of items ordered by count (desc), then item id string."""
 
     def extract_output(self, acc):
         return sorted(acc.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -427,22 +431,14 @@ class FilterEvalSessions(beam.PTransform):
 
 # ----------------------------------------------------------------------------------- side features
 
-class _FeatureValueCountsFn(beam.DoFn):
-    """((item, feature index, value), count) per bundle for rows that carry item side features."""
-
-    def start_bundle(self):
-        self.value_counts = Counter()
+class _FeatureValueCountsFn(_BundleCountsFn):
+    """((item, feature index, value), count) for rows that carry item side features."""
 
     def process(self, row: Interaction):
         if row.features:
             for index, value in enumerate(row.features):
                 if value:
-                    self.value_counts[(row.item, index, value)] += 1
-
-    def finish_bundle(self):
-        for key, n in self.value_counts.items():
-            yield _global((key, n))
-        self.value_counts = Counter()
+                    self.bundle_counts[(row.item, index, value)] += 1
 
 
 def _most_frequent_values(item, grouped, num_features: int):
@@ -487,26 +483,7 @@ class CollectCounts(beam.PTransform):
     def expand(self, count_pairs):
         return (count_pairs
                 | "SumCounts" >> beam.CombinePerKey(sum)
-                | "CountsDict" >> beam.CombineGlobally(_PairsToDictFn()))
-
-
-class _PairsToDictFn(beam.CombineFn):
-    def create_accumulator(self):
-        return {}
-
-    def add_input(self, acc, pair):
-        acc[pair[0]] = acc.get(pair[0], 0) + pair[1]
-        return acc
-
-    def merge_accumulators(self, accs):
-        out = {}
-        for a in accs:
-            for k, v in a.items():
-                out[k] = out.get(k, 0) + v
-        return out
-
-    def extract_output(self, acc):
-        return dict(sorted(acc.items()))
+                | "CountsDict" >> beam.CombineGlobally(_SumPerKeyToDictFn()))
 
 
 class LengthHistogram(beam.PTransform):
@@ -515,7 +492,7 @@ class LengthHistogram(beam.PTransform):
     def expand(self, seqs):
         return (seqs | "Lengths" >> beam.Map(lambda s: (len(s.items), 1))
                 | "CountLengths" >> beam.CombinePerKey(sum)
-                | "LengthsDict" >> beam.CombineGlobally(_PairsToDictFn()))
+                | "LengthsDict" >> beam.CombineGlobally(_SumPerKeyToDictFn()))
 
 
 def reject_to_json(reject: Reject) -> str:
