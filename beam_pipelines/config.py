@@ -4,8 +4,8 @@ The steps, in the order the pipeline applies them (the pure-Python reference fol
 
 1. **read and parse** every input row into an ``Interaction`` (``sequence key``, item, time, order,
    event type, rating). Malformed rows go to ``rejects`` with file, line and reason.
-2. **row filters**: ``min_rating`` (keep rating >= min_rating; rows without a rating are rejected
-   when a minimum is set), ``event_types`` (keep only these types).
+2. **row filters**: ``min_rating`` (keep rating >= min_rating; rows without a rating are filtered
+   too when a minimum is set), ``event_types`` (keep only these types).
 3. **group** rows by user (or session id) and **stable-sort** each group by
    ``(time, order column, input position)``; input position is (file index in sorted file list,
    line number, position within the line), so ties in time keep input order.
@@ -14,7 +14,9 @@ The steps, in the order the pipeline applies them (the pure-Python reference fol
    events starts a new session; each session becomes its own sequence.
 6. **k-core** (optional): repeatedly drop items with fewer than ``item_min_count`` interactions and
    sequences with fewer than ``user_min_count`` items, until a round drops nothing. Counts are over
-   interactions (an item that a user interacted with twice counts twice).
+   interactions (an item that a user interacted with twice counts twice). At most ``kcore_max_rounds``
+   rounds run; if the last one still dropped something, stats.json says ``converged: false`` and the CLI
+   exits with status 3.
 7. **split** by protocol (``SplitConfig``).
 8. **vocabulary**: string item id -> int; 0 = ``[PAD]``, 1 = ``[OOV]``, real items from 2, ordered by
    count in the train split (descending), ties by item id string. Items that occur only in
@@ -22,7 +24,10 @@ The steps, in the order the pipeline applies them (the pure-Python reference fol
 9. **max length** (optional): keep the latest ``max_len`` items of each input sequence.
 
 Row accounting is exact: rows read = rows kept + rows filtered (per rule) + rows rejected (per reason),
-where a kept row is an item in a train sequence or a validation/test target.
+where a kept row is an item in a train sequence, a validation/test target, or (session split) an item of
+a validation/test session.
+
+Event types get ids 1..n in sorted order over the sequences left after k-core (0 = padding).
 """
 from __future__ import annotations
 
@@ -72,7 +77,11 @@ class ReaderConfig:
 
 @dataclasses.dataclass(frozen=True)
 class FilterConfig:
-    """Row filters and sequence-level cleaning (steps 2, 4, 5, 6)."""
+    """Row filters and sequence-level cleaning (steps 2, 4, 5, 6).
+
+    ``kcore_max_rounds`` rounds of k-core are laid out in the (static) Beam graph; rounds after the one
+    that removed nothing pass sequences through.
+    """
     min_rating: Optional[float] = None
     event_types: tuple[str, ...] = ()
     remove_consecutive_repeats: bool = False
@@ -105,9 +114,9 @@ class SplitConfig:
       Train = events before valid_cut; validation input = train events, targets = events in
       [valid_cut, test_cut); test input = events before test_cut, targets = events from test_cut on.
       A validation/test record is written only when it has targets.
-    - ``session``: each sequence is a session; its time is its last event. Test = sessions whose time is within
-      the last ``test_days`` days of the data (relative to the latest event); validation = the ``valid_days``
-      before that; train = the rest. Items not in train sessions are dropped from validation/test sessions
+    - ``session``: each sequence is a session; its time is its last event. Test = sessions whose time is
+      strictly later than (latest event - ``test_days``); validation = sessions strictly later than
+      (that cut - ``valid_days``) and not test; train = the rest. Sessionized keys are ``<user>#<n>``. Items not in train sessions are dropped from validation/test sessions
       (counted as ``unseen_item``); validation/test sessions left with fewer than 2 items are dropped
       (``short_eval_session``). Records hold the whole session in ``item_ids`` (the evaluator predicts each
       next item).

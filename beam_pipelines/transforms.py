@@ -285,7 +285,7 @@ class SplitSequences(beam.PTransform):
         extra = {}
         if self.cfg.protocol == "session":
             latest = (seqs | "LastEventTime" >> beam.Map(lambda s: s.times[-1])
-                      | "LatestTime" >> beam.CombineGlobally(max))
+                      | "LatestTime" >> beam.CombineGlobally(lambda times: max(times, default=0)))
             extra["latest_ms"] = beam.pvalue.AsSingleton(latest)
         return seqs | beam.ParDo(_SplitFn(self.cfg), **extra).with_outputs("valid", "test", COUNTS, main="train")
 

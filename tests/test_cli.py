@@ -158,3 +158,11 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     assert (tmp_path / "demo" / "otto" / "stats.json").exists()
     otto = _stats(tmp_path / "demo" / "otto")
     assert otto["rows"]["rows_read"] == 862 and otto["rows"]["balanced"]
+
+
+def test_nothing_left_after_kcore_is_an_error_not_a_crash(tmp_path, capsys):
+    log = tmp_path / "log.csv"
+    log.write_text("user_id,item_id,timestamp\nu1,a,1700000000\nu2,b,1700000001\n")
+    code, out = _preprocess(tmp_path, "--input", log, "--item-min-count", "2", "--split", "session")
+    assert code == 4 and "no rows were kept" in capsys.readouterr().err
+    assert _stats(out)["rows"]["filtered_by_rule"] == {"kcore_item": 2}

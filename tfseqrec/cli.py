@@ -150,9 +150,9 @@ def format_stats(stats: dict) -> str:
             lines.append(f"  {title}: " + ", ".join(f"{k} {v:,}" for k, v in sorted(rows[key].items())))
     lines.append(f"users {stats['users']:,}   sequences {stats['sequences']:,}   items {stats['items']:,}   "
                  f"interactions {stats['interactions']:,}")
-    lines.append("splits: " + ", ".join(f"{name} {s['records']:,} records" + (f" / {s['targets']:,} targets"
+    lines.append("splits: " + (", ".join(f"{name} {s['records']:,} records" + (f" / {s['targets']:,} targets"
                                                                               if s["targets"] else "")
-                                         for name, s in stats["splits"].items()))
+                                         for name, s in stats["splits"].items()) or "no records written"))
     length = stats.get("sequence_length", {})
     if length.get("sequences"):
         lines.append(f"sequence length: min {length['min']}, median {length['median']}, mean {length['mean']}, "

@@ -151,3 +151,15 @@ def test_item_side_features_take_most_frequent_value():
 def test_truncate_keeps_latest(max_len, expected, dropped):
     seq, n = sequence_ops.truncate(_seq("u", "abcd", times=[1, 2, 3, 4]), max_len)
     assert "".join(seq.items) == expected and n == dropped and len(seq.times) == len(expected)
+
+
+def test_session_split_window_edges_are_exclusive():
+    day = sequence_ops.DAY_MS
+    latest = 10 * day
+    cfg = SplitConfig("session", test_days=2, valid_days=3)
+    on_test_edge = sequence_ops.split_sequence(_seq("a", "xy", times=[0, 8 * day]), cfg, latest)
+    assert on_test_edge.test is None and on_test_edge.valid is not None
+    just_after = sequence_ops.split_sequence(_seq("b", "xy", times=[0, 8 * day + 1]), cfg, latest)
+    assert just_after.test is not None
+    on_valid_edge = sequence_ops.split_sequence(_seq("c", "xy", times=[0, 5 * day]), cfg, latest)
+    assert on_valid_edge.train is not None and on_valid_edge.valid is None
