@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup demo test test-all clean
+.PHONY: setup demo test test-slow test-all clean
 
 setup:
 	@bash scripts/setup.sh
@@ -13,7 +13,11 @@ demo: setup
 test: setup
 	$(PY) -m pytest -q
 
-# Includes tests marked slow (full ML-1M and Amazon Beauty preprocessing).
+# Only the tests marked slow (full ML-1M and Amazon Beauty from ../shared/data; skipped where absent).
+test-slow: setup
+	$(PY) -m pytest -q -m slow
+
+# Everything: the default suite and the slow tests.
 test-all: setup
 	$(PY) -m pytest -q -m "slow or not slow"
 
