@@ -23,9 +23,6 @@ class Interaction(NamedTuple):
     rating: Optional[float] = None
     features: Optional[tuple] = None
 
-    def sort_key(self) -> tuple:
-        return (self.time_ms or 0, self.order or 0, self.pos)
-
 
 class Reject(NamedTuple):
     """A malformed input row, kept with where it came from and why it was rejected."""

@@ -4,24 +4,14 @@ Plain functions so that each is unit-tested without Beam; the PTransforms in ``t
 """
 from __future__ import annotations
 
-from typing import Iterable, Iterator, Optional
+from typing import Iterator, Optional
 
 from beam_pipelines.config import FilterConfig, SplitConfig
-from beam_pipelines.records import Interaction, Sequence
+from beam_pipelines.records import Sequence
 from tfseqrec.data.example_codec import encode_example
 from tfseqrec.data.spec import OOV_ID
 
 DAY_MS = 86_400_000
-
-
-def build_sequence(key: str, rows: Iterable[Interaction], has_time: bool, has_events: bool) -> Sequence:
-    """Stable sort by (time, order column, input position); ties in time keep input order."""
-    ordered = sorted(rows, key=Interaction.sort_key)
-    return Sequence(
-        key=key,
-        items=[r.item for r in ordered],
-        times=[r.time_ms for r in ordered] if has_time else None,
-        events=[r.event for r in ordered] if has_events else None)
 
 
 def remove_consecutive_repeats(seq: Sequence) -> tuple[Sequence, int]:
