@@ -54,6 +54,9 @@ class ReaderConfig:
     ``movie_id``; ``timestamp``, ``Time``, ``ts``). ``order_col`` is an integer column that orders a user's rows
     when there is no timestamp (or breaks ties within one). ``time_unit`` says what numeric times mean:
     ``s``, ``ms`` or ``auto`` (values above 1e11 are milliseconds). ISO-8601 strings are accepted too.
+
+    ``chunk_bytes``: uncompressed text files larger than this are read in chunks of this size by
+    different workers (line numbers stay exact); compressed and Parquet files are read whole.
     """
     format: Optional[str] = None
     delimiter: Optional[str] = None
@@ -65,8 +68,11 @@ class ReaderConfig:
     event_col: Optional[str] = None
     item_feature_cols: tuple[str, ...] = ()
     time_unit: str = "auto"
+    chunk_bytes: int = 8 << 20
 
     def __post_init__(self):
+        if self.chunk_bytes < 1:
+            raise ValueError(f"chunk_bytes={self.chunk_bytes} must be >= 1")
         if self.format is not None and self.format not in FORMATS:
             raise ValueError(f"format={self.format!r} is not one of {', '.join(FORMATS)}")
         if self.time_unit not in ("s", "ms", "auto"):

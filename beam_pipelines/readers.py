@@ -60,6 +60,7 @@ class InputPlan:
     delimiter: Optional[str] = None
     nested_events: bool = False  # jsonl: OTTO-style {"session", "events": [...]}
     time_unit: str = "auto"
+    chunk_bytes: int = 8 << 20
 
     @property
     def has_time(self) -> bool:
@@ -183,6 +184,10 @@ def _sniff_delimiter(header: str, fmt: str, given: Optional[str]) -> str:
 
 def plan_inputs(inputs: tuple[str, ...], cfg: ReaderConfig) -> InputPlan:
     """Expands inputs, detects one format for all files and resolves the columns from the first header."""
+    return dataclasses.replace(_plan_inputs(inputs, cfg), chunk_bytes=cfg.chunk_bytes)
+
+
+def _plan_inputs(inputs: tuple[str, ...], cfg: ReaderConfig) -> InputPlan:
     files = expand_inputs(tuple(inputs))
     if cfg.format is not None:
         fmt = cfg.format
@@ -332,16 +337,75 @@ class _RowBuilder:
                            rating_value, features)
 
 
-def _iter_lines(path: str, counts: Counter) -> Iterator[tuple[int, Optional[str], bytes]]:
-    """(line number, decoded text or None if not UTF-8, raw bytes) for each non-blank line."""
+@dataclasses.dataclass(frozen=True)
+class FileChunk:
+    """A byte range of one input file. The lines that *start* in ``[start, end)`` belong to it.
+
+    ``end`` None means "to the end of the file". Compressed and Parquet files are one chunk.
+    """
+    file_index: int
+    path: str
+    index: int = 0
+    start: int = 0
+    end: Optional[int] = None
+
+    @property
+    def whole_file(self) -> bool:
+        return self.start == 0 and self.end is None
+
+
+def plan_chunks(plan: InputPlan, file_index: int, path: str, chunk_bytes: int, size: int) -> list[FileChunk]:
+    """Splits an uncompressed text file of ``size`` bytes into chunks of about ``chunk_bytes``."""
+    splittable = plan.format != "parquet" and _strip_compression(path) == path
+    if not splittable or size <= chunk_bytes:
+        return [FileChunk(file_index, path)]
+    n = -(-size // chunk_bytes)
+    return [FileChunk(file_index, path, i, i * chunk_bytes, None if i == n - 1 else (i + 1) * chunk_bytes)
+            for i in range(n)]
+
+
+def file_size(path: str) -> int:
+    return _filesystems().match([path])[0].metadata_list[0].size_in_bytes
+
+
+def count_newlines(chunk: FileChunk, block: int = 1 << 22) -> int:
+    """Number of ``\\n`` bytes in the chunk's byte range (to number lines across chunks)."""
+    remaining = None if chunk.end is None else chunk.end - chunk.start
+    n = 0
+    with _filesystems().open(chunk.path, compression_type="uncompressed") as f:
+        f.seek(chunk.start)
+        while remaining is None or remaining > 0:
+            data = f.read(block if remaining is None else min(block, remaining))
+            if not data:
+                break
+            n += data.count(b"\n")
+            if remaining is not None:
+                remaining -= len(data)
+    return n
+
+
+def _iter_lines(chunk: FileChunk, newlines_before: int, counts: Counter
+                ) -> Iterator[tuple[int, Optional[str], bytes]]:
+    """(line number, decoded text or None if not UTF-8, raw bytes) for each non-blank line of a chunk.
+
+    ``newlines_before`` is the number of ``\\n`` bytes in the file before ``chunk.start``: the line
+    starting at byte p has number 1 + (newlines before p).
+    """
     any_line = False
-    with _open(path) as f:
-        number = 0
-        while True:
+    opener = _open(chunk.path) if chunk.whole_file else _filesystems().open(chunk.path, compression_type="uncompressed")
+    with opener as f:
+        number, pos = newlines_before, chunk.start
+        if chunk.start > 0:  # skip the line that started in the previous chunk
+            f.seek(chunk.start - 1)
+            skipped = f.readline()
+            pos = chunk.start - 1 + len(skipped)
+            number += 1 if len(skipped) > 1 and skipped.endswith(b"\n") else 0
+        while chunk.end is None or pos < chunk.end:
             raw = f.readline()
             if not raw:
                 break
             number += 1
+            pos += len(raw)
             stripped = raw.rstrip(b"\r\n")
             if not stripped.strip():
                 counts["blank_lines"] += 1
@@ -351,26 +415,39 @@ def _iter_lines(path: str, counts: Counter) -> Iterator[tuple[int, Optional[str]
                 yield number, stripped.decode("utf-8"), stripped
             except UnicodeDecodeError:
                 yield number, None, stripped
-    if not any_line:
+    if not any_line and chunk.whole_file:
         counts["files_empty"] += 1
 
 
 def iter_file_rows(plan: InputPlan, file_index: int, path: str, counts: Counter
                    ) -> Iterator[Union[Interaction, Reject]]:
-    """Parses one file into Interactions and Rejects, in input order.
+    """Parses one whole file into Interactions and Rejects, in input order (see ``iter_chunk_rows``)."""
+    return iter_chunk_rows(plan, FileChunk(file_index, path), 0, counts)
+
+
+def iter_chunk_rows(plan: InputPlan, chunk: FileChunk, newlines_before: int, counts: Counter
+                    ) -> Iterator[Union[Interaction, Reject]]:
+    """Parses the lines of one file chunk into Interactions and Rejects, in input order.
 
     ``counts`` receives ``rows_read`` (every non-blank line or nested event), ``blank_lines`` and
-    ``files_empty``. Every row read comes out as exactly one Interaction or one Reject.
+    ``files_empty``. Every row read comes out as exactly one Interaction or one Reject. Line numbers
+    are those of the whole file, whichever chunk a line is in.
     """
-    builder = _RowBuilder(plan, path, file_index)
+    path = chunk.path
+    builder = _RowBuilder(plan, path, chunk.file_index)
     parse = {"movielens": _parse_movielens, "seq": _parse_seq, "csv": _parse_delimited,
              "tsv": _parse_delimited, "jsonl": _parse_jsonl}.get(plan.format)
     if plan.format == "parquet":
         yield from _parse_parquet(plan, path, builder, counts)
         return
-    header_done = plan.format not in ("csv", "tsv")
+    has_header = plan.format in ("csv", "tsv")
+    header_done = not has_header
     state: dict = {}
-    for number, text, raw in _iter_lines(path, counts):
+    if has_header and chunk.start > 0:  # the header is the file's first non-blank line, in chunk 0
+        first = _first_lines(path, 1)
+        state = _file_header(plan, first[0] if first else None, path)
+        header_done = True
+    for number, text, raw in _iter_lines(chunk, newlines_before, counts):
         if not header_done:
             header_done = True
             state = _file_header(plan, text, path)

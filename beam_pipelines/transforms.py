@@ -47,14 +47,57 @@ class _CountingDoFn(beam.DoFn):
 
 # ---------------------------------------------------------------------------------------- reading
 
-class _ParseFileFn(_CountingDoFn):
+class _PlanChunksFn(beam.DoFn):
     def __init__(self, plan: readers.InputPlan):
         self.plan = plan
 
     def process(self, indexed_path):
         file_index, path = indexed_path
-        self.counts["files_read"] += 1
-        for row in readers.iter_file_rows(self.plan, file_index, path, self.counts):
+        size = readers.file_size(path)
+        yield from readers.plan_chunks(self.plan, file_index, path, self.plan.chunk_bytes, size)
+
+
+def _count_chunk_newlines(chunk: readers.FileChunk):
+    """((file index, chunk index), newlines) for chunks of files read in several chunks."""
+    if not chunk.whole_file:
+        yield (chunk.file_index, chunk.index), readers.count_newlines(chunk)
+
+
+class _NewlinesBeforeChunkFn(beam.CombineFn):
+    """Per-chunk newline counts -> {(file index, chunk index): newlines in the file before the chunk}."""
+
+    def create_accumulator(self):
+        return {}
+
+    def add_input(self, acc, pair):
+        acc[pair[0]] = pair[1]
+        return acc
+
+    def merge_accumulators(self, accs):
+        out = {}
+        for a in accs:
+            out.update(a)
+        return out
+
+    def extract_output(self, acc):
+        before, running, current_file = {}, 0, None
+        for (file_index, chunk_index) in sorted(acc):
+            if file_index != current_file:
+                running, current_file = 0, file_index
+            before[(file_index, chunk_index)] = running
+            running += acc[(file_index, chunk_index)]
+        return before
+
+
+class _ParseChunkFn(_CountingDoFn):
+    def __init__(self, plan: readers.InputPlan):
+        self.plan = plan
+
+    def process(self, chunk: readers.FileChunk, newlines_before: dict):
+        if chunk.index == 0:
+            self.counts["files_read"] += 1
+        before = newlines_before.get((chunk.file_index, chunk.index), 0)
+        for row in readers.iter_chunk_rows(self.plan, chunk, before, self.counts):
             if isinstance(row, Reject):
                 self.counts["rejected/" + row.reason] += 1
                 yield beam.pvalue.TaggedOutput(REJECTS, row)
@@ -65,8 +108,9 @@ class _ParseFileFn(_CountingDoFn):
 class ReadInteractions(beam.PTransform):
     """Files -> ``Interaction`` rows (main output), ``Reject`` rows and counts.
 
-    Each file is read by one worker (line numbers need a sequential read); split very large inputs
-    into many files for parallel reads.
+    Large uncompressed text files are cut into byte chunks (``plan.chunk_bytes``) that workers parse
+    in parallel. To keep exact line numbers for rejects, a first pass counts the newlines of each
+    chunk (a fast byte count) and every chunk learns how many lines come before it.
     """
 
     def __init__(self, plan: readers.InputPlan):
@@ -74,10 +118,17 @@ class ReadInteractions(beam.PTransform):
         self.plan = plan
 
     def expand(self, pbegin):
-        return (pbegin
-                | "ListFiles" >> beam.Create(list(enumerate(self.plan.files)))
-                | "SpreadFiles" >> beam.Reshuffle()
-                | "ParseFiles" >> beam.ParDo(_ParseFileFn(self.plan)).with_outputs(REJECTS, COUNTS, main="rows"))
+        chunks = (pbegin
+                  | "ListFiles" >> beam.Create(list(enumerate(self.plan.files)))
+                  | "SpreadFiles" >> beam.Reshuffle()
+                  | "PlanChunks" >> beam.ParDo(_PlanChunksFn(self.plan))
+                  | "SpreadChunks" >> beam.Reshuffle())
+        newlines_before = (chunks
+                           | "CountNewlines" >> beam.FlatMap(_count_chunk_newlines)
+                           | "LinesBeforeChunks" >> beam.CombineGlobally(_NewlinesBeforeChunkFn()))
+        return chunks | "ParseChunks" >> beam.ParDo(
+            _ParseChunkFn(self.plan), beam.pvalue.AsSingleton(newlines_before)
+        ).with_outputs(REJECTS, COUNTS, main="rows")
 
 
 class _FilterRowsFn(_CountingDoFn):

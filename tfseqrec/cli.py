@@ -56,6 +56,8 @@ def add_preprocess_args(parser: argparse.ArgumentParser) -> None:
     io.add_argument("--format", choices=("movielens", "csv", "tsv", "jsonl", "parquet", "seq"), default=None,
                     help="input format; default: from the file extension (.dat .csv .tsv .jsonl .parquet .txt)")
     io.add_argument("--delimiter", default=None, help="csv/tsv delimiter; default: sniffed from the header")
+    io.add_argument("--chunk-bytes", type=int, default=8 << 20,
+                    help="uncompressed text files larger than this are parsed in parallel chunks")
     cols = parser.add_argument_group("columns (csv/tsv/jsonl/parquet; default: detected by common names)")
     cols.add_argument("--user-col", help="user or session id column")
     cols.add_argument("--session-col", dest="user_col", help="alias of --user-col for session data")
@@ -98,7 +100,8 @@ def config_from_args(args: argparse.Namespace):
         reader=ReaderConfig(format=args.format, delimiter=args.delimiter, user_col=args.user_col,
                             item_col=args.item_col, time_col=args.time_col, order_col=args.order_col,
                             rating_col=args.rating_col, event_col=args.event_col,
-                            item_feature_cols=tuple(args.item_feature_cols), time_unit=args.time_unit),
+                            item_feature_cols=tuple(args.item_feature_cols), time_unit=args.time_unit,
+                            chunk_bytes=args.chunk_bytes),
         filters=FilterConfig(min_rating=args.min_rating, event_types=tuple(args.event_types),
                              remove_consecutive_repeats=args.remove_repeats, session_gap_seconds=args.session_gap,
                              item_min_count=args.item_min_count, user_min_count=args.user_min_count,

@@ -171,3 +171,33 @@ def test_seq_lines_and_gzip(tmp_path):
     assert [(r.key, r.item, r.pos) for r in rows[:4]] == [
         ("1", "5", (0, 1, 0)), ("1", "6", (0, 1, 1)), ("1", "7", (0, 1, 2)), ("2", "8", (0, 2, 0))]
     assert rows[4].reason == "wrong_field_count" and counts["rows_read"] == 5
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 2, 3, 5, 8, 13, 64, 10_000])
+def test_chunked_reading_equals_whole_file_reading(tmp_path, chunk_bytes):
+    from beam_pipelines.readers import count_newlines, file_size, iter_chunk_rows, plan_chunks
+    text = ("user_id,item_id,timestamp\r\n\r\nü1,ä,1\r\nu1,b,2\nu2,\"c,d\",3\n\nbad line\nu3,é,x\n"
+            "u4,x,5\nu4,y,6")  # CRLF, blank lines, multi-byte characters, rejects, no final newline
+    path = _write(tmp_path / "log.csv", text)
+    plan = plan_inputs((str(path),), ReaderConfig())
+    expected_counts = Counter()
+    expected = list(iter_file_rows(plan, 0, str(path), expected_counts))
+    chunks = plan_chunks(plan, 0, str(path), chunk_bytes, file_size(str(path)))
+    assert (len(chunks) > 1) == (chunk_bytes < len(text.encode()))
+    counts, rows, before = Counter(), [], 0
+    for chunk in chunks:
+        rows += list(iter_chunk_rows(plan, chunk, before, counts))
+        before += count_newlines(chunk) if not chunk.whole_file else 0
+    assert rows == expected
+    assert counts == expected_counts
+    assert [(r.line, r.reason) for r in rows if isinstance(r, Reject)] == [(7, "wrong_field_count"),
+                                                                          (8, "bad_timestamp")]
+    assert [(r.key, r.item, r.pos[1]) for r in rows if isinstance(r, Interaction)][:3] == [
+        ("ü1", "ä", 3), ("u1", "b", 4), ("u2", "c,d", 5)]
+
+
+def test_compressed_files_are_not_split(tmp_path):
+    from beam_pipelines.readers import plan_chunks
+    plan = plan_inputs((str(_write(tmp_path / "a.csv", "user_id,item_id\nu,i\n")),), ReaderConfig())
+    assert len(plan_chunks(plan, 0, "x.csv.gz", 10, 1000)) == 1
+    assert [(c.start, c.end) for c in plan_chunks(plan, 0, "x.csv", 400, 1000)] == [(0, 400), (400, 800), (800, None)]
