@@ -41,7 +41,15 @@ def popularity_summary(vocab: list) -> dict:
         "max_count": counts[0],
         "median_count": ascending[n // 2],
         "top_items": [{"item": item, "count": c} for item, c in vocab[:TOP_ITEMS]],
+        "rank_curve": rank_curve(counts),
     }
+
+
+def rank_curve(counts_desc: list, points: int = 60) -> list:
+    """``[[rank, count], ...]`` at about ``points`` log-spaced ranks (1-based), for a popularity plot."""
+    n = len(counts_desc)
+    ranks = sorted({min(n, max(1, round(n ** (i / (points - 1))))) for i in range(points)}) if n else []
+    return [[r, counts_desc[r - 1]] for r in ranks]
 
 
 def length_summary(lengths: dict) -> dict:

@@ -172,22 +172,31 @@ def format_stats(stats: dict) -> str:
 
 
 def plot_stats(stats: dict, path: str) -> None:
-    """Sequence-length histogram and item popularity curve (log-log) as one PNG."""
+    """Sequence-length histogram (log-spaced bins) and item popularity by rank (log-log), as one PNG."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import numpy as np
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     exact = {int(k): v for k, v in stats["sequence_length"].get("exact", {}).items()}
     if exact:
-        ax1.bar(list(exact), list(exact.values()), width=1.0)
-    ax1.set_xlabel("sequence length")
+        lengths, weights = np.array(list(exact)), np.array(list(exact.values()))
+        bins = np.unique(np.geomspace(max(1, lengths.min()), lengths.max() + 1, 40).astype(int))
+        ax1.hist(lengths, bins=bins if len(bins) > 1 else 10, weights=weights)
+        ax1.set_xscale("log")
+    length = stats["sequence_length"]
+    ax1.set_xlabel("sequence length (items)")
     ax1.set_ylabel("sequences")
-    ax1.set_title("sequence lengths")
-    counts = [t["count"] for t in stats["item_popularity"].get("top_items", [])]
-    ax2.plot(range(1, len(counts) + 1), counts, marker="o")
+    ax1.set_title(f"{length.get('sequences', 0):,} sequences, median length {length.get('median', 0)}")
+    pop = stats["item_popularity"]
+    curve = pop.get("rank_curve", [])
+    if curve:
+        ranks, counts = zip(*curve)
+        ax2.loglog(ranks, np.maximum(counts, 0.5), marker=".")
     ax2.set_xlabel("item rank")
     ax2.set_ylabel("train interactions")
-    ax2.set_title(f"most popular items (gini {stats['item_popularity'].get('gini', 0):.2f})")
+    ax2.set_title(f"{pop.get('num_items', 0):,} items, gini {pop.get('gini', 0):.2f}, "
+                  f"top 10% = {pop.get('top_10pct_share', 0):.0%} of interactions")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
