@@ -47,6 +47,7 @@ def test_top_level_help_lists_commands():
 def test_generate_preprocess_stats_round_trip(tmp_path, capsys):
     log = tmp_path / "log.csv"
     assert main(["generate", "--output", str(log), "--num-users", "60", "--num-items", "80", "--seed", "3"]) == 0
+    assert "first-order transitions" in capsys.readouterr().out
     rows = len(log.read_text().splitlines()) - 1
     code, out = _preprocess(tmp_path, "--input", log, "--event-col", "event_type", "--max-len", "10")
     assert code == 0
