@@ -1,0 +1,2 @@
+"""Imports the shipped architectures so that their ``@register`` lines run."""
+from tfseqrec.models import sasrec  # noqa: F401

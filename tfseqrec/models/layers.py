@@ -1,0 +1,73 @@
+"""Building blocks shared by architectures: attention masks, transformer blocks, position embeddings.
+
+Attention masks are functions of the padding mask, so a causal encoder (SASRec) and a bidirectional
+masked-LM encoder (BERT4Rec) differ only in the mask function they pass to the same blocks.
+"""
+from __future__ import annotations
+
+import tfseqrec  # noqa: F401
+import tensorflow as tf
+
+
+def causal_attention_mask(padding_mask: tf.Tensor) -> tf.Tensor:
+    """``[B, L, L]`` bool: query position i may attend key j iff j <= i and key j is not padding.
+
+    ``padding_mask [B, L]`` is True for real items.
+    """
+    length = tf.shape(padding_mask)[1]
+    causal = tf.linalg.band_part(tf.ones([length, length], tf.bool), -1, 0)
+    return tf.logical_and(causal[tf.newaxis], padding_mask[:, tf.newaxis, :])
+
+
+def bidirectional_attention_mask(padding_mask: tf.Tensor) -> tf.Tensor:
+    """``[B, L, L]`` bool: every position may attend every non-padding key (masked-LM encoders)."""
+    length = tf.shape(padding_mask)[1]
+    return tf.tile(padding_mask[:, tf.newaxis, :], [1, length, 1])
+
+
+class PointWiseFeedForward(tf.keras.layers.Layer):
+    """Two position-wise dense layers with ReLU and dropout: ``[B, L, D] -> [B, L, D]``."""
+
+    def __init__(self, dim: int, hidden_dim: int, dropout: float, **kwargs):
+        super().__init__(**kwargs)
+        self.dim, self.hidden_dim, self.dropout_rate = dim, hidden_dim, dropout
+        self.inner = tf.keras.layers.Dense(hidden_dim, activation="relu")
+        self.outer = tf.keras.layers.Dense(dim)
+        self.dropout1 = tf.keras.layers.Dropout(dropout)
+        self.dropout2 = tf.keras.layers.Dropout(dropout)
+
+    def call(self, x, training=False):
+        return self.dropout2(self.outer(self.dropout1(self.inner(x), training=training)), training=training)
+
+    def get_config(self):
+        return {**super().get_config(), "dim": self.dim, "hidden_dim": self.hidden_dim, "dropout": self.dropout_rate}
+
+
+class TransformerBlock(tf.keras.layers.Layer):
+    """Pre-norm self-attention block as in SASRec (Kang & McAuley 2018).
+
+    ``q = LN(x); x = q + MHA(q, x, x, mask); x = LN(x); x = x + FFN(x)``; padding rows are zeroed.
+    Input/output ``[B, L, D]``; ``attention_mask [B, L, L]`` bool.
+    """
+
+    def __init__(self, dim: int, num_heads: int, hidden_dim: int, dropout: float, epsilon: float = 1e-8, **kwargs):
+        super().__init__(**kwargs)
+        if dim % num_heads:
+            raise ValueError(f"embedding_dim {dim} is not divisible by num_heads {num_heads}")
+        self.dim, self.num_heads, self.hidden_dim, self.dropout_rate, self.epsilon = (
+            dim, num_heads, hidden_dim, dropout, epsilon)
+        self.attention_norm = tf.keras.layers.LayerNormalization(epsilon=epsilon)
+        self.attention = tf.keras.layers.MultiHeadAttention(num_heads, key_dim=dim // num_heads, dropout=dropout)
+        self.ffn_norm = tf.keras.layers.LayerNormalization(epsilon=epsilon)
+        self.ffn = PointWiseFeedForward(dim, hidden_dim, dropout)
+
+    def call(self, x, attention_mask, padding_mask, training=False):
+        q = self.attention_norm(x)
+        x = q + self.attention(q, x, x, attention_mask=attention_mask, training=training)
+        x = self.ffn_norm(x)
+        x = x + self.ffn(x, training=training)
+        return x * tf.cast(padding_mask, x.dtype)[..., tf.newaxis]
+
+    def get_config(self):
+        return {**super().get_config(), "dim": self.dim, "num_heads": self.num_heads, "hidden_dim": self.hidden_dim,
+                "dropout": self.dropout_rate, "epsilon": self.epsilon}

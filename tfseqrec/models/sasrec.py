@@ -1,0 +1,58 @@
+"""SASRec (Kang & McAuley, ICDM 2018): causal self-attention over the item history.
+
+Item embeddings scaled by sqrt(D) plus learnable absolute position embeddings, dropout, ``num_blocks``
+pre-norm transformer blocks with a causal mask, and a final layer norm. With the full cross-entropy loss
+this is the "SASRec+" of Klenitskiy & Vasilev (RecSys 2023); with ``LossConfig("bce")`` it is the original.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+import tfseqrec  # noqa: F401
+import tensorflow as tf
+
+from tfseqrec.models.base import PAD_ID, SequentialModelConfig, SequentialRecommender
+from tfseqrec.models.layers import TransformerBlock, causal_attention_mask
+from tfseqrec.models.registry import register
+
+
+@dataclasses.dataclass(frozen=True)
+class SASRecConfig(SequentialModelConfig):
+    """``num_blocks`` transformer blocks with ``num_heads`` heads; ``ffn_dim`` defaults to ``embedding_dim``."""
+    num_blocks: int = 2
+    num_heads: int = 1
+    ffn_dim: Optional[int] = None
+    layer_norm_epsilon: float = 1e-8
+
+
+@register("sasrec", SASRecConfig)
+class SASRec(SequentialRecommender):
+    """Self-attentive sequential recommendation; ``encode``: ``[B, L] -> [B, L, D]``."""
+
+    attention_mask_fn = staticmethod(causal_attention_mask)
+
+    def __init__(self, config: SASRecConfig, num_items: int, item_counts=None, **kwargs):
+        super().__init__(config, num_items, item_counts=item_counts, **kwargs)
+        dim = config.embedding_dim
+        self.position_embedding = tf.keras.layers.Embedding(
+            config.max_len, dim, name="position_embedding",
+            embeddings_initializer=tf.keras.initializers.TruncatedNormal(stddev=0.02))
+        self.input_dropout = tf.keras.layers.Dropout(config.dropout)
+        self.blocks = [TransformerBlock(dim, config.num_heads, config.ffn_dim or dim, config.dropout,
+                                        config.layer_norm_epsilon, name=f"block_{i}")
+                       for i in range(config.num_blocks)]
+        self.final_norm = tf.keras.layers.LayerNormalization(epsilon=config.layer_norm_epsilon)
+
+    def encode(self, item_ids, training=False):
+        padding_mask = tf.not_equal(item_ids, PAD_ID)  # [B, L]
+        length = tf.shape(item_ids)[1]
+        x = self.item_embedding(item_ids) * (self.config.embedding_dim ** 0.5)
+        # Absolute positions counted from the right, so the most recent item always has the same position.
+        positions = tf.range(self.config.max_len - length, self.config.max_len)
+        x = x + self.position_embedding(positions)[tf.newaxis]
+        x = self.input_dropout(x, training=training) * tf.cast(padding_mask, x.dtype)[..., tf.newaxis]
+        attention_mask = self.attention_mask_fn(padding_mask)
+        for block in self.blocks:
+            x = block(x, attention_mask=attention_mask, padding_mask=padding_mask, training=training)
+        return self.final_norm(x)
