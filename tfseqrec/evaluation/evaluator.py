@@ -1,0 +1,310 @@
+"""The full-ranking evaluator: every target is ranked against ALL items, never sampled negatives.
+
+Usage::
+
+    import tfseqrec  # before tensorflow
+    from tfseqrec.evaluation import EvaluationConfig, evaluate
+
+    result = evaluate(model.score_all, "/data/ml-1m/processed", EvaluationConfig(max_len=200))
+    result.summary["NDCG@10"]
+    result.save("/runs/sasrec/eval")
+
+``score_fn(batch) -> [B, V]`` scores every vocabulary id for each row of a batch from
+:func:`tfseqrec.data.make_dataset` (left padded; ``item_ids``, ``lengths``, ``sequence_id`` and the
+spec's ``timestamps`` / ``event_types``). The targets are removed from the batch before it is
+passed on, so a score function cannot see them.
+
+Protocol (written into every result):
+
+* conservative ranks: ties count against the model (see :mod:`tfseqrec.evaluation.metrics`);
+* PAD and OOV are never candidates; with ``filter_seen`` the items of the user's *whole stored
+  history* are not candidates either (also those cut off by ``max_len`` before scoring); the
+  targets are always candidates;
+* leave-one-out splits (``targets_per_record == 1``) use the rank of ``target_id``; other splits
+  with targets (temporal) use the conservative positions of the distinct ``target_ids``;
+* top-K lists (for coverage and popularity) are made without looking at the targets.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import time
+from typing import Any, Callable, Mapping, Optional, Sequence, Union
+
+import numpy as np
+
+import tfseqrec  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
+import tensorflow as tf
+
+from tfseqrec import io_utils
+from tfseqrec.data.loader import SequenceBatchConfig, make_dataset
+from tfseqrec.data.spec import FeatureSpec, load_feature_spec
+from tfseqrec.evaluation import metrics, ranking
+from tfseqrec.evaluation.results import EvaluationResult
+
+__all__ = ["EvaluationConfig", "EvaluationResult", "evaluate", "ScoreFn"]
+
+ScoreFn = Callable[[dict], tf.Tensor]
+_TARGET_KEYS = ("target_ids", "target_id", "target_timestamps")
+_SEQUENCE_KEYS = ("item_ids", "timestamps", "event_types")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluationConfig:
+    """How :func:`evaluate` measures.
+
+    Attributes:
+      ks: cut-offs of the @K metrics (positive ints, deduplicated and sorted).
+      filter_seen: whether items of the user's history are removed from the candidates (the target
+        never is).
+      batch_size: users per batch.
+      max_len: if set, the score function sees only the latest ``max_len`` items, left padded to
+        ``[B, max_len]`` (exclusion still uses the whole stored history); None = whole histories.
+      split: the split to evaluate (``"test"``, ``"valid"``).
+      topk_for_lists: ids kept per user in ``per_user["topk_ids"]`` and used for coverage and
+        popularity; None = ``max(ks)``. Catalogue metrics are reported for each K <= it.
+      protocol: a name for this protocol, recorded in the results.
+    """
+    ks: tuple[int, ...] = (1, 5, 10, 20)
+    filter_seen: bool = True
+    batch_size: int = 256
+    max_len: Optional[int] = None
+    split: str = "test"
+    topk_for_lists: Optional[int] = None
+    protocol: str = "full_ranking"
+
+    def __post_init__(self):
+        ks = tuple(self.ks) if isinstance(self.ks, (list, tuple)) else ()
+        if not ks or not all(_is_int(k) and k > 0 for k in ks):
+            raise ValueError(f"EvaluationConfig.ks must be a non-empty sequence of positive ints, got {self.ks!r}")
+        object.__setattr__(self, "ks", tuple(sorted(set(ks))))
+        if not isinstance(self.filter_seen, bool):
+            raise ValueError(f"EvaluationConfig.filter_seen must be a bool, got {self.filter_seen!r}")
+        if not _is_int(self.batch_size) or self.batch_size <= 0:
+            raise ValueError(f"EvaluationConfig.batch_size must be a positive int, got {self.batch_size!r}")
+        if self.max_len is not None and (not _is_int(self.max_len) or self.max_len <= 0):
+            raise ValueError(f"EvaluationConfig.max_len must be None or a positive int, got {self.max_len!r}")
+        if not isinstance(self.split, str) or not self.split:
+            raise ValueError(f"EvaluationConfig.split must be a split name, got {self.split!r}")
+        if self.topk_for_lists is None:
+            object.__setattr__(self, "topk_for_lists", max(self.ks))
+        elif not _is_int(self.topk_for_lists) or self.topk_for_lists <= 0:
+            raise ValueError(
+                f"EvaluationConfig.topk_for_lists must be None or a positive int, got {self.topk_for_lists!r}")
+        if not isinstance(self.protocol, str):
+            raise ValueError(f"EvaluationConfig.protocol must be a string, got {self.protocol!r}")
+
+    def to_json(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["ks"] = list(self.ks)
+        return d
+
+
+def _resolve_spec(spec_or_dir: Union[FeatureSpec, str]) -> FeatureSpec:
+    if isinstance(spec_or_dir, FeatureSpec):
+        return spec_or_dir
+    if isinstance(spec_or_dir, (str, bytes)) or hasattr(spec_or_dir, "__fspath__"):
+        return load_feature_spec(os.fsdecode(spec_or_dir))
+    raise TypeError(f"expected a FeatureSpec or a directory path, got {type(spec_or_dir).__name__}")
+
+
+def _vocab_counts(spec: FeatureSpec) -> Optional[np.ndarray]:
+    """Train counts per id from ``vocab.tsv`` (``item<TAB>count`` lines), or None when absent."""
+    try:
+        lines = io_utils.read_text(spec.vocabulary_path).split("\n")
+    except Exception:  # noqa: BLE001  (no vocabulary file: no popularity metrics)
+        return None
+    if lines and lines[-1] == "":
+        lines.pop()
+    counts = []
+    for line in lines:
+        parts = line.split("\t")
+        if len(parts) < 2:
+            return None
+        try:
+            counts.append(int(parts[1]))
+        except ValueError:
+            return None
+    return np.asarray(counts, dtype=np.int64)
+
+
+def _model_inputs(batch: Mapping[str, Any], max_len: Optional[int]) -> dict:
+    """The batch without targets; with ``max_len``, histories cut to the latest items, left padded."""
+    out = {k: v for k, v in batch.items() if k not in _TARGET_KEYS}
+    if max_len is None:
+        return out
+    for name in _SEQUENCE_KEYS:
+        if name in out:
+            x = out[name][:, -max_len:]
+            out[name] = tf.pad(x, [[0, 0], [max_len - tf.shape(x)[1], 0]])
+    out["lengths"] = tf.minimum(out["lengths"], max_len)
+    return out
+
+
+def _check_split(spec: FeatureSpec, split: str) -> bool:
+    """Whether the split has one target per record; raises when it cannot be evaluated."""
+    if split not in spec.splits:
+        spec.split_pattern(split)  # KeyError listing the available splits.
+    if "target_ids" not in spec.features or spec.splits[split].num_targets <= 0:
+        raise ValueError(
+            f"split {split!r} of {spec.directory or 'this dataset'} has no targets (protocol "
+            f"{spec.protocol.get('split')!r}); evaluate() needs target_ids (leave_one_out or temporal splits)")
+    return spec.protocol.get("targets_per_record") == 1
+
+
+def evaluate(score_fn: ScoreFn, spec_or_dir: Union[FeatureSpec, str],
+             config: EvaluationConfig = EvaluationConfig(), item_counts: Optional[Sequence[int]] = None,
+             verbose: bool = True) -> EvaluationResult:
+    """Full-ranking evaluation of ``score_fn`` on one split.
+
+    Args:
+      score_fn: ``batch dict -> float [B, V]`` scores for every id of the vocabulary.
+      spec_or_dir: a :class:`FeatureSpec` or the directory holding ``feature_spec.json``.
+      config: the protocol options.
+      item_counts: train count per id, int ``[V]`` (for popularity percentiles); None reads them from
+        ``vocab.tsv``; the popularity metrics are left out when there are none.
+      verbose: show a tqdm progress bar (only when stderr is a terminal).
+
+    Returns:
+      An :class:`EvaluationResult`.
+    """
+    if not callable(score_fn):
+        raise TypeError("score_fn must be callable: batch dict -> [B, V] scores")
+    if not isinstance(config, EvaluationConfig):
+        raise TypeError(f"config must be an EvaluationConfig, got {type(config).__name__}")
+    spec = _resolve_spec(spec_or_dir)
+    single = _check_split(spec, config.split)
+    vocab_size = spec.vocabulary.size
+    if item_counts is None:
+        item_counts = _vocab_counts(spec)
+    if item_counts is not None:
+        item_counts = np.asarray(item_counts)
+        if item_counts.shape != (vocab_size,):
+            raise ValueError(f"item_counts must have shape [{vocab_size}] (one count per id), got {item_counts.shape}")
+    list_k = min(config.topk_for_lists, vocab_size)
+
+    @tf.function(reduce_retracing=True)
+    def rank_batch(scores, history, targets):
+        excl = ranking.exclusion_mask(history, vocab_size, config.filter_seen)
+        if single:
+            where, candidates = ranking.conservative_ranks(scores, targets, excl)
+        else:
+            where, candidates = ranking.target_positions(scores, targets, excl)
+        return where, candidates, ranking.masked_top_k(scores, excl, list_k)
+
+    batch_config = SequenceBatchConfig(
+        batch_size=config.batch_size, max_len=None, padding="left", include_targets=True,
+        include_timestamps="timestamps" in spec.features, include_event_types="event_types" in spec.features,
+        num_parallel_reads=None)
+    dataset = make_dataset(spec, config.split, batch_config)
+    total = spec.splits[config.split].num_records
+    from tqdm.auto import tqdm
+    bar = tqdm(total=total, unit="user", desc=f"evaluate {config.split}",
+               disable=not verbose or not sys.stderr.isatty())
+
+    found, counts, lists, sequence_ids = [], [], [], []
+    start = time.perf_counter()
+    for batch in dataset:
+        scores = tf.convert_to_tensor(score_fn(_model_inputs(batch, config.max_len)))
+        rows = int(tf.shape(batch["item_ids"])[0])
+        if scores.shape.rank != 2 or scores.shape[0] != rows or scores.shape[1] != vocab_size:
+            raise ValueError(f"score_fn must return [batch, vocabulary size] = [{rows}, {vocab_size}] scores, "
+                             f"got shape {scores.shape}")
+        if single:
+            targets = batch["target_id"]
+        else:
+            targets = batch["target_ids"].to_tensor(default_value=0)
+            targets = tf.pad(targets, [[0, 0], [0, tf.maximum(1 - tf.shape(targets)[1], 0)]])  # >= 1 column
+        where, candidates, topk = rank_batch(scores, batch["item_ids"], targets)
+        found.append(where.numpy())
+        counts.append(candidates.numpy())
+        lists.append(topk.numpy())
+        if "sequence_id" in batch:
+            sequence_ids.extend(s.decode("utf-8") for s in batch["sequence_id"].numpy())
+        else:
+            sequence_ids.extend(str(len(sequence_ids) + i) for i in range(rows))
+        bar.update(rows)
+    seconds = time.perf_counter() - start
+    bar.close()
+
+    num_candidates = np.concatenate(counts).astype(np.int64) if counts else np.zeros(0, np.int64)
+    topk_ids = np.concatenate(lists).astype(np.int64) if lists else np.zeros((0, list_k), np.int64)
+    sequence_ids = np.asarray(sequence_ids, dtype=str)
+    per_user: dict[str, np.ndarray] = {}
+    if single:
+        ranks = np.concatenate(found).astype(np.int64) if found else np.zeros(0, np.int64)
+        per_user["rank"] = ranks
+        per_user.update(metrics.single_target_metrics(ranks, num_candidates, config.ks))
+    else:
+        width = max((f.shape[1] for f in found), default=1)
+        positions = np.concatenate([np.pad(f, [(0, 0), (0, width - f.shape[1])]) for f in found]).astype(np.int64) \
+            if found else np.zeros((0, 1), np.int64)
+        num_targets = (positions > 0).sum(axis=1)
+        keep = num_targets > 0  # A record without targets cannot be scored; counted in the summary.
+        skipped = int((~keep).sum())
+        positions, num_targets = positions[keep], num_targets[keep]
+        num_candidates, topk_ids, sequence_ids = num_candidates[keep], topk_ids[keep], sequence_ids[keep]
+        per_user["rank"] = np.where(positions > 0, positions, np.iinfo(np.int64).max).min(axis=1) \
+            if len(positions) else np.zeros(0, np.int64)
+        per_user["num_targets"] = num_targets
+        per_user["target_positions"] = positions
+        per_user.update(metrics.multi_target_metrics(positions, num_candidates, config.ks))
+    per_user["num_candidates"] = num_candidates
+    per_user["topk_ids"] = topk_ids
+
+    summary = _summary(per_user, config, topk_ids, spec.num_items, item_counts)
+    num_users = int(len(sequence_ids))
+    summary["num_users"] = num_users
+    if not single:
+        summary["num_users_without_targets"] = skipped
+    summary["seconds"] = seconds
+    summary["users_per_second"] = num_users / seconds if seconds > 0 else float("nan")
+    protocol = {
+        "name": config.protocol,
+        "split": config.split,
+        "ranking": "full",  # Against all items, never sampled negatives.
+        "ties": "conservative",
+        "filter_seen": config.filter_seen,
+        "filter_seen_scope": "whole stored history" if config.filter_seen else None,
+        "target_in_history": "kept as a candidate",
+        "targets": "single (target_id)" if single else "multiple (distinct target_ids)",
+        "ks": list(config.ks),
+        "topk_for_lists": list_k,
+        "max_len": config.max_len,
+        "num_items": spec.num_items,
+        "dataset": spec.directory,
+        "dataset_protocol": spec.protocol,
+    }
+    return EvaluationResult(summary=summary, per_user=per_user, sequence_ids=sequence_ids,
+                            protocol=protocol, config=config.to_json())
+
+
+def _summary(per_user: dict[str, np.ndarray], config: EvaluationConfig, topk_ids: np.ndarray,
+             num_items: int, item_counts: Optional[np.ndarray]) -> dict[str, Any]:
+    """Means of the per-user metrics, and the catalogue metrics of the top-K lists at each K."""
+    summary: dict[str, Any] = {}
+    names = [n for k in config.ks for n in (f"HR@{k}", f"Recall@{k}", f"NDCG@{k}", f"MRR@{k}",
+                                             f"Precision@{k}", f"MAP@{k}")] + ["MRR", "AUC"]
+    for name in names:
+        values = per_user[name]
+        summary[name] = float(values.mean()) if values.size else float("nan")
+    percentiles = metrics.popularity_percentiles(item_counts) if item_counts is not None else None
+    for k in config.ks:
+        if k > topk_ids.shape[1]:
+            continue
+        lists = topk_ids[:, :k]
+        summary[f"coverage@{k}"] = metrics.coverage(lists, num_items)
+        if percentiles is not None:
+            bias = metrics.popularity_bias(lists, item_counts)
+            summary[f"popularity_percentile@{k}"] = bias.mean_percentile
+            summary[f"gini@{k}"] = bias.gini
+            real = lists >= metrics.FIRST_ITEM_ID
+            pct = np.where(real, percentiles[np.where(real, lists, metrics.FIRST_ITEM_ID)], 0.0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                per_user[f"popularity_percentile@{k}"] = pct.sum(axis=1) / real.sum(axis=1)
+    return summary
