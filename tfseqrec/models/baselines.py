@@ -44,13 +44,14 @@ class ItemTransitions:
         keys = sorted(pairs)
         indices = np.array(keys, dtype=np.int64).reshape(-1, 2)
         values = np.array([pairs[k] for k in keys], dtype=np.float32)
+        self.num_items = num_items
         self.transitions = tf.sparse.SparseTensor(indices, values, [num_items, num_items])
         counts = np.asarray(item_counts, dtype=np.float32)
         self.popularity = tf.constant(0.5 * counts / max(float(counts.max()), 1.0))  # < one transition
 
     def score_fn(self, batch) -> tf.Tensor:
         last = tf.cast(batch["item_ids"], tf.int64)[:, -1]  # left padding: the most recent item is last
-        one_hot = tf.one_hot(last, self.transitions.dense_shape[0], dtype=tf.float32)  # [B, V]
+        one_hot = tf.one_hot(last, self.num_items, dtype=tf.float32)  # [B, V]
         # rows of T = one_hot @ T = (T^T @ one_hot^T)^T, computed sparse-dense.
         rows = tf.transpose(tf.sparse.sparse_dense_matmul(self.transitions, one_hot, adjoint_a=True,
                                                           adjoint_b=True))

@@ -1,0 +1,80 @@
+"""Keras callbacks: full-ranking validation with early stopping and best-weight restore, and timing."""
+from __future__ import annotations
+
+import time
+from typing import Callable, Optional
+
+import tfseqrec  # noqa: F401
+import tensorflow as tf
+
+
+class FullRankingValidation(tf.keras.callbacks.Callback):
+    """Every ``every`` epochs, ranks all items for the validation split and logs ``val_<metric>``.
+
+    Keeps the best weights by ``metric`` (higher is better), saves them to ``checkpoint_path`` when given,
+    stops training after ``patience`` validations without improvement and restores the best weights at the
+    end. ``evaluate_fn(model) -> summary dict`` does the ranking (see ``tfseqrec.evaluation``).
+    """
+
+    def __init__(self, evaluate_fn: Callable, metric: str = "NDCG@10", every: int = 1, patience: int = 10,
+                 checkpoint_path: Optional[str] = None, verbose: int = 1):
+        super().__init__()
+        self.evaluate_fn, self.metric, self.every, self.patience = evaluate_fn, metric, every, patience
+        self.checkpoint_path, self.verbose = checkpoint_path, verbose
+        self.best: float = float("-inf")
+        self.best_epoch: int = -1
+        self.best_weights = None
+        self.bad_validations = 0
+        self.history: list[dict] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every:
+            return
+        started = time.time()
+        summary = self.evaluate_fn(self.model)
+        if self.metric not in summary:
+            raise KeyError(f"validation metric {self.metric!r} is not computed; available: {sorted(summary)}")
+        value = float(summary[self.metric])
+        record = {"epoch": epoch + 1, "seconds": time.time() - started,
+                  **{k: float(v) for k, v in summary.items() if isinstance(v, (int, float))}}
+        self.history.append(record)
+        if logs is not None:
+            for key, v in summary.items():
+                if isinstance(v, (int, float)):
+                    logs[f"val_{key}"] = float(v)
+        improved = value > self.best
+        if improved:
+            self.best, self.best_epoch, self.bad_validations = value, epoch + 1, 0
+            self.best_weights = self.model.get_weights()
+            if self.checkpoint_path:
+                self.model.save_weights(self.checkpoint_path)
+        else:
+            self.bad_validations += 1
+        if self.verbose:
+            mark = " (best)" if improved else f" (best {self.best:.4f} at epoch {self.best_epoch})"
+            print(f"  validation {self.metric} = {value:.4f}{mark}  [{record['seconds']:.1f} s]", flush=True)
+        if self.bad_validations >= self.patience:
+            if self.verbose:
+                print(f"  early stopping: no improvement in {self.patience} validations", flush=True)
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
+class EpochTimer(tf.keras.callbacks.Callback):
+    """Wall seconds of each epoch's training steps (validation time excluded; it runs after this)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds: list[float] = []
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.time() - self._start)
+        if logs is not None:
+            logs["epoch_seconds"] = self.seconds[-1]

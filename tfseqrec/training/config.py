@@ -1,0 +1,138 @@
+"""Typed training configuration, read from YAML/JSON and overridden from the command line.
+
+A config file looks like::
+
+    data_dir: out/ml-1m
+    model: sasrec
+    model_config: {embedding_dim: 64, max_len: 200, num_blocks: 2, loss: {name: full_ce}}
+    optimizer: {name: adam, learning_rate: 0.001}
+    epochs: 200
+    batch_size: 128
+
+and ``key=value`` overrides use dotted paths: ``optimizer.learning_rate=5e-4 model_config.loss.name=bce``.
+Values are parsed as YAML scalars (``1e-3``, ``true``, ``[1, 5, 10]``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from typing import Any, Optional
+
+import yaml
+
+from tfseqrec import io_utils
+
+
+class _YamlLoader(yaml.SafeLoader):
+    """Safe YAML that also reads ``1e-3`` as a float (YAML 1.1 wants ``1.0e-3``)."""
+
+
+_YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
+
+
+def _yaml(text: str):
+    return yaml.load(text, Loader=_YamlLoader)
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerConfig:
+    """Adam or AdamW with optional linear warm-up and linear/cosine decay to zero; ``clipnorm`` per step."""
+    name: str = "adam"
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    beta_2: float = 0.98
+    warmup_steps: int = 0
+    decay: str = "none"
+    clipnorm: Optional[float] = None
+
+    def __post_init__(self):
+        if self.name not in ("adam", "adamw"):
+            raise ValueError(f"optimizer.name={self.name!r}: use adam or adamw")
+        if self.decay not in ("none", "linear", "cosine"):
+            raise ValueError(f"optimizer.decay={self.decay!r}: use none, linear or cosine")
+        if self.learning_rate <= 0:
+            raise ValueError(f"optimizer.learning_rate={self.learning_rate} must be > 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """One training run: data, architecture, optimisation, validation and outputs.
+
+    ``validation_metric`` is computed with full ranking on the validation split every ``validate_every``
+    epochs; training stops after ``patience`` validations without improvement and the best weights are
+    restored. ``steps_per_epoch`` limits an epoch (None = one pass over the training split).
+    """
+    data_dir: str
+    model: str = "sasrec"
+    model_config: dict = dataclasses.field(default_factory=dict)
+    optimizer: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
+    epochs: int = 200
+    batch_size: int = 128
+    steps_per_epoch: Optional[int] = None
+    shuffle_buffer: int = 10_000
+    validation_metric: str = "NDCG@10"
+    validate_every: int = 1
+    patience: int = 10
+    eval_batch_size: int = 256
+    filter_seen: bool = True
+    ks: tuple = (1, 5, 10, 20)
+    seed: int = 42
+    jit_compile: bool = False
+    mixed_precision: bool = False
+    output_dir: str = "runs/latest"
+    verbose: int = 1
+
+    def __post_init__(self):
+        if self.epochs < 1 or self.batch_size < 1 or self.patience < 1 or self.validate_every < 1:
+            raise ValueError("epochs, batch_size, patience and validate_every must be >= 1")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _set_dotted(values: dict, dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    node = values
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise ValueError(f"override {dotted!r}: {key!r} is not a section")
+    node[keys[-1]] = value
+
+
+def parse_overrides(overrides: list[str]) -> dict:
+    """``["a.b=1", "c=true"]`` -> ``{"a": {"b": 1}, "c": True}``; values are YAML scalars."""
+    values: dict = {}
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} is not key=value")
+        key, raw = item.split("=", 1)
+        _set_dotted(values, key.strip(), _yaml(raw) if raw.strip() else "")
+    return values
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def load_train_config(path: Optional[str] = None, overrides: Optional[list[str]] = None, **values) -> TrainConfig:
+    """Config from a YAML/JSON file (optional), then keyword values, then ``key=value`` overrides."""
+    from tfseqrec.models.registry import config_from_dict
+    raw: dict = {}
+    if path:
+        text = io_utils.read_text(path)
+        raw = json.loads(text) if path.endswith(".json") else (_yaml(text) or {})
+        if not isinstance(raw, dict):
+            raise ValueError(f"{path}: a training config must be a mapping of keys to values")
+    raw = _merge(raw, values)
+    raw = _merge(raw, parse_overrides(overrides or []))
+    if "data_dir" not in raw:
+        raise ValueError("no data_dir: give it in the config file or as data_dir=PATH")
+    return config_from_dict(TrainConfig, raw)

@@ -1,0 +1,165 @@
+"""``train(config)``: build a model from the registry, fit it with ``model.fit``, validate with full
+ranking, restore the best weights, evaluate on test and write everything to ``output_dir``.
+
+Run directory::
+
+    run.json              config, protocol, timings, peak memory, machine, best epoch, test summary
+    history.csv           Keras per-epoch logs (loss, val_* metrics, epoch_seconds)
+    checkpoints/best.*    weights at the best validation metric
+    tensorboard/          TensorBoard logs
+    test/metrics.json     test metrics with the protocol; test/per_user.npz per-user arrays
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import time
+from typing import Optional
+
+import tfseqrec  # noqa: F401
+import numpy as np
+import tensorflow as tf
+
+from tfseqrec import io_utils
+from tfseqrec.data import SequenceBatchConfig, load_feature_spec, make_dataset
+from tfseqrec.data.spec import FeatureSpec
+from tfseqrec.models import build_model
+from tfseqrec.training.callbacks import EpochTimer, FullRankingValidation
+from tfseqrec.training.config import TrainConfig
+from tfseqrec.training.schedules import build_optimizer
+
+RUN_FILE = "run.json"
+
+
+def item_counts_from_vocabulary(spec: FeatureSpec) -> list[float]:
+    """Training counts per id from ``vocab.tsv`` (0 for padding and OOV)."""
+    counts = []
+    for line in io_utils.read_text(spec.vocabulary_path).splitlines():
+        counts.append(float(line.rsplit("\t", 1)[1]) if "\t" in line else 0.0)
+    return counts
+
+
+def machine_description() -> dict:
+    gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
+    return {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
+            "tensorflow": tf.__version__, "gpus": gpus}
+
+
+def peak_memory_mib() -> float:
+    """Peak resident memory of this process (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def model_score_fn(model):
+    """``batch -> [B, num_items]`` scores for the evaluator, compiled once."""
+    score = tf.function(lambda item_ids: model.score_all(item_ids, training=False), reduce_retracing=True)
+    return lambda batch: score(batch["item_ids"])
+
+
+def _evaluation_config(cfg: TrainConfig, split: str, max_len: int):
+    from tfseqrec.evaluation import EvaluationConfig
+    return EvaluationConfig(ks=tuple(cfg.ks), filter_seen=cfg.filter_seen, batch_size=cfg.eval_batch_size,
+                            max_len=max_len, split=split)
+
+
+def train_dataset(spec: FeatureSpec, cfg: TrainConfig, max_len: int) -> tf.data.Dataset:
+    """Left-padded training batches of ``max_len + 1`` items (inputs and shifted targets), shuffled."""
+    ds = make_dataset(spec, "train", SequenceBatchConfig(
+        batch_size=cfg.batch_size, max_len=max_len + 1, padding="left", shuffle_buffer=cfg.shuffle_buffer,
+        seed=cfg.seed))
+    return ds.map(lambda b: {"item_ids": b["item_ids"]})
+
+
+def train(cfg: TrainConfig, model=None) -> dict:
+    """Trains, validates, restores the best weights, tests; returns the run summary (also in run.json)."""
+    from tfseqrec.evaluation import evaluate
+    started = time.time()
+    tf.keras.utils.set_random_seed(cfg.seed)
+    if cfg.mixed_precision and tf.config.list_physical_devices("GPU"):
+        tf.keras.mixed_precision.set_global_policy("mixed_float16")
+    spec = load_feature_spec(cfg.data_dir)
+    item_counts = item_counts_from_vocabulary(spec)
+    if model is None:
+        model = build_model(cfg.model, cfg.model_config, spec.vocabulary.size, item_counts=item_counts)
+    max_len = model.config.max_len
+    data = train_dataset(spec, cfg, max_len)
+    steps = cfg.steps_per_epoch or -(-spec.splits["train"].num_records // cfg.batch_size)
+    model.compile(optimizer=build_optimizer(cfg.optimizer, steps * cfg.epochs), jit_compile=cfg.jit_compile)
+    os.makedirs(cfg.output_dir, exist_ok=True)
+
+    item_counts_array = np.asarray(item_counts)
+
+    def validate(m):
+        return evaluate(model_score_fn(m), spec, _evaluation_config(cfg, "valid", max_len),
+                        item_counts=item_counts_array, verbose=False).summary
+
+    timer = EpochTimer()
+    validation = FullRankingValidation(validate, cfg.validation_metric, cfg.validate_every, cfg.patience,
+                                       checkpoint_path=os.path.join(cfg.output_dir, "checkpoints", "best"),
+                                       verbose=cfg.verbose)
+    callbacks = [timer, validation,
+                 tf.keras.callbacks.CSVLogger(os.path.join(cfg.output_dir, "history.csv")),
+                 tf.keras.callbacks.TensorBoard(os.path.join(cfg.output_dir, "tensorboard"), write_graph=False,
+                                                profile_batch=0)]
+    if "valid" not in spec.splits:
+        callbacks.remove(validation)
+    fit_started = time.time()
+    history = model.fit(data.repeat() if cfg.steps_per_epoch else data, epochs=cfg.epochs,
+                        steps_per_epoch=cfg.steps_per_epoch, callbacks=callbacks, verbose=cfg.verbose)
+    train_seconds = time.time() - fit_started
+
+    test_split = "test" if "test" in spec.splits else "valid"
+    eval_started = time.time()
+    result = evaluate(model_score_fn(model), spec, _evaluation_config(cfg, test_split, max_len),
+                      item_counts=item_counts_array, verbose=bool(cfg.verbose))
+    result.save(os.path.join(cfg.output_dir, test_split))
+    eval_seconds = time.time() - eval_started
+    summary = {
+        "model": cfg.model,
+        "model_config": model.config.to_dict(),
+        "config": cfg.to_dict(),
+        "protocol": result.protocol,
+        "num_items": spec.vocabulary.size,
+        "train_records": spec.splits["train"].num_records,
+        "epochs_run": len(history.history.get("loss", [])),
+        "best_epoch": validation.best_epoch,
+        f"best_valid_{cfg.validation_metric}": validation.best,
+        "validation_history": validation.history,
+        "seconds_per_epoch": float(np.median(timer.seconds)) if timer.seconds else None,
+        "train_seconds": train_seconds,
+        "test_metrics": result.summary,
+        "test_split": test_split,
+        "eval_seconds": eval_seconds,
+        "total_seconds": time.time() - started,
+        "peak_memory_mib": peak_memory_mib(),
+        "machine": machine_description(),
+    }
+    with open(os.path.join(cfg.output_dir, RUN_FILE), "w", encoding="utf-8") as f:
+        json.dump(summary, f, indent=2, default=str)
+    return summary
+
+
+def load_trained_model(run_dir: str):
+    """Rebuilds a model from ``run.json`` and loads its best checkpoint."""
+    with open(os.path.join(run_dir, RUN_FILE), encoding="utf-8") as f:
+        run = json.load(f)
+    spec = load_feature_spec(run["config"]["data_dir"])
+    model = build_model(run["model"], run["model_config"], run["num_items"],
+                        item_counts=item_counts_from_vocabulary(spec))
+    model.build_for_inputs()
+    model.load_weights(os.path.join(run_dir, "checkpoints", "best")).expect_partial()
+    return model, run, spec
+
+
+def evaluate_run(run_dir: str, split: str = "test", output_dir: Optional[str] = None, verbose: bool = True):
+    """Re-evaluates a trained run on a split; writes ``<run_dir>/<split>`` (or ``output_dir``)."""
+    from tfseqrec.evaluation import evaluate
+    from tfseqrec.training.config import load_train_config
+    model, run, spec = load_trained_model(run_dir)
+    cfg = load_train_config(**run["config"])
+    result = evaluate(model_score_fn(model), spec, _evaluation_config(cfg, split, model.config.max_len),
+                      item_counts=np.asarray(item_counts_from_vocabulary(spec)), verbose=verbose)
+    result.save(output_dir or os.path.join(run_dir, split))
+    return result
