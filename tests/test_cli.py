@@ -152,9 +152,11 @@ def test_beam_options_pass_through_and_bad_options_are_rejected(tmp_path, capsys
 
 
 def test_demo_runs_end_to_end(tmp_path, capsys):
-    assert main(["demo", "--output-dir", str(tmp_path / "demo"), "--num-users", "300", *FAST]) == 0
+    assert main(["demo", "--output-dir", str(tmp_path / "demo"), "--num-users", "300", "--epochs", "2", *FAST]) == 0
     printed = capsys.readouterr().out
-    assert "[4/4]" in printed and "DOES NOT BALANCE" not in printed
+    assert "[5/5]" in printed and "DOES NOT BALANCE" not in printed
+    assert "SASRec (full CE)" in printed and "most popular" in printed
+    assert (tmp_path / "demo" / "sasrec" / "run.json").exists()
     assert (tmp_path / "demo" / "synthetic" / "feature_spec.json").exists()
     assert (tmp_path / "demo" / "otto" / "stats.json").exists()
     otto = _stats(tmp_path / "demo" / "otto")

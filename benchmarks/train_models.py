@@ -1,0 +1,125 @@
+"""Trains the issue's reference models to convergence and prints the accuracy table with costs.
+
+    python benchmarks/train_models.py                       # every experiment below (hours on 2 CPU cores)
+    python benchmarks/train_models.py --only sasrec_ml1m_ce  # one experiment
+    python benchmarks/train_models.py --report-only          # just re-print the table from finished runs
+
+Each experiment is a committed config in ``configs/`` trained with ``tfseqrec train`` in its own process
+(so peak memory is per run), on data written by ``tfseqrec preprocess`` into ``--workdir``. Finished runs
+(``run.json`` present) are not retrained. Protocol for every row: leave-one-out, full ranking over all
+items, already-seen items excluded (``filter_seen``), ties counted against the model.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+
+DATASETS = {
+    "ml1m": ["--input", str(SHARED / "ml-1m" / "ml-1m.seq.tsv"), "--order-col", "seq_pos", "--item-min-count", "5"],
+    "beauty": ["--input", str(SHARED / "amazon-beauty" / "Beauty.txt")],
+}
+
+# name: (dataset, config file, published HR@10, NDCG@10, target rule)
+EXPERIMENTS = {
+    "sasrec_ml1m_ce": ("ml1m", "sasrec_ml1m_ce.yaml", 0.3152, 0.1821, ">= 0.315 / >= 0.182"),
+    "sasrec_ml1m_bce": ("ml1m", "sasrec_ml1m_bce.yaml", 0.2500, 0.1341, "about 0.25 / 0.134"),
+    "gru4rec_ml1m": ("ml1m", "gru4rec_ml1m.yaml", 0.2811, 0.1648, ">= 0.28 / >= 0.165"),
+    "sasrec_beauty_ce": ("beauty", "sasrec_beauty_ce.yaml", 0.0921, 0.0531, ">= 0.09 / >= 0.05"),
+}
+BASELINES = ("most_popular", "transitions")
+
+
+def _cli(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "tfseqrec.cli", *args], check=True)
+
+
+def prepare(dataset: str, workdir: Path) -> Path:
+    out = workdir / "data" / dataset
+    if not (out / "feature_spec.json").exists():
+        _cli("preprocess", *DATASETS[dataset], "--output-dir", str(out), "--overwrite")
+    return out
+
+
+def run_experiment(name: str, workdir: Path, overrides: list[str]) -> Path:
+    dataset, config, *_ = EXPERIMENTS[name]
+    data = prepare(dataset, workdir)
+    run = workdir / "runs" / name
+    if not (run / "run.json").exists():
+        _cli("train", "--config", str(REPO / "configs" / config), "--data-dir", str(data), "--output-dir", str(run),
+             "verbose=2", *overrides)
+    return run
+
+
+def run_baseline(dataset: str, baseline: str, workdir: Path) -> Path:
+    data = prepare(dataset, workdir)
+    out = workdir / "runs" / f"{baseline}_{dataset}"
+    if not (out / "metrics.json").exists():
+        _cli("evaluate", "--data-dir", str(data), "--baseline", baseline, "--output-dir", str(out))
+    return out
+
+
+def report(workdir: Path) -> str:
+    rows = ["| experiment | HR@10 | NDCG@10 | published | target | met | s/epoch | best epoch / run | "
+            "train time | peak MiB | eval users/s |", "|" + "---|" * 11]
+    for name, (dataset, _, hr, ndcg, target) in EXPERIMENTS.items():
+        path = workdir / "runs" / name / "run.json"
+        if not path.exists():
+            rows.append(f"| {name} | not run | | {hr} / {ndcg} | {target} | | | | | | |")
+            continue
+        run = json.loads(path.read_text())
+        m = run["test_metrics"]
+        met = _met(name, m["HR@10"], m["NDCG@10"])
+        rows.append(f"| {name} | {m['HR@10']:.4f} | {m['NDCG@10']:.4f} | {hr} / {ndcg} | {target} | {met} | "
+                    f"{run['seconds_per_epoch']:.1f} | {run['best_epoch']} / {run['epochs_run']} | "
+                    f"{run['train_seconds'] / 60:.1f} min | {run['peak_memory_mib']:.0f} | "
+                    f"{m['users_per_second']:.0f} |")
+    for dataset in DATASETS:
+        for baseline in BASELINES:
+            path = workdir / "runs" / f"{baseline}_{dataset}" / "metrics.json"
+            if path.exists():
+                m = json.loads(path.read_text())["summary"]
+                rows.append(f"| {baseline}_{dataset} | {m['HR@10']:.4f} | {m['NDCG@10']:.4f} | | | | | | | | "
+                            f"{m['users_per_second']:.0f} |")
+    machine = next((json.loads(p.read_text())["machine"] for p in (workdir / "runs").glob("*/run.json")), {})
+    return "\n".join(rows) + f"\n\nmachine: {json.dumps(machine)}\n"
+
+
+def _met(name: str, hr: float, ndcg: float) -> str:
+    if name == "sasrec_ml1m_bce":
+        return "n/a (reproduce the gap)"
+    limits = {"sasrec_ml1m_ce": (0.315, 0.182), "gru4rec_ml1m": (0.28, 0.165), "sasrec_beauty_ce": (0.09, 0.05)}
+    low_hr, low_ndcg = limits[name]
+    return "yes" if hr >= low_hr and ndcg >= low_ndcg else "NO"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workdir", default=str(REPO / "benchmarks" / "out" / "models"), help="data and runs")
+    parser.add_argument("--only", nargs="+", choices=sorted(EXPERIMENTS), help="run only these experiments")
+    parser.add_argument("--report-only", action="store_true", help="print the table from finished runs")
+    parser.add_argument("overrides", nargs="*", help="KEY=VALUE overrides passed to every `tfseqrec train`")
+    args = parser.parse_args()
+    workdir = Path(args.workdir)
+    if not args.report_only:
+        for name in args.only or EXPERIMENTS:
+            run_experiment(name, workdir, args.overrides)
+        for dataset in {EXPERIMENTS[n][0] for n in (args.only or EXPERIMENTS)}:
+            for baseline in BASELINES:
+                run_baseline(dataset, baseline, workdir)
+    table = report(workdir)
+    (workdir / "report.md").parent.mkdir(parents=True, exist_ok=True)
+    (workdir / "report.md").write_text(table)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.exit(main())
