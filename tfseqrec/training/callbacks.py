@@ -8,6 +8,9 @@ import tfseqrec  # noqa: F401
 import tensorflow as tf
 
 
+LOGGED_METRICS = ("HR", "NDCG", "MRR", "AUC", "coverage")
+
+
 class FullRankingValidation(tf.keras.callbacks.Callback):
     """Every ``every`` epochs, ranks all items for the validation split and logs ``val_<metric>``.
 
@@ -38,9 +41,9 @@ class FullRankingValidation(tf.keras.callbacks.Callback):
         record = {"epoch": epoch + 1, "seconds": time.time() - started,
                   **{k: float(v) for k, v in summary.items() if isinstance(v, (int, float))}}
         self.history.append(record)
-        if logs is not None:
+        if logs is not None:  # the headline metrics go to Keras logs (progress bar, CSV, TensorBoard)
             for key, v in summary.items():
-                if isinstance(v, (int, float)):
+                if key.split("@")[0] in LOGGED_METRICS and isinstance(v, (int, float)):
                     logs[f"val_{key}"] = float(v)
         improved = value > self.best
         if improved:
