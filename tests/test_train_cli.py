@@ -42,3 +42,15 @@ def test_baselines_and_sequence_signal(dataset, tmp_path):
         results[baseline] = json.loads((out / "metrics.json").read_text())["summary"]
     # The generator has strong first-order structure: transitions must beat popularity clearly.
     assert results["transitions"]["HR@10"] > 1.5 * results["most_popular"]["HR@10"]
+
+
+def test_gru4rec_session_parallel_training(dataset, tmp_path):
+    run = tmp_path / "gru"
+    code = main(["train", "--data-dir", str(dataset), "--model", "gru4rec", "--output-dir", str(run), "--epochs", "2",
+                 "batching=session_parallel", "batch_size=32", "model_config.embedding_dim=16",
+                 "model_config.loss.name=bpr_max", "model_config.loss.sampler=popularity",
+                 "model_config.loss.num_negatives=32", "verbose=0"])
+    assert code == 0
+    summary = json.loads((run / "run.json").read_text())
+    assert summary["config"]["batching"] == "session_parallel" and summary["epochs_run"] == 2
+    assert 0.0 <= summary["test_metrics"]["HR@10"] <= 1.0 and summary["test_metrics"]["num_users"] == 300

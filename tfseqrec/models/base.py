@@ -66,8 +66,11 @@ class SequentialRecommender(tfrs.Model):
         self.item_embedding = tf.keras.layers.Embedding(
             self.num_items, config.embedding_dim, name="item_embedding",
             embeddings_initializer=tf.keras.initializers.TruncatedNormal(stddev=0.02))
-        self.item_bias = (tf.keras.layers.Embedding(self.num_items, 1, name="item_bias", embeddings_initializer="zeros")
-                          if config.output_bias else None)
+        self.item_bias = None
+        if config.output_bias:
+            self.item_bias = tf.keras.layers.Embedding(self.num_items, 1, name="item_bias",
+                                                       embeddings_initializer="zeros")
+            self.item_bias.build((None,))  # read as a table, never called on ids
         self.task = NextItemTask(config.loss, self.num_items, item_counts=self._item_counts)
 
     # -- what architectures implement -------------------------------------------------------------

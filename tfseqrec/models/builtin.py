@@ -1,2 +1,3 @@
 """Imports the shipped architectures so that their ``@register`` lines run."""
 from tfseqrec.models import sasrec  # noqa: F401
+from tfseqrec.models import gru4rec  # noqa: F401

@@ -65,6 +65,8 @@ class TrainConfig:
     ``validation_metric`` is computed with full ranking on the validation split every ``validate_every``
     epochs; training stops after ``patience`` validations without improvement and the best weights are
     restored. ``steps_per_epoch`` limits an epoch (None = one pass over the training split).
+    ``batching``: ``padded`` (whole sequences, every position a target) or ``session_parallel`` (GRU4Rec's
+    session-parallel mini-batches, for models that implement them).
     """
     data_dir: str
     model: str = "sasrec"
@@ -73,6 +75,7 @@ class TrainConfig:
     epochs: int = 200
     batch_size: int = 128
     steps_per_epoch: Optional[int] = None
+    batching: str = "padded"
     shuffle_buffer: int = 10_000
     validation_metric: str = "NDCG@10"
     validate_every: int = 1
@@ -87,6 +90,8 @@ class TrainConfig:
     verbose: int = 1
 
     def __post_init__(self):
+        if self.batching not in ("padded", "session_parallel"):
+            raise ValueError(f"batching={self.batching!r}: use padded or session_parallel")
         if self.epochs < 1 or self.batch_size < 1 or self.patience < 1 or self.validate_every < 1:
             raise ValueError("epochs, batch_size, patience and validate_every must be >= 1")
 

@@ -65,7 +65,12 @@ def _evaluation_config(cfg: TrainConfig, split: str, max_len: int):
 
 
 def train_dataset(spec: FeatureSpec, cfg: TrainConfig, max_len: int) -> tf.data.Dataset:
-    """Left-padded training batches of ``max_len + 1`` items (inputs and shifted targets), shuffled."""
+    """Left-padded training batches of ``max_len + 1`` items (inputs and shifted targets), shuffled;
+    or GRU4Rec's session-parallel mini-batches when ``cfg.batching == "session_parallel"``."""
+    if cfg.batching == "session_parallel":
+        from tfseqrec.data.session_parallel import SessionParallelConfig, make_session_parallel_dataset
+        return make_session_parallel_dataset(spec, "train", SessionParallelConfig(batch_size=cfg.batch_size,
+                                                                                  seed=cfg.seed))
     ds = make_dataset(spec, "train", SequenceBatchConfig(
         batch_size=cfg.batch_size, max_len=max_len + 1, padding="left", shuffle_buffer=cfg.shuffle_buffer,
         seed=cfg.seed))
