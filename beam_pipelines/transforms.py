@@ -63,8 +63,8 @@ def _count_chunk_newlines(chunk: readers.FileChunk):
         yield (chunk.file_index, chunk.index), readers.count_newlines(chunk)
 
 
-class _NewlinesBeforeChunkFn(beam.CombineFn):
-    """Per-chunk newline counts -> {(file index, chunk index): newlines in the file before the chunk}."""
+class _LatestPerKeyFn(beam.CombineFn):
+    """Combines ``(key, value)`` pairs into one ``{key: value}`` dict (keys are unique; small key sets)."""
 
     def create_accumulator(self):
         return {}
@@ -78,6 +78,16 @@ class _NewlinesBeforeChunkFn(beam.CombineFn):
         for a in accs:
             out.update(a)
         return out
+
+    def extract_output(self, acc):
+        return acc
+
+
+class _NewlinesBeforeChunkFn(_LatestPerKeyFn):
+    """Per-chunk newline counts -> {(file index, chunk index): newlines in the file before the chunk}.
+
+    Files read whole (one chunk) are not counted: a missing key means 0 lines before.
+    """
 
     def extract_output(self, acc):
         before, running, current_file = {}, 0, None
@@ -302,21 +312,8 @@ class IterativeKCore(beam.PTransform):
         return {"seqs": current, COUNTS: counts, "rounds": rounds}
 
 
-class _KCoreSummaryFn(beam.CombineFn):
+class _KCoreSummaryFn(_LatestPerKeyFn):
     """Folds (round, removed) pairs into {"rounds_removing": n, "converged": bool, "removed_per_round": [...]}."""
-
-    def create_accumulator(self):
-        return {}
-
-    def add_input(self, acc, pair):
-        acc[pair[0]] = pair[1]
-        return acc
-
-    def merge_accumulators(self, accs):
-        out = {}
-        for a in accs:
-            out.update(a)
-        return out
 
     def extract_output(self, acc):
         removed = [acc[r] for r in sorted(acc)]

@@ -29,6 +29,7 @@ from typing import Optional, Union
 import tfseqrec  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 import tensorflow as tf
 
+from tfseqrec.checks import is_int
 from tfseqrec.data.spec import FeatureSpec, load_feature_spec
 
 __all__ = ["SequenceBatchConfig", "make_dataset", "dataset_size", "PADDING_MODES"]
@@ -37,10 +38,6 @@ PADDING_MODES = ("left", "right", "ragged")
 
 # Features of the input history: truncated and padded together with ``item_ids``.
 _SEQUENCE_FEATURES = ("item_ids", "timestamps", "event_types")
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,9 +81,9 @@ class SequenceBatchConfig:
     prefetch: bool = True
 
     def __post_init__(self):
-        if not _is_int(self.batch_size) or self.batch_size <= 0:
+        if not is_int(self.batch_size) or self.batch_size <= 0:
             raise ValueError(f"SequenceBatchConfig.batch_size must be a positive int, got {self.batch_size!r}")
-        if self.max_len is not None and (not _is_int(self.max_len) or self.max_len <= 0):
+        if self.max_len is not None and (not is_int(self.max_len) or self.max_len <= 0):
             raise ValueError(f"SequenceBatchConfig.max_len must be None or a positive int, got {self.max_len!r}")
         if self.padding not in PADDING_MODES:
             raise ValueError(f"SequenceBatchConfig.padding must be one of {PADDING_MODES}, got {self.padding!r}")
@@ -97,13 +94,13 @@ class SequenceBatchConfig:
         if self.include_targets is not None and not isinstance(self.include_targets, bool):
             raise ValueError(
                 f"SequenceBatchConfig.include_targets must be None or a bool, got {self.include_targets!r}")
-        if not _is_int(self.shuffle_buffer) or self.shuffle_buffer < 0:
+        if not is_int(self.shuffle_buffer) or self.shuffle_buffer < 0:
             raise ValueError(
                 f"SequenceBatchConfig.shuffle_buffer must be an int >= 0 (0 = no shuffle), got {self.shuffle_buffer!r}")
-        if self.seed is not None and not _is_int(self.seed):
+        if self.seed is not None and not is_int(self.seed):
             raise ValueError(f"SequenceBatchConfig.seed must be None or an int, got {self.seed!r}")
         n = self.num_parallel_reads
-        if n is not None and (not _is_int(n) or (n <= 0 and n != tf.data.AUTOTUNE)):
+        if n is not None and (not is_int(n) or (n <= 0 and n != tf.data.AUTOTUNE)):
             raise ValueError(
                 "SequenceBatchConfig.num_parallel_reads must be None, tf.data.AUTOTUNE or a positive int, "
                 f"got {n!r}")

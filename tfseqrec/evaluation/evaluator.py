@@ -37,6 +37,7 @@ import numpy as np
 import tfseqrec  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 import tensorflow as tf
 
+from tfseqrec.checks import is_int
 from tfseqrec import io_utils
 from tfseqrec.data.loader import SequenceBatchConfig, make_dataset
 from tfseqrec.data.spec import FeatureSpec, load_feature_spec
@@ -48,10 +49,6 @@ __all__ = ["EvaluationConfig", "EvaluationResult", "evaluate", "ScoreFn"]
 ScoreFn = Callable[[dict], tf.Tensor]
 _TARGET_KEYS = ("target_ids", "target_id", "target_timestamps")
 _SEQUENCE_KEYS = ("item_ids", "timestamps", "event_types")
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,20 +77,20 @@ class EvaluationConfig:
 
     def __post_init__(self):
         ks = tuple(self.ks) if isinstance(self.ks, (list, tuple)) else ()
-        if not ks or not all(_is_int(k) and k > 0 for k in ks):
+        if not ks or not all(is_int(k) and k > 0 for k in ks):
             raise ValueError(f"EvaluationConfig.ks must be a non-empty sequence of positive ints, got {self.ks!r}")
         object.__setattr__(self, "ks", tuple(sorted(set(ks))))
         if not isinstance(self.filter_seen, bool):
             raise ValueError(f"EvaluationConfig.filter_seen must be a bool, got {self.filter_seen!r}")
-        if not _is_int(self.batch_size) or self.batch_size <= 0:
+        if not is_int(self.batch_size) or self.batch_size <= 0:
             raise ValueError(f"EvaluationConfig.batch_size must be a positive int, got {self.batch_size!r}")
-        if self.max_len is not None and (not _is_int(self.max_len) or self.max_len <= 0):
+        if self.max_len is not None and (not is_int(self.max_len) or self.max_len <= 0):
             raise ValueError(f"EvaluationConfig.max_len must be None or a positive int, got {self.max_len!r}")
         if not isinstance(self.split, str) or not self.split:
             raise ValueError(f"EvaluationConfig.split must be a split name, got {self.split!r}")
         if self.topk_for_lists is None:
             object.__setattr__(self, "topk_for_lists", max(self.ks))
-        elif not _is_int(self.topk_for_lists) or self.topk_for_lists <= 0:
+        elif not is_int(self.topk_for_lists) or self.topk_for_lists <= 0:
             raise ValueError(
                 f"EvaluationConfig.topk_for_lists must be None or a positive int, got {self.topk_for_lists!r}")
         if not isinstance(self.protocol, str):
