@@ -51,7 +51,7 @@ def run_experiment(name: str, workdir: Path, overrides: list[str]) -> Path:
     dataset, config, *_ = EXPERIMENTS[name]
     data = prepare(dataset, workdir)
     run = workdir / "runs" / name
-    if not (run / "run.json").exists():
+    if not (run / "run.json").exists() or json.loads((run / "run.json").read_text()).get("status") != "finished":
         _cli("train", "--config", str(REPO / "configs" / config), "--data-dir", str(data), "--output-dir", str(run),
              "verbose=2", *overrides)
     return run
@@ -70,7 +70,7 @@ def report(workdir: Path) -> str:
             "train time | peak MiB | eval users/s |", "|" + "---|" * 11]
     for name, (dataset, _, hr, ndcg, target) in EXPERIMENTS.items():
         path = workdir / "runs" / name / "run.json"
-        if not path.exists():
+        if not path.exists() or json.loads(path.read_text()).get("status") != "finished":
             rows.append(f"| {name} | not run | | {hr} / {ndcg} | {target} | | | | | | |")
             continue
         run = json.loads(path.read_text())

@@ -93,6 +93,9 @@ def train(cfg: TrainConfig, model=None) -> dict:
     steps = cfg.steps_per_epoch or -(-spec.splits["train"].num_records // cfg.batch_size)
     model.compile(optimizer=build_optimizer(cfg.optimizer, steps * cfg.epochs), jit_compile=cfg.jit_compile)
     os.makedirs(cfg.output_dir, exist_ok=True)
+    # Written now so that `tfseqrec evaluate` can score the best checkpoint of an unfinished run.
+    _write_run(cfg.output_dir, {"status": "running", "model": cfg.model, "model_config": model.config.to_dict(),
+                                "config": cfg.to_dict(), "num_items": spec.vocabulary.size})
 
     item_counts_array = np.asarray(item_counts)
 
@@ -122,6 +125,7 @@ def train(cfg: TrainConfig, model=None) -> dict:
     result.save(os.path.join(cfg.output_dir, test_split))
     eval_seconds = time.time() - eval_started
     summary = {
+        "status": "finished",
         "model": cfg.model,
         "model_config": model.config.to_dict(),
         "config": cfg.to_dict(),
@@ -141,9 +145,15 @@ def train(cfg: TrainConfig, model=None) -> dict:
         "peak_memory_mib": peak_memory_mib(),
         "machine": machine_description(),
     }
-    with open(os.path.join(cfg.output_dir, RUN_FILE), "w", encoding="utf-8") as f:
-        json.dump(summary, f, indent=2, default=str)
+    _write_run(cfg.output_dir, summary)
     return summary
+
+
+def _write_run(run_dir: str, summary: dict) -> None:
+    path = os.path.join(run_dir, RUN_FILE)
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        json.dump(summary, f, indent=2, default=str)
+    os.replace(path + ".tmp", path)
 
 
 def load_trained_model(run_dir: str):
