@@ -153,3 +153,73 @@ def test_losses_are_differentiable():
         grad_pos, grad_neg = tape.gradient(value, [pos, neg])
         assert np.all(np.isfinite(grad_pos.numpy())) and np.any(grad_pos.numpy() != 0)
         assert np.all(np.isfinite(grad_neg.numpy())) and np.any(grad_neg.numpy() != 0)
+
+
+# --- score activation (GRU4Rec's final_act='elu-<alpha>') ----------------------------------------
+
+def test_elu_values_by_hand():
+    x = np.array([-2.0, -0.5, 0.0, 0.5, 3.0], np.float32)
+    # alpha = 0.5: x > 0 unchanged; x <= 0: 0.5 * (e^x - 1)
+    #   -2 -> 0.5 * (0.1353353 - 1) = -0.4323324;  -0.5 -> 0.5 * (0.6065307 - 1) = -0.1967347
+    expected = [0.5 * (np.exp(-2.0) - 1), 0.5 * (np.exp(-0.5) - 1), 0.0, 0.5, 3.0]
+    np.testing.assert_allclose(losses.elu(x, 0.5).numpy(), expected, rtol=1e-6)
+    np.testing.assert_allclose(expected, [-0.4323324, -0.1967347, 0.0, 0.5, 3.0], rtol=1e-6)
+    # alpha = 1 is tf.nn.elu; the lower limit is -alpha.
+    np.testing.assert_allclose(losses.elu(x, 1.0).numpy(), tf.nn.elu(x).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(losses.elu(np.array([-1e4], np.float32), 0.5).numpy(), [-0.5])
+    # Strictly increasing: a ranking is unchanged.
+    scores = np.random.default_rng(0).normal(scale=3, size=50).astype(np.float32)
+    np.testing.assert_array_equal(np.argsort(losses.elu(scores, 0.5).numpy()), np.argsort(scores))
+
+
+def test_elu_gradient_is_finite_for_extreme_scores():
+    x = tf.Variable([-1e4, -1.0, 0.5, 1e4])
+    with tf.GradientTape() as tape:
+        value = tf.reduce_sum(losses.elu(x, 0.5))
+    grad = tape.gradient(value, x).numpy()
+    # d/dx: 0.5 * e^x for x <= 0, 1 for x > 0 (no NaN from the branch not taken)
+    np.testing.assert_allclose(grad, [0.0, 0.5 * np.exp(-1.0), 1.0, 1.0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("spec,alpha", [("linear", None), ("elu", 1.0), ("elu-0.5", 0.5),
+                                        ("elu-1", 1.0), ("elu-2.5e-1", 0.25)])
+def test_parse_score_activation(spec, alpha):
+    assert losses.parse_score_activation(spec) == alpha
+
+
+@pytest.mark.parametrize("spec", ["relu", "elu-0", "elu--0.5", "elu-x", "elu-", "elu-inf", "elu-nan",
+                                  "ELU-0.5", "", 0.5, None])
+def test_parse_score_activation_rejects(spec):
+    with pytest.raises(ValueError):
+        losses.parse_score_activation(spec)
+
+
+def test_apply_score_activation():
+    x = np.array([[-1.0, 2.0]], np.float32)
+    np.testing.assert_allclose(losses.apply_score_activation(x, "linear").numpy(), x)
+    np.testing.assert_allclose(losses.apply_score_activation(x, "elu-0.5").numpy(),
+                               [[0.5 * (np.exp(-1.0) - 1), 2.0]], rtol=1e-6)
+
+
+# --- gBCE with a run-time number of negatives ------------------------------------------------------
+
+def test_gbce_beta_tensor_matches_gbce_beta_and_clips():
+    for s, n, t in [(2, 5, 0.5), (1, 10, 0.75), (9, 10, 0.3), (3, 7, 0.0), (3, 7, 1.0)]:
+        np.testing.assert_allclose(losses.gbce_beta_tensor(tf.constant(s), n, t).numpy(),
+                                   losses.gbce_beta(s, n, t), rtol=1e-6)
+    # more negatives than non-target items: alpha = 1, beta = 1; none: alpha = 0, beta = 1 - t
+    np.testing.assert_allclose(losses.gbce_beta_tensor(50, 5, 0.75).numpy(), 1.0)
+    np.testing.assert_allclose(losses.gbce_beta_tensor(0, 5, 0.75).numpy(), 0.25)
+    with pytest.raises(ValueError):
+        losses.gbce_beta_tensor(2, 5, 1.5)
+
+
+def test_gbce_num_negatives_override():
+    pos = np.array([1.0], np.float32)
+    neg = np.array([[0.0, -1.0, 3.0]], np.float32)
+    mask = np.array([[True, True, False]])  # the third column is not a drawn negative
+    # num_negatives=2, catalogue 5: beta = 0.75 (t = 0.5) as in test_gbce_by_hand
+    got = losses.gbce(pos, neg, 5, 0.5, negative_mask=mask, num_negatives=2).numpy()
+    np.testing.assert_allclose(got, losses.gbce(pos, neg[:, :2], 5, 0.5).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(got, [0.75 * softplus(-1.0) + softplus(0.0) + softplus(-1.0)],
+                               rtol=1e-6)

@@ -303,3 +303,310 @@ def test_toy_model_learns(name):
     history = [float(step()) for _ in range(50)]
     # sampled losses are noisy: compare averages of the first and last 5 steps
     assert np.mean(history[-5:]) < 0.7 * np.mean(history[:5]), history
+
+
+# --- batch targets as negatives (GRU4Rec's session-parallel candidates) --------------------------
+
+def sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def elu(x, alpha):
+    return np.where(x > 0, x, alpha * (np.exp(np.minimum(x, 0)) - 1))
+
+
+def batch_task(name, samples, counts=None, **kwargs):
+    kwargs.setdefault("num_negatives", len(samples))
+    config = LossConfig(name=name, batch_targets_as_negatives=True, **kwargs)
+    task = NextItemTask(config, num_items=V, item_counts=counts)
+    fixed_negatives(task, samples)
+    return task
+
+
+def test_batch_targets_candidate_layout_and_accidental_hits():
+    rng = np.random.default_rng(3)
+    q = rng.normal(size=(3, D)).astype(np.float32)
+    table = rng.normal(size=(V, D)).astype(np.float32)
+    targets = np.array([3, 5, 3])  # examples 0 and 2 share item 3
+    samples = [5, 9]
+    candidates = [3, 5, 3, 5, 9]  # [targets (N = 3)] + [samples (S = 2)]
+    task = batch_task("bpr_max", samples)
+    got = task._batch_target_candidates(tf.constant(q), tf.constant(targets, tf.int64),
+                                        tf.constant(table), None)
+    logits = q @ table[candidates].T  # [3, 5]
+    np.testing.assert_allclose(got.neg_logits, logits, rtol=1e-5)
+    np.testing.assert_allclose(got.pos_logits, np.diag(logits), rtol=1e-5)  # own column n
+    np.testing.assert_allclose(got.pos_logits, (q * table[targets]).sum(-1), rtol=1e-5)
+    # row 0 (target 3): own column 0 and column 2 (example 2's target, also 3) are not negatives
+    # row 1 (target 5): own column 1 and the sample 5 (column 3) are not negatives
+    # row 2 (target 3): own column 2 and column 0 (example 0's target 3) are not negatives
+    np.testing.assert_array_equal(got.negative_mask, [[False, True, False, True, True],
+                                                      [True, False, True, False, True],
+                                                      [False, True, False, True, True]])
+    assert int(got.num_drawn) == 3 - 1 + 2
+    # Without hit removal only the own column is excluded (the official code's softmax_neg).
+    plain = batch_task("bpr_max", samples, remove_accidental_hits=False)
+    got = plain._batch_target_candidates(tf.constant(q), tf.constant(targets, tf.int64),
+                                         tf.constant(table), None)
+    np.testing.assert_array_equal(got.negative_mask, ~np.eye(3, 5, dtype=bool))
+    # An item bias is added to every column.
+    bias = np.linspace(-1, 1, V).astype(np.float32)
+    got = plain._batch_target_candidates(tf.constant(q), tf.constant(targets, tf.int64),
+                                         tf.constant(table), tf.constant(bias))
+    np.testing.assert_allclose(got.neg_logits, logits + bias[candidates], rtol=1e-5)
+
+
+def test_batch_targets_bpr_max_by_hand():
+    # D = 2; item 3 = (1, 0), item 4 = (0, 1); queries (1, -1) and (0, 2); targets [3, 4]; one
+    # sample, item 4. Candidates [3, 4, 4]: logits row 0 = [1, -1, -1], row 1 = [0, 2, 2].
+    table = np.zeros((V, 2), np.float32)
+    table[3], table[4] = [1, 0], [0, 1]
+    q = np.array([[1, -1], [0, 2]], np.float32)
+    targets = np.array([3, 4])
+    # Row 0: positive 1, negatives -1, -1 (weights 1/2 each):
+    #   -log sig(1 - (-1)) + 1.0 * (1/2 + 1/2) * 1 = softplus(-2) + 1 = 1.1269280
+    # Row 1: positive 2 (column 1); column 2 (the sample 4) is an accidental hit and dropped;
+    #   only negative 0: -log sig(2) + 0 = softplus(-2) = 0.1269280
+    expected = (softplus(-2.0) + 1.0 + softplus(-2.0)) / 2
+    np.testing.assert_allclose(expected, 0.6269280, rtol=1e-6)
+    np.testing.assert_allclose(batch_task("bpr_max", [4])(q, targets, table), expected, rtol=1e-6)
+    # Keeping the hit (official behaviour): row 1 negatives 0 and 2, weights (1, e^2) / (1 + e^2)
+    w = np.array([1.0, np.exp(2.0)]) / (1 + np.exp(2.0))  # (0.1192029, 0.8807971)
+    row1 = -np.log(w[0] * sigmoid(2.0) + w[1] * sigmoid(0.0)) + w[1] * 4.0
+    np.testing.assert_allclose(row1, -np.log(0.5453921) + 3.5231884, rtol=1e-6)
+    got = batch_task("bpr_max", [4], remove_accidental_hits=False)(q, targets, table)
+    np.testing.assert_allclose(got, (softplus(-2.0) + 1.0 + row1) / 2, rtol=1e-6)
+    # With ELU (alpha 0.5) on the scores: -1 -> 0.5 (e^-1 - 1) = -0.3160603, others >= 0 unchanged.
+    e = 0.5 * (np.exp(-1.0) - 1)
+    row0 = softplus(-(1.0 - e)) + 1.0 * e ** 2
+    np.testing.assert_allclose(row0, softplus(-1.3160603) + 0.0998941, rtol=1e-6)
+    got = batch_task("bpr_max", [4], score_activation="elu-0.5")(q, targets, table)
+    np.testing.assert_allclose(got, (row0 + softplus(-2.0)) / 2, rtol=1e-6)
+
+
+def official_bpr_max(scores, elu_param, bpreg):
+    """Numpy port of GRU4Rec_PyTorch_Official's bpr_max_loss_with_elu (mean over the batch)."""
+    if elu_param > 0:
+        scores = elu(scores, elu_param)
+    hm = 1.0 - np.eye(*scores.shape)
+    x = scores * hm
+    e_x = np.exp(x - x.max(axis=1, keepdims=True)) * hm
+    softmax_scores = e_x / e_x.sum(axis=1, keepdims=True)
+    target = np.diag(scores)[:, None]
+    loss = (-np.log(np.sum(sigmoid(target - scores) * softmax_scores, axis=1) + 1e-24)
+            + bpreg * np.sum(scores ** 2 * softmax_scores, axis=1))
+    return loss.sum() / scores.shape[0]
+
+
+@pytest.mark.parametrize("targets", [[3, 5, 7, 2], [3, 5, 3, 3]])
+def test_batch_targets_bpr_max_matches_the_official_code(targets):
+    rng = np.random.default_rng(7)
+    q = rng.normal(size=(4, D)).astype(np.float32)
+    table = rng.normal(size=(V, D)).astype(np.float32)
+    bias = rng.normal(size=V).astype(np.float32)
+    samples = [9, 3, 11]
+    candidates = targets + samples
+    scores = q @ table[candidates].T + bias[candidates]  # official O = X W^T + B, [4, 7]
+    # The official code keeps accidental hits: compare with remove_accidental_hits=False.
+    task = batch_task("bpr_max", samples, bpr_reg=1.95, score_activation="elu-0.5",
+                      remove_accidental_hits=False)
+    got = task(q, np.array(targets), table, item_bias=bias).numpy()
+    np.testing.assert_allclose(got, official_bpr_max(scores, 0.5, 1.95), rtol=1e-5)
+    # ... and the official cross-entropy (no logQ) is sampled softmax with label n over N + S.
+    task = batch_task("sampled_softmax", samples, logq_correction=False, remove_accidental_hits=False)
+    expected = -np.diag(log_softmax(scores)).mean()
+    np.testing.assert_allclose(task(q, np.array(targets), table, item_bias=bias), expected, rtol=1e-5)
+
+
+def reference_batch_losses(name, q, targets, table, samples, counts=None, sampler_probs=None,
+                           remove=True, t=0.75):
+    """Numpy reference of every sampled loss with candidates [targets] + [samples]."""
+    n, s = len(targets), len(samples)
+    candidates = np.concatenate([targets, samples])
+    logits = q @ table[candidates].T
+    pos = np.diag(logits)
+    mask = ~np.eye(n, n + s, dtype=bool)
+    if remove:
+        mask &= candidates[None, :] != targets[:, None]
+    if name == "sampled_softmax":
+        if counts is not None:
+            p = counts / counts[2:].sum()
+            in_batch = n * p[candidates]
+        else:
+            in_batch = (candidates[None, :] == targets[:, None]).sum(0)
+        log_q = np.log(in_batch + s * sampler_probs[candidates])
+        corrected = np.where(mask | np.eye(n, n + s, dtype=bool), logits - log_q, -np.inf)
+        return -np.diag(log_softmax(corrected)).mean()
+    if name == "bce":
+        return (softplus(-pos) + (mask * softplus(logits)).sum(1)).mean()
+    if name == "gbce":
+        alpha = min(n - 1 + s, V - 3) / (V - 3)  # catalogue V - 2 items
+        beta = 1 - t * (1 - alpha)
+        return (beta * softplus(-pos) + (mask * softplus(logits)).sum(1)).mean()
+    weights = np.where(mask, np.exp(logits - np.where(mask, logits, -np.inf).max(1, keepdims=True)), 0)
+    weights /= weights.sum(1, keepdims=True)
+    safe = logits * mask
+    if name == "bpr_max":
+        return (-np.log((weights * sigmoid(pos[:, None] - safe)).sum(1) + 1e-24)
+                + (weights * safe ** 2).sum(1)).mean()
+    return (weights * (sigmoid(safe - pos[:, None]) + sigmoid(safe ** 2))).sum(1).mean()
+
+
+@pytest.mark.parametrize("name", ["sampled_softmax", "bce", "gbce", "bpr_max", "top1_max"])
+def test_batch_targets_every_loss_against_numpy(name, data):
+    queries, targets, table = data
+    keep = targets >= 2
+    q, t = queries[keep], targets[keep]  # targets 3, 5, 7, 7, 2: item 7 twice
+    samples = [7, 9, 2]  # 7 and 2 are accidental hits for some rows
+    counts = np.arange(V, dtype=np.float64)
+    task = batch_task(name, samples, counts=counts, sampler="popularity", sampling_alpha=0.5)
+    sampler_probs = counts ** 0.5
+    sampler_probs[:2] = 0
+    sampler_probs /= sampler_probs.sum()
+    expected = reference_batch_losses(name, q, t, table, np.array(samples), counts, sampler_probs)
+    # padded [B, L] input: the candidates are the kept positions' targets only
+    np.testing.assert_allclose(task(queries, targets, table), expected, rtol=1e-5)
+
+
+def test_batch_targets_logq_without_item_counts_uses_the_batch_share(data):
+    queries, targets, table = data
+    keep = targets >= 2
+    q, t = queries[keep], targets[keep]
+    samples = [7, 10]
+    task = batch_task("sampled_softmax", samples)  # uniform sampler, no item_counts
+    uniform = np.full(V, 1 / (V - 2))
+    uniform[:2] = 0
+    expected = reference_batch_losses("sampled_softmax", q, t, table, np.array(samples), None,
+                                      uniform)
+    np.testing.assert_allclose(task(queries, targets, table), expected, rtol=1e-5)
+    # Hand check of one correction: item 7 is 2 of the 5 targets and 1 of 2 uniform samples over
+    # 10 items: expected copies 2 + 2 / 10 = 2.2; item 10 (not a target): 0 + 0.2.
+    cand = task._batch_target_candidates(tf.constant(q), tf.constant(t), tf.constant(table), None)
+    np.testing.assert_allclose(np.exp(cand.neg_log_q.numpy()[0]), [1.2, 1.2, 2.2, 2.2, 1.2, 2.2, 0.2],
+                               rtol=1e-6)
+    np.testing.assert_allclose(np.exp(cand.pos_log_q.numpy()), [1.2, 1.2, 2.2, 2.2, 1.2], rtol=1e-6)
+
+
+def test_batch_targets_without_samples():
+    rng = np.random.default_rng(2)
+    q = rng.normal(size=(3, D)).astype(np.float32)
+    table = rng.normal(size=(V, D)).astype(np.float32)
+    targets = np.array([4, 6, 8])
+    config = LossConfig(name="bpr_max", num_negatives=0, batch_targets_as_negatives=True)
+    assert config.effective_num_negatives == 0
+    task = NextItemTask(config, num_items=V)
+    expected = reference_batch_losses("bpr_max", q, targets, table, np.zeros([0], np.int64))
+    np.testing.assert_allclose(task(q, targets, table), expected, rtol=1e-5)
+    # A single example has no negative at all: loss 0, not NaN.
+    assert task(q[:1], targets[:1], table).numpy() == 0.0
+    NextItemTask(dataclasses.replace(config, name="gbce"), num_items=V)  # S = 0 is fine for gBCE
+
+
+def test_score_activation_full_ce_and_sampled(data):
+    queries, targets, table = data
+    keep = targets >= 2
+    q, t = queries[keep], targets[keep]
+    task = NextItemTask(LossConfig(name="full_ce", score_activation="elu-0.5"), num_items=V)
+    logits = elu(q @ table.T, 0.5)  # PAD and OOV still get no probability after the activation
+    expected = -log_softmax(logits[:, 2:])[np.arange(5), t - 2].mean()
+    np.testing.assert_allclose(task(queries, targets, table), expected, rtol=1e-5)
+    # Sampled softmax: activation first, then logQ (uniform: a constant shift).
+    config = LossConfig(name="sampled_softmax", num_negatives=3, score_activation="elu")
+    task = NextItemTask(config, num_items=V)
+    fixed_negatives(task, [9, 10, 11])
+    raw = np.concatenate([(q * table[t]).sum(-1, keepdims=True), q @ table[[9, 10, 11]].T], 1)
+    expected = -log_softmax(elu(raw, 1.0))[:, 0].mean()
+    np.testing.assert_allclose(task(queries, targets, table), expected, rtol=1e-5)
+
+
+# --- config: new fields --------------------------------------------------------------------------
+
+def test_new_config_fields_defaults_and_round_trip():
+    config = LossConfig()
+    assert config.batch_targets_as_negatives is False and config.score_activation == "linear"
+    config = LossConfig(name="bpr_max", num_negatives=2048, sampler="popularity", sampling_alpha=0.4,
+                        bpr_reg=1.95, batch_targets_as_negatives=True, score_activation="elu-0.5")
+    as_dict = config.to_dict()
+    assert as_dict["batch_targets_as_negatives"] is True and as_dict["score_activation"] == "elu-0.5"
+    assert LossConfig.from_dict(as_dict) == config
+    # a dict saved before these fields existed still loads, with the defaults
+    old = {key: value for key, value in LossConfig(name="bce").to_dict().items()
+           if key not in ("batch_targets_as_negatives", "score_activation")}
+    assert LossConfig.from_dict(old) == LossConfig(name="bce")
+    # and through the task's Keras config
+    task = NextItemTask(config, num_items=V, item_counts=np.arange(V), seed=1)
+    clone = NextItemTask.from_config(task.get_config())
+    assert clone.loss_config == config and clone.get_config() == task.get_config()
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(name="full_ce", batch_targets_as_negatives=True),
+    dict(name="in_batch", batch_targets_as_negatives=True),
+    dict(name="bpr_max", batch_targets_as_negatives=True, negatives_per="position"),
+    dict(name="bpr_max", batch_targets_as_negatives=1),
+    dict(name="bpr_max", num_negatives=0),  # 0 samples only with batch targets
+    dict(name="bpr_max", num_negatives=-1, batch_targets_as_negatives=True),
+    dict(name="bpr_max", score_activation="relu"),
+    dict(name="bpr_max", score_activation="elu-0"),
+    dict(name="bpr_max", score_activation="elu--0.5"),
+    dict(name="bpr_max", score_activation=0.5),
+    dict(name="in_batch", score_activation="elu-0.5"),
+])
+def test_new_config_fields_validation(kwargs):
+    with pytest.raises(ValueError):
+        LossConfig(**kwargs)
+
+
+# --- learning with the new options ---------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["sampled_softmax", "bce", "gbce", "bpr_max", "top1_max"])
+def test_toy_model_learns_with_batch_targets_and_elu(name):
+    rng = np.random.default_rng(5)
+    targets = rng.integers(2, V, size=(4, 5))
+    targets[0, 3:] = 0  # padding: N changes with the batch, inside a tf.function
+    counts = np.bincount(targets.ravel(), minlength=V) + 1
+    # ELU bounds negative logits below by -alpha, so (g)BCE could not drive a negative's term below
+    # softplus(-alpha): those two learn with linear scores (the official code uses ELU with BPR-max).
+    activation = "linear" if name in ("bce", "gbce") else "elu-0.5"
+    config = LossConfig(name=name, num_negatives=4, sampler="popularity", sampling_alpha=0.5,
+                        batch_targets_as_negatives=True, score_activation=activation)
+    task = NextItemTask(config, num_items=V, item_counts=counts, seed=9)
+    queries = tf.Variable(rng.normal(scale=0.1, size=(4, 5, 8)).astype(np.float32))
+    table = tf.Variable(rng.normal(scale=0.1, size=(V, 8)).astype(np.float32))
+    optimizer = tf.keras.optimizers.Adam(0.05)
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            loss = task(queries, targets, table)
+        grads = tape.gradient(loss, [queries, table])
+        optimizer.apply_gradients(zip(grads, [queries, table]))
+        return loss
+
+    history = [float(step()) for _ in range(50)]
+    assert np.all(np.isfinite(history))
+    assert np.mean(history[-5:]) < 0.7 * np.mean(history[:5]), history
+    # the learned scores rank every position's target first among the items
+    logits = tf.einsum("bld,vd->blv", queries, table).numpy()[..., 2:]
+    keep = targets >= 2
+    assert np.mean(logits[keep].argmax(-1) + 2 == targets[keep]) > 0.7
+
+
+def test_gru4rec_session_parallel_with_official_candidates():
+    from tfseqrec.data.session_parallel import SessionParallelBatcher
+    from tfseqrec.models import build_model
+
+    cycle = [[(s + i) % 10 + 2 for i in range(6)] for s in range(10)] * 3  # 2 -> 3 -> ... -> 11 -> 2
+    counts = np.bincount(np.concatenate(cycle), minlength=V).astype(float)
+    tf.keras.utils.set_random_seed(0)
+    loss = {"name": "bpr_max", "num_negatives": 8, "sampler": "popularity", "sampling_alpha": 0.5,
+            "bpr_reg": 1.0, "batch_targets_as_negatives": True, "score_activation": "elu-0.5"}
+    model = build_model("gru4rec", {"embedding_dim": 16, "max_len": 10, "dropout": 0.0, "loss": loss},
+                        V, item_counts=counts)
+    model.compile(optimizer=tf.keras.optimizers.Adam(0.02))
+    data = SessionParallelBatcher.from_sessions(cycle, 8, seed=0).dataset()
+    history = model.fit(data, epochs=15, verbose=0).history["loss"]
+    assert np.all(np.isfinite(history)) and history[-1] < 0.5 * history[0], history
+    query, _ = model.step(tf.range(2, 12, dtype=tf.int64), model.initial_states(10))
+    scores = tf.matmul(query, model.item_embeddings(), transpose_b=True).numpy()[:, 2:]
+    assert np.mean(scores.argmax(axis=1) + 2 == [(i + 1) % 10 + 2 for i in range(10)]) >= 0.9

@@ -7,8 +7,12 @@ Conventions: ``N`` is the number of examples (non-padding positions), ``C`` the 
 for a softmax, ``S`` the number of negatives per example. ``negative_mask`` (optional, bool
 ``[N, S]``) is True for a negative that counts and False for one to ignore (e.g. an accidental hit,
 a sampled negative equal to the example's own target); leaving it out counts every negative.
+
+Score activations (:func:`parse_score_activation`, :func:`apply_score_activation`) map raw candidate
+scores to the logits the losses see, e.g. GRU4Rec's ``final_act='elu-0.5'``.
 """
-from typing import Optional
+import math
+from typing import Optional, Union
 
 import tensorflow as tf
 
@@ -49,6 +53,57 @@ def logq_correction(logits: tf.Tensor, log_q: tf.Tensor) -> tf.Tensor:
       Corrected logits, the shape of ``logits``.
     """
     return _as_float32(logits) - _as_float32(log_q)
+
+
+def elu(x: tf.Tensor, alpha: float = 1.0) -> tf.Tensor:
+    """Exponential linear unit with scale ``alpha``: ``x`` for ``x > 0``, ``alpha * (exp(x) - 1)`` else.
+
+    ``torch.nn.functional.elu(x, alpha)``, which GRU4Rec's official code applies to the scores before
+    BPR-max (``elu_param``; ``final_act='elu-<alpha>'`` in the Theano version). For ``alpha > 0`` it is
+    strictly increasing, so it never changes a ranking. The negative branch uses ``expm1(min(x, 0))``
+    so the branch not taken cannot overflow (no ``0 * inf = NaN`` gradient through ``tf.where``).
+
+    Args:
+      x: any shape.
+      alpha: the value approached for ``x -> -inf`` is ``-alpha``.
+
+    Returns:
+      float32, the shape of ``x``.
+    """
+    x = _as_float32(x)
+    return tf.where(x > 0, x, alpha * tf.math.expm1(tf.minimum(x, 0.0)))
+
+
+def parse_score_activation(spec: str) -> Optional[float]:
+    """Validates a score activation name; returns ``None`` for ``"linear"``, else the ELU ``alpha``.
+
+    Accepted: ``"linear"`` (identity), ``"elu"`` (``alpha = 1``) and ``"elu-<alpha>"`` with a finite
+    ``alpha > 0`` (e.g. ``"elu-0.5"``, GRU4Rec's ``final_act`` naming). Anything else raises
+    ``ValueError``.
+    """
+    if not isinstance(spec, str):
+        raise ValueError(f"score activation must be a string, got {spec!r}.")
+    if spec == "linear":
+        return None
+    if spec == "elu":
+        return 1.0
+    if spec.startswith("elu-"):
+        try:
+            alpha = float(spec[len("elu-"):])
+        except ValueError:
+            alpha = math.nan
+        if math.isfinite(alpha) and alpha > 0:
+            return alpha
+    raise ValueError(f"score activation must be 'linear', 'elu' or 'elu-<alpha>' with a finite "
+                     f"alpha > 0 (e.g. 'elu-0.5'), got {spec!r}.")
+
+
+def apply_score_activation(logits: tf.Tensor, spec: str) -> tf.Tensor:
+    """``logits`` (float32) through the activation named by ``spec`` (see :func:`parse_score_activation`)."""
+    alpha = parse_score_activation(spec)
+    if alpha is None:
+        return _as_float32(logits)
+    return elu(logits, alpha)
 
 
 def softmax_cross_entropy(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
@@ -114,8 +169,27 @@ def gbce_beta(num_negatives: int, num_items: int, t: float) -> float:
     return alpha * (t * (1.0 - 1.0 / alpha) + 1.0 / alpha)
 
 
+def gbce_beta_tensor(num_negatives: Union[int, tf.Tensor], num_items: int, t: float) -> tf.Tensor:
+    """:func:`gbce_beta` for a number of negatives known only at run time (a scalar tensor).
+
+    ``beta = alpha * (t * (1 - 1/alpha) + 1/alpha) = 1 - t * (1 - alpha)``, with ``alpha`` computed
+    from ``num_negatives`` clipped to ``[0, num_items - 1]``: more negatives than non-target items
+    (possible when the batch's other targets are negatives too, see
+    ``LossConfig.batch_targets_as_negatives``) count as a sampling rate of 1, and 0 negatives give
+    ``beta = 1 - t``. Returns a float32 scalar.
+    """
+    if num_items < 2:
+        raise ValueError(f"gBCE needs num_items >= 2, got {num_items}.")
+    if not 0.0 <= t <= 1.0:
+        raise ValueError(f"gBCE calibration parameter t must be in [0, 1], got {t}.")
+    count = tf.clip_by_value(tf.cast(num_negatives, tf.float32), 0.0, float(num_items - 1))
+    alpha = count / float(num_items - 1)
+    return 1.0 - float(t) * (1.0 - alpha)
+
+
 def gbce(pos_logits: tf.Tensor, neg_logits: tf.Tensor, num_items: int, t: float,
-         negative_mask: Optional[tf.Tensor] = None) -> tf.Tensor:
+         negative_mask: Optional[tf.Tensor] = None,
+         num_negatives: Optional[Union[int, tf.Tensor]] = None) -> tf.Tensor:
     """Generalised binary cross-entropy (gBCE) of gSASRec.
 
     Petrov & Macdonald, "gSASRec: Reducing Overconfidence in Sequential Recommendation Trained with
@@ -135,15 +209,22 @@ def gbce(pos_logits: tf.Tensor, neg_logits: tf.Tensor, num_items: int, t: float,
       t: calibration parameter in ``[0, 1]`` (0: BCE; the paper recommends 0.75).
       negative_mask: optional ``[N, S]`` bool, False for negatives to ignore. ``alpha`` still uses
         the number of negatives drawn, ``S``.
+      num_negatives: optional number of negatives drawn per example for ``alpha`` (int or scalar
+        tensor) when it is not ``neg_logits.shape[-1]`` (e.g. columns that are always masked, such as
+        an example's own column among in-batch candidates); computed with :func:`gbce_beta_tensor`.
 
     Returns:
       ``[N]`` float32 losses.
     """
     pos_logits, neg_logits = _as_float32(pos_logits), _as_float32(neg_logits)
-    num_negatives = neg_logits.shape[-1]
-    if num_negatives is None:
-        raise ValueError("gbce needs a static number of negatives (neg_logits.shape[-1]).")
-    beta = gbce_beta(int(num_negatives), int(num_items), float(t))
+    if num_negatives is not None:
+        beta = gbce_beta_tensor(num_negatives, int(num_items), float(t))
+    else:
+        num_negatives = neg_logits.shape[-1]
+        if num_negatives is None:
+            raise ValueError("gbce needs a static number of negatives (neg_logits.shape[-1]) or "
+                             "num_negatives.")
+        beta = gbce_beta(int(num_negatives), int(num_items), float(t))
     weights = _negative_weights(neg_logits, negative_mask)
     return (beta * tf.nn.softplus(-pos_logits)
             + tf.reduce_sum(weights * tf.nn.softplus(neg_logits), axis=-1))
@@ -164,6 +245,17 @@ def bpr_max(pos_logits: tf.Tensor, neg_logits: tf.Tensor, reg: float = 1.0,
 
     ``s_j = softmax_j(r-_n)`` (weights over the negatives),
     ``loss_n = -log(sum_j s_j * sigmoid(r+_n - r-_nj) + eps) + reg * sum_j s_j * (r-_nj)^2``.
+
+    This is the official code's definition (``bpr_max_loss_with_elu`` of GRU4Rec_PyTorch_Official,
+    the Theano ``bpr_max`` alike): the softmax weights ``s_j`` are taken over the negative scores only
+    (the official ``softmax_neg`` zeroes the example's own column), the score regulariser is
+    ``bpreg * sum_j s_j * r_j^2`` on the *negative* scores only (the positive's score is not
+    regularised), ``eps = 1e-24`` inside the log, and gradients flow through ``s_j`` too. The
+    official code averages over the mini-batch (sum / batch size), as the task does. Where the official
+    code applies ``elu(scores, elu_param)`` first, pass the activated scores (the task does this with
+    ``LossConfig.score_activation``). One difference: the official code never masks accidental hits
+    (another example's target or a sample equal to the example's own target stays a negative);
+    here ``negative_mask`` drops them when the caller asks.
 
     Examples whose negatives are all masked get loss 0.
 

@@ -9,7 +9,7 @@ by ``mask``, are dropped before any logits are computed.
 """
 import dataclasses
 import math
-from typing import Any, Dict, Optional, Sequence, Union
+from typing import Any, Dict, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 import tensorflow as tf
@@ -55,6 +55,42 @@ class LossConfig:
       negatives_per: ``"batch"``: one set of ``num_negatives`` ids shared by every position of the
         batch (GRU4Rec-style; one ``[N, D] x [D, S]`` matmul); ``"position"``: independent
         negatives for every position (SASRec-style; ``N * S`` gathered embeddings).
+      batch_targets_as_negatives: GRU4Rec's official scheme (Hidasi & Karatzoglou, CIKM 2018): the
+        candidates of the batch are ``[targets of the N kept positions] + [S shared samples]``
+        (``N + S`` columns, one ``[N, D] x [D, N + S]`` matmul); row ``n``'s positive is column ``n``
+        (its own target), every other column is one of its negatives, so each example has
+        ``N - 1 + S`` negatives. Only for the sampled losses with ``negatives_per="batch"``; then
+        ``num_negatives`` (``S``, the official ``n_sample``) may be 0 (pure in-batch negatives).
+        With ``remove_accidental_hits`` a column whose id equals row ``n``'s target (another position
+        with the same target, or a sample) is ignored like any accidental hit; the own column is
+        always excluded from the negatives. (The official code masks only the own column.) Per loss:
+        ``bpr_max`` / ``top1_max``: softmax weights over the ``N - 1 + S`` negatives, exactly the
+        official loss; ``sampled_softmax``: softmax over all ``N + S`` columns with label ``n`` (the
+        official cross-entropy); ``bce``: one ``softplus`` term per negative, so the loss grows with
+        ``N``; ``gbce``: ``alpha = (N - 1 + S) / (num_items - 1)`` (capped at 1), i.e. the candidates
+        drawn, hits included, although the batch's targets are popularity-, not uniformly, distributed.
+        LogQ correction (``sampled_softmax`` only, on by default): the candidate multiset mixes two
+        proposals, so every column of item ``i`` (and the positive) gets
+        ``log_q_i = log(N * p_i + S * q_i)``, the expected number of copies of ``i`` among the
+        candidates (the ``log(expected count)`` of ``tf.nn.sampled_softmax_loss``; mixed negative
+        sampling, Yang et al., WWW 2020): ``q_i`` is the sampler's probability and ``p_i`` the
+        probability that a target is ``i``: ``item_counts[i] / sum`` over the real items when the
+        task has ``item_counts`` (floored at the smallest non-zero one), else the item's share of the
+        batch's targets (``N * p_i`` = its count among them). The same item gets the same correction
+        whichever part it came from. (The official ``logq`` option instead subtracts
+        ``log(count_i)`` for the batch part and ``log(count_i ** sample_alpha)`` for the sampled part,
+        two unnormalised scales.)
+      score_activation: applied to every candidate logit (positives and negatives, after the item
+        bias and before the logQ correction and masking) inside the loss: ``"linear"`` (none) or
+        ``"elu-<alpha>"`` (``"elu"`` = ``alpha`` 1), ``alpha * (exp(x) - 1)`` for ``x <= 0``;
+        GRU4Rec's tuned BPR-max files use ``elu_param`` 0.5 or 1 (``final_act='elu-0.5'``). It only
+        shapes the training objective (the task's loss, in training and evaluation alike): the
+        model's ranking scores are the raw logits, and as ELU with ``alpha > 0`` is strictly
+        increasing, rankings (and so every ranking metric) are the same either way. Meant for
+        ``bpr_max`` / ``top1_max`` (the official code applies it with BPR-max only): ELU bounds every
+        logit below by ``-alpha``, so with ``bce`` / ``gbce`` each negative term stays at least
+        ``softplus(-alpha)`` and those losses learn poorly. Not for ``"in_batch"``, whose logits are
+        computed inside ``tfrs.tasks.Retrieval``.
     """
 
     name: str = "full_ce"
@@ -66,17 +102,30 @@ class LossConfig:
     gbce_t: float = 0.75
     bpr_reg: float = 1.0
     negatives_per: str = "batch"
+    batch_targets_as_negatives: bool = False
+    score_activation: str = "linear"
 
     def __post_init__(self):
         if self.name not in LOSS_NAMES:
             raise ValueError(f"LossConfig.name must be one of {LOSS_NAMES}, got {self.name!r}.")
+        if not isinstance(self.batch_targets_as_negatives, bool):
+            raise ValueError(f"LossConfig.batch_targets_as_negatives must be a bool, got "
+                             f"{self.batch_targets_as_negatives!r}.")
+        if self.batch_targets_as_negatives and (self.name not in SAMPLED_LOSSES
+                                                or self.negatives_per != "batch"):
+            raise ValueError(f"LossConfig.batch_targets_as_negatives=True needs a sampled loss "
+                             f"{SAMPLED_LOSSES} with negatives_per='batch', got name={self.name!r}, "
+                             f"negatives_per={self.negatives_per!r}.")
         if self.num_negatives is not None:
             if self.name not in SAMPLED_LOSSES:
                 raise ValueError(f"LossConfig.num_negatives applies to the sampled losses "
                                  f"{SAMPLED_LOSSES}; leave it None for {self.name!r}.")
+            smallest = 0 if self.batch_targets_as_negatives else 1
             if (isinstance(self.num_negatives, bool) or not isinstance(self.num_negatives, int)
-                    or self.num_negatives < 1):
-                raise ValueError(f"LossConfig.num_negatives must be a positive int or None, got "
+                    or self.num_negatives < smallest):
+                kind = ("a non-negative int (0: only the batch's targets)"
+                        if self.batch_targets_as_negatives else "a positive int")
+                raise ValueError(f"LossConfig.num_negatives must be {kind} or None, got "
                                  f"{self.num_negatives!r}.")
         if self.sampler not in SAMPLERS:
             raise ValueError(f"LossConfig.sampler must be one of {SAMPLERS}, got {self.sampler!r}.")
@@ -96,10 +145,18 @@ class LossConfig:
         if self.negatives_per not in NEGATIVES_PER:
             raise ValueError(f"LossConfig.negatives_per must be one of {NEGATIVES_PER}, got "
                              f"{self.negatives_per!r}.")
+        try:
+            losses.parse_score_activation(self.score_activation)
+        except ValueError as error:
+            raise ValueError(f"LossConfig.score_activation: {error}") from None
+        if self.score_activation != "linear" and self.name == "in_batch":
+            raise ValueError("LossConfig.score_activation is not supported for 'in_batch' (its logits "
+                             "are computed inside tfrs.tasks.Retrieval); use 'linear'.")
 
     @property
     def effective_num_negatives(self) -> int:
-        """Negatives per position actually drawn (0 for ``full_ce`` and ``in_batch``)."""
+        """Negatives per position actually drawn by the sampler (0 for ``full_ce`` and ``in_batch``);
+        with ``batch_targets_as_negatives`` the ``N - 1`` other targets come on top."""
         if self.name not in SAMPLED_LOSSES:
             return 0
         if self.num_negatives is not None:
@@ -134,6 +191,16 @@ def _check_number(field: str, value, low: float, high: float = math.inf) -> None
         raise ValueError(f"LossConfig.{field} must be a finite number {bounds}, got {value!r}.")
 
 
+class _Candidates(NamedTuple):
+    """Logits of one batch's sampled candidates (before the score activation)."""
+    pos_logits: tf.Tensor  # [N]
+    neg_logits: tf.Tensor  # [N, C]
+    negative_mask: Optional[tf.Tensor]  # [N, C] bool (True = counts) or None (all count)
+    pos_log_q: Optional[tf.Tensor]  # [N] log sampling probabilities (only with the logQ correction)
+    neg_log_q: Optional[tf.Tensor]  # broadcastable to [N, C]
+    num_drawn: Union[int, tf.Tensor]  # negatives drawn per example (gBCE's alpha)
+
+
 @tf.keras.utils.register_keras_serializable(package="tfseqrec")
 class NextItemTask(tf.keras.layers.Layer):
     """Next-item loss over the non-padding positions of a batch (a Keras 2 layer without weights).
@@ -157,6 +224,10 @@ class NextItemTask(tf.keras.layers.Layer):
       * ``mask``: optional ``[B, L]`` / ``[N]`` bool, False drops a position (Keras fills it from the
         queries' ``_keras_mask`` when there is one).
       * ``training``: accepted for Keras; the loss is the same in training and evaluation.
+
+    ``LossConfig.score_activation`` (e.g. ``"elu-0.5"``) is applied to the candidate logits inside the
+    loss only; ``LossConfig.batch_targets_as_negatives`` makes the other kept positions' targets
+    negatives too (see :class:`LossConfig`).
     """
 
     def __init__(self, loss_config: Union[LossConfig, Dict[str, Any]], num_items: int,
@@ -180,25 +251,28 @@ class NextItemTask(tf.keras.layers.Layer):
                                  f"{counts.size}.")
             self.item_counts = counts
         self.sampler = self._make_sampler()
-        self._in_batch_probs = None
+        self._in_batch_probs = None  # [V] target probabilities p_i from item_counts (float64)
         self._retrieval = None
-        if loss_config.name == "gbce":  # validates S against the catalogue size now, not mid-training
+        if loss_config.name == "gbce" and loss_config.effective_num_negatives > 0:
+            # validates S against the catalogue size now, not mid-training
             losses.gbce_beta(loss_config.effective_num_negatives, self.num_items - FIRST_ITEM_ID,
                              loss_config.gbce_t)
+        needs_target_probs = loss_config.name == "in_batch" or (
+            loss_config.batch_targets_as_negatives and loss_config.effective_logq_correction)
         if loss_config.name == "in_batch":
             self._retrieval = tfrs.tasks.Retrieval(
                 loss=tf.keras.losses.CategoricalCrossentropy(
                     from_logits=True, reduction=tf.keras.losses.Reduction.NONE),
                 metrics=None, batch_metrics=None,
                 remove_accidental_hits=loss_config.remove_accidental_hits)
-            if self.item_counts is not None:
-                probs = self.item_counts.copy()
-                probs[:FIRST_ITEM_ID] = 0.0
-                if not probs.sum() > 0:
-                    raise ValueError("item_counts has no positive count for a real item.")
-                probs /= probs.sum()
-                probs = np.maximum(probs, probs[probs > 0].min())
-                self._in_batch_probs = tf.constant(probs, tf.float64)
+        if needs_target_probs and self.item_counts is not None:
+            probs = self.item_counts.copy()
+            probs[:FIRST_ITEM_ID] = 0.0
+            if not probs.sum() > 0:
+                raise ValueError("item_counts has no positive count for a real item.")
+            probs /= probs.sum()
+            probs = np.maximum(probs, probs[probs > 0].min())
+            self._in_batch_probs = tf.constant(probs, tf.float64)
 
     def _make_sampler(self):
         config = self.loss_config
@@ -244,11 +318,41 @@ class NextItemTask(tf.keras.layers.Layer):
         logits = tf.cast(tf.matmul(queries, item_embeddings, transpose_b=True), tf.float32)  # [N, V]
         if item_bias is not None:
             logits += tf.cast(item_bias, tf.float32)[None, :]
+        logits = losses.apply_score_activation(logits, self.loss_config.score_activation)
         is_item = tf.range(tf.shape(logits)[1]) >= FIRST_ITEM_ID  # PAD and OOV get no probability
         logits = tf.where(is_item[None, :], logits, losses.MASKED_LOGIT)
         return losses.softmax_cross_entropy(logits, targets)
 
     def _sampled(self, queries, targets, item_embeddings, item_bias):
+        config = self.loss_config
+        if config.batch_targets_as_negatives:
+            cand = self._batch_target_candidates(queries, targets, item_embeddings, item_bias)
+        else:
+            cand = self._sampled_candidates(queries, targets, item_embeddings, item_bias)
+        pos_logits = losses.apply_score_activation(cand.pos_logits, config.score_activation)
+        neg_logits = losses.apply_score_activation(cand.neg_logits, config.score_activation)
+        negative_mask = cand.negative_mask
+
+        if config.name == "sampled_softmax":
+            if config.effective_logq_correction:
+                pos_logits = losses.logq_correction(pos_logits, cand.pos_log_q)
+                neg_logits = losses.logq_correction(neg_logits, cand.neg_log_q)
+            if negative_mask is not None:
+                neg_logits = tf.where(negative_mask, neg_logits, losses.MASKED_LOGIT)
+            logits = tf.concat([pos_logits[:, None], neg_logits], axis=1)  # [N, 1 + C], label 0
+            return losses.softmax_cross_entropy(logits, tf.zeros_like(targets))
+        if config.name == "bce":
+            return losses.binary_cross_entropy(pos_logits, neg_logits, negative_mask)
+        if config.name == "gbce":
+            num_drawn = cand.num_drawn if config.batch_targets_as_negatives else None
+            return losses.gbce(pos_logits, neg_logits, self.num_items - FIRST_ITEM_ID,
+                               config.gbce_t, negative_mask, num_negatives=num_drawn)
+        if config.name == "bpr_max":
+            return losses.bpr_max(pos_logits, neg_logits, config.bpr_reg, negative_mask)
+        return losses.top1_max(pos_logits, neg_logits, negative_mask)
+
+    def _sampled_candidates(self, queries, targets, item_embeddings, item_bias) -> _Candidates:
+        """Positive ``[N]`` and ``S`` sampled negatives per position (shared or per position)."""
         config = self.loss_config
         num_negatives = config.effective_num_negatives
         pos_logits = tf.reduce_sum(queries * tf.gather(item_embeddings, targets), axis=-1)  # [N]
@@ -271,23 +375,46 @@ class NextItemTask(tf.keras.layers.Layer):
         if config.remove_accidental_hits:
             negative_mask = tf.not_equal(neg_ids, targets[:, None])  # [N, S]
             negative_mask = tf.broadcast_to(negative_mask, tf.shape(neg_logits))
+        pos_log_q = self.sampler.log_q(targets) if config.effective_logq_correction else None
+        return _Candidates(pos_logits, neg_logits, negative_mask, pos_log_q, neg_log_q,
+                           num_negatives)
 
-        if config.name == "sampled_softmax":
-            if config.effective_logq_correction:
-                pos_logits = losses.logq_correction(pos_logits, self.sampler.log_q(targets))
-                neg_logits = losses.logq_correction(neg_logits, neg_log_q)
-            if negative_mask is not None:
-                neg_logits = tf.where(negative_mask, neg_logits, losses.MASKED_LOGIT)
-            logits = tf.concat([pos_logits[:, None], neg_logits], axis=1)  # [N, 1 + S], label 0
-            return losses.softmax_cross_entropy(logits, tf.zeros_like(targets))
-        if config.name == "bce":
-            return losses.binary_cross_entropy(pos_logits, neg_logits, negative_mask)
-        if config.name == "gbce":
-            return losses.gbce(pos_logits, neg_logits, self.num_items - FIRST_ITEM_ID,
-                               config.gbce_t, negative_mask)
-        if config.name == "bpr_max":
-            return losses.bpr_max(pos_logits, neg_logits, config.bpr_reg, negative_mask)
-        return losses.top1_max(pos_logits, neg_logits, negative_mask)
+    def _batch_target_candidates(self, queries, targets, item_embeddings, item_bias) -> _Candidates:
+        """GRU4Rec's candidates ``[targets (N)] + [S shared samples]``: ``[N, N + S]`` logits.
+
+        Row ``n``'s positive is the diagonal entry (column ``n``); the negative mask is False there
+        always, and, with ``remove_accidental_hits``, wherever the column's id equals row ``n``'s
+        target. See ``LossConfig.batch_targets_as_negatives`` for the logQ correction.
+        """
+        config = self.loss_config
+        num_samples = config.effective_num_negatives
+        sample_ids, _ = self.sampler.sample(num_samples)  # [S]
+        candidate_ids = tf.concat([targets, sample_ids], axis=0)  # [N + S]
+        logits = tf.matmul(queries, tf.gather(item_embeddings, candidate_ids), transpose_b=True)
+        logits = tf.cast(logits, tf.float32)  # [N, N + S]
+        if item_bias is not None:
+            logits += tf.gather(tf.cast(item_bias, tf.float32), candidate_ids)[None, :]
+        pos_logits = tf.linalg.diag_part(logits)  # [N]: entry (n, n)
+        count = tf.shape(targets)[0]
+        rows = tf.range(count)[:, None]
+        columns = tf.range(count + tf.shape(sample_ids)[0])[None, :]
+        negative_mask = tf.not_equal(rows, columns)  # [N, N + S]: the own column is never a negative
+        same_item = tf.equal(candidate_ids[None, :], targets[:, None])  # [N, N + S]
+        if config.remove_accidental_hits:
+            negative_mask = tf.logical_and(negative_mask, tf.logical_not(same_item))
+        pos_log_q = neg_log_q = None
+        if config.effective_logq_correction:
+            # log(expected copies of each candidate id among the N + S candidates)
+            if self._in_batch_probs is not None:
+                in_batch = tf.cast(count, tf.float64) * tf.gather(self._in_batch_probs, candidate_ids)
+                in_batch = tf.cast(in_batch, tf.float32)
+            else:  # the observed number of batch targets equal to the id
+                in_batch = tf.reduce_sum(tf.cast(same_item, tf.float32), axis=0)
+            sampled = float(num_samples) * tf.exp(self.sampler.log_q(candidate_ids))
+            neg_log_q = tf.math.log(in_batch + sampled)[None, :]  # [1, N + S]
+            pos_log_q = neg_log_q[0, :count]  # the own column's value
+        num_drawn = count - 1 + num_samples
+        return _Candidates(pos_logits, logits, negative_mask, pos_log_q, neg_log_q, num_drawn)
 
     def in_batch_sampling_probability(self, targets):
         """Probability that each target's item appears among the batch's ``N`` candidates, ``[N]``.
