@@ -1,0 +1,5 @@
+import sys
+
+from tfseqrec.cli.app import main
+
+sys.exit(main())

@@ -1,0 +1,57 @@
+"""The ``tfseqrec`` command line: ``tfseqrec <command> --help`` explains each command and its defaults."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Optional, Sequence
+
+import tfseqrec  # noqa: F401  (sets TF_USE_LEGACY_KERAS before anything imports TensorFlow)
+from tfseqrec.cli import demo, preprocess, stats, train
+from tfseqrec.cli.common import Formatter
+
+# command -> runner(args, beam_args); only preprocess and demo take Beam options.
+COMMANDS = {
+    "preprocess": lambda args, beam_args: preprocess.run_preprocess(args, beam_args),
+    "stats": lambda args, beam_args: stats.run_stats(args),
+    "train": lambda args, beam_args: train.run_train(args),
+    "evaluate": lambda args, beam_args: train.run_evaluate(args),
+    "generate": lambda args, beam_args: demo.run_generate(args),
+    "demo": lambda args, beam_args: demo.run_demo(args, beam_args),
+}
+BEAM_COMMANDS = ("preprocess", "demo")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tfseqrec", formatter_class=Formatter,
+        description="Neural sequential recommendation on TensorFlow Recommenders.")
+    parser.add_argument("--version", action="version", version=f"tfseqrec {tfseqrec.__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show Beam's INFO logs")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    preprocess.add_parser(sub)
+    stats.add_parser(sub)
+    train.add_parsers(sub)
+    demo.add_parsers(sub)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args, beam_args = parser.parse_known_args(argv)
+    if beam_args and args.command not in BEAM_COMMANDS:
+        parser.error(f"unrecognized arguments: {' '.join(beam_args)}")
+    stray = [a for a in beam_args if not a.startswith("--")]
+    if stray:
+        parser.error(f"unrecognized arguments: {' '.join(stray)} (Beam options must look like --name=value)")
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        logging.getLogger("apache_beam").setLevel(logging.ERROR)
+    from beam_pipelines.readers import InputError
+    try:
+        return COMMANDS[args.command](args, beam_args)
+    except (InputError, FileExistsError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
