@@ -67,17 +67,16 @@ def run_demo(args: argparse.Namespace, beam_args: Sequence[str]) -> int:
 def _demo_train_and_compare(data_dir: str, run_dir: str, epochs: int) -> str:
     import numpy as np
 
-    from tfseqrec.data import load_feature_spec
+    from tfseqrec.data.spec import load_feature_spec, load_item_counts
     from tfseqrec.evaluation import EvaluationConfig, evaluate
     from tfseqrec.models.baselines import ItemTransitions, MostPopular
     from tfseqrec.training import load_train_config, train
-    from tfseqrec.training.trainer import item_counts_from_vocabulary
     cfg = load_train_config(None, [], data_dir=data_dir, output_dir=run_dir, epochs=epochs, verbose=0,
                             batch_size=64, patience=5,
                             model_config={"embedding_dim": 32, "max_len": 50, "dropout": 0.2})
     run = train(cfg)
     spec = load_feature_spec(data_dir)
-    counts = item_counts_from_vocabulary(spec)
+    counts = load_item_counts(spec)
     rows = [("SASRec (full CE)", run["test_metrics"])]
     for name, scorer in (("most popular", MostPopular(counts)), ("item transitions", ItemTransitions(spec, counts))):
         rows.append((name, evaluate(scorer.score_fn, spec, EvaluationConfig(max_len=50),

@@ -50,11 +50,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
             return 2
         import numpy as np
 
-        from tfseqrec.data import load_feature_spec
+        from tfseqrec.data.spec import load_feature_spec, load_item_counts
         from tfseqrec.models.baselines import ItemTransitions, MostPopular
-        from tfseqrec.training.trainer import item_counts_from_vocabulary
         spec = load_feature_spec(args.data_dir)
-        counts = item_counts_from_vocabulary(spec)
+        counts = load_item_counts(spec)
         scorer = MostPopular(counts) if args.baseline == "most_popular" else ItemTransitions(spec, counts)
         cfg = EvaluationConfig(ks=tuple(args.ks), filter_seen=not args.keep_seen, max_len=args.max_len,
                                split=args.split)

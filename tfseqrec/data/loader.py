@@ -30,7 +30,7 @@ import tfseqrec  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is im
 import tensorflow as tf
 
 from tfseqrec.checks import is_int
-from tfseqrec.data.spec import FeatureSpec, load_feature_spec
+from tfseqrec.data.spec import FeatureSpec, resolve_spec
 
 __all__ = ["SequenceBatchConfig", "make_dataset", "dataset_size", "PADDING_MODES"]
 
@@ -106,18 +106,9 @@ class SequenceBatchConfig:
                 f"got {n!r}")
 
 
-def _resolve_spec(spec_or_dir: Union[FeatureSpec, str]) -> FeatureSpec:
-    if isinstance(spec_or_dir, FeatureSpec):
-        return spec_or_dir
-    if isinstance(spec_or_dir, (str, bytes)) or hasattr(spec_or_dir, "__fspath__"):
-        import os
-        return load_feature_spec(os.fsdecode(spec_or_dir))
-    raise TypeError(f"expected a FeatureSpec or a directory path, got {type(spec_or_dir).__name__}")
-
-
 def dataset_size(spec: Union[FeatureSpec, str], split: str) -> int:
     """Number of records (sequences) in a split, as recorded in the feature spec."""
-    spec = _resolve_spec(spec)
+    spec = resolve_spec(spec)
     if split not in spec.splits:
         spec.split_pattern(split)  # Raises KeyError listing the available splits.
     return spec.splits[split].num_records
@@ -202,7 +193,7 @@ def make_dataset(spec_or_dir: Union[FeatureSpec, str], split: str,
     """
     if not isinstance(config, SequenceBatchConfig):
         raise TypeError(f"config must be a SequenceBatchConfig, got {type(config).__name__}")
-    spec = _resolve_spec(spec_or_dir)
+    spec = resolve_spec(spec_or_dir)
     pattern = spec.split_pattern(split)  # KeyError with the available splits.
     files = sorted(tf.io.gfile.glob(pattern))
     if not files:

@@ -142,3 +142,27 @@ def load_vocabulary(spec: FeatureSpec) -> list[str]:
     if lines and lines[-1] == "":
         lines.pop()
     return [line.split("\t", 1)[0] for line in lines]
+
+
+def load_item_counts(spec: FeatureSpec) -> list[int]:
+    """Training count per id from ``vocab.tsv`` (0 for ``[PAD]`` and ``[OOV]``), length = vocabulary size."""
+    lines = io_utils.read_text(spec.vocabulary_path).split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    counts = []
+    for number, line in enumerate(lines, 1):
+        try:
+            counts.append(int(line.rsplit("\t", 1)[1]))
+        except (IndexError, ValueError):
+            raise ValueError(f"{spec.vocabulary_path}, line {number}: expected 'item<TAB>count', got {line!r}") from None
+    return counts
+
+
+def resolve_spec(spec_or_dir) -> FeatureSpec:
+    """A ``FeatureSpec`` as given, or loaded from a directory path."""
+    if isinstance(spec_or_dir, FeatureSpec):
+        return spec_or_dir
+    if isinstance(spec_or_dir, (str, bytes)) or hasattr(spec_or_dir, "__fspath__"):
+        import os
+        return load_feature_spec(os.fsdecode(spec_or_dir))
+    raise TypeError(f"expected a FeatureSpec or a directory path, got {type(spec_or_dir).__name__}")

@@ -27,7 +27,6 @@ Protocol (written into every result):
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 import time
 from typing import Any, Callable, Mapping, Optional, Sequence, Union
@@ -38,9 +37,8 @@ import tfseqrec  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is im
 import tensorflow as tf
 
 from tfseqrec.checks import is_int
-from tfseqrec import io_utils
 from tfseqrec.data.loader import SequenceBatchConfig, make_dataset
-from tfseqrec.data.spec import FeatureSpec, load_feature_spec
+from tfseqrec.data.spec import FeatureSpec, load_item_counts, resolve_spec
 from tfseqrec.evaluation import metrics, ranking
 from tfseqrec.evaluation.results import EvaluationResult
 
@@ -102,34 +100,6 @@ class EvaluationConfig:
         return d
 
 
-def _resolve_spec(spec_or_dir: Union[FeatureSpec, str]) -> FeatureSpec:
-    if isinstance(spec_or_dir, FeatureSpec):
-        return spec_or_dir
-    if isinstance(spec_or_dir, (str, bytes)) or hasattr(spec_or_dir, "__fspath__"):
-        return load_feature_spec(os.fsdecode(spec_or_dir))
-    raise TypeError(f"expected a FeatureSpec or a directory path, got {type(spec_or_dir).__name__}")
-
-
-def _vocab_counts(spec: FeatureSpec) -> Optional[np.ndarray]:
-    """Train counts per id from ``vocab.tsv`` (``item<TAB>count`` lines), or None when absent."""
-    try:
-        lines = io_utils.read_text(spec.vocabulary_path).split("\n")
-    except Exception:  # noqa: BLE001  (no vocabulary file: no popularity metrics)
-        return None
-    if lines and lines[-1] == "":
-        lines.pop()
-    counts = []
-    for line in lines:
-        parts = line.split("\t")
-        if len(parts) < 2:
-            return None
-        try:
-            counts.append(int(parts[1]))
-        except ValueError:
-            return None
-    return np.asarray(counts, dtype=np.int64)
-
-
 def _model_inputs(batch: Mapping[str, Any], max_len: Optional[int]) -> dict:
     """The batch without targets; with ``max_len``, histories cut to the latest items, left padded."""
     out = {k: v for k, v in batch.items() if k not in _TARGET_KEYS}
@@ -164,7 +134,7 @@ def evaluate(score_fn: ScoreFn, spec_or_dir: Union[FeatureSpec, str],
       spec_or_dir: a :class:`FeatureSpec` or the directory holding ``feature_spec.json``.
       config: the protocol options.
       item_counts: train count per id, int ``[V]`` (for popularity percentiles); None reads them from
-        ``vocab.tsv``; the popularity metrics are left out when there are none.
+        ``vocab.tsv``.
       verbose: show a tqdm progress bar (only when stderr is a terminal).
 
     Returns:
@@ -174,11 +144,11 @@ def evaluate(score_fn: ScoreFn, spec_or_dir: Union[FeatureSpec, str],
         raise TypeError("score_fn must be callable: batch dict -> [B, V] scores")
     if not isinstance(config, EvaluationConfig):
         raise TypeError(f"config must be an EvaluationConfig, got {type(config).__name__}")
-    spec = _resolve_spec(spec_or_dir)
+    spec = resolve_spec(spec_or_dir)
     single = _check_split(spec, config.split)
     vocab_size = spec.vocabulary.size
     if item_counts is None:
-        item_counts = _vocab_counts(spec)
+        item_counts = load_item_counts(spec)
     if item_counts is not None:
         item_counts = np.asarray(item_counts)
         if item_counts.shape != (vocab_size,):

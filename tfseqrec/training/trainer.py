@@ -22,23 +22,14 @@ import tfseqrec  # noqa: F401
 import numpy as np
 import tensorflow as tf
 
-from tfseqrec import io_utils
 from tfseqrec.data import SequenceBatchConfig, load_feature_spec, make_dataset
-from tfseqrec.data.spec import FeatureSpec
+from tfseqrec.data.spec import FeatureSpec, load_item_counts
 from tfseqrec.models import build_model
 from tfseqrec.training.callbacks import EpochTimer, FullRankingValidation
 from tfseqrec.training.config import TrainConfig
 from tfseqrec.training.schedules import build_optimizer
 
 RUN_FILE = "run.json"
-
-
-def item_counts_from_vocabulary(spec: FeatureSpec) -> list[float]:
-    """Training counts per id from ``vocab.tsv`` (0 for padding and OOV)."""
-    counts = []
-    for line in io_utils.read_text(spec.vocabulary_path).splitlines():
-        counts.append(float(line.rsplit("\t", 1)[1]) if "\t" in line else 0.0)
-    return counts
 
 
 def machine_description() -> dict:
@@ -85,7 +76,7 @@ def train(cfg: TrainConfig, model=None) -> dict:
     if cfg.mixed_precision and tf.config.list_physical_devices("GPU"):
         tf.keras.mixed_precision.set_global_policy("mixed_float16")
     spec = load_feature_spec(cfg.data_dir)
-    item_counts = item_counts_from_vocabulary(spec)
+    item_counts = load_item_counts(spec)
     if model is None:
         model = build_model(cfg.model, cfg.model_config, spec.vocabulary.size, item_counts=item_counts)
     max_len = model.config.max_len
@@ -162,7 +153,7 @@ def load_trained_model(run_dir: str):
         run = json.load(f)
     spec = load_feature_spec(run["config"]["data_dir"])
     model = build_model(run["model"], run["model_config"], run["num_items"],
-                        item_counts=item_counts_from_vocabulary(spec))
+                        item_counts=load_item_counts(spec))
     model.build_for_inputs()
     model.load_weights(os.path.join(run_dir, "checkpoints", "best")).expect_partial()
     return model, run, spec
@@ -175,6 +166,6 @@ def evaluate_run(run_dir: str, split: str = "test", output_dir: Optional[str] = 
     model, run, spec = load_trained_model(run_dir)
     cfg = load_train_config(**run["config"])
     result = evaluate(model_score_fn(model), spec, _evaluation_config(cfg, split, model.config.max_len),
-                      item_counts=np.asarray(item_counts_from_vocabulary(spec)), verbose=verbose)
+                      item_counts=np.asarray(load_item_counts(spec)), verbose=verbose)
     result.save(output_dir or os.path.join(run_dir, split))
     return result
