@@ -1,0 +1,71 @@
+"""Training throughput (targets per second) of the models over a fixed number of batches.
+
+    python benchmarks/train_throughput.py --data-dir out/ml-1m            # SASRec full CE / BCE, GRU4Rec
+    python benchmarks/train_throughput.py --data-dir out/ml-1m --steps 30 --jit
+
+Times ``model.fit`` over ``--steps`` cached batches after a warm-up, for each configuration, in this
+process, and prints seconds per step, training targets (non-padding positions) per second and the
+implied seconds per epoch. All rows run in the same process so their ratios are comparable.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import tfseqrec  # noqa: F401
+import tensorflow as tf
+
+from tfseqrec.data import load_feature_spec
+from tfseqrec.data.spec import load_item_counts
+from tfseqrec.models import build_model
+from tfseqrec.training.config import TrainConfig
+from tfseqrec.training.trainer import train_dataset
+
+CONFIGS = {
+    "sasrec_full_ce": ("sasrec", {"loss": {"name": "full_ce"}}),
+    "sasrec_bce": ("sasrec", {"loss": {"name": "bce", "negatives_per": "position"}}),
+    "sasrec_sampled_softmax_256": ("sasrec", {"loss": {"name": "sampled_softmax", "num_negatives": 256}}),
+    "gru4rec_full_ce": ("gru4rec", {"loss": {"name": "full_ce"}}),
+}
+
+
+def measure(spec, name: str, max_len: int, steps: int, batch_size: int, jit: bool) -> dict:
+    model_name, extra = CONFIGS[name]
+    model = build_model(model_name, {"embedding_dim": 64, "max_len": max_len, "dropout": 0.2, **extra},
+                        spec.vocabulary.size, item_counts=load_item_counts(spec))
+    data = train_dataset(spec, TrainConfig(data_dir=spec.directory, batch_size=batch_size), max_len)
+    batches = data.take(steps).cache()
+    targets = 0
+    for batch in batches:  # fills the cache and counts the targets (positions with an input and a target)
+        ids = batch["item_ids"]
+        targets += int(tf.reduce_sum(tf.cast((ids[:, :-1] > 0) & (ids[:, 1:] > 0), tf.int64)))
+    model.compile(optimizer=tf.keras.optimizers.Adam(1e-3), jit_compile=jit)
+    model.fit(batches.take(2), epochs=1, verbose=0)  # warm-up: tracing and compilation
+    started = time.perf_counter()
+    model.fit(batches, epochs=1, verbose=0)
+    seconds = time.perf_counter() - started
+    epoch_steps = -(-spec.splits["train"].num_records // batch_size)
+    return {"name": name, "seconds_per_step": seconds / steps, "targets_per_second": targets / seconds,
+            "seconds_per_epoch": seconds / steps * epoch_steps}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", required=True, help="output of `tfseqrec preprocess`")
+    parser.add_argument("--max-len", type=int, default=200)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per configuration")
+    parser.add_argument("--jit", action="store_true", help="compile with XLA (jit_compile=True)")
+    parser.add_argument("--only", nargs="+", choices=sorted(CONFIGS), default=sorted(CONFIGS))
+    args = parser.parse_args()
+    spec = load_feature_spec(args.data_dir)
+    print(f"{'configuration':<28} {'s/step':>8} {'targets/s':>10} {'s/epoch':>8}   "
+          f"(batch {args.batch_size}, max_len {args.max_len}, jit {args.jit}, {tf.config.list_physical_devices()})")
+    for name in args.only:
+        r = measure(spec, name, args.max_len, args.steps, args.batch_size, args.jit)
+        print(f"{r['name']:<28} {r['seconds_per_step']:8.3f} {r['targets_per_second']:10,.0f} "
+              f"{r['seconds_per_epoch']:8.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
