@@ -54,6 +54,10 @@ class SequentialRecommender(tfrs.Model):
     """Base class: item embeddings, a next-item task, training targets at every position, full scoring."""
 
     registry_name = "base"
+    # False for bidirectional encoders (BERT4Rec): a state may depend on later items.
+    causal = True
+    # Input-only token ids after the catalogue (e.g. [MASK] = num_items): embedded, never scored or sampled.
+    num_extra_input_tokens = 0
 
     def __init__(self, config: SequentialModelConfig, num_items: int,
                  item_counts: Optional[Sequence[float]] = None, **kwargs):
@@ -64,7 +68,7 @@ class SequentialRecommender(tfrs.Model):
         self.num_items = int(num_items)
         self._item_counts = None if item_counts is None else [float(c) for c in item_counts]
         self.item_embedding = tf.keras.layers.Embedding(
-            self.num_items, config.embedding_dim, name="item_embedding",
+            self.num_items + self.num_extra_input_tokens, config.embedding_dim, name="item_embedding",
             embeddings_initializer=tf.keras.initializers.TruncatedNormal(stddev=0.02))
         self.item_bias = None
         if config.output_bias:
@@ -79,9 +83,15 @@ class SequentialRecommender(tfrs.Model):
         raise NotImplementedError
 
     # -- shared behaviour ----------------------------------------------------------------------------
+    @property
+    def mask_token_id(self) -> int:
+        """The first input-only token id (``num_items``); only models with extra input tokens use it."""
+        return self.num_items
+
     def item_embeddings(self) -> tf.Tensor:
-        """``[num_items, D]``: the output layer (tied with the input embeddings)."""
-        return self.item_embedding.embeddings
+        """``[num_items, D]``: the output layer (tied with the input embeddings, extra input tokens left out)."""
+        table = self.item_embedding.embeddings
+        return table[: self.num_items] if self.num_extra_input_tokens else table
 
     def item_biases(self) -> Optional[tf.Tensor]:
         return None if self.item_bias is None else self.item_bias.embeddings[:, 0]

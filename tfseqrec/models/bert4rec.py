@@ -1,0 +1,195 @@
+"""BERT4Rec (Sun et al., CIKM 2019): a bidirectional transformer trained with the cloze objective.
+
+Same contract as every model (``base.SequentialRecommender``): tied item embeddings, a shared
+``NextItemTask`` owning the loss (``full_ce`` as in the paper, or any other ``LossConfig``, e.g.
+``sampled_softmax``), ``score_all(item_ids) -> [B, V]``. What differs from SASRec:
+
+* **Vocabulary.** Ids 0 = PAD, 1 = OOV, items ``2 .. V - 1`` as everywhere, plus a mask token
+  ``mask_token_id = V``: the input table has ``V + 1`` rows; the output layer uses the first ``V``
+  rows only (``item_embeddings()``), so the mask token is never scored nor sampled.
+* **Encoder** (``encode``): item + learnable absolute position embeddings (positions counted from the
+  right, as in SASRec), LayerNorm and dropout (BERT's embedding post-processing), ``num_blocks`` shared
+  ``TransformerBlock`` s with ``bidirectional_attention_mask`` (every position attends every real
+  position, both sides), final LayerNorm. ``causal = False``: a state may depend on later items.
+* **Training** (``compute_loss``): on the last ``max_len`` items of each training row, ``ClozeMasking``
+  replaces a random subset of the real items by the mask token (``mask_prob``; see
+  ``tfseqrec.models.masking``); the state at each masked column, through the output head, is the query
+  for the item that was there. Unmasked columns have target 0 and are not examples. Outside training
+  (``model.evaluate``, ``build_for_inputs``) the loss is deterministic: only the last item is masked.
+* **Inference** (``query`` / ``score_all``): ``LastPositionMasking`` appends the mask token after the
+  history (the oldest item dropped when the history already has ``max_len`` items) and the state at
+  that column, through the output head, scores the next item.
+* **Output head** (``output_head=True``, the paper's Eq. 7 and its code's ``get_masked_lm_output``):
+  ``LayerNorm(GELU(h W + b))`` before the dot product with the item embeddings, plus a per-item output
+  bias (``output_bias`` defaults to True here).
+
+Differences from the paper's implementation (BERT post-LN blocks with GELU feed-forward): the blocks
+are the library's SASRec-style pre-norm blocks with a ReLU feed-forward (``layers.TransformerBlock``),
+so that SASRec and BERT4Rec differ only in the attention-mask function and the masking; the
+feed-forward width defaults to ``4 * embedding_dim`` as in the paper/BERT (SASRec uses ``embedding_dim``).
+
+Switching SASRec to a masked-LM objective (Transformers4Rec's ``masking="mlm"`` vs ``"clm"``) is this
+class: ``attention_mask_fn`` = ``bidirectional_attention_mask`` instead of ``causal_attention_mask``
+plus cloze masking (``compute_loss``) and last-position masking (``query``) instead of shifted targets.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+import tfseqrec  # noqa: F401  (Keras 2 for TFRS)
+import tensorflow as tf
+
+from tfseqrec.models.base import PAD_ID, SequentialModelConfig, SequentialRecommender
+from tfseqrec.models.layers import TransformerBlock, bidirectional_attention_mask
+from tfseqrec.models.masking import FIRST_ITEM_ID, ClozeMasking, LastPositionMasking, mask_last_item
+from tfseqrec.models.registry import register
+
+
+@dataclasses.dataclass(frozen=True)
+class BERT4RecConfig(SequentialModelConfig):
+    """BERT4Rec's fields (the shared ones are in :class:`SequentialModelConfig`).
+
+    Defaults follow the paper's ML-1M setting and code (2 blocks, 2 heads, mask proportion 0.2, dropout
+    0.1, output bias, always the mask token, ~1/11 last-item rows); ``embedding_dim`` / ``max_len`` keep
+    the library defaults 64 / 200, the paper's ML-1M values.
+
+    Attributes:
+      num_blocks, num_heads: transformer blocks and attention heads (``embedding_dim % num_heads == 0``).
+      ffn_dim: feed-forward inner width; ``None`` = ``4 * embedding_dim`` (paper, as BERT).
+      layer_norm_epsilon: of every LayerNorm.
+      mask_prob: fraction of each training row's real items that are masked (the paper's rho; at least
+        one per row). The paper uses 0.2 on ML-1M / ML-20M, 0.4 on Steam, 0.6 on Beauty.
+      mask_token_prob, random_token_prob: replacement of a chosen item: the mask token / a random item /
+        unchanged with the rest. Default 1.0 / 0.0 (always the mask token, the paper's scripts);
+        BERT's 80/10/10 is 0.8 / 0.1.
+      mask_last_prob: probability that a training row has only its last item masked (the inference
+        task). Default 0.1: the paper's data generator (``mask_last``) adds one such row per training
+        window next to ``dupe_factor=10`` randomly masked copies (1/11); 0 = random masking only.
+      max_predictions: optional cap on masked items per row (``max_predictions_per_seq``).
+      output_head: the GELU dense + LayerNorm transform before the output layer (paper Eq. 7).
+      masking_seed: seed of the cloze masking; ``None`` = drawn from Python's ``random``
+        (``tf.keras.utils.set_random_seed`` makes it repeatable).
+    """
+    dropout: float = 0.1
+    output_bias: bool = True
+    num_blocks: int = 2
+    num_heads: int = 2
+    ffn_dim: Optional[int] = None
+    layer_norm_epsilon: float = 1e-8
+    mask_prob: float = 0.2
+    mask_token_prob: float = 1.0
+    random_token_prob: float = 0.0
+    mask_last_prob: float = 0.1
+    max_predictions: Optional[int] = None
+    output_head: bool = True
+    masking_seed: Optional[int] = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.max_len < 2:
+            raise ValueError(f"max_len={self.max_len} must be >= 2 (the mask token takes one position)")
+        if self.num_blocks < 1 or self.num_heads < 1:
+            raise ValueError(f"num_blocks ({self.num_blocks}) and num_heads ({self.num_heads}) must be >= 1")
+        if self.embedding_dim % self.num_heads:
+            raise ValueError(f"embedding_dim {self.embedding_dim} is not divisible by num_heads {self.num_heads}")
+        if self.ffn_dim is not None and self.ffn_dim < 1:
+            raise ValueError(f"ffn_dim={self.ffn_dim} must be >= 1 or None")
+        if not 0.0 < self.mask_prob <= 1.0:
+            raise ValueError(f"mask_prob={self.mask_prob} must be in (0, 1]")
+        for name in ("mask_token_prob", "random_token_prob", "mask_last_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name}={getattr(self, name)} must be in [0, 1]")
+        if self.mask_token_prob + self.random_token_prob > 1.0 + 1e-9:
+            raise ValueError("mask_token_prob + random_token_prob must be <= 1")
+        if self.max_predictions is not None and self.max_predictions < 1:
+            raise ValueError(f"max_predictions={self.max_predictions} must be >= 1 or None")
+
+    @property
+    def ffn_width(self) -> int:
+        return self.ffn_dim or 4 * self.embedding_dim
+
+
+@register("bert4rec", BERT4RecConfig)
+class BERT4Rec(SequentialRecommender):
+    """Bidirectional self-attention with cloze training; ``encode``: ``[B, L] -> [B, L, D]``."""
+
+    causal = False  # every state sees the whole input (the shared no-future test does not apply)
+    attention_mask_fn = staticmethod(bidirectional_attention_mask)
+    num_extra_input_tokens = 1  # [MASK] = num_items
+
+    def __init__(self, config: BERT4RecConfig, num_items: int, item_counts=None, **kwargs):
+        super().__init__(config, num_items, item_counts=item_counts, **kwargs)
+        dim = config.embedding_dim
+        self.position_embedding = tf.keras.layers.Embedding(
+            config.max_len, dim, name="position_embedding",
+            embeddings_initializer=tf.keras.initializers.TruncatedNormal(stddev=0.02))
+        self.embedding_norm = tf.keras.layers.LayerNormalization(epsilon=config.layer_norm_epsilon)
+        self.input_dropout = tf.keras.layers.Dropout(config.dropout)
+        self.blocks = [TransformerBlock(dim, config.num_heads, config.ffn_width, config.dropout,
+                                        config.layer_norm_epsilon, name=f"block_{i}")
+                       for i in range(config.num_blocks)]
+        self.final_norm = tf.keras.layers.LayerNormalization(epsilon=config.layer_norm_epsilon)
+        self.head_dense = self.head_norm = None
+        if config.output_head:
+            self.head_dense = tf.keras.layers.Dense(
+                dim, activation="gelu", name="head_dense",
+                kernel_initializer=tf.keras.initializers.TruncatedNormal(stddev=0.02))
+            self.head_norm = tf.keras.layers.LayerNormalization(epsilon=config.layer_norm_epsilon, name="head_norm")
+        self.cloze_masking = ClozeMasking(
+            config.mask_prob, self.mask_token_id, seed=config.masking_seed,
+            mask_token_prob=config.mask_token_prob, random_token_prob=config.random_token_prob,
+            num_items=self.num_items, mask_last_prob=config.mask_last_prob,
+            max_predictions=config.max_predictions)
+        self.last_position_masking = LastPositionMasking(self.mask_token_id, config.max_len)
+
+    # -- encoder ---------------------------------------------------------------------------------
+    def encode(self, item_ids, training=False):
+        """States ``[B, L, D]`` of left-padded ids (mask tokens allowed); each attends both sides."""
+        item_ids = tf.cast(item_ids, tf.int64)
+        padding_mask = tf.not_equal(item_ids, PAD_ID)  # [B, L]
+        length = tf.shape(item_ids)[1]
+        positions = tf.range(self.config.max_len - length, self.config.max_len)  # counted from the right
+        x = self.item_embedding(item_ids) + self.position_embedding(positions)[tf.newaxis]
+        x = self.input_dropout(self.embedding_norm(x), training=training)
+        x = x * tf.cast(padding_mask, x.dtype)[..., tf.newaxis]
+        attention_mask = self.attention_mask_fn(padding_mask)
+        for block in self.blocks:
+            x = block(x, attention_mask=attention_mask, padding_mask=padding_mask, training=training)
+        return self.final_norm(x)
+
+    def output_queries(self, states, training=False):
+        """Output head on states ``[..., D]`` -> queries ``[..., D]`` (identity without the head)."""
+        if self.head_dense is None:
+            return states
+        return self.head_norm(self.head_dense(states))
+
+    # -- inference: append the mask token ----------------------------------------------------------
+    def query(self, item_ids, training=False):
+        """Query ``[B, D]``: the state at a mask token appended after the history (through the head)."""
+        inputs = self.last_position_masking(tf.cast(item_ids, tf.int64))
+        states = self.encode(inputs, training=training)
+        return self.output_queries(states[:, -1, :], training=training)
+
+    # -- training: cloze targets ---------------------------------------------------------------------
+    def cloze_loss(self, masked_ids, target_ids, training=False):
+        """The task's loss at the columns with a real-item target (``target_ids >= 2``); others are ignored."""
+        states = self.encode(masked_ids, training=training)
+        keep = tf.cast(target_ids, tf.int64) >= FIRST_ITEM_ID
+        queries = self.output_queries(tf.boolean_mask(states, keep), training=training)  # [N, D]
+        targets = tf.boolean_mask(tf.cast(target_ids, tf.int64), keep)  # [N]
+        return self.task(queries, targets, self.item_embeddings(), item_bias=self.item_biases(),
+                         training=training)
+
+    def compute_loss(self, inputs, training: bool = False) -> tf.Tensor:
+        """Cloze loss on ``inputs["item_ids"]`` (the last ``max_len`` items of each row).
+
+        Training: random masking (``ClozeMasking``); otherwise the last item of each row is masked.
+        """
+        item_ids = inputs["item_ids"] if isinstance(inputs, dict) else inputs
+        item_ids = tf.cast(item_ids, tf.int64)[:, -self.config.max_len:]
+        if training:
+            masked_ids, target_ids = self.cloze_masking(item_ids, training=True)
+        else:
+            masked_ids, target_ids = mask_last_item(item_ids, self.mask_token_id)
+        return self.cloze_loss(masked_ids, target_ids, training=training)
