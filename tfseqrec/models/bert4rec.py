@@ -41,7 +41,7 @@ import tfseqrec  # noqa: F401  (Keras 2 for TFRS)
 import tensorflow as tf
 
 from tfseqrec.models.base import PAD_ID, SequentialModelConfig, SequentialRecommender
-from tfseqrec.models.layers import TransformerBlock, bidirectional_attention_mask
+from tfseqrec.models.layers import bidirectional_attention_mask, position_embedding, transformer_blocks
 from tfseqrec.models.masking import FIRST_ITEM_ID, ClozeMasking, LastPositionMasking, mask_last_item
 from tfseqrec.models.registry import register
 
@@ -121,14 +121,11 @@ class BERT4Rec(SequentialRecommender):
     def __init__(self, config: BERT4RecConfig, num_items: int, item_counts=None, **kwargs):
         super().__init__(config, num_items, item_counts=item_counts, **kwargs)
         dim = config.embedding_dim
-        self.position_embedding = tf.keras.layers.Embedding(
-            config.max_len, dim, name="position_embedding",
-            embeddings_initializer=tf.keras.initializers.TruncatedNormal(stddev=0.02))
+        self.position_embedding = position_embedding(config.max_len, dim)
         self.embedding_norm = tf.keras.layers.LayerNormalization(epsilon=config.layer_norm_epsilon)
         self.input_dropout = tf.keras.layers.Dropout(config.dropout)
-        self.blocks = [TransformerBlock(dim, config.num_heads, config.ffn_width, config.dropout,
-                                        config.layer_norm_epsilon, name=f"block_{i}")
-                       for i in range(config.num_blocks)]
+        self.blocks = transformer_blocks(config.num_blocks, dim, config.num_heads, config.ffn_width, config.dropout,
+                                         config.layer_norm_epsilon)
         self.final_norm = tf.keras.layers.LayerNormalization(epsilon=config.layer_norm_epsilon)
         self.head_dense = self.head_norm = None
         if config.output_head:

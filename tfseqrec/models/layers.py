@@ -71,3 +71,16 @@ class TransformerBlock(tf.keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "dim": self.dim, "num_heads": self.num_heads, "hidden_dim": self.hidden_dim,
                 "dropout": self.dropout_rate, "epsilon": self.epsilon}
+
+
+def position_embedding(max_len: int, dim: int) -> tf.keras.layers.Embedding:
+    """Learnable absolute positions ``[max_len, dim]`` (truncated-normal init, as the item table)."""
+    return tf.keras.layers.Embedding(max_len, dim, name="position_embedding",
+                                     embeddings_initializer=tf.keras.initializers.TruncatedNormal(stddev=0.02))
+
+
+def transformer_blocks(num_blocks: int, dim: int, num_heads: int, hidden_dim: int, dropout: float,
+                       epsilon: float) -> list:
+    """``num_blocks`` ``TransformerBlock``s named ``block_<i>``."""
+    return [TransformerBlock(dim, num_heads, hidden_dim, dropout, epsilon, name=f"block_{i}")
+            for i in range(num_blocks)]

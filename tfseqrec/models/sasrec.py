@@ -13,7 +13,7 @@ import tfseqrec  # noqa: F401
 import tensorflow as tf
 
 from tfseqrec.models.base import PAD_ID, SequentialModelConfig, SequentialRecommender
-from tfseqrec.models.layers import TransformerBlock, causal_attention_mask
+from tfseqrec.models.layers import causal_attention_mask, position_embedding, transformer_blocks
 from tfseqrec.models.registry import register
 
 
@@ -35,13 +35,10 @@ class SASRec(SequentialRecommender):
     def __init__(self, config: SASRecConfig, num_items: int, item_counts=None, **kwargs):
         super().__init__(config, num_items, item_counts=item_counts, **kwargs)
         dim = config.embedding_dim
-        self.position_embedding = tf.keras.layers.Embedding(
-            config.max_len, dim, name="position_embedding",
-            embeddings_initializer=tf.keras.initializers.TruncatedNormal(stddev=0.02))
+        self.position_embedding = position_embedding(config.max_len, dim)
         self.input_dropout = tf.keras.layers.Dropout(config.dropout)
-        self.blocks = [TransformerBlock(dim, config.num_heads, config.ffn_dim or dim, config.dropout,
-                                        config.layer_norm_epsilon, name=f"block_{i}")
-                       for i in range(config.num_blocks)]
+        self.blocks = transformer_blocks(config.num_blocks, dim, config.num_heads, config.ffn_dim or dim, config.dropout,
+                                         config.layer_norm_epsilon)
         self.final_norm = tf.keras.layers.LayerNormalization(epsilon=config.layer_norm_epsilon)
 
     def encode(self, item_ids, training=False):
