@@ -288,7 +288,7 @@ def test_toy_model_learns(name):
     config = LossConfig(name=name, sampler="popularity" if name == "bpr_max" else "uniform",
                         **kwargs)
     task = NextItemTask(config, num_items=V, item_counts=counts, seed=9)
-    history = _train_toy(task, targets, rng)
+    history, _, _ = _train_toy(task, targets, rng)
     # sampled losses are noisy: compare averages of the first and last 5 steps
     assert np.mean(history[-5:]) < 0.7 * np.mean(history[:5]), history
 
@@ -559,7 +559,7 @@ def test_toy_model_learns_with_batch_targets_and_elu(name):
     config = LossConfig(name=name, num_negatives=4, sampler="popularity", sampling_alpha=0.5,
                         batch_targets_as_negatives=True, score_activation=activation)
     task = NextItemTask(config, num_items=V, item_counts=counts, seed=9)
-    history = _train_toy(task, targets, rng)
+    history, queries, table = _train_toy(task, targets, rng)
     assert np.all(np.isfinite(history))
     assert np.mean(history[-5:]) < 0.7 * np.mean(history[:5]), history
     # the learned scores rank every position's target first among the items
@@ -589,7 +589,10 @@ def test_gru4rec_session_parallel_with_official_candidates():
 
 
 def _train_toy(task, targets, rng, steps=50):
-    """Trains free queries [4, 5, 8] and an item table [V, 8] with Adam on ``task``; returns the losses."""
+    """Trains free queries [4, 5, 8] and an item table [V, 8] with Adam on ``task``.
+
+    Returns (losses per step, queries, table).
+    """
     queries = tf.Variable(rng.normal(scale=0.1, size=(4, 5, 8)).astype(np.float32))
     table = tf.Variable(rng.normal(scale=0.1, size=(V, 8)).astype(np.float32))
     optimizer = tf.keras.optimizers.Adam(0.05)
@@ -602,4 +605,4 @@ def _train_toy(task, targets, rng, steps=50):
         optimizer.apply_gradients(zip(grads, [queries, table]))
         return loss
 
-    return [float(step()) for _ in range(steps)]
+    return [float(step()) for _ in range(steps)], queries, table
