@@ -81,3 +81,23 @@ class EpochTimer(tf.keras.callbacks.Callback):
         self.seconds.append(time.time() - self._start)
         if logs is not None:
             logs["epoch_seconds"] = self.seconds[-1]
+
+
+class TimeBudget(tf.keras.callbacks.Callback):
+    """Stops training at the first epoch end after ``minutes`` of wall-clock time since training began."""
+
+    def __init__(self, minutes: float, verbose: int = 1):
+        super().__init__()
+        self.minutes, self.verbose = minutes, verbose
+        self.exhausted = False
+        self._start = 0.0
+
+    def on_train_begin(self, logs=None):
+        self._start = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if time.time() - self._start >= self.minutes * 60 and not self.model.stop_training:
+            self.exhausted = True
+            self.model.stop_training = True
+            if self.verbose:
+                print(f"  time budget of {self.minutes:g} min used up after epoch {epoch + 1}: stopping", flush=True)

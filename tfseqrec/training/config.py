@@ -65,6 +65,8 @@ class TrainConfig:
     ``validation_metric`` is computed with full ranking on the validation split every ``validate_every``
     epochs; training stops after ``patience`` validations without improvement and the best weights are
     restored. ``steps_per_epoch`` limits an epoch (None = one pass over the training split).
+    ``time_budget_minutes`` stops training at the first epoch end past that wall-clock budget (the best
+    weights so far are still restored and tested; ``run.json`` says ``stopped_by: time_budget``).
     ``batching``: ``padded`` (whole sequences, every position a target) or ``session_parallel`` (GRU4Rec's
     session-parallel mini-batches, for models that implement them).
     """
@@ -80,6 +82,7 @@ class TrainConfig:
     validation_metric: str = "NDCG@10"
     validate_every: int = 1
     patience: int = 10
+    time_budget_minutes: Optional[float] = None
     eval_batch_size: int = 256
     filter_seen: bool = True
     ks: tuple = (1, 5, 10, 20)
@@ -94,6 +97,8 @@ class TrainConfig:
             raise ValueError(f"batching={self.batching!r}: use padded or session_parallel")
         if self.epochs < 1 or self.batch_size < 1 or self.patience < 1 or self.validate_every < 1:
             raise ValueError("epochs, batch_size, patience and validate_every must be >= 1")
+        if self.time_budget_minutes is not None and not self.time_budget_minutes > 0:
+            raise ValueError(f"time_budget_minutes={self.time_budget_minutes} must be > 0 (or null for none)")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -25,7 +25,7 @@ import tensorflow as tf
 from tfseqrec.data import SequenceBatchConfig, load_feature_spec, make_dataset
 from tfseqrec.data.spec import FeatureSpec, load_item_counts
 from tfseqrec.models import build_model
-from tfseqrec.training.callbacks import EpochTimer, FullRankingValidation
+from tfseqrec.training.callbacks import EpochTimer, FullRankingValidation, TimeBudget
 from tfseqrec.training.config import TrainConfig
 from tfseqrec.training.schedules import build_optimizer
 
@@ -104,6 +104,9 @@ def train(cfg: TrainConfig, model=None) -> dict:
                                                 profile_batch=0)]
     if "valid" not in spec.splits:
         callbacks.remove(validation)
+    budget = TimeBudget(cfg.time_budget_minutes, cfg.verbose) if cfg.time_budget_minutes else None
+    if budget is not None:
+        callbacks.append(budget)  # after validation, so the epoch that exhausts it is still validated
     fit_started = time.time()
     history = model.fit(data.repeat() if cfg.steps_per_epoch else data, epochs=cfg.epochs,
                         steps_per_epoch=cfg.steps_per_epoch, callbacks=callbacks, verbose=cfg.verbose)
@@ -124,6 +127,8 @@ def train(cfg: TrainConfig, model=None) -> dict:
         "num_items": spec.vocabulary.size,
         "train_records": spec.splits["train"].num_records,
         "epochs_run": len(history.history.get("loss", [])),
+        "stopped_by": ("time_budget" if budget is not None and budget.exhausted
+                       else "early_stopping" if validation.bad_validations >= cfg.patience else "epochs"),
         "best_epoch": validation.best_epoch,
         f"best_valid_{cfg.validation_metric}": validation.best,
         "validation_history": validation.history,
