@@ -7,7 +7,7 @@ import sys
 from typing import Optional, Sequence
 
 import tfseqrec  # noqa: F401  (sets TF_USE_LEGACY_KERAS before anything imports TensorFlow)
-from tfseqrec.cli import demo, preprocess, stats, train
+from tfseqrec.cli import demo, export, preprocess, serve, stats, train
 from tfseqrec.cli.common import Formatter
 
 # command -> runner(args, beam_args); only preprocess and demo take Beam options.
@@ -18,6 +18,8 @@ COMMANDS = {
     "evaluate": lambda args, beam_args: train.run_evaluate(args),
     "generate": lambda args, beam_args: demo.run_generate(args),
     "demo": lambda args, beam_args: demo.run_demo(args, beam_args),
+    "export": lambda args, beam_args: export.run_export(args),
+    "serve": lambda args, beam_args: serve.run_serve(args),
 }
 BEAM_COMMANDS = ("preprocess", "demo")
 
@@ -33,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_parser(sub)
     train.add_parsers(sub)
     demo.add_parsers(sub)
+    export.add_parser(sub)
+    serve.add_parser(sub)
     return parser
 
 

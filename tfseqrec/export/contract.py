@@ -1,0 +1,48 @@
+"""The serving contract: signature, input and output names shared by the exporter, the server and clients.
+
+An export is a SavedModel in TF Serving's layout ``<base>/<model_name>/<version>/`` whose signatures are:
+
+``serving_default``
+    inputs  ``history``  string ``[B, H]``: a user's recent raw item ids, oldest first. ``""`` entries are
+            padding and are ignored wherever they are (rows may be padded on either side). Ids unknown to the
+            vocabulary map to OOV. Histories longer than the model's ``max_len`` keep their latest items.
+    outputs ``item_ids`` string ``[B, K]`` and ``scores`` float32 ``[B, K]``, best first, ``K`` = the export's
+            ``default_k``; items of the history are excluded when the export's ``exclude_seen`` is on
+            (the default). A row without any item (all ``""``) gets the most popular items, scored by their
+            training counts.
+``recommend``
+    inputs  ``history`` as above, ``k`` int32 ``[B]``, ``exclude_seen`` bool ``[B]``.
+    outputs as above with ``K = min(max(k), max_k)``; row ``b`` has ``k[b]`` real entries, the rest are
+            ``""`` with score ``-inf``.
+``encode_query``
+    inputs  ``history``; outputs ``query`` float32 ``[B, D]`` (the model's query embedding).
+``item_embeddings``
+    no inputs; outputs ``item_ids`` string ``[N]``, ``embeddings`` float32 ``[N, D]`` and ``biases`` float32
+    ``[N]`` (zeros when the model has none) for the ``N`` real items: ``score = query . embedding + bias``.
+
+Each export directory also holds ``assets.extra/tfseqrec_export.json`` (see ``EXPORT_INFO_FILE``).
+
+``tfseqrec export`` (``tfseqrec/export/exporter.py``) writes one export per top-K variant of ``VARIANTS``,
+served as ``<name>_<variant>`` (the ``<model_name>`` above), and lists them in ``<base>/models.config``
+(all variants) and ``<base>/models.brute_force.config`` (plain TF ops only), TF Serving's text-format
+``ModelServerConfig``. The ``scann`` variant needs the ScaNN custom ops (``import scann`` before loading).
+"""
+from __future__ import annotations
+
+SERVING_SIGNATURE = "serving_default"
+RECOMMEND_SIGNATURE = "recommend"
+ENCODE_SIGNATURE = "encode_query"
+ITEM_EMBEDDINGS_SIGNATURE = "item_embeddings"
+
+HISTORY = "history"
+K = "k"
+EXCLUDE_SEEN = "exclude_seen"
+ITEM_IDS = "item_ids"
+SCORES = "scores"
+QUERY = "query"
+EMBEDDINGS = "embeddings"
+BIASES = "biases"
+
+PADDING_TOKEN = ""
+VARIANTS = ("brute_force", "scann")
+EXPORT_INFO_FILE = "assets.extra/tfseqrec_export.json"

@@ -1,0 +1,243 @@
+"""``export_model`` / ``export_run``: SavedModels in TF Serving's layout, one per top-K variant.
+
+Layout (``<served name>`` = ``<name>_<variant>``, the model name in ``models.config``)::
+
+    <export_base>/
+      models.config                  every exported model (models_config.py)
+      models.brute_force.config      brute-force models only (stock tensorflow_model_server)
+      <name>_brute_force/<version>/  saved_model.pb, variables/, assets.extra/
+      <name>_scann/<version>/        ... (needs the ScaNN ops to load)
+
+``assets.extra/`` holds ``tfseqrec_export.json`` (what was exported, from what, with which parameters) and
+``tf_serving_warmup_requests`` (TF Serving replays them at load time so the first real request is fast).
+
+Versions are integers: by default one more than the largest existing version of any exported variant
+(so the variants of one export share a number); an existing version is never overwritten. Each
+SavedModel is written to a hidden temporary folder next to its version folders and renamed into place
+once every variant is complete, so a server polling ``<name>_<variant>/`` never sees a partial export.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import os
+import re
+import shutil
+import uuid
+from typing import Optional, Sequence
+
+import tfseqrec
+import tensorflow as tf
+
+from tfseqrec.export import contract
+from tfseqrec.export.indexes import ScannConfig, build_index
+from tfseqrec.export.models_config import update_export_configs
+from tfseqrec.export.serving_module import ServingModule, check_vocabulary
+
+WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+TEMP_PREFIX = ".tmp-"
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportConfig:
+    """What an export serves.
+
+    Attributes:
+      default_k: items returned by ``serving_default``.
+      max_k: the largest ``k`` of ``recommend`` (larger requests are capped).
+      exclude_seen: whether ``serving_default`` leaves out the items of the history.
+      variants: top-K variants to write (``contract.VARIANTS``), one SavedModel each.
+      scann: parameters of the ``scann`` variant's index.
+      warmup_requests: write TF Serving's ``assets.extra/tf_serving_warmup_requests``.
+    """
+    default_k: int = 10
+    max_k: int = 1000
+    exclude_seen: bool = True
+    variants: tuple[str, ...] = contract.VARIANTS
+    scann: ScannConfig = dataclasses.field(default_factory=ScannConfig)
+    warmup_requests: bool = True
+
+    def __post_init__(self):
+        object.__setattr__(self, "variants", tuple(self.variants))
+        if not _is_int(self.default_k) or not _is_int(self.max_k) or not 1 <= self.default_k <= self.max_k:
+            raise ValueError(f"need 1 <= default_k <= max_k, got default_k={self.default_k!r}, max_k={self.max_k!r}")
+        if not isinstance(self.exclude_seen, bool):
+            raise ValueError(f"exclude_seen must be a bool, got {self.exclude_seen!r}")
+        unknown = [v for v in self.variants if v not in contract.VARIANTS]
+        if not self.variants or unknown or len(set(self.variants)) != len(self.variants):
+            raise ValueError(f"variants={self.variants!r}: give one or more distinct of {', '.join(contract.VARIANTS)}")
+        if not isinstance(self.scann, ScannConfig):
+            raise ValueError(f"scann must be a ScannConfig, got {type(self.scann).__name__}")
+
+
+def served_name(name: str, variant: str) -> str:
+    """The model name of one variant in ``models.config`` and TF Serving requests."""
+    return f"{name}_{variant}"
+
+
+def existing_versions(model_dir: str) -> list[int]:
+    """Integer version folders of ``<export_base>/<served name>`` (hidden temporary folders are not versions)."""
+    if not os.path.isdir(model_dir):
+        return []
+    return sorted(int(d) for d in os.listdir(model_dir)
+                  if d.isdigit() and os.path.isdir(os.path.join(model_dir, d)))
+
+
+def export_model(model, vocabulary: Sequence[str], item_counts: Sequence[float], export_base: str, name: str,
+                 version: Optional[int] = None, config: Optional[ExportConfig] = None,
+                 source: Optional[dict] = None) -> dict[str, str]:
+    """Exports a trained ``SequentialRecommender`` as one SavedModel per variant; updates the models.config files.
+
+    Args:
+      model: the trained model (its ``num_items`` must equal ``len(vocabulary)``).
+      vocabulary: item id strings, index = id (0 = [PAD], 1 = [OOV]), as ``tfseqrec.data.spec.load_vocabulary``.
+      item_counts: training count per id (``load_item_counts``), for the most-popular fallback.
+      export_base: the folder of all exports (e.g. ``saved_models``).
+      name: export name; variant ``v`` is served as ``<name>_<v>``.
+      version: integer version; default: the next after the existing ones. Existing versions are refused.
+      config: see ``ExportConfig`` (default: ``ExportConfig()``).
+      source: extra provenance written into ``tfseqrec_export.json`` (e.g. the run directory).
+
+    Returns:
+      ``{variant: version directory}``. ``<export_base>/models.config`` (and ``models.brute_force.config`` when
+      a brute-force variant was written) list the exported models afterwards.
+    """
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise ValueError(f"export name {name!r} must start with a letter or digit and use only letters, digits, "
+                         f"'_', '.', '-' (`tfseqrec export`: pass --name)")
+    config = ExportConfig() if config is None else config
+    if not isinstance(config, ExportConfig):
+        raise ValueError(f"config must be an ExportConfig, got {type(config).__name__}")
+    check_vocabulary([str(v) for v in vocabulary], item_counts, model.num_items)
+    if "scann" in config.variants:  # fail before writing anything
+        config.scann.resolve(len(vocabulary) - 2, int(model.config.embedding_dim) + 1)
+    model_dirs = {v: os.path.join(export_base, served_name(name, v)) for v in config.variants}
+    version = _choose_version(model_dirs, version)
+    temps: dict[str, str] = {}
+    try:
+        for variant, model_dir in model_dirs.items():
+            os.makedirs(model_dir, exist_ok=True)
+            temps[variant] = os.path.join(model_dir, f"{TEMP_PREFIX}{version}-{uuid.uuid4().hex[:8]}")
+            _save_variant(model, vocabulary, item_counts, variant, temps[variant], name, version, config, source)
+        targets = {variant: os.path.join(d, str(version)) for variant, d in model_dirs.items()}
+        clashes = [t for t in targets.values() if os.path.exists(t)]
+        if clashes:  # created since _choose_version: refuse rather than replace
+            raise FileExistsError(f"{', '.join(clashes)} appeared during the export; nothing was overwritten")
+        written = {}
+        for variant, target in targets.items():
+            os.rename(temps.pop(variant), target)
+            written[variant] = target
+    finally:
+        for temp in temps.values():
+            shutil.rmtree(temp, ignore_errors=True)
+    update_export_configs(export_base, {served_name(name, v): model_dirs[v] for v in written}, list(written))
+    return written
+
+
+def export_run(run_dir: str, export_base: str, name: Optional[str] = None, version: Optional[int] = None,
+               config: Optional[ExportConfig] = None) -> dict[str, str]:
+    """Exports the best checkpoint of a ``tfseqrec train`` run (``name`` defaults to the run folder's name).
+
+    Needs the run's dataset (for the vocabulary and counts) at export time only; the export is
+    self-contained afterwards.
+    """
+    from tfseqrec.data.spec import load_item_counts, load_vocabulary
+    from tfseqrec.training.trainer import load_trained_model
+    if not os.path.isfile(os.path.join(run_dir, "run.json")):
+        raise FileNotFoundError(f"{run_dir}/run.json not found: give a run directory of `tfseqrec train`")
+    model, run, spec = load_trained_model(run_dir)
+    name = name or os.path.basename(os.path.normpath(os.path.abspath(run_dir)))
+    source = {"run_dir": os.path.abspath(run_dir), "data_dir": spec.directory, "run_status": run.get("status"),
+              "best_epoch": run.get("best_epoch"), "test_metrics": run.get("test_metrics"),
+              "protocol": {"data": spec.protocol, "evaluation": run.get("protocol")}}
+    return export_model(model, load_vocabulary(spec), load_item_counts(spec), export_base, name, version, config,
+                        source)
+
+
+# -- one variant ------------------------------------------------------------------------------------------
+def _choose_version(model_dirs: dict[str, str], version: Optional[int]) -> int:
+    if version is None:
+        return 1 + max([0] + [v for d in model_dirs.values() for v in existing_versions(d)])
+    if not _is_int(version) or version < 1:
+        raise ValueError(f"version={version!r} must be an int >= 1 (TF Serving versions are positive integers)")
+    taken = [d for d in model_dirs.values() if version in existing_versions(d)]
+    if taken:
+        raise FileExistsError(f"version {version} already exists in {', '.join(taken)}; exports are never "
+                              f"overwritten: pick another --version or omit it for the next free one")
+    return int(version)
+
+
+def _save_variant(model, vocabulary, item_counts, variant: str, path: str, name: str, version: int,
+                  config: ExportConfig, source: Optional[dict]) -> None:
+    index = build_index(variant, model.item_embeddings, model.item_biases, config.scann)
+    module = ServingModule(model, vocabulary, item_counts, index, default_k=config.default_k,
+                           max_k=config.max_k, exclude_seen=config.exclude_seen)
+    options = tf.saved_model.SaveOptions(namespace_whitelist=["Scann"] if variant == "scann" else None)
+    tf.saved_model.save(module, path, signatures=module.signatures(), options=options)
+    info = export_info(model, module, variant, name, version, config, source)
+    os.makedirs(os.path.join(path, "assets.extra"), exist_ok=True)
+    with open(os.path.join(path, contract.EXPORT_INFO_FILE), "w", encoding="utf-8") as f:
+        json.dump(info, f, indent=2, default=str)
+        f.write("\n")
+    if config.warmup_requests:
+        write_warmup_requests(os.path.join(path, WARMUP_FILE), served_name(name, variant), vocabulary, item_counts)
+
+
+def export_info(model, module: ServingModule, variant: str, name: str, version: int, config: ExportConfig,
+                source: Optional[dict]) -> dict:
+    """The content of ``assets.extra/tfseqrec_export.json``."""
+    return {
+        "served_name": served_name(name, variant),
+        "export_name": name,
+        "version": version,
+        "variant": variant,
+        "model": model.registry_name,
+        "model_config": model.config.to_dict(),
+        "embedding_dim": int(model.config.embedding_dim),
+        "max_len": module.max_len,
+        "vocabulary_size": module.vocab_size,
+        "num_items": module.vocab_size - 2,
+        "default_k": config.default_k,
+        "max_k": config.max_k,
+        "exclude_seen": config.exclude_seen,
+        "index": module.index.params(),
+        "signatures": [contract.SERVING_SIGNATURE, contract.RECOMMEND_SIGNATURE, contract.ENCODE_SIGNATURE,
+                       contract.ITEM_EMBEDDINGS_SIGNATURE],
+        "padding_token": contract.PADDING_TOKEN,
+        "needs_custom_ops": ["Scann"] if variant == "scann" else [],
+        "source": source or {},
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "tfseqrec_version": tfseqrec.__version__,
+        "tensorflow_version": tf.__version__,
+    }
+
+
+def write_warmup_requests(path: str, model_name: str, vocabulary: Sequence[str], item_counts: Sequence[float]) -> None:
+    """TF Serving's warmup file: a TFRecord of ``PredictionLog`` s, one ``serving_default`` and one ``recommend``
+    request on a batch of two rows (the most popular items, and an empty history)."""
+    from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
+    from tfseqrec.export.serving_module import most_popular
+    ids, _ = most_popular(item_counts, 3)
+    items = [vocabulary[i] for i in ids if i > 0]
+    width = max(len(items), 1)
+    history = [items + [contract.PADDING_TOKEN] * (width - len(items)), [contract.PADDING_TOKEN] * width]
+    inputs = {contract.SERVING_SIGNATURE: {contract.HISTORY: tf.make_tensor_proto(history, tf.string)},
+              contract.RECOMMEND_SIGNATURE: {contract.HISTORY: tf.make_tensor_proto(history, tf.string),
+                                             contract.K: tf.make_tensor_proto([5, 1], tf.int32),
+                                             contract.EXCLUDE_SEEN: tf.make_tensor_proto([True, False], tf.bool)}}
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with tf.io.TFRecordWriter(path) as writer:
+        for signature, tensors in inputs.items():
+            request = predict_pb2.PredictRequest()
+            request.model_spec.name = model_name
+            request.model_spec.signature_name = signature
+            for key, proto in tensors.items():
+                request.inputs[key].CopyFrom(proto)
+            log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+            writer.write(log.SerializeToString())

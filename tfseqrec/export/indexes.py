@@ -1,0 +1,209 @@
+"""Top-K retrieval over the item catalogue for exports: an exact ``brute_force`` index and an approximate ``scann``.
+
+Both are ``tf.Module`` s behind one method, traced into the export's signatures::
+
+    index.search(queries [B, D] float32, exclude_ids [B, H] int64, k int32 scalar)
+        -> (scores [B, k] float32, ids [B, k] int64)
+
+``exclude_ids`` holds vocabulary ids that must not be returned (0 = nothing; rows may repeat ids); PAD (0)
+and OOV (1) are never returned. Rows with fewer than ``k`` candidates end with id 0 and score ``-inf``.
+Scores are the model's, ``query . embedding + bias``, read from the model's variables when traced.
+
+* ``brute_force``: one matmul against every item, an exclusion mask, ``tf.math.top_k``: exact, and the
+  same scores and tie order as ``SequentialRecommender.score_all`` ranked like the evaluator. Plain TF ops,
+  so stock ``tensorflow_model_server`` serves it.
+* ``scann``: a ``tfrs.layers.factorized_top_k.ScaNN`` tree + asymmetric-hashing index over the real items
+  (ids ``2..V-1``), with the bias folded into the vectors (``[q, 1] . [e, b]``). It over-fetches
+  ``max(num_reordering_candidates, k + longest exclusion list)`` approximate neighbours, rescores them
+  exactly in TF (the reordering step, so returned scores are the model's), drops excluded ids and keeps the
+  top ``k``. Serving it needs the ScaNN custom ops (``import scann`` before loading; TF Serving built with
+  ScaNN).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Callable, Optional
+
+import tfseqrec  # noqa: F401  (Keras 2 for TFRS)
+import numpy as np
+import tensorflow as tf
+
+from tfseqrec.evaluation.ranking import FIRST_ITEM_ID, exclusion_mask
+
+EmbeddingsFn = Callable[[], tf.Tensor]            # () -> [V, D]: the whole vocabulary (PAD and OOV included)
+BiasesFn = Callable[[], Optional[tf.Tensor]]     # () -> [V] or None
+NEG_INF = float("-inf")
+# ScaNN's asymmetric hashing learns 16 centres per block: fewer items than this cannot train it.
+MIN_SCANN_ITEMS = 16
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def pad_results(scores: tf.Tensor, ids: tf.Tensor, valid: tf.Tensor, k: tf.Tensor):
+    """``scores [B, n]``, ``ids [B, n]``, ``valid [B, n]`` -> ``[B, k]`` each: invalid entries become id 0 and
+    ``-inf``, and missing columns (``n < k``) are appended as such."""
+    scores = tf.where(valid, scores, tf.constant(NEG_INF, scores.dtype))
+    ids = tf.where(valid, ids, tf.zeros_like(ids))
+    missing = tf.maximum(k - tf.shape(ids)[1], 0)
+    scores = tf.pad(scores, [[0, 0], [0, missing]], constant_values=NEG_INF)
+    ids = tf.pad(ids, [[0, 0], [0, missing]])
+    return scores[:, :k], ids[:, :k]
+
+
+class TopKIndex(tf.Module):
+    """The interface of both variants (see the module docstring)."""
+
+    variant = "base"
+    exact = False
+
+    def search(self, queries: tf.Tensor, exclude_ids: tf.Tensor, k: tf.Tensor):
+        raise NotImplementedError
+
+    def params(self) -> dict:
+        """Index parameters recorded in the export's ``tfseqrec_export.json``."""
+        return {"variant": self.variant, "exact": self.exact}
+
+
+class BruteForceIndex(TopKIndex):
+    """Exact top-K: ``query @ E^T + b`` over the whole vocabulary, PAD/OOV and ``exclude_ids`` masked."""
+
+    variant = "brute_force"
+    exact = True
+
+    def __init__(self, embeddings: EmbeddingsFn, biases: BiasesFn, name: str = "brute_force_index"):
+        super().__init__(name=name)
+        self._embeddings, self._biases = embeddings, biases
+
+    def search(self, queries, exclude_ids, k):
+        scores = tf.matmul(queries, self._embeddings(), transpose_b=True)  # [B, V], as in score_all
+        biases = self._biases()
+        if biases is not None:
+            scores = scores + biases
+        vocab_size = tf.shape(scores)[1]
+        excluded = exclusion_mask(exclude_ids, vocab_size, filter_seen=True)  # [B, V], like the evaluator
+        masked = tf.where(excluded, tf.constant(NEG_INF, scores.dtype), scores)
+        top_scores, top_ids = tf.math.top_k(masked, k=tf.minimum(k, vocab_size))  # [B, min(k, V)]
+        valid = tf.logical_not(tf.gather(excluded, top_ids, batch_dims=1))
+        return pad_results(top_scores, tf.cast(top_ids, tf.int64), valid, k)
+
+
+@dataclasses.dataclass(frozen=True)
+class ScannConfig:
+    """ScaNN index parameters; ``None`` fields are derived from the catalogue size by :meth:`resolve`.
+
+    Attributes:
+      num_leaves: partitions of the tree (default ``round(sqrt(N))``, 1..2000, for ``N`` real items).
+      num_leaves_to_search: partitions searched per query (default: at least 10% of the leaves, and enough
+        leaves to hold about 4x ``num_reordering_candidates`` items; all leaves for small catalogues).
+        The main recall/speed knob.
+      num_reordering_candidates: at least this many approximate neighbours are rescored exactly (more when
+        ``k`` plus the history length is larger).
+      dimensions_per_block: asymmetric-hashing compression (higher = smaller, faster, less accurate).
+      training_iterations: k-means iterations when building the tree.
+    """
+    num_leaves: Optional[int] = None
+    num_leaves_to_search: Optional[int] = None
+    num_reordering_candidates: int = 100
+    dimensions_per_block: int = 2
+    training_iterations: int = 12
+
+    def __post_init__(self):
+        for field in ("num_leaves", "num_leaves_to_search"):
+            value = getattr(self, field)
+            if value is not None and (not _is_int(value) or value < 1):
+                raise ValueError(f"ScannConfig.{field}={value!r} must be None (derived) or an int >= 1")
+        for field in ("num_reordering_candidates", "dimensions_per_block", "training_iterations"):
+            value = getattr(self, field)
+            if not _is_int(value) or value < 1:
+                raise ValueError(f"ScannConfig.{field}={value!r} must be an int >= 1")
+
+    def resolve(self, num_items: int, dim: int) -> "ScannConfig":
+        """Concrete values for ``num_items`` real items of vectors of ``dim`` columns; checks they fit."""
+        if num_items < MIN_SCANN_ITEMS:
+            raise ValueError(f"the scann variant needs at least {MIN_SCANN_ITEMS} items, the catalogue has "
+                             f"{num_items}; export only the brute_force variant")
+        leaves = self.num_leaves or int(min(2000, max(1, round(math.sqrt(num_items)))))
+        if leaves > num_items:
+            raise ValueError(f"ScannConfig.num_leaves={leaves} exceeds the {num_items} items of the catalogue; "
+                             f"use at most {num_items} (about sqrt({num_items}) = {round(math.sqrt(num_items))})")
+        to_search = self.num_leaves_to_search
+        if to_search is None:
+            per_leaf = num_items / leaves
+            to_search = min(leaves, max(math.ceil(0.1 * leaves),
+                                        math.ceil(4 * self.num_reordering_candidates / per_leaf)))
+        if to_search > leaves:
+            raise ValueError(f"ScannConfig.num_leaves_to_search={to_search} exceeds num_leaves={leaves}")
+        if self.dimensions_per_block > dim:
+            raise ValueError(f"ScannConfig.dimensions_per_block={self.dimensions_per_block} exceeds the {dim} "
+                             f"columns of the index vectors (embedding_dim + 1 for the bias)")
+        return dataclasses.replace(self, num_leaves=leaves, num_leaves_to_search=to_search)
+
+
+class ScannIndex(TopKIndex):
+    """Approximate top-K with ScaNN over the real items, exact rescoring of the fetched candidates."""
+
+    variant = "scann"
+    exact = False
+
+    def __init__(self, embeddings: EmbeddingsFn, biases: BiasesFn, item_vectors: np.ndarray,
+                 item_biases: Optional[np.ndarray], config: Optional[ScannConfig] = None,
+                 name: str = "scann_index"):
+        """``item_vectors [V, D]`` / ``item_biases [V]``: the current values of ``embeddings()`` / ``biases()``,
+        from which the (frozen) ScaNN index is built."""
+        super().__init__(name=name)
+        import tensorflow_recommenders as tfrs
+        self._embeddings, self._biases = embeddings, biases
+        vectors = np.asarray(item_vectors, np.float32)[FIRST_ITEM_ID:]  # [N, D]: real items only
+        bias = (np.zeros(len(vectors), np.float32) if item_biases is None
+                else np.asarray(item_biases, np.float32)[FIRST_ITEM_ID:])
+        folded = np.concatenate([vectors, bias[:, None]], axis=1)  # [N, D + 1]: [e, b]
+        self.num_items = int(folded.shape[0])
+        self.config = (config or ScannConfig()).resolve(self.num_items, int(folded.shape[1]))
+        self.scann = tfrs.layers.factorized_top_k.ScaNN(
+            k=min(10, self.num_items), distance_measure="dot_product", num_leaves=self.config.num_leaves,
+            num_leaves_to_search=self.config.num_leaves_to_search,
+            training_iterations=self.config.training_iterations,
+            # ScaNN's own reordering caps the results at num_reordering_candidates (scann 1.4.2), which
+            # would break the over-fetch for exclusions: search() rescores exactly in TF instead.
+            dimensions_per_block=self.config.dimensions_per_block, num_reordering_candidates=None,
+            name="scann")
+        self.scann.index(tf.constant(folded))
+
+    def search(self, queries, exclude_ids, k):
+        batch = tf.shape(queries)[0]
+        folded = tf.concat([queries, tf.ones([batch, 1], queries.dtype)], axis=1)  # [B, D + 1]: [q, 1]
+        longest = tf.reduce_max(tf.concat([tf.math.count_nonzero(exclude_ids, axis=1, dtype=tf.int32), [0]], 0))
+        fetch = tf.minimum(self.num_items, tf.maximum(self.config.num_reordering_candidates, k + longest))
+        approx, positions = self.scann(folded, k=fetch)  # [B, n], n <= fetch; missing: NaN distance
+        found = tf.math.is_finite(approx) & (positions >= 0) & (positions < self.num_items)
+        ids = tf.where(found, tf.cast(positions, tf.int64) + FIRST_ITEM_ID, tf.zeros_like(positions, tf.int64))
+        # Exact rescoring (the reordering step): the model's own score of each fetched item.
+        scores = tf.einsum("bd,bnd->bn", queries, tf.gather(self._embeddings(), ids))
+        biases = self._biases()
+        if biases is not None:
+            scores = scores + tf.gather(biases, ids)
+        excluded = tf.reduce_any(tf.equal(ids[:, :, None], tf.cast(exclude_ids, tf.int64)[:, None, :]), axis=2)
+        valid = found & tf.logical_not(excluded)
+        masked = tf.where(valid, scores, tf.constant(NEG_INF, scores.dtype))
+        top_scores, order = tf.math.top_k(masked, k=tf.minimum(k, tf.shape(masked)[1]))
+        return pad_results(top_scores, tf.gather(ids, order, batch_dims=1),
+                           tf.gather(valid, order, batch_dims=1), k)
+
+    def params(self) -> dict:
+        return {**super().params(), **dataclasses.asdict(self.config), "num_items": self.num_items,
+                "distance_measure": "dot_product", "bias_folded": True, "rescoring": "exact"}
+
+
+def build_index(variant: str, embeddings: EmbeddingsFn, biases: BiasesFn,
+                scann_config: Optional[ScannConfig] = None) -> TopKIndex:
+    """The index of an export variant (``"brute_force"`` or ``"scann"``) over the model's current tables."""
+    if variant == "brute_force":
+        return BruteForceIndex(embeddings, biases)
+    if variant == "scann":
+        bias = biases()
+        return ScannIndex(embeddings, biases, embeddings().numpy(), None if bias is None else bias.numpy(),
+                          scann_config)
+    raise ValueError(f"unknown export variant {variant!r}; use 'brute_force' or 'scann'")

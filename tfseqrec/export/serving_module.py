@@ -1,0 +1,183 @@
+"""The ``tf.Module`` an export saves: raw string histories in, top-K item id strings out (see ``contract.py``).
+
+It holds the model's variables, the vocabulary (a ``StaticHashTable`` built from constants, so the export
+needs no file of the preprocessing output), the training counts of the most popular items, and a top-K
+index (``indexes.py``). Request handling, all in-graph and vectorised (``B`` = batch, ``H`` = history
+columns, ``L`` = the model's ``max_len``, ``V`` = vocabulary size, ``N = V - 2`` real items):
+
+1. ``history [B, H]`` strings -> ids (unknown -> OOV 1); ``""`` is padding wherever it is;
+2. each row's real tokens are compacted in order (ragged), the latest ``L`` kept and left-padded to
+   ``[B, L]``, the model's training layout; the query is ``model.query(...) [B, D]``;
+3. the index returns the top ``K`` with the *whole* history excluded (when asked), like the evaluator's
+   ``filter_seen``; PAD and OOV are never returned;
+4. rows without any real token get the most popular items, scored by their training counts.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import tfseqrec  # noqa: F401  (Keras 2 for TFRS)
+import numpy as np
+import tensorflow as tf
+
+from tfseqrec.export import contract
+from tfseqrec.export.indexes import NEG_INF, TopKIndex
+from tfseqrec.models.base import OOV_ID, PAD_ID
+
+FIRST_ITEM_ID = 2
+HISTORY_SPEC = tf.TensorSpec([None, None], tf.string, name=contract.HISTORY)
+
+
+class _Untracked:
+    """Holds the Keras model out of the SavedModel's object graph: only its variables are saved (see
+    ``ServingModule.model_variables``), so saving never runs Keras' own model serialisation."""
+
+    def __init__(self, model):
+        self.model = model
+
+
+class ServingModule(tf.Module):
+    """A trained model + vocabulary + popularity + top-K index, with the contract's signatures."""
+
+    def __init__(self, model, vocabulary: Sequence[str], item_counts: Sequence[float], index: TopKIndex,
+                 default_k: int = 10, max_k: int = 1000, exclude_seen: bool = True):
+        super().__init__(name="tfseqrec_serving")
+        vocabulary = [str(v) for v in vocabulary]
+        check_vocabulary(vocabulary, item_counts, model.num_items)
+        if not 1 <= default_k <= max_k:
+            raise ValueError(f"default_k={default_k} must be in [1, max_k={max_k}]")
+        self._holder = _Untracked(model)
+        self.model_variables = list(model.variables)  # tracked: the SavedModel's variables
+        self.index = index
+        self.max_len = int(model.config.max_len)
+        self.default_k, self.max_k, self.exclude_seen = int(default_k), int(max_k), bool(exclude_seen)
+        self.vocab_size = len(vocabulary)
+        items = vocabulary[FIRST_ITEM_ID:]
+        self._table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(tf.constant(items, tf.string),
+                                                tf.range(FIRST_ITEM_ID, self.vocab_size, dtype=tf.int64)),
+            default_value=OOV_ID)
+        # id -> string for outputs; PAD (the "no item" id of padded results) and OOV read as "".
+        self._id_to_item = tf.constant([contract.PADDING_TOKEN] * FIRST_ITEM_ID + items, tf.string)
+        self._real_items = tf.constant(items, tf.string)
+        popular_ids, popular_scores = most_popular(item_counts, self.max_k)
+        self._popular_ids = tf.constant(popular_ids, tf.int64)          # [max_k], 0-padded
+        self._popular_scores = tf.constant(popular_scores, tf.float32)  # [max_k], -inf-padded
+
+    @property
+    def model(self):
+        return self._holder.model
+
+    # -- request handling -------------------------------------------------------------------------------
+    def _item_ids(self, history: tf.Tensor):
+        """``history [B, H]`` -> ``(ids [B, H] int64 with 0 at padding, real [B, H] bool)``."""
+        real = tf.not_equal(history, contract.PADDING_TOKEN)
+        ids = tf.where(real, self._table.lookup(history), tf.constant(PAD_ID, tf.int64))
+        return ids, real
+
+    def _model_input(self, ids: tf.Tensor, real: tf.Tensor) -> tf.Tensor:
+        """``[B, L]`` left-padded ids: each row's real tokens in order, the latest ``L`` of them."""
+        latest = tf.ragged.boolean_mask(ids, real)[:, -self.max_len:]
+        padding = self.max_len - latest.row_lengths()
+        zeros = tf.RaggedTensor.from_row_lengths(tf.zeros([tf.reduce_sum(padding)], tf.int64), padding)
+        return tf.concat([zeros, latest], axis=1).to_tensor(shape=[None, self.max_len])
+
+    def _query(self, ids: tf.Tensor, real: tf.Tensor) -> tf.Tensor:
+        """``[B, D]`` float32 query embeddings."""
+        return tf.cast(self.model.query(self._model_input(ids, real), training=False), tf.float32)
+
+    def _recommend(self, history, k, exclude_seen):
+        """The ``recommend`` computation: ``item_ids [B, K]`` strings and ``scores [B, K]``."""
+        history = tf.convert_to_tensor(history, tf.string)
+        batch = tf.shape(history)[0]
+        checks = [  # quotes would be escaped in the error text, so names are bare
+            tf.debugging.assert_equal(tf.shape(k)[0], batch, message=f"recommend: {contract.K} must have one "
+                                      f"entry per row of {contract.HISTORY}"),
+            tf.debugging.assert_equal(tf.shape(exclude_seen)[0], batch, message=f"recommend: {contract.EXCLUDE_SEEN} "
+                                      f"must have one entry per row of {contract.HISTORY}"),
+            tf.debugging.assert_greater_equal(k, 1, message=f"recommend: {contract.K} must be >= 1 in every row"),
+        ]
+        with tf.control_dependencies(checks):
+            k = tf.identity(k)
+        top = tf.clip_by_value(tf.reduce_max(tf.concat([k, [1]], 0)), 1, self.max_k)  # K = min(max(k), max_k)
+        ids, real = self._item_ids(history)
+        exclude_ids = tf.where(exclude_seen[:, None], ids, tf.zeros_like(ids))  # the whole history
+        scores, top_ids = self.index.search(self._query(ids, real), exclude_ids, top)
+        # Rows without any item: the most popular items (nothing is seen, nothing to exclude).
+        empty = tf.logical_not(tf.reduce_any(real, axis=1))[:, None]
+        top_ids = tf.where(empty, self._popular_ids[None, :top], top_ids)
+        scores = tf.where(empty, self._popular_scores[None, :top], scores)
+        # Row b keeps k[b] entries.
+        keep = (tf.range(top)[None, :] < k[:, None]) & (top_ids >= FIRST_ITEM_ID)
+        scores = tf.where(keep, scores, tf.constant(NEG_INF, tf.float32))
+        items = tf.gather(self._id_to_item, tf.where(keep, top_ids, tf.zeros_like(top_ids)))
+        return {contract.ITEM_IDS: items, contract.SCORES: scores}
+
+    # -- signatures -----------------------------------------------------------------------------------------
+    @tf.function(input_signature=[HISTORY_SPEC])
+    def serving_default(self, history):
+        """Top ``default_k`` with the export's ``exclude_seen``: ``item_ids``, ``scores`` ``[B, default_k]``."""
+        batch = tf.shape(history)[0]
+        out = self._recommend(history, tf.fill([batch], tf.constant(self.default_k, tf.int32)),
+                              tf.fill([batch], tf.constant(self.exclude_seen)))
+        return {name: tf.ensure_shape(value, [None, self.default_k]) for name, value in out.items()}
+
+    @tf.function(input_signature=[HISTORY_SPEC, tf.TensorSpec([None], tf.int32, name=contract.K),
+                                  tf.TensorSpec([None], tf.bool, name=contract.EXCLUDE_SEEN)])
+    def recommend(self, history, k, exclude_seen):
+        """Per-row ``k`` and ``exclude_seen``: ``item_ids``, ``scores`` ``[B, min(max(k), max_k)]``."""
+        return self._recommend(history, k, exclude_seen)
+
+    @tf.function(input_signature=[HISTORY_SPEC])
+    def encode_query(self, history):
+        """``query [B, D]``: the model's query embedding of each history."""
+        return {contract.QUERY: self._query(*self._item_ids(history))}
+
+    @tf.function(input_signature=[])
+    def item_embeddings(self):
+        """The ``N`` real items: ``item_ids [N]``, ``embeddings [N, D]``, ``biases [N]`` (zeros without bias)."""
+        table = tf.cast(self.model.item_embeddings(), tf.float32)[FIRST_ITEM_ID:]
+        bias = self.model.item_biases()
+        bias = tf.zeros([tf.shape(table)[0]], tf.float32) if bias is None else tf.cast(bias, tf.float32)[
+            FIRST_ITEM_ID:]
+        return {contract.ITEM_IDS: self._real_items, contract.EMBEDDINGS: table, contract.BIASES: bias}
+
+    def signatures(self) -> dict:
+        """Signature name -> concrete function, for ``tf.saved_model.save``."""
+        return {contract.SERVING_SIGNATURE: self.serving_default.get_concrete_function(),
+                contract.RECOMMEND_SIGNATURE: self.recommend.get_concrete_function(),
+                contract.ENCODE_SIGNATURE: self.encode_query.get_concrete_function(),
+                contract.ITEM_EMBEDDINGS_SIGNATURE: self.item_embeddings.get_concrete_function()}
+
+
+def check_vocabulary(vocabulary: Sequence[str], item_counts: Sequence[float], num_items: int) -> None:
+    """Raises ValueError unless the vocabulary (``[PAD], [OOV], items...``) and counts fit the model."""
+    if len(vocabulary) != num_items:
+        raise ValueError(f"the vocabulary has {len(vocabulary)} entries but the model scores {num_items} ids; "
+                         f"export with the vocabulary of the dataset the model was trained on")
+    if len(item_counts) != len(vocabulary):
+        raise ValueError(f"item_counts has {len(item_counts)} entries, the vocabulary {len(vocabulary)}")
+    items = vocabulary[FIRST_ITEM_ID:]
+    if contract.PADDING_TOKEN in items:
+        raise ValueError(f"the vocabulary holds the padding token {contract.PADDING_TOKEN!r} as an item id "
+                         f"(id {FIRST_ITEM_ID + list(items).index(contract.PADDING_TOKEN)})")
+    if len(set(items)) != len(items):
+        seen, dup = set(), None
+        for item in items:
+            if item in seen:
+                dup = item
+                break
+            seen.add(item)
+        raise ValueError(f"the vocabulary lists item {dup!r} more than once")
+
+
+def most_popular(item_counts: Sequence[float], size: int):
+    """``(ids [size] int64, counts [size] float32)``: real items by training count (descending, ties by id),
+    padded with id 0 / ``-inf`` when there are fewer than ``size`` items."""
+    counts = np.asarray(item_counts, np.float64)[FIRST_ITEM_ID:]
+    order = np.argsort(-counts, kind="stable")[:size]
+    ids = np.zeros(size, np.int64)
+    scores = np.full(size, NEG_INF, np.float32)
+    ids[:len(order)] = order + FIRST_ITEM_ID
+    scores[:len(order)] = counts[order]
+    return ids, scores
