@@ -20,7 +20,8 @@ The steps, in the order the pipeline applies them (the pure-Python reference fol
 7. **split** by protocol (``SplitConfig``).
 8. **vocabulary**: string item id -> int; 0 = ``[PAD]``, 1 = ``[OOV]``, real items from 2, ordered by
    count in the train split (descending), ties by item id string. Items that occur only in
-   validation/test (leave-one-out, temporal) get ids after the trained ones (count 0).
+   validation/test (leave-one-out, temporal) get ids after the trained ones (count 0); so do the items of
+   validation sessions under the session split with ``test_vocabulary="train_valid"``.
 9. **max length** (optional): keep the latest ``max_len`` items of each input sequence.
 
 Row accounting is exact: rows read = rows kept + rows filtered (per rule) + rows rejected (per reason),
@@ -36,6 +37,7 @@ from typing import Optional
 
 FORMATS = ("movielens", "csv", "tsv", "jsonl", "parquet", "seq")
 SPLITS = ("leave_one_out", "temporal", "session", "none")
+TEST_VOCABULARIES = ("train", "train_valid")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,7 +127,12 @@ class SplitConfig:
       (that cut - ``valid_days``) and not test; train = the rest. Sessionized keys are ``<user>#<n>``. Items not in train sessions are dropped from validation/test sessions
       (counted as ``unseen_item``); validation/test sessions left with fewer than 2 items are dropped
       (``short_eval_session``). Records hold the whole session in ``item_ids`` (the evaluator predicts each
-      next item).
+      next item). ``test_vocabulary`` says which items a *test* session keeps: ``"train"`` (default) those
+      of train sessions; ``"train_valid"`` those of train or validation sessions (validation-only items
+      join the vocabulary with train count 0, like evaluation-only targets of the other protocols). Use
+      ``"train_valid"`` to carve a validation split out of a paper's training period without changing the
+      paper's test set: the test records are then the same whatever ``valid_days`` is (validation
+      sessions still keep only train items).
     - ``none``: everything is train.
     """
     protocol: str = "leave_one_out"
@@ -133,6 +140,7 @@ class SplitConfig:
     test_cut: Optional[float] = None
     test_days: float = 1.0
     valid_days: float = 0.0
+    test_vocabulary: str = "train"
 
     def __post_init__(self):
         if self.protocol not in SPLITS:
@@ -144,6 +152,11 @@ class SplitConfig:
                 raise ValueError(f"valid_cut {self.valid_cut} is after test_cut {self.test_cut}")
         if self.test_days <= 0 or self.valid_days < 0:
             raise ValueError("test_days must be > 0 and valid_days >= 0")
+        if self.test_vocabulary not in TEST_VOCABULARIES:
+            raise ValueError(f"test_vocabulary={self.test_vocabulary!r} is not one of {', '.join(TEST_VOCABULARIES)}")
+        if self.test_vocabulary != "train" and self.protocol != "session":
+            raise ValueError(f"test_vocabulary={self.test_vocabulary!r} applies to the session split only "
+                             f"(protocol {self.protocol!r} keeps every evaluation target in the vocabulary)")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -117,8 +117,14 @@ def build_pipeline(p: beam.Pipeline, cfg: PreprocessConfig, plan: readers.InputP
     if eval_splits and not is_session:
         extra_items = ([eval_pairs[n] | f"{n}Targets" >> beam.Map(lambda pair: pair[1]) for n in eval_splits]
                        | "EvalTargets" >> beam.Flatten())
+    valid_items_known = is_session and cfg.split.test_vocabulary == "train_valid" and "valid" in eval_pairs
+    if valid_items_known:  # validation sessions' items join the vocabulary (count 0) so that test keeps them
+        extra_items = eval_pairs["valid"] | "ValidSessionItems" >> beam.Map(lambda pair: pair[0])
     vocab = split.train | "Vocabulary" >> T.BuildVocabulary(extra_items)
     vocab_ids = beam.pvalue.AsSingleton(vocab | "VocabIds" >> beam.Map(T.vocabulary_to_ids))
+    # Items of train sessions only: what validation sessions may keep (test too unless train_valid).
+    train_item_ids = (beam.pvalue.AsSingleton(vocab | "TrainItemIds" >> beam.Map(T.trained_vocabulary_ids))
+                      if valid_items_known else vocab_ids)
     event_ids = beam.pvalue.AsSingleton(
         event_types | "EventIds" >> beam.Map(lambda types: {t: i + 1 for i, t in enumerate(types)}))
     (vocab | "VocabText" >> beam.Map(T.vocabulary_file_text)
@@ -137,7 +143,8 @@ def build_pipeline(p: beam.Pipeline, cfg: PreprocessConfig, plan: readers.InputP
     for name in eval_splits:
         pairs = eval_pairs[name]
         if is_session:
-            kept = pairs | f"FilterUnseen_{name}" >> T.FilterEvalSessions(vocab_ids)
+            known = vocab_ids if name == "test" else train_item_ids
+            kept = pairs | f"FilterUnseen_{name}" >> T.FilterEvalSessions(known)
             counts.append(kept[T.COUNTS])
             pairs = kept.pairs
         # (elements, paired, count truncation, with targets)

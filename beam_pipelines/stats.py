@@ -96,8 +96,10 @@ def protocol_description(cfg: PreprocessConfig) -> dict:
                    description="global time cuts: train < valid_cut <= validation < test_cut <= test")
     elif split.protocol == "session":
         out.update(test_days=split.test_days, valid_days=split.valid_days, targets_per_record=0,
+                   test_vocabulary=split.test_vocabulary,
                    description="sessions ending in the last test_days days are test, the valid_days before "
-                   "are validation; items unseen in training are removed from them; predict every next item")
+                   "are validation; items unseen in training (test_vocabulary=train_valid: in training or "
+                   "validation) are removed from them; predict every next item")
     out["max_len"] = cfg.output.max_len
     f = cfg.filters
     out["filters"] = {"min_rating": f.min_rating, "event_types": list(f.event_types),

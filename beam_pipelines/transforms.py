@@ -409,6 +409,11 @@ def vocabulary_to_ids(vocab: list) -> dict:
     return {item: i + 2 for i, (item, _) in enumerate(vocab)}
 
 
+def trained_vocabulary_ids(vocab: list) -> dict:
+    """{item: id} of the items with a train count (the vocabulary without count-0 evaluation-only items)."""
+    return {item: i + 2 for i, (item, n) in enumerate(vocab) if n > 0}
+
+
 def vocabulary_file_text(vocab: list) -> str:
     lines = [f"{PAD_TOKEN}\t0", f"{OOV_TOKEN}\t0"] + [f"{item}\t{n}" for item, n in vocab]
     return "\n".join(lines) + "\n"

@@ -55,3 +55,43 @@ def test_gru4rec_session_parallel_training(dataset, tmp_path):
     summary = json.loads((run / "run.json").read_text())
     assert summary["config"]["batching"] == "session_parallel" and summary["epochs_run"] == 2
     assert 0.0 <= summary["test_metrics"]["HR@10"] <= 1.0 and summary["test_metrics"]["num_users"] == 300
+
+
+@pytest.fixture(scope="module")
+def session_dataset(tmp_path_factory):
+    """The generator's users cut into sessions at 1-hour gaps; the last 3 days are test, 2 before validation."""
+    root = tmp_path_factory.mktemp("sessions")
+    log = root / "log.csv"
+    assert main(["generate", "--output", str(log), "--num-users", "150", "--num-items", "80", "--seed", "1"]) == 0
+    assert main(["preprocess", "--input", str(log), "--output-dir", str(root / "data"), "--session-gap", "3600",
+                 "--split", "session", "--test-days", "3", "--valid-days", "2", "--test-vocabulary", "train_valid",
+                 *FAST]) == 0
+    return root / "data"
+
+
+def test_session_split_validates_and_tests_every_next_item(session_dataset, tmp_path):
+    run = tmp_path / "srgnn"
+    code = main(["train", "--data-dir", str(session_dataset), "--model", "srgnn", "--output-dir", str(run),
+                 "--epochs", "2", "model_config.embedding_dim=16", "model_config.max_len=10", "batch_size=64",
+                 "filter_seen=false", "validation_metric=MRR@20", "verbose=0"])
+    assert code == 0
+    summary = json.loads((run / "run.json").read_text())
+    test = summary["test_metrics"]
+    assert summary["protocol"]["targets"] == "session: every next item"
+    assert test["num_events"] > test["num_sessions"] > 0 and "MRR@20" in test
+    assert len(summary["validation_history"]) == 2 and "num_events" in summary["validation_history"][0]
+    assert main(["evaluate", str(run), "--output-dir", str(tmp_path / "again")]) == 0
+    again = json.loads((tmp_path / "again" / "metrics.json").read_text())
+    assert again["protocol"]["targets"] == "session: every next item"
+    for key in ("HR@20", "MRR@20", "num_events"):
+        assert again["summary"][key] == pytest.approx(test[key], abs=1e-9)
+
+
+def test_hrnn_trains_with_sessions_from_timestamps(dataset, tmp_path):
+    run = tmp_path / "hrnn"
+    code = main(["train", "--data-dir", str(dataset), "--model", "hrnn", "--output-dir", str(run), "--epochs", "1",
+                 "model_config.embedding_dim=8", "model_config.max_len=10", "model_config.session_gap_seconds=3600",
+                 "model_config.predict_session_starts=false", "batch_size=64", "verbose=0"])
+    assert code == 0
+    summary = json.loads((run / "run.json").read_text())
+    assert summary["model_config"]["session_gap_seconds"] == 3600 and summary["test_metrics"]["num_users"] == 300

@@ -230,6 +230,12 @@ def reference_preprocess(cfg: PreprocessConfig) -> ReferenceOutput:
             for _, targets in evaluation[name]:
                 for e in targets:
                     all_items.setdefault(e["item"], 0)
+    valid_items_known = (split.protocol == "session" and split.test_vocabulary == "train_valid"
+                         and "valid" in evaluation)
+    if valid_items_known:  # test sessions may keep the items of validation sessions too
+        for seq, _ in evaluation["valid"]:
+            for e in seq["events"]:
+                all_items.setdefault(e["item"], 0)
     ordered = sorted(all_items.items(), key=lambda kv: (-kv[1], kv[0]))
     vocab = [PAD_TOKEN, OOV_TOKEN] + [item for item, _ in ordered]
     vocab_counts = [0, 0] + [n for _, n in ordered]
@@ -239,9 +245,10 @@ def reference_preprocess(cfg: PreprocessConfig) -> ReferenceOutput:
     # session protocol: drop items unseen in train from eval sessions, then sessions shorter than 2
     if split.protocol == "session":
         for name in names[1:]:
+            known = ids if name == "test" or not valid_items_known else train_counts
             survivors = []
             for seq, _ in evaluation[name]:
-                seen = [e for e in seq["events"] if e["item"] in ids]
+                seen = [e for e in seq["events"] if e["item"] in known]
                 filtered["unseen_item"] += len(seq["events"]) - len(seen)
                 if len(seen) < 2:
                     filtered["short_eval_session"] += len(seen)

@@ -359,3 +359,39 @@ def test_synthetic(tmp_path, case):
     assert ref.splits["train"] and ref.splits["test"]
     assert ref.kcore["converged"]
 
+
+
+
+def test_session_split_test_vocabulary_train_valid_keeps_the_test_set(tmp_path):
+    # Item "v" occurs only in a validation session and again in test sessions. With valid_days=0 that
+    # session is train, so v is a train item. Carving out validation drops v from the test sessions with
+    # the default vocabulary (train items); with train_valid the test records (as item strings) are those
+    # of the split without validation days.
+    day = BASE + 10 * DAY
+    lines = ["session_id,item_id,timestamp"]
+    lines += [f"tr{k},{a},{BASE + k * 600 + j}" for k in range(6) for j, a in enumerate("abc"[:2 + k % 2])]
+    lines += [f"va,a,{day - DAY - 300}", f"va,v,{day - DAY - 200}", f"va,b,{day - DAY - 100}"]   # validation
+    lines += [f"te,b,{day - 300}", f"te,v,{day - 200}", f"te,u,{day - 150}", f"te,c,{day - 100}",
+              f"t2,v,{day - 50}", f"t2,a,{day}"]
+    data = _write(tmp_path / "in" / "sessions.csv", lines)
+
+    def run(valid_days, vocabulary, name):
+        split = SplitConfig("session", test_days=1.0, valid_days=valid_days, test_vocabulary=vocabulary)
+        ref, stats = run_and_compare(_config(data, tmp_path / name, split=split))
+        items = {name: {sid: [ref.vocab[i] for i in rec["item_ids"]] for sid, rec in records.items()}
+                 for name, records in ref.splits.items() if name != "train"}
+        return ref, stats, items
+
+    _, _, without_valid = run(0.0, "train", "none")
+    assert without_valid == {"test": {"te": ["b", "v", "c"], "t2": ["v", "a"]}}  # u was never in train
+    ref, _, default = run(1.0, "train", "default")
+    assert default["test"] == {"te": ["b", "c"]} and "v" not in ref.vocab  # t2 is left with one item
+    ref, stats, kept = run(1.0, "train_valid", "train_valid")
+    assert kept["test"] == without_valid["test"]
+    assert kept["valid"] == {"va": ["a", "b"]}  # validation sessions still keep only train items
+    assert ref.vocab[-1] == "v" and ref.vocab_counts[-1] == 0 and "u" not in ref.vocab
+    assert stats["protocol"]["test_vocabulary"] == "train_valid"
+    with pytest.raises(ValueError, match="session split only"):
+        SplitConfig("leave_one_out", test_vocabulary="train_valid")
+    with pytest.raises(ValueError, match="test_vocabulary"):
+        SplitConfig("session", test_vocabulary="everything")

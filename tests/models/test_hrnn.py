@@ -176,3 +176,91 @@ def test_contract_learns():
 
 def test_contract_round_trip(tmp_path):
     contract.test_config_and_weights_round_trip("hrnn", tmp_path)
+
+
+# -- sessions from timestamps: what `tfseqrec train` uses ------------------------------------------------------
+def test_session_starts_from_timestamp_gaps():
+    model = _hrnn(session_gap_seconds=60)
+    assert model.input_features == ("item_ids", "timestamps") and _hrnn().input_features == ("item_ids",)
+    ids = tf.constant([[0, 0, 4, 5, 6, 7], [2, 3, 4, 5, 6, 7]], tf.int64)
+    ms = tf.constant([[0, 0, 1000, 61000, 122001, 130000], [0, 5, 60005, 60006, 500000, 500001]], tf.int64)
+    # A gap of exactly 60 s stays in the session; 61.001 s starts one; each row's first item is a start.
+    np.testing.assert_array_equal(model.session_starts(ids, timestamps=ms).numpy(),
+                                  [[0, 0, 1, 0, 1, 0], [1, 0, 0, 0, 1, 0]])
+    given = tf.constant(np.eye(6, dtype=bool)[:2])
+    np.testing.assert_array_equal(model.session_starts(ids, session_starts=given, timestamps=ms).numpy(), given)
+    assert _hrnn().session_starts(ids, timestamps=ms) is None  # no gap configured: timestamps are ignored
+    # Scoring and the loss with timestamps equal those with the derived starts.
+    starts = model.session_starts(ids, timestamps=ms)
+    np.testing.assert_allclose(model.score_all(ids, timestamps=ms).numpy(),
+                               model.score_all(ids, session_starts=starts).numpy(), atol=1e-6)
+    np.testing.assert_allclose(model({"item_ids": ids, "timestamps": ms}).numpy(),
+                               model.score_all(ids, session_starts=starts).numpy(), atol=1e-6)
+    for flag in (True, False):
+        gapped = _hrnn(session_gap_seconds=60, predict_session_starts=flag)
+        np.testing.assert_allclose(gapped.compute_loss({"item_ids": ids, "timestamps": ms}).numpy(),
+                                   gapped.compute_loss({"item_ids": ids, "session_starts": starts}).numpy(), rtol=1e-6)
+    with pytest.raises(ValueError, match="session_gap_seconds"):
+        HRNNConfig(session_gap_seconds=0)
+
+
+def _timed_dataset(directory, with_times=True):
+    """A tiny leave-one-out dataset: 4 users whose train/test records carry (or lack) timestamps."""
+    import json
+    import os
+    from tfseqrec.data.spec import FeatureInfo, FeatureSpec, SplitFiles, VocabularyInfo
+    rows = {"u1": [2, 3, 4, 5, 6], "u2": [7, 8, 9, 10], "u3": [11, 12, 13, 2, 3], "u4": [4, 5, 6, 7]}
+    features = {"sequence_id": FeatureInfo("string", "scalar"), "item_ids": FeatureInfo("int64", "list"),
+                "target_ids": FeatureInfo("int64", "list")}
+    if with_times:
+        features["timestamps"] = FeatureInfo("int64", "list")
+    for split, cut in (("train", 2), ("test", 1)):
+        with tf.io.TFRecordWriter(os.path.join(directory, f"{split}-00000-of-00001.tfrecord")) as writer:
+            for user, items in rows.items():
+                record = {"sequence_id": ("bytes", [user]), "item_ids": ("int64", items[:-cut]),
+                          "target_ids": ("int64", items[-1:] if split == "test" else [])}
+                if with_times:  # a new session (1 day later) from the third item on
+                    record["timestamps"] = ("int64", [k * 1000 + (86_400_000 if k >= 2 else 0)
+                                                      for k in range(len(items) - cut)])
+                writer.write(encode_example(record))
+    with open(os.path.join(directory, "vocab.tsv"), "w") as f:
+        f.write("[PAD]\t0\n[OOV]\t0\n" + "".join(f"i{i}\t1\n" for i in range(2, NUM_ITEMS)))
+    spec = FeatureSpec(features=features,
+                       splits={"train": SplitFiles("train-*.tfrecord", 4),
+                               "test": SplitFiles("test-*.tfrecord", 4, num_targets=4)},
+                       vocabulary=VocabularyInfo("vocab.tsv", size=NUM_ITEMS, num_items=NUM_ITEMS - 2),
+                       protocol={"split": "leave_one_out", "targets_per_record": 1})
+    with open(os.path.join(directory, "feature_spec.json"), "w") as f:
+        json.dump(spec.to_json(), f)
+    return spec
+
+
+def test_trainer_and_evaluator_feed_timestamps_to_hrnn(tmp_path):
+    from tfseqrec.data.spec import load_feature_spec
+    from tfseqrec.evaluation import EvaluationConfig, evaluate
+    from tfseqrec.training.config import TrainConfig
+    from tfseqrec.training.trainer import check_input_features, model_score_fn, train_dataset
+    _timed_dataset(str(tmp_path))
+    spec = load_feature_spec(str(tmp_path))
+    model = _hrnn(session_gap_seconds=1800, user_input="init")
+    check_input_features(model, spec)
+    batch = next(iter(train_dataset(spec, TrainConfig(data_dir=str(tmp_path), batch_size=4, shuffle_buffer=0),
+                                    model.config.max_len, model.input_features)))
+    assert set(batch) == {"item_ids", "timestamps"} and batch["timestamps"].shape == batch["item_ids"].shape
+    assert np.isfinite(model.compute_loss(batch).numpy())
+    # The evaluator's batches reach the model with their timestamps: the user level changes the scores.
+    seen = []
+    score = model_score_fn(model)
+    result = evaluate(lambda b: seen.append(sorted(b)) or score(b), spec, EvaluationConfig(ks=(5,)), verbose=False)
+    assert "timestamps" in seen[0] and result.summary["num_users"] == 4
+    ids, times = batch["item_ids"], batch["timestamps"]  # u1 and u3 open a second session at their last item
+    with_sessions = model_score_fn(model)({"item_ids": ids, "timestamps": times}).numpy()
+    np.testing.assert_allclose(with_sessions, model.score_all(ids, timestamps=times).numpy(), atol=1e-6)
+    assert not np.allclose(with_sessions, model.score_all(ids).numpy(), atol=1e-4)
+    # Data without timestamps: a clear error instead of silently training without the user level.
+    (tmp_path / "plain").mkdir()
+    plain = _timed_dataset(str(tmp_path / "plain"), with_times=False)
+    plain = load_feature_spec(str(tmp_path / "plain"))
+    with pytest.raises(ValueError, match="timestamps.*session_gap_seconds"):
+        check_input_features(model, plain)
+    check_input_features(_hrnn(), plain)

@@ -1,5 +1,6 @@
 """Training configs: YAML/JSON files, keyword values and dotted overrides, typed and validated."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -46,3 +47,16 @@ def test_warmup_then_linear_decay():
     schedule = WarmupDecay(1.0, warmup_steps=4, total_steps=12, decay="linear")
     values = [float(schedule(step)) for step in (0, 3, 4, 8, 12)]
     assert values == pytest.approx([0.25, 1.0, 1.0, 0.5, 0.0])
+
+
+CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_committed_configs_load_and_build(path):
+    from tfseqrec.models import build_model
+    cfg = load_train_config(str(path), ["data_dir=unused"])
+    model = build_model(cfg.model, cfg.model_config, 3000, item_counts=[0, 0] + [3] * 2998)
+    assert model.config.max_len >= 1 and cfg.validation_metric.split("@")[-1].isdigit()
+    if "@" in cfg.validation_metric:
+        assert int(cfg.validation_metric.split("@")[1]) in cfg.ks  # the metric is computed

@@ -63,6 +63,10 @@ def add_preprocess_args(parser: argparse.ArgumentParser) -> None:
     spl.add_argument("--test-cut", type=time_value, default=None, help="temporal: test starts here")
     spl.add_argument("--test-days", type=float, default=1.0, help="session: last N days are test")
     spl.add_argument("--valid-days", type=float, default=0.0, help="session: N days before test are validation")
+    spl.add_argument("--test-vocabulary", choices=("train", "train_valid"), default="train",
+                     help="session: items a test session keeps: those of train sessions, or of train and "
+                     "validation sessions (train_valid: the test set does not depend on --valid-days, e.g. "
+                     "to keep a dataset's given test split while validating on the end of its train period)")
     out = parser.add_argument_group("records")
     out.add_argument("--max-len", type=int, default=None, help="keep only the latest N items of each sequence")
     out.add_argument("--num-shards", type=int, default=0, help="TFRecord shards per split (0: runner decides)")
@@ -85,7 +89,8 @@ def config_from_args(args: argparse.Namespace):
                              item_min_count=args.item_min_count, user_min_count=args.user_min_count,
                              kcore_max_rounds=args.kcore_max_rounds),
         split=SplitConfig(protocol=args.split, valid_cut=args.valid_cut, test_cut=args.test_cut,
-                          test_days=args.test_days, valid_days=args.valid_days))
+                          test_days=args.test_days, valid_days=args.valid_days,
+                          test_vocabulary=args.test_vocabulary))
 
 
 def run_preprocess(args: argparse.Namespace, beam_args: Sequence[str]) -> int:

@@ -1,5 +1,6 @@
 """Full-ranking evaluation: numpy metrics (:mod:`.metrics`), batched TF ranking (:mod:`.ranking`),
-the evaluator (:mod:`.evaluator`) and its result files (:mod:`.results`).
+the next-item events of session splits (:mod:`.sessions`), the evaluator (:mod:`.evaluator`) and its
+result files (:mod:`.results`).
 
 ``metrics`` and ``results`` do not import TensorFlow; ``evaluate`` and ``EvaluationConfig`` are
 loaded lazily (they do).

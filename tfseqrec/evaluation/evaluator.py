@@ -11,8 +11,9 @@ Usage::
 
 ``score_fn(batch) -> [B, V]`` scores every vocabulary id for each row of a batch from
 :func:`tfseqrec.data.make_dataset` (left padded; ``item_ids``, ``lengths``, ``sequence_id`` and the
-spec's ``timestamps`` / ``event_types``). The targets are removed from the batch before it is
-passed on, so a score function cannot see them.
+spec's ``timestamps`` / ``event_types``), or, for session splits, of a batch of session prefixes with
+the same keys. The targets are removed from the batch before it is passed on, so a score function
+cannot see them.
 
 Protocol (written into every result):
 
@@ -22,6 +23,12 @@ Protocol (written into every result):
   targets are always candidates;
 * leave-one-out splits (``targets_per_record == 1``) use the rank of ``target_id``; other splits
   with targets (temporal) use the conservative positions of the distinct ``target_ids``;
+* session splits (protocol ``session``: whole sessions in ``item_ids``, no targets) are evaluated on
+  *every next item*, as in the GRU4Rec and SR-GNN papers: a session ``s`` of ``n`` items gives the
+  events ``(s[:t], s[t])``, ``t = 1..n-1`` (see :mod:`tfseqrec.evaluation.sessions`); the score
+  function sees the prefix (its latest ``max_len`` items), ``filter_seen`` excludes the items of the
+  whole prefix, every metric is a mean over events, and ``per_user`` holds one row per event with its
+  ``session_index`` and ``position`` (``t``) so that two models' events can be paired;
 * top-K lists (for coverage and popularity) are made without looking at the targets.
 """
 from __future__ import annotations
@@ -41,12 +48,16 @@ from tfseqrec.data.loader import SequenceBatchConfig, make_dataset
 from tfseqrec.data.spec import FeatureSpec, load_item_counts, resolve_spec
 from tfseqrec.evaluation import metrics, ranking
 from tfseqrec.evaluation.results import EvaluationResult
+from tfseqrec.evaluation.sessions import SessionEvents, read_session_events
 
-__all__ = ["EvaluationConfig", "EvaluationResult", "evaluate", "ScoreFn"]
+__all__ = ["EvaluationConfig", "EvaluationResult", "evaluate", "ScoreFn", "is_session_split", "SESSION_TARGETS"]
 
 ScoreFn = Callable[[dict], tf.Tensor]
 _TARGET_KEYS = ("target_ids", "target_id", "target_timestamps")
 _SEQUENCE_KEYS = ("item_ids", "timestamps", "event_types")
+SESSION_TARGETS = "session: every next item"
+# How the split is evaluated: one target per record, several targets per record, or every next item.
+SINGLE, MULTI, SESSION = "single", "multi", "session"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,7 +68,7 @@ class EvaluationConfig:
       ks: cut-offs of the @K metrics (positive ints, deduplicated and sorted).
       filter_seen: whether items of the user's history are removed from the candidates (the target
         never is).
-      batch_size: users per batch.
+      batch_size: records (users) per batch; for session splits, events per batch.
       max_len: if set, the score function sees only the latest ``max_len`` items, left padded to
         ``[B, max_len]`` (exclusion still uses the whole stored history); None = whole histories.
       split: the split to evaluate (``"test"``, ``"valid"``).
@@ -113,15 +124,38 @@ def _model_inputs(batch: Mapping[str, Any], max_len: Optional[int]) -> dict:
     return out
 
 
-def _check_split(spec: FeatureSpec, split: str) -> bool:
-    """Whether the split has one target per record; raises when it cannot be evaluated."""
+def is_session_split(spec: FeatureSpec) -> bool:
+    """Whether the dataset was split with the ``session`` protocol (whole sessions, no targets)."""
+    return spec.protocol.get("split") == "session" and "target_ids" not in spec.features
+
+
+def _split_mode(spec: FeatureSpec, split: str) -> str:
+    """``SINGLE``, ``MULTI`` or ``SESSION`` (see the module docstring); raises when it cannot be evaluated."""
     if split not in spec.splits:
         spec.split_pattern(split)  # KeyError listing the available splits.
+    if is_session_split(spec):
+        return SESSION
     if "target_ids" not in spec.features or spec.splits[split].num_targets <= 0:
         raise ValueError(
             f"split {split!r} of {spec.directory or 'this dataset'} has no targets (protocol "
-            f"{spec.protocol.get('split')!r}); evaluate() needs target_ids (leave_one_out or temporal splits)")
-    return spec.protocol.get("targets_per_record") == 1
+            f"{spec.protocol.get('split')!r}); evaluate() needs target_ids (leave_one_out or temporal splits) "
+            f"or a session split (every next item of each session)")
+    return SINGLE if spec.protocol.get("targets_per_record") == 1 else MULTI
+
+
+def _record_batches(spec: FeatureSpec, config: EvaluationConfig, single: bool):
+    """``(batch, targets)`` per batch of records: ``target_id [B]``, or ``target_ids [B, T]`` padded with 0."""
+    batch_config = SequenceBatchConfig(
+        batch_size=config.batch_size, max_len=None, padding="left", include_targets=True,
+        include_timestamps="timestamps" in spec.features, include_event_types="event_types" in spec.features,
+        num_parallel_reads=None)
+    for batch in make_dataset(spec, config.split, batch_config):
+        if single:
+            targets = batch["target_id"]
+        else:
+            targets = batch["target_ids"].to_tensor(default_value=0)
+            targets = tf.pad(targets, [[0, 0], [0, tf.maximum(1 - tf.shape(targets)[1], 0)]])  # >= 1 column
+        yield batch, targets
 
 
 def evaluate(score_fn: ScoreFn, spec_or_dir: Union[FeatureSpec, str],
@@ -145,7 +179,8 @@ def evaluate(score_fn: ScoreFn, spec_or_dir: Union[FeatureSpec, str],
     if not isinstance(config, EvaluationConfig):
         raise TypeError(f"config must be an EvaluationConfig, got {type(config).__name__}")
     spec = resolve_spec(spec_or_dir)
-    single = _check_split(spec, config.split)
+    mode = _split_mode(spec, config.split)
+    single = mode in (SINGLE, SESSION)  # one target per row (a record, or a session event)
     vocab_size = spec.vocabulary.size
     if item_counts is None:
         item_counts = load_item_counts(spec)
@@ -164,29 +199,24 @@ def evaluate(score_fn: ScoreFn, spec_or_dir: Union[FeatureSpec, str],
             where, candidates = ranking.target_positions(scores, targets, excl)
         return where, candidates, ranking.masked_top_k(scores, excl, list_k)
 
-    batch_config = SequenceBatchConfig(
-        batch_size=config.batch_size, max_len=None, padding="left", include_targets=True,
-        include_timestamps="timestamps" in spec.features, include_event_types="event_types" in spec.features,
-        num_parallel_reads=None)
-    dataset = make_dataset(spec, config.split, batch_config)
-    total = spec.splits[config.split].num_records
+    start = time.perf_counter()
+    events: Optional[SessionEvents] = None
+    if mode == SESSION:
+        events = read_session_events(spec, config.split)  # In memory: 8 bytes per click and feature.
+        batches, total, unit = events.batches(config.batch_size), events.num_events, "event"
+    else:
+        batches, total, unit = _record_batches(spec, config, single), spec.splits[config.split].num_records, "user"
     from tqdm.auto import tqdm
-    bar = tqdm(total=total, unit="user", desc=f"evaluate {config.split}",
+    bar = tqdm(total=total, unit=unit, desc=f"evaluate {config.split}",
                disable=not verbose or not sys.stderr.isatty())
 
     found, counts, lists, sequence_ids = [], [], [], []
-    start = time.perf_counter()
-    for batch in dataset:
+    for batch, targets in batches:
         scores = tf.convert_to_tensor(score_fn(_model_inputs(batch, config.max_len)))
         rows = int(tf.shape(batch["item_ids"])[0])
         if scores.shape.rank != 2 or scores.shape[0] != rows or scores.shape[1] != vocab_size:
             raise ValueError(f"score_fn must return [batch, vocabulary size] = [{rows}, {vocab_size}] scores, "
                              f"got shape {scores.shape}")
-        if single:
-            targets = batch["target_id"]
-        else:
-            targets = batch["target_ids"].to_tensor(default_value=0)
-            targets = tf.pad(targets, [[0, 0], [0, tf.maximum(1 - tf.shape(targets)[1], 0)]])  # >= 1 column
         where, candidates, topk = rank_batch(scores, batch["item_ids"], targets)
         found.append(where.numpy())
         counts.append(candidates.numpy())
@@ -224,13 +254,23 @@ def evaluate(score_fn: ScoreFn, spec_or_dir: Union[FeatureSpec, str],
     per_user["num_candidates"] = num_candidates
     per_user["topk_ids"] = topk_ids
 
+    if events is not None:
+        per_user["session_index"] = events.session_index
+        per_user["position"] = events.position
+
     summary = _summary(per_user, config, topk_ids, spec.num_items, item_counts)
-    num_users = int(len(sequence_ids))
-    summary["num_users"] = num_users
-    if not single:
-        summary["num_users_without_targets"] = skipped
-    summary["seconds"] = seconds
-    summary["users_per_second"] = num_users / seconds if seconds > 0 else float("nan")
+    rows = int(len(sequence_ids))
+    if events is not None:
+        summary["num_events"] = rows
+        summary["num_sessions"] = events.num_sessions
+        summary["seconds"] = seconds
+        summary["events_per_second"] = rows / seconds if seconds > 0 else float("nan")
+    else:
+        summary["num_users"] = rows
+        if not single:
+            summary["num_users_without_targets"] = skipped
+        summary["seconds"] = seconds
+        summary["users_per_second"] = rows / seconds if seconds > 0 else float("nan")
     protocol = {
         "name": config.protocol,
         "split": config.split,
@@ -247,6 +287,13 @@ def evaluate(score_fn: ScoreFn, spec_or_dir: Union[FeatureSpec, str],
         "dataset": spec.directory,
         "dataset_protocol": spec.protocol,
     }
+    if events is not None:
+        protocol.update({
+            "targets": SESSION_TARGETS,
+            "events": "a session s of n items gives n - 1 events: input s[:t] (its latest max_len items), "
+                      "target s[t], t = 1..n-1; metrics are means over events",
+            "filter_seen_scope": "the session prefix s[:t]" if config.filter_seen else None,
+        })
     return EvaluationResult(summary=summary, per_user=per_user, sequence_ids=sequence_ids,
                             protocol=protocol, config=config.to_json())
 

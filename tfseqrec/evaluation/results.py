@@ -26,16 +26,22 @@ __all__ = ["EvaluationResult", "METRICS_FILENAME", "PER_USER_FILENAME"]
 
 @dataclasses.dataclass
 class EvaluationResult:
-    """Result of :func:`tfseqrec.evaluation.evaluate` (``U`` = evaluated users).
+    """Result of :func:`tfseqrec.evaluation.evaluate` (``U`` = evaluated rows: users, or for session
+    splits the next-item events of the sessions).
 
     Attributes:
-      summary: metric name -> mean over users (``"HR@10"``, ``"NDCG@10"``, ``"MRR"``, ``"AUC"``,
-        ``"coverage@10"``, ``"popularity_percentile@10"``, ``"gini@10"``, ...), plus ``"num_users"``,
-        ``"users_per_second"`` and ``"seconds"``.
+      summary: metric name -> mean over rows (``"HR@10"``, ``"NDCG@10"``, ``"MRR"``, ``"AUC"``,
+        ``"coverage@10"``, ``"popularity_percentile@10"``, ``"gini@10"``, ...), plus ``"num_users"``
+        and ``"users_per_second"`` (session splits: ``"num_events"``, ``"num_sessions"`` and
+        ``"events_per_second"``) and ``"seconds"``.
       per_user: name -> array with first dimension ``U``: ``"rank"`` (int), ``"num_candidates"``
-        (int), per-user metrics (float, the same names as the summary), ``"topk_ids"`` ``[U, K]``
-        and, for several targets, ``"num_targets"`` and ``"target_positions"`` ``[U, T]``.
-      sequence_ids: str ``[U]``, the ``sequence_id`` of each row of ``per_user``.
+        (int), per-row metrics (float, the same names as the summary), ``"topk_ids"`` ``[U, K]``;
+        for several targets, ``"num_targets"`` and ``"target_positions"`` ``[U, T]``; for session
+        splits ``"session_index"`` (the session's place in the split's read order) and
+        ``"position"`` (``t``: the event ranks item ``t`` after the prefix ``s[:t]``), which pair the
+        events of two evaluations of the same split.
+      sequence_ids: str ``[U]``, the ``sequence_id`` of each row of ``per_user`` (the session id for
+        session events).
       protocol: how the numbers were measured (split, filter_seen, ks, ties, the spec's protocol).
       config: the :class:`EvaluationConfig` as a dict.
     """

@@ -12,6 +12,11 @@ A model is a ``tfrs.Model`` with
 Training uses plain ``model.fit`` on batches from ``tfseqrec.data.make_dataset`` with ``max_len + 1`` items:
 every non-padding position is a target (the input is ``item_ids[:, :-1]``, the target ``item_ids[:, 1:]``).
 Scoring for evaluation and serving is ``score_all(item_ids) -> [B, num_items]`` from the last position.
+
+``input_features`` names the record features (``tfseqrec.data.spec``) a model reads; the trainer puts
+exactly those into training batches (``compute_loss``) and into scoring batches (``call``), so a model
+that needs more than ``item_ids`` (HRNN reads ``timestamps`` to find its sessions) says so here, and no
+caller branches on the model's name.
 """
 from __future__ import annotations
 
@@ -58,6 +63,8 @@ class SequentialRecommender(tfrs.Model):
     causal = True
     # Input-only token ids after the catalogue (e.g. [MASK] = num_items): embedded, never scored or sampled.
     num_extra_input_tokens = 0
+    # Record features read by compute_loss and call (each [B, L], aligned with item_ids); see the module doc.
+    input_features: tuple = ("item_ids",)
 
     def __init__(self, config: SequentialModelConfig, num_items: int,
                  item_counts: Optional[Sequence[float]] = None, **kwargs):
@@ -111,6 +118,7 @@ class SequentialRecommender(tfrs.Model):
         return scores if bias is None else scores + bias
 
     def call(self, inputs, training: bool = False) -> tf.Tensor:
+        """Scores ``[B, num_items]`` for ``item_ids [B, L]``, or a dict holding ``input_features``."""
         item_ids = inputs["item_ids"] if isinstance(inputs, dict) else inputs
         return self.score_all(item_ids, training=training)
 

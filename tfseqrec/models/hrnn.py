@@ -20,18 +20,38 @@ output zeros. Without ``session_starts`` (for example batches from :func:`tfseqr
 there are no boundaries and the model is a one-layer GRU4Rec over the whole sequence (with the extra
 user input of zeros for ``"all"``). The state at ``t`` depends on items and starts ``0..t`` only (causal).
 
-Training: ``compute_loss`` takes ``{"item_ids": [B, L + 1], "session_starts": [B, L + 1]}`` (the
-latter optional), shifted like the base class: every non-padding position is a target. The paper
-never predicts a session's first item; ``predict_session_starts=False`` masks those targets the same
-way. Scoring: ``score_all(item_ids, session_starts=None)`` from the last position. A session's first
-item is an input: to recommend for a new session of a user, pass the history including that item.
+Where the session starts come from (two ways, the first is what ``tfseqrec train`` uses):
 
-Data: :func:`sessions_to_user_sequences` groups sessionized records (one record per session with
-``user_id`` and ``session_index``, as the preprocessing pipeline writes with ``--session-gap``) per user
-into the layout above (numpy, in memory); :func:`read_session_records` reads those three features from
-TFRecord files and :func:`load_user_sequences` does both for a split of a preprocessed dataset;
+1. **From timestamps** (``session_gap_seconds`` set): the data are ordinary per-user records with
+   ``timestamps`` (ms, as ``tfseqrec preprocess`` writes them for any log with a time column, e.g.
+   ML-1M's ``ratings.dat`` with the default leave-one-out split). The model then declares
+   ``input_features = ("item_ids", "timestamps")``, the trainer and the evaluator pass the timestamps
+   along, and :meth:`HRNN.session_starts` marks, in-graph, every item that follows the previous one by
+   more than the gap (and the row's first item). Nothing has to be grouped beforehand, the standard
+   loader and evaluator work unchanged, and training and evaluation see the same boundaries:
+   training windows (``max_len + 1`` items) carry the target's timestamp, so a target that opens a
+   session is known and, with ``predict_session_starts=False`` (the paper), never trained on; at
+   evaluation the history's timestamps give its sessions, the target's are not seen, and the target
+   is ranked from the last state as given, whether or not it opens a new session.
+2. **Given explicitly**: ``session_starts [B, L]`` (bool) in the batch dict or as an argument, e.g.
+   from :func:`load_user_sequences` (below), in a hand-written training loop.
+
+Without either there are no boundaries and HRNN is a one-layer GRU over the whole history.
+
+Training: ``compute_loss`` takes ``{"item_ids": [B, L + 1]}`` plus ``"timestamps"`` or
+``"session_starts"`` (``[B, L + 1]``, optional), shifted like the base class: every non-padding
+position is a target. The paper never predicts a session's first item; ``predict_session_starts=False``
+masks those targets the same way. Scoring: ``score_all(item_ids, session_starts=None, timestamps=None)``
+from the last position. A session's first item is an input: to recommend for a new session of a user,
+pass the history including that item.
+
+Data for way 2: :func:`sessions_to_user_sequences` groups sessionized records (one record per session
+with ``user_id`` and ``session_index``, as the preprocessing pipeline writes with ``--session-gap``) per
+user into the layout above (numpy, in memory); :func:`read_session_records` reads those three features
+from TFRecord files and :func:`load_user_sequences` does both for a split of a preprocessed dataset;
 :func:`user_sequence_dataset` batches the arrays as a ``tf.data.Dataset`` for ``model.fit``. This
-in-memory path is meant for data sets that fit in memory (a streaming version is future work).
+in-memory path is meant for data sets that fit in memory. (Sessionized records have one leave-one-out
+target per *session*, not per user, which is why ``tfseqrec train`` uses way 1.)
 """
 from __future__ import annotations
 
@@ -63,6 +83,9 @@ class HRNNConfig(SequentialModelConfig):
       dropout_hidden: dropout on the session GRU's outputs (not on the carried state); ``None`` = the
         shared ``dropout`` field.
       predict_session_starts: False masks the targets that begin a session (the paper's protocol).
+      session_gap_seconds: when set, a session starts at every item more than this many seconds after
+        the previous one, computed from the ``timestamps`` feature (ms) in-graph; the model then reads
+        ``timestamps`` (``input_features``). ``None``: ``session_starts`` are given explicitly, or none.
     """
     session_units: Optional[int] = None
     user_units: Optional[int] = None
@@ -70,6 +93,7 @@ class HRNNConfig(SequentialModelConfig):
     dropout_embedding: float = 0.0
     dropout_hidden: Optional[float] = None
     predict_session_starts: bool = True
+    session_gap_seconds: Optional[float] = None
 
     def __post_init__(self):
         super().__post_init__()
@@ -83,6 +107,9 @@ class HRNNConfig(SequentialModelConfig):
             value = getattr(self, name)
             if value is not None and not 0.0 <= value < 1.0:
                 raise ValueError(f"{name}={value} must be in [0, 1)")
+        gap = self.session_gap_seconds
+        if gap is not None and (isinstance(gap, bool) or not isinstance(gap, (int, float)) or not gap > 0):
+            raise ValueError(f"session_gap_seconds must be a number > 0 or None, got {gap!r}")
 
     @property
     def session_size(self) -> int:
@@ -100,6 +127,31 @@ class HRNNConfig(SequentialModelConfig):
 @register("hrnn", HRNNConfig)
 class HRNN(SequentialRecommender):
     """Hierarchical RNN; ``encode(item_ids [B, L], training, session_starts=None) -> [B, L, D]``."""
+
+    @property
+    def input_features(self) -> tuple:
+        """``("item_ids", "timestamps")`` with ``session_gap_seconds`` (sessions from time gaps), else
+        ``("item_ids",)``."""
+        return ("item_ids", "timestamps") if self.config.session_gap_seconds is not None else ("item_ids",)
+
+    def session_starts(self, item_ids, session_starts=None, timestamps=None) -> Optional[tf.Tensor]:
+        """bool ``[B, L]`` session starts for left-padded ``item_ids [B, L]``, or None (no boundaries).
+
+        ``session_starts`` when given; else, with ``session_gap_seconds`` and ``timestamps`` (int ms
+        ``[B, L]``), True at each row's first item and at every item more than the gap after the one
+        before it. Padding positions are never starts.
+        """
+        if session_starts is not None:
+            return tf.cast(session_starts, tf.bool)
+        gap = self.config.session_gap_seconds
+        if gap is None or timestamps is None:
+            return None
+        is_item = tf.not_equal(tf.cast(item_ids, tf.int64), PAD_ID)                    # [B, L]
+        times = tf.cast(timestamps, tf.int64)
+        previous_is_item = tf.pad(is_item[:, :-1], [[0, 0], [1, 0]])                      # [B, L]
+        gaps = times - tf.pad(times[:, :-1], [[0, 0], [1, 0]])                           # ms since the previous
+        after_gap = gaps > tf.cast(round(gap * 1000.0), tf.int64)
+        return is_item & (tf.logical_not(previous_is_item) | after_gap)
 
     def __init__(self, config: HRNNConfig, num_items: int, item_counts=None, **kwargs):
         super().__init__(config, num_items, item_counts=item_counts, **kwargs)
@@ -177,15 +229,18 @@ class HRNN(SequentialRecommender):
         return out if self.projection is None else self.projection(out)
 
     # -- queries, scoring, loss ------------------------------------------------------------------------------
-    def query(self, item_ids, training: bool = False, session_starts=None):
+    def query(self, item_ids, training: bool = False, session_starts=None, timestamps=None):
+        session_starts = self.session_starts(item_ids, session_starts, timestamps)  # before truncating
         item_ids = self._truncate(tf.cast(item_ids, tf.int64))
         if session_starts is not None:
-            session_starts = self._truncate(tf.cast(session_starts, tf.bool))
+            session_starts = self._truncate(session_starts)
         return self.encode(item_ids, training=training, session_starts=session_starts)[:, -1, :]
 
-    def score_all(self, item_ids, training: bool = False, session_starts=None):
-        """Scores ``[B, num_items]`` for the next item after each history (``session_starts`` optional)."""
-        scores = tf.matmul(self.query(item_ids, training=training, session_starts=session_starts),
+    def score_all(self, item_ids, training: bool = False, session_starts=None, timestamps=None):
+        """Scores ``[B, num_items]`` for the next item after each history (``session_starts`` or
+        ``timestamps`` optional, ``[B, L]`` like ``item_ids``)."""
+        scores = tf.matmul(self.query(item_ids, training=training, session_starts=session_starts,
+                                      timestamps=timestamps),
                            self.item_embeddings(), transpose_b=True)
         bias = self.item_biases()
         return scores if bias is None else scores + bias
@@ -193,20 +248,23 @@ class HRNN(SequentialRecommender):
     def call(self, inputs, training: bool = False):
         if isinstance(inputs, dict):
             return self.score_all(inputs["item_ids"], training=training,
-                                  session_starts=inputs.get("session_starts"))
+                                  session_starts=inputs.get("session_starts"), timestamps=inputs.get("timestamps"))
         return self.score_all(inputs, training=training)
 
     def compute_loss(self, inputs, training: bool = False):
-        """Next-item loss for ``{"item_ids": [B, L + 1], "session_starts": [B, L + 1] (optional)}``."""
+        """Next-item loss for ``{"item_ids": [B, L + 1]}`` with optional ``"session_starts"`` or
+        ``"timestamps"`` ``[B, L + 1]`` (see the module docstring)."""
         item_ids = inputs["item_ids"] if isinstance(inputs, dict) else inputs
-        starts = inputs.get("session_starts") if isinstance(inputs, dict) else None
+        starts = None
+        if isinstance(inputs, dict):
+            starts = self.session_starts(item_ids, inputs.get("session_starts"), inputs.get("timestamps"))
         keep = self.config.max_len + 1
         item_ids = tf.cast(item_ids, tf.int64)[:, -keep:]
         history, targets = item_ids[:, :-1], item_ids[:, 1:]
         mask = tf.logical_and(tf.not_equal(history, PAD_ID), tf.not_equal(targets, PAD_ID))
         history_starts = None
         if starts is not None:
-            starts = tf.cast(starts, tf.bool)[:, -keep:]
+            starts = starts[:, -keep:]
             history_starts = starts[:, :-1]
             if not self.config.predict_session_starts:
                 mask = tf.logical_and(mask, tf.logical_not(starts[:, 1:]))

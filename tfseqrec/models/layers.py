@@ -25,14 +25,21 @@ def bidirectional_attention_mask(padding_mask: tf.Tensor) -> tf.Tensor:
     return tf.tile(padding_mask[:, tf.newaxis, :], [1, length, 1])
 
 
+def small_normal_initializer(stddev: float = 0.02) -> tf.keras.initializers.Initializer:
+    """Truncated normal with a small stddev for transformer weights (BERT/GPT-style; the SASRec and BERT4Rec
+    reference implementations use 0.02): residual branches start near zero, so early training follows the
+    embeddings."""
+    return tf.keras.initializers.TruncatedNormal(stddev=stddev)
+
+
 class PointWiseFeedForward(tf.keras.layers.Layer):
     """Two position-wise dense layers with ReLU and dropout: ``[B, L, D] -> [B, L, D]``."""
 
     def __init__(self, dim: int, hidden_dim: int, dropout: float, **kwargs):
         super().__init__(**kwargs)
         self.dim, self.hidden_dim, self.dropout_rate = dim, hidden_dim, dropout
-        self.inner = tf.keras.layers.Dense(hidden_dim, activation="relu")
-        self.outer = tf.keras.layers.Dense(dim)
+        self.inner = tf.keras.layers.Dense(hidden_dim, activation="relu", kernel_initializer=small_normal_initializer())
+        self.outer = tf.keras.layers.Dense(dim, kernel_initializer=small_normal_initializer())
         self.dropout1 = tf.keras.layers.Dropout(dropout)
         self.dropout2 = tf.keras.layers.Dropout(dropout)
 
@@ -57,7 +64,8 @@ class TransformerBlock(tf.keras.layers.Layer):
         self.dim, self.num_heads, self.hidden_dim, self.dropout_rate, self.epsilon = (
             dim, num_heads, hidden_dim, dropout, epsilon)
         self.attention_norm = tf.keras.layers.LayerNormalization(epsilon=epsilon)
-        self.attention = tf.keras.layers.MultiHeadAttention(num_heads, key_dim=dim // num_heads, dropout=dropout)
+        self.attention = tf.keras.layers.MultiHeadAttention(num_heads, key_dim=dim // num_heads, dropout=dropout,
+                                                            kernel_initializer=small_normal_initializer())
         self.ffn_norm = tf.keras.layers.LayerNormalization(epsilon=epsilon)
         self.ffn = PointWiseFeedForward(dim, hidden_dim, dropout)
 

@@ -1,7 +1,9 @@
 """SASRec (Kang & McAuley, ICDM 2018): causal self-attention over the item history.
 
 Item embeddings scaled by sqrt(D) plus learnable absolute position embeddings, dropout, ``num_blocks``
-pre-norm transformer blocks with a causal mask, and a final layer norm. With the full cross-entropy loss
+pre-norm transformer blocks with a causal mask, and a final layer norm. Positions count from the first
+item of the (truncated) history by default, as in the reference implementations (right-padded there):
+on ML-1M the index of a rating in a user's history carries signal (sign-up ratings come first). With the full cross-entropy loss
 this is the "SASRec+" of Klenitskiy & Vasilev (RecSys 2023); with ``LossConfig("bce")`` it is the original.
 """
 from __future__ import annotations
@@ -17,13 +19,27 @@ from tfseqrec.models.layers import causal_attention_mask, position_embedding, tr
 from tfseqrec.models.registry import register
 
 
+POSITION_ORIGINS = ("first", "last")
+
+
 @dataclasses.dataclass(frozen=True)
 class SASRecConfig(SequentialModelConfig):
-    """``num_blocks`` transformer blocks with ``num_heads`` heads; ``ffn_dim`` defaults to ``embedding_dim``."""
+    """``num_blocks`` transformer blocks with ``num_heads`` heads; ``ffn_dim`` defaults to ``embedding_dim``.
+
+    ``position_origin``: ``"first"`` numbers positions from the oldest kept item (0, 1, ...); ``"last"``
+    anchors the newest item at ``max_len - 1`` whatever the history length.
+    """
     num_blocks: int = 2
     num_heads: int = 1
     ffn_dim: Optional[int] = None
     layer_norm_epsilon: float = 1e-8
+    position_origin: str = "first"
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.position_origin not in POSITION_ORIGINS:
+            raise ValueError(f"position_origin={self.position_origin!r}: use one of {POSITION_ORIGINS} "
+                             "(first: position 0 is the oldest item kept; last: the newest item is max_len - 1)")
 
 
 @register("sasrec", SASRecConfig)
@@ -45,9 +61,12 @@ class SASRec(SequentialRecommender):
         padding_mask = tf.not_equal(item_ids, PAD_ID)  # [B, L]
         length = tf.shape(item_ids)[1]
         x = self.item_embedding(item_ids) * (self.config.embedding_dim ** 0.5)
-        # Absolute positions counted from the right, so the most recent item always has the same position.
-        positions = tf.range(self.config.max_len - length, self.config.max_len)
-        x = x + self.position_embedding(positions)[tf.newaxis]
+        if self.config.position_origin == "first":  # [B, L]: 0 at the first real item (left padding)
+            positions = tf.maximum(tf.cumsum(tf.cast(padding_mask, tf.int32), axis=1) - 1, 0)
+            x = x + self.position_embedding(positions)
+        else:  # counted from the right: the most recent item always has position max_len - 1
+            positions = tf.range(self.config.max_len - length, self.config.max_len)
+            x = x + self.position_embedding(positions)[tf.newaxis]
         x = self.input_dropout(x, training=training) * tf.cast(padding_mask, x.dtype)[..., tf.newaxis]
         attention_mask = self.attention_mask_fn(padding_mask)
         for block in self.blocks:

@@ -8,6 +8,11 @@ Run directory::
     checkpoints/best.*    weights at the best validation metric
     tensorboard/          TensorBoard logs
     test/metrics.json     test metrics with the protocol; test/per_user.npz per-user arrays
+
+Batches hold the record features the model declares in ``model.input_features`` (``item_ids``, plus
+``timestamps`` for HRNN with ``session_gap_seconds``), for training and for scoring alike. Validation and
+test use the evaluator's protocol for the split: leave-one-out / temporal targets, or every next item of
+each session for session splits (``tfseqrec.evaluation``).
 """
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ import os
 import platform
 import resource
 import time
-from typing import Optional
+from typing import Optional, Sequence
 
 import tfseqrec  # noqa: F401
 import numpy as np
@@ -44,9 +49,25 @@ def peak_memory_mib() -> float:
 
 
 def model_score_fn(model):
-    """``batch -> [B, num_items]`` scores for the evaluator, compiled once."""
-    score = tf.function(lambda item_ids: model.score_all(item_ids, training=False), reduce_retracing=True)
-    return lambda batch: score(batch["item_ids"])
+    """``batch -> [B, num_items]`` scores for the evaluator, compiled once.
+
+    Passes the batch's ``model.input_features`` (e.g. HRNN's ``timestamps``) to ``model.call``; the
+    evaluator's batches carry every list feature of the spec, session prefixes included.
+    """
+    names = tuple(model.input_features)
+    score = tf.function(lambda inputs: model.call(inputs, training=False), reduce_retracing=True)
+    return lambda batch: score({name: batch[name] for name in names})
+
+
+def check_input_features(model, spec: FeatureSpec) -> None:
+    """Raises when the data lack a record feature the model reads (``model.input_features``)."""
+    missing = [name for name in model.input_features if name not in spec.features]
+    if missing:
+        raise ValueError(
+            f"model {model.registry_name!r} reads the record feature(s) {missing} (its input_features are "
+            f"{list(model.input_features)}), but {spec.directory or 'the dataset'} has only {sorted(spec.features)}. "
+            f"Preprocess a log that has them (timestamps need a time column) or change model_config "
+            f"(e.g. hrnn reads timestamps only with session_gap_seconds set)")
 
 
 def _evaluation_config(cfg: TrainConfig, split: str, max_len: int):
@@ -55,17 +76,23 @@ def _evaluation_config(cfg: TrainConfig, split: str, max_len: int):
                             max_len=max_len, split=split)
 
 
-def train_dataset(spec: FeatureSpec, cfg: TrainConfig, max_len: int) -> tf.data.Dataset:
-    """Left-padded training batches of ``max_len + 1`` items (inputs and shifted targets), shuffled;
-    or GRU4Rec's session-parallel mini-batches when ``cfg.batching == "session_parallel"``."""
+def train_dataset(spec: FeatureSpec, cfg: TrainConfig, max_len: int,
+                  input_features: Sequence[str] = ("item_ids",)) -> tf.data.Dataset:
+    """Left-padded training batches of ``max_len + 1`` items (inputs and shifted targets), shuffled,
+    holding ``input_features`` (each ``[B, max_len + 1]``, aligned with ``item_ids``); or GRU4Rec's
+    session-parallel mini-batches when ``cfg.batching == "session_parallel"``."""
+    names = tuple(input_features)
     if cfg.batching == "session_parallel":
+        if names != ("item_ids",):
+            raise ValueError(f"batching=session_parallel feeds item ids only; this model reads {list(names)}: "
+                             f"use batching=padded")
         from tfseqrec.data.session_parallel import SessionParallelConfig, make_session_parallel_dataset
         return make_session_parallel_dataset(spec, "train", SessionParallelConfig(batch_size=cfg.batch_size,
                                                                                   seed=cfg.seed))
     ds = make_dataset(spec, "train", SequenceBatchConfig(
         batch_size=cfg.batch_size, max_len=max_len + 1, padding="left", shuffle_buffer=cfg.shuffle_buffer,
-        seed=cfg.seed))
-    return ds.map(lambda b: {"item_ids": b["item_ids"]})
+        seed=cfg.seed, include_timestamps="timestamps" in names, include_event_types="event_types" in names))
+    return ds.map(lambda b: {name: b[name] for name in names})
 
 
 def train(cfg: TrainConfig, model=None) -> dict:
@@ -80,7 +107,8 @@ def train(cfg: TrainConfig, model=None) -> dict:
     if model is None:
         model = build_model(cfg.model, cfg.model_config, spec.vocabulary.size, item_counts=item_counts)
     max_len = model.config.max_len
-    data = train_dataset(spec, cfg, max_len)
+    check_input_features(model, spec)
+    data = train_dataset(spec, cfg, max_len, model.input_features)
     steps = cfg.steps_per_epoch or -(-spec.splits["train"].num_records // cfg.batch_size)
     model.compile(optimizer=build_optimizer(cfg.optimizer, steps * cfg.epochs), jit_compile=cfg.jit_compile)
     os.makedirs(cfg.output_dir, exist_ok=True)
@@ -169,6 +197,7 @@ def evaluate_run(run_dir: str, split: str = "test", output_dir: Optional[str] = 
     from tfseqrec.evaluation import evaluate
     from tfseqrec.training.config import load_train_config
     model, run, spec = load_trained_model(run_dir)
+    check_input_features(model, spec)
     cfg = load_train_config(**run["config"])
     result = evaluate(model_score_fn(model), spec, _evaluation_config(cfg, split, model.config.max_len),
                       item_counts=np.asarray(load_item_counts(spec)), verbose=verbose)
