@@ -7,8 +7,8 @@ Same contract as every model (``base.SequentialRecommender``): tied item embeddi
 * **Vocabulary.** Ids 0 = PAD, 1 = OOV, items ``2 .. V - 1`` as everywhere, plus a mask token
   ``mask_token_id = V``: the input table has ``V + 1`` rows; the output layer uses the first ``V``
   rows only (``item_embeddings()``), so the mask token is never scored nor sampled.
-* **Encoder** (``encode``): item + learnable absolute position embeddings (positions counted from the
-  right, as in SASRec), LayerNorm and dropout (BERT's embedding post-processing), ``num_blocks`` shared
+* **Encoder** (``encode``): item + learnable absolute position embeddings (``position_origin``: counted
+  from the newest item by default; ``"first"`` counts from the oldest, as the reference BERT on right padding), LayerNorm and dropout (BERT's embedding post-processing), ``num_blocks`` shared
   ``TransformerBlock`` s with ``bidirectional_attention_mask`` (every position attends every real
   position, both sides), final LayerNorm. ``causal = False``: a state may depend on later items.
 * **Training** (``compute_loss``): on the last ``max_len`` items of each training row, ``ClozeMasking``
@@ -41,7 +41,8 @@ import tfseqrec  # noqa: F401  (Keras 2 for TFRS)
 import tensorflow as tf
 
 from tfseqrec.models.base import PAD_ID, SequentialModelConfig, SequentialRecommender
-from tfseqrec.models.layers import bidirectional_attention_mask, position_embedding, transformer_blocks
+from tfseqrec.models.layers import (bidirectional_attention_mask, check_position_origin, position_embedding,
+                                    position_ids, transformer_blocks)
 from tfseqrec.models.masking import FIRST_ITEM_ID, ClozeMasking, LastPositionMasking, mask_last_item
 from tfseqrec.models.registry import register
 
@@ -58,6 +59,8 @@ class BERT4RecConfig(SequentialModelConfig):
       num_blocks, num_heads: transformer blocks and attention heads (``embedding_dim % num_heads == 0``).
       ffn_dim: feed-forward inner width; ``None`` = ``4 * embedding_dim`` (paper, as BERT).
       layer_norm_epsilon: of every LayerNorm.
+      position_origin: ``"last"`` (newest item = ``max_len - 1``; the default, under which the cloze tests
+        learn fastest) or ``"first"`` (position 0 = oldest kept item, as the reference BERT on right padding).
       mask_prob: fraction of each training row's real items that are masked (the paper's rho; at least
         one per row). The paper uses 0.2 on ML-1M / ML-20M, 0.4 on Steam, 0.6 on Beauty.
       mask_token_prob, random_token_prob: replacement of a chosen item: the mask token / a random item /
@@ -77,6 +80,7 @@ class BERT4RecConfig(SequentialModelConfig):
     num_heads: int = 2
     ffn_dim: Optional[int] = None
     layer_norm_epsilon: float = 1e-8
+    position_origin: str = "last"
     mask_prob: float = 0.2
     mask_token_prob: float = 1.0
     random_token_prob: float = 0.0
@@ -87,6 +91,7 @@ class BERT4RecConfig(SequentialModelConfig):
 
     def __post_init__(self):
         super().__post_init__()
+        check_position_origin(self.position_origin)
         if self.max_len < 2:
             raise ValueError(f"max_len={self.max_len} must be >= 2 (the mask token takes one position)")
         if self.num_blocks < 1 or self.num_heads < 1:
@@ -145,9 +150,8 @@ class BERT4Rec(SequentialRecommender):
         """States ``[B, L, D]`` of left-padded ids (mask tokens allowed); each attends both sides."""
         item_ids = tf.cast(item_ids, tf.int64)
         padding_mask = tf.not_equal(item_ids, PAD_ID)  # [B, L]
-        length = tf.shape(item_ids)[1]
-        positions = tf.range(self.config.max_len - length, self.config.max_len)  # counted from the right
-        x = self.item_embedding(item_ids) + self.position_embedding(positions)[tf.newaxis]
+        positions = position_ids(padding_mask, self.config.max_len, self.config.position_origin)
+        x = self.item_embedding(item_ids) + self.position_embedding(positions)
         x = self.input_dropout(self.embedding_norm(x), training=training)
         x = x * tf.cast(padding_mask, x.dtype)[..., tf.newaxis]
         attention_mask = self.attention_mask_fn(padding_mask)

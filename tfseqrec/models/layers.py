@@ -87,6 +87,28 @@ def position_embedding(max_len: int, dim: int) -> tf.keras.layers.Embedding:
                                      embeddings_initializer=tf.keras.initializers.TruncatedNormal(stddev=0.02))
 
 
+POSITION_ORIGINS = ("first", "last")
+
+
+def check_position_origin(origin: str) -> None:
+    if origin not in POSITION_ORIGINS:
+        raise ValueError(f"position_origin={origin!r}: use one of {POSITION_ORIGINS} (first: position 0 is the "
+                         "oldest item kept; last: the newest item is max_len - 1)")
+
+
+def position_ids(padding_mask: tf.Tensor, max_len: int, origin: str = "first") -> tf.Tensor:
+    """Position ids for left-padded rows, ``[B, L]`` (``origin="first"``) or ``[1, L]`` (``"last"``).
+
+    ``"first"``: 0 at each row's oldest real item, counting up (padding gets 0 and is masked anyway), as
+    with the right-padded reference implementations. ``"last"``: the newest column is ``max_len - 1``
+    whatever the row's length. ``padding_mask [B, L]`` is True for real items; ``L <= max_len``.
+    """
+    if origin == "first":
+        return tf.maximum(tf.cumsum(tf.cast(padding_mask, tf.int32), axis=1) - 1, 0)
+    length = tf.shape(padding_mask)[1]
+    return tf.range(max_len - length, max_len)[tf.newaxis]
+
+
 def transformer_blocks(num_blocks: int, dim: int, num_heads: int, hidden_dim: int, dropout: float,
                        epsilon: float) -> list:
     """``num_blocks`` ``TransformerBlock``s named ``block_<i>``."""

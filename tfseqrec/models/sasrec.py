@@ -15,11 +15,9 @@ import tfseqrec  # noqa: F401
 import tensorflow as tf
 
 from tfseqrec.models.base import PAD_ID, SequentialModelConfig, SequentialRecommender
-from tfseqrec.models.layers import causal_attention_mask, position_embedding, transformer_blocks
+from tfseqrec.models.layers import (causal_attention_mask, check_position_origin, position_embedding, position_ids,
+                                    transformer_blocks)
 from tfseqrec.models.registry import register
-
-
-POSITION_ORIGINS = ("first", "last")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,9 +35,7 @@ class SASRecConfig(SequentialModelConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.position_origin not in POSITION_ORIGINS:
-            raise ValueError(f"position_origin={self.position_origin!r}: use one of {POSITION_ORIGINS} "
-                             "(first: position 0 is the oldest item kept; last: the newest item is max_len - 1)")
+        check_position_origin(self.position_origin)
 
 
 @register("sasrec", SASRecConfig)
@@ -59,14 +55,8 @@ class SASRec(SequentialRecommender):
 
     def encode(self, item_ids, training=False):
         padding_mask = tf.not_equal(item_ids, PAD_ID)  # [B, L]
-        length = tf.shape(item_ids)[1]
         x = self.item_embedding(item_ids) * (self.config.embedding_dim ** 0.5)
-        if self.config.position_origin == "first":  # [B, L]: 0 at the first real item (left padding)
-            positions = tf.maximum(tf.cumsum(tf.cast(padding_mask, tf.int32), axis=1) - 1, 0)
-            x = x + self.position_embedding(positions)
-        else:  # counted from the right: the most recent item always has position max_len - 1
-            positions = tf.range(self.config.max_len - length, self.config.max_len)
-            x = x + self.position_embedding(positions)[tf.newaxis]
+        x = x + self.position_embedding(position_ids(padding_mask, self.config.max_len, self.config.position_origin))
         x = self.input_dropout(x, training=training) * tf.cast(padding_mask, x.dtype)[..., tf.newaxis]
         attention_mask = self.attention_mask_fn(padding_mask)
         for block in self.blocks:

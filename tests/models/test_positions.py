@@ -1,4 +1,4 @@
-"""SASRec specifics: where positions start counting."""
+"""Transformer encoders (SASRec, BERT4Rec): where positions start counting."""
 import numpy as np
 import pytest
 
@@ -11,14 +11,15 @@ NUM_ITEMS = 14
 SMALL = {"embedding_dim": 16, "max_len": 8, "dropout": 0.0}
 
 
-def _sasrec(**overrides):
+def _sasrec(name="sasrec", **overrides):
     tf.keras.utils.set_random_seed(0)
-    return build_model("sasrec", {**SMALL, **overrides}, NUM_ITEMS)
+    return build_model(name, {**SMALL, **overrides}, NUM_ITEMS)
 
 
+@pytest.mark.parametrize("name", ["sasrec", "bert4rec"])
 @pytest.mark.parametrize("origin", ["first", "last"])
-def test_query_does_not_depend_on_the_padding_width(origin):
-    model = _sasrec(position_origin=origin)
+def test_query_does_not_depend_on_the_padding_width(name, origin):
+    model = _sasrec(name, position_origin=origin)
     narrow = tf.constant([[0, 5, 6, 7]], tf.int64)
     wide = tf.constant([[0, 0, 0, 0, 0, 5, 6, 7]], tf.int64)
     np.testing.assert_allclose(model.query(narrow).numpy(), model.query(wide).numpy(), atol=1e-5)
@@ -50,6 +51,7 @@ def test_last_origin_anchors_the_newest_item_at_the_last_position():
     np.testing.assert_allclose(model.query(tf.constant([[0, 0, 5, 6, 7]], tf.int64)).numpy(), before, atol=1e-6)
 
 
-def test_unknown_position_origin_is_rejected():
+@pytest.mark.parametrize("name", ["sasrec", "bert4rec"])
+def test_unknown_position_origin_is_rejected(name):
     with pytest.raises(ValueError, match="position_origin"):
-        _sasrec(position_origin="middle")
+        _sasrec(name, position_origin="middle")
