@@ -47,13 +47,14 @@ def test_baselines_and_sequence_signal(dataset, tmp_path):
 
 def test_gru4rec_session_parallel_training(dataset, tmp_path):
     run = tmp_path / "gru"
-    code = main(["train", "--data-dir", str(dataset), "--model", "gru4rec", "--output-dir", str(run), "--epochs", "2",
+    code = main(["train", "--data-dir", str(dataset), "--model", "gru4rec", "--output-dir", str(run), "--epochs", "4",
                  "batching=session_parallel", "batch_size=32", "model_config.embedding_dim=16",
                  "model_config.loss.name=bpr_max", "model_config.loss.sampler=popularity",
                  "model_config.loss.num_negatives=32", "verbose=0"])
     assert code == 0
     summary = json.loads((run / "run.json").read_text())
-    assert summary["config"]["batching"] == "session_parallel" and summary["epochs_run"] == 2
+    # All 4 epochs run although passes of session-parallel batches differ in length (no "input ran out").
+    assert summary["config"]["batching"] == "session_parallel" and summary["epochs_run"] == 4
     assert 0.0 <= summary["test_metrics"]["HR@10"] <= 1.0 and summary["test_metrics"]["num_users"] == 300
 
 

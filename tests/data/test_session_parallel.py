@@ -148,3 +148,14 @@ def test_config_validation():
         SessionParallelConfig(batch_size=0)
     with pytest.raises(ValueError, match="lengths"):
         SessionParallelBatcher([2, 3, 4], [2], 1)
+
+
+def test_steps_per_epoch_counts_pairs_and_passes_vary_in_length():
+    rng = np.random.default_rng(0)
+    sessions = [list(range(2, 2 + int(n))) for n in rng.integers(2, 9, size=40)]
+    batcher = SessionParallelBatcher.from_sessions(sessions, 4, seed=1)
+    assert batcher.num_pairs == sum(len(s) - 1 for s in sessions)
+    assert batcher.steps_per_epoch() == batcher.num_pairs // 4
+    lengths = {sum(1 for _ in batcher.steps(epoch)) for epoch in range(8)}
+    # Why the trainer repeats the dataset with a fixed steps_per_epoch: passes differ in length.
+    assert len(lengths) > 1 and max(lengths) <= batcher.steps_per_epoch()

@@ -54,7 +54,7 @@ import tfseqrec  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is im
 import tensorflow as tf
 
 __all__ = ["SessionParallelConfig", "SessionParallelBatcher", "read_sessions",
-           "make_session_parallel_dataset"]
+           "make_session_parallel_batcher", "make_session_parallel_dataset"]
 
 MIN_SESSION_LENGTH = 2  # a session needs at least one (input, target) pair
 
@@ -134,6 +134,20 @@ class SessionParallelBatcher:
     def num_sessions(self) -> int:
         """Sessions with at least 2 items."""
         return int(self.lengths.size)
+
+    @property
+    def num_pairs(self) -> int:
+        """(input, target) pairs over all kept sessions: ``sum(length - 1)``."""
+        return int((self.lengths - 1).sum())
+
+    def steps_per_epoch(self) -> int:
+        """``floor(num_pairs / B)`` (at least 1): an epoch's steps if no session were cut at its end.
+
+        The real number of steps varies from epoch to epoch (the cut tail depends on the session order),
+        so Keras must not infer it from the first epoch: train on ``dataset().repeat()`` with this as
+        ``steps_per_epoch`` (a Keras epoch then spans the batcher's epoch boundaries seamlessly).
+        """
+        return max(1, self.num_pairs // self.batch_size)
 
     def session_order(self, epoch: int = 0) -> np.ndarray:
         """``[S']`` session indices in the order slots take them in ``epoch``."""
@@ -224,6 +238,18 @@ def read_sessions(spec_or_dir, split: str = "train", read_batch_size: int = 4096
     return np.concatenate(values).astype(np.int64), np.concatenate(lengths).astype(np.int64)
 
 
+def make_session_parallel_batcher(spec_or_dir, split: str = "train",
+                                  config: SessionParallelConfig = SessionParallelConfig()) -> "SessionParallelBatcher":
+    """The batcher over one split's sessions (see :func:`make_session_parallel_dataset`)."""
+    items, lengths = read_sessions(spec_or_dir, split)
+    batcher = SessionParallelBatcher(items, lengths, config.batch_size, shuffle=config.shuffle,
+                                     seed=config.seed)
+    if batcher.num_sessions < config.batch_size:
+        raise ValueError(f"split {split!r} has {batcher.num_sessions} sessions with 2+ items, fewer than "
+                         f"batch_size={config.batch_size}: no session-parallel batch can be formed")
+    return batcher
+
+
 def make_session_parallel_dataset(spec_or_dir, split: str = "train",
                                   config: SessionParallelConfig = SessionParallelConfig()) -> tf.data.Dataset:
     """Session-parallel mini-batches over one split (each record's ``item_ids`` is one session).
@@ -235,10 +261,4 @@ def make_session_parallel_dataset(spec_or_dir, split: str = "train",
     Raises:
       ValueError: the split has fewer than ``batch_size`` sessions with 2 or more items.
     """
-    items, lengths = read_sessions(spec_or_dir, split)
-    batcher = SessionParallelBatcher(items, lengths, config.batch_size, shuffle=config.shuffle,
-                                     seed=config.seed)
-    if batcher.num_sessions < config.batch_size:
-        raise ValueError(f"split {split!r} has {batcher.num_sessions} sessions with 2+ items, fewer than "
-                         f"batch_size={config.batch_size}: no session-parallel batch can be formed")
-    return batcher.dataset(config.steps_per_chunk, config.prefetch)
+    return make_session_parallel_batcher(spec_or_dir, split, config).dataset(config.steps_per_chunk, config.prefetch)

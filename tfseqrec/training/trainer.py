@@ -95,6 +95,28 @@ def train_dataset(spec: FeatureSpec, cfg: TrainConfig, max_len: int,
     return ds.map(lambda b: {name: b[name] for name in names})
 
 
+def training_input(spec: FeatureSpec, cfg: TrainConfig, max_len: int,
+                   input_features: Sequence[str] = ("item_ids",)) -> tuple:
+    """``(dataset for model.fit, steps_per_epoch or None)``.
+
+    Padded batches: one pass per epoch unless ``cfg.steps_per_epoch`` is set (then repeated). Session-parallel
+    batches: always repeated, with ``cfg.steps_per_epoch`` or the batcher's ``floor(pairs / B)``, because their
+    number per pass varies with the session order and Keras would stop at the first shorter pass ("input ran
+    out of data").
+    """
+    if cfg.batching == "session_parallel":
+        if tuple(input_features) != ("item_ids",):
+            raise ValueError(f"batching=session_parallel feeds item ids only; this model reads "
+                             f"{list(input_features)}: use batching=padded")
+        from tfseqrec.data.session_parallel import SessionParallelConfig, make_session_parallel_batcher
+        config = SessionParallelConfig(batch_size=cfg.batch_size, seed=cfg.seed)
+        batcher = make_session_parallel_batcher(spec, "train", config)
+        steps = cfg.steps_per_epoch or batcher.steps_per_epoch()
+        return batcher.dataset(config.steps_per_chunk, config.prefetch).repeat(), steps
+    data = train_dataset(spec, cfg, max_len, input_features)
+    return (data.repeat(), cfg.steps_per_epoch) if cfg.steps_per_epoch else (data, None)
+
+
 def train(cfg: TrainConfig, model=None) -> dict:
     """Trains, validates, restores the best weights, tests; returns the run summary (also in run.json)."""
     from tfseqrec.evaluation import evaluate
@@ -108,8 +130,8 @@ def train(cfg: TrainConfig, model=None) -> dict:
         model = build_model(cfg.model, cfg.model_config, spec.vocabulary.size, item_counts=item_counts)
     max_len = model.config.max_len
     check_input_features(model, spec)
-    data = train_dataset(spec, cfg, max_len, model.input_features)
-    steps = cfg.steps_per_epoch or -(-spec.splits["train"].num_records // cfg.batch_size)
+    data, steps_per_epoch = training_input(spec, cfg, max_len, model.input_features)
+    steps = steps_per_epoch or -(-spec.splits["train"].num_records // cfg.batch_size)
     model.compile(optimizer=build_optimizer(cfg.optimizer, steps * cfg.epochs), jit_compile=cfg.jit_compile)
     os.makedirs(cfg.output_dir, exist_ok=True)
     # Written now so that `tfseqrec evaluate` can score the best checkpoint of an unfinished run.
@@ -136,8 +158,8 @@ def train(cfg: TrainConfig, model=None) -> dict:
     if budget is not None:
         callbacks.append(budget)  # after validation, so the epoch that exhausts it is still validated
     fit_started = time.time()
-    history = model.fit(data.repeat() if cfg.steps_per_epoch else data, epochs=cfg.epochs,
-                        steps_per_epoch=cfg.steps_per_epoch, callbacks=callbacks, verbose=cfg.verbose)
+    history = model.fit(data, epochs=cfg.epochs, steps_per_epoch=steps_per_epoch, callbacks=callbacks,
+                        verbose=cfg.verbose)
     train_seconds = time.time() - fit_started
 
     test_split = "test" if "test" in spec.splits else "valid"
