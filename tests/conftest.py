@@ -15,3 +15,7 @@ def shared_file(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} not available")
     return path
+
+
+# The tiny trained and exported SASRec shared by tests/export and tests/serving (one training per session).
+from tests.export.trained import exported  # noqa: E402,F401

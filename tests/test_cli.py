@@ -154,9 +154,16 @@ def test_beam_options_pass_through_and_bad_options_are_rejected(tmp_path, capsys
 def test_demo_runs_end_to_end(tmp_path, capsys):
     assert main(["demo", "--output-dir", str(tmp_path / "demo"), "--num-users", "300", "--epochs", "2", *FAST]) == 0
     printed = capsys.readouterr().out
-    assert "[5/5]" in printed and "DOES NOT BALANCE" not in printed
+    assert "[5/6]" in printed and "[6/6]" in printed and "DOES NOT BALANCE" not in printed
     assert "SASRec (full CE)" in printed and "most popular" in printed
     assert (tmp_path / "demo" / "sasrec" / "run.json").exists()
+    # [6/6]: exported, served and queried over gRPC: ten ranked items after the user's history
+    served = printed.split("[6/6]", 1)[1]
+    assert "served top-10 (sasrec_demo_scann, gRPC Client.recommend)" in served and " 10. " in served
+    assert "held-out next item" in served and "sasrec_demo_brute_force (exact full ranking)" in served
+    for variant in ("brute_force", "scann"):
+        assert (tmp_path / "demo" / "saved_models" / f"sasrec_demo_{variant}" / "1" / "saved_model.pb").exists()
+    assert (tmp_path / "demo" / "saved_models" / "models.config").exists()
     assert (tmp_path / "demo" / "synthetic" / "feature_spec.json").exists()
     assert (tmp_path / "demo" / "otto" / "stats.json").exists()
     otto = _stats(tmp_path / "demo" / "otto")

@@ -18,7 +18,7 @@ def test_help_lists_the_options_with_defaults(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "usage: tfseqrec serve" in text and "(default: 8500)" in text
     for flag in ("--model-config", "--model-dir", "--model-name", "--poll-seconds", "--max-batch-size",
-                 "--batch-timeout-micros", "--rest-port", "SIGTERM"):
+                 "--batch-timeout-micros", "--rest-port", "--intra-op-threads", "SIGTERM"):
         assert flag in text
 
 

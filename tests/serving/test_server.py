@@ -164,3 +164,24 @@ def test_server_config_checks():
         ServerConfig(models=(ModelEntry("m", "/x"),), grpc_port=None, rest_port=None)
     with pytest.raises(ValueError, match="max_batch_size"):
         ServerConfig(models=(ModelEntry("m", "/x"),), max_batch_size=0)
+    with pytest.raises(ValueError, match="intra_op_threads must be >= 0"):
+        ServerConfig(models=(ModelEntry("m", "/x"),), intra_op_threads=-1)
+
+
+def test_thread_pools_are_sized_in_a_fresh_process_and_left_alone_after_tensorflow_ran(caplog):
+    import subprocess
+    import sys
+    code = ("import tfseqrec, tensorflow as tf\n"
+            "from tfseqrec.serving.server import set_tensorflow_threads\n"
+            "set_tensorflow_threads(1, 2)\n"
+            "print(tf.config.threading.get_intra_op_parallelism_threads(),"
+            " tf.config.threading.get_inter_op_parallelism_threads())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.split() == ["1", "2"], out.stderr[-2000:]
+    import tensorflow as tf
+    from tfseqrec.serving.server import set_tensorflow_threads
+    tf.constant(1) + 1  # TensorFlow has run here: the pools can no longer change
+    before = tf.config.threading.get_intra_op_parallelism_threads()
+    set_tensorflow_threads(before + 3, 0)
+    assert tf.config.threading.get_intra_op_parallelism_threads() == before
+    assert "keeps" in caplog.text and "intra-op" in caplog.text

@@ -28,7 +28,8 @@ def _predictability_line(cfg) -> str:
 
 
 def run_demo(args: argparse.Namespace, beam_args: Sequence[str]) -> int:
-    """generate -> preprocess -> stats on synthetic data, the bundled OTTO sample, then train and compare."""
+    """generate -> preprocess -> stats on synthetic data, the bundled OTTO sample, train and compare, then export,
+    serve and query the trained model."""
     from importlib import resources
 
     from beam_pipelines import preprocess
@@ -38,29 +39,33 @@ def run_demo(args: argparse.Namespace, beam_args: Sequence[str]) -> int:
     os.makedirs(out, exist_ok=True)
     log_path = os.path.join(out, "synthetic.csv")
     cfg = synthetic.SyntheticConfig(num_users=args.num_users, seed=args.seed)
-    print(f"[1/5] generate: {synthetic.write_csv(cfg, log_path):,} synthetic interactions -> {log_path}")
+    print(f"[1/6] generate: {synthetic.write_csv(cfg, log_path):,} synthetic interactions -> {log_path}")
     print("      " + _predictability_line(cfg))
     ns = build_parser().parse_args(["preprocess", "--input", log_path, "--output-dir", os.path.join(out, "synthetic"),
                                "--overwrite", "--item-min-count", "5", "--user-min-count", "5",
                                "--remove-repeats", "--max-len", "50"])
-    print("[2/5] preprocess (Beam, leave-one-out, 5-core):")
+    print("[2/6] preprocess (Beam, leave-one-out, 5-core):")
     stats = preprocess.run(config_from_args(ns), beam_args, overwrite=True)
     print(format_stats(stats))
     status = check_stats(stats)
     plot = os.path.join(out, "synthetic_stats.png")
     plot_stats(stats, plot)
-    print(f"[3/5] stats: {os.path.join(out, 'synthetic', 'stats.json')} and {plot}")
+    print(f"[3/6] stats: {os.path.join(out, 'synthetic', 'stats.json')} and {plot}")
     with resources.as_file(resources.files("tfseqrec") / "resources" / "otto_sample.jsonl") as otto:
         ns = build_parser().parse_args(["preprocess", "--input", str(otto), "--output-dir", os.path.join(out, "otto"),
                                    "--overwrite", "--split", "session", "--session-gap", "1800",
                                    "--test-days", "2"])
-        print("[4/5] preprocess the bundled OTTO sample (CC-BY 4.0; sessionized at 30 min, last 2 days = test):")
+        print("[4/6] preprocess the bundled OTTO sample (CC-BY 4.0; sessionized at 30 min, last 2 days = test):")
         otto_stats = preprocess.run(config_from_args(ns), beam_args, overwrite=True)
     print(format_stats(otto_stats))
     status = status or check_stats(otto_stats)
-    print(f"[5/5] train a small SASRec with model.fit ({args.epochs} epochs, full cross-entropy) and compare "
+    print(f"[5/6] train a small SASRec with model.fit ({args.epochs} epochs, full cross-entropy) and compare "
           f"with the baselines on the synthetic test split (leave-one-out, full ranking, seen items excluded):")
     print(_demo_train_and_compare(os.path.join(out, "synthetic"), os.path.join(out, "sasrec"), args.epochs))
+    export_dir = os.path.join(out, "saved_models")
+    print(f"[6/6] export the SASRec for TF Serving ({export_dir}), serve it with `tfseqrec serve`'s Server on free "
+          f"ports and ask it for a test user's next items over gRPC:")
+    print(_demo_export_and_serve(os.path.join(out, "sasrec"), os.path.join(out, "synthetic"), export_dir))
     return status
 
 
@@ -88,6 +93,47 @@ def _demo_train_and_compare(data_dir: str, run_dir: str, epochs: int) -> str:
     return "\n".join(lines)
 
 
+def _demo_export_and_serve(run_dir: str, data_dir: str, export_dir: str) -> str:
+    """Exports both variants, serves them in-process, queries the ScaNN (and brute-force) model with Client."""
+    import shutil
+    import time
+
+    from tfseqrec.data import SequenceBatchConfig, make_dataset
+    from tfseqrec.data.spec import load_feature_spec, load_vocabulary
+    from tfseqrec.export.exporter import export_run
+    from tfseqrec.serving import Client, Server, ServerConfig
+    shutil.rmtree(export_dir, ignore_errors=True)  # the demo's own exports of an earlier run
+    start = time.perf_counter()
+    paths = export_run(run_dir, export_dir, name="sasrec_demo")
+    lines = [f"  exported in {time.perf_counter() - start:.1f} s: " + ", ".join(
+        f"sasrec_demo_{v} -> {p}" for v, p in paths.items())]
+    spec = load_feature_spec(data_dir)
+    vocab = load_vocabulary(spec)
+    batch = next(iter(make_dataset(spec, "test", SequenceBatchConfig(batch_size=1, padding="ragged"))))
+    history = [vocab[i] for i in batch["item_ids"][0].numpy().tolist()]
+    target = [vocab[i] for i in batch["target_ids"][0].numpy().tolist()]
+    user = batch["sequence_id"][0].numpy().decode()
+    config = ServerConfig(model_config_file=os.path.join(export_dir, "models.config"), grpc_port=0, rest_port=0,
+                          poll_seconds=0)
+    with Server(config) as server:
+        lines.append(f"  serving {', '.join(server.manager.model_names)}: gRPC on 127.0.0.1:{server.grpc_port}, "
+                     f"REST on 127.0.0.1:{server.rest_port}")
+        with Client(f"127.0.0.1:{server.grpc_port}", "sasrec_demo_scann") as client:
+            top = client.recommend([history])[0]
+        with Client(f"127.0.0.1:{server.grpc_port}", "sasrec_demo_brute_force") as client:
+            exact = [item for item, _ in client.recommend([history])[0]]
+    shown = history[-10:]
+    lines.append(f"  user {user}: {len(history)} items in the history, the latest {len(shown)}: {' '.join(shown)}")
+    lines.append(f"  held-out next item (test target): {' '.join(target)}")
+    lines.append("  served top-10 (sasrec_demo_scann, gRPC Client.recommend):")
+    lines += [f"    {rank:>2}. {item:<12} score {score:7.3f}" + ("   <- the held-out item" if item in target else "")
+              for rank, (item, score) in enumerate(top, 1)]
+    same = [item for item, _ in top] == exact
+    lines.append(f"  sasrec_demo_brute_force (exact full ranking) returns {'the same 10 items' if same else exact}")
+    lines.append(f"  serve it yourself: tfseqrec serve --model-config {os.path.join(export_dir, 'models.config')}")
+    return "\n".join(lines)
+
+
 def add_parsers(sub) -> None:
     p = sub.add_parser("generate", formatter_class=Formatter, help="write a synthetic interaction log (CSV)",
                        description="Seeded synthetic log with sequential structure (see tfseqrec.synthetic).")
@@ -95,7 +141,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--num-users", type=int, default=2000)
     p.add_argument("--num-items", type=int, default=1000)
     p.add_argument("--seed", type=int, default=42)
-    p = sub.add_parser("demo", formatter_class=Formatter, help="generate -> preprocess -> stats -> train end to end",
+    p = sub.add_parser("demo", formatter_class=Formatter,
+                       help="generate -> preprocess -> stats -> train -> export -> serve end to end",
                        description="Runs the whole package on generated data and the bundled OTTO sample.")
     p.add_argument("--output-dir", default="demo_output", help="where the demo writes")
     p.add_argument("--epochs", type=int, default=20, help="SASRec training epochs")

@@ -71,7 +71,7 @@ def add_parser(sub) -> None:
     g.add_argument("--num-leaves", type=_positive_int, default=None, help="tree partitions; None: ~sqrt(items)")
     g.add_argument("--leaves-to-search", type=_positive_int, default=None,
                    help="partitions searched per query; None: >= 10%% of the leaves, enough to hold 4x --reorder items")
-    g.add_argument("--reorder", type=_positive_int, default=100,
+    g.add_argument("--reorder", type=_positive_int, default=250,
                    help="approximate candidates rescored exactly (at least k + history length)")
     g.add_argument("--dimensions-per-block", type=_positive_int, default=2, help="asymmetric-hashing block size")
     g.add_argument("--training-iterations", type=_positive_int, default=12, help="k-means iterations of the tree")

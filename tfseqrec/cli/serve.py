@@ -43,6 +43,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
     net.add_argument("--grpc-threads", type=int, metavar="N", default=32, help="gRPC handler threads")
     net.add_argument("--max-request-bytes", type=int, metavar="N", default=16 << 20,
                      help="largest request body (REST) or message (gRPC)")
+    t = p.add_argument_group("TensorFlow threads")
+    t.add_argument("--intra-op-threads", type=int, metavar="N", default=0,
+                   help="threads one op may use (0 = TensorFlow's default, one per core)")
+    t.add_argument("--inter-op-threads", type=int, metavar="N", default=0,
+                   help="ops run at once (0 = TensorFlow's default)")
     b = p.add_argument_group("batching and limits")
     b.add_argument("--max-batch-size", type=int, metavar="N", default=64, help="most rows merged into one model call")
     b.add_argument("--batch-timeout-micros", type=int, metavar="N", default=500,
@@ -80,6 +85,7 @@ def build_config(args: argparse.Namespace):
         batch_timeout_micros=args.batch_timeout_micros, num_batch_threads=args.num_batch_threads,
         max_request_bytes=args.max_request_bytes, max_history=args.max_history, max_k=args.max_k,
         max_batch_rows=args.max_batch_rows, grpc_threads=args.grpc_threads,
+        intra_op_threads=args.intra_op_threads, inter_op_threads=args.inter_op_threads,
         unload_grace_seconds=args.grace_seconds)
 
 

@@ -40,6 +40,8 @@ class ServerConfig:
     max_k: int = 1000
     max_batch_rows: int = 1024
     grpc_threads: int = 32
+    intra_op_threads: int = 0            # TensorFlow's intra-op / inter-op thread pools; 0 = TensorFlow's default
+    inter_op_threads: int = 0            # (TF Serving's --tensorflow_intra_op_parallelism / _inter_op_)
     unload_grace_seconds: float = 30.0
     wait_for_models: bool = True         # start() returns once the versions on disk are loaded
 
@@ -58,6 +60,9 @@ class ServerConfig:
             raise ValueError(f"max_request_bytes must be >= 1024, got {self.max_request_bytes}")
         if self.grpc_threads < 1:
             raise ValueError(f"grpc_threads must be >= 1, got {self.grpc_threads}")
+        for name in ("intra_op_threads", "inter_op_threads"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0 (0 = TensorFlow's default), got {getattr(self, name)}")
         self.batching(), self.limits()  # validate them now
 
     def batching(self) -> BatchingOptions:
@@ -72,6 +77,24 @@ class ServerConfig:
 
 def _grpc_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
+
+
+def set_tensorflow_threads(intra_op: int, inter_op: int) -> None:
+    """Sizes TensorFlow's thread pools (0 = leave TensorFlow's default). Only possible before TensorFlow has run
+    anything in this process; otherwise the pools stay as they are and a warning says so."""
+    import tensorflow as tf
+    threading_config = tf.config.threading
+    for value, getter, setter, name in (
+            (intra_op, threading_config.get_intra_op_parallelism_threads,
+             threading_config.set_intra_op_parallelism_threads, "intra-op"),
+            (inter_op, threading_config.get_inter_op_parallelism_threads,
+             threading_config.set_inter_op_parallelism_threads, "inter-op")):
+        if value and getter() != value:
+            try:
+                setter(value)
+            except RuntimeError:
+                log.warning("TensorFlow already ran in this process: its %s thread pool keeps %s threads "
+                            "(asked for %d)", name, getter() or "the default number of", value)
 
 
 def serving_device() -> str:
@@ -104,6 +127,7 @@ class Server:
 
         cfg = self.config
         entries = cfg.model_entries()
+        set_tensorflow_threads(cfg.intra_op_threads, cfg.inter_op_threads)
         self.device = serving_device()
         log.info("TensorFlow serves on %s", self.device)
         self.manager = ModelManager(entries, cfg.batching(), cfg.poll_seconds, cfg.unload_grace_seconds)
