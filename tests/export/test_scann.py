@@ -85,7 +85,7 @@ def test_scann_config_is_derived_and_validated():
     small = ScannConfig().resolve(num_items=100, dim=17)
     assert small.num_leaves == 10 and small.num_leaves_to_search == 10  # tiny catalogue: search everything
     large = ScannConfig().resolve(num_items=1_000_000, dim=65)
-    assert large.num_leaves == 1000 and large.num_leaves_to_search == 100
+    assert large.num_leaves == 1000 and large.num_leaves_to_search == 50  # 5% of the leaves
     with pytest.raises(ValueError, match="num_leaves=200 exceeds the 100 items"):
         ScannConfig(num_leaves=200).resolve(100, 17)
     with pytest.raises(ValueError, match="num_leaves_to_search=20 exceeds num_leaves=10"):

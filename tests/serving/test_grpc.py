@@ -1,4 +1,6 @@
 """gRPC API through the real tensorflow-serving-api stubs: Predict, GetModelMetadata, GetModelStatus, errors."""
+import time
+
 import grpc
 import numpy as np
 import pytest
@@ -160,3 +162,13 @@ def test_tensor_content_and_broadcast_inputs_are_read(stubs):
     r = predict(stubs, "a", {"history": history_array([["item_1"], []]), "k": k, "exclude_seen": excl},
                 signature="recommend")
     assert tf.make_ndarray(r.outputs["item_ids"]).shape == (2, 4)
+
+
+def test_predict_reports_its_server_side_time_as_trailing_metadata(stubs):
+    from tfseqrec.serving.predict import SERVER_TIMING, parse_server_timing
+    start = time.perf_counter()
+    response, call = stubs.predict.Predict.with_call(predict_request("a", {"history": H}), timeout=10)
+    round_trip_ms = (time.perf_counter() - start) * 1e3
+    assert response.model_spec.version.value == 2
+    timing = dict(call.trailing_metadata())[SERVER_TIMING]
+    assert timing.startswith("predict;dur=") and 0 < parse_server_timing(timing) <= round_trip_ms

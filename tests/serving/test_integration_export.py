@@ -1,5 +1,5 @@
-"""End to end: a trained SASRec exported by `tfseqrec export` (v1) and `export_model` (v2), served by `Server` from the written
-models.config, queried with the real TF Serving stub and with `Client` over gRPC and REST.
+"""End to end: a trained SASRec exported by `tfseqrec export` (v1) and `export_model` (v2), served by `Server` from
+the written models.config, queried with the real TF Serving stub and with `Client` over gRPC and REST.
 
 The served brute-force top-k equals the in-memory model's full ranking (``score_all``, seen items excluded)
 exactly; the ScaNN variant overlaps it strongly; a version published while requests run is picked up without a

@@ -126,3 +126,14 @@ def test_keep_alive_connection_serves_many_requests(port):
         response = conn.getresponse()
         assert response.status == 200 and json.loads(response.read())["predictions"]
     conn.close()
+
+
+def test_predict_answers_with_a_server_timing_header(port):
+    import urllib.request
+    from tfseqrec.serving.predict import parse_server_timing
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/models/a:predict", method="POST",
+                                     data=json.dumps({"instances": [["item_1"]]}).encode())
+    with urllib.request.urlopen(request, timeout=10) as r:
+        assert r.status == 200 and parse_server_timing(r.headers["Server-Timing"]) > 0
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models/a", timeout=10) as r:
+        assert r.headers.get("Server-Timing") is None  # predict only

@@ -70,7 +70,8 @@ def add_parser(sub) -> None:
     g = p.add_argument_group("ScaNN index (scann variant)")
     g.add_argument("--num-leaves", type=_positive_int, default=None, help="tree partitions; None: ~sqrt(items)")
     g.add_argument("--leaves-to-search", type=_positive_int, default=None,
-                   help="partitions searched per query; None: >= 10%% of the leaves, enough to hold 4x --reorder items")
+                   help="partitions searched per query; None: >= 5%% of the leaves and enough to hold 20,000 items "
+                   "(or 4x --reorder)")
     g.add_argument("--reorder", type=_positive_int, default=250,
                    help="approximate candidates rescored exactly (at least k + history length)")
     g.add_argument("--dimensions-per-block", type=_positive_int, default=2, help="asymmetric-hashing block size")

@@ -3,10 +3,16 @@
 
 Classify, Regress, MultiInference and HandleReloadConfigRequest answer UNIMPLEMENTED. Errors abort the call
 with the ``ServingError``'s status code (INVALID_ARGUMENT, NOT_FOUND, UNAVAILABLE, ...) and message.
+
+A successful Predict carries the time the server spent in it as trailing metadata ``server-timing:
+predict;dur=<milliseconds>`` (the HTTP ``Server-Timing`` syntax; the REST API sends the same header): checks,
+batching and the model call, without gRPC's own transport and (de)serialisation. Clients that do not look
+for it are unaffected (``response, call = stub.Predict.with_call(request)``; ``call.trailing_metadata()``).
 """
 from __future__ import annotations
 
 import logging
+import time
 from typing import Callable, TypeVar
 
 import grpc
@@ -20,6 +26,7 @@ from tfseqrec.serving.tensors import fill_tensor_proto, proto_shape, to_ndarray
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
 
 
 def _call(context: grpc.ServicerContext, method: str, fn: Callable[[], T]) -> T:
@@ -64,7 +71,11 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         self._manager, self._limits = manager, limits
 
     def Predict(self, request, context):
-        return _call(context, "Predict", lambda: predict(self._manager, self._limits, request))
+        start = time.perf_counter()
+        response = _call(context, "Predict", lambda: predict(self._manager, self._limits, request))
+        elapsed = time.perf_counter() - start
+        context.set_trailing_metadata(((checks.SERVER_TIMING, checks.server_timing(elapsed)),))
+        return response
 
     def GetModelMetadata(self, request, context):
         def run():

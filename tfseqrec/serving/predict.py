@@ -18,6 +18,17 @@ from tfseqrec.serving.servable import Servable, Signature, TensorSpec
 from tfseqrec.serving.tensors import STRING, dtype_name
 
 Arrays = dict[str, np.ndarray]
+SERVER_TIMING = "server-timing"  # gRPC trailing metadata key (REST: the Server-Timing header) of a Predict
+
+
+def server_timing(seconds: float) -> str:
+    """The ``server-timing`` value of a Predict that took ``seconds`` in the server (HTTP Server-Timing syntax)."""
+    return f"predict;dur={seconds * 1e3:.3f}"
+
+
+def parse_server_timing(value: str) -> float:
+    """Milliseconds from a ``server-timing`` value (``predict;dur=1.234``)."""
+    return float(value.split("dur=", 1)[1].split(";", 1)[0])
 
 
 @dataclasses.dataclass(frozen=True)

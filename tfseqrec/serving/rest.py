@@ -20,6 +20,7 @@ import logging
 import re
 import socket
 import threading
+import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Optional
@@ -142,13 +143,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(503, {"error": "the server is shutting down"})
             return
         try:
+            timing = None
             try:
                 path = urllib.parse.urlsplit(self.path).path
                 if post:
                     body = self._read_body(app.max_request_bytes)
                     if body is None:
                         return
+                    start = time.perf_counter()
                     status, payload = app.post(path, body)
+                    timing = checks.server_timing(time.perf_counter() - start)
                 else:
                     status, payload = app.get(path)
             except ServingError as e:
@@ -156,7 +160,7 @@ class _Handler(BaseHTTPRequestHandler):
             except Exception as e:  # noqa: BLE001  (never kill the handler thread)
                 log.exception("REST %s %s failed", self.command, self.path)
                 status, payload = 500, {"error": f"internal error: {type(e).__name__}: {e}"}
-            self._send(status, payload)
+            self._send(status, payload, timing)
         finally:
             app.leave()
 
@@ -182,7 +186,7 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         return self.rfile.read(n)
 
-    def _send(self, status: int, payload: Any) -> None:
+    def _send(self, status: int, payload: Any, timing: Optional[str] = None) -> None:
         try:
             data = json.dumps(payload).encode("utf-8")
         except (TypeError, ValueError) as e:
@@ -191,6 +195,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
+            if timing is not None:
+                self.send_header("Server-Timing", timing)  # JSON parsing, checks, batching and the model call
             if self.close_connection:
                 self.send_header("Connection", "close")
             self.end_headers()
