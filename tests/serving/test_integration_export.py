@@ -49,18 +49,24 @@ def server(exported):
         yield s
 
 
-def test_real_stub_brute_force_equals_in_memory_full_ranking(exported, server):
-    histories = _histories(exported.vocabulary)
-    want_ids, want_scores = reference_top_k(exported.model, exported.vocabulary, histories, K)
-    stubs = Stubs(server.grpc_port)
+def _predict_with_stub(port, model_name, histories):
+    """One Predict over the real stub: (response, top-k item ids as lists of str)."""
+    stubs = Stubs(port)
     try:
-        response = stubs.predict.Predict(predict_request("tiny_brute_force", {"history": history_array(histories)}),
+        response = stubs.predict.Predict(predict_request(model_name, {"history": history_array(histories)}),
                                          timeout=30)
     finally:
         stubs.close()
+    ids = [[x.decode() for x in row] for row in tf.make_ndarray(response.outputs[contract.ITEM_IDS]).tolist()]
+    return response, ids
+
+
+def test_real_stub_brute_force_equals_in_memory_full_ranking(exported, server):
+    histories = _histories(exported.vocabulary)
+    want_ids, want_scores = reference_top_k(exported.model, exported.vocabulary, histories, K)
+    response, ids = _predict_with_stub(server.grpc_port, "tiny_brute_force", histories)
     assert (response.model_spec.name, response.model_spec.version.value) == ("tiny_brute_force", 1)
     assert response.model_spec.signature_name == contract.SERVING_SIGNATURE
-    ids = [[x.decode() for x in row] for row in tf.make_ndarray(response.outputs[contract.ITEM_IDS]).tolist()]
     assert ids == want_ids
     np.testing.assert_allclose(tf.make_ndarray(response.outputs[contract.SCORES]), want_scores, rtol=1e-5, atol=1e-6)
     assert not any(set(row) & set(h) for row, h in zip(ids, histories))
@@ -90,13 +96,7 @@ def test_client_brute_force_exact_and_scann_overlap(exported, server, protocol):
 def test_scann_through_the_real_stub_overlaps_the_full_ranking(exported, server):
     histories = _histories(exported.vocabulary, count=64, seed=11)
     want_ids, _ = reference_top_k(exported.model, exported.vocabulary, histories, K)
-    stubs = Stubs(server.grpc_port)
-    try:
-        response = stubs.predict.Predict(predict_request("tiny_scann", {"history": history_array(histories)}),
-                                         timeout=30)
-    finally:
-        stubs.close()
-    ids = [[x.decode() for x in row] for row in tf.make_ndarray(response.outputs[contract.ITEM_IDS]).tolist()]
+    _, ids = _predict_with_stub(server.grpc_port, "tiny_scann", histories)
     assert _overlap(ids, want_ids) >= 0.9
 
 
