@@ -32,6 +32,52 @@ def small_normal_initializer(stddev: float = 0.02) -> tf.keras.initializers.Init
     return tf.keras.initializers.TruncatedNormal(stddev=stddev)
 
 
+ATTENTION_INITS = ("small_normal", "xavier_qkv")
+
+
+def check_attention_init(name: str) -> None:
+    if name not in ATTENTION_INITS:
+        raise ValueError(f"attention_init={name!r}: use one of {ATTENTION_INITS} (small_normal: every attention "
+                         "projection ~N(0, 0.02); xavier_qkv: query/key/value uniform Xavier over the packed "
+                         "[3D, D] matrix as torch's nn.MultiheadAttention, output projection ~N(0, 0.02))")
+
+
+def qkv_initializer(attention_init: str, dim: int) -> tf.keras.initializers.Initializer:
+    """Initializer of the query/key/value kernels for ``attention_init`` (see :func:`check_attention_init`).
+
+    ``xavier_qkv`` draws from ``U(+-sqrt(6 / (D + 3D)))``: torch packs Q, K and V into one ``[3D, D]``
+    ``in_proj_weight`` and initialises it with Xavier-uniform, which the SASRec reference keeps (its
+    ``N(0, 0.02)`` re-initialisation only reaches ``nn.Linear`` modules). Keras' own Glorot would compute
+    the fans of the ``[D, heads, D / heads]`` einsum kernel differently, hence the explicit range.
+    """
+    check_attention_init(attention_init)
+    if attention_init == "small_normal":
+        return small_normal_initializer()
+    limit = (6.0 / (4.0 * dim)) ** 0.5
+    return tf.keras.initializers.RandomUniform(-limit, limit)
+
+
+class ProjectionInitAttention(tf.keras.layers.MultiHeadAttention):
+    """``MultiHeadAttention`` whose output projection has its own initializer.
+
+    Keras gives every projection ``kernel_initializer``; here that one covers query, key and value, and
+    ``output_kernel_initializer`` the output projection ``[heads, D / heads, D]``.
+    """
+
+    def __init__(self, *args, output_kernel_initializer="glorot_uniform", **kwargs):
+        super().__init__(*args, **kwargs)
+        self._output_kernel_initializer = tf.keras.initializers.get(output_kernel_initializer)
+
+    def _make_output_dense(self, free_dims, common_kwargs, name=None):
+        initializer = self._output_kernel_initializer
+        common_kwargs = dict(common_kwargs, kernel_initializer=initializer.__class__.from_config(initializer.get_config()))
+        return super()._make_output_dense(free_dims, common_kwargs, name=name)
+
+    def get_config(self):
+        return {**super().get_config(),
+                "output_kernel_initializer": tf.keras.initializers.serialize(self._output_kernel_initializer)}
+
+
 class PointWiseFeedForward(tf.keras.layers.Layer):
     """Two position-wise dense layers with ReLU and dropout: ``[B, L, D] -> [B, L, D]``."""
 
@@ -57,15 +103,18 @@ class TransformerBlock(tf.keras.layers.Layer):
     Input/output ``[B, L, D]``; ``attention_mask [B, L, L]`` bool.
     """
 
-    def __init__(self, dim: int, num_heads: int, hidden_dim: int, dropout: float, epsilon: float = 1e-8, **kwargs):
+    def __init__(self, dim: int, num_heads: int, hidden_dim: int, dropout: float, epsilon: float = 1e-8,
+                 attention_init: str = "small_normal", **kwargs):
         super().__init__(**kwargs)
         if dim % num_heads:
             raise ValueError(f"embedding_dim {dim} is not divisible by num_heads {num_heads}")
         self.dim, self.num_heads, self.hidden_dim, self.dropout_rate, self.epsilon = (
             dim, num_heads, hidden_dim, dropout, epsilon)
+        self.attention_init = attention_init
         self.attention_norm = tf.keras.layers.LayerNormalization(epsilon=epsilon)
-        self.attention = tf.keras.layers.MultiHeadAttention(num_heads, key_dim=dim // num_heads, dropout=dropout,
-                                                            kernel_initializer=small_normal_initializer())
+        self.attention = ProjectionInitAttention(num_heads, key_dim=dim // num_heads, dropout=dropout,
+                                                 kernel_initializer=qkv_initializer(attention_init, dim),
+                                                 output_kernel_initializer=small_normal_initializer())
         self.ffn_norm = tf.keras.layers.LayerNormalization(epsilon=epsilon)
         self.ffn = PointWiseFeedForward(dim, hidden_dim, dropout)
 
@@ -78,7 +127,7 @@ class TransformerBlock(tf.keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "dim": self.dim, "num_heads": self.num_heads, "hidden_dim": self.hidden_dim,
-                "dropout": self.dropout_rate, "epsilon": self.epsilon}
+                "dropout": self.dropout_rate, "epsilon": self.epsilon, "attention_init": self.attention_init}
 
 
 def position_embedding(max_len: int, dim: int) -> tf.keras.layers.Embedding:
@@ -110,7 +159,7 @@ def position_ids(padding_mask: tf.Tensor, max_len: int, origin: str = "first") -
 
 
 def transformer_blocks(num_blocks: int, dim: int, num_heads: int, hidden_dim: int, dropout: float,
-                       epsilon: float) -> list:
+                       epsilon: float, attention_init: str = "small_normal") -> list:
     """``num_blocks`` ``TransformerBlock``s named ``block_<i>``."""
-    return [TransformerBlock(dim, num_heads, hidden_dim, dropout, epsilon, name=f"block_{i}")
+    return [TransformerBlock(dim, num_heads, hidden_dim, dropout, epsilon, attention_init, name=f"block_{i}")
             for i in range(num_blocks)]

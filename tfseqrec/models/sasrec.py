@@ -15,8 +15,8 @@ import tfseqrec  # noqa: F401
 import tensorflow as tf
 
 from tfseqrec.models.base import PAD_ID, SequentialModelConfig, SequentialRecommender
-from tfseqrec.models.layers import (causal_attention_mask, check_position_origin, position_embedding, position_ids,
-                                    transformer_blocks)
+from tfseqrec.models.layers import (causal_attention_mask, check_attention_init, check_position_origin,
+                                    position_embedding, position_ids, transformer_blocks)
 from tfseqrec.models.registry import register
 
 
@@ -25,17 +25,22 @@ class SASRecConfig(SequentialModelConfig):
     """``num_blocks`` transformer blocks with ``num_heads`` heads; ``ffn_dim`` defaults to ``embedding_dim``.
 
     ``position_origin``: ``"first"`` numbers positions from the oldest kept item (0, 1, ...); ``"last"``
-    anchors the newest item at ``max_len - 1`` whatever the history length.
+    anchors the newest item at ``max_len - 1`` whatever the history length. ``attention_init``:
+    ``"xavier_qkv"`` (default) initialises query/key/value as torch's ``nn.MultiheadAttention`` does in the
+    reference implementation, every other transformer weight ~N(0, 0.02); ``"small_normal"`` puts
+    query/key/value at N(0, 0.02) too (BERT-style; near-uniform attention at the start).
     """
     num_blocks: int = 2
     num_heads: int = 1
     ffn_dim: Optional[int] = None
     layer_norm_epsilon: float = 1e-8
     position_origin: str = "first"
+    attention_init: str = "xavier_qkv"
 
     def __post_init__(self):
         super().__post_init__()
         check_position_origin(self.position_origin)
+        check_attention_init(self.attention_init)
 
 
 @register("sasrec", SASRecConfig)
@@ -50,7 +55,7 @@ class SASRec(SequentialRecommender):
         self.position_embedding = position_embedding(config.max_len, dim)
         self.input_dropout = tf.keras.layers.Dropout(config.dropout)
         self.blocks = transformer_blocks(config.num_blocks, dim, config.num_heads, config.ffn_dim or dim, config.dropout,
-                                         config.layer_norm_epsilon)
+                                         config.layer_norm_epsilon, config.attention_init)
         self.final_norm = tf.keras.layers.LayerNormalization(epsilon=config.layer_norm_epsilon)
 
     def encode(self, item_ids, training=False):
