@@ -7,7 +7,7 @@ import sys
 from typing import Optional, Sequence
 
 import tfseqrec  # noqa: F401  (sets TF_USE_LEGACY_KERAS before anything imports TensorFlow)
-from tfseqrec.cli import demo, export, preprocess, serve, stats, train
+from tfseqrec.cli import analyze, demo, export, preprocess, serve, stats, train
 from tfseqrec.cli.common import Formatter
 
 # command -> runner(args, beam_args); only preprocess and demo take Beam options.
@@ -16,6 +16,7 @@ COMMANDS = {
     "stats": lambda args, beam_args: stats.run_stats(args),
     "train": lambda args, beam_args: train.run_train(args),
     "evaluate": lambda args, beam_args: train.run_evaluate(args),
+    "analyze": lambda args, beam_args: analyze.run_analyze(args),
     "generate": lambda args, beam_args: demo.run_generate(args),
     "demo": lambda args, beam_args: demo.run_demo(args, beam_args),
     "export": lambda args, beam_args: export.run_export(args),
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     preprocess.add_parser(sub)
     stats.add_parser(sub)
     train.add_parsers(sub)
+    analyze.add_parser(sub)
     demo.add_parsers(sub)
     export.add_parser(sub)
     serve.add_parser(sub)

@@ -29,7 +29,10 @@ Protocol (written into every result):
   function sees the prefix (its latest ``max_len`` items), ``filter_seen`` excludes the items of the
   whole prefix, every metric is a mean over events, and ``per_user`` holds one row per event with its
   ``session_index`` and ``position`` (``t``) so that two models' events can be paired;
-* top-K lists (for coverage and popularity) are made without looking at the targets.
+* top-K lists (for coverage and popularity) are made without looking at the targets;
+* for error analysis (:mod:`tfseqrec.evaluation.analysis`) ``per_user`` also holds ``history_length``
+  (int ``[U]``: items of the whole stored history before any ``max_len`` cut; session events: ``t``)
+  and, with one target per row, ``target_id`` (int ``[U]``: the ranked item).
 """
 from __future__ import annotations
 
@@ -211,6 +214,7 @@ def evaluate(score_fn: ScoreFn, spec_or_dir: Union[FeatureSpec, str],
                disable=not verbose or not sys.stderr.isatty())
 
     found, counts, lists, sequence_ids = [], [], [], []
+    history_lengths, target_ids = [], []  # For error analysis (tfseqrec.evaluation.analysis).
     for batch, targets in batches:
         scores = tf.convert_to_tensor(score_fn(_model_inputs(batch, config.max_len)))
         rows = int(tf.shape(batch["item_ids"])[0])
@@ -221,6 +225,9 @@ def evaluate(score_fn: ScoreFn, spec_or_dir: Union[FeatureSpec, str],
         found.append(where.numpy())
         counts.append(candidates.numpy())
         lists.append(topk.numpy())
+        history_lengths.append(np.asarray(batch["lengths"]))  # Whole stored history (session: the prefix).
+        if single:
+            target_ids.append(np.asarray(targets))
         if "sequence_id" in batch:
             sequence_ids.extend(s.decode("utf-8") for s in batch["sequence_id"].numpy())
         else:
@@ -232,6 +239,7 @@ def evaluate(score_fn: ScoreFn, spec_or_dir: Union[FeatureSpec, str],
     num_candidates = np.concatenate(counts).astype(np.int64) if counts else np.zeros(0, np.int64)
     topk_ids = np.concatenate(lists).astype(np.int64) if lists else np.zeros((0, list_k), np.int64)
     sequence_ids = np.asarray(sequence_ids, dtype=str)
+    history_length = np.concatenate(history_lengths).astype(np.int64) if history_lengths else np.zeros(0, np.int64)
     per_user: dict[str, np.ndarray] = {}
     if single:
         ranks = np.concatenate(found).astype(np.int64) if found else np.zeros(0, np.int64)
@@ -246,6 +254,7 @@ def evaluate(score_fn: ScoreFn, spec_or_dir: Union[FeatureSpec, str],
         skipped = int((~keep).sum())
         positions, num_targets = positions[keep], num_targets[keep]
         num_candidates, topk_ids, sequence_ids = num_candidates[keep], topk_ids[keep], sequence_ids[keep]
+        history_length = history_length[keep]
         per_user["rank"] = np.where(positions > 0, positions, np.iinfo(np.int64).max).min(axis=1) \
             if len(positions) else np.zeros(0, np.int64)
         per_user["num_targets"] = num_targets
@@ -253,6 +262,9 @@ def evaluate(score_fn: ScoreFn, spec_or_dir: Union[FeatureSpec, str],
         per_user.update(metrics.multi_target_metrics(positions, num_candidates, config.ks))
     per_user["num_candidates"] = num_candidates
     per_user["topk_ids"] = topk_ids
+    per_user["history_length"] = history_length
+    if single:
+        per_user["target_id"] = np.concatenate(target_ids).astype(np.int64) if target_ids else np.zeros(0, np.int64)
 
     if events is not None:
         per_user["session_index"] = events.session_index
