@@ -7,7 +7,7 @@ import sys
 from typing import Optional, Sequence
 
 import tfseqrec  # noqa: F401  (sets TF_USE_LEGACY_KERAS before anything imports TensorFlow)
-from tfseqrec.cli import analyze, demo, export, preprocess, serve, stats, train
+from tfseqrec.cli import analyze, benchmark, demo, export, preprocess, serve, stats, train
 from tfseqrec.cli.common import Formatter
 
 # command -> runner(args, beam_args); only preprocess and demo take Beam options.
@@ -21,6 +21,7 @@ COMMANDS = {
     "demo": lambda args, beam_args: demo.run_demo(args, beam_args),
     "export": lambda args, beam_args: export.run_export(args),
     "serve": lambda args, beam_args: serve.run_serve(args),
+    "benchmark": lambda args, beam_args: benchmark.run_benchmark(args),
 }
 BEAM_COMMANDS = ("preprocess", "demo")
 
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_parsers(sub)
     export.add_parser(sub)
     serve.add_parser(sub)
+    benchmark.add_parser(sub)
     return parser
 
 

@@ -1,0 +1,759 @@
+"""The benchmark report: ``report.md`` and ``report.html`` (the same tables) with PNG plots, from the
+``cell.json`` files of a grid's output folder (:mod:`tfseqrec.benchmark.runner`).
+
+Statistics (``tfseqrec.evaluation.stats``):
+
+* **Accuracy**: per dataset x run, the headline metric as mean ± sample std over the seeds, and a 95%
+  bootstrap confidence interval over *test users*: each user's metric is first averaged over the run's seeds
+  (rows are paired by ``sequence_id``, plus the event position for session splits), then the users are
+  resampled (10,000 resamples, fixed seed). The interval is about which users happen to be in the test set;
+  the spread over training seeds is the separate ± std.
+* **Pairwise comparisons**: within each dataset, every pair of runs on the same seed (the smallest seed both
+  finished) over the users they share: mean difference with a 95% bootstrap interval, paired t-test and
+  Wilcoxon signed-rank p-values, and the Wilcoxon p-values Holm-Bonferroni adjusted over all comparisons of
+  the report (one family).
+
+Plots (matplotlib, Agg backend, no display needed): ``accuracy.png`` (bars with the bootstrap intervals),
+``curves.png`` (validation metric against epochs and against training seconds), ``accuracy_vs_time.png``
+and ``segments_<dataset>.png`` (the error analysis' segments, e.g. history length and target popularity).
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import html
+import json
+import math
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from tfseqrec.benchmark.runner import CELL_FILE, GRID_FILE
+
+CONFIDENCE = 0.95
+NUM_RESAMPLES = 10_000
+N_FAILURES_SHOWN = 5
+PLOT_DIMENSIONS = ("history_length", "target_popularity", "session_position")  # segment dimensions plotted
+
+
+# ------------------------------------------------------------------------------------------------ loading
+def load_cells(output_dir) -> list[dict]:
+    """Every ``cell.json`` under ``<output_dir>/runs``, with ``_dir`` (the cell's folder) added."""
+    cells = []
+    for path in sorted(Path(output_dir).glob(f"runs/*/*/*/{CELL_FILE}")):
+        try:
+            cell = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        cell["_dir"] = str(path.parent)
+        cells.append(cell)
+    return cells
+
+
+def _grid_info(output_dir) -> dict:
+    path = Path(output_dir) / GRID_FILE
+    if path.exists():
+        try:
+            return json.loads(path.read_text(encoding="utf-8")).get("grid", {})
+        except (OSError, ValueError):
+            pass
+    return {}
+
+
+def _stats_module():
+    try:
+        from tfseqrec.evaluation import stats
+        return stats
+    except ImportError:
+        return None
+
+
+def _analysis_present(cell: dict) -> bool:
+    return (cell.get("analysis") or {}).get("status") == "done"
+
+
+class _PerUser:
+    """Per-user arrays of the cells, read once: ``(row keys, values of a metric)``."""
+
+    def __init__(self):
+        self._cache: dict = {}
+
+    def get(self, cell: dict, metric: str) -> Optional[tuple[np.ndarray, np.ndarray]]:
+        key = (cell["_dir"], metric)
+        if key not in self._cache:
+            self._cache[key] = self._read(cell, metric)
+        return self._cache[key]
+
+    @staticmethod
+    def _read(cell: dict, metric: str):
+        path = Path(cell["_dir"]) / (cell.get("per_user_file") or "test/per_user.npz")
+        if not path.exists():
+            return None
+        with np.load(path, allow_pickle=False) as data:
+            if metric not in data.files:
+                return None
+            ids = data["sequence_ids"].astype(str)
+            if "position" in data.files:
+                ids = np.char.add(np.char.add(ids, "@"), data["position"].astype(str))
+            return ids, data[metric].astype(np.float64)
+
+
+def _align(pairs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Rows present in every ``(keys, values)``, in the first one's order: ``(keys, [values...])``."""
+    keys = pairs[0][0]
+    common = set(keys.tolist())
+    for other, _ in pairs[1:]:
+        common &= set(other.tolist())
+    order = [k for k in keys.tolist() if k in common]
+    aligned = []
+    for k, v in pairs:
+        index = {key: i for i, key in enumerate(k.tolist())}
+        aligned.append(v[[index[key] for key in order]])
+    return np.asarray(order), aligned
+
+
+# ------------------------------------------------------------------------------------------------ model
+@dataclasses.dataclass
+class Group:
+    """The finished cells of one run on one dataset (one per seed)."""
+    dataset: str
+    run: str
+    cells: list
+
+    @property
+    def is_baseline(self) -> bool:
+        return any(c.get("kind") == "baseline" for c in self.cells)
+
+    def values(self, path: tuple) -> list:
+        out = []
+        for cell in self.cells:
+            node: Any = cell
+            for key in path:
+                node = node.get(key) if isinstance(node, dict) else None
+            if isinstance(node, (int, float)) and not isinstance(node, bool) and math.isfinite(node):
+                out.append(float(node))
+        return out
+
+
+def _groups(cells: list[dict], grid: dict) -> dict[str, list[Group]]:
+    """dataset -> groups in the grid's run order (finished cells only)."""
+    order = [r["name"] for r in grid.get("runs", [])]
+    datasets = [d["name"] for d in grid.get("datasets", [])]
+    by: dict[tuple, list] = {}
+    for cell in cells:
+        if cell.get("status") == "finished":
+            by.setdefault((cell["dataset"], cell["run"]), []).append(cell)
+    names = sorted({d for d, _ in by}, key=lambda d: (datasets.index(d) if d in datasets else len(datasets), d))
+    result = {}
+    for dataset in names:
+        runs = sorted({r for d, r in by if d == dataset},
+                      key=lambda r: (order.index(r) if r in order else len(order), r))
+        result[dataset] = [Group(dataset, r, sorted(by[(dataset, r)], key=lambda c: c["seed"])) for r in runs]
+    return result
+
+
+# ------------------------------------------------------------------------------------------------ document
+class _Doc:
+    """Blocks rendered to Markdown and to HTML alike."""
+
+    def __init__(self):
+        self.blocks: list[tuple] = []
+
+    def h(self, level: int, text: str):
+        self.blocks.append(("h", level, text))
+
+    def p(self, text: str):
+        self.blocks.append(("p", text))
+
+    def items(self, items: list[str]):
+        self.blocks.append(("ul", items))
+
+    def table(self, header: list[str], rows: list[list]):
+        self.blocks.append(("table", header, [[_cell_text(v) for v in row] for row in rows]))
+
+    def image(self, path: str, alt: str):
+        self.blocks.append(("img", path, alt))
+
+    def pre(self, text: str):
+        self.blocks.append(("pre", text))
+
+    def markdown(self) -> str:
+        out = []
+        for block in self.blocks:
+            kind = block[0]
+            if kind == "h":
+                out.append("#" * block[1] + " " + block[2])
+            elif kind == "p":
+                out.append(block[1])
+            elif kind == "ul":
+                out.append("\n".join(f"- {item}" for item in block[1]))
+            elif kind == "table":
+                header, rows = block[1], block[2]
+                lines = ["| " + " | ".join(_md(h) for h in header) + " |", "|" + "---|" * len(header)]
+                lines += ["| " + " | ".join(_md(v) for v in row) + " |" for row in rows]
+                out.append("\n".join(lines))
+            elif kind == "img":
+                out.append(f"![{block[2]}]({block[1]})")
+            elif kind == "pre":
+                out.append("```\n" + block[1] + "\n```")
+        return "\n\n".join(out) + "\n"
+
+    def html(self, title: str) -> str:
+        body = []
+        for block in self.blocks:
+            kind = block[0]
+            if kind == "h":
+                body.append(f"<h{block[1]}>{_inline(block[2])}</h{block[1]}>")
+            elif kind == "p":
+                body.append(f"<p>{_inline(block[1])}</p>")
+            elif kind == "ul":
+                body.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in block[1]) + "</ul>")
+            elif kind == "table":
+                head = "".join(f"<th>{_inline(h)}</th>" for h in block[1])
+                rows = "".join("<tr>" + "".join(f"<td>{_inline(v)}</td>" for v in row) + "</tr>"
+                               for row in block[2])
+                body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+            elif kind == "img":
+                body.append(f'<p><img src="{html.escape(block[1])}" alt="{html.escape(block[2])}"></p>')
+            elif kind == "pre":
+                body.append(f"<pre>{html.escape(block[1])}</pre>")
+        style = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;line-height:1.4}"
+                 "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}"
+                 "th,td{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top}"
+                 "th{background:#f2f2f2}img{max-width:100%}code{background:#f4f4f4;padding:0 3px}"
+                 "pre{background:#f4f4f4;padding:0.6em;overflow-x:auto}")
+        return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}"
+                f"</title><style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+
+
+def _cell_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return _num(value)
+    return str(value)
+
+
+def _md(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _inline(text: str) -> str:
+    """HTML of a Markdown-ish line: escaped, with `code` and **bold**."""
+    parts = html.escape(str(text)).split("`")
+    out = "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+    bold = out.split("**")
+    return "".join(f"<b>{p}</b>" if i % 2 else p for i, p in enumerate(bold)) if len(bold) % 2 else out
+
+
+def _num(x: Optional[float], digits: int = 4) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return ""
+    return f"{x:.{digits}f}"
+
+
+def _mean_std(values: list[float], digits: int = 4) -> str:
+    if not values:
+        return ""
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{np.mean(values):.{digits}f} ± {np.std(values, ddof=1):.{digits}f}"
+
+
+def _mean(values: list[float]) -> Optional[float]:
+    return float(np.mean(values)) if values else None
+
+
+def _pvalue(p: Optional[float]) -> str:
+    if p is None or not isinstance(p, (int, float)) or not math.isfinite(p):
+        return "n/a"
+    return f"{p:.2g}" if p >= 1e-4 else f"{p:.1e}"
+
+
+def _seconds(x: Optional[float]) -> str:
+    if x is None:
+        return ""
+    return f"{x:.1f} s" if x < 120 else f"{x / 60:.1f} min"
+
+
+# ------------------------------------------------------------------------------------------------ the report
+def write_report(output_dir, report_dir=None, serving_results=None, metric: Optional[str] = None,
+                 num_resamples: int = NUM_RESAMPLES) -> Path:
+    """Writes ``report.md``, ``report.html`` and the PNG plots into ``report_dir`` (default:
+    ``<output_dir>/report``); returns the path of ``report.md``. ``serving_results``: a JSON file of
+    ``benchmarks/serving.py`` or a folder of them (default: the grid's ``serving_results``, if any)."""
+    output_dir = Path(output_dir)
+    report_dir = Path(report_dir) if report_dir else output_dir / "report"
+    report_dir.mkdir(parents=True, exist_ok=True)
+    grid = _grid_info(output_dir)
+    cells = load_cells(output_dir)
+    metric = metric or grid.get("metric") or next((c.get("metric") for c in cells if c.get("metric")), "NDCG@10")
+    serving_results = serving_results or grid.get("serving_results")
+    groups = _groups(cells, grid)
+    per_user = _PerUser()
+    stats = _stats_module()
+    colors = _colors([r["name"] for r in grid.get("runs", [])] + sorted({c["run"] for c in cells}))
+
+    doc = _Doc()
+    title = f"Benchmark: {grid.get('name') or output_dir.name}"
+    doc.h(1, title)
+    if grid.get("description"):
+        doc.p(grid["description"])
+    finished = sum(c.get("status") == "finished" for c in cells)
+    failed = [c for c in cells if c.get("status") != "finished"]
+    doc.p(f"Generated {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')} from "
+          f"{len(cells)} cells in `{output_dir}` ({finished} finished, {len(failed)} failed or unfinished). "
+          f"Headline metric: **{metric}** on each dataset's test split"
+          + (f"; seeds {', '.join(map(str, grid['seeds']))}" if grid.get("seeds") else "") + ".")
+
+    # ---- accuracy
+    doc.h(2, "Accuracy")
+    doc.p(f"Mean ± sample std over seeds; **95% CI**: bootstrap over test users ({num_resamples:,} resamples) of "
+          f"each user's {metric} averaged over the run's seeds (rows paired by sequence id; the spread over "
+          f"seeds is the ± std). Baselines are deterministic and run once.")
+    accuracy = {}
+    for dataset, dataset_groups in groups.items():
+        extra = [m for m in _extra_metrics(metric) if any(m in c.get("metrics", {}) for g in dataset_groups
+                                                          for c in g.cells)]
+        rows = []
+        for g in dataset_groups:
+            values = g.values(("metrics", metric))
+            ci = _group_ci(g, metric, per_user, stats, num_resamples)
+            accuracy[(dataset, g.run)] = (_mean(values), ci)
+            rows.append([g.run, g.cells[0].get("model", ""), ", ".join(str(c["seed"]) for c in g.cells),
+                         _mean_std(values), _ci_text(ci), *[_mean_std(g.values(("metrics", m))) for m in extra],
+                         ", ".join(_num(v) for v in values), _users(g.cells[0])])
+        doc.h(3, dataset)
+        doc.table(["run", "model", "seeds", f"{metric} mean ± std", "95% CI (users)",
+                   *[f"{m} mean ± std" for m in extra], f"{metric} per seed", "test rows"], rows)
+    if stats is None:
+        doc.p("_Confidence intervals and tests are not available: `tfseqrec.evaluation.stats` is not installed._")
+    if groups:
+        plot = _plot_accuracy(groups, accuracy, metric, colors, report_dir / "accuracy.png")
+        if plot:
+            doc.image(plot, f"{metric} per run with 95% bootstrap CI")
+
+    # ---- comparisons
+    doc.h(2, "Pairwise comparisons")
+    comparisons = _comparisons(groups, metric, per_user, stats, num_resamples)
+    if comparisons:
+        doc.p(f"Within each dataset, every pair of runs on the same seed (the smallest seed both finished), over "
+              f"the test users both have: difference of the per-user {metric} (A − B) with a 95% bootstrap "
+              f"interval, paired t-test and Wilcoxon signed-rank p-values, and the Wilcoxon p-values "
+              f"Holm-Bonferroni adjusted over all {len(comparisons)} comparisons of this report (one family).")
+        doc.table(["dataset", "A", "B", "seed", "users", f"{metric} A", f"{metric} B", "A − B", "95% CI of A − B",
+                   "t-test p", "Wilcoxon p", "Holm p (Wilcoxon)", "note"],
+                  [[d, c.name_a, c.name_b, seed, getattr(c.ttest, "n", ""), _num(c.mean_a), _num(c.mean_b),
+                    f"{c.mean_diff:+.4f}", _ci_text(c.diff_ci, signed=True), _pvalue(c.ttest.pvalue),
+                    _pvalue(c.wilcoxon.pvalue), _pvalue(c.pvalue_holm), note]
+                   for d, seed, c, note in comparisons])
+    else:
+        doc.p("No comparisons: " + ("`tfseqrec.evaluation.stats` is not installed." if stats is None else
+                                    "no dataset has two finished runs with per-user results."))
+
+    # ---- curves and time
+    doc.h(2, "Training curves")
+    doc.p(f"Validation {metric} after each validated epoch, against epochs and against wall seconds of training "
+          f"(training steps plus the validations so far); one line per seed.")
+    plot = _plot_curves(groups, metric, colors, report_dir / "curves.png")
+    if plot:
+        doc.image(plot, "validation curves")
+    else:
+        doc.p("No training runs with a validation history.")
+    doc.h(2, "Accuracy vs training time")
+    plot = _plot_accuracy_vs_time(groups, metric, colors, report_dir / "accuracy_vs_time.png")
+    if plot:
+        doc.p(f"Test {metric} of every seed against its training time (log scale); baselines as dashed lines.")
+        doc.image(plot, "accuracy vs training time")
+    else:
+        doc.p("No training runs.")
+
+    # ---- efficiency
+    doc.h(2, "Efficiency")
+    doc.p("Means over seeds. s/epoch: median wall seconds of an epoch's training steps (validation excluded); "
+          "targets/s: training targets (next-item positions of the padded training sequences) per epoch / "
+          "s/epoch; time to best: training seconds (steps + validations) until the best validation epoch; "
+          "inference users/s: full-ranking test evaluation; peak memory: the training process' peak RSS; "
+          "model size: bytes of the saved best weights.")
+    rows = []
+    for dataset, dataset_groups in groups.items():
+        for g in dataset_groups:
+            size = _mean(g.values(("model_size_bytes",)))
+            rows.append([dataset, g.run, _num(_mean(g.values(("timings", "seconds_per_epoch"))), 2),
+                         _int(_mean(g.values(("timings", "targets_per_second")))),
+                         _epochs(g), _seconds(_mean(g.values(("timings", "time_to_best_seconds")))),
+                         _seconds(_mean(g.values(("timings", "train_seconds")))),
+                         _int(_mean(g.values(("timings", "inference_users_per_second")))),
+                         _int(_mean(g.values(("peak_memory_mib",)))),
+                         f"{size / 2 ** 20:.2f}" if size is not None else ""])
+    doc.table(["dataset", "run", "s/epoch", "targets/s", "best epoch / epochs", "time to best", "train time",
+               "inference users/s", "peak MiB", "model MiB"], rows)
+
+    # ---- serving
+    if serving_results:
+        doc.h(2, "Serving latency")
+        serving = _serving_rows(serving_results)
+        if serving:
+            doc.p(f"From `{serving_results}` (the serving benchmark, `benchmarks/serving.py`; its own machine and "
+                  f"settings are in that file).")
+            doc.table(["source", "measurement", "p50 ms", "p99 ms", "requests/s"], serving)
+        else:
+            doc.p(f"No latency figures found in `{serving_results}`.")
+
+    # ---- segments and failures
+    doc.h(2, "Segments")
+    any_segments = False
+    for dataset, dataset_groups in groups.items():
+        table = _segment_table(dataset_groups, metric)
+        if not table:
+            continue
+        any_segments = True
+        doc.h(3, dataset)
+        header, rows = table
+        doc.table(header, rows)
+        plot = _plot_segments(dataset, dataset_groups, metric, colors, report_dir / f"segments_{dataset}.png")
+        if plot:
+            doc.image(plot, f"{metric} by segment on {dataset}")
+    if not any_segments:
+        doc.p("No error analysis in the cells (`tfseqrec.evaluation.analysis` unavailable or failed).")
+    doc.h(2, "Failure cases")
+    rows = []
+    for dataset, dataset_groups in groups.items():
+        for g in dataset_groups:
+            cell = next((c for c in g.cells if _analysis_present(c)), None)
+            for f in ((cell or {}).get("analysis") or {}).get("failures", [])[:N_FAILURES_SHOWN]:
+                rows.append([dataset, g.run, cell["seed"], f.get("sequence_id"), f.get("target_item"),
+                             f.get("rank"), _items(f.get("history"), last=True), _items(f.get("top_items"))])
+    if rows:
+        doc.p(f"The error analysis' worst-ranked test targets, top {N_FAILURES_SHOWN} per run (first seed): the "
+              f"user's most recent history items (oldest first) and the model's top items.")
+        doc.table(["dataset", "run", "seed", "sequence", "target", "rank", "history (latest)", "top items"], rows)
+    else:
+        doc.p("No failure cases recorded.")
+
+    # ---- failed cells, protocol, machine
+    if failed:
+        doc.h(2, "Failed or unfinished cells")
+        doc.table(["cell", "status", "error"], [[c.get("key"), c.get("status"), (c.get("error") or "")[:300]]
+                                                for c in failed])
+    doc.h(2, "Protocol")
+    doc.items(_protocol_lines(cells, grid))
+    machines = {json.dumps(c.get("machine"), sort_keys=True) for c in cells if c.get("machine")}
+    if machines:
+        doc.h(2, "Machine")
+        doc.items([f"`{m}`" for m in sorted(machines)])
+
+    md_path = report_dir / "report.md"
+    md_path.write_text(doc.markdown(), encoding="utf-8")
+    (report_dir / "report.html").write_text(doc.html(title), encoding="utf-8")
+    return md_path
+
+
+def _extra_metrics(metric: str) -> list[str]:
+    k = metric.split("@")[1] if "@" in metric else "10"
+    return [m for m in (f"HR@{k}", f"NDCG@{k}", "MRR") if m != metric]
+
+
+def _users(cell: dict) -> str:
+    m = cell.get("metrics", {})
+    if "num_events" in m:
+        return f"{int(m['num_events']):,} events"
+    return f"{int(m['num_users']):,} users" if "num_users" in m else ""
+
+
+def _int(x: Optional[float]) -> str:
+    return f"{x:,.0f}" if x is not None else ""
+
+
+def _epochs(g: Group) -> str:
+    if g.is_baseline:
+        return "baseline"
+    return ", ".join(f"{c.get('best_epoch')}/{c.get('epochs_run')}" for c in g.cells)
+
+
+def _items(values, last: bool = False, n: int = 5) -> str:
+    if not values:
+        return ""
+    values = [str(v) for v in values]
+    if len(values) <= n:
+        return ", ".join(values)
+    return "…, " + ", ".join(values[-n:]) if last else ", ".join(values[:n]) + ", …"
+
+
+def _ci_text(ci, signed: bool = False) -> str:
+    if not ci or ci[0] is None:
+        return "n/a"
+    fmt = "+.4f" if signed else ".4f"
+    return f"[{ci[0]:{fmt}}, {ci[1]:{fmt}}]"
+
+
+def _group_ci(g: Group, metric: str, per_user: _PerUser, stats, num_resamples: int):
+    if stats is None:
+        return None
+    pairs = [p for p in (per_user.get(c, metric) for c in g.cells) if p is not None]
+    if not pairs:
+        return None
+    _, aligned = _align(pairs)
+    values = np.mean(aligned, axis=0)
+    if values.size < 2:
+        return None
+    low, high = stats.bootstrap_ci(values, confidence=CONFIDENCE, num_resamples=num_resamples, seed=0)
+    return float(low), float(high)
+
+
+_PROTOCOL_KEYS = ("split", "ranking", "ties", "filter_seen", "targets", "dataset_protocol")
+
+
+def _comparisons(groups: dict, metric: str, per_user: _PerUser, stats, num_resamples: int) -> list[tuple]:
+    """``[(dataset, seed, Comparison, note)]`` with Holm-adjusted p-values over the whole report."""
+    if stats is None:
+        return []
+    found = []
+    for dataset, dataset_groups in groups.items():
+        for i, a in enumerate(dataset_groups):
+            for b in dataset_groups[i + 1:]:
+                seeds = sorted({c["seed"] for c in a.cells} & {c["seed"] for c in b.cells})
+                if not seeds:
+                    continue
+                ca = next(c for c in a.cells if c["seed"] == seeds[0])
+                cb = next(c for c in b.cells if c["seed"] == seeds[0])
+                pa, pb = per_user.get(ca, metric), per_user.get(cb, metric)
+                if pa is None or pb is None:
+                    continue
+                keys, (va, vb) = _align([pa, pb])
+                if keys.size < 2:
+                    continue
+                try:
+                    comparison = stats.compare(va, vb, a.run, b.run, metric, seed=0, num_resamples=num_resamples)
+                except (ValueError, FloatingPointError):
+                    continue
+                differ = [k for k in _PROTOCOL_KEYS
+                          if (ca.get("protocol") or {}).get(k) != (cb.get("protocol") or {}).get(k)]
+                note = f"protocols differ in {', '.join(differ)}" if differ else ""
+                if keys.size < max(len(pa[0]), len(pb[0])):
+                    note = (note + "; " if note else "") + f"{keys.size} shared rows"
+                found.append((dataset, seeds[0], comparison, note))
+    if not found:
+        return []
+    testable = [i for i, (_, _, c, _) in enumerate(found)
+                if isinstance(c.wilcoxon.pvalue, float) and math.isfinite(c.wilcoxon.pvalue)]
+    adjusted = dict(zip(testable, stats.compare_all([found[i][2] for i in testable]))) if testable else {}
+    return [(d, s, adjusted.get(i, c), n) for i, (d, s, c, n) in enumerate(found)]
+
+
+def _segment_table(dataset_groups: list[Group], metric: str):
+    """(header, rows): per (dimension, segment), the count and each run's metric averaged over seeds."""
+    runs, seen, values, counts = [], [], {}, {}
+    for g in dataset_groups:
+        cells = [c for c in g.cells if _analysis_present(c) and c["analysis"].get("segments")]
+        if not cells:
+            continue
+        runs.append(g.run)
+        for cell in cells:
+            for seg in cell["analysis"]["segments"]:
+                key = (str(seg.get("dimension")), str(seg.get("segment")))
+                if key not in seen:
+                    seen.append(key)
+                    counts[key] = seg.get("count")
+                m = seg.get("metrics") or {}
+                value = m.get(metric, next(iter(m.values()), None) if m else None)
+                if isinstance(value, (int, float)):
+                    values.setdefault((g.run, key), []).append(float(value))
+    if not runs:
+        return None
+    rows = [[dim, seg, counts[(dim, seg)], *[_num(_mean(values.get((r, (dim, seg)), []))) for r in runs]]
+            for dim, seg in seen]
+    return ["dimension", "segment", "count", *[f"{r} {metric}" for r in runs]], rows
+
+
+def _protocol_lines(cells: list[dict], grid: dict) -> list[str]:
+    lines = []
+    finished = [c for c in cells if c.get("status") == "finished" and c.get("protocol")]
+    if grid.get("path"):
+        lines.append(f"Grid file: `{grid['path']}`.")
+    for dataset in sorted({c["dataset"] for c in finished}):
+        protos = [c for c in finished if c["dataset"] == dataset]
+        keys = sorted({k for c in protos for k in c["protocol"]})
+        common = {k: protos[0]["protocol"].get(k) for k in keys
+                  if all(json.dumps(c["protocol"].get(k), sort_keys=True)
+                         == json.dumps(protos[0]["protocol"].get(k), sort_keys=True) for c in protos)}
+        parts = [f"{k}: {_short(v)}" for k, v in common.items() if k != "dataset_protocol"]
+        lines.append(f"**{dataset}**: " + "; ".join(parts) + ".")
+        if "dataset_protocol" in common:
+            lines.append(f"**{dataset}** data split: {_short(common['dataset_protocol'])}.")
+        varying = [k for k in keys if k not in common]
+        for k in varying:
+            per_run = sorted({f"{c['run']}={_short(c['protocol'].get(k))}" for c in protos})
+            lines.append(f"**{dataset}** varies in `{k}`: {', '.join(per_run)}.")
+        configs = sorted({f"{c['run']}: {c.get('config_file')}" for c in protos if c.get("config_file")})
+        if configs:
+            lines.append(f"**{dataset}** configs: " + "; ".join(f"`{x}`" for x in configs) + ".")
+    if not lines:
+        lines.append("No finished cells.")
+    return lines
+
+
+def _short(value) -> str:
+    if isinstance(value, (dict, list)):
+        return "`" + json.dumps(value, sort_keys=True) + "`"
+    return str(value)
+
+
+def _serving_rows(source) -> list[list]:
+    """Rows ``[file, measurement, p50, p99, requests/s]`` from every dict with ``p50_ms`` in the JSON file(s)."""
+    path = Path(source)
+    files = sorted(path.glob("*.json")) if path.is_dir() else [path]
+    rows = []
+    for file in files:
+        try:
+            data = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+
+        def walk(node, trail):
+            if isinstance(node, dict):
+                if "p50_ms" in node:
+                    label = " / ".join(trail)
+                    if "clients" in node:
+                        label += f" ({node.get('model', '')}, {node['clients']} clients)"
+                    rows.append([file.name, label, _num(node.get("p50_ms"), 2), _num(node.get("p99_ms"), 2),
+                                 _int(node.get("rps", node.get("batch_qps")))])
+                    return
+                for key, value in node.items():
+                    if key not in ("curve", "builds", "argv", "machine", "args"):
+                        walk(value, trail + [str(key)])
+            elif isinstance(node, list):
+                for item in node:
+                    walk(item, trail)
+
+        walk(data, [])
+    return rows[:60]
+
+
+# ------------------------------------------------------------------------------------------------ plots
+def _colors(names: list[str]) -> dict:
+    from matplotlib import colormaps
+    palette = colormaps["tab10"].colors + colormaps["Dark2"].colors
+    unique = list(dict.fromkeys(names))
+    return {name: palette[i % len(palette)] for i, name in enumerate(unique)}
+
+
+def _figure(width: float, height: float):
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def _save(fig, path: Path) -> str:
+    fig.savefig(path, dpi=110)
+    return path.name
+
+
+def _plot_accuracy(groups: dict, accuracy: dict, metric: str, colors: dict, path: Path) -> Optional[str]:
+    fig = _figure(min(len(groups), 3) * max(4.0, 1.2 + 0.9 * max(len(g) for g in groups.values())),
+                  3.8 * math.ceil(len(groups) / 3))
+    axes = fig.subplots(math.ceil(len(groups) / 3), min(len(groups), 3), squeeze=False).ravel()
+    for ax, (dataset, dataset_groups) in zip(axes, groups.items()):
+        names = [g.run for g in dataset_groups]
+        means = [accuracy[(dataset, n)][0] or 0.0 for n in names]
+        errors = []
+        for n, m in zip(names, means):
+            ci = accuracy[(dataset, n)][1]
+            errors.append([max(m - ci[0], 0.0), max(ci[1] - m, 0.0)] if ci else [0.0, 0.0])
+        ax.bar(range(len(names)), means, color=[colors[n] for n in names],
+               yerr=np.array(errors).T, capsize=4)
+        ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
+        ax.set_title(dataset)
+        ax.set_ylabel(metric)
+        ax.grid(axis="y", alpha=0.3)
+    for ax in axes[len(groups):]:
+        ax.set_visible(False)
+    return _save(fig, path)
+
+
+def _plot_curves(groups: dict, metric: str, colors: dict, path: Path) -> Optional[str]:
+    datasets = [d for d, gs in groups.items() if any(c.get("validation_curve") for g in gs for c in g.cells)]
+    if not datasets:
+        return None
+    fig = _figure(11, 3.4 * len(datasets))
+    axes = fig.subplots(len(datasets), 2, squeeze=False)
+    for row, dataset in zip(axes, datasets):
+        for g in groups[dataset]:
+            for i, cell in enumerate(g.cells):
+                curve = [p for p in cell.get("validation_curve") or [] if isinstance(p.get("value"), (int, float))]
+                if not curve:
+                    continue
+                label = g.run if i == 0 else None
+                row[0].plot([p["epoch"] for p in curve], [p["value"] for p in curve], marker=".",
+                            color=colors[g.run], label=label, alpha=0.85)
+                timed = [p for p in curve if p.get("elapsed_seconds") is not None]
+                row[1].plot([p["elapsed_seconds"] for p in timed], [p["value"] for p in timed], marker=".",
+                            color=colors[g.run], label=label, alpha=0.85)
+        row[0].set_xlabel("epoch")
+        row[1].set_xlabel("training seconds (steps + validation)")
+        for ax in row:
+            ax.set_ylabel(f"validation {metric}")
+            ax.set_title(dataset)
+            ax.grid(alpha=0.3)
+        row[0].legend(fontsize=8)
+    return _save(fig, path)
+
+
+def _plot_accuracy_vs_time(groups: dict, metric: str, colors: dict, path: Path) -> Optional[str]:
+    datasets = [d for d, gs in groups.items() if any(not g.is_baseline for g in gs)]
+    if not datasets:
+        return None
+    fig = _figure(5.5 * min(len(datasets), 3), 3.8 * math.ceil(len(datasets) / 3))
+    axes = fig.subplots(math.ceil(len(datasets) / 3), min(len(datasets), 3), squeeze=False).ravel()
+    for ax, dataset in zip(axes, datasets):
+        for g in groups[dataset]:
+            if g.is_baseline:
+                for value in g.values(("metrics", metric))[:1]:
+                    ax.axhline(value, color=colors[g.run], linestyle="--", label=f"{g.run} (baseline)")
+                continue
+            points = [(c["timings"]["train_seconds"], c["metrics"][metric]) for c in g.cells
+                      if isinstance((c.get("timings") or {}).get("train_seconds"), (int, float))
+                      and isinstance(c.get("metrics", {}).get(metric), (int, float))]
+            if points:
+                ax.scatter([max(p[0], 1e-3) for p in points], [p[1] for p in points], color=colors[g.run],
+                           label=g.run, s=30)
+        ax.set_xscale("log")
+        ax.set_xlabel("training seconds")
+        ax.set_ylabel(f"test {metric}")
+        ax.set_title(dataset)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    for ax in axes[len(datasets):]:
+        ax.set_visible(False)
+    return _save(fig, path)
+
+
+def _plot_segments(dataset: str, dataset_groups: list[Group], metric: str, colors: dict,
+                   path: Path) -> Optional[str]:
+    table = _segment_table(dataset_groups, metric)
+    if not table:
+        return None
+    header, rows = table
+    runs = [h[: -len(metric) - 1] for h in header[3:]]
+    dims = list(dict.fromkeys(r[0] for r in rows))
+    dims = [d for d in dims if d in PLOT_DIMENSIONS] or dims
+    fig = _figure(max(5.5, 1.0 + 0.9 * max(sum(r[0] == d for r in rows) for d in dims)) * min(len(dims), 2),
+                  3.8 * math.ceil(len(dims) / 2))
+    axes = fig.subplots(math.ceil(len(dims) / 2), min(len(dims), 2), squeeze=False).ravel()
+    width = 0.8 / max(len(runs), 1)
+    for ax, dim in zip(axes, dims):
+        segs = [r for r in rows if r[0] == dim]
+        for j, run in enumerate(runs):
+            heights = [float(r[3 + j]) if r[3 + j] else 0.0 for r in segs]
+            ax.bar(np.arange(len(segs)) + (j - (len(runs) - 1) / 2) * width, heights, width,
+                   color=colors[run], label=run)
+        ax.set_xticks(range(len(segs)), [f"{r[1]}\n(n={r[2]})" for r in segs], fontsize=7)
+        ax.set_title(f"{dataset}: {dim}")
+        ax.set_ylabel(metric)
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=7)
+    for ax in axes[len(dims):]:
+        ax.set_visible(False)
+    return _save(fig, path)
