@@ -104,3 +104,27 @@ def test_report_only_from_the_command_line(benchmark, tmp_path, capsys):
 def test_empty_output_still_gives_a_report(tmp_path):
     path = write_report(tmp_path / "nothing", num_resamples=100)
     assert "No comparisons" in path.read_text() and (path.parent / "report.html").exists()
+
+
+def test_readme_results_block_is_generated_from_the_report(benchmark, tmp_path, capsys):
+    from tfseqrec.benchmark.report import RESULTS_END, RESULTS_START
+    from tfseqrec.cli import main
+    root, _ = benchmark
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\n\n## Results\n{RESULTS_START}\nold text\n{RESULTS_END}\n\n## After\nkept\n")
+    code = main(["benchmark", str(root / "grid.yaml"), "--output", str(root / "out"), "--report-only",
+                 "--report-dir", str(tmp_path / "report"), "--num-resamples", "200", "--readme", str(readme)])
+    assert code == 0
+    text = readme.read_text()
+    block = text.split(RESULTS_START)[1].split(RESULTS_END)[0]
+    assert "old text" not in text and text.endswith("## After\nkept\n") and text.startswith("# Title")
+    good = [per_user_values("good_model", seed).mean() for seed in (1, 2)]
+    assert f"| good_model | sasrec | {np.mean(good):.4f} ± {np.std(good, ddof=1):.4f} |" in block
+    assert "Protocol:" in block and "report/report.md" in block
+    # Without the markers: a clear error naming the file, and the file is left alone.
+    plain = tmp_path / "PLAIN.md"
+    plain.write_text("# nothing here\n")
+    code = main(["benchmark", str(root / "grid.yaml"), "--output", str(root / "out"), "--report-only",
+                 "--report-dir", str(tmp_path / "report2"), "--num-resamples", "200", "--readme", str(plain)])
+    assert code == 2 and "PLAIN.md: no results block" in capsys.readouterr().err
+    assert plain.read_text() == "# nothing here\n"

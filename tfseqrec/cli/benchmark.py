@@ -42,9 +42,14 @@ def run_benchmark(args: argparse.Namespace) -> int:
         records = GridRunner(grid, args.output).run(cells, progress=not args.no_progress)
         status = 1 if any(r.get("status") != "finished" for r in records) else 0
     from tfseqrec.benchmark.report import write_report
-    path = write_report(args.output, args.report_dir, serving_results=args.serving_results,
-                        num_resamples=args.num_resamples)
-    print(f"report: {path} and {path.with_suffix('.html')}")
+    try:
+        path = write_report(args.output, args.report_dir, serving_results=args.serving_results,
+                            num_resamples=args.num_resamples, readme=args.readme)
+    except ValueError as e:  # a README without its results block
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"report: {path} and {path.with_suffix('.html')}" + (f"; results block of {args.readme} updated"
+                                                                 if args.readme else ""))
     return status
 
 
@@ -64,5 +69,9 @@ def add_parser(sub) -> None:
     p.add_argument("--serving-results", default=None, metavar="PATH",
                    help="JSON of benchmarks/serving.py (or a folder of them) for the latency table; "
                    "None: the grid's serving_results, if any")
+    p.add_argument("--readme", default=None, metavar="PATH",
+                   help="also replace the results block of this Markdown file (between the lines "
+                   "'<!-- tfseqrec-benchmark-results:start -->' and '<!-- tfseqrec-benchmark-results:end -->') by "
+                   "a summary of the report: the README's Results section is generated this way")
     p.add_argument("--num-resamples", type=int, default=10_000, help="bootstrap resamples of the report")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
