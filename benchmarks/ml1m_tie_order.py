@@ -92,7 +92,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, default=None, help="where data and results go (default: a temp dir)")
     parser.add_argument("--train", nargs="+", metavar="CONFIG [KEY=VALUE ...]", default=None,
-                        help="also train this config (with overrides) on every variant")
+                        help="also train this config (with overrides) on the variants of --train-variants")
+    parser.add_argument("--train-variants", nargs="+", default=None, metavar="VARIANT",
+                        help="variants to train on (default: all; e.g. file_order shared_order)")
     args = parser.parse_args(argv)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="ml1m_tie_order_"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -111,7 +113,7 @@ def main(argv=None) -> int:
             _cli("evaluate", "--baseline", baseline, "--data-dir", str(data), "--ks", "10", "--output-dir", str(out))
             summary = _metrics(out)
             row[f"{baseline} HR@10"], row[f"{baseline} NDCG@10"] = summary["HR@10"], summary["NDCG@10"]
-        if args.train:
+        if args.train and (args.train_variants is None or name in args.train_variants):
             run = workdir / f"run_{name}"
             if not (run / "run.json").exists():
                 _cli("train", "--config", args.train[0], "--data-dir", str(data), "--output-dir", str(run),

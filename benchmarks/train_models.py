@@ -87,7 +87,8 @@ def report(workdir: Path) -> str:
                 m = json.loads(path.read_text())["summary"]
                 rows.append(f"| {baseline}_{dataset} | {m['HR@10']:.4f} | {m['NDCG@10']:.4f} | | | | | | | | "
                             f"{m['users_per_second']:.0f} |")
-    machine = next((json.loads(p.read_text())["machine"] for p in (workdir / "runs").glob("*/run.json")), {})
+    runs = (json.loads(p.read_text()) for p in sorted((workdir / "runs").glob("*/run.json")))
+    machine = next((r["machine"] for r in runs if r.get("machine")), {})  # a running run has none yet
     return "\n".join(rows) + f"\n\nmachine: {json.dumps(machine)}\n"
 
 
