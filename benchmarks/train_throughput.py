@@ -1,6 +1,6 @@
 """Training throughput (targets per second) of the models over a fixed number of batches.
 
-    python benchmarks/train_throughput.py --data-dir out/ml-1m            # SASRec full CE / BCE, GRU4Rec
+    python benchmarks/train_throughput.py --data-dir out/ml-1m            # SASRec full CE / BCE, GRU4Rec, BERT4Rec
     python benchmarks/train_throughput.py --data-dir out/ml-1m --steps 30 --jit
 
 Times ``model.fit`` over ``--steps`` cached batches after a warm-up, for each configuration, in this
@@ -10,6 +10,7 @@ implied seconds per epoch. All rows run in the same process so their ratios are 
 from __future__ import annotations
 
 import argparse
+import resource
 import time
 
 import tfseqrec  # noqa: F401
@@ -26,6 +27,7 @@ CONFIGS = {
     "sasrec_bce": ("sasrec", {"loss": {"name": "bce", "negatives_per": "position"}}),
     "sasrec_sampled_softmax_256": ("sasrec", {"loss": {"name": "sampled_softmax", "num_negatives": 256}}),
     "gru4rec_full_ce": ("gru4rec", {"loss": {"name": "full_ce"}}),
+    "bert4rec_full_ce": ("bert4rec", {"loss": {"name": "full_ce"}}),
 }
 
 
@@ -65,6 +67,8 @@ def main() -> None:
         r = measure(spec, name, args.max_len, args.steps, args.batch_size, args.jit)
         print(f"{r['name']:<28} {r['seconds_per_step']:8.3f} {r['targets_per_second']:10,.0f} "
               f"{r['seconds_per_epoch']:8.1f}", flush=True)
+    # Linux reports ru_maxrss in KiB; run one configuration per process (--only) for a per-model figure.
+    print(f"peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB")
 
 
 if __name__ == "__main__":
