@@ -23,16 +23,15 @@ Protocols (written into every run's ``test/metrics.json``):
 Most-popular and first-order item transitions are evaluated on the same test split with the same protocol
 (``tfseqrec evaluate --baseline``) as reference rows. Per dataset the report names the winner (best mean
 over seeds of the first metric), its margin over the runner-up, and a paired test over the test events
-(users): the per-event metric of each model averaged over its seeds, the mean difference and a paired t
-statistic (normal approximation for the p-value; the events of one test split are the same rows in every
-run, see ``tfseqrec.evaluation.sessions``).
+(users): the per-event metric of each model averaged over its seeds, the mean difference with a 95%
+bootstrap interval, and the paired t-test and Wilcoxon signed-rank p-values (``tfseqrec.evaluation.stats``;
+the events of one test split are the same rows in every run, see ``tfseqrec.evaluation.sessions``).
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
-import math
 import os
 import shutil
 import subprocess
@@ -201,17 +200,16 @@ def _per_event(runs: list[tuple[Path, dict]], metric: str) -> Optional[tuple[np.
 
 
 def _paired(best: tuple, other: tuple, metric: str) -> str:
+    """Paired comparison over the shared test rows (``tfseqrec.evaluation.stats``: t-test, Wilcoxon, bootstrap CI)."""
+    from tfseqrec.evaluation import stats
     if best is None or other is None or not np.array_equal(best[0], other[0]):
         return "paired test: n/a (runs do not share their test rows)"
-    diff = best[1] - other[1]
-    n = diff.size
-    sd = float(np.std(diff, ddof=1)) if n > 1 else 0.0
-    if sd == 0.0:
-        return f"paired over {n:,} test rows: mean {metric} difference {diff.mean():+.4f} (no variance)"
-    t = float(diff.mean()) / (sd / math.sqrt(n))
-    p = math.erfc(abs(t) / math.sqrt(2.0))
-    return (f"paired over {n:,} test rows (per-row {metric}, averaged over seeds): mean difference "
-            f"{diff.mean():+.4f}, t = {t:.2f}, p ≈ {p:.2g} (normal approximation)")
+    if best[1].size < 2:
+        return "paired test: n/a (fewer than 2 test rows)"
+    c = stats.compare(best[1], other[1], "best", "other", metric, seed=0)
+    return (f"paired over {best[1].size:,} test rows (per-row {metric}, averaged over seeds): mean difference "
+            f"{c.mean_diff:+.4f} (95% bootstrap CI [{c.diff_ci[0]:+.4f}, {c.diff_ci[1]:+.4f}]), paired t-test "
+            f"p = {c.ttest.pvalue:.2g}, Wilcoxon signed-rank p = {c.wilcoxon.pvalue:.2g}")
 
 
 def report(workdir: Path, names: list[str], seeds: list[int]) -> str:

@@ -74,4 +74,5 @@ def test_report_means_winner_and_paired_test(bench, tmp_path):
     assert "| transitions (baseline) | | 0.2000 | 0.1000 |" in text
     assert "**Winner on diginetica: srgnn_diginetica** by Recall@20" in text
     assert "paired over 200 test rows (per-row MRR@20, averaged over seeds)" in text
+    assert "95% bootstrap CI [" in text and "Wilcoxon signed-rank p = " in text and "paired t-test p = " in text
     assert "ml1m" not in text.split("machine:")[0]
