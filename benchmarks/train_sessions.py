@@ -41,6 +41,8 @@ from typing import Optional
 
 import numpy as np
 
+from tfseqrec.benchmark.report import mean_std
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 YOOCHOOSE = SHARED / "yoochoose-100k-sample"
@@ -153,14 +155,6 @@ def run_baseline(dataset: str, baseline: str, workdir: Path) -> Path:
 
 
 # ------------------------------------------------------------------------------------------------- report
-def _mean_std(values: list[float], digits: int = 4) -> str:
-    if not values:
-        return ""
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{np.mean(values):.{digits}f} ± {np.std(values, ddof=1):.{digits}f}"
-
-
 def _runs(workdir: Path, name: str, seeds: list[int]) -> list[tuple[Path, dict]]:
     """Finished runs of ``name`` for ``seeds``."""
     found = []
@@ -239,9 +233,9 @@ def report(workdir: Path, names: list[str], seeds: list[int]) -> str:
             seconds = [s["seconds_per_epoch"] for _, s in runs if s.get("seconds_per_epoch") is not None]
             test_rows = (f"{tests[0]['num_events']:,} events / {tests[0]['num_sessions']:,} sessions"
                          if "num_events" in tests[0] else f"{tests[0]['num_users']:,} users")
-            rows.append(f"| {name} | {len(runs)} | {_mean_std(first)} | {_mean_std([t[m2] for t in tests])} | "
-                        f"{_mean_std(seconds, 1)} | {epochs} | {stopped} | "
-                        f"{_mean_std([s['peak_memory_mib'] for _, s in runs], 0)} | {test_rows} | "
+            rows.append(f"| {name} | {len(runs)} | {mean_std(first)} | {mean_std([t[m2] for t in tests])} | "
+                        f"{mean_std(seconds, 1)} | {epochs} | {stopped} | "
+                        f"{mean_std([s['peak_memory_mib'] for _, s in runs], 0)} | {test_rows} | "
                         f"{'; '.join(f'`{e}`' for e in extra if e) or 'none'} |")
         for baseline in BASELINES:
             path = workdir / "runs" / "baselines" / f"{baseline}_{dataset}" / "metrics.json"

@@ -254,7 +254,8 @@ def _num(x: Optional[float], digits: int = 4) -> str:
     return f"{x:.{digits}f}"
 
 
-def _mean_std(values: list[float], digits: int = 4) -> str:
+def mean_std(values: list[float], digits: int = 4) -> str:
+    """``"mean ± sample std"`` of per-seed values (one value: itself; none: empty)."""
     if not values:
         return ""
     if len(values) == 1:
@@ -325,7 +326,7 @@ def write_report(output_dir, report_dir=None, serving_results=None, metric: Opti
             ci = _group_ci(g, metric, per_user, stats, num_resamples)
             accuracy[(dataset, g.run)] = (_mean(values), ci)
             rows.append([g.run, g.cells[0].get("model", ""), ", ".join(str(c["seed"]) for c in g.cells),
-                         _mean_std(values), _ci_text(ci), *[_mean_std(g.values(("metrics", m))) for m in extra],
+                         mean_std(values), _ci_text(ci), *[mean_std(g.values(("metrics", m))) for m in extra],
                          ", ".join(_num(v) for v in values), _users(g.cells[0])])
         doc.h(3, dataset)
         doc.table(["run", "model", "seeds", f"{metric} mean ± std", "95% CI (users)",
@@ -474,8 +475,8 @@ def results_section(groups: dict, accuracy: dict, metric: str, cells: list[dict]
         rows = []
         for g in dataset_groups:
             mean, ci = accuracy.get((dataset, g.run), (None, None))
-            rows.append([g.run, g.cells[0].get("model", ""), _mean_std(g.values(("metrics", metric))), _ci_text(ci),
-                         _mean_std(g.values(("metrics", "HR@10"))), len(g.cells),
+            rows.append([g.run, g.cells[0].get("model", ""), mean_std(g.values(("metrics", metric))), _ci_text(ci),
+                         mean_std(g.values(("metrics", "HR@10"))), len(g.cells),
                          _num(_mean(g.values(("timings", "seconds_per_epoch"))), 2)])
         rows.sort(key=lambda r: r[2], reverse=True)
         doc.p(f"**{dataset}**")
