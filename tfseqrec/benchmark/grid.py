@@ -254,13 +254,20 @@ def load_grid(path) -> BenchmarkGrid:
         root=str(root))
 
 
-def _dataset(where: str, index: int, raw: Any, root: Path) -> DatasetSpec:
-    at = f"datasets[{index}]"
+def _named_entry(where: str, section: str, index: int, raw: Any, keys) -> tuple[str, str]:
+    """``(location, name)`` of entry ``index`` of a list section (``datasets`` / ``runs``), checked: a mapping
+    with a valid name and only known keys; the location (``runs[0] (sasrec)``) prefixes later errors."""
+    at = f"{section}[{index}]"
     if not isinstance(raw, dict):
         raise GridError(f"{where}: {at}: must be a mapping with a name, got {raw!r}")
     name = _name(where, f"{at}.name", raw.get("name"))
-    at = f"datasets[{index}] ({name})"
-    _unknown(where, at, raw, _DATASET_KEYS)
+    at = f"{section}[{index}] ({name})"
+    _unknown(where, at, raw, keys)
+    return at, name
+
+
+def _dataset(where: str, index: int, raw: Any, root: Path) -> DatasetSpec:
+    at, name = _named_entry(where, "datasets", index, raw, _DATASET_KEYS)
     sources = [k for k in ("data_dir", "synthetic") if raw.get(k) is not None]
     if raw.get("preprocess") and "synthetic" not in sources:
         sources.append("preprocess")
@@ -322,12 +329,7 @@ def _check_preprocess_flags(where: str, at: str, preprocess: dict) -> None:
 
 
 def _runs(where: str, index: int, raw: Any, root: Path) -> list[RunSpec]:
-    at = f"runs[{index}]"
-    if not isinstance(raw, dict):
-        raise GridError(f"{where}: {at}: must be a mapping with a name, got {raw!r}")
-    name = _name(where, f"{at}.name", raw.get("name"))
-    at = f"runs[{index}] ({name})"
-    _unknown(where, at, raw, _RUN_KEYS)
+    at, name = _named_entry(where, "runs", index, raw, _RUN_KEYS)
     baseline = raw.get("baseline")
     config = raw.get("config")
     model = raw.get("model")
