@@ -23,7 +23,7 @@ one per (prefix, next item) sample (BERT4Rec: its masked positions, as counted b
 Then, for each of our runs against each RecBole run with accuracy, paired over the users they share (matched by
 sequence id): the mean difference with its paired bootstrap interval, the paired t-test and Wilcoxon p-values and
 the Holm-adjusted Wilcoxon p-value over the whole table (``tfseqrec.evaluation.stats.compare`` /
-``compare_all``; a small numpy fallback when that module is missing).
+``compare_all``).
 
 Writes ``comparison.json`` and ``comparison.md`` into ``--output`` and prints the Markdown.
 """
@@ -39,49 +39,24 @@ from typing import Optional
 
 import numpy as np
 
+from tfseqrec.evaluation import stats
+
 METRICS = ("NDCG@10", "HR@10")
 
 
 # ----------------------------------------------------------------------------- statistics
-def _stats():
-    try:
-        from tfseqrec.evaluation import stats
-        return stats
-    except ImportError:
-        return None
-
-
 def bootstrap_ci(values: np.ndarray, num_resamples: int) -> tuple[float, float]:
-    stats = _stats()
-    if stats is not None:
-        return stats.bootstrap_ci(values, confidence=0.95, num_resamples=num_resamples, seed=0)
-    rng = np.random.default_rng(0)  # fallback: percentile bootstrap of the mean
-    values = np.asarray(values, np.float64)
-    means = np.array([values[rng.integers(0, len(values), len(values))].mean() for _ in range(num_resamples)])
-    low, high = np.quantile(means, [0.025, 0.975])
-    return float(low), float(high)
+    return stats.bootstrap_ci(values, confidence=0.95, num_resamples=num_resamples, seed=0)
 
 
 def paired_rows(pairs: list[tuple[str, str, str, np.ndarray, np.ndarray]], num_resamples: int) -> list[dict]:
     """``[(name_a, name_b, metric, a, b)]`` -> table rows with the paired tests (Holm over the Wilcoxon p-values)."""
-    stats = _stats()
-    if stats is not None:
-        comparisons = stats.compare_all([stats.compare(a, b, na, nb, metric, num_resamples=num_resamples)
-                                         for na, nb, metric, a, b in pairs])
-        return [{"a": c.name_a, "b": c.name_b, "metric": c.metric, "mean_a": c.mean_a, "mean_b": c.mean_b,
-                 "diff": c.mean_diff, "diff_ci": list(c.diff_ci), "ttest_p": c.ttest.pvalue,
-                 "wilcoxon_p": c.wilcoxon.pvalue, "wilcoxon_method": c.wilcoxon.method, "holm_p": c.pvalue_holm,
-                 "users": len(a)} for c, (_, _, _, a, _) in zip(comparisons, pairs)]
-    rows = []  # fallback: normal-approximation paired t-test and the bootstrap interval of the difference
-    for na, nb, metric, a, b in pairs:
-        d = np.asarray(a, np.float64) - np.asarray(b, np.float64)
-        se = d.std(ddof=1) / math.sqrt(len(d)) if len(d) > 1 else float("nan")
-        p = math.erfc(abs(d.mean() / se) / math.sqrt(2)) if se > 0 else (1.0 if d.mean() == 0 else 0.0)
-        rows.append({"a": na, "b": nb, "metric": metric, "mean_a": float(np.mean(a)), "mean_b": float(np.mean(b)),
-                     "diff": float(d.mean()), "diff_ci": list(bootstrap_ci(d, num_resamples)), "ttest_p": p,
-                     "wilcoxon_p": None, "wilcoxon_method": "unavailable (no tfseqrec.evaluation.stats)",
-                     "holm_p": None, "users": len(d)})
-    return rows
+    comparisons = stats.compare_all([stats.compare(a, b, na, nb, metric, num_resamples=num_resamples)
+                                     for na, nb, metric, a, b in pairs])
+    return [{"a": c.name_a, "b": c.name_b, "metric": c.metric, "mean_a": c.mean_a, "mean_b": c.mean_b,
+             "diff": c.mean_diff, "diff_ci": list(c.diff_ci), "ttest_p": c.ttest.pvalue,
+             "wilcoxon_p": c.wilcoxon.pvalue, "wilcoxon_method": c.wilcoxon.method, "holm_p": c.pvalue_holm,
+             "users": len(a)} for c, (_, _, _, a, _) in zip(comparisons, pairs)]
 
 
 # ----------------------------------------------------------------------------- reading runs
