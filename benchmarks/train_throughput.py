@@ -2,8 +2,14 @@
 
     python benchmarks/train_throughput.py --data-dir out/ml-1m            # SASRec full CE / BCE, GRU4Rec, BERT4Rec
     python benchmarks/train_throughput.py --data-dir out/ml-1m --steps 30 --jit
+    python benchmarks/train_throughput.py --data-dir out/beauty --max-len 50 --steps 32 --bucket-pool-batches 16
 
-Times ``model.fit`` over ``--steps`` cached batches after a warm-up, for each configuration, in this
+With ``--bucket-pool-batches N`` every configuration is measured twice, padded to ``max_len`` and with
+length-bucketed batches (``TrainConfig.bucket_pool_batches``), and the ratio is printed; use ``--steps`` a
+multiple of ``N`` so that the timed batches are whole pools (each pool spans the length distribution).
+
+Times ``model.fit`` over ``--steps`` cached batches after a warm-up pass over the same batches (which traces
+every batch shape), for each configuration, in this
 process, and prints seconds per step, training targets (non-padding positions) per second and the
 implied seconds per epoch. All rows run in the same process so their ratios are comparable.
 """
@@ -31,23 +37,25 @@ CONFIGS = {
 }
 
 
-def measure(spec, name: str, max_len: int, steps: int, batch_size: int, jit: bool) -> dict:
+def measure(spec, name: str, max_len: int, steps: int, batch_size: int, jit: bool, bucket_pool_batches: int = 0
+            ) -> dict:
     model_name, extra = CONFIGS[name]
     model = build_model(model_name, {"embedding_dim": 64, "max_len": max_len, "dropout": 0.2, **extra},
                         spec.vocabulary.size, item_counts=load_item_counts(spec))
-    data = train_dataset(spec, TrainConfig(data_dir=spec.directory, batch_size=batch_size), max_len)
+    data = train_dataset(spec, TrainConfig(data_dir=spec.directory, batch_size=batch_size,
+                                           bucket_pool_batches=bucket_pool_batches), max_len)
     batches = data.take(steps).cache()
     targets = 0
     for batch in batches:  # fills the cache and counts the targets (positions with an input and a target)
         ids = batch["item_ids"]
         targets += int(tf.reduce_sum(tf.cast((ids[:, :-1] > 0) & (ids[:, 1:] > 0), tf.int64)))
     model.compile(optimizer=tf.keras.optimizers.Adam(1e-3), jit_compile=jit)
-    model.fit(batches.take(2), epochs=1, verbose=0)  # warm-up: tracing and compilation
+    model.fit(batches, epochs=1, verbose=0)  # warm-up: tracing and compilation of every batch shape
     started = time.perf_counter()
     model.fit(batches, epochs=1, verbose=0)
     seconds = time.perf_counter() - started
     epoch_steps = -(-spec.splits["train"].num_records // batch_size)
-    return {"name": name, "seconds_per_step": seconds / steps, "targets_per_second": targets / seconds,
+    return {"name": name + (" (buckets)" if bucket_pool_batches else ""), "seconds_per_step": seconds / steps, "targets_per_second": targets / seconds,
             "seconds_per_epoch": seconds / steps * epoch_steps}
 
 
@@ -58,15 +66,22 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=20, help="timed steps per configuration")
     parser.add_argument("--jit", action="store_true", help="compile with XLA (jit_compile=True)")
+    parser.add_argument("--bucket-pool-batches", type=int, default=0,
+                        help="also measure length-bucketed batches with this pool size (0: padded only)")
     parser.add_argument("--only", nargs="+", choices=sorted(CONFIGS), default=sorted(CONFIGS))
     args = parser.parse_args()
     spec = load_feature_spec(args.data_dir)
-    print(f"{'configuration':<28} {'s/step':>8} {'targets/s':>10} {'s/epoch':>8}   "
+    print(f"{'configuration':<38} {'s/step':>8} {'targets/s':>10} {'s/epoch':>8}   "
           f"(batch {args.batch_size}, max_len {args.max_len}, jit {args.jit}, {tf.config.list_physical_devices()})")
     for name in args.only:
-        r = measure(spec, name, args.max_len, args.steps, args.batch_size, args.jit)
-        print(f"{r['name']:<28} {r['seconds_per_step']:8.3f} {r['targets_per_second']:10,.0f} "
-              f"{r['seconds_per_epoch']:8.1f}", flush=True)
+        rows = [measure(spec, name, args.max_len, args.steps, args.batch_size, args.jit, pool)
+                for pool in ([0, args.bucket_pool_batches] if args.bucket_pool_batches else [0])]
+        for r in rows:
+            print(f"{r['name']:<38} {r['seconds_per_step']:8.3f} {r['targets_per_second']:10,.0f} "
+                  f"{r['seconds_per_epoch']:8.1f}", flush=True)
+        if len(rows) == 2:
+            print(f"{'':<38} length buckets: {rows[1]['targets_per_second'] / rows[0]['targets_per_second']:.2f}x "
+                  f"the targets/s of padded batches", flush=True)
     # Linux reports ru_maxrss in KiB; run one configuration per process (--only) for a per-model figure.
     print(f"peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB")
 

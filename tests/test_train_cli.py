@@ -96,3 +96,14 @@ def test_hrnn_trains_with_sessions_from_timestamps(dataset, tmp_path):
     assert code == 0
     summary = json.loads((run / "run.json").read_text())
     assert summary["model_config"]["session_gap_seconds"] == 3600 and summary["test_metrics"]["num_users"] == 300
+
+
+def test_length_bucketed_training_runs_and_records_the_option(dataset, tmp_path):
+    run = tmp_path / "bucketed"
+    code = main(["train", "--data-dir", str(dataset), "--model", "sasrec", "--output-dir", str(run), "--epochs", "2",
+                 "model_config.embedding_dim=16", "model_config.max_len=50", "verbose=0", "batch_size=32",
+                 "bucket_pool_batches=4"])
+    assert code == 0
+    summary = json.loads((run / "run.json").read_text())
+    assert summary["config"]["bucket_pool_batches"] == 4 and summary["epochs_run"] == 2
+    assert summary["test_metrics"]["num_users"] == 300

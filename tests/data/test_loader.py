@@ -247,7 +247,8 @@ def test_missing_feature_is_a_clear_error(tmp_path):
     ("batch_size", 0), ("batch_size", 2.5), ("max_len", 0), ("max_len", -3), ("padding", "middle"),
     ("pad_to_max_len", "yes"), ("include_timestamps", 1), ("include_targets", "auto"),
     ("shuffle_buffer", -1), ("seed", 1.5), ("drop_remainder", None), ("num_parallel_reads", 0),
-    ("prefetch", "no"), ("repeat", 0),
+    ("prefetch", "no"), ("repeat", 0), ("bucket_pool_batches", -1), ("bucket_pool_batches", 1.5),
+    ("bucket_width_multiple", 0),
 ])
 def test_bad_config_names_the_field(field, value):
     with pytest.raises(ValueError, match=field):
@@ -269,3 +270,52 @@ def test_inconsistent_records_fail_loudly(tmp_path):
         list(make_dataset(directory, "test", SequenceBatchConfig(include_timestamps=True, include_targets=False)))
     with pytest.raises(tf.errors.InvalidArgumentError, match="targets_per_record"):
         list(make_dataset(directory, "test"))
+
+
+def _bucketed(directory, split="train", **kwargs):
+    config = SequenceBatchConfig(bucket_pool_batches=kwargs.pop("pool", 4), **kwargs)
+    return [{k: (v.numpy() if not isinstance(v, tf.RaggedTensor) else v.to_list()) for k, v in b.items()}
+            for b in make_dataset(directory, split, config)]
+
+
+def test_bucketing_sorts_a_pool_by_length_and_pads_each_batch_to_its_own_width(data_dir):
+    # Lengths u1 5, u2 2, u3 1, u4 7, u5 3; max_len 6 truncates u4 to its latest 6 items.
+    batches = _bucketed(data_dir, batch_size=2, max_len=6, bucket_width_multiple=2, include_timestamps=True)
+    assert [b["sequence_id"].tolist() for b in batches] == [[b"u3", b"u2"], [b"u5", b"u1"], [b"u4"]]
+    assert [b["item_ids"].shape for b in batches] == [(2, 2), (2, 6), (1, 6)]  # 2; 5 -> 6; 6 (= max_len)
+    assert batches[0]["item_ids"].tolist() == [[0, 9], [7, 8]]
+    assert batches[0]["timestamps"].tolist() == [[0, 5], [10, 20]]
+    assert batches[1]["item_ids"].tolist() == [[0, 0, 0, 3, 5, 7], [0, 2, 3, 4, 5, 6]]
+    assert batches[2]["item_ids"].tolist() == [[11, 12, 13, 14, 15, 16]]
+    assert [b["lengths"].tolist() for b in batches] == [[1, 2], [3, 5], [6]]
+
+
+def test_bucketing_keeps_every_record_and_its_targets(data_dir):
+    batches = _bucketed(data_dir, "test", batch_size=2, max_len=50, padding="right")
+    seen = {}
+    for b in batches:
+        for i, sid in enumerate(b["sequence_id"]):
+            row = b["item_ids"][i].tolist()
+            seen[sid.decode()] = (row[:b["lengths"][i]], b["target_id"][i], b["target_ids"][i])
+            assert all(x == 0 for x in row[b["lengths"][i]:])
+    assert {sid: v[0] for sid, v in seen.items()} == {sid: h[0] for sid, h in HISTORIES.items()}
+    assert {sid: v[1] for sid, v in seen.items()} == TEST_TARGETS
+    assert {sid: v[2] for sid, v in seen.items()} == {sid: [t] for sid, t in TEST_TARGETS.items()}
+    assert max(b["item_ids"].shape[1] for b in batches) == 8  # the longest (7) rounded up to 8, not 50
+
+
+def test_bucketing_with_shuffle_and_drop_remainder(data_dir):
+    config = dict(batch_size=2, max_len=10, shuffle_buffer=10, seed=3, drop_remainder=True)
+    first = _bucketed(data_dir, **config)
+    assert all(b["item_ids"].shape[0] == 2 for b in first)
+    assert len(first) == 2  # 5 records in one pool -> batches of 2, 2 and a dropped 1
+    again = _bucketed(data_dir, **config)
+    assert [b["sequence_id"].tolist() for b in first] == [b["sequence_id"].tolist() for b in again]
+    for b in first:  # sorted within each batch
+        assert b["lengths"].tolist() == sorted(b["lengths"].tolist())
+
+
+def test_bucketing_ragged_mode_returns_sorted_ragged_batches(data_dir):
+    batches = _bucketed(data_dir, batch_size=3, padding="ragged")
+    assert [len(b["item_ids"]) for b in batches] == [3, 2]
+    assert batches[0]["item_ids"] == [[9], [7, 8], [3, 5, 7]]

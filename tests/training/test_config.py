@@ -34,6 +34,8 @@ def test_bad_configs_name_the_problem(tmp_path):
         load_train_config(None, ["data_dir=x", "learning_rat=1"])
     with pytest.raises(ValueError, match="optimizer.name"):
         load_train_config(None, ["data_dir=x", "optimizer.name=sgd"])
+    with pytest.raises(ValueError, match="bucket_pool_batches"):
+        load_train_config(None, ["data_dir=x", "bucket_pool_batches=-2"])
 
 
 def test_model_config_builds_typed_nested_loss():

@@ -65,6 +65,15 @@ class SequenceBatchConfig:
       num_parallel_reads: files read in parallel: ``tf.data.AUTOTUNE``, ``None`` (sequentially)
         or a positive int.
       prefetch: add ``prefetch(tf.data.AUTOTUNE)`` at the end.
+      bucket_pool_batches: 0 (default) batches records in (shuffled) file order. ``N > 0`` buckets by
+        length: records are read ``N`` batches at a time, sorted by history length, cut into ``N``
+        batches, and each dense batch is padded only to its longest history rounded up to
+        ``bucket_width_multiple`` (at most ``max_len``), so short histories no longer pay for
+        ``max_len`` columns; the batches are then shuffled (buffer ``N``) when shuffling. Models whose
+        outputs at real positions do not depend on the padding width (left padding, masked keys) give the
+        same per-batch results; a batch then holds histories of similar length.
+      bucket_width_multiple: the padded width of a bucketed batch is a multiple of this (fewer distinct
+        shapes, so fewer retraces of a compiled training step).
     """
     batch_size: int = 128
     max_len: Optional[int] = None
@@ -79,6 +88,8 @@ class SequenceBatchConfig:
     repeat: bool = False
     num_parallel_reads: Optional[int] = tf.data.AUTOTUNE
     prefetch: bool = True
+    bucket_pool_batches: int = 0
+    bucket_width_multiple: int = 8
 
     def __post_init__(self):
         if not is_int(self.batch_size) or self.batch_size <= 0:
@@ -99,6 +110,11 @@ class SequenceBatchConfig:
                 f"SequenceBatchConfig.shuffle_buffer must be an int >= 0 (0 = no shuffle), got {self.shuffle_buffer!r}")
         if self.seed is not None and not is_int(self.seed):
             raise ValueError(f"SequenceBatchConfig.seed must be None or an int, got {self.seed!r}")
+        for name in ("bucket_pool_batches", "bucket_width_multiple"):
+            value = getattr(self, name)
+            if not is_int(value) or value < (0 if name == "bucket_pool_batches" else 1):
+                raise ValueError(f"SequenceBatchConfig.{name} must be an int >= "
+                                 f"{0 if name == 'bucket_pool_batches' else 1}, got {value!r}")
         n = self.num_parallel_reads
         if n is not None and (not is_int(n) or (n <= 0 and n != tf.data.AUTOTUNE)):
             raise ValueError(
@@ -156,10 +172,13 @@ def _parse_spec(spec: FeatureSpec, names: list[str]) -> dict:
 def _pad(rt: tf.RaggedTensor, padding: str, width: Optional[int], value) -> tf.Tensor:
     """Pads a ragged [batch, None] tensor to dense [batch, width] (width None = longest row)."""
     value = tf.cast(value, rt.dtype)
+    shape = [None, width]
+    if isinstance(width, tf.Tensor):  # a bucketed batch's own width
+        shape = tf.stack([rt.nrows(), tf.cast(width, tf.int64)])
     if padding == "right":
-        return rt.to_tensor(default_value=value, shape=[None, width])
+        return rt.to_tensor(default_value=value, shape=shape)
     reversed_rows = tf.reverse(rt, axis=[1])
-    return tf.reverse(reversed_rows.to_tensor(default_value=value, shape=[None, width]), axis=[1])
+    return tf.reverse(reversed_rows.to_tensor(default_value=value, shape=shape), axis=[1])
 
 
 def make_dataset(spec_or_dir: Union[FeatureSpec, str], split: str,
@@ -217,7 +236,8 @@ def make_dataset(spec_or_dir: Union[FeatureSpec, str], split: str,
     padding = config.padding
     width = max_len if (max_len is not None and config.pad_to_max_len) else None
 
-    def parse(serialized: tf.Tensor) -> dict:
+    def parse_ragged(serialized: tf.Tensor) -> dict:
+        """Parses a batch of records; sequence features stay ragged (truncated to ``max_len``)."""
         parsed = tf.io.parse_example(serialized, parse_features)
         items = parsed["item_ids"]
         lengths = items.row_lengths()
@@ -232,12 +252,7 @@ def make_dataset(spec_or_dir: Union[FeatureSpec, str], split: str,
                 seq = {name: tf.identity(rt) for name, rt in seq.items()}
         if max_len is not None:
             seq = {name: rt[:, -max_len:] for name, rt in seq.items()}  # Keep the latest items.
-        out = {}
-        for name, rt in seq.items():
-            if padding == "ragged":
-                out[name] = rt
-            else:
-                out[name] = _pad(rt, padding, width, pad_id if name == "item_ids" else 0)
+        out = dict(seq)
         out["lengths"] = tf.cast(seq["item_ids"].row_lengths(), tf.int32)
         if "sequence_id" in parsed:
             out["sequence_id"] = parsed["sequence_id"]
@@ -252,6 +267,38 @@ def make_dataset(spec_or_dir: Union[FeatureSpec, str], split: str,
                     out["target_id"] = tf.identity(targets.to_tensor(default_value=pad_id, shape=[None, 1])[:, 0])
         return out
 
+    def pad(batch: dict, batch_width=width) -> dict:
+        """Pads the ragged sequence features of a parsed batch to ``[B, batch_width]`` (None: longest row)."""
+        if padding == "ragged":
+            return batch
+        return {name: (_pad(value, padding, batch_width, pad_id if name == "item_ids" else 0)
+                       if name in _SEQUENCE_FEATURES else value) for name, value in batch.items()}
+
+    def parse(serialized: tf.Tensor) -> dict:
+        return pad(parse_ragged(serialized))
+
+    pool = config.bucket_pool_batches
+    round_to = config.bucket_width_multiple
+
+    def sorted_chunks(serialized: tf.Tensor) -> dict:
+        """A pool of records -> its batches by length: every feature gets an outer ``[num_batches]`` dim."""
+        batch = parse_ragged(serialized)
+        order = tf.argsort(batch["lengths"], stable=True)
+        count = tf.shape(order, out_type=tf.int64)[0]
+        full = count // config.batch_size
+        sizes = tf.concat([tf.fill([full], tf.constant(config.batch_size, tf.int64)),
+                           tf.reshape(count - full * config.batch_size, [1])], axis=0)
+        sizes = tf.boolean_mask(sizes, sizes > 0)
+        return {name: tf.RaggedTensor.from_row_lengths(tf.gather(value, order), sizes)
+                for name, value in batch.items()}
+
+    def pad_bucket(batch: dict) -> dict:
+        longest = tf.reduce_max(tf.concat([batch["lengths"], [1]], axis=0))
+        bucket_width = -(-longest // round_to) * round_to
+        if max_len is not None:
+            bucket_width = tf.minimum(bucket_width, max_len)
+        return pad(batch, bucket_width)
+
     shuffle = config.shuffle_buffer > 0
     deterministic = config.seed is not None or not shuffle
     file_ds = tf.data.Dataset.from_tensor_slices(files)
@@ -263,8 +310,17 @@ def make_dataset(spec_or_dir: Union[FeatureSpec, str], split: str,
         ds = ds.shuffle(config.shuffle_buffer, seed=config.seed, reshuffle_each_iteration=True)
     if config.repeat:
         ds = ds.repeat()
-    ds = ds.batch(config.batch_size, drop_remainder=config.drop_remainder)
-    ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    if pool:
+        ds = ds.batch(config.batch_size * pool)
+        ds = ds.map(sorted_chunks, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic).unbatch()
+        if config.drop_remainder:
+            ds = ds.filter(lambda b: tf.shape(b["lengths"])[0] == config.batch_size)
+        if shuffle:
+            ds = ds.shuffle(pool, seed=config.seed, reshuffle_each_iteration=True)
+        ds = ds.map(pad_bucket, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    else:
+        ds = ds.batch(config.batch_size, drop_remainder=config.drop_remainder)
+        ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
     options = tf.data.Options()
     options.deterministic = deterministic
     ds = ds.with_options(options)

@@ -68,7 +68,10 @@ class TrainConfig:
     ``time_budget_minutes`` stops training at the first epoch end past that wall-clock budget (the best
     weights so far are still restored and tested; ``run.json`` says ``stopped_by: time_budget``).
     ``batching``: ``padded`` (whole sequences, every position a target) or ``session_parallel`` (GRU4Rec's
-    session-parallel mini-batches, for models that implement them).
+    session-parallel mini-batches, for models that implement them). ``bucket_pool_batches`` (padded batching):
+    0 pads every batch to ``max_len + 1``; ``N > 0`` sorts ``N`` batches' worth of shuffled histories by length
+    and pads each batch only to its longest history (see ``SequenceBatchConfig``): much faster on data whose
+    histories are mostly shorter than ``max_len`` (Amazon, sessions); a batch then holds similar lengths.
     """
     data_dir: str
     model: str = "sasrec"
@@ -79,6 +82,7 @@ class TrainConfig:
     steps_per_epoch: Optional[int] = None
     batching: str = "padded"
     shuffle_buffer: int = 10_000
+    bucket_pool_batches: int = 0
     validation_metric: str = "NDCG@10"
     validate_every: int = 1
     patience: int = 10
@@ -97,6 +101,8 @@ class TrainConfig:
             raise ValueError(f"batching={self.batching!r}: use padded or session_parallel")
         if self.epochs < 1 or self.batch_size < 1 or self.patience < 1 or self.validate_every < 1:
             raise ValueError("epochs, batch_size, patience and validate_every must be >= 1")
+        if self.bucket_pool_batches < 0:
+            raise ValueError(f"bucket_pool_batches={self.bucket_pool_batches} must be >= 0 (0 = no length buckets)")
         if self.time_budget_minutes is not None and not self.time_budget_minutes > 0:
             raise ValueError(f"time_budget_minutes={self.time_budget_minutes} must be > 0 (or null for none)")
 

@@ -91,7 +91,8 @@ def train_dataset(spec: FeatureSpec, cfg: TrainConfig, max_len: int,
                                                                                   seed=cfg.seed))
     ds = make_dataset(spec, "train", SequenceBatchConfig(
         batch_size=cfg.batch_size, max_len=max_len + 1, padding="left", shuffle_buffer=cfg.shuffle_buffer,
-        seed=cfg.seed, include_timestamps="timestamps" in names, include_event_types="event_types" in names))
+        seed=cfg.seed, include_timestamps="timestamps" in names, include_event_types="event_types" in names,
+        bucket_pool_batches=cfg.bucket_pool_batches))
     return ds.map(lambda b: {name: b[name] for name in names})
 
 
