@@ -38,6 +38,11 @@ EXPERIMENTS = {
     "cl4srec_beauty": ("beauty", "cl4srec_beauty.yaml", 0.0681, None, "HR@10 >= 0.068, > sasrec_beauty_ce"),
 }
 BASELINES = ("most_popular", "transitions")
+# Paired comparisons printed under the table: (a, b), same test users; CL4SRec must beat SASRec with the
+# same loss and budget, and the loss comparisons on ML-1M.
+PAIRS = (("cl4srec_beauty", "sasrec_beauty_ce"), ("sasrec_ml1m_ce", "sasrec_ml1m_bce"),
+         ("gsasrec_ml1m", "sasrec_ml1m_bce"), ("sasrec_ml1m_ce", "gsasrec_ml1m"), ("sasrec_ml1m_ce", "gru4rec_ml1m"),
+         ("bert4rec_ml1m", "sasrec_ml1m_ce"))
 
 
 def _cli(*args: str) -> None:
@@ -91,9 +96,37 @@ def report(workdir: Path) -> str:
                 m = json.loads(path.read_text())["summary"]
                 rows.append(f"| {baseline}_{dataset} | {m['HR@10']:.4f} | {m['NDCG@10']:.4f} | | | | | | | | "
                             f"{m['users_per_second']:.0f} |")
+    rows += ["", "Paired over the same test users (per-user NDCG@10; `tfseqrec.evaluation.stats`: 95% paired bootstrap "
+             "interval of the mean difference, paired t-test, Wilcoxon signed-rank):", "",
+             "| a | b | NDCG@10 a | NDCG@10 b | a - b [95% CI] | t-test p | Wilcoxon p | users |", "|" + "---|" * 8]
+    rows += [line for a, b in PAIRS if (line := _paired_row(workdir, a, b))]
     runs = (json.loads(p.read_text()) for p in sorted((workdir / "runs").glob("*/run.json")))
     machine = next((r["machine"] for r in runs if r.get("machine")), {})  # a running run has none yet
     return "\n".join(rows) + f"\n\nmachine: {json.dumps(machine)}\n"
+
+
+def _per_user(workdir: Path, name: str, metric: str):
+    """(sequence ids, per-user metric) of a finished run's test evaluation, or None."""
+    import numpy as np
+    path = workdir / "runs" / name / "test" / "per_user.npz"
+    run = workdir / "runs" / name / "run.json"
+    if not path.exists() or not run.exists() or json.loads(run.read_text()).get("status") != "finished":
+        return None
+    with np.load(path, allow_pickle=False) as data:
+        return data["sequence_ids"].astype(str), data[metric].astype(np.float64)
+
+
+def _paired_row(workdir: Path, a: str, b: str, metric: str = "NDCG@10") -> str:
+    import numpy as np
+    from tfseqrec.evaluation import stats
+    left, right = _per_user(workdir, a, metric), _per_user(workdir, b, metric)
+    if left is None or right is None:
+        return ""
+    if not np.array_equal(left[0], right[0]):
+        return f"| {a} | {b} | | | n/a: the runs' test users differ | | | |"
+    c = stats.compare(left[1], right[1], a, b, metric, seed=0)
+    return (f"| {a} | {b} | {c.mean_a:.4f} | {c.mean_b:.4f} | {c.mean_diff:+.4f} [{c.diff_ci[0]:+.4f}, "
+            f"{c.diff_ci[1]:+.4f}] | {c.ttest.pvalue:.2g} | {c.wilcoxon.pvalue:.2g} | {left[1].size:,} |")
 
 
 def _published(hr, ndcg) -> str:
