@@ -16,6 +16,7 @@ implied seconds per epoch. All rows run in the same process so their ratios are 
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import time
 
@@ -68,22 +69,30 @@ def main() -> None:
     parser.add_argument("--jit", action="store_true", help="compile with XLA (jit_compile=True)")
     parser.add_argument("--bucket-pool-batches", type=int, default=0,
                         help="also measure length-bucketed batches with this pool size (0: padded only)")
+    parser.add_argument("--json", default=None, help="also write the rows and the peak RSS to this JSON file")
     parser.add_argument("--only", nargs="+", choices=sorted(CONFIGS), default=sorted(CONFIGS))
     args = parser.parse_args()
     spec = load_feature_spec(args.data_dir)
     print(f"{'configuration':<38} {'s/step':>8} {'targets/s':>10} {'s/epoch':>8}   "
           f"(batch {args.batch_size}, max_len {args.max_len}, jit {args.jit}, {tf.config.list_physical_devices()})")
+    results = []
     for name in args.only:
         rows = [measure(spec, name, args.max_len, args.steps, args.batch_size, args.jit, pool)
                 for pool in ([0, args.bucket_pool_batches] if args.bucket_pool_batches else [0])]
         for r in rows:
             print(f"{r['name']:<38} {r['seconds_per_step']:8.3f} {r['targets_per_second']:10,.0f} "
                   f"{r['seconds_per_epoch']:8.1f}", flush=True)
+        results += rows
         if len(rows) == 2:
             print(f"{'':<38} length buckets: {rows[1]['targets_per_second'] / rows[0]['targets_per_second']:.2f}x "
                   f"the targets/s of padded batches", flush=True)
     # Linux reports ru_maxrss in KiB; run one configuration per process (--only) for a per-model figure.
-    print(f"peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS of this process: {peak:,.0f} MiB")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"rows": results, "peak_memory_mib": peak, "max_len": args.max_len, "steps": args.steps,
+                       "batch_size": args.batch_size, "jit": args.jit, "data_dir": args.data_dir}, f, indent=1)
 
 
 if __name__ == "__main__":

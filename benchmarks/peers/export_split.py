@@ -323,6 +323,8 @@ def main(argv=None) -> int:
               f"users) histories and targets equal ours truncated to {args.max_len}; training rows of "
               f"{comp['train']['sampled_users']} sampled users equal; {comp['train']['samples']:,} training samples; "
               f"catalogue {result['recbole_item_num'] - 1:,} items [{result['seconds']} s]")
+    elif args.check == "off":
+        print("check skipped (--check off)")
     else:
         print("check skipped (no RecBole venv; run benchmarks/peers/setup_recbole.sh, then --check on)")
     return 0
