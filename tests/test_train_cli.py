@@ -107,3 +107,21 @@ def test_length_bucketed_training_runs_and_records_the_option(dataset, tmp_path)
     summary = json.loads((run / "run.json").read_text())
     assert summary["config"]["bucket_pool_batches"] == 4 and summary["epochs_run"] == 2
     assert summary["test_metrics"]["num_users"] == 300
+
+
+def test_all_windows_training_uses_every_item_as_a_target(dataset, tmp_path):
+    from tfseqrec.data import load_feature_spec
+    from tfseqrec.training.config import load_train_config
+    from tfseqrec.training.trainer import _training_rows
+    spec = load_feature_spec(str(dataset))
+    latest = load_train_config(None, [f"data_dir={dataset}"])
+    every = load_train_config(None, [f"data_dir={dataset}", "train_windows=all"])
+    assert _training_rows(spec, latest, 5) == spec.splits["train"].num_records
+    assert _training_rows(spec, every, 5) > 2 * spec.splits["train"].num_records  # histories of ~10-40 items
+    run = tmp_path / "windows"
+    code = main(["train", "--data-dir", str(dataset), "--model", "sasrec", "--output-dir", str(run), "--epochs", "1",
+                 "model_config.embedding_dim=16", "model_config.max_len=5", "verbose=0", "batch_size=64",
+                 "train_windows=all"])
+    assert code == 0
+    summary = json.loads((run / "run.json").read_text())
+    assert summary["config"]["train_windows"] == "all" and summary["status"] == "finished"

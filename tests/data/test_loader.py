@@ -248,7 +248,7 @@ def test_missing_feature_is_a_clear_error(tmp_path):
     ("pad_to_max_len", "yes"), ("include_timestamps", 1), ("include_targets", "auto"),
     ("shuffle_buffer", -1), ("seed", 1.5), ("drop_remainder", None), ("num_parallel_reads", 0),
     ("prefetch", "no"), ("repeat", 0), ("bucket_pool_batches", -1), ("bucket_pool_batches", 1.5),
-    ("bucket_width_multiple", 0),
+    ("bucket_width_multiple", 0), ("windows", "every"),
 ])
 def test_bad_config_names_the_field(field, value):
     with pytest.raises(ValueError, match=field):
@@ -319,3 +319,42 @@ def test_bucketing_ragged_mode_returns_sorted_ragged_batches(data_dir):
     batches = _bucketed(data_dir, batch_size=3, padding="ragged")
     assert [len(b["item_ids"]) for b in batches] == [3, 2]
     assert batches[0]["item_ids"] == [[9], [7, 8], [3, 5, 7]]
+
+
+def test_window_bounds_cover_every_target_once():
+    from tfseqrec.data.loader import window_bounds
+    row, start, end = (t.numpy().tolist() for t in window_bounds(tf.constant([3, 5, 9, 1]), 4))
+    assert row == [0, 1, 1, 2, 2, 2, 3]
+    assert list(zip(start, end)) == [(0, 3), (1, 5), (0, 2), (5, 9), (2, 6), (0, 3), (0, 1)]
+    for n in range(1, 30):
+        for width in (2, 3, 7):
+            r, s, e = (t.numpy() for t in window_bounds(tf.constant([n]), width))
+            assert (e - s).max() <= width and s.min() == 0 and e[0] == n
+            targets = sorted(i for a, b in zip(s, e) for i in range(a + 1, b))  # next-item targets per window
+            assert targets == list(range(1, n)), (n, width)
+
+
+def test_all_windows_rows_repeat_the_record_features(data_dir):
+    config = SequenceBatchConfig(batch_size=64, max_len=3, windows="all", include_timestamps=True)
+    batches = list(make_dataset(data_dir, "test", config))
+    rows = [(sid.decode(), items.tolist(), ts.tolist(), int(n), int(t))
+            for b in batches for sid, items, ts, n, t in zip(b["sequence_id"].numpy(), b["item_ids"].numpy(),
+                                                            b["timestamps"].numpy(), b["lengths"].numpy(),
+                                                            b["target_id"].numpy())]
+    by_user = {}
+    for sid, items, ts, n, t in rows:
+        assert t == TEST_TARGETS[sid]
+        by_user.setdefault(sid, []).append((items, ts, n))
+    # u4 (7 items, width 3): windows [4, 7), [2, 5), [0, 3), left padded to 3
+    assert by_user["u4"] == [([14, 15, 16], [5000, 6000, 7000], 3), ([12, 13, 14], [3000, 4000, 5000], 3),
+                             ([10, 11, 12], [1000, 2000, 3000], 3)]
+    assert by_user["u2"] == [([0, 7, 8], [0, 10, 20], 2)] and by_user["u3"] == [([0, 0, 9], [0, 0, 5], 1)]
+    assert sum(len(v) for v in by_user.values()) == len(rows) == 1 + 2 + 1 + 3 + 1  # u1 u2 u3 u4 u5
+
+
+def test_all_windows_keep_the_batch_size_and_work_with_buckets(data_dir):
+    plain = list(make_dataset(data_dir, "train", SequenceBatchConfig(batch_size=3, max_len=3, windows="all")))
+    assert [b["item_ids"].shape[0] for b in plain] == [3, 3, 2]  # 8 windows
+    bucketed = _bucketed(data_dir, batch_size=3, max_len=3, windows="all", bucket_width_multiple=1)
+    assert sorted(n for b in bucketed for n in b["lengths"].tolist()) == sorted(
+        n for b in plain for n in b["lengths"].numpy().tolist())

@@ -32,9 +32,10 @@ import tensorflow as tf
 from tfseqrec.checks import is_int
 from tfseqrec.data.spec import FeatureSpec, resolve_spec
 
-__all__ = ["SequenceBatchConfig", "make_dataset", "dataset_size", "PADDING_MODES"]
+__all__ = ["SequenceBatchConfig", "make_dataset", "dataset_size", "window_bounds", "PADDING_MODES", "WINDOW_MODES"]
 
 PADDING_MODES = ("left", "right", "ragged")
+WINDOW_MODES = ("latest", "all")
 
 # Features of the input history: truncated and padded together with ``item_ids``.
 _SEQUENCE_FEATURES = ("item_ids", "timestamps", "event_types")
@@ -74,6 +75,12 @@ class SequenceBatchConfig:
         same per-batch results; a batch then holds histories of similar length.
       bucket_width_multiple: the padded width of a bucketed batch is a multiple of this (fewer distinct
         shapes, so fewer retraces of a compiled training step).
+      windows: with ``max_len`` set, ``"latest"`` (default) keeps each history's latest ``max_len`` items;
+        ``"all"`` cuts a longer history into several rows (windows) of at most ``max_len`` items, the latest
+        first, each older window ending one item after the start of the next, so that with next-item
+        training every item but the first is a target exactly once (:func:`window_bounds`). A batch then
+        holds ``batch_size`` windows (rows of one history may share a batch); other features are repeated
+        per window.
     """
     batch_size: int = 128
     max_len: Optional[int] = None
@@ -90,12 +97,15 @@ class SequenceBatchConfig:
     prefetch: bool = True
     bucket_pool_batches: int = 0
     bucket_width_multiple: int = 8
+    windows: str = "latest"
 
     def __post_init__(self):
         if not is_int(self.batch_size) or self.batch_size <= 0:
             raise ValueError(f"SequenceBatchConfig.batch_size must be a positive int, got {self.batch_size!r}")
         if self.max_len is not None and (not is_int(self.max_len) or self.max_len <= 0):
             raise ValueError(f"SequenceBatchConfig.max_len must be None or a positive int, got {self.max_len!r}")
+        if self.windows not in WINDOW_MODES:
+            raise ValueError(f"SequenceBatchConfig.windows must be one of {WINDOW_MODES}, got {self.windows!r}")
         if self.padding not in PADDING_MODES:
             raise ValueError(f"SequenceBatchConfig.padding must be one of {PADDING_MODES}, got {self.padding!r}")
         for name in ("pad_to_max_len", "include_timestamps", "include_event_types",
@@ -128,6 +138,34 @@ def dataset_size(spec: Union[FeatureSpec, str], split: str) -> int:
     if split not in spec.splits:
         spec.split_pattern(split)  # Raises KeyError listing the available splits.
     return spec.splits[split].num_records
+
+
+def window_bounds(lengths: tf.Tensor, width: int) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Windows of at most ``width`` items covering histories of ``lengths [B]`` items (``windows="all"``).
+
+    Row ``b`` of length ``n`` gets ``1 + ceil(max(0, n - width) / (width - 1))`` windows ``[start, end)``:
+    ``end = n - k * (width - 1)``, ``start = max(0, end - width)`` for ``k = 0, 1, ...``, so window ``k + 1``
+    ends just after window ``k``'s first item, and the next-item targets (every window item but its first)
+    cover items ``1 .. n - 1`` once each. ``width == 1`` gives the latest item only.
+
+    Returns ``(row [W], start [W], end [W])`` int64, the latest window of each row first.
+    """
+    lengths = tf.cast(lengths, tf.int64)
+    step = max(width - 1, 1)
+    extra = tf.maximum(lengths - width, 0)
+    counts = 1 + (extra + step - 1) // step if width > 1 else tf.ones_like(lengths)
+    row = tf.repeat(tf.range(tf.size(lengths, out_type=tf.int64)), counts)
+    k = tf.ragged.range(counts).flat_values
+    end = tf.gather(lengths, row) - k * step
+    start = tf.maximum(end - width, 0)
+    return row, start, end
+
+
+def _windowed(rt: tf.RaggedTensor, row: tf.Tensor, start: tf.Tensor, end: tf.Tensor) -> tf.RaggedTensor:
+    """Rows ``rt[row[i], start[i]:end[i]]`` as a ragged ``[W, None]``."""
+    offsets = tf.gather(rt.row_starts(), row)
+    index = tf.ragged.range(offsets + start, offsets + end)
+    return tf.RaggedTensor.from_row_lengths(tf.gather(rt.values, index.flat_values), end - start)
 
 
 def _wanted_features(spec: FeatureSpec, split: str, config: SequenceBatchConfig) -> tuple[list[str], bool]:
@@ -233,6 +271,7 @@ def make_dataset(spec_or_dir: Union[FeatureSpec, str], split: str,
 
     pad_id = spec.vocabulary.pad_id
     max_len = config.max_len
+    windowed = config.windows == "all" and max_len is not None
     padding = config.padding
     width = max_len if (max_len is not None and config.pad_to_max_len) else None
 
@@ -250,7 +289,11 @@ def make_dataset(spec_or_dir: Union[FeatureSpec, str], split: str,
         if checks:
             with tf.control_dependencies(checks):
                 seq = {name: tf.identity(rt) for name, rt in seq.items()}
-        if max_len is not None:
+        row = None
+        if windowed:
+            row, start, end = window_bounds(seq["item_ids"].row_lengths(), max_len)
+            seq = {name: _windowed(rt, row, start, end) for name, rt in seq.items()}
+        elif max_len is not None:
             seq = {name: rt[:, -max_len:] for name, rt in seq.items()}  # Keep the latest items.
         out = dict(seq)
         out["lengths"] = tf.cast(seq["item_ids"].row_lengths(), tf.int32)
@@ -265,6 +308,9 @@ def make_dataset(spec_or_dir: Union[FeatureSpec, str], split: str,
                     message="protocol targets_per_record == 1 but a record has another number of targets")
                 with tf.control_dependencies([check]):
                     out["target_id"] = tf.identity(targets.to_tensor(default_value=pad_id, shape=[None, 1])[:, 0])
+        if row is not None:  # one row per window: repeat the per-record features
+            out.update({name: tf.gather(value, row) for name, value in out.items() if name not in seq
+                        and name != "lengths"})
         return out
 
     def pad(batch: dict, batch_width=width) -> dict:
@@ -318,6 +364,14 @@ def make_dataset(spec_or_dir: Union[FeatureSpec, str], split: str,
         if shuffle:
             ds = ds.shuffle(pool, seed=config.seed, reshuffle_each_iteration=True)
         ds = ds.map(pad_bucket, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    elif windowed:  # more rows than records: parse, split into windows, then batch the windows
+        ds = ds.batch(config.batch_size)
+        ds = ds.map(parse_ragged, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic).unbatch()
+        if shuffle:
+            ds = ds.shuffle(min(config.shuffle_buffer, 16 * config.batch_size), seed=config.seed,
+                            reshuffle_each_iteration=True)
+        ds = ds.ragged_batch(config.batch_size, drop_remainder=config.drop_remainder)
+        ds = ds.map(pad, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
     else:
         ds = ds.batch(config.batch_size, drop_remainder=config.drop_remainder)
         ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)

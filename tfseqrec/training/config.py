@@ -72,6 +72,9 @@ class TrainConfig:
     0 pads every batch to ``max_len + 1``; ``N > 0`` sorts ``N`` batches' worth of shuffled histories by length
     and pads each batch only to its longest history (see ``SequenceBatchConfig``): much faster on data whose
     histories are mostly shorter than ``max_len`` (Amazon, sessions); a batch then holds similar lengths.
+    ``train_windows`` (padded batching): ``latest`` trains on each history's latest ``max_len + 1`` items (the
+    SASRec reference implementations); ``all`` cuts longer histories into windows so that every training item
+    is a target once (as RecBole's one-sample-per-prefix training covers them), more steps per epoch.
     """
     data_dir: str
     model: str = "sasrec"
@@ -83,6 +86,7 @@ class TrainConfig:
     batching: str = "padded"
     shuffle_buffer: int = 10_000
     bucket_pool_batches: int = 0
+    train_windows: str = "latest"
     validation_metric: str = "NDCG@10"
     validate_every: int = 1
     patience: int = 10
@@ -101,6 +105,8 @@ class TrainConfig:
             raise ValueError(f"batching={self.batching!r}: use padded or session_parallel")
         if self.epochs < 1 or self.batch_size < 1 or self.patience < 1 or self.validate_every < 1:
             raise ValueError("epochs, batch_size, patience and validate_every must be >= 1")
+        if self.train_windows not in ("latest", "all"):
+            raise ValueError(f"train_windows={self.train_windows!r}: use latest or all")
         if self.bucket_pool_batches < 0:
             raise ValueError(f"bucket_pool_batches={self.bucket_pool_batches} must be >= 0 (0 = no length buckets)")
         if self.time_budget_minutes is not None and not self.time_budget_minutes > 0:

@@ -92,8 +92,17 @@ def train_dataset(spec: FeatureSpec, cfg: TrainConfig, max_len: int,
     ds = make_dataset(spec, "train", SequenceBatchConfig(
         batch_size=cfg.batch_size, max_len=max_len + 1, padding="left", shuffle_buffer=cfg.shuffle_buffer,
         seed=cfg.seed, include_timestamps="timestamps" in names, include_event_types="event_types" in names,
-        bucket_pool_batches=cfg.bucket_pool_batches))
+        bucket_pool_batches=cfg.bucket_pool_batches, windows=cfg.train_windows))
     return ds.map(lambda b: {name: b[name] for name in names})
+
+
+def _training_rows(spec: FeatureSpec, cfg: TrainConfig, max_len: int) -> int:
+    """Training rows per epoch: records, or with ``train_windows="all"`` their windows (counted once)."""
+    if cfg.train_windows != "all" or cfg.batching != "padded":
+        return spec.splits["train"].num_records
+    config = SequenceBatchConfig(batch_size=4096, max_len=max_len + 1, padding="ragged", windows="all",
+                                 include_targets=False)
+    return sum(int(batch["lengths"].shape[0]) for batch in make_dataset(spec, "train", config))
 
 
 def training_input(spec: FeatureSpec, cfg: TrainConfig, max_len: int,
@@ -132,7 +141,7 @@ def train(cfg: TrainConfig, model=None) -> dict:
     max_len = model.config.max_len
     check_input_features(model, spec)
     data, steps_per_epoch = training_input(spec, cfg, max_len, model.input_features)
-    steps = steps_per_epoch or -(-spec.splits["train"].num_records // cfg.batch_size)
+    steps = steps_per_epoch or -(-_training_rows(spec, cfg, max_len) // cfg.batch_size)
     model.compile(optimizer=build_optimizer(cfg.optimizer, steps * cfg.epochs), jit_compile=cfg.jit_compile)
     os.makedirs(cfg.output_dir, exist_ok=True)
     # Written now so that `tfseqrec evaluate` can score the best checkpoint of an unfinished run.
