@@ -6,6 +6,11 @@
 #   bash benchmarks/peers/equal_budgets.sh                      # 10-minute budgets, three models
 #   BUDGETS="10 30" MODELS="SASRec" bash benchmarks/peers/equal_budgets.sh
 #   WORK=/tmp/peers REPORT=benchmarks/reports/peers_ml100k bash benchmarks/peers/equal_budgets.sh
+#   WINDOWS=0 bash benchmarks/peers/equal_budgets.sh         # without our train_windows=all rows
+#
+# Ours is trained twice per model: on each user's latest max_len + 1 training items (the SASRec reference code's
+# data), and with train_windows=all, where every training item is a target once, as in RecBole's one sample per
+# prefix (at max length 50 on ML-100K the latest windows hold 38,762 of RecBole's 97,171 training targets).
 #
 # Needs the RecBole virtualenv (bash benchmarks/peers/setup_recbole.sh) and ../shared/data/ml-100k.
 # Both sides: our committed ML-1M configs at max length 50 (RecBole copies their sizes, dropout, batch size and
@@ -16,6 +21,7 @@ WORK=${WORK:-/tmp/peers}
 REPORT=${REPORT:-$WORK/compare_budgets}
 BUDGETS=${BUDGETS:-10}
 MODELS=${MODELS:-SASRec GRU4Rec BERT4Rec}
+WINDOWS=${WINDOWS:-1}
 OURS_PY=.venv/bin/python
 RECBOLE_PY=benchmarks/peers/.venv-recbole/bin/python
 RAW=../shared/data/ml-100k/original/u.data
@@ -51,6 +57,17 @@ for budget in $BUDGETS; do
       nice -n 15 .venv/bin/tfseqrec train --config "${OUR_CONFIG[$model]}" --data-dir "$WORK/data/ml100k" \
           --output-dir "$ours" model_config.max_len=50 filter_seen=false time_budget_minutes="$budget" \
           epochs=10000 seed=42 verbose=2
+    fi
+    if [ "$WINDOWS" = 1 ]; then
+      windows="$WORK/runs/ours_${lower}_all_windows_${budget}min"
+      if [ ! -f "$windows/run.json" ] || ! grep -q '"status": "finished"' "$windows/run.json"; then
+        step "ours $model, train_windows=all, ${budget}-minute budget -> $windows"
+        rm -rf "$windows"
+        nice -n 15 .venv/bin/tfseqrec train --config "${OUR_CONFIG[$model]}" --data-dir "$WORK/data/ml100k" \
+            --output-dir "$windows" model_config.max_len=50 filter_seen=false time_budget_minutes="$budget" \
+            epochs=10000 seed=42 verbose=2 train_windows=all
+      fi
+      args+=(--ours "${lower}_all_windows_${budget}min=$windows")
     fi
     if [ ! -f "$theirs/metrics.json" ]; then
       step "RecBole $model, ${budget}-minute budget -> $theirs"
