@@ -45,29 +45,28 @@ fi
 
 declare -A OUR_CONFIG=([SASRec]=configs/sasrec_ml1m_ce.yaml [GRU4Rec]=configs/gru4rec_ml1m.yaml
                        [BERT4Rec]=configs/bert4rec_ml1m.yaml)
+# train_ours MODEL BUDGET DIR [KEY=VALUE ...]: one of our runs, unless DIR holds a finished one
+train_ours() {
+  local model=$1 budget=$2 dir=$3
+  shift 3
+  if [ -f "$dir/run.json" ] && grep -q '"status": "finished"' "$dir/run.json"; then return; fi
+  step "ours $model $*, ${budget}-minute budget -> $dir"
+  rm -rf "$dir"
+  nice -n 15 .venv/bin/tfseqrec train --config "${OUR_CONFIG[$model]}" --data-dir "$WORK/data/ml100k" \
+      --output-dir "$dir" model_config.max_len=50 filter_seen=false time_budget_minutes="$budget" \
+      epochs=10000 seed=42 verbose=2 "$@"
+}
+
 args=()
 for budget in $BUDGETS; do
   for model in $MODELS; do
     lower=$(echo "$model" | tr '[:upper:]' '[:lower:]')
     ours="$WORK/runs/ours_${lower}_${budget}min"
     theirs="$WORK/runs/recbole_${model}_${budget}min"
-    if [ ! -f "$ours/run.json" ] || ! grep -q '"status": "finished"' "$ours/run.json"; then
-      step "ours $model, ${budget}-minute budget -> $ours"
-      rm -rf "$ours"
-      nice -n 15 .venv/bin/tfseqrec train --config "${OUR_CONFIG[$model]}" --data-dir "$WORK/data/ml100k" \
-          --output-dir "$ours" model_config.max_len=50 filter_seen=false time_budget_minutes="$budget" \
-          epochs=10000 seed=42 verbose=2
-    fi
+    train_ours "$model" "$budget" "$ours"
     if [ "$WINDOWS" = 1 ]; then
-      windows="$WORK/runs/ours_${lower}_all_windows_${budget}min"
-      if [ ! -f "$windows/run.json" ] || ! grep -q '"status": "finished"' "$windows/run.json"; then
-        step "ours $model, train_windows=all, ${budget}-minute budget -> $windows"
-        rm -rf "$windows"
-        nice -n 15 .venv/bin/tfseqrec train --config "${OUR_CONFIG[$model]}" --data-dir "$WORK/data/ml100k" \
-            --output-dir "$windows" model_config.max_len=50 filter_seen=false time_budget_minutes="$budget" \
-            epochs=10000 seed=42 verbose=2 train_windows=all
-      fi
-      args+=(--ours "${lower}_all_windows_${budget}min=$windows")
+      train_ours "$model" "$budget" "$WORK/runs/ours_${lower}_all_windows_${budget}min" train_windows=all
+      args+=(--ours "${lower}_all_windows_${budget}min=$WORK/runs/ours_${lower}_all_windows_${budget}min")
     fi
     if [ ! -f "$theirs/metrics.json" ]; then
       step "RecBole $model, ${budget}-minute budget -> $theirs"
