@@ -101,3 +101,23 @@ def test_padding_width_does_not_change_loss_or_scores(name):
                                model.compute_loss({"item_ids": ids}).numpy(), rtol=1e-5)
     np.testing.assert_allclose(model.score_all(narrow).numpy(), model.score_all(ids).numpy(),
                                rtol=1e-4, atol=1e-5)
+
+
+def test_sasrec_untied_output_embeddings_are_a_separate_trained_table(tmp_path):
+    model = _model("sasrec", tie_embeddings=False)
+    ids = _cyclic_batch()
+    model.build_for_inputs()
+    assert model.item_embeddings() is model.output_item_embedding.embeddings
+    assert model.item_embeddings().shape == model.item_embedding.embeddings.shape
+    with tf.GradientTape() as tape:
+        loss = model.compute_loss({"item_ids": ids}, training=True)
+    output_table = model.output_item_embedding.embeddings
+    assert any(v is output_table for v in model.trainable_variables)
+    grad = tape.gradient(loss, output_table)
+    assert grad is not None and float(tf.reduce_sum(tf.abs(tf.convert_to_tensor(grad)))) > 0
+    expected = model.score_all(ids[:, 1:]).numpy()
+    model.save_weights(str(tmp_path / "w"))
+    clone = SequentialRecommender.from_config(model.get_config())
+    clone.build_for_inputs()
+    clone.load_weights(str(tmp_path / "w"))
+    np.testing.assert_array_equal(clone.score_all(ids[:, 1:]).numpy(), expected)

@@ -29,6 +29,10 @@ class SASRecConfig(SequentialModelConfig):
     ``"xavier_qkv"`` (default) initialises query/key/value as torch's ``nn.MultiheadAttention`` does in the
     reference implementation, every other transformer weight ~N(0, 0.02); ``"small_normal"`` puts
     query/key/value at N(0, 0.02) too (BERT-style; near-uniform attention at the start).
+    ``tie_embeddings``: True (default, the paper) scores items with the input embedding table; False learns a
+    separate output table ``[num_items, D]``, as gSASRec's reference code does by default
+    (``reuse_item_embeddings=False``): with many negatives per position, the push on the negatives' output
+    embeddings then does not also move their input embeddings.
     """
     num_blocks: int = 2
     num_heads: int = 1
@@ -36,6 +40,7 @@ class SASRecConfig(SequentialModelConfig):
     layer_norm_epsilon: float = 1e-8
     position_origin: str = "first"
     attention_init: str = "xavier_qkv"
+    tie_embeddings: bool = True
 
     def __post_init__(self):
         super().__post_init__()
@@ -57,6 +62,18 @@ class SASRec(SequentialRecommender):
         self.blocks = transformer_blocks(config.num_blocks, dim, config.num_heads, config.ffn_dim or dim, config.dropout,
                                          config.layer_norm_epsilon, config.attention_init)
         self.final_norm = tf.keras.layers.LayerNormalization(epsilon=config.layer_norm_epsilon)
+        self.output_item_embedding = None
+        if not config.tie_embeddings:
+            self.output_item_embedding = tf.keras.layers.Embedding(
+                self.num_items, dim, name="output_item_embedding",
+                embeddings_initializer=tf.keras.initializers.TruncatedNormal(stddev=0.02))
+            self.output_item_embedding.build((None,))
+
+    def item_embeddings(self) -> tf.Tensor:
+        """``[num_items, D]``: the input table (tied, the default) or the separate output table."""
+        if self.output_item_embedding is not None:
+            return self.output_item_embedding.embeddings
+        return super().item_embeddings()
 
     def encode(self, item_ids, training=False):
         padding_mask = tf.not_equal(item_ids, PAD_ID)  # [B, L]
