@@ -85,6 +85,10 @@ def report(workdir: Path) -> str:
         run = json.loads(path.read_text())
         m = run["test_metrics"]
         met = _met(name, m["HR@10"], m["NDCG@10"])
+        if name == "cl4srec_beauty":  # also above SASRec with the same loss and budget
+            base = _per_user(workdir, "sasrec_beauty_ce", "NDCG@10")
+            beats = None if base is None else m["NDCG@10"] > float(base[1].mean())
+            met = "NO" if met == "NO" or beats is False else ("yes" if beats else "HR only (SASRec not run)")
         rows.append(f"| {name} | {m['HR@10']:.4f} | {m['NDCG@10']:.4f} | {_published(hr, ndcg)} | {target} | {met} | "
                     f"{run['seconds_per_epoch']:.1f} | {run['best_epoch']} / {run['epochs_run']} | "
                     f"{run['train_seconds'] / 60:.1f} min | {run['peak_memory_mib']:.0f} | "
