@@ -18,7 +18,7 @@ Per row: NDCG@10 and HR@10 with 95% percentile-bootstrap intervals over users
 (``tfseqrec.evaluation.stats.bootstrap_ci``, 10,000 resamples, seed 0), MRR, users, training targets per second
 and samples per second, seconds per epoch, peak memory, epochs (best), what stopped training and the time budget.
 Training targets: ours = next-item positions of the padded training windows (``min(n, max_len + 1) - 1`` per
-training sequence of ``n`` items; BERT4Rec: every non-padding position, of which a share is masked), RecBole =
+training sequence of ``n`` items, or ``n - 1`` with ``train_windows=all``; BERT4Rec: every non-padding position, of which a share is masked), RecBole =
 one per (prefix, next item) sample (BERT4Rec: its masked positions, as counted by ``run_recbole.py``).
 Then, for each of our runs against each RecBole run with accuracy, paired over the users they share (matched by
 sequence id): the mean difference with its paired bootstrap interval, the paired t-test and Wilcoxon p-values and
@@ -89,13 +89,14 @@ def _evaluate_keep_seen(run_dir: Path) -> Path:
     return out
 
 
-def _train_targets(data_dir: str, max_len: int) -> tuple[int, int]:
-    """(training sequences, next-item positions of their padded windows of max_len + 1 items)."""
+def _train_targets(data_dir: str, max_len: int, windows: str = "latest") -> tuple[int, int]:
+    """(training rows, next-item positions of their padded windows of max_len + 1 items); with
+    ``windows="all"`` (``train_windows=all``) the rows are all the windows, which hold every training target."""
     import tfseqrec  # noqa: F401
     from tfseqrec.data import SequenceBatchConfig, make_dataset
     sequences = targets = 0
     config = SequenceBatchConfig(batch_size=1024, max_len=max_len + 1, padding="ragged", shuffle_buffer=0,
-                                 include_targets=False, prefetch=False, num_parallel_reads=None)
+                                 include_targets=False, prefetch=False, num_parallel_reads=None, windows=windows)
     for batch in make_dataset(data_dir, "train", config):
         lengths = batch["lengths"].numpy()
         sequences += len(lengths)
@@ -130,7 +131,8 @@ def read_ours(name: str, directory: Path, evaluate_missing: bool) -> dict:
     if run is not None:
         mc, cfg = run.get("model_config", {}), run.get("config", {})
         max_len = mc.get("max_len")
-        sequences, targets = _train_targets(cfg["data_dir"], max_len) if max_len else (None, None)
+        sequences, targets = (_train_targets(cfg["data_dir"], max_len, cfg.get("train_windows", "latest"))
+                              if max_len else (None, None))
         spe = run.get("seconds_per_epoch")
         if cfg.get("steps_per_epoch"):
             spe = None  # an "epoch" is then not a pass over the data
@@ -269,8 +271,8 @@ def markdown(table: dict) -> str:
                         f"{_p(c['wilcoxon_p'])} | {_p(c['holm_p'])} | {c['users']} |")
         out += "\n\nPaired over the same users (matched by sequence id):\n\n" + "\n".join(rows)
     out += f"\n\nProtocol: {table['protocol']}.\n"
-    out += ("Training targets: ours = next-item positions of the padded training windows (BERT4Rec: all non-padding "
-            "positions); RecBole = one per (prefix, next item) sample (BERT4Rec: masked positions). "
+    out += ("Training targets: ours = next-item positions of the padded training windows (each user's latest, or "
+            "all with train_windows=all; BERT4Rec: all non-padding positions); RecBole = one per (prefix, next item) sample (BERT4Rec: masked positions). "
             "s/epoch marked projected = throughput run (a fixed number of batches), extrapolated to one pass.\n")
     loads = [(s["name"], s["costs"].get("load_average")) for s in table["systems"] if s["costs"].get("load_average")]
     if loads:
