@@ -111,13 +111,14 @@ def test_readme_results_block_is_generated_from_the_report(benchmark, tmp_path, 
     from tfseqrec.cli import main
     root, _ = benchmark
     readme = tmp_path / "README.md"
-    readme.write_text(f"# Title\n\n## Results\n{RESULTS_START}\nold text\n{RESULTS_END}\n\n## After\nkept\n")
+    quoted = f"Prose quoting `{RESULTS_START}` and `{RESULTS_END}` is not the block.\n"
+    readme.write_text(f"# Title\n{quoted}\n## Results\n{RESULTS_START}\nold text\n{RESULTS_END}\n\n## After\nkept\n")
     code = main(["benchmark", str(root / "grid.yaml"), "--output", str(root / "out"), "--report-only",
                  "--report-dir", str(tmp_path / "report"), "--num-resamples", "200", "--readme", str(readme)])
     assert code == 0
     text = readme.read_text()
-    block = text.split(RESULTS_START)[1].split(RESULTS_END)[0]
-    assert "old text" not in text and text.endswith("## After\nkept\n") and text.startswith("# Title")
+    block = text.split(f"\n{RESULTS_START}\n")[1].split(f"\n{RESULTS_END}\n")[0]
+    assert "old text" not in text and text.endswith("## After\nkept\n") and text.startswith(f"# Title\n{quoted}")
     good = [per_user_values("good_model", seed).mean() for seed in (1, 2)]
     assert f"| good_model | sasrec | {np.mean(good):.4f} ± {np.std(good, ddof=1):.4f} |" in block
     assert "Protocol:" in block and "report/report.md" in block

@@ -484,7 +484,8 @@ def results_section(groups: dict, accuracy: dict, metric: str, cells: list[dict]
                   rows)
     doc.p("Protocol:")
     doc.items(_protocol_lines(cells, grid))
-    return doc.markdown().strip() + "\n"
+    # Paths under the README's folder are written relative to it (no machine-specific prefixes).
+    return doc.markdown().strip().replace(str(readme.resolve().parent) + os.sep, "") + "\n"
 
 
 def update_readme(path, section: str) -> None:
@@ -493,13 +494,15 @@ def update_readme(path, section: str) -> None:
     Raises ``ValueError`` naming the file when the markers are missing or out of order (add both lines
     where the results should go)."""
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
-    start, end = text.find(RESULTS_START), text.find(RESULTS_END)
-    if start < 0 or end < start:
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    # Markers count only as whole lines, so that prose quoting them (in backticks) is left alone.
+    starts = [i for i, line in enumerate(lines) if line.strip() == RESULTS_START]
+    ends = [i for i, line in enumerate(lines) if line.strip() == RESULTS_END]
+    if not starts or not ends or ends[0] < starts[0]:
         raise ValueError(f"{path}: no results block; add the lines {RESULTS_START!r} and {RESULTS_END!r} "
-                         "(in this order) where the generated results should go")
-    head = text[: start + len(RESULTS_START)]
-    path.write_text(head + "\n" + section + text[end:], encoding="utf-8")
+                         "(in this order, each on a line of its own) where the generated results should go")
+    start, end = starts[0], ends[0]
+    path.write_text("".join(lines[: start + 1]) + section + "".join(lines[end:]), encoding="utf-8")
 
 
 def _extra_metrics(metric: str) -> list[str]:
