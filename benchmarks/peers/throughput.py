@@ -121,7 +121,8 @@ def main() -> int:
         rows.append({"model": model, "recbole": run_recbole(model, args, out), "ours": run_ours(model, args, out)})
     text = table(rows, args)
     (out / "throughput.md").write_text(text)
-    (out / "throughput.json").write_text(json.dumps({"rows": rows, "args": vars(args)}, indent=1))
+    settings = dict(vars(args), recbole_python=os.path.relpath(args.recbole_python, REPO))
+    (out / "throughput.json").write_text(json.dumps({"rows": rows, "args": settings}, indent=1))
     print(text)
     return 0
 

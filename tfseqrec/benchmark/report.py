@@ -399,7 +399,7 @@ def write_report(output_dir, report_dir=None, serving_results=None, metric: Opti
         doc.h(2, "Serving latency")
         serving = _serving_rows(serving_results)
         if serving:
-            doc.p(f"From `{serving_results}` (the serving benchmark, `benchmarks/serving.py`; its own machine and "
+            doc.p(f"From `{_under_root(str(serving_results), grid)}` (the serving benchmark, `benchmarks/serving.py`; its own machine and "
                   f"settings are in that file).")
             doc.table(["source", "measurement", "p50 ms", "p99 ms", "requests/s"], serving)
         else:
@@ -484,8 +484,7 @@ def results_section(groups: dict, accuracy: dict, metric: str, cells: list[dict]
                   rows)
     doc.p("Protocol:")
     doc.items(_protocol_lines(cells, grid))
-    # Paths under the README's folder are written relative to it (no machine-specific prefixes).
-    return doc.markdown().strip().replace(str(readme.resolve().parent) + os.sep, "") + "\n"
+    return doc.markdown().strip() + "\n"
 
 
 def update_readme(path, section: str) -> None:
@@ -646,7 +645,15 @@ def _protocol_lines(cells: list[dict], grid: dict) -> list[str]:
             lines.append(f"**{dataset}** configs: " + "; ".join(f"`{x}`" for x in configs) + ".")
     if not lines:
         lines.append("No finished cells.")
+    lines = [_under_root(line, grid) for line in lines]
     return lines
+
+
+def _under_root(text: str, grid: dict) -> str:
+    """``text`` with paths under the grid's root (the repository) written relative to it."""
+    if not grid.get("root"):
+        return text
+    return text.replace(str(Path(grid["root"]).resolve()) + os.sep, "")
 
 
 def _short(value) -> str:
