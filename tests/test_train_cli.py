@@ -98,13 +98,17 @@ def test_hrnn_trains_with_sessions_from_timestamps(dataset, tmp_path):
     assert summary["model_config"]["session_gap_seconds"] == 3600 and summary["test_metrics"]["num_users"] == 300
 
 
-def test_length_bucketed_training_runs_and_records_the_option(dataset, tmp_path):
-    run = tmp_path / "bucketed"
-    code = main(["train", "--data-dir", str(dataset), "--model", "sasrec", "--output-dir", str(run), "--epochs", "2",
-                 "model_config.embedding_dim=16", "model_config.max_len=50", "verbose=0", "batch_size=32",
-                 "bucket_pool_batches=4"])
+def _train_small_sasrec(dataset, run, epochs: int, *overrides: str) -> dict:
+    """A d=16 SASRec trained by the CLI; returns its run.json."""
+    code = main(["train", "--data-dir", str(dataset), "--model", "sasrec", "--output-dir", str(run), "--epochs",
+                 str(epochs), "model_config.embedding_dim=16", "verbose=0", *overrides])
     assert code == 0
-    summary = json.loads((run / "run.json").read_text())
+    return json.loads((run / "run.json").read_text())
+
+
+def test_length_bucketed_training_runs_and_records_the_option(dataset, tmp_path):
+    summary = _train_small_sasrec(dataset, tmp_path / "bucketed", 2, "model_config.max_len=50", "batch_size=32",
+                                  "bucket_pool_batches=4")
     assert summary["config"]["bucket_pool_batches"] == 4 and summary["epochs_run"] == 2
     assert summary["test_metrics"]["num_users"] == 300
 
@@ -118,10 +122,6 @@ def test_all_windows_training_uses_every_item_as_a_target(dataset, tmp_path):
     every = load_train_config(None, [f"data_dir={dataset}", "train_windows=all"])
     assert _training_rows(spec, latest, 5) == spec.splits["train"].num_records
     assert _training_rows(spec, every, 5) > 2 * spec.splits["train"].num_records  # histories of ~10-40 items
-    run = tmp_path / "windows"
-    code = main(["train", "--data-dir", str(dataset), "--model", "sasrec", "--output-dir", str(run), "--epochs", "1",
-                 "model_config.embedding_dim=16", "model_config.max_len=5", "verbose=0", "batch_size=64",
-                 "train_windows=all"])
-    assert code == 0
-    summary = json.loads((run / "run.json").read_text())
+    summary = _train_small_sasrec(dataset, tmp_path / "windows", 1, "model_config.max_len=5", "batch_size=64",
+                                  "train_windows=all")
     assert summary["config"]["train_windows"] == "all" and summary["status"] == "finished"

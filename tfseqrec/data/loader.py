@@ -120,11 +120,10 @@ class SequenceBatchConfig:
                 f"SequenceBatchConfig.shuffle_buffer must be an int >= 0 (0 = no shuffle), got {self.shuffle_buffer!r}")
         if self.seed is not None and not is_int(self.seed):
             raise ValueError(f"SequenceBatchConfig.seed must be None or an int, got {self.seed!r}")
-        for name in ("bucket_pool_batches", "bucket_width_multiple"):
+        for name, lowest in (("bucket_pool_batches", 0), ("bucket_width_multiple", 1)):
             value = getattr(self, name)
-            if not is_int(value) or value < (0 if name == "bucket_pool_batches" else 1):
-                raise ValueError(f"SequenceBatchConfig.{name} must be an int >= "
-                                 f"{0 if name == 'bucket_pool_batches' else 1}, got {value!r}")
+            if not is_int(value) or value < lowest:
+                raise ValueError(f"SequenceBatchConfig.{name} must be an int >= {lowest}, got {value!r}")
         n = self.num_parallel_reads
         if n is not None and (not is_int(n) or (n <= 0 and n != tf.data.AUTOTUNE)):
             raise ValueError(
