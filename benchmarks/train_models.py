@@ -29,6 +29,7 @@ DATASETS = {
 # name: (dataset, config file, published HR@10, NDCG@10, target rule)
 EXPERIMENTS = {
     "sasrec_ml1m_ce": ("ml1m", "sasrec_ml1m_ce.yaml", 0.3152, 0.1821, ">= 0.315 / >= 0.182"),
+    "sasrec_ml1m_ce_windows": ("ml1m", "sasrec_ml1m_ce_windows.yaml", 0.3152, 0.1821, ">= 0.315 / >= 0.182"),
     "sasrec_ml1m_bce": ("ml1m", "sasrec_ml1m_bce.yaml", 0.2500, 0.1341, "about 0.25 / 0.134"),
     "gru4rec_ml1m": ("ml1m", "gru4rec_ml1m.yaml", 0.2811, 0.1648, ">= 0.28 / >= 0.165"),
     "sasrec_beauty_ce": ("beauty", "sasrec_beauty_ce.yaml", 0.0921, 0.0531, ">= 0.09 / >= 0.05"),
@@ -40,7 +41,7 @@ EXPERIMENTS = {
 BASELINES = ("most_popular", "transitions")
 # Paired comparisons printed under the table: (a, b), same test users; CL4SRec must beat SASRec with the
 # same loss and budget, and the loss comparisons on ML-1M.
-PAIRS = (("cl4srec_beauty", "sasrec_beauty_ce"), ("sasrec_ml1m_ce", "sasrec_ml1m_bce"),
+PAIRS = (("cl4srec_beauty", "sasrec_beauty_ce"), ("sasrec_ml1m_ce_windows", "sasrec_ml1m_ce"), ("sasrec_ml1m_ce", "sasrec_ml1m_bce"),
          ("gsasrec_ml1m", "sasrec_ml1m_bce"), ("sasrec_ml1m_ce", "gsasrec_ml1m"), ("sasrec_ml1m_ce", "gru4rec_ml1m"),
          ("bert4rec_ml1m", "sasrec_ml1m_ce"))
 
@@ -136,7 +137,8 @@ def _published(hr, ndcg) -> str:
 def _met(workdir: Path, name: str, hr: float, ndcg: float) -> str:
     if name == "sasrec_ml1m_bce":
         return "n/a (reproduce the gap)"
-    limits = {"sasrec_ml1m_ce": (0.315, 0.182), "gru4rec_ml1m": (0.28, 0.165), "sasrec_beauty_ce": (0.09, 0.05),
+    limits = {"sasrec_ml1m_ce": (0.315, 0.182), "sasrec_ml1m_ce_windows": (0.315, 0.182),
+              "gru4rec_ml1m": (0.28, 0.165), "sasrec_beauty_ce": (0.09, 0.05),
               "bert4rec_ml1m": (0.284, 0.154), "gsasrec_ml1m": (0.0, 0.17), "cl4srec_beauty": (0.068, 0.0)}
     low_hr, low_ndcg = limits[name]
     if hr < low_hr or ndcg < low_ndcg:

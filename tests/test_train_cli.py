@@ -122,6 +122,7 @@ def test_all_windows_training_uses_every_item_as_a_target(dataset, tmp_path):
     every = load_train_config(None, [f"data_dir={dataset}", "train_windows=all"])
     assert _training_rows(spec, latest, 5) == spec.splits["train"].num_records
     assert _training_rows(spec, every, 5) > 2 * spec.splits["train"].num_records  # histories of ~10-40 items
-    summary = _train_small_sasrec(dataset, tmp_path / "windows", 1, "model_config.max_len=5", "batch_size=64",
-                                  "train_windows=all")
+    summary = _train_small_sasrec(dataset, tmp_path / "windows", 3, "model_config.max_len=5", "batch_size=64",
+                                  "train_windows=all", "bucket_pool_batches=2")
     assert summary["config"]["train_windows"] == "all" and summary["status"] == "finished"
+    assert summary["epochs_run"] == 3  # every epoch ran: the windows' batches per pass do not vary

@@ -7,13 +7,16 @@
 #   BUDGETS="10 30" MODELS="SASRec" bash benchmarks/peers/equal_budgets.sh
 #   WORK=/tmp/peers REPORT=benchmarks/reports/peers_ml100k bash benchmarks/peers/equal_budgets.sh
 #   WINDOWS=0 bash benchmarks/peers/equal_budgets.sh         # without our train_windows=all rows
+#   DATASET=ml1m BUDGETS=30 MODELS=SASRec WINDOWS=0 bash benchmarks/peers/equal_budgets.sh   # ML-1M, length 200
 #
 # Ours is trained twice per model: on each user's latest max_len + 1 training items (the SASRec reference code's
 # data), and with train_windows=all, where every training item is a target once, as in RecBole's one sample per
 # prefix (at max length 50 on ML-100K the latest windows hold 38,762 of RecBole's 97,171 training targets).
 #
-# Needs the RecBole virtualenv (bash benchmarks/peers/setup_recbole.sh) and ../shared/data/ml-100k.
-# Both sides: our committed ML-1M configs at max length 50 (RecBole copies their sizes, dropout, batch size and
+# Needs the RecBole virtualenv (bash benchmarks/peers/setup_recbole.sh) and ../shared/data/ml-100k (DATASET=ml100k,
+# the default, max length 50) or ../shared/data/ml-1m (DATASET=ml1m: the item 5-core ML-1M of the core issue at max
+# length 200, where one RecBole SASRec epoch takes about 2 hours here, so a 30-minute budget stops it mid-epoch).
+# Both sides: our committed ML-1M configs at that max length (RecBole copies their sizes, dropout, batch size and
 # learning rate with --from-run), full cross-entropy, seed 42, early stopping on validation NDCG@10, evaluated with seen items NOT removed (RecBole does not remove them). The budget counts validations too.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -24,23 +27,37 @@ MODELS=${MODELS:-SASRec GRU4Rec BERT4Rec}
 WINDOWS=${WINDOWS:-1}
 OURS_PY=.venv/bin/python
 RECBOLE_PY=benchmarks/peers/.venv-recbole/bin/python
-RAW=../shared/data/ml-100k/original/u.data
-[ -x "$RECBOLE_PY" ] || { echo "error: no RecBole venv; run: bash benchmarks/peers/setup_recbole.sh" >&2; exit 1; }
-[ -f "$RAW" ] || { echo "error: $RAW not found (MovieLens-100K from ../shared/data)" >&2; exit 1; }
+DATASET=${DATASET:-ml100k}
 mkdir -p "$WORK/runs"
-
 step() { echo "== $(date +%H:%M:%S) $*"; }
+[ -x "$RECBOLE_PY" ] || { echo "error: no RecBole venv; run: bash benchmarks/peers/setup_recbole.sh" >&2; exit 1; }
 
-if [ ! -f "$WORK/data/ml100k/feature_spec.json" ]; then
-  step "preprocess ML-100K -> $WORK/data/ml100k"
-  (printf 'user\titem\trating\ttimestamp\n'; cat "$RAW") > "$WORK/ml-100k.tsv"
-  nice -n 15 .venv/bin/tfseqrec preprocess --input "$WORK/ml-100k.tsv" --user-col user --item-col item \
-      --time-col timestamp --split leave_one_out --output-dir "$WORK/data/ml100k" --overwrite
-fi
-if [ ! -f "$WORK/recbole/ml100k_l50/export.json" ]; then
-  step "export the split for RecBole -> $WORK/recbole/ml100k_l50"
-  nice -n 15 "$OURS_PY" benchmarks/peers/export_split.py --data-dir "$WORK/data/ml100k" \
-      --output "$WORK/recbole/ml100k_l50" --max-len 50
+case "$DATASET" in
+  ml100k)
+    MAX_LEN=50 DATA="$WORK/data/ml100k" PREFIX=""
+    RAW=../shared/data/ml-100k/original/u.data
+    [ -f "$RAW" ] || { echo "error: $RAW not found (MovieLens-100K from ../shared/data)" >&2; exit 1; }
+    if [ ! -f "$DATA/feature_spec.json" ]; then
+      step "preprocess ML-100K -> $DATA"
+      (printf 'user\titem\trating\ttimestamp\n'; cat "$RAW") > "$WORK/ml-100k.tsv"
+      nice -n 15 .venv/bin/tfseqrec preprocess --input "$WORK/ml-100k.tsv" --user-col user --item-col item \
+          --time-col timestamp --split leave_one_out --output-dir "$DATA" --overwrite
+    fi ;;
+  ml1m)
+    MAX_LEN=200 DATA="$WORK/data/ml1m" PREFIX="ml1m_"
+    RAW=../shared/data/ml-1m/ml-1m.seq.tsv
+    [ -f "$RAW" ] || { echo "error: $RAW not found (MovieLens-1M from ../shared/data)" >&2; exit 1; }
+    if [ ! -f "$DATA/feature_spec.json" ]; then
+      step "preprocess ML-1M (item 5-core) -> $DATA"
+      nice -n 15 .venv/bin/tfseqrec preprocess --input "$RAW" --order-col seq_pos --item-min-count 5 \
+          --output-dir "$DATA" --overwrite
+    fi ;;
+  *) echo "error: DATASET=$DATASET: use ml100k or ml1m" >&2; exit 1 ;;
+esac
+EXPORT="$WORK/recbole/${DATASET}_l${MAX_LEN}"
+if [ ! -f "$EXPORT/export.json" ]; then
+  step "export the split for RecBole -> $EXPORT"
+  nice -n 15 "$OURS_PY" benchmarks/peers/export_split.py --data-dir "$DATA" --output "$EXPORT" --max-len "$MAX_LEN"
 fi
 
 declare -A OUR_CONFIG=([SASRec]=configs/sasrec_ml1m_ce.yaml [GRU4Rec]=configs/gru4rec_ml1m.yaml
@@ -52,8 +69,8 @@ train_ours() {
   if [ -f "$dir/run.json" ] && grep -q '"status": "finished"' "$dir/run.json"; then return; fi
   step "ours $model $*, ${budget}-minute budget -> $dir"
   rm -rf "$dir"
-  nice -n 15 .venv/bin/tfseqrec train --config "${OUR_CONFIG[$model]}" --data-dir "$WORK/data/ml100k" \
-      --output-dir "$dir" model_config.max_len=50 filter_seen=false time_budget_minutes="$budget" \
+  nice -n 15 .venv/bin/tfseqrec train --config "${OUR_CONFIG[$model]}" --data-dir "$DATA" \
+      --output-dir "$dir" model_config.max_len="$MAX_LEN" filter_seen=false time_budget_minutes="$budget" \
       epochs=10000 seed=42 verbose=2 "$@"
 }
 
@@ -61,16 +78,16 @@ args=()
 for budget in $BUDGETS; do
   for model in $MODELS; do
     lower=$(echo "$model" | tr '[:upper:]' '[:lower:]')
-    ours="$WORK/runs/ours_${lower}_${budget}min"
-    theirs="$WORK/runs/recbole_${model}_${budget}min"
+    ours="$WORK/runs/${PREFIX}ours_${lower}_${budget}min"
+    theirs="$WORK/runs/${PREFIX}recbole_${model}_${budget}min"
     train_ours "$model" "$budget" "$ours"
     if [ "$WINDOWS" = 1 ]; then
-      train_ours "$model" "$budget" "$WORK/runs/ours_${lower}_all_windows_${budget}min" train_windows=all
-      args+=(--ours "${lower}_all_windows_${budget}min=$WORK/runs/ours_${lower}_all_windows_${budget}min")
+      train_ours "$model" "$budget" "$WORK/runs/${PREFIX}ours_${lower}_all_windows_${budget}min" train_windows=all
+      args+=(--ours "${lower}_all_windows_${budget}min=$WORK/runs/${PREFIX}ours_${lower}_all_windows_${budget}min")
     fi
     if [ ! -f "$theirs/metrics.json" ]; then
       step "RecBole $model, ${budget}-minute budget -> $theirs"
-      nice -n 15 "$RECBOLE_PY" benchmarks/peers/run_recbole.py --data-dir "$WORK/recbole/ml100k_l50" \
+      nice -n 15 "$RECBOLE_PY" benchmarks/peers/run_recbole.py --data-dir "$EXPORT" \
           --model "$model" --from-run "$ours" --epochs 10000 --patience 10 --seed 42 \
           --time-budget-minutes "$budget" --output "$theirs"
     fi

@@ -358,3 +358,11 @@ def test_all_windows_keep_the_batch_size_and_work_with_buckets(data_dir):
     bucketed = _bucketed(data_dir, batch_size=3, max_len=3, windows="all", bucket_width_multiple=1)
     assert sorted(n for b in bucketed for n in b["lengths"].tolist()) == sorted(
         n for b in plain for n in b["lengths"].numpy().tolist())
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_bucketed_windows_give_the_same_number_of_batches_every_pass(data_dir, seed):
+    # pools hold windows, not records: ceil(8 windows / 2) batches whatever the shuffle (Keras stops training
+    # when a later pass is shorter than the first)
+    batches = _bucketed(data_dir, batch_size=2, max_len=3, windows="all", pool=2, shuffle_buffer=16, seed=seed)
+    assert [len(b["lengths"]) for b in batches] == [2, 2, 2, 2]

@@ -72,7 +72,9 @@ class SequenceBatchConfig:
         ``bucket_width_multiple`` (at most ``max_len``), so short histories no longer pay for
         ``max_len`` columns; the batches are then shuffled (buffer ``N``) when shuffling. Models whose
         outputs at real positions do not depend on the padding width (left padding, masked keys) give the
-        same per-batch results; a batch then holds histories of similar length.
+        same per-batch results; a batch then holds histories of similar length. With ``windows="all"``
+        the pools hold ``N`` batches of windows (not records), so a pass always gives
+        ``ceil(windows / batch_size)`` batches.
       bucket_width_multiple: the padded width of a bucketed batch is a multiple of this (fewer distinct
         shapes, so fewer retraces of a compiled training step).
       windows: with ``max_len`` set, ``"latest"`` (default) keeps each history's latest ``max_len`` items;
@@ -325,9 +327,8 @@ def make_dataset(spec_or_dir: Union[FeatureSpec, str], split: str,
     pool = config.bucket_pool_batches
     round_to = config.bucket_width_multiple
 
-    def sorted_chunks(serialized: tf.Tensor) -> dict:
-        """A pool of records -> its batches by length: every feature gets an outer ``[num_batches]`` dim."""
-        batch = parse_ragged(serialized)
+    def sorted_chunks(batch: dict) -> dict:
+        """A parsed pool of rows -> its batches by length: every feature gets an outer ``[num_batches]`` dim."""
         order = tf.argsort(batch["lengths"], stable=True)
         count = tf.shape(order, out_type=tf.int64)[0]
         full = count // config.batch_size
@@ -356,7 +357,16 @@ def make_dataset(spec_or_dir: Union[FeatureSpec, str], split: str,
     if config.repeat:
         ds = ds.repeat()
     if pool:
-        ds = ds.batch(config.batch_size * pool)
+        if windowed:  # pools of windows, not of records: every pool but the last gives exactly `pool` batches
+            ds = ds.batch(config.batch_size)
+            ds = ds.map(parse_ragged, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic).unbatch()
+            if shuffle:
+                ds = ds.shuffle(min(config.shuffle_buffer, 16 * config.batch_size), seed=config.seed,
+                                reshuffle_each_iteration=True)
+            ds = ds.ragged_batch(config.batch_size * pool)
+        else:
+            ds = ds.batch(config.batch_size * pool)
+            ds = ds.map(parse_ragged, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
         ds = ds.map(sorted_chunks, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic).unbatch()
         if config.drop_remainder:
             ds = ds.filter(lambda b: tf.shape(b["lengths"])[0] == config.batch_size)

@@ -109,7 +109,8 @@ def training_input(spec: FeatureSpec, cfg: TrainConfig, max_len: int,
                    input_features: Sequence[str] = ("item_ids",)) -> tuple:
     """``(dataset for model.fit, steps_per_epoch or None)``.
 
-    Padded batches: one pass per epoch unless ``cfg.steps_per_epoch`` is set (then repeated). Session-parallel
+    Padded batches: one pass per epoch unless ``cfg.steps_per_epoch`` is set (then repeated); with length buckets
+    or ``train_windows="all"`` repeated too, with ``ceil(rows / batch_size)`` steps per epoch. Session-parallel
     batches: always repeated, with ``cfg.steps_per_epoch`` or the batcher's ``floor(pairs / B)``, because their
     number per pass varies with the session order and Keras would stop at the first shorter pass ("input ran
     out of data").
@@ -124,7 +125,12 @@ def training_input(spec: FeatureSpec, cfg: TrainConfig, max_len: int,
         steps = cfg.steps_per_epoch or batcher.steps_per_epoch()
         return batcher.dataset(config.steps_per_chunk, config.prefetch).repeat(), steps
     data = train_dataset(spec, cfg, max_len, input_features)
-    return (data.repeat(), cfg.steps_per_epoch) if cfg.steps_per_epoch else (data, None)
+    if cfg.steps_per_epoch:
+        return data.repeat(), cfg.steps_per_epoch
+    if cfg.bucket_pool_batches or cfg.train_windows == "all":
+        # an explicit epoch length: if one pass ever gave fewer batches than the first, Keras would stop
+        return data.repeat(), -(-_training_rows(spec, cfg, max_len) // cfg.batch_size)
+    return data, None
 
 
 def train(cfg: TrainConfig, model=None) -> dict:
