@@ -221,7 +221,11 @@ def test_accidental_hit_does_not_contribute(name, negatives_per):
     if name == "gbce":  # alpha = 2 / 9 keeps counting both drawn negatives; only the hit's term goes
         alpha = 2 / 9
         beta = alpha * (0.75 * (1 - 1 / alpha) + 1 / alpha)
-        np.testing.assert_allclose(with_hit, beta * softplus(-pos) + softplus(neg), rtol=1e-5)
+        offset = np.log(beta / 2)  # the default logit offset, log(beta / S)
+        np.testing.assert_allclose(with_hit, beta * softplus(-pos - offset) + softplus(neg + offset), rtol=1e-5)
+    elif name == "bce":  # S = 2 drawn: offset log(1 / 2) on both logits
+        offset = np.log(1 / 2)
+        np.testing.assert_allclose(with_hit, softplus(-pos - offset) + softplus(neg + offset), rtol=1e-5)
     else:
         np.testing.assert_allclose(with_hit, loss_with([8]), rtol=1e-5)
     assert not np.isclose(loss_with([4, 8], remove=False), with_hit)
@@ -425,11 +429,14 @@ def reference_batch_losses(name, q, targets, table, samples, counts=None, sample
         log_q = np.log(in_batch + s * sampler_probs[candidates])
         corrected = np.where(mask | np.eye(n, n + s, dtype=bool), logits - log_q, -np.inf)
         return -np.diag(log_softmax(corrected)).mean()
-    if name == "bce":
+    drawn = n - 1 + s
+    if name == "bce":  # default logit offset log(1 / drawn) on every logit
+        logits, pos = logits + np.log(1 / drawn), pos + np.log(1 / drawn)
         return (softplus(-pos) + (mask * softplus(logits)).sum(1)).mean()
     if name == "gbce":
-        alpha = min(n - 1 + s, V - 3) / (V - 3)  # catalogue V - 2 items
+        alpha = min(drawn, V - 3) / (V - 3)  # catalogue V - 2 items
         beta = 1 - t * (1 - alpha)
+        logits, pos = logits + np.log(beta / drawn), pos + np.log(beta / drawn)
         return (beta * softplus(-pos) + (mask * softplus(logits)).sum(1)).mean()
     weights = np.where(mask, np.exp(logits - np.where(mask, logits, -np.inf).max(1, keepdims=True)), 0)
     weights /= weights.sum(1, keepdims=True)
@@ -606,3 +613,50 @@ def _train_toy(task, targets, rng, steps=50):
         return loss
 
     return [float(step()) for _ in range(steps)], queries, table
+
+
+@pytest.mark.parametrize("name,num_negatives,expected", [
+    ("bce", 1, 0.0),  # SASRec's single negative: no offset
+    ("bce", 4, np.log(1 / 4)),
+    ("gbce", 4, np.log((1 - 0.75 * (1 - 4 / (V - 3))) / 4)),  # log(beta / S), catalogue V - 2 items
+])
+def test_default_logit_offset_balances_positive_and_negative_gradients(name, num_negatives, expected):
+    task = NextItemTask(LossConfig(name=name, num_negatives=num_negatives, negatives_per="batch"), num_items=V)
+    np.testing.assert_allclose(float(task.logit_offset(num_negatives)), expected, rtol=1e-6)
+    # all scores 0 (zero query) and the target and its negatives share one embedding u: the positive's pull
+    # (-beta * sigmoid(-offset) * u) and the negatives' push (S * sigmoid(offset) * u) cancel exactly
+    fixed_negatives(task, list(range(5, 5 + num_negatives)))
+    table = np.zeros((V, D), np.float32)
+    table[4:5 + num_negatives] = np.linspace(-1, 1, D)
+    queries = tf.Variable(np.zeros((1, D), np.float32))
+    with tf.GradientTape() as tape:
+        loss = task(queries, np.array([4]), table)
+    np.testing.assert_allclose(tape.gradient(loss, queries), 0.0, atol=1e-6)
+    untuned = NextItemTask(LossConfig(name=name, num_negatives=num_negatives, negatives_per="batch",
+                                      logit_offset=0.0), num_items=V)
+    fixed_negatives(untuned, list(range(5, 5 + num_negatives)))
+    with tf.GradientTape() as tape:
+        loss = untuned(queries, np.array([4]), table)
+    assert num_negatives == 1 and name == "bce" or np.abs(tape.gradient(loss, queries)).max() > 1e-3
+
+
+def test_explicit_logit_offset_is_added_to_every_candidate_logit():
+    rng = np.random.default_rng(3)
+    queries = rng.normal(size=(2, D)).astype(np.float32)
+    targets = np.array([4, 6])
+    table = rng.normal(size=(V, D)).astype(np.float32)
+    task = NextItemTask(LossConfig(name="bce", num_negatives=2, negatives_per="batch", logit_offset=-3.0),
+                        num_items=V)
+    fixed_negatives(task, [8, 9])
+    logits = queries @ table.T - 3.0
+    expected = [softplus(-logits[i, t]) + softplus(logits[i, 8]) + softplus(logits[i, 9])
+                for i, t in enumerate(targets)]
+    np.testing.assert_allclose(task(queries, targets, table), np.mean(expected), rtol=1e-5)
+
+
+@pytest.mark.parametrize("bad", [{"name": "full_ce", "logit_offset": -1.0},
+                                 {"name": "bce", "logit_offset": float("nan")},
+                                 {"name": "gbce", "logit_offset": True}])
+def test_logit_offset_is_validated(bad):
+    with pytest.raises(ValueError, match="logit_offset"):
+        LossConfig(**bad)

@@ -24,6 +24,7 @@ LOGQ_LOSSES = ("sampled_softmax", "in_batch")
 SAMPLERS = ("uniform", "popularity")
 NEGATIVES_PER = ("batch", "position")
 DEFAULT_NUM_NEGATIVES = 256
+SIGMOID_LOSSES = ("bce", "gbce")  # pointwise: a probability per candidate, so the logits' level matters
 PER_LOSS_NUM_NEGATIVES = {"bce": 1}  # every other sampled loss: DEFAULT_NUM_NEGATIVES
 
 
@@ -91,6 +92,17 @@ class LossConfig:
         logit below by ``-alpha``, so with ``bce`` / ``gbce`` each negative term stays at least
         ``softplus(-alpha)`` and those losses learn poorly. Not for ``"in_batch"``, whose logits are
         computed inside ``tfrs.tasks.Retrieval``.
+      logit_offset: ``bce`` / ``gbce`` only: a constant added to every candidate logit inside the loss,
+        ``sigmoid(score + offset)`` being the modelled probability. ``None`` (default) =
+        ``log(beta / S)`` (``beta`` = 1 for ``bce``, gBCE's ``beta`` otherwise; ``S`` negatives per
+        example), the offset at which an untrained model's (all scores ~0) positive and negative
+        gradients balance; 0 for SASRec's single negative. Why: with many negatives and near-zero
+        initial scores the negatives' pull dominates, and the cheapest way to lower every score is one
+        shared direction added to all item embeddings; with the small (std 0.02) initialisation that
+        shared part swamps the item-specific parts and training stalls near popularity ranking
+        (measured on ML-100K: BCE with 32 or 256 negatives and gBCE with 256 stayed at validation
+        NDCG@10 ~0.035, BCE with 1 or 4 negatives learned, gBCE with the offset learned). A constant
+        changes no ranking: scores, metrics and exports are unaffected.
     """
 
     name: str = "full_ce"
@@ -104,6 +116,7 @@ class LossConfig:
     negatives_per: str = "batch"
     batch_targets_as_negatives: bool = False
     score_activation: str = "linear"
+    logit_offset: Optional[float] = None
 
     def __post_init__(self):
         if self.name not in LOSS_NAMES:
@@ -149,6 +162,14 @@ class LossConfig:
             losses.parse_score_activation(self.score_activation)
         except ValueError as error:
             raise ValueError(f"LossConfig.score_activation: {error}") from None
+        if self.logit_offset is not None:
+            if self.name not in SIGMOID_LOSSES:
+                raise ValueError(f"LossConfig.logit_offset applies to {SIGMOID_LOSSES}; leave it None for "
+                                 f"{self.name!r}.")
+            if isinstance(self.logit_offset, bool) or not isinstance(self.logit_offset, (int, float)) \
+                    or not math.isfinite(self.logit_offset):
+                raise ValueError(f"LossConfig.logit_offset must be a finite number or None, got "
+                                 f"{self.logit_offset!r}.")
         if self.score_activation != "linear" and self.name == "in_batch":
             raise ValueError("LossConfig.score_activation is not supported for 'in_batch' (its logits "
                              "are computed inside tfrs.tasks.Retrieval); use 'linear'.")
@@ -332,6 +353,9 @@ class NextItemTask(tf.keras.layers.Layer):
         pos_logits = losses.apply_score_activation(cand.pos_logits, config.score_activation)
         neg_logits = losses.apply_score_activation(cand.neg_logits, config.score_activation)
         negative_mask = cand.negative_mask
+        if config.name in SIGMOID_LOSSES:
+            offset = self.logit_offset(cand.num_drawn)
+            pos_logits, neg_logits = pos_logits + offset, neg_logits + offset
 
         if config.name == "sampled_softmax":
             if config.effective_logq_correction:
@@ -350,6 +374,17 @@ class NextItemTask(tf.keras.layers.Layer):
         if config.name == "bpr_max":
             return losses.bpr_max(pos_logits, neg_logits, config.bpr_reg, negative_mask)
         return losses.top1_max(pos_logits, neg_logits, negative_mask)
+
+    def logit_offset(self, num_negatives: Union[int, tf.Tensor]) -> tf.Tensor:
+        """``LossConfig.logit_offset``, or its default ``log(beta / S)`` for ``S`` negatives (float32 scalar)."""
+        config = self.loss_config
+        if config.logit_offset is not None:
+            return tf.constant(float(config.logit_offset), tf.float32)
+        count = tf.maximum(tf.cast(num_negatives, tf.float32), 1.0)
+        beta = 1.0
+        if config.name == "gbce":
+            beta = losses.gbce_beta_tensor(num_negatives, self.num_items - FIRST_ITEM_ID, config.gbce_t)
+        return tf.math.log(beta / count)
 
     def _sampled_candidates(self, queries, targets, item_embeddings, item_bias) -> _Candidates:
         """Positive ``[N]`` and ``S`` sampled negatives per position (shared or per position)."""
