@@ -356,14 +356,18 @@ def make_dataset(spec_or_dir: Union[FeatureSpec, str], split: str,
         ds = ds.shuffle(config.shuffle_buffer, seed=config.seed, reshuffle_each_iteration=True)
     if config.repeat:
         ds = ds.repeat()
+    def window_rows(records: tf.data.Dataset) -> tf.data.Dataset:
+        """Serialized records -> one parsed row per window, shuffled again (a history's windows spread out)."""
+        rows = records.batch(config.batch_size)
+        rows = rows.map(parse_ragged, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic).unbatch()
+        if shuffle:
+            rows = rows.shuffle(min(config.shuffle_buffer, 16 * config.batch_size), seed=config.seed,
+                                reshuffle_each_iteration=True)
+        return rows
+
     if pool:
         if windowed:  # pools of windows, not of records: every pool but the last gives exactly `pool` batches
-            ds = ds.batch(config.batch_size)
-            ds = ds.map(parse_ragged, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic).unbatch()
-            if shuffle:
-                ds = ds.shuffle(min(config.shuffle_buffer, 16 * config.batch_size), seed=config.seed,
-                                reshuffle_each_iteration=True)
-            ds = ds.ragged_batch(config.batch_size * pool)
+            ds = window_rows(ds).ragged_batch(config.batch_size * pool)
         else:
             ds = ds.batch(config.batch_size * pool)
             ds = ds.map(parse_ragged, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
@@ -374,12 +378,7 @@ def make_dataset(spec_or_dir: Union[FeatureSpec, str], split: str,
             ds = ds.shuffle(pool, seed=config.seed, reshuffle_each_iteration=True)
         ds = ds.map(pad_bucket, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
     elif windowed:  # more rows than records: parse, split into windows, then batch the windows
-        ds = ds.batch(config.batch_size)
-        ds = ds.map(parse_ragged, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic).unbatch()
-        if shuffle:
-            ds = ds.shuffle(min(config.shuffle_buffer, 16 * config.batch_size), seed=config.seed,
-                            reshuffle_each_iteration=True)
-        ds = ds.ragged_batch(config.batch_size, drop_remainder=config.drop_remainder)
+        ds = window_rows(ds).ragged_batch(config.batch_size, drop_remainder=config.drop_remainder)
         ds = ds.map(pad, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
     else:
         ds = ds.batch(config.batch_size, drop_remainder=config.drop_remainder)
