@@ -149,10 +149,14 @@ def _met(workdir: Path, name: str, hr: float, ndcg: float) -> str:
     if hr < low_hr or ndcg < low_ndcg:
         return "NO"
     if name.startswith("cl4srec_beauty"):  # and above SASRec trained with the same loss and budget
-        base = _per_user(workdir, "sasrec_beauty_ce", "NDCG@10")
-        if base is None:
+        base, own = _per_user(workdir, "sasrec_beauty_ce", "NDCG@10"), _per_user(workdir, name, "NDCG@10")
+        if base is None or own is None:
             return "HR only (sasrec_beauty_ce not run)"
-        return "yes" if ndcg > float(base[1].mean()) else "NO"
+        if ndcg <= float(base[1].mean()):
+            return "NO"
+        from tfseqrec.evaluation import stats
+        p = stats.wilcoxon_signed_rank(own[1], base[1]).pvalue
+        return "yes" if p < 0.05 else f"by the mean only (Wilcoxon p {p:.2g})"
     return "yes"
 
 
