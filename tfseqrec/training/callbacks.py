@@ -30,9 +30,23 @@ class FullRankingValidation(tf.keras.callbacks.Callback):
         self.bad_validations = 0
         self.history: list[dict] = []
 
+    def validate_initial_weights(self, model) -> float:
+        """Validates ``model`` before training (a warm start) as epoch 0: its score is the bar to beat and its
+        weights are kept (and checkpointed) unless an epoch improves on them."""
+        self.set_model(model)
+        self._validate(-1, None)
+        return self.best
+
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every:
             return
+        self._validate(epoch, logs)
+        if self.bad_validations >= self.patience:
+            if self.verbose:
+                print(f"  early stopping: no improvement in {self.patience} validations", flush=True)
+            self.model.stop_training = True
+
+    def _validate(self, epoch, logs):
         started = time.time()
         summary = self.evaluate_fn(self.model)
         if self.metric not in summary:
@@ -56,10 +70,6 @@ class FullRankingValidation(tf.keras.callbacks.Callback):
         if self.verbose:
             mark = " (best)" if improved else f" (best {self.best:.4f} at epoch {self.best_epoch})"
             print(f"  validation {self.metric} = {value:.4f}{mark}  [{record['seconds']:.1f} s]", flush=True)
-        if self.bad_validations >= self.patience:
-            if self.verbose:
-                print(f"  early stopping: no improvement in {self.patience} validations", flush=True)
-            self.model.stop_training = True
 
     def on_train_end(self, logs=None):
         if self.best_weights is not None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 from typing import Any, Optional
 
@@ -75,6 +76,9 @@ class TrainConfig:
     ``train_windows`` (padded batching): ``latest`` trains on each history's latest ``max_len + 1`` items (the
     SASRec reference implementations); ``all`` cuts longer histories into windows so that every training item
     is a target once (as RecBole's one-sample-per-prefix training covers them), more steps per epoch.
+    ``init_from``: the output directory of an earlier run of the same architecture; its best weights start
+    this run (a warm start: continue a run cut short by its budget, or fine-tune on newer data with the same
+    items; see ``tfseqrec.training.warm_start``).
     """
     data_dir: str
     model: str = "sasrec"
@@ -99,6 +103,7 @@ class TrainConfig:
     mixed_precision: bool = False
     output_dir: str = "runs/latest"
     verbose: int = 1
+    init_from: Optional[str] = None
 
     def __post_init__(self):
         if self.batching not in ("padded", "session_parallel"):
@@ -111,6 +116,9 @@ class TrainConfig:
             raise ValueError(f"bucket_pool_batches={self.bucket_pool_batches} must be >= 0 (0 = no length buckets)")
         if self.time_budget_minutes is not None and not self.time_budget_minutes > 0:
             raise ValueError(f"time_budget_minutes={self.time_budget_minutes} must be > 0 (or null for none)")
+        if self.init_from is not None and os.path.abspath(self.init_from) == os.path.abspath(self.output_dir):
+            raise ValueError(f"init_from={self.init_from!r} is this run's output_dir: write the continued run to a "
+                             f"new directory (the earlier run's checkpoint would be overwritten)")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

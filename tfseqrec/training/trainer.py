@@ -33,6 +33,7 @@ from tfseqrec.models import build_model
 from tfseqrec.training.callbacks import EpochTimer, FullRankingValidation, TimeBudget
 from tfseqrec.training.config import TrainConfig
 from tfseqrec.training.schedules import build_optimizer
+from tfseqrec.training.warm_start import cumulative, warm_start
 
 RUN_FILE = "run.json"
 
@@ -146,6 +147,7 @@ def train(cfg: TrainConfig, model=None) -> dict:
         model = build_model(cfg.model, cfg.model_config, spec.vocabulary.size, item_counts=item_counts)
     max_len = model.config.max_len
     check_input_features(model, spec)
+    initialised_from = warm_start(model, cfg.init_from) if cfg.init_from else None
     data, steps_per_epoch = training_input(spec, cfg, max_len, model.input_features)
     steps = steps_per_epoch or -(-_training_rows(spec, cfg, max_len) // cfg.batch_size)
     model.compile(optimizer=build_optimizer(cfg.optimizer, steps * cfg.epochs), jit_compile=cfg.jit_compile)
@@ -170,6 +172,8 @@ def train(cfg: TrainConfig, model=None) -> dict:
                                                 profile_batch=0)]
     if "valid" not in spec.splits:
         callbacks.remove(validation)
+    elif initialised_from is not None:
+        initialised_from["valid_" + cfg.validation_metric] = validation.validate_initial_weights(model)
     budget = TimeBudget(cfg.time_budget_minutes, cfg.verbose) if cfg.time_budget_minutes else None
     if budget is not None:
         callbacks.append(budget)  # after validation, so the epoch that exhausts it is still validated
@@ -207,6 +211,10 @@ def train(cfg: TrainConfig, model=None) -> dict:
         "peak_memory_mib": peak_memory_mib(),
         "machine": machine_description(),
     }
+    if initialised_from is not None:
+        summary["initialised_from"] = initialised_from
+        summary["cumulative"] = cumulative(initialised_from, validation.best_epoch, summary["epochs_run"],
+                                           train_seconds)
     _write_run(cfg.output_dir, summary)
     return summary
 
