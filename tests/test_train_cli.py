@@ -3,18 +3,13 @@ import json
 
 import pytest
 
+from tests.conftest import generated_dataset
 from tfseqrec.cli import main
-
-FAST = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    root = tmp_path_factory.mktemp("synthetic")
-    log = root / "log.csv"
-    assert main(["generate", "--output", str(log), "--num-users", "300", "--num-items", "120", "--seed", "1"]) == 0
-    assert main(["preprocess", "--input", str(log), "--output-dir", str(root / "data"), *FAST]) == 0
-    return root / "data"
+    return generated_dataset(tmp_path_factory.mktemp("synthetic"), 300, 120, 1)
 
 
 def test_train_then_evaluate_reproduces_test_metrics(dataset, tmp_path, capsys):
@@ -61,13 +56,9 @@ def test_gru4rec_session_parallel_training(dataset, tmp_path):
 @pytest.fixture(scope="module")
 def session_dataset(tmp_path_factory):
     """The generator's users cut into sessions at 1-hour gaps; the last 3 days are test, 2 before validation."""
-    root = tmp_path_factory.mktemp("sessions")
-    log = root / "log.csv"
-    assert main(["generate", "--output", str(log), "--num-users", "150", "--num-items", "80", "--seed", "1"]) == 0
-    assert main(["preprocess", "--input", str(log), "--output-dir", str(root / "data"), "--session-gap", "3600",
-                 "--split", "session", "--test-days", "3", "--valid-days", "2", "--test-vocabulary", "train_valid",
-                 *FAST]) == 0
-    return root / "data"
+    return generated_dataset(tmp_path_factory.mktemp("sessions"), 150, 80, 1, "--session-gap", "3600",
+                             "--split", "session", "--test-days", "3", "--valid-days", "2",
+                             "--test-vocabulary", "train_valid")
 
 
 def test_session_split_validates_and_tests_every_next_item(session_dataset, tmp_path):

@@ -3,19 +3,15 @@ import json
 
 import pytest
 
+from tests.conftest import generated_dataset
 from tfseqrec.cli import main
 
-FAST = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 SMALL = ["model_config.embedding_dim=16", "model_config.max_len=20", "batch_size=64", "verbose=0"]
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    root = tmp_path_factory.mktemp("warm")
-    log = root / "log.csv"
-    assert main(["generate", "--output", str(log), "--num-users", "200", "--num-items", "80", "--seed", "3"]) == 0
-    assert main(["preprocess", "--input", str(log), "--output-dir", str(root / "data"), *FAST]) == 0
-    return root / "data"
+    return generated_dataset(tmp_path_factory.mktemp("warm"), 200, 80, 3)
 
 
 @pytest.fixture(scope="module")
