@@ -18,6 +18,7 @@ filter_seen, ties against the model); ``--train CONFIG`` also trains that config
 targets differ between the variants, and the metrics side by side.
 
     python benchmarks/ml1m_tie_order.py [--workdir DIR] [--train configs/sasrec_ml1m_ce.yaml KEY=VALUE ...]
+        [--train-variants file_order shared_order] [--run-prefix converged]
 
 Writes only under ``--workdir`` (default: a temporary directory); MovieLens files are read in place.
 """
@@ -95,6 +96,8 @@ def main(argv=None) -> int:
                         help="also train this config (with overrides) on the variants of --train-variants")
     parser.add_argument("--train-variants", nargs="+", default=None, metavar="VARIANT",
                         help="variants to train on (default: all; e.g. file_order shared_order)")
+    parser.add_argument("--run-prefix", default="run",
+                        help="trained runs go to WORKDIR/<prefix>_<variant> (a new prefix keeps earlier runs)")
     args = parser.parse_args(argv)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="ml1m_tie_order_"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -114,7 +117,7 @@ def main(argv=None) -> int:
             summary = _metrics(out)
             row[f"{baseline} HR@10"], row[f"{baseline} NDCG@10"] = summary["HR@10"], summary["NDCG@10"]
         if args.train and (args.train_variants is None or name in args.train_variants):
-            run = workdir / f"run_{name}"
+            run = workdir / f"{args.run_prefix}_{name}"
             if not (run / "run.json").exists():
                 _cli("train", "--config", args.train[0], "--data-dir", str(data), "--output-dir", str(run),
                      "verbose=0", *args.train[1:])
@@ -122,8 +125,9 @@ def main(argv=None) -> int:
             row["model HR@10"], row["model NDCG@10"] = test["HR@10"], test["NDCG@10"]
         rows.append(row)
         print(" | ".join(f"{k} {v:.4f}" if isinstance(v, float) else str(v) for k, v in row.items()), flush=True)
-    (workdir / "tie_order.json").write_text(json.dumps(rows, indent=1))
-    print(f"results: {workdir / 'tie_order.json'}")
+    results = workdir / ("tie_order.json" if args.run_prefix == "run" else f"tie_order_{args.run_prefix}.json")
+    results.write_text(json.dumps(rows, indent=1))
+    print(f"results: {results}")
     return 0
 
 
