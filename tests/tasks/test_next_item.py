@@ -61,7 +61,8 @@ def test_config_defaults_and_per_loss_resolution():
     dict(name="full_ce", num_negatives=8), dict(name="in_batch", num_negatives=8),
     dict(sampler="zipf"), dict(sampling_alpha=-1.0), dict(name="bce", logq_correction=True),
     dict(name="full_ce", logq_correction=True), dict(gbce_t=1.5), dict(bpr_reg=-0.1),
-    dict(negatives_per="sequence"), dict(remove_accidental_hits="yes"),
+    dict(negatives_per="sequence"), dict(remove_accidental_hits="yes"), dict(negative_group_size=0),
+    dict(negative_group_size=2.5), dict(negative_group_size=True),
     dict(sampling_alpha=float("nan")),
 ])
 def test_config_validation(kwargs):
@@ -75,6 +76,26 @@ def test_config_dict_round_trip():
     assert LossConfig.from_dict(config.to_dict()) == config
     with pytest.raises(ValueError, match="Unknown LossConfig keys"):
         LossConfig.from_dict({"name": "bce", "negatives": 3})
+
+
+@pytest.mark.parametrize("name", ["sampled_softmax", "bce", "gbce", "bpr_max", "top1_max"])
+def test_grouped_negatives_are_shared_by_runs_of_positions(name, data):
+    """5 kept positions in runs of 2: draws [a b | c d | e f] act as per-position [ab ab cd cd ef]."""
+    queries, targets, table = data
+    drawn = [[4, 9], [2, 11], [6, 3]]  # one pair of negatives per run
+
+    def loss(negatives_per, ids, size=2):
+        task = NextItemTask(LossConfig(name=name, num_negatives=2, negatives_per=negatives_per,
+                                       negative_group_size=size), num_items=V)
+        fixed_negatives(task, ids)
+        return task.per_example_loss(queries, targets, table).numpy()
+
+    per_position = [drawn[0], drawn[0], drawn[1], drawn[1], drawn[2]]
+    np.testing.assert_allclose(loss("group", np.ravel(drawn)), loss("position", np.ravel(per_position)), rtol=1e-6)
+    # the extremes: runs of 1 are "position", one run holding every position is "batch"
+    five = np.arange(2, 12)
+    np.testing.assert_allclose(loss("group", five, size=1), loss("position", five), rtol=1e-6)
+    np.testing.assert_allclose(loss("group", drawn[0], size=8), loss("batch", drawn[0]), rtol=1e-6)
 
 
 # --- task construction and serialization ---------------------------------------------------------
@@ -202,7 +223,7 @@ def test_sampled_softmax_logq_sign_end_to_end(data):
 
 
 @pytest.mark.parametrize("name", ["sampled_softmax", "bce", "gbce", "bpr_max", "top1_max"])
-@pytest.mark.parametrize("negatives_per", ["batch", "position"])
+@pytest.mark.parametrize("negatives_per", ["batch", "position", "group"])
 def test_accidental_hit_does_not_contribute(name, negatives_per):
     rng = np.random.default_rng(1)
     queries = rng.normal(size=(1, D)).astype(np.float32)

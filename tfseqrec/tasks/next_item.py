@@ -22,7 +22,7 @@ LOSS_NAMES = ("full_ce", "sampled_softmax", "bce", "gbce", "bpr_max", "top1_max"
 SAMPLED_LOSSES = ("sampled_softmax", "bce", "gbce", "bpr_max", "top1_max")
 LOGQ_LOSSES = ("sampled_softmax", "in_batch")
 SAMPLERS = ("uniform", "popularity")
-NEGATIVES_PER = ("batch", "position")
+NEGATIVES_PER = ("batch", "position", "group")
 DEFAULT_NUM_NEGATIVES = 256
 SIGMOID_LOSSES = ("bce", "gbce")  # pointwise: a probability per candidate, so the logits' level matters
 PER_LOSS_NUM_NEGATIVES = {"bce": 1}  # every other sampled loss: DEFAULT_NUM_NEGATIVES
@@ -55,7 +55,14 @@ class LossConfig:
         GRU4Rec's official code (its tuned parameter files use 0.9 - 1.95).
       negatives_per: ``"batch"``: one set of ``num_negatives`` ids shared by every position of the
         batch (GRU4Rec-style; one ``[N, D] x [D, S]`` matmul); ``"position"``: independent
-        negatives for every position (SASRec-style; ``N * S`` gathered embeddings).
+        negatives for every position (SASRec-style; ``N * S`` gathered embeddings); ``"group"``: the kept
+        positions, in row-major order, are cut into runs of ``negative_group_size`` and each run shares
+        its own ``S`` negatives (``ceil(N / size) * S`` gathered embeddings, the matmul cost of
+        ``"batch"``). With the size of a padded row (``max_len``) a run is about one sequence: ``N / size``
+        times the distinct negatives of ``"batch"`` per step, without ``"position"``'s ``[N, S, D]``
+        gather (1.7 GB at batch 128, length 200, S 256, d 64). Size 1 is ``"position"``, size >= N is
+        ``"batch"``.
+      negative_group_size: positions per run of shared negatives with ``negatives_per="group"``.
       batch_targets_as_negatives: GRU4Rec's official scheme (Hidasi & Karatzoglou, CIKM 2018): the
         candidates of the batch are ``[targets of the N kept positions] + [S shared samples]``
         (``N + S`` columns, one ``[N, D] x [D, N + S]`` matmul); row ``n``'s positive is column ``n``
@@ -114,6 +121,7 @@ class LossConfig:
     gbce_t: float = 0.75
     bpr_reg: float = 1.0
     negatives_per: str = "batch"
+    negative_group_size: int = 200
     batch_targets_as_negatives: bool = False
     score_activation: str = "linear"
     logit_offset: Optional[float] = None
@@ -158,6 +166,10 @@ class LossConfig:
         if self.negatives_per not in NEGATIVES_PER:
             raise ValueError(f"LossConfig.negatives_per must be one of {NEGATIVES_PER}, got "
                              f"{self.negatives_per!r}.")
+        if isinstance(self.negative_group_size, bool) or not isinstance(self.negative_group_size, int) \
+                or self.negative_group_size < 1:
+            raise ValueError(f"LossConfig.negative_group_size must be a positive int, got "
+                             f"{self.negative_group_size!r}.")
         try:
             losses.parse_score_activation(self.score_activation)
         except ValueError as error:
@@ -395,6 +407,8 @@ class NextItemTask(tf.keras.layers.Layer):
             neg_ids, neg_log_q = self.sampler.sample(num_negatives)  # [S]
             neg_logits = tf.matmul(queries, tf.gather(item_embeddings, neg_ids), transpose_b=True)
             neg_ids, neg_log_q = neg_ids[None, :], neg_log_q[None, :]  # broadcast over N
+        elif config.negatives_per == "group":
+            neg_ids, neg_log_q, neg_logits = self._grouped_negatives(queries, item_embeddings, num_negatives)
         else:
             count = tf.shape(queries)[0]
             neg_ids, neg_log_q = self.sampler.sample(count * num_negatives)
@@ -413,6 +427,19 @@ class NextItemTask(tf.keras.layers.Layer):
         pos_log_q = self.sampler.log_q(targets) if config.effective_logq_correction else None
         return _Candidates(pos_logits, neg_logits, negative_mask, pos_log_q, neg_log_q,
                            num_negatives)
+
+    def _grouped_negatives(self, queries, item_embeddings, num_negatives: int):
+        """Ids, log q and logits ``[N, S]`` of negatives shared by runs of ``negative_group_size`` positions."""
+        size = self.loss_config.negative_group_size
+        count = tf.shape(queries)[0]
+        groups = (count + size - 1) // size
+        ids, log_q = self.sampler.sample(groups * num_negatives)
+        ids, log_q = tf.reshape(ids, [groups, num_negatives]), tf.reshape(log_q, [groups, num_negatives])
+        padded = tf.pad(queries, [[0, groups * size - count], [0, 0]])
+        runs = tf.reshape(padded, [groups, size, tf.shape(queries)[1]])  # [G, size, D]
+        logits = tf.einsum("gcd,gsd->gcs", runs, tf.gather(item_embeddings, ids))
+        logits = tf.reshape(logits, [groups * size, num_negatives])[:count]  # [N, S]
+        return tf.repeat(ids, size, axis=0)[:count], tf.repeat(log_q, size, axis=0)[:count], logits
 
     def _batch_target_candidates(self, queries, targets, item_embeddings, item_bias) -> _Candidates:
         """GRU4Rec's candidates ``[targets (N)] + [S shared samples]``: ``[N, N + S]`` logits.
