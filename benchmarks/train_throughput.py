@@ -33,6 +33,10 @@ CONFIGS = {
     "sasrec_full_ce": ("sasrec", {"loss": {"name": "full_ce"}}),
     "sasrec_bce": ("sasrec", {"loss": {"name": "bce", "negatives_per": "position"}}),
     "sasrec_sampled_softmax_256": ("sasrec", {"loss": {"name": "sampled_softmax", "num_negatives": 256}}),
+    # gSASRec's gBCE with 256 negatives: one set per batch, per run of 200 positions, per position
+    "gsasrec_batch": ("sasrec", {"loss": {"name": "gbce", "negatives_per": "batch"}}),
+    "gsasrec_group": ("sasrec", {"loss": {"name": "gbce", "negatives_per": "group", "negative_group_size": 200}}),
+    "gsasrec_position": ("sasrec", {"loss": {"name": "gbce", "negatives_per": "position"}}),
     "gru4rec_full_ce": ("gru4rec", {"loss": {"name": "full_ce"}}),
     "bert4rec_full_ce": ("bert4rec", {"loss": {"name": "full_ce"}}),
 }
