@@ -117,3 +117,18 @@ def test_all_windows_training_uses_every_item_as_a_target(dataset, tmp_path):
                                   "train_windows=all", "bucket_pool_batches=2")
     assert summary["config"]["train_windows"] == "all" and summary["status"] == "finished"
     assert summary["epochs_run"] == 3  # every epoch ran: the windows' batches per pass do not vary
+
+
+def test_history_csv_has_the_validation_metrics_when_validating_every_other_epoch(dataset, tmp_path):
+    import csv
+
+    from tfseqrec.training.callbacks import LOGGED_METRICS, validation_log_keys
+    summary = _train_small_sasrec(dataset, tmp_path / "every2", 2, "model_config.max_len=20", "batch_size=64",
+                                  "validate_every=2")
+    with open(tmp_path / "every2" / "history.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    validated = summary["validation_history"][0]
+    logged = sorted(f"val_{key}" for key in validated if key.split("@")[0] in LOGGED_METRICS)
+    assert [key for key in rows[0] if key.startswith("val_")] == logged == validation_log_keys(summary["config"]["ks"])
+    assert rows[0]["val_NDCG@10"] == "NA"  # epoch 1 was not validated
+    assert float(rows[1]["val_NDCG@10"]) == pytest.approx(validated["NDCG@10"])

@@ -76,6 +76,29 @@ class FullRankingValidation(tf.keras.callbacks.Callback):
             self.model.set_weights(self.best_weights)
 
 
+def validation_log_keys(ks) -> list:
+    """The ``val_*`` keys :class:`FullRankingValidation` puts in Keras logs for the cut-offs ``ks``."""
+    names = [f"{metric}@{k}" for k in ks for metric in LOGGED_METRICS if metric != "AUC"] + ["MRR", "AUC"]
+    return sorted(f"val_{name}" for name in names)
+
+
+class HistoryCSVLogger(tf.keras.callbacks.CSVLogger):
+    """``CSVLogger`` whose columns hold the validation metrics from the first row on.
+
+    Keras takes the columns from the first epoch's logs, so with ``validate_every > 1`` the validation
+    metrics were never written (their columns did not exist); missing values are written as ``NA``.
+    """
+
+    def __init__(self, filename: str, validation_keys=(), **kwargs):
+        super().__init__(filename, **kwargs)
+        self.validation_keys = list(validation_keys)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.keys is None:
+            self.keys = sorted(set(logs or {}) | set(self.validation_keys))
+        super().on_epoch_end(epoch, logs)
+
+
 class EpochTimer(tf.keras.callbacks.Callback):
     """Wall seconds of each epoch's training steps (validation time excluded; it runs after this)."""
 

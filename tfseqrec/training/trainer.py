@@ -30,7 +30,8 @@ import tensorflow as tf
 from tfseqrec.data import SequenceBatchConfig, load_feature_spec, make_dataset
 from tfseqrec.data.spec import FeatureSpec, load_item_counts
 from tfseqrec.models import build_model
-from tfseqrec.training.callbacks import EpochTimer, FullRankingValidation, TimeBudget
+from tfseqrec.training.callbacks import (EpochTimer, FullRankingValidation, HistoryCSVLogger, TimeBudget,
+                                         validation_log_keys)
 from tfseqrec.training.config import TrainConfig
 from tfseqrec.training.schedules import build_optimizer
 from tfseqrec.training.warm_start import cumulative, warm_start
@@ -167,7 +168,8 @@ def train(cfg: TrainConfig, model=None) -> dict:
                                        checkpoint_path=os.path.join(cfg.output_dir, "checkpoints", "best"),
                                        verbose=cfg.verbose)
     callbacks = [timer, validation,
-                 tf.keras.callbacks.CSVLogger(os.path.join(cfg.output_dir, "history.csv")),
+                 HistoryCSVLogger(os.path.join(cfg.output_dir, "history.csv"),
+                                  validation_log_keys(cfg.ks) if "valid" in spec.splits else ()),
                  tf.keras.callbacks.TensorBoard(os.path.join(cfg.output_dir, "tensorboard"), write_graph=False,
                                                 profile_batch=0)]
     if "valid" not in spec.splits:
