@@ -89,6 +89,26 @@ def _metrics(directory: Path) -> dict:
     return json.loads((directory / "metrics.json").read_text())["summary"]
 
 
+def paired_model_comparison(workdir: Path, prefix: str, a: str = "file_order", b: str = "shared_order",
+                            metric: str = "NDCG@10") -> dict:
+    """Per-user test ``metric`` of the runs trained on variants ``a`` and ``b``, paired over the same users
+    (whose targets differ where the orders do): means, difference with its 95% bootstrap CI, p-values."""
+    from tfseqrec.evaluation import stats
+    per_user = {}
+    for name in (a, b):
+        path = workdir / f"{prefix}_{name}" / "test" / "per_user.npz"
+        if not path.exists():
+            return {}
+        with np.load(path) as data:
+            per_user[name] = dict(zip(data["sequence_ids"].astype(str), data[metric].astype(np.float64)))
+    users = sorted(set(per_user[a]) & set(per_user[b]))
+    c = stats.compare(np.array([per_user[a][u] for u in users]), np.array([per_user[b][u] for u in users]),
+                      a, b, metric, seed=0)
+    return {"variant": f"paired {a} - {b} ({prefix})", "users": len(users), f"{a} {metric}": c.mean_a,
+            f"{b} {metric}": c.mean_b, "difference": c.mean_diff, "ci95": list(c.diff_ci),
+            "t-test p": c.ttest.pvalue, "wilcoxon p": c.wilcoxon.pvalue}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, default=None, help="where data and results go (default: a temp dir)")
@@ -125,6 +145,10 @@ def main(argv=None) -> int:
             row["model HR@10"], row["model NDCG@10"] = test["HR@10"], test["NDCG@10"]
         rows.append(row)
         print(" | ".join(f"{k} {v:.4f}" if isinstance(v, float) else str(v) for k, v in row.items()), flush=True)
+    paired = paired_model_comparison(workdir, args.run_prefix)
+    if paired:
+        rows.append(paired)
+        print(json.dumps(paired, indent=1))
     results = workdir / ("tie_order.json" if args.run_prefix == "run" else f"tie_order_{args.run_prefix}.json")
     results.write_text(json.dumps(rows, indent=1))
     print(f"results: {results}")
