@@ -141,8 +141,11 @@ def main(argv=None) -> int:
             if not (run / "run.json").exists():
                 _cli("train", "--config", args.train[0], "--data-dir", str(data), "--output-dir", str(run),
                      "verbose=0", *args.train[1:])
-            test = json.loads((run / "run.json").read_text())["test_metrics"]
+            summary = json.loads((run / "run.json").read_text())
+            test = summary["test_metrics"]
             row["model HR@10"], row["model NDCG@10"] = test["HR@10"], test["NDCG@10"]
+            row["best valid NDCG@10"], row["stopped_by"] = summary.get("best_valid_NDCG@10"), summary["stopped_by"]
+            row["epochs (best / run, whole chain)"] = [summary.get("cumulative", summary)[k] for k in ("best_epoch", "epochs_run")]
         rows.append(row)
         print(" | ".join(f"{k} {v:.4f}" if isinstance(v, float) else str(v) for k, v in row.items()), flush=True)
     paired = paired_model_comparison(workdir, args.run_prefix)
