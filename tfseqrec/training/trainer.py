@@ -34,7 +34,7 @@ from tfseqrec.training.callbacks import (EpochTimer, FullRankingValidation, Hist
                                          validation_log_keys)
 from tfseqrec.training.config import TrainConfig
 from tfseqrec.training.schedules import build_optimizer
-from tfseqrec.training.warm_start import cumulative, warm_start
+from tfseqrec.training.warm_start import CHECKPOINT, cumulative, warm_start
 
 RUN_FILE = "run.json"
 
@@ -165,7 +165,7 @@ def train(cfg: TrainConfig, model=None) -> dict:
 
     timer = EpochTimer()
     validation = FullRankingValidation(validate, cfg.validation_metric, cfg.validate_every, cfg.patience,
-                                       checkpoint_path=os.path.join(cfg.output_dir, "checkpoints", "best"),
+                                       checkpoint_path=os.path.join(cfg.output_dir, CHECKPOINT),
                                        verbose=cfg.verbose)
     callbacks = [timer, validation,
                  HistoryCSVLogger(os.path.join(cfg.output_dir, "history.csv"),
@@ -236,7 +236,7 @@ def load_trained_model(run_dir: str):
     model = build_model(run["model"], run["model_config"], run["num_items"],
                         item_counts=load_item_counts(spec))
     model.build_for_inputs()
-    model.load_weights(os.path.join(run_dir, "checkpoints", "best")).expect_partial()
+    model.load_weights(os.path.join(run_dir, CHECKPOINT)).expect_partial()
     return model, run, spec
 
 

@@ -14,7 +14,7 @@ import os
 import tfseqrec  # noqa: F401
 import tensorflow as tf
 
-CHECKPOINT = os.path.join("checkpoints", "best")
+CHECKPOINT = os.path.join("checkpoints", "best")  # a run's best weights, relative to its directory
 
 
 def read_finished_run(run_dir: str) -> dict:
