@@ -154,9 +154,9 @@ def test_loss_counts_masked_positions_only():
                                rtol=1e-5)
 
 
-@pytest.fixture(scope="module")
-def trained():
-    model = _model()
+@pytest.fixture(scope="module", params=["pre_norm", "post_norm"])
+def trained(request):
+    model = _model(block_style=request.param, ffn_activation="relu" if request.param == "pre_norm" else "gelu")
     rows = _cyclic_batch()
     model.compile(optimizer=tf.keras.optimizers.Adam(0.01))
     model.fit(tf.data.Dataset.from_tensors({"item_ids": tf.constant(rows)}).repeat(300), epochs=1, verbose=0)
@@ -181,8 +181,9 @@ def test_learns_to_fill_a_mask_from_the_right_context_alone(trained):
     assert scores.argmax(axis=1).tolist() == [_next(f, -1) for f in firsts]
 
 
-def test_config_and_weights_round_trip(tmp_path):
-    model = _model(mask_prob=0.3, ffn_dim=24)
+@pytest.mark.parametrize("blocks", [{}, {"block_style": "post_norm", "ffn_activation": "gelu"}])
+def test_config_and_weights_round_trip(tmp_path, blocks):
+    model = _model(mask_prob=0.3, ffn_dim=24, **blocks)
     ids = tf.constant(_cyclic_batch(16)[:, 1:])
     model.build_for_inputs()
     expected = model.score_all(ids).numpy()
@@ -202,8 +203,9 @@ def test_registry_and_config():
     config = BERT4RecConfig()
     assert (config.num_blocks, config.num_heads, config.mask_prob, config.ffn_width) == (2, 2, 0.2, 256)
     assert config.mask_token_prob == 1.0 and config.output_bias and config.dropout == 0.1
+    assert (config.block_style, config.ffn_activation) == ("pre_norm", "relu")
     for bad in ({"mask_prob": 0.0}, {"embedding_dim": 10, "num_heads": 4}, {"max_len": 1},
-                {"mask_token_prob": 0.9, "random_token_prob": 0.2}):
+                {"mask_token_prob": 0.9, "random_token_prob": 0.2}, {"block_style": "bert"}):
         with pytest.raises(ValueError):
             BERT4RecConfig(**bad)
     with pytest.raises(ValueError, match="has no field"):

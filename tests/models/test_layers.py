@@ -49,3 +49,35 @@ def test_block_config_round_trip():
     attention(x, x)
     assert np.all(attention.get_weights()[-2] == 0)  # output kernel (bias last)
     assert ProjectionInitAttention.from_config(attention.get_config())._output_kernel_initializer.__class__.__name__ == "Zeros"
+
+
+def _block_inputs():
+    x = tf.random.stateless_normal([2, 5, 16], seed=[1, 2])
+    padding = tf.constant([[False, True, True, True, True], [True] * 5])
+    mask = padding[:, tf.newaxis, :] & padding[:, :, tf.newaxis]
+    return x, mask, padding
+
+
+def test_post_norm_block_is_bert_s_residual_then_layer_norm():
+    x, mask, padding = _block_inputs()
+    block = TransformerBlock(16, 2, 32, 0.1, block_style="post_norm", ffn_activation="gelu")
+    out = block(x, attention_mask=mask, padding_mask=padding).numpy()
+    # by hand, from the block's own sublayers (no dropout outside training)
+    attended = block.attention(x, x, x, attention_mask=mask)
+    h = block.attention_norm(x + attended)
+    hidden = tf.nn.gelu(tf.matmul(h, block.ffn.inner.kernel) + block.ffn.inner.bias, approximate=False)
+    expected = block.ffn_norm(h + tf.matmul(hidden, block.ffn.outer.kernel) + block.ffn.outer.bias).numpy()
+    expected[0, 0] = 0.0  # the padding row
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+    real = out[padding.numpy()]  # every real row ends in a fresh LayerNorm (gain 1, offset 0 at init)
+    np.testing.assert_allclose(real.mean(axis=-1), 0.0, atol=1e-5)
+    np.testing.assert_allclose(real.std(axis=-1), 1.0, atol=1e-3)
+    clone = TransformerBlock.from_config(block.get_config())
+    assert (clone.block_style, clone.ffn_activation, clone.ffn.activation) == ("post_norm", "gelu", "gelu")
+
+
+def test_bad_block_options_are_named():
+    with pytest.raises(ValueError, match="block_style='post'"):
+        TransformerBlock(16, 2, 32, 0.1, block_style="post")
+    with pytest.raises(ValueError, match="ffn_activation='swish'"):
+        TransformerBlock(16, 2, 32, 0.1, ffn_activation="swish")

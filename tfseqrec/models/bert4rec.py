@@ -23,10 +23,11 @@ Same contract as every model (``base.SequentialRecommender``): tied item embeddi
   ``LayerNorm(GELU(h W + b))`` before the dot product with the item embeddings, plus a per-item output
   bias (``output_bias`` defaults to True here).
 
-Differences from the paper's implementation (BERT post-LN blocks with GELU feed-forward): the blocks
-are the library's SASRec-style pre-norm blocks with a ReLU feed-forward (``layers.TransformerBlock``),
-so that SASRec and BERT4Rec differ only in the attention-mask function and the masking; the
-feed-forward width defaults to ``4 * embedding_dim`` as in the paper/BERT (SASRec uses ``embedding_dim``).
+Blocks: by default the library's SASRec-style pre-norm blocks with a ReLU feed-forward
+(``layers.TransformerBlock``), so that SASRec and BERT4Rec differ only in the attention-mask function
+and the masking; ``block_style="post_norm", ffn_activation="gelu"`` gives the paper's BERT blocks
+(LayerNorm after each residual sum, GELU). The feed-forward width defaults to ``4 * embedding_dim`` as
+in the paper/BERT (SASRec uses ``embedding_dim``).
 
 Switching SASRec to a masked-LM objective (Transformers4Rec's ``masking="mlm"`` vs ``"clm"``) is this
 class: ``attention_mask_fn`` = ``bidirectional_attention_mask`` instead of ``causal_attention_mask``
@@ -41,8 +42,8 @@ import tfseqrec  # noqa: F401  (Keras 2 for TFRS)
 import tensorflow as tf
 
 from tfseqrec.models.base import PAD_ID, SequentialModelConfig, SequentialRecommender
-from tfseqrec.models.layers import (bidirectional_attention_mask, check_position_origin, position_embedding,
-                                    position_ids, transformer_blocks)
+from tfseqrec.models.layers import (bidirectional_attention_mask, check_block_options, check_position_origin,
+                                    position_embedding, position_ids, transformer_blocks)
 from tfseqrec.models.masking import FIRST_ITEM_ID, ClozeMasking, LastPositionMasking, mask_last_item
 from tfseqrec.models.registry import register
 
@@ -71,6 +72,10 @@ class BERT4RecConfig(SequentialModelConfig):
         window next to ``dupe_factor=10`` randomly masked copies (1/11); 0 = random masking only.
       max_predictions: optional cap on masked items per row (``max_predictions_per_seq``).
       output_head: the GELU dense + LayerNorm transform before the output layer (paper Eq. 7).
+      block_style: ``"pre_norm"`` (default: the library's SASRec block, so the two models differ only in
+        masking) or ``"post_norm"`` (BERT's block, as the paper's code; no final LayerNorm then, since
+        every block already ends with one).
+      ffn_activation: ``"relu"`` (SASRec's) or ``"gelu"`` (BERT's) in the feed-forward.
       masking_seed: seed of the cloze masking; ``None`` = drawn from Python's ``random``
         (``tf.keras.utils.set_random_seed`` makes it repeatable).
     """
@@ -87,11 +92,14 @@ class BERT4RecConfig(SequentialModelConfig):
     mask_last_prob: float = 0.1
     max_predictions: Optional[int] = None
     output_head: bool = True
+    block_style: str = "pre_norm"
+    ffn_activation: str = "relu"
     masking_seed: Optional[int] = None
 
     def __post_init__(self):
         super().__post_init__()
         check_position_origin(self.position_origin)
+        check_block_options(self.block_style, self.ffn_activation)
         if self.max_len < 2:
             raise ValueError(f"max_len={self.max_len} must be >= 2 (the mask token takes one position)")
         if self.num_blocks < 1 or self.num_heads < 1:
@@ -130,8 +138,10 @@ class BERT4Rec(SequentialRecommender):
         self.embedding_norm = tf.keras.layers.LayerNormalization(epsilon=config.layer_norm_epsilon)
         self.input_dropout = tf.keras.layers.Dropout(config.dropout)
         self.blocks = transformer_blocks(config.num_blocks, dim, config.num_heads, config.ffn_width, config.dropout,
-                                         config.layer_norm_epsilon)
-        self.final_norm = tf.keras.layers.LayerNormalization(epsilon=config.layer_norm_epsilon)
+                                         config.layer_norm_epsilon, block_style=config.block_style,
+                                         ffn_activation=config.ffn_activation)
+        self.final_norm = (tf.keras.layers.LayerNormalization(epsilon=config.layer_norm_epsilon)
+                           if config.block_style == "pre_norm" else None)
         self.head_dense = self.head_norm = None
         if config.output_head:
             self.head_dense = tf.keras.layers.Dense(
@@ -157,7 +167,7 @@ class BERT4Rec(SequentialRecommender):
         attention_mask = self.attention_mask_fn(padding_mask)
         for block in self.blocks:
             x = block(x, attention_mask=attention_mask, padding_mask=padding_mask, training=training)
-        return self.final_norm(x)
+        return x if self.final_norm is None else self.final_norm(x)
 
     def output_queries(self, states, training=False):
         """Output head on states ``[..., D]`` -> queries ``[..., D]`` (identity without the head)."""

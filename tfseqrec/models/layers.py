@@ -78,13 +78,26 @@ class ProjectionInitAttention(tf.keras.layers.MultiHeadAttention):
                 "output_kernel_initializer": tf.keras.initializers.serialize(self._output_kernel_initializer)}
 
 
-class PointWiseFeedForward(tf.keras.layers.Layer):
-    """Two position-wise dense layers with ReLU and dropout: ``[B, L, D] -> [B, L, D]``."""
+FFN_ACTIVATIONS = ("relu", "gelu")
+BLOCK_STYLES = ("pre_norm", "post_norm")
 
-    def __init__(self, dim: int, hidden_dim: int, dropout: float, **kwargs):
+
+def check_block_options(block_style: str, ffn_activation: str) -> None:
+    if block_style not in BLOCK_STYLES:
+        raise ValueError(f"block_style={block_style!r}: use one of {BLOCK_STYLES} (pre_norm: SASRec's block; "
+                         "post_norm: BERT's, LayerNorm after each residual sum)")
+    if ffn_activation not in FFN_ACTIVATIONS:
+        raise ValueError(f"ffn_activation={ffn_activation!r}: use one of {FFN_ACTIVATIONS}")
+
+
+class PointWiseFeedForward(tf.keras.layers.Layer):
+    """Two position-wise dense layers with ReLU (or GELU) and dropout: ``[B, L, D] -> [B, L, D]``."""
+
+    def __init__(self, dim: int, hidden_dim: int, dropout: float, activation: str = "relu", **kwargs):
         super().__init__(**kwargs)
-        self.dim, self.hidden_dim, self.dropout_rate = dim, hidden_dim, dropout
-        self.inner = tf.keras.layers.Dense(hidden_dim, activation="relu", kernel_initializer=small_normal_initializer())
+        self.dim, self.hidden_dim, self.dropout_rate, self.activation = dim, hidden_dim, dropout, activation
+        self.inner = tf.keras.layers.Dense(hidden_dim, activation=activation,
+                                           kernel_initializer=small_normal_initializer())
         self.outer = tf.keras.layers.Dense(dim, kernel_initializer=small_normal_initializer())
         self.dropout1 = tf.keras.layers.Dropout(dropout)
         self.dropout2 = tf.keras.layers.Dropout(dropout)
@@ -93,41 +106,53 @@ class PointWiseFeedForward(tf.keras.layers.Layer):
         return self.dropout2(self.outer(self.dropout1(self.inner(x), training=training)), training=training)
 
     def get_config(self):
-        return {**super().get_config(), "dim": self.dim, "hidden_dim": self.hidden_dim, "dropout": self.dropout_rate}
+        return {**super().get_config(), "dim": self.dim, "hidden_dim": self.hidden_dim, "dropout": self.dropout_rate,
+                "activation": self.activation}
 
 
 class TransformerBlock(tf.keras.layers.Layer):
-    """Pre-norm self-attention block as in SASRec (Kang & McAuley 2018).
+    """Self-attention block, pre-norm as in SASRec (Kang & McAuley 2018) or post-norm as in BERT.
 
-    ``q = LN(x); x = q + MHA(q, x, x, mask); x = LN(x); x = x + FFN(x)``; padding rows are zeroed.
-    Input/output ``[B, L, D]``; ``attention_mask [B, L, L]`` bool.
+    ``pre_norm``: ``q = LN(x); x = q + MHA(q, x, x); x = LN(x); x = x + FFN(x)`` (SASRec's code).
+    ``post_norm``: ``x = LN(x + Dropout(MHA(x, x, x))); x = LN(x + FFN(x))`` (BERT, and so BERT4Rec's code).
+    Padding rows are zeroed. Input/output ``[B, L, D]``; ``attention_mask [B, L, L]`` bool.
     """
 
     def __init__(self, dim: int, num_heads: int, hidden_dim: int, dropout: float, epsilon: float = 1e-8,
-                 attention_init: str = "small_normal", **kwargs):
+                 attention_init: str = "small_normal", block_style: str = "pre_norm", ffn_activation: str = "relu",
+                 **kwargs):
         super().__init__(**kwargs)
         if dim % num_heads:
             raise ValueError(f"embedding_dim {dim} is not divisible by num_heads {num_heads}")
+        check_block_options(block_style, ffn_activation)
         self.dim, self.num_heads, self.hidden_dim, self.dropout_rate, self.epsilon = (
             dim, num_heads, hidden_dim, dropout, epsilon)
-        self.attention_init = attention_init
+        self.attention_init, self.block_style, self.ffn_activation = attention_init, block_style, ffn_activation
         self.attention_norm = tf.keras.layers.LayerNormalization(epsilon=epsilon)
         self.attention = ProjectionInitAttention(num_heads, key_dim=dim // num_heads, dropout=dropout,
                                                  kernel_initializer=qkv_initializer(attention_init, dim),
                                                  output_kernel_initializer=small_normal_initializer())
+        self.attention_dropout = (tf.keras.layers.Dropout(dropout)  # BERT's dropout on the attention output
+                                  if block_style == "post_norm" else None)
         self.ffn_norm = tf.keras.layers.LayerNormalization(epsilon=epsilon)
-        self.ffn = PointWiseFeedForward(dim, hidden_dim, dropout)
+        self.ffn = PointWiseFeedForward(dim, hidden_dim, dropout, activation=ffn_activation)
 
     def call(self, x, attention_mask, padding_mask, training=False):
-        q = self.attention_norm(x)
-        x = q + self.attention(q, x, x, attention_mask=attention_mask, training=training)
-        x = self.ffn_norm(x)
-        x = x + self.ffn(x, training=training)
+        if self.block_style == "pre_norm":
+            q = self.attention_norm(x)
+            x = q + self.attention(q, x, x, attention_mask=attention_mask, training=training)
+            x = self.ffn_norm(x)
+            x = x + self.ffn(x, training=training)
+        else:
+            attended = self.attention(x, x, x, attention_mask=attention_mask, training=training)
+            x = self.attention_norm(x + self.attention_dropout(attended, training=training))
+            x = self.ffn_norm(x + self.ffn(x, training=training))
         return x * tf.cast(padding_mask, x.dtype)[..., tf.newaxis]
 
     def get_config(self):
         return {**super().get_config(), "dim": self.dim, "num_heads": self.num_heads, "hidden_dim": self.hidden_dim,
-                "dropout": self.dropout_rate, "epsilon": self.epsilon, "attention_init": self.attention_init}
+                "dropout": self.dropout_rate, "epsilon": self.epsilon, "attention_init": self.attention_init,
+                "block_style": self.block_style, "ffn_activation": self.ffn_activation}
 
 
 def position_embedding(max_len: int, dim: int) -> tf.keras.layers.Embedding:
@@ -159,7 +184,9 @@ def position_ids(padding_mask: tf.Tensor, max_len: int, origin: str = "first") -
 
 
 def transformer_blocks(num_blocks: int, dim: int, num_heads: int, hidden_dim: int, dropout: float,
-                       epsilon: float, attention_init: str = "small_normal") -> list:
+                       epsilon: float, attention_init: str = "small_normal", block_style: str = "pre_norm",
+                       ffn_activation: str = "relu") -> list:
     """``num_blocks`` ``TransformerBlock``s named ``block_<i>``."""
-    return [TransformerBlock(dim, num_heads, hidden_dim, dropout, epsilon, attention_init, name=f"block_{i}")
+    return [TransformerBlock(dim, num_heads, hidden_dim, dropout, epsilon, attention_init, block_style=block_style,
+                             ffn_activation=ffn_activation, name=f"block_{i}")
             for i in range(num_blocks)]
