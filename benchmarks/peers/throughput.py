@@ -29,6 +29,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+from tfseqrec.benchmark.contention import BUSY_OTHER_CORES, CpuContention, is_busy  # noqa: E402 (no TensorFlow)
+
 RECBOLE_PYTHON = REPO / "benchmarks" / "peers" / ".venv-recbole" / "bin" / "python"
 # RecBole model -> (our train_throughput.py configuration, RecBole size flags)
 MODELS = {
@@ -47,11 +50,28 @@ def run_recbole(model: str, args, out: Path) -> dict:
                "--throughput-batches", str(args.recbole_batches), "--seed", "42", "--output", str(target),
                *MODELS[model][1]]
         print("$", " ".join(cmd), flush=True)
-        subprocess.run(cmd, check=True, env={**os.environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"})
+        measured(lambda: subprocess.run(cmd, check=True, env={**os.environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}),
+                 target / "contention.json")
     training = json.loads((target / "metrics.json").read_text())["training"]
     return {"targets_per_second": training["targets_per_second"], "peak_memory_mib": training["peak_memory_mib"],
             "seconds_per_batch": training["seconds_per_batch"], "timed_batches": training["timed_batches"],
-            "load_average_before": training.get("load_average_before")}
+            "load_average_before": training.get("load_average_before"),
+            "other_cores": stored_other_cores(target / "contention.json")}
+
+
+def measured(run, record: Path) -> None:
+    """Runs ``run()`` and writes the CPU that other processes used meanwhile to ``record`` (JSON)."""
+    with CpuContention() as contention:
+        run()
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps(contention.as_dict()))
+    if contention.busy:
+        print(f"warning: other processes used {contention.other_cores:.2f} cores during this measurement: "
+              "its speed is not comparable with one taken on an idle machine", flush=True)
+
+
+def stored_other_cores(record: Path):
+    return json.loads(record.read_text()).get("other_cores") if record.exists() else None
 
 
 def run_ours(model: str, args, out: Path) -> dict:
@@ -63,12 +83,13 @@ def run_ours(model: str, args, out: Path) -> dict:
         if args.bucket_pool_batches:
             cmd += ["--bucket-pool-batches", str(args.bucket_pool_batches)]
         print("$", " ".join(cmd), flush=True)
-        subprocess.run(cmd, check=True)
+        measured(lambda: subprocess.run(cmd, check=True), out / f"ours_{model}.contention.json")
     result = json.loads(target.read_text())
     best = max(result["rows"], key=lambda r: r["targets_per_second"])
     return {"targets_per_second": best["targets_per_second"], "configuration": best["name"],
             "padded_targets_per_second": result["rows"][0]["targets_per_second"],
-            "peak_memory_mib": result["peak_memory_mib"], "seconds_per_step": best["seconds_per_step"]}
+            "peak_memory_mib": result["peak_memory_mib"], "seconds_per_step": best["seconds_per_step"],
+            "other_cores": stored_other_cores(out / f"ours_{model}.contention.json")}
 
 
 def table(rows: list[dict], args) -> str:
@@ -76,24 +97,34 @@ def table(rows: list[dict], args) -> str:
              f"same model sizes (see benchmarks/peers/throughput.py), measured {time.strftime('%Y-%m-%d')} on this "
              f"machine ({os.cpu_count()} CPUs), one process per model and system.", "",
              "| model | ours targets/s | RecBole targets/s | ratio (target >= 100x) | ours peak MiB | "
-             "RecBole peak MiB | memory ratio (target <= 0.25) | ours measured as |", "|" + "---|" * 8]
+             "RecBole peak MiB | memory ratio (target <= 0.25) | ours measured as | other processes' cores "
+             "(ours / RecBole) |", "|" + "---|" * 9]
     for r in rows:
         o, t = r["ours"], r["recbole"]
         speed = o["targets_per_second"] / t["targets_per_second"]
         memory = o["peak_memory_mib"] / t["peak_memory_mib"]
+        busy = is_busy(o.get("other_cores")) or is_busy(t.get("other_cores"))
+        verdict = "busy machine: not comparable" if busy else ("met" if speed >= 100 else "NOT met")
         lines.append(f"| {r['model']} | {o['targets_per_second']:,.0f} | {t['targets_per_second']:,.0f} | "
-                     f"{speed:.1f}x ({'met' if speed >= 100 else 'NOT met'}) | {o['peak_memory_mib']:,.0f} | "
+                     f"{speed:.1f}x ({verdict}) | {o['peak_memory_mib']:,.0f} | "
                      f"{t['peak_memory_mib']:,.0f} | {memory:.2f} ({'met' if memory <= 0.25 else 'NOT met'}) | "
-                     f"{o['configuration']} |")
+                     f"{o['configuration']} | {_cores(o.get('other_cores'))} / {_cores(t.get('other_cores'))} |")
     lines += ["", "RecBole: anomaly detection switched off after import (RecBole 1.2.1's sine.py turns it on); "
               f"{args.recbole_batches} timed batches after 2 warm-up batches. Ours: {args.steps} cached batches timed "
               "after a warm-up pass" + (f"; length-bucketed batches (pool {args.bucket_pool_batches}) and padded "
                                         "batches both measured, the faster shown" if args.bucket_pool_batches else "")
-              + ". Peak memory: ru_maxrss of each process.",
+              + ". Peak memory: ru_maxrss of each process. Other processes' cores: mean CPU used by everything "
+              "else during each measurement (`tfseqrec.benchmark.contention`); above "
+              f"{BUSY_OTHER_CORES} the ratio is marked not comparable (PyTorch's threads slow down far more than "
+              "ours when the cores are shared).",
               "", "Targets differ for BERT4Rec: ours counts every non-padding position of a training row (the "
               "loss is taken only at the masked ~20%), RecBole counts its masked positions; per masked position "
               "our BERT4Rec ratio is about a fifth of the one shown."]
     return "\n".join(lines) + "\n"
+
+
+def _cores(value) -> str:
+    return "?" if value is None else f"{value:.2f}"
 
 
 def main() -> int:
