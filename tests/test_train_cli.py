@@ -20,6 +20,7 @@ def test_train_then_evaluate_reproduces_test_metrics(dataset, tmp_path, capsys):
     summary = json.loads((run / "run.json").read_text())
     assert summary["status"] == "finished" and summary["epochs_run"] == 3 and 1 <= summary["best_epoch"] <= 3
     assert summary["stopped_by"] == "epochs"
+    assert summary["other_cores_during_training"] >= 0.0  # Linux: measured from /proc/stat
     assert summary["protocol"]["filter_seen"] is True and summary["protocol"]["split"] == "test"
     assert summary["test_metrics"]["num_users"] == 300
     assert (run / "test" / "per_user.npz").exists() and (run / "history.csv").exists()

@@ -146,6 +146,7 @@ def read_ours(name: str, directory: Path, evaluate_missing: bool) -> dict:
             "train_minutes": run["train_seconds"] / 60 if run.get("train_seconds") else None,
             "batch_size": cfg.get("batch_size"), "max_len": max_len,
             "targets_note": "all non-padding positions" if run.get("model") == "bert4rec" else "next-item positions",
+            "other_cores": run.get("other_cores_during_training"),
         }
     return row
 
@@ -278,6 +279,11 @@ def markdown(table: dict) -> str:
     if loads:
         out += "Load average during RecBole timing: " + ", ".join(
             f"{n} {l[0]:.1f}" for n, l in loads) + f" (on {os.cpu_count()} CPUs).\n"
+    others = [(s["name"], s["costs"].get("other_cores")) for s in table["systems"]
+              if s["costs"].get("other_cores") is not None]
+    if others:
+        out += "CPU used by other processes during our training (cores, `other_cores_during_training`): " + ", ".join(
+            f"{n} {c:.2f}" for n, c in others) + ".\n"
     for w in table["warnings"]:
         out += f"\nWARNING: {w}"
     return out + "\n"

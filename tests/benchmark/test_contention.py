@@ -92,31 +92,3 @@ def test_waited_children_are_own_and_foreign_processes_are_others():
     # ~1 core for the whole interval in the second case, ~0 in the first (compared, so steady background load cancels)
     assert foreign.other_cores - waited.other_cores > 0.5
 
-
-def _throughput_script():
-    import importlib.util
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "peers" / "throughput.py"
-    spec = importlib.util.spec_from_file_location("peers_throughput", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_throughput_table_marks_ratios_taken_on_a_busy_machine():
-    throughput = _throughput_script()
-    args = type("Args", (), {"ours_data": "data/beauty", "max_len": 50, "batch_size": 128, "recbole_batches": 20,
-                             "steps": 32, "bucket_pool_batches": 0})()
-
-    def row(model, ours_other, recbole_other):
-        return {"model": model,
-                "ours": {"targets_per_second": 9000.0, "peak_memory_mib": 1000.0, "configuration": "x",
-                         "other_cores": ours_other},
-                "recbole": {"targets_per_second": 60.0, "peak_memory_mib": 5000.0, "other_cores": recbole_other}}
-
-    lines = throughput.table([row("Idle", 0.02, 0.01), row("Busy", 0.0, 1.7), row("Unknown", None, None)],
-                             args).splitlines()
-    idle, busy, unknown = (next(l for l in lines if l.startswith(f"| {m} ")) for m in ("Idle", "Busy", "Unknown"))
-    assert "150.0x (met)" in idle and idle.endswith("| 0.02 / 0.01 |")
-    assert "150.0x (busy machine: not comparable)" in busy and busy.endswith("| 0.00 / 1.70 |")
-    assert "150.0x (met)" in unknown and unknown.endswith("| ? / ? |")
-    assert "0.20 (met)" in idle

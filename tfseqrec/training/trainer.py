@@ -27,6 +27,7 @@ import tfseqrec  # noqa: F401
 import numpy as np
 import tensorflow as tf
 
+from tfseqrec.benchmark.contention import CpuContention
 from tfseqrec.data import SequenceBatchConfig, load_feature_spec, make_dataset
 from tfseqrec.data.spec import FeatureSpec, load_item_counts
 from tfseqrec.models import build_model
@@ -180,8 +181,9 @@ def train(cfg: TrainConfig, model=None) -> dict:
     if budget is not None:
         callbacks.append(budget)  # after validation, so the epoch that exhausts it is still validated
     fit_started = time.time()
-    history = model.fit(data, epochs=cfg.epochs, steps_per_epoch=steps_per_epoch, callbacks=callbacks,
-                        verbose=cfg.verbose)
+    with CpuContention() as contention:  # other processes' CPU: is seconds_per_epoch an idle-machine figure?
+        history = model.fit(data, epochs=cfg.epochs, steps_per_epoch=steps_per_epoch, callbacks=callbacks,
+                            verbose=cfg.verbose)
     train_seconds = time.time() - fit_started
 
     test_split = "test" if "test" in spec.splits else "valid"
@@ -206,6 +208,7 @@ def train(cfg: TrainConfig, model=None) -> dict:
         "validation_history": validation.history,
         "seconds_per_epoch": float(np.median(timer.seconds)) if timer.seconds else None,
         "train_seconds": train_seconds,
+        "other_cores_during_training": contention.other_cores,
         "test_metrics": result.summary,
         "test_split": test_split,
         "eval_seconds": eval_seconds,
