@@ -3,6 +3,8 @@
     python benchmarks/train_throughput.py --data-dir out/ml-1m            # SASRec full CE / BCE, GRU4Rec, BERT4Rec
     python benchmarks/train_throughput.py --data-dir out/ml-1m --steps 30 --jit
     python benchmarks/train_throughput.py --data-dir out/beauty --max-len 50 --steps 32 --bucket-pool-batches 16
+    python benchmarks/train_throughput.py --data-dir out/beauty --max-len 50 --only sasrec_full_ce \
+        --precisions float32 mixed_bfloat16       # mixed precision against float32, same process
 
 With ``--bucket-pool-batches N`` every configuration is measured twice, padded to ``max_len`` and with
 length-bucketed batches (``TrainConfig.bucket_pool_batches``), and the ratio is printed; use ``--steps`` a
@@ -26,7 +28,8 @@ import tensorflow as tf
 from tfseqrec.data import load_feature_spec
 from tfseqrec.data.spec import load_item_counts
 from tfseqrec.models import build_model
-from tfseqrec.training.config import TrainConfig
+from tfseqrec.training.config import PRECISION_POLICIES, TrainConfig
+from tfseqrec.training.precision import keras_policy
 from tfseqrec.training.trainer import train_dataset
 
 CONFIGS = {
@@ -42,8 +45,13 @@ CONFIGS = {
 }
 
 
-def measure(spec, name: str, max_len: int, steps: int, batch_size: int, jit: bool, bucket_pool_batches: int = 0
-            ) -> dict:
+def measure(spec, name: str, max_len: int, steps: int, batch_size: int, jit: bool, bucket_pool_batches: int = 0,
+            precision: str = "float32") -> dict:
+    with keras_policy(precision):  # the policy is read when layers are created
+        return _measure(spec, name, max_len, steps, batch_size, jit, bucket_pool_batches, precision)
+
+
+def _measure(spec, name, max_len, steps, batch_size, jit, bucket_pool_batches, precision) -> dict:
     model_name, extra = CONFIGS[name]
     model = build_model(model_name, {"embedding_dim": 64, "max_len": max_len, "dropout": 0.2, **extra},
                         spec.vocabulary.size, item_counts=load_item_counts(spec))
@@ -60,8 +68,10 @@ def measure(spec, name: str, max_len: int, steps: int, batch_size: int, jit: boo
     model.fit(batches, epochs=1, verbose=0)
     seconds = time.perf_counter() - started
     epoch_steps = -(-spec.splits["train"].num_records // batch_size)
-    return {"name": name + (" (buckets)" if bucket_pool_batches else ""), "seconds_per_step": seconds / steps, "targets_per_second": targets / seconds,
-            "seconds_per_epoch": seconds / steps * epoch_steps}
+    tags = (["buckets"] if bucket_pool_batches else []) + ([precision] if precision != "float32" else [])
+    return {"name": name + (f" ({', '.join(tags)})" if tags else ""), "seconds_per_step": seconds / steps,
+            "targets_per_second": targets / seconds, "seconds_per_epoch": seconds / steps * epoch_steps,
+            "precision": precision, "buckets": bool(bucket_pool_batches)}
 
 
 def main() -> None:
@@ -75,21 +85,30 @@ def main() -> None:
                         help="also measure length-bucketed batches with this pool size (0: padded only)")
     parser.add_argument("--json", default=None, help="also write the rows and the peak RSS to this JSON file")
     parser.add_argument("--only", nargs="+", choices=sorted(CONFIGS), default=sorted(CONFIGS))
+    parser.add_argument("--precisions", nargs="+", choices=PRECISION_POLICIES, default=["float32"],
+                        help="Keras dtype policies to time (e.g. float32 mixed_bfloat16: same process, ratio printed)")
     args = parser.parse_args()
     spec = load_feature_spec(args.data_dir)
-    print(f"{'configuration':<38} {'s/step':>8} {'targets/s':>10} {'s/epoch':>8}   "
+    print(f"{'configuration':<44} {'s/step':>8} {'targets/s':>10} {'s/epoch':>8}   "
           f"(batch {args.batch_size}, max_len {args.max_len}, jit {args.jit}, {tf.config.list_physical_devices()})")
     results = []
     for name in args.only:
-        rows = [measure(spec, name, args.max_len, args.steps, args.batch_size, args.jit, pool)
+        rows = [measure(spec, name, args.max_len, args.steps, args.batch_size, args.jit, pool, precision)
+                for precision in args.precisions
                 for pool in ([0, args.bucket_pool_batches] if args.bucket_pool_batches else [0])]
         for r in rows:
-            print(f"{r['name']:<38} {r['seconds_per_step']:8.3f} {r['targets_per_second']:10,.0f} "
+            print(f"{r['name']:<44} {r['seconds_per_step']:8.3f} {r['targets_per_second']:10,.0f} "
                   f"{r['seconds_per_epoch']:8.1f}", flush=True)
         results += rows
-        if len(rows) == 2:
-            print(f"{'':<38} length buckets: {rows[1]['targets_per_second'] / rows[0]['targets_per_second']:.2f}x "
-                  f"the targets/s of padded batches", flush=True)
+        for row in rows:
+            padded = next(r for r in rows if r["precision"] == row["precision"] and not r["buckets"])
+            if row["buckets"]:
+                print(f"{'':<44} {row['precision']}: length buckets {row['targets_per_second'] / padded['targets_per_second']:.2f}x "
+                      f"the targets/s of padded batches", flush=True)
+            same = next((r for r in rows if r["precision"] == "float32" and r["buckets"] == row["buckets"]), None)
+            if row["precision"] != "float32" and same is not None:
+                print(f"{'':<44} {row['name']}: {row['targets_per_second'] / same['targets_per_second']:.2f}x the "
+                      f"targets/s of float32", flush=True)
     # Linux reports ru_maxrss in KiB; run one configuration per process (--only) for a per-model figure.
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of this process: {peak:,.0f} MiB")

@@ -120,6 +120,20 @@ def test_all_windows_training_uses_every_item_as_a_target(dataset, tmp_path):
     assert summary["epochs_run"] == 3  # every epoch ran: the windows' batches per pass do not vary
 
 
+def test_random_prefix_training_keeps_one_row_per_record(dataset, tmp_path):
+    from tfseqrec.data import load_feature_spec
+    from tfseqrec.training.config import load_train_config
+    from tfseqrec.training.trainer import _training_rows
+    spec = load_feature_spec(str(dataset))
+    random = load_train_config(None, [f"data_dir={dataset}", "train_windows=random"])
+    assert _training_rows(spec, random, 5) == spec.splits["train"].num_records
+    summary = _train_small_sasrec(dataset, tmp_path / "random", 3, "model_config.max_len=5", "batch_size=64",
+                                  "train_windows=random", "bucket_pool_batches=2")
+    assert summary["config"]["train_windows"] == "random" and summary["epochs_run"] == 3
+    with pytest.raises(ValueError, match="train_windows='some'.*latest, all or random"):
+        load_train_config(None, [f"data_dir={dataset}", "train_windows=some"])
+
+
 def test_history_csv_has_the_validation_metrics_when_validating_every_other_epoch(dataset, tmp_path):
     import csv
 

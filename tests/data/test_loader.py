@@ -366,3 +366,45 @@ def test_bucketed_windows_give_the_same_number_of_batches_every_pass(data_dir, s
     # when a later pass is shorter than the first)
     batches = _bucketed(data_dir, batch_size=2, max_len=3, windows="all", pool=2, shuffle_buffer=16, seed=seed)
     assert [len(b["lengths"]) for b in batches] == [2, 2, 2, 2]
+
+
+def test_random_prefix_bounds_draw_every_prefix_with_a_target_uniformly():
+    from tfseqrec.data.loader import random_prefix_bounds
+    tf.random.set_seed(0)
+    lengths = tf.constant([5] * 4000 + [1, 0, 2], tf.int64)
+    start, end = (t.numpy() for t in random_prefix_bounds(lengths, 3, seed=1))
+    ends = end[:4000]
+    assert set(ends.tolist()) == {2, 3, 4, 5}  # at least one next-item target, at most the whole history
+    counts = np.bincount(ends, minlength=6)[2:]
+    assert counts.min() > 900 and counts.max() < 1100  # uniform: 1,000 each expected
+    np.testing.assert_array_equal(start[:4000], np.maximum(ends - 3, 0))  # the prefix's latest 3 items
+    assert end[4000:].tolist() == [1, 0, 2] and start[4000:].tolist() == [0, 0, 0]  # too short to cut
+    _, whole = random_prefix_bounds(tf.constant([9]), None, seed=1)
+    assert 2 <= int(whole[0]) <= 9
+
+
+def test_random_windows_give_one_prefix_per_record_and_change_every_pass(data_dir):
+    config = SequenceBatchConfig(batch_size=8, max_len=4, windows="random", include_timestamps=True, seed=5,
+                                 shuffle_buffer=8)
+    dataset = make_dataset(data_dir, "train", config)
+
+    def one_pass():
+        (batch,) = list(dataset)  # 5 records, one batch; each pass is a new iterator, as in Keras' epochs
+        rows = {}
+        for sid, items, ts, n in zip(batch["sequence_id"].numpy(), batch["item_ids"].numpy(),
+                                     batch["timestamps"].numpy(), batch["lengths"].numpy()):
+            sid = sid.decode()
+            history, times, _ = HISTORIES[sid]
+            real = items[4 - n:].tolist()
+            assert n <= 4 and items[:4 - n].tolist() == [0] * (4 - n)  # left padded
+            # a contiguous run of the history ending after its second item or later, timestamps aligned
+            end = next(e for e in range(len(history), 0, -1) if history[max(0, e - n):e] == real)
+            assert end >= min(2, len(history)) and ts[4 - n:].tolist() == times[end - n:end]
+            rows[sid] = tuple(real)
+        assert sorted(rows) == sorted(HISTORIES)  # one row per record
+        return rows
+
+    passes = [one_pass() for _ in range(12)]
+    assert len({p["u4"] for p in passes}) >= 3  # u4 (7 items) is cut differently from pass to pass
+    fresh = [list(make_dataset(data_dir, "train", config))[0]["item_ids"].numpy().tolist() for _ in range(2)]
+    assert fresh[0] == fresh[1]  # a new pipeline with the same seed draws the same first pass

@@ -32,10 +32,11 @@ import tensorflow as tf
 from tfseqrec.checks import is_int
 from tfseqrec.data.spec import FeatureSpec, resolve_spec
 
-__all__ = ["SequenceBatchConfig", "make_dataset", "dataset_size", "window_bounds", "PADDING_MODES", "WINDOW_MODES"]
+__all__ = ["SequenceBatchConfig", "make_dataset", "dataset_size", "window_bounds", "random_prefix_bounds",
+           "PADDING_MODES", "WINDOW_MODES"]
 
 PADDING_MODES = ("left", "right", "ragged")
-WINDOW_MODES = ("latest", "all")
+WINDOW_MODES = ("latest", "all", "random")
 
 # Features of the input history: truncated and padded together with ``item_ids``.
 _SEQUENCE_FEATURES = ("item_ids", "timestamps", "event_types")
@@ -82,7 +83,11 @@ class SequenceBatchConfig:
         first, each older window ending one item after the start of the next, so that with next-item
         training every item but the first is a target exactly once (:func:`window_bounds`). A batch then
         holds ``batch_size`` windows (rows of one history may share a batch); other features are repeated
-        per window.
+        per window. ``"random"`` cuts every history at a random end each time it is read (a uniformly drawn
+        prefix of at least 2 items, then its latest ``max_len`` items; :func:`random_prefix_bounds`): one row per
+        record, a different context for the same items every pass, like the prefix augmentation of GRU4Rec's
+        successors and RecBole's one sample per prefix, but with every position of the prefix a target.
+        Reproducible with ``seed``.
     """
     batch_size: int = 128
     max_len: Optional[int] = None
@@ -160,6 +165,22 @@ def window_bounds(lengths: tf.Tensor, width: int) -> tuple[tf.Tensor, tf.Tensor,
     end = tf.gather(lengths, row) - k * step
     start = tf.maximum(end - width, 0)
     return row, start, end
+
+
+def random_prefix_bounds(lengths: tf.Tensor, max_len: Optional[int], seed: Optional[int] = None
+                         ) -> tuple[tf.Tensor, tf.Tensor]:
+    """``(start [B], end [B])`` int64 of one random prefix per history of ``lengths [B]`` (``windows="random"``).
+
+    ``end`` is uniform over ``min(n, 2) .. n`` (a prefix with at least one next-item target when ``n >= 2``), and
+    ``start = max(0, end - max_len)`` keeps the prefix's latest ``max_len`` items (``max_len`` None: all of them).
+    """
+    lengths = tf.cast(lengths, tf.int64)
+    shortest = tf.minimum(lengths, 2)
+    draw = tf.random.uniform(tf.shape(lengths), seed=seed)
+    choices = tf.cast(lengths - shortest + 1, tf.float32)
+    end = shortest + tf.minimum(tf.cast(draw * choices, tf.int64), lengths - shortest)
+    start = tf.zeros_like(end) if max_len is None else tf.maximum(end - max_len, 0)
+    return start, end
 
 
 def _windowed(rt: tf.RaggedTensor, row: tf.Tensor, start: tf.Tensor, end: tf.Tensor) -> tf.RaggedTensor:
@@ -294,6 +315,10 @@ def make_dataset(spec_or_dir: Union[FeatureSpec, str], split: str,
         if windowed:
             row, start, end = window_bounds(seq["item_ids"].row_lengths(), max_len)
             seq = {name: _windowed(rt, row, start, end) for name, rt in seq.items()}
+        elif config.windows == "random":
+            start, end = random_prefix_bounds(seq["item_ids"].row_lengths(), max_len, config.seed)
+            rows = tf.range(seq["item_ids"].nrows())
+            seq = {name: _windowed(rt, rows, start, end) for name, rt in seq.items()}
         elif max_len is not None:
             seq = {name: rt[:, -max_len:] for name, rt in seq.items()}  # Keep the latest items.
         out = dict(seq)

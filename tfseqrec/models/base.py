@@ -113,9 +113,18 @@ class SequentialRecommender(tfrs.Model):
 
     def score_all(self, item_ids: tf.Tensor, training: bool = False) -> tf.Tensor:
         """Scores ``[B, num_items]`` for the next item after each (left-padded) history."""
-        scores = tf.matmul(self.query(item_ids, training=training), self.item_embeddings(), transpose_b=True)
+        return self.scores_for(self.query(item_ids, training=training))
+
+    def scores_for(self, queries: tf.Tensor) -> tf.Tensor:
+        """float32 scores ``[B, num_items]`` of queries ``[B, D]`` against every item (+ biases).
+
+        Computed in float32 whatever the layers' compute dtype (mixed precision), so rankings are not
+        rounded to bfloat16's or float16's few significant bits.
+        """
+        scores = tf.matmul(tf.cast(queries, tf.float32), tf.cast(self.item_embeddings(), tf.float32),
+                           transpose_b=True)
         bias = self.item_biases()
-        return scores if bias is None else scores + bias
+        return scores if bias is None else scores + tf.cast(bias, tf.float32)
 
     def call(self, inputs, training: bool = False) -> tf.Tensor:
         """Scores ``[B, num_items]`` for ``item_ids [B, L]``, or a dict holding ``input_features``."""
@@ -131,6 +140,25 @@ class SequentialRecommender(tfrs.Model):
         mask = tf.logical_and(tf.not_equal(history, PAD_ID), tf.not_equal(targets, PAD_ID))
         return self.task(states, targets, self.item_embeddings(), item_bias=self.item_biases(), mask=mask,
                          training=training)
+
+    def train_step(self, inputs):
+        """``tfrs.Model.train_step`` plus loss scaling when Keras wrapped the optimizer in a
+        ``LossScaleOptimizer`` (policy ``mixed_float16``): the loss is scaled before the gradients are taken and
+        the gradients unscaled before they are applied, so small float16 gradients do not flush to zero."""
+        optimizer = self.optimizer
+        scaling = isinstance(optimizer, tf.keras.mixed_precision.LossScaleOptimizer)
+        with tf.GradientTape() as tape:
+            loss = self.compute_loss(inputs, training=True)
+            regularization_loss = tf.reduce_sum([tf.reduce_sum(extra) for extra in self.losses])
+            total_loss = loss + regularization_loss
+            scaled_loss = optimizer.get_scaled_loss(total_loss) if scaling else total_loss
+        gradients = tape.gradient(scaled_loss, self.trainable_variables)
+        if scaling:
+            gradients = optimizer.get_unscaled_gradients(gradients)
+        optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+        metrics = {metric.name: metric.result() for metric in self.metrics}
+        metrics.update(loss=loss, regularization_loss=regularization_loss, total_loss=total_loss)
+        return metrics
 
     # -- serialisation -------------------------------------------------------------------------------
     def get_config(self) -> dict:

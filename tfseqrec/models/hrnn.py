@@ -239,11 +239,8 @@ class HRNN(SequentialRecommender):
     def score_all(self, item_ids, training: bool = False, session_starts=None, timestamps=None):
         """Scores ``[B, num_items]`` for the next item after each history (``session_starts`` or
         ``timestamps`` optional, ``[B, L]`` like ``item_ids``)."""
-        scores = tf.matmul(self.query(item_ids, training=training, session_starts=session_starts,
-                                      timestamps=timestamps),
-                           self.item_embeddings(), transpose_b=True)
-        bias = self.item_biases()
-        return scores if bias is None else scores + bias
+        return self.scores_for(self.query(item_ids, training=training, session_starts=session_starts,
+                                          timestamps=timestamps))
 
     def call(self, inputs, training: bool = False):
         if isinstance(inputs, dict):

@@ -125,6 +125,7 @@ class GatedGraphCell(tf.keras.layers.Layer):
         super().build(input_shape)
 
     def call(self, hidden, a_in, a_out):
+        a_in, a_out = tf.cast(a_in, hidden.dtype), tf.cast(a_out, hidden.dtype)  # float32 graphs, mixed precision
         message_in = tf.matmul(a_in, self.edge_in(hidden)) + self.bias_in
         message_out = tf.matmul(a_out, self.edge_out(hidden)) + self.bias_out
         gi = self.input_gates(tf.concat([message_in, message_out], axis=-1))
@@ -166,6 +167,7 @@ class SRGNN(SequentialRecommender):
         hidden = tf.tile(nodes[:, tf.newaxis], [1, num_prefixes, 1, 1])  # [B, P, N, D]
         for _ in range(self.config.gnn_steps):
             hidden = self.cell(hidden, a_in, a_out)
+        alias = tf.cast(alias, hidden.dtype)
         clicks = tf.einsum("bjn,bpnd->bpjd", alias, hidden)  # v_i for every click j: [B, P, L, D]
         last_alias = tf.gather(alias, prefix_ends, axis=1)  # [B, P, N]
         last = tf.einsum("bpn,bpnd->bpd", last_alias, hidden)  # s_l = v_n: [B, P, D]

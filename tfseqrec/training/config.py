@@ -18,7 +18,7 @@ import dataclasses
 import json
 import os
 import re
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import yaml
 
@@ -59,6 +59,18 @@ class OptimizerConfig:
             raise ValueError(f"optimizer.learning_rate={self.learning_rate} must be > 0")
 
 
+# Keras dtype policies a run may train under (``TrainConfig.mixed_precision``; tfseqrec.training.precision).
+PRECISION_POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
+
+
+def check_mixed_precision(value) -> None:
+    """Raises ``ValueError`` naming the accepted values unless ``value`` is a bool or a policy name."""
+    if isinstance(value, bool) or value in PRECISION_POLICIES:
+        return
+    raise ValueError(f"mixed_precision={value!r}: use false, true (mixed_float16 on a GPU, else float32), "
+                     f"or one of {list(PRECISION_POLICIES)}")
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """One training run: data, architecture, optimisation, validation and outputs.
@@ -75,7 +87,11 @@ class TrainConfig:
     histories are mostly shorter than ``max_len`` (Amazon, sessions); a batch then holds similar lengths.
     ``train_windows`` (padded batching): ``latest`` trains on each history's latest ``max_len + 1`` items (the
     SASRec reference implementations); ``all`` cuts longer histories into windows so that every training item
-    is a target once (as RecBole's one-sample-per-prefix training covers them), more steps per epoch.
+    is a target once (as RecBole's one-sample-per-prefix training covers them), more steps per epoch; ``random``
+    cuts each history at a random end every epoch (a random prefix, then its latest ``max_len + 1`` items): the
+    same steps per epoch as ``latest``, a different context every pass (regularises small datasets).
+    ``mixed_precision``: ``false`` (float32), ``mixed_float16``, ``mixed_bfloat16``, or ``true`` (mixed_float16 on
+    a GPU, else float32); losses, scores and the test evaluation stay float32 (``tfseqrec.training.precision``).
     ``init_from``: the output directory of an earlier run of the same architecture; its best weights start
     this run (a warm start: continue a run cut short by its budget, or fine-tune on newer data with the same
     items; see ``tfseqrec.training.warm_start``).
@@ -100,7 +116,7 @@ class TrainConfig:
     ks: tuple = (1, 5, 10, 20)
     seed: int = 42
     jit_compile: bool = False
-    mixed_precision: bool = False
+    mixed_precision: Union[bool, str] = False
     output_dir: str = "runs/latest"
     verbose: int = 1
     init_from: Optional[str] = None
@@ -110,12 +126,13 @@ class TrainConfig:
             raise ValueError(f"batching={self.batching!r}: use padded or session_parallel")
         if self.epochs < 1 or self.batch_size < 1 or self.patience < 1 or self.validate_every < 1:
             raise ValueError("epochs, batch_size, patience and validate_every must be >= 1")
-        if self.train_windows not in ("latest", "all"):
-            raise ValueError(f"train_windows={self.train_windows!r}: use latest or all")
+        if self.train_windows not in ("latest", "all", "random"):
+            raise ValueError(f"train_windows={self.train_windows!r}: use latest, all or random")
         if self.bucket_pool_batches < 0:
             raise ValueError(f"bucket_pool_batches={self.bucket_pool_batches} must be >= 0 (0 = no length buckets)")
         if self.time_budget_minutes is not None and not self.time_budget_minutes > 0:
             raise ValueError(f"time_budget_minutes={self.time_budget_minutes} must be > 0 (or null for none)")
+        check_mixed_precision(self.mixed_precision)
         if self.init_from is not None and os.path.abspath(self.init_from) == os.path.abspath(self.output_dir):
             raise ValueError(f"init_from={self.init_from!r} is this run's output_dir: write the continued run to a "
                              f"new directory (the earlier run's checkpoint would be overwritten)")

@@ -34,6 +34,7 @@ from tfseqrec.models import build_model
 from tfseqrec.training.callbacks import (EpochTimer, FullRankingValidation, HistoryCSVLogger, TimeBudget,
                                          validation_log_keys)
 from tfseqrec.training.config import TrainConfig
+from tfseqrec.training.precision import float32_twin, keras_policy, resolve_policy
 from tfseqrec.training.schedules import build_optimizer
 from tfseqrec.training.warm_start import CHECKPOINT, cumulative, warm_start
 
@@ -137,12 +138,20 @@ def training_input(spec: FeatureSpec, cfg: TrainConfig, max_len: int,
 
 
 def train(cfg: TrainConfig, model=None) -> dict:
-    """Trains, validates, restores the best weights, tests; returns the run summary (also in run.json)."""
+    """Trains, validates, restores the best weights, tests; returns the run summary (also in run.json).
+
+    The model is built and trained under ``cfg.mixed_precision``'s Keras policy (restored afterwards); a
+    ``model`` passed in keeps the policy it was built with.
+    """
+    policy = resolve_policy(cfg.mixed_precision, bool(tf.config.list_physical_devices("GPU")))
+    with keras_policy(policy):
+        return _train(cfg, model, policy)
+
+
+def _train(cfg: TrainConfig, model, policy: str) -> dict:
     from tfseqrec.evaluation import evaluate
     started = time.time()
     tf.keras.utils.set_random_seed(cfg.seed)
-    if cfg.mixed_precision and tf.config.list_physical_devices("GPU"):
-        tf.keras.mixed_precision.set_global_policy("mixed_float16")
     spec = load_feature_spec(cfg.data_dir)
     item_counts = load_item_counts(spec)
     if model is None:
@@ -181,6 +190,7 @@ def train(cfg: TrainConfig, model=None) -> dict:
     if budget is not None:
         callbacks.append(budget)  # after validation, so the epoch that exhausts it is still validated
     fit_started = time.time()
+    training_dtype = model.compute_dtype
     with CpuContention() as contention:  # other processes' CPU: is seconds_per_epoch an idle-machine figure?
         history = model.fit(data, epochs=cfg.epochs, steps_per_epoch=steps_per_epoch, callbacks=callbacks,
                             verbose=cfg.verbose)
@@ -188,6 +198,7 @@ def train(cfg: TrainConfig, model=None) -> dict:
 
     test_split = "test" if "test" in spec.splits else "valid"
     eval_started = time.time()
+    model = float32_twin(model)  # mixed precision: test the trained weights in float32
     result = evaluate(model_score_fn(model), spec, _evaluation_config(cfg, test_split, max_len),
                       item_counts=item_counts_array, verbose=bool(cfg.verbose))
     result.save(os.path.join(cfg.output_dir, test_split))
@@ -209,6 +220,7 @@ def train(cfg: TrainConfig, model=None) -> dict:
         "seconds_per_epoch": float(np.median(timer.seconds)) if timer.seconds else None,
         "train_seconds": train_seconds,
         "other_cores_during_training": contention.other_cores,
+        "precision": {"policy": policy, "compute_dtype": str(training_dtype), "test_dtype": "float32"},
         "test_metrics": result.summary,
         "test_split": test_split,
         "eval_seconds": eval_seconds,
