@@ -25,6 +25,7 @@ import time
 import tfseqrec  # noqa: F401
 import tensorflow as tf
 
+from tfseqrec.benchmark.contention import CpuContention
 from tfseqrec.data import load_feature_spec
 from tfseqrec.data.spec import load_item_counts
 from tfseqrec.models import build_model
@@ -64,14 +65,15 @@ def _measure(spec, name, max_len, steps, batch_size, jit, bucket_pool_batches, p
         targets += int(tf.reduce_sum(tf.cast((ids[:, :-1] > 0) & (ids[:, 1:] > 0), tf.int64)))
     model.compile(optimizer=tf.keras.optimizers.Adam(1e-3), jit_compile=jit)
     model.fit(batches, epochs=1, verbose=0)  # warm-up: tracing and compilation of every batch shape
-    started = time.perf_counter()
-    model.fit(batches, epochs=1, verbose=0)
-    seconds = time.perf_counter() - started
+    with CpuContention() as contention:
+        started = time.perf_counter()
+        model.fit(batches, epochs=1, verbose=0)
+        seconds = time.perf_counter() - started
     epoch_steps = -(-spec.splits["train"].num_records // batch_size)
     tags = (["buckets"] if bucket_pool_batches else []) + ([precision] if precision != "float32" else [])
     return {"name": name + (f" ({', '.join(tags)})" if tags else ""), "seconds_per_step": seconds / steps,
             "targets_per_second": targets / seconds, "seconds_per_epoch": seconds / steps * epoch_steps,
-            "precision": precision, "buckets": bool(bucket_pool_batches)}
+            "precision": precision, "buckets": bool(bucket_pool_batches), "other_cores": contention.other_cores}
 
 
 def main() -> None:
@@ -97,8 +99,9 @@ def main() -> None:
                 for precision in args.precisions
                 for pool in ([0, args.bucket_pool_batches] if args.bucket_pool_batches else [0])]
         for r in rows:
+            other = "" if r["other_cores"] is None else f"   (other processes: {r['other_cores']:.2f} cores)"
             print(f"{r['name']:<44} {r['seconds_per_step']:8.3f} {r['targets_per_second']:10,.0f} "
-                  f"{r['seconds_per_epoch']:8.1f}", flush=True)
+                  f"{r['seconds_per_epoch']:8.1f}{other}", flush=True)
         results += rows
         for row in rows:
             padded = next(r for r in rows if r["precision"] == row["precision"] and not r["buckets"])

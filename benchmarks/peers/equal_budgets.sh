@@ -7,11 +7,17 @@
 #   BUDGETS="10 30" MODELS="SASRec" bash benchmarks/peers/equal_budgets.sh
 #   WORK=/tmp/peers REPORT=benchmarks/reports/peers_ml100k bash benchmarks/peers/equal_budgets.sh
 #   WINDOWS=0 bash benchmarks/peers/equal_budgets.sh         # without our train_windows=all rows
+#   BUDGETS=40 MODELS="SASRec GRU4Rec" STEPS_PER_EPOCH=100 WINDOW_MODES="latest all random" \
+#       bash benchmarks/peers/equal_budgets.sh                 # to convergence, our epochs 100 steps long
 #   DATASET=ml1m BUDGETS=30 MODELS=SASRec WINDOWS=0 bash benchmarks/peers/equal_budgets.sh   # ML-1M, length 200
 #
 # Ours is trained twice per model: on each user's latest max_len + 1 training items (the SASRec reference code's
 # data), and with train_windows=all, where every training item is a target once, as in RecBole's one sample per
 # prefix (at max length 50 on ML-100K the latest windows hold 38,762 of RecBole's 97,171 training targets).
+# WINDOW_MODES lists our train_windows modes explicitly (latest, all, random; default "latest all", or "latest"
+# with WINDOWS=0). STEPS_PER_EPOCH=N makes our epochs N steps long: on ML-100K a pass is only 8 (latest) to 19
+# (all) steps, so validating and early-stopping every pass stops ours after ~100 steps without improvement while
+# RecBole's patience counts 760-step epochs; with it our runs go to convergence too (names gain _stepsN).
 #
 # Needs the RecBole virtualenv (bash benchmarks/peers/setup_recbole.sh) and ../shared/data/ml-100k (DATASET=ml100k,
 # the default, max length 50) or ../shared/data/ml-1m (DATASET=ml1m: the item 5-core ML-1M of the core issue at max
@@ -25,6 +31,11 @@ REPORT=${REPORT:-$WORK/compare_budgets}
 BUDGETS=${BUDGETS:-10}
 MODELS=${MODELS:-SASRec GRU4Rec BERT4Rec}
 WINDOWS=${WINDOWS:-1}
+WINDOW_MODES=${WINDOW_MODES:-}
+if [ -z "$WINDOW_MODES" ]; then WINDOW_MODES=latest; [ "$WINDOWS" = 1 ] && WINDOW_MODES="latest all"; fi
+STEPS_PER_EPOCH=${STEPS_PER_EPOCH:-}
+STEPS_ARGS=() STEPS_SUFFIX=""
+if [ -n "$STEPS_PER_EPOCH" ]; then STEPS_ARGS=(steps_per_epoch="$STEPS_PER_EPOCH") STEPS_SUFFIX="_steps$STEPS_PER_EPOCH"; fi
 OURS_PY=.venv/bin/python
 RECBOLE_PY=benchmarks/peers/.venv-recbole/bin/python
 DATASET=${DATASET:-ml100k}
@@ -78,20 +89,21 @@ args=()
 for budget in $BUDGETS; do
   for model in $MODELS; do
     lower=$(echo "$model" | tr '[:upper:]' '[:lower:]')
-    ours="$WORK/runs/${PREFIX}ours_${lower}_${budget}min"
     theirs="$WORK/runs/${PREFIX}recbole_${model}_${budget}min"
-    train_ours "$model" "$budget" "$ours"
-    if [ "$WINDOWS" = 1 ]; then
-      train_ours "$model" "$budget" "$WORK/runs/${PREFIX}ours_${lower}_all_windows_${budget}min" train_windows=all
-      args+=(--ours "${lower}_all_windows_${budget}min=$WORK/runs/${PREFIX}ours_${lower}_all_windows_${budget}min")
-    fi
+    ours=""  # the first of our runs: RecBole copies its sizes, dropout, batch size and learning rate
+    for mode in $WINDOW_MODES; do
+      name="${lower}$([ "$mode" = latest ] || echo "_${mode}_windows")${STEPS_SUFFIX}_${budget}min"
+      train_ours "$model" "$budget" "$WORK/runs/${PREFIX}ours_$name" train_windows="$mode" "${STEPS_ARGS[@]}"
+      args+=(--ours "$name=$WORK/runs/${PREFIX}ours_$name")
+      ours=${ours:-$WORK/runs/${PREFIX}ours_$name}
+    done
     if [ ! -f "$theirs/metrics.json" ]; then
       step "RecBole $model, ${budget}-minute budget -> $theirs"
       nice -n 15 "$RECBOLE_PY" benchmarks/peers/run_recbole.py --data-dir "$EXPORT" \
           --model "$model" --from-run "$ours" --epochs 10000 --patience 10 --seed 42 \
           --time-budget-minutes "$budget" --output "$theirs"
     fi
-    args+=(--ours "${lower}_${budget}min=$ours" --recbole "recbole_${lower}_${budget}min=$theirs")
+    args+=(--recbole "recbole_${lower}_${budget}min=$theirs")
   done
 done
 step "compare -> $REPORT"
