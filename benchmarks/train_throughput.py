@@ -76,6 +76,10 @@ def _measure(spec, name, max_len, steps, batch_size, jit, bucket_pool_batches, p
             "precision": precision, "buckets": bool(bucket_pool_batches), "other_cores": contention.other_cores}
 
 
+def _find(rows: list, precision: str, buckets: bool):
+    return next((r for r in rows if r["precision"] == precision and r["buckets"] == buckets), None)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", required=True, help="output of `tfseqrec preprocess`")
@@ -104,14 +108,14 @@ def main() -> None:
                   f"{r['seconds_per_epoch']:8.1f}{other}", flush=True)
         results += rows
         for row in rows:
-            padded = next(r for r in rows if r["precision"] == row["precision"] and not r["buckets"])
-            if row["buckets"]:
-                print(f"{'':<44} {row['precision']}: length buckets {row['targets_per_second'] / padded['targets_per_second']:.2f}x "
-                      f"the targets/s of padded batches", flush=True)
-            same = next((r for r in rows if r["precision"] == "float32" and r["buckets"] == row["buckets"]), None)
-            if row["precision"] != "float32" and same is not None:
-                print(f"{'':<44} {row['name']}: {row['targets_per_second'] / same['targets_per_second']:.2f}x the "
-                      f"targets/s of float32", flush=True)
+            padded, float32 = _find(rows, row["precision"], False), _find(rows, "float32", row["buckets"])
+            if row["buckets"] and padded is not None:
+                print(f"{'':<44} {row['precision']}: length buckets "
+                      f"{row['targets_per_second'] / padded['targets_per_second']:.2f}x the targets/s of padded "
+                      f"batches", flush=True)
+            if row["precision"] != "float32" and float32 is not None:
+                print(f"{'':<44} {row['name']}: {row['targets_per_second'] / float32['targets_per_second']:.2f}x "
+                      f"the targets/s of float32", flush=True)
     # Linux reports ru_maxrss in KiB; run one configuration per process (--only) for a per-model figure.
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of this process: {peak:,.0f} MiB")

@@ -12,9 +12,9 @@ trains its model.
 * ``True``: ``"mixed_float16"`` when TensorFlow sees a GPU, else float32 (the meaning ``True`` always had).
 
 Losses, logits and ranking scores stay float32 whatever the policy: ``NextItemTask`` casts its logits to
-float32 before the softmax, ``score_all`` returns float32 scores, and a run's test evaluation and exports use a
-float32 copy of the trained weights (``float32_twin``), so rankings are not rounded to 8 (bfloat16) or 11
-(float16) significant bits. A Keras policy is process-global and is read when a layer is created:
+float32 before the softmax, ``score_all`` returns float32 scores, a run's test evaluation uses a float32 copy of
+the trained weights (``float32_twin``), and exports and ``tfseqrec evaluate`` rebuild the model from its run
+directory in float32, so rankings are not rounded to 8 (bfloat16) or 11 (float16) significant bits. A Keras policy is process-global and is read when a layer is created:
 ``keras_policy`` restores the previous one when the run ends, even on error.
 """
 from __future__ import annotations
