@@ -1,7 +1,11 @@
 """The tables of benchmarks/peers/throughput.py and compare.py: busy-machine flags and other processes' CPU
 (no RecBole, no training: the scripts' table builders on fixed rows)."""
 import importlib.util
+import json
+import shlex
 from pathlib import Path
+
+import pytest
 
 PEERS = Path(__file__).resolve().parents[1] / "benchmarks" / "peers"
 
@@ -43,3 +47,62 @@ def test_peer_comparison_prints_the_cpu_other_processes_used_during_our_training
     text = compare.markdown(table)
     assert "CPU used by other processes during our training (cores, `other_cores_during_training`): idle 0.04." in text
     assert "unknown 0" not in text
+
+
+def _write_json(path: Path, obj) -> Path:
+    path.mkdir(parents=True)
+    name = "throughput.json" if "rows" in obj else "comparison.json"
+    (path / name).write_text(json.dumps(obj))
+    return path
+
+
+def test_readme_peer_results_are_generated_from_the_reports(tmp_path, capsys):
+    results = _script("results")
+    speed = _write_json(tmp_path / "tp", {"rows": [
+        {"model": "SASRec", "ours": {"targets_per_second": 20000.0, "peak_memory_mib": 1500.0, "configuration": "x",
+                                     "other_cores": 0.02},
+         "recbole": {"targets_per_second": 400.0, "peak_memory_mib": 12000.0, "other_cores": 0.01}}]})
+    system = {"model": "m", "dir": "d", "MRR": 0.1, "num_users": 3, "filter_seen": False, "num_items": 9}
+    accuracy = _write_json(tmp_path / "acc", {
+        "systems": [dict(system, name="ours_a", system="tfseqrec", **{"NDCG@10": 0.0561, "NDCG@10_ci": [0.045, 0.068],
+                                                                      "HR@10": 0.1082, "HR@10_ci": [0.089, 0.128]},
+                         costs={"epochs_run": 142, "best_epoch": 122, "stopped_by": "early_stopping",
+                                "train_minutes": 4.04, "targets_per_second": 54410.2}),
+                    dict(system, name="theirs", system="recbole", **{"NDCG@10": 0.0433, "NDCG@10_ci": None,
+                                                                     "HR@10": 0.0986, "HR@10_ci": None}, costs={}),
+                    dict(system, name="theirs_tp", system="recbole", **{"NDCG@10": None, "HR@10": None}, costs={})],
+        "comparisons": [{"a": "ours_a", "b": "theirs", "metric": "NDCG@10", "diff": 0.0128, "diff_ci": [0.0018, 0.0237],
+                         "wilcoxon_p": 0.0059, "holm_p": 0.012},
+                        {"a": "ours_a", "b": "theirs", "metric": "HR@10", "diff": 0.0095, "diff_ci": [-0.01, 0.03],
+                         "wilcoxon_p": 0.37, "holm_p": 0.37}],
+        "protocol": "test split, seen items kept"})
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# T\n{results.PEERS_START}\nstale figures\n{results.PEERS_END}\nafter\n")
+    assert results.main(["--throughput", f"ML-1M=L200={speed}", "--comparison", f"Beauty, converged={accuracy}",
+                         "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert "stale figures" not in text and text.endswith(f"{results.PEERS_END}\nafter\n")
+    lines = text.splitlines()
+    # TITLE=DIR splits at the last "=", so titles may hold one
+    assert "| ML-1M=L200 | SASRec | 20,000 | 400 | 50.0x (NOT met) | 1,500 | 12,000 | 0.12 (met) | 0.02 / 0.01 |" in lines
+    assert ("| ours_a | tfseqrec | 0.0561 [0.0450, 0.0680] | 0.1082 [0.0890, 0.1280] | 142 (122) | early_stopping | "
+            "4.0 | 54,410 | vs theirs: +0.0128 [+0.0018, +0.0237], p 0.0059 (Holm 0.012) |") in lines
+    assert "| theirs | recbole | 0.0433 | 0.0986 |  |  |  |  |  |" in lines
+    assert not any(line.startswith("| theirs_tp ") for line in lines)  # throughput-only run: no accuracy row
+    assert "Accuracy protocol: test split, seen items kept." in text
+    assert f"`python benchmarks/peers/results.py --throughput {shlex.quote(f'ML-1M=L200={speed}')} " in text
+    assert "| ML-1M=L200 | SASRec |" in capsys.readouterr().out
+
+
+def test_peer_results_refuse_a_readme_without_the_block_and_a_missing_report(tmp_path):
+    results = _script("results")
+    readme = tmp_path / "README.md"
+    readme.write_text("# no block\n")
+    speed = _write_json(tmp_path / "tp", {"rows": []})
+    with pytest.raises(SystemExit, match="tfseqrec-peers-results:start"):
+        results.main(["--throughput", f"x={speed}", "--readme", str(readme)])
+    assert readme.read_text() == "# no block\n"
+    with pytest.raises(SystemExit, match="comparison.json not found"):
+        results.main(["--comparison", f"x={tmp_path / 'nowhere'}"])
+    with pytest.raises(SystemExit, match="give TITLE=DIR"):
+        results.main(["--comparison", str(speed)])

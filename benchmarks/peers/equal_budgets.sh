@@ -10,6 +10,7 @@
 #   BUDGETS=40 MODELS="SASRec GRU4Rec" STEPS_PER_EPOCH=100 WINDOW_MODES="latest all random" \
 #       bash benchmarks/peers/equal_budgets.sh                 # to convergence, our epochs 100 steps long
 #   DATASET=ml1m BUDGETS=30 MODELS=SASRec WINDOWS=0 bash benchmarks/peers/equal_budgets.sh   # ML-1M, length 200
+#   DATASET=beauty BUDGETS=60 MODELS="SASRec GRU4Rec" WINDOWS=0 bash benchmarks/peers/equal_budgets.sh  # Beauty, 50
 #
 # Ours is trained twice per model: on each user's latest max_len + 1 training items (the SASRec reference code's
 # data), and with train_windows=all, where every training item is a target once, as in RecBole's one sample per
@@ -21,7 +22,9 @@
 #
 # Needs the RecBole virtualenv (bash benchmarks/peers/setup_recbole.sh) and ../shared/data/ml-100k (DATASET=ml100k,
 # the default, max length 50) or ../shared/data/ml-1m (DATASET=ml1m: the item 5-core ML-1M of the core issue at max
-# length 200, where one RecBole SASRec epoch takes about 2 hours here, so a 30-minute budget stops it mid-epoch).
+# length 200, where one RecBole SASRec epoch takes about 2 hours here, so a 30-minute budget stops it mid-epoch)
+# or ../shared/data/amazon-beauty (DATASET=beauty: 5-core Amazon Beauty at max length 50, SASRec with
+# configs/sasrec_beauty_ce.yaml; the latest windows already hold 97% of the training targets there).
 # Both sides: our committed ML-1M configs at that max length (RecBole copies their sizes, dropout, batch size and
 # learning rate with --from-run), full cross-entropy, seed 42, early stopping on validation NDCG@10, evaluated with seen items NOT removed (RecBole does not remove them). The budget counts validations too.
 set -euo pipefail
@@ -63,7 +66,15 @@ case "$DATASET" in
       nice -n 15 .venv/bin/tfseqrec preprocess --input "$RAW" --order-col seq_pos --item-min-count 5 \
           --output-dir "$DATA" --overwrite
     fi ;;
-  *) echo "error: DATASET=$DATASET: use ml100k or ml1m" >&2; exit 1 ;;
+  beauty)
+    MAX_LEN=50 DATA="$WORK/data/beauty" PREFIX="beauty_"
+    RAW=../shared/data/amazon-beauty/Beauty.txt
+    [ -f "$RAW" ] || { echo "error: $RAW not found (Amazon Beauty from ../shared/data)" >&2; exit 1; }
+    if [ ! -f "$DATA/feature_spec.json" ]; then
+      step "preprocess Amazon Beauty -> $DATA"
+      nice -n 15 .venv/bin/tfseqrec preprocess --input "$RAW" --output-dir "$DATA" --overwrite
+    fi ;;
+  *) echo "error: DATASET=$DATASET: use ml100k, ml1m or beauty" >&2; exit 1 ;;
 esac
 EXPORT="$WORK/recbole/${DATASET}_l${MAX_LEN}"
 if [ ! -f "$EXPORT/export.json" ]; then
@@ -73,6 +84,7 @@ fi
 
 declare -A OUR_CONFIG=([SASRec]=configs/sasrec_ml1m_ce.yaml [GRU4Rec]=configs/gru4rec_ml1m.yaml
                        [BERT4Rec]=configs/bert4rec_ml1m.yaml)
+[ "$DATASET" = beauty ] && OUR_CONFIG[SASRec]=configs/sasrec_beauty_ce.yaml
 # train_ours MODEL BUDGET DIR [KEY=VALUE ...]: one of our runs, unless DIR holds a finished one
 train_ours() {
   local model=$1 budget=$2 dir=$3

@@ -487,21 +487,22 @@ def results_section(groups: dict, accuracy: dict, metric: str, cells: list[dict]
     return doc.markdown().strip() + "\n"
 
 
-def update_readme(path, section: str) -> None:
-    """Replaces the text between :data:`RESULTS_START` and :data:`RESULTS_END` in ``path`` by ``section``.
+def update_readme(path, section: str, start: str = RESULTS_START, end: str = RESULTS_END) -> None:
+    """Replaces the text between the ``start`` and ``end`` marker lines (default :data:`RESULTS_START` and
+    :data:`RESULTS_END`) in ``path`` by ``section``.
 
     Raises ``ValueError`` naming the file when the markers are missing or out of order (add both lines
     where the results should go)."""
     path = Path(path)
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     # Markers count only as whole lines, so that prose quoting them (in backticks) is left alone.
-    starts = [i for i, line in enumerate(lines) if line.strip() == RESULTS_START]
-    ends = [i for i, line in enumerate(lines) if line.strip() == RESULTS_END]
+    starts = [i for i, line in enumerate(lines) if line.strip() == start]
+    ends = [i for i, line in enumerate(lines) if line.strip() == end]
     if not starts or not ends or ends[0] < starts[0]:
-        raise ValueError(f"{path}: no results block; add the lines {RESULTS_START!r} and {RESULTS_END!r} "
+        raise ValueError(f"{path}: no results block; add the lines {start!r} and {end!r} "
                          "(in this order, each on a line of its own) where the generated results should go")
-    start, end = starts[0], ends[0]
-    path.write_text("".join(lines[: start + 1]) + section + "".join(lines[end:]), encoding="utf-8")
+    first, last = starts[0], ends[0]
+    path.write_text("".join(lines[: first + 1]) + section + "".join(lines[last:]), encoding="utf-8")
 
 
 def _extra_metrics(metric: str) -> list[str]:
