@@ -5,6 +5,7 @@ import json
 import shlex
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 PEERS = Path(__file__).resolve().parents[1] / "benchmarks" / "peers"
@@ -67,9 +68,10 @@ def test_readme_peer_results_are_generated_from_the_reports(tmp_path, capsys):
         "systems": [dict(system, name="ours_a", system="tfseqrec", **{"NDCG@10": 0.0561, "NDCG@10_ci": [0.045, 0.068],
                                                                       "HR@10": 0.1082, "HR@10_ci": [0.089, 0.128]},
                          costs={"epochs_run": 142, "best_epoch": 122, "stopped_by": "early_stopping",
-                                "train_minutes": 4.04, "targets_per_second": 54410.2}),
+                                "train_minutes": 4.04, "targets_per_second": 54410.2, "other_cores": 0.283}),
                     dict(system, name="theirs", system="recbole", **{"NDCG@10": 0.0433, "NDCG@10_ci": None,
-                                                                     "HR@10": 0.0986, "HR@10_ci": None}, costs={}),
+                                                                     "HR@10": 0.0986, "HR@10_ci": None},
+                         costs={"load_average": [2.04, 1.9, 1.8]}),
                     dict(system, name="theirs_tp", system="recbole", **{"NDCG@10": None, "HR@10": None}, costs={})],
         "comparisons": [{"a": "ours_a", "b": "theirs", "metric": "NDCG@10", "diff": 0.0128, "diff_ci": [0.0018, 0.0237],
                          "wilcoxon_p": 0.0059, "holm_p": 0.012},
@@ -86,8 +88,8 @@ def test_readme_peer_results_are_generated_from_the_reports(tmp_path, capsys):
     # TITLE=DIR splits at the last "=", so titles may hold one
     assert "| ML-1M=L200 | SASRec | 20,000 | 400 | 50.0x (NOT met) | 1,500 | 12,000 | 0.12 (met) | 0.02 / 0.01 |" in lines
     assert ("| ours_a | tfseqrec | 0.0561 [0.0450, 0.0680] | 0.1082 [0.0890, 0.1280] | 142 (122) | early_stopping | "
-            "4.0 | 54,410 | vs theirs: +0.0128 [+0.0018, +0.0237], p 0.0059 (Holm 0.012) |") in lines
-    assert "| theirs | recbole | 0.0433 | 0.0986 |  |  |  |  |  |" in lines
+            "4.0 | 54,410 | others 0.28 cores | vs theirs: +0.0128 [+0.0018, +0.0237], p 0.0059 (Holm 0.012) |") in lines
+    assert "| theirs | recbole | 0.0433 | 0.0986 |  |  |  |  | load 2.0 |  |" in lines
     assert not any(line.startswith("| theirs_tp ") for line in lines)  # throughput-only run: no accuracy row
     assert "Accuracy protocol: test split, seen items kept." in text
     assert f"`python benchmarks/peers/results.py --throughput {shlex.quote(f'ML-1M=L200={speed}')} " in text
@@ -106,3 +108,19 @@ def test_peer_results_refuse_a_readme_without_the_block_and_a_missing_report(tmp
         results.main(["--comparison", f"x={tmp_path / 'nowhere'}"])
     with pytest.raises(SystemExit, match="give TITLE=DIR"):
         results.main(["--comparison", str(speed)])
+
+
+def test_peer_comparison_pairs_runs_of_the_same_architecture_unless_asked(tmp_path):
+    compare = _script("compare")
+    rng = np.random.default_rng(0)
+
+    def row(name, system, model):
+        return {"name": name, "system": system, "model": model, "dir": "d", "ids": np.arange(20).astype(str),
+                "per_user": {"NDCG@10": rng.random(20), "HR@10": rng.integers(0, 2, 20).astype(float)},
+                "protocol": {"num_items": 50}, "summary": {}, "costs": {}}
+    rows = [row("ours_sasrec", "tfseqrec", "sasrec"), row("ours_gru", "tfseqrec", "gru4rec"),
+            row("their_sasrec", "recbole", "SASRec"), row("their_gru", "recbole", "GRU4Rec")]
+    same = {(c["a"], c["b"]) for c in compare.build(rows, 50)["comparisons"]}
+    assert same == {("ours_sasrec", "their_sasrec"), ("ours_gru", "their_gru")}
+    every = {(c["a"], c["b"]) for c in compare.build(rows, 50, cross_model=True)["comparisons"]}
+    assert len(every) == 4 and same < every

@@ -20,7 +20,8 @@ and samples per second, seconds per epoch, peak memory, epochs (best), what stop
 Training targets: ours = next-item positions of the padded training windows (``min(n, max_len + 1) - 1`` per
 training sequence of ``n`` items, or ``n - 1`` with ``train_windows=all``; BERT4Rec: every non-padding position, of which a share is masked), RecBole =
 one per (prefix, next item) sample (BERT4Rec: its masked positions, as counted by ``run_recbole.py``).
-Then, for each of our runs against each RecBole run with accuracy, paired over the users they share (matched by
+Then, for each of our runs against each RecBole run of the same architecture with accuracy (every pair with
+``--cross-model``), paired over the users they share (matched by
 sequence id): the mean difference with its paired bootstrap interval, the paired t-test and Wilcoxon p-values and
 the Holm-adjusted Wilcoxon p-value over the whole table (``tfseqrec.evaluation.stats.compare`` /
 ``compare_all``).
@@ -190,7 +191,13 @@ def _fmt(value, digits=4) -> str:
     return str(value)
 
 
-def build(rows: list[dict], num_resamples: int) -> dict:
+def same_model(a: dict, b: dict) -> bool:
+    """Whether two rows train the same architecture (ours ``sasrec`` and RecBole's ``SASRec``); a row without a
+    model name pairs with anything."""
+    return not a.get("model") or not b.get("model") or str(a["model"]).lower() == str(b["model"]).lower()
+
+
+def build(rows: list[dict], num_resamples: int, cross_model: bool = False) -> dict:
     warnings = []
     for row in rows:
         row["ci"] = {}
@@ -210,6 +217,8 @@ def build(rows: list[dict], num_resamples: int) -> dict:
     theirs = [r for r in with_accuracy if r["system"] == "recbole"]
     for a in ours:
         for b in theirs:
+            if not cross_model and not same_model(a, b):
+                continue
             ids_a = {str(s): i for i, s in enumerate(a["ids"])}
             ids_b = {str(s): i for i, s in enumerate(b["ids"])}
             shared = sorted(set(ids_a) & set(ids_b))
@@ -329,6 +338,9 @@ def main(argv=None) -> int:
     parser.add_argument("--recbole", action="append", metavar="NAME=DIR", help="run_recbole.py output dir")
     parser.add_argument("--output", required=True, help="where comparison.json and comparison.md go")
     parser.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples")
+    parser.add_argument("--cross-model", action="store_true",
+                        help="also pair runs of different architectures (default: ours sasrec only against "
+                             "RecBole's SASRec, and so on)")
     parser.add_argument("--no-evaluate", action="store_true",
                         help="fail instead of evaluating a run with filter_seen=False")
     args = parser.parse_args(argv)
@@ -336,7 +348,7 @@ def main(argv=None) -> int:
     if not ours and not theirs:
         parser.error("give at least one --ours or --recbole")
     rows = [read_ours(n, d, not args.no_evaluate) for n, d in ours] + [read_recbole(n, d) for n, d in theirs]
-    table = build(rows, args.resamples)
+    table = build(rows, args.resamples, args.cross_model)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     (out / "comparison.json").write_text(json.dumps(_jsonable(table), indent=2) + "\n")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -57,7 +58,7 @@ def comparison_section(title: str, table: dict) -> list[str]:
             f"vs {c['b']}: {c['diff']:+.4f} [{lo:+.4f}, {hi:+.4f}], p {_p(c['wilcoxon_p'])} (Holm {_p(c['holm_p'])})")
     lines = [f"**{title}**", "",
              "| run | system | NDCG@10 [95% CI] | HR@10 [95% CI] | epochs (best) | stopped by | train min | "
-             "targets/s | paired NDCG@10 difference, Wilcoxon p |", "|" + "---|" * 9]
+             "targets/s | machine load | paired NDCG@10 difference, Wilcoxon p |", "|" + "---|" * 10]
     for s in table["systems"]:
         if s.get("NDCG@10") is None:  # a throughput-only run: no accuracy to show here
             continue
@@ -67,7 +68,8 @@ def comparison_section(title: str, table: dict) -> list[str]:
         speed = costs.get("targets_per_second")
         lines.append(f"| {s['name']} | {s['system']} | {_with_ci(s, 'NDCG@10')} | {_with_ci(s, 'HR@10')} | {epochs} | "
                      f"{costs.get('stopped_by') or ''} | {'' if minutes is None else f'{minutes:.1f}'} | "
-                     f"{'' if speed is None else f'{speed:,.0f}'} | {'; '.join(paired.get(s['name'], []))} |")
+                     f"{'' if speed is None else f'{speed:,.0f}'} | {_load(costs)} | "
+                     f"{'; '.join(paired.get(s['name'], []))} |")
     return lines
 
 
@@ -87,8 +89,21 @@ def section(throughputs: list[tuple[str, dict]], comparisons: list[tuple[str, di
             protocols.append(table["protocol"])
     if protocols:
         lines.append("Accuracy protocol: " + "; ".join(protocols) + ". Paired tests over the same users "
-                     "(matched by sequence id), Holm across each report's comparisons.")
+                     "(matched by sequence id), Holm across each report's comparisons. Machine load: CPU cores "
+                     "other processes used during our training, or the 1-minute load average when RecBole's run "
+                     f"started (its own threads included; {os.cpu_count()} CPUs here); '?': not recorded. Under "
+                     "load RecBole's (PyTorch's) training slows far more than ours: budgets then favour ours.")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _load(costs: dict) -> str:
+    """What else used the 2 cores: ours records other processes' CPU during training, RecBole's runs the load
+    average when they started (its own process included)."""
+    if costs.get("other_cores") is not None:
+        return f"others {costs['other_cores']:.2f} cores"
+    if costs.get("load_average"):
+        return f"load {costs['load_average'][0]:.1f}"
+    return "?"
 
 
 def _with_ci(system: dict, metric: str) -> str:
