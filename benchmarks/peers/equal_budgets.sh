@@ -7,10 +7,14 @@
 #   BUDGETS="10 30" MODELS="SASRec" bash benchmarks/peers/equal_budgets.sh
 #   WORK=/tmp/peers REPORT=benchmarks/reports/peers_ml100k bash benchmarks/peers/equal_budgets.sh
 #   WINDOWS=0 bash benchmarks/peers/equal_budgets.sh         # without our train_windows=all rows
+# RecBole's runs pass --resume: one cut short (a session's end) continues from its last complete epoch when
+# the script is run again; a finished one (metrics.json written) is skipped.
 #   BUDGETS=40 MODELS="SASRec GRU4Rec" STEPS_PER_EPOCH=100 WINDOW_MODES="latest all random" \
 #       bash benchmarks/peers/equal_budgets.sh                 # to convergence, our epochs 100 steps long
 #   DATASET=ml1m BUDGETS=30 MODELS=SASRec WINDOWS=0 bash benchmarks/peers/equal_budgets.sh   # ML-1M, length 200
 #   DATASET=beauty BUDGETS=60 MODELS="SASRec GRU4Rec" WINDOWS=0 bash benchmarks/peers/equal_budgets.sh  # Beauty, 50
+#   OURS_EXTRA="batch_size=32" ... bash benchmarks/peers/equal_budgets.sh   # more overrides for ours (names gain
+#                                                                           # _batch_size32); RecBole unchanged
 #
 # Ours is trained twice per model: on each user's latest max_len + 1 training items (the SASRec reference code's
 # data), and with train_windows=all, where every training item is a target once, as in RecBole's one sample per
@@ -37,6 +41,9 @@ WINDOWS=${WINDOWS:-1}
 WINDOW_MODES=${WINDOW_MODES:-}
 if [ -z "$WINDOW_MODES" ]; then WINDOW_MODES=latest; [ "$WINDOWS" = 1 ] && WINDOW_MODES="latest all"; fi
 STEPS_PER_EPOCH=${STEPS_PER_EPOCH:-}
+OURS_EXTRA=${OURS_EXTRA:-}
+read -r -a EXTRA_ARGS <<< "$OURS_EXTRA"
+EXTRA_SUFFIX=$(for a in "${EXTRA_ARGS[@]}"; do printf '_%s' "${a#model_config.}"; done | tr -d '=')
 STEPS_ARGS=() STEPS_SUFFIX=""
 if [ -n "$STEPS_PER_EPOCH" ]; then STEPS_ARGS=(steps_per_epoch="$STEPS_PER_EPOCH") STEPS_SUFFIX="_steps$STEPS_PER_EPOCH"; fi
 OURS_PY=.venv/bin/python
@@ -104,8 +111,9 @@ for budget in $BUDGETS; do
     theirs="$WORK/runs/${PREFIX}recbole_${model}_${budget}min"
     ours=""  # the first of our runs: RecBole copies its sizes, dropout, batch size and learning rate
     for mode in $WINDOW_MODES; do
-      name="${lower}$([ "$mode" = latest ] || echo "_${mode}_windows")${STEPS_SUFFIX}_${budget}min"
-      train_ours "$model" "$budget" "$WORK/runs/${PREFIX}ours_$name" train_windows="$mode" "${STEPS_ARGS[@]}"
+      name="${lower}$([ "$mode" = latest ] || echo "_${mode}_windows")${STEPS_SUFFIX}${EXTRA_SUFFIX}_${budget}min"
+      train_ours "$model" "$budget" "$WORK/runs/${PREFIX}ours_$name" train_windows="$mode" "${STEPS_ARGS[@]}" \
+          "${EXTRA_ARGS[@]}"
       args+=(--ours "$name=$WORK/runs/${PREFIX}ours_$name")
       ours=${ours:-$WORK/runs/${PREFIX}ours_$name}
     done
@@ -113,7 +121,7 @@ for budget in $BUDGETS; do
       step "RecBole $model, ${budget}-minute budget -> $theirs"
       nice -n 15 "$RECBOLE_PY" benchmarks/peers/run_recbole.py --data-dir "$EXPORT" \
           --model "$model" --from-run "$ours" --epochs 10000 --patience 10 --seed 42 \
-          --time-budget-minutes "$budget" --output "$theirs"
+          --time-budget-minutes "$budget" --resume --output "$theirs"
     fi
     args+=(--recbole "recbole_${lower}_${budget}min=$theirs")
   done
