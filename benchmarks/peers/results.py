@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import throughput  # noqa: E402 (the sibling script: its verdicts)
+from compare import _p  # noqa: E402 (the sibling script: p-values printed as in its tables)
 from tfseqrec.benchmark.report import update_readme  # noqa: E402
 
 PEERS_START = "<!-- tfseqrec-peers-results:start -->"
@@ -110,12 +111,6 @@ def _with_ci(system: dict, metric: str) -> str:
     ci = system.get(f"{metric}_ci")
     value = system[metric]
     return f"{value:.4f} [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else f"{value:.4f}"
-
-
-def _p(value) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:.2g}" if value >= 1e-4 else f"{value:.0e}"
 
 
 def _titled(values: list[str] | None, flag: str, filename: str) -> list[tuple[str, dict]]:
