@@ -257,15 +257,9 @@ def markdown(table: dict) -> str:
              "|" + "---|" * 15]
     for s in table["systems"]:
         c = s["costs"]
-
-        def with_ci(metric):
-            if s[metric] is None:
-                return "n/a"
-            ci = s[f"{metric}_ci"]
-            return f"{s[metric]:.4f} [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else f"{s[metric]:.4f}"
         spe = _fmt(c.get("seconds_per_epoch"), 1) + (" (projected)" if c.get("seconds_per_epoch_projected") else "")
         epochs = "" if c.get("epochs_run") is None else f"{c['epochs_run']} ({c.get('best_epoch')})"
-        lines.append(f"| {s['name']} | {s['system']} | {s['model'] or ''} | {with_ci('NDCG@10')} | {with_ci('HR@10')} "
+        lines.append(f"| {s['name']} | {s['system']} | {s['model'] or ''} | {with_ci(s, 'NDCG@10')} | {with_ci(s, 'HR@10')} "
                      f"| {_fmt(s['MRR'])} | {_fmt(s['num_users'])} | {_fmt(c.get('targets_per_second'), 0)} | "
                      f"{_fmt(c.get('samples_per_second'), 0)} | {spe} | {_fmt(c.get('peak_memory_mib'), 0)} | "
                      f"{epochs} | {c.get('stopped_by') or ''} | {_minutes(c.get('time_budget_minutes'))} | "
@@ -277,8 +271,8 @@ def markdown(table: dict) -> str:
         for c in table["comparisons"]:
             ci = c["diff_ci"]
             rows.append(f"| {c['a']} | {c['b']} | {c['metric']} | {c['mean_a']:.4f} | {c['mean_b']:.4f} | "
-                        f"{c['diff']:+.4f} [{ci[0]:+.4f}, {ci[1]:+.4f}] | {_p(c['ttest_p'])} | "
-                        f"{_p(c['wilcoxon_p'])} | {_p(c['holm_p'])} | {c['users']} |")
+                        f"{c['diff']:+.4f} [{ci[0]:+.4f}, {ci[1]:+.4f}] | {format_p(c['ttest_p'])} | "
+                        f"{format_p(c['wilcoxon_p'])} | {format_p(c['holm_p'])} | {c['users']} |")
         out += "\n\nPaired over the same users (matched by sequence id):\n\n" + "\n".join(rows)
     out += f"\n\nProtocol: {table['protocol']}.\n"
     out += ("Training targets: ours = next-item positions of the padded training windows (each user's latest, or "
@@ -298,11 +292,19 @@ def markdown(table: dict) -> str:
     return out + "\n"
 
 
+def with_ci(system: dict, metric: str) -> str:
+    """``0.0414 [0.0395, 0.0433]``: a system row's metric with its bootstrap interval ("n/a" without the metric)."""
+    if system.get(metric) is None:
+        return "n/a"
+    ci = system.get(f"{metric}_ci")
+    return f"{system[metric]:.4f} [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else f"{system[metric]:.4f}"
+
+
 def _minutes(value) -> str:
     return "" if value is None else f"{value:g}"
 
 
-def _p(value) -> str:
+def format_p(value) -> str:
     if value is None:
         return ""
     return f"{value:.2g}" if value >= 1e-4 else f"{value:.1e}"

@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import throughput  # noqa: E402 (the sibling script: its verdicts)
-from compare import _p  # noqa: E402 (the sibling script: p-values printed as in its tables)
+from compare import format_p, with_ci  # noqa: E402 (the sibling script: figures printed as in its tables)
 from tfseqrec.benchmark.report import update_readme  # noqa: E402
 
 PEERS_START = "<!-- tfseqrec-peers-results:start -->"
@@ -56,7 +56,7 @@ def comparison_section(title: str, table: dict) -> list[str]:
             continue
         lo, hi = c["diff_ci"]
         paired.setdefault(c["a"], []).append(
-            f"vs {c['b']}: {c['diff']:+.4f} [{lo:+.4f}, {hi:+.4f}], p {_p(c['wilcoxon_p'])} (Holm {_p(c['holm_p'])})")
+            f"vs {c['b']}: {c['diff']:+.4f} [{lo:+.4f}, {hi:+.4f}], p {format_p(c['wilcoxon_p'])} (Holm {format_p(c['holm_p'])})")
     lines = [f"**{title}**", "",
              "| run | system | NDCG@10 [95% CI] | HR@10 [95% CI] | epochs (best) | stopped by | train min | "
              "targets/s | machine load | paired NDCG@10 difference, Wilcoxon p |", "|" + "---|" * 10]
@@ -67,7 +67,7 @@ def comparison_section(title: str, table: dict) -> list[str]:
         epochs = "" if costs.get("epochs_run") is None else f"{costs['epochs_run']} ({costs.get('best_epoch')})"
         minutes = costs.get("train_minutes")
         speed = costs.get("targets_per_second")
-        lines.append(f"| {s['name']} | {s['system']} | {_with_ci(s, 'NDCG@10')} | {_with_ci(s, 'HR@10')} | {epochs} | "
+        lines.append(f"| {s['name']} | {s['system']} | {with_ci(s, 'NDCG@10')} | {with_ci(s, 'HR@10')} | {epochs} | "
                      f"{costs.get('stopped_by') or ''} | {'' if minutes is None else f'{minutes:.1f}'} | "
                      f"{'' if speed is None else f'{speed:,.0f}'} | {_load(costs)} | "
                      f"{'; '.join(paired.get(s['name'], []))} |")
@@ -105,12 +105,6 @@ def _load(costs: dict) -> str:
     if costs.get("load_average"):
         return f"load {costs['load_average'][0]:.1f}"
     return "?"
-
-
-def _with_ci(system: dict, metric: str) -> str:
-    ci = system.get(f"{metric}_ci")
-    value = system[metric]
-    return f"{value:.4f} [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else f"{value:.4f}"
 
 
 def _titled(values: list[str] | None, flag: str, filename: str) -> list[tuple[str, dict]]:
