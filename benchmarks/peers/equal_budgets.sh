@@ -14,7 +14,9 @@
 #   DATASET=ml1m BUDGETS=30 MODELS=SASRec WINDOWS=0 bash benchmarks/peers/equal_budgets.sh   # ML-1M, length 200
 #   DATASET=beauty BUDGETS=60 MODELS="SASRec GRU4Rec" WINDOWS=0 bash benchmarks/peers/equal_budgets.sh  # Beauty, 50
 #   OURS_EXTRA="batch_size=32" ... bash benchmarks/peers/equal_budgets.sh   # more overrides for ours (names gain
-#                                                                           # _batch_size32); RecBole unchanged
+#                                                                           # _batch_size32)
+#   RECBOLE_EXTRA="--batch-size 128" ...     # flags for run_recbole.py, which win over what --from-run copies from
+#                                            # our first run (which carries OURS_EXTRA); names gain _bs128
 #
 # Ours is trained twice per model: on each user's latest max_len + 1 training items (the SASRec reference code's
 # data), and with train_windows=all, where every training item is a target once, as in RecBole's one sample per
@@ -43,6 +45,9 @@ if [ -z "$WINDOW_MODES" ]; then WINDOW_MODES=latest; [ "$WINDOWS" = 1 ] && WINDO
 STEPS_PER_EPOCH=${STEPS_PER_EPOCH:-}
 OURS_EXTRA=${OURS_EXTRA:-}
 read -r -a EXTRA_ARGS <<< "$OURS_EXTRA"
+RECBOLE_EXTRA=${RECBOLE_EXTRA:-}
+read -r -a RECBOLE_ARGS <<< "$RECBOLE_EXTRA"
+RECBOLE_SUFFIX=$(echo "$RECBOLE_EXTRA" | sed -E 's/--batch-size */_bs/; s/--learning-rate */_lr/; s/--([a-z-]+) */_\1/g; s/ //g')
 EXTRA_SUFFIX=$(for a in "${EXTRA_ARGS[@]}"; do printf '_%s' "${a#model_config.}"; done | tr -d '=')
 STEPS_ARGS=() STEPS_SUFFIX=""
 if [ -n "$STEPS_PER_EPOCH" ]; then STEPS_ARGS=(steps_per_epoch="$STEPS_PER_EPOCH") STEPS_SUFFIX="_steps$STEPS_PER_EPOCH"; fi
@@ -108,7 +113,7 @@ args=()
 for budget in $BUDGETS; do
   for model in $MODELS; do
     lower=$(echo "$model" | tr '[:upper:]' '[:lower:]')
-    theirs="$WORK/runs/${PREFIX}recbole_${model}_${budget}min"
+    theirs="$WORK/runs/${PREFIX}recbole_${model}${RECBOLE_SUFFIX}_${budget}min"
     ours=""  # the first of our runs: RecBole copies its sizes, dropout, batch size and learning rate
     for mode in $WINDOW_MODES; do
       name="${lower}$([ "$mode" = latest ] || echo "_${mode}_windows")${STEPS_SUFFIX}${EXTRA_SUFFIX}_${budget}min"
@@ -121,9 +126,9 @@ for budget in $BUDGETS; do
       step "RecBole $model, ${budget}-minute budget -> $theirs"
       nice -n 15 "$RECBOLE_PY" benchmarks/peers/run_recbole.py --data-dir "$EXPORT" \
           --model "$model" --from-run "$ours" --epochs 10000 --patience 10 --seed 42 \
-          --time-budget-minutes "$budget" --resume --output "$theirs"
+          --time-budget-minutes "$budget" --resume --output "$theirs" "${RECBOLE_ARGS[@]}"
     fi
-    args+=(--recbole "recbole_${lower}_${budget}min=$theirs")
+    args+=(--recbole "recbole_${lower}${RECBOLE_SUFFIX}_${budget}min=$theirs")
   done
 done
 step "compare -> $REPORT"

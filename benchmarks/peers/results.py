@@ -5,15 +5,16 @@
         --comparison "ML-100K to convergence, SASRec=benchmarks/reports/peers/ml100k_converged_sasrec" \\
         --readme README.md
 
-Runs in the package's virtualenv and reads only the reports (no RecBole, no training, no TensorFlow):
-``--throughput TITLE=DIR`` is a ``throughput.py`` output (``throughput.json``), ``--comparison TITLE=DIR`` a
+Runs in the package's virtualenv and reads only the reports (no RecBole, no training, no TensorFlow): ``--throughput
+TITLE=DIR`` is a ``throughput.py`` output (``throughput.json``; with a ``limits.py`` result, ``limits.json``, beside
+it the table also shows the best ratios any TensorFlow trainer could reach there), ``--comparison TITLE=DIR`` a
 ``compare.py`` output (``comparison.json``); both repeatable, shown in the order given. Prints Markdown: one
-throughput and memory table over every ``--throughput`` report (ratios judged against the issue's targets the
-way ``throughput.py`` judges them), then per ``--comparison`` report every run's test NDCG@10 / HR@10 with
-95% bootstrap intervals, epochs, what stopped it, and each of our runs' paired NDCG@10 difference against each
-RecBole run with the Wilcoxon and Holm p-values. With ``--readme FILE`` the text replaces the block between
-``<!-- tfseqrec-peers-results:start -->`` and ``<!-- tfseqrec-peers-results:end -->`` in FILE, so the figures
-there are never typed by hand.
+throughput and memory table over every ``--throughput`` report (ratios judged against the issue's targets the way
+``throughput.py`` judges them), then per ``--comparison`` report every run's test NDCG@10 / HR@10 with 95% bootstrap
+intervals, epochs, what stopped it, and each of our runs' paired NDCG@10 difference against each RecBole run with
+the Wilcoxon and Holm p-values. With ``--readme FILE`` the text replaces the block between
+``<!-- tfseqrec-peers-results:start -->`` and ``<!-- tfseqrec-peers-results:end -->`` in FILE, so the figures there
+are never typed by hand.
 """
 from __future__ import annotations
 
@@ -36,15 +37,20 @@ PEERS_END = "<!-- tfseqrec-peers-results:end -->"
 
 
 def throughput_section(reports: list[tuple[str, dict]]) -> list[str]:
-    """One table row per (report, model): targets per second and peak memory, ours against RecBole."""
+    """One table row per (report, model): targets per second and peak memory, ours against RecBole; with the best
+    ratios any TensorFlow full-cross-entropy trainer could reach there when the report has a ``limits.py`` result."""
     lines = ["| data | model | ours targets/s | RecBole targets/s | ratio (target >= 100x) | ours peak MiB | "
-             "RecBole peak MiB | memory ratio (target <= 0.25) | other processes' cores (ours / RecBole) |",
-             "|" + "---|" * 9]
+             "RecBole peak MiB | memory ratio (target <= 0.25) | other processes' cores (ours / RecBole) | "
+             "best possible for TensorFlow (speed / memory) |", "|" + "---|" * 10]
     for title, report in reports:
+        limits = {r["model"]: r for r in (report.get("limits") or {}).get("rows", [])}
         for row in report["rows"]:
             c = throughput.row_cells(row)
+            best = limits.get(row["model"])
+            bound = "" if best is None else f"{best['best_speed_ratio']:.1f}x / {best['best_memory_ratio']:.2f}"
             lines.append(f"| {title} | {row['model']} | {c['ours']} | {c['recbole']} | {c['speed']} | "
-                         f"{c['ours_memory']} | {c['recbole_memory']} | {c['memory']} | {c['other_cores']} |")
+                         f"{c['ours_memory']} | {c['recbole_memory']} | {c['memory']} | {c['other_cores']} | "
+                         f"{bound} |")
     return lines
 
 
@@ -82,7 +88,11 @@ def section(throughputs: list[tuple[str, dict]], comparisons: list[tuple[str, di
         lines += ["Targets: ours = every next-item position of a training window (BERT4Rec: every non-padding position, "
                   "of which ~20% are masked), RecBole = one per (prefix, next item) sample (BERT4Rec: its masked "
                   "positions). Other processes' cores: CPU used by everything else during the measurement; above "
-                  f"{throughput.BUSY_OTHER_CORES} a ratio is marked not comparable.", ""]
+                  f"{throughput.BUSY_OTHER_CORES} a ratio is marked not comparable. Best possible for TensorFlow "
+                  "(benchmarks/peers/limits.py, same session as the report): the output layer's forward and backward "
+                  "alone over the whole catalogue (no encoder, no optimizer) divided by RecBole's targets/s, and "
+                  "the peak memory of a process that only imports TensorFlow divided by RecBole's peak: no "
+                  "TensorFlow trainer with full cross-entropy can beat these ratios on this machine.", ""]
     protocols = []
     for title, table in comparisons:
         lines += comparison_section(title, table) + [""]
@@ -107,7 +117,10 @@ def _load(costs: dict) -> str:
     return "?"
 
 
-def _titled(values: list[str] | None, flag: str, filename: str) -> list[tuple[str, dict]]:
+def _titled(values: list[str] | None, flag: str, filename: str,
+            companion: str | None = None) -> list[tuple[str, dict]]:
+    """Parses TITLE=DIR values and loads DIR/filename; DIR/companion, when given and present, is added to the
+    loaded object under the companion's stem (``limits.json`` -> ``limits``)."""
     out = []
     for value in values or []:
         title, sep, directory = value.rpartition("=")
@@ -116,11 +129,18 @@ def _titled(values: list[str] | None, flag: str, filename: str) -> list[tuple[st
         path = Path(directory) / filename
         if not path.is_file():
             raise SystemExit(f"error: {flag} {value!r}: {path} not found (run the script that writes it first)")
-        try:
-            out.append((title, json.loads(path.read_text())))
-        except json.JSONDecodeError as err:
-            raise SystemExit(f"error: {path}: not JSON ({err})")
+        loaded = _load_json(path)
+        if companion and (Path(directory) / companion).is_file():
+            loaded[Path(companion).stem] = _load_json(Path(directory) / companion)
+        out.append((title, loaded))
     return out
+
+
+def _load_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise SystemExit(f"error: {path}: not JSON ({err})")
 
 
 def main(argv=None) -> int:
@@ -132,7 +152,7 @@ def main(argv=None) -> int:
     parser.add_argument("--readme", metavar="FILE",
                         help=f"rewrite the block between {PEERS_START} and {PEERS_END} in FILE")
     args = parser.parse_args(argv)
-    throughputs = _titled(args.throughput, "--throughput", "throughput.json")
+    throughputs = _titled(args.throughput, "--throughput", "throughput.json", companion="limits.json")
     comparisons = _titled(args.comparison, "--comparison", "comparison.json")
     if not throughputs and not comparisons:
         parser.error("give at least one --throughput or --comparison")

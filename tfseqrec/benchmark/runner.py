@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Optional
 
 from tfseqrec.benchmark.grid import BenchmarkGrid, Cell, DatasetSpec, expand_cells
+from tfseqrec.benchmark.machine import describe as describe_machine
 
 CELL_FILE = "cell.json"
 GRID_FILE = "grid.json"
@@ -434,8 +435,7 @@ def model_size_bytes(run_dir: Path) -> Optional[int]:
 
 
 def machine() -> dict:
-    import platform
-    return {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count()}
+    return describe_machine()
 
 
 def _rows_per_second(metrics: dict) -> Optional[float]:

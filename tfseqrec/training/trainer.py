@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import resource
 import time
 from typing import Optional, Sequence
@@ -28,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfseqrec.benchmark.contention import CpuContention
+from tfseqrec.benchmark.machine import describe as describe_machine
 from tfseqrec.data import SequenceBatchConfig, load_feature_spec, make_dataset
 from tfseqrec.data.spec import FeatureSpec, load_item_counts
 from tfseqrec.models import build_model
@@ -43,8 +43,7 @@ RUN_FILE = "run.json"
 
 def machine_description() -> dict:
     gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
-    return {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
-            "tensorflow": tf.__version__, "gpus": gpus}
+    return {**describe_machine(), "tensorflow": tf.__version__, "gpus": gpus}
 
 
 def peak_memory_mib() -> float:
