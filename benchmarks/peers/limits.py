@@ -115,8 +115,9 @@ def table(report: dict) -> str:
         f"{report['items']:,} items, width {report['dim']}, measured {report['date']} (benchmarks/peers/limits.py).",
         "",
         f"Speed ceiling (output layer alone, float32, forward + backward): {c['targets_per_second']:,.0f} targets/s "
-        f"(best: {c['best']}; other processes used {c['other_cores']:.2f} cores "
-        "meanwhile). Memory floor (fresh process: import tensorflow + tf_keras, one matmul): "
+        f"(best: {c['best']}; other processes used "
+        f"{'?' if c['other_cores'] is None else format(c['other_cores'], '.2f')} cores meanwhile). "
+        "Memory floor (fresh process: import tensorflow + tf_keras, one matmul): "
         f"{report['tf_floor_mib']:,.0f} MiB" + (f"; import torch alone: {report['torch_floor_mib']:,.0f} MiB"
                                                  if report.get("torch_floor_mib") else "") + ".",
         "",
@@ -156,16 +157,16 @@ def main() -> int:
     source = json.loads(source_file.read_text())
     measured = source["rows"]
     items = args.items if args.items else catalogue_size(Path(args.data_dir))
-    theirs = (source.get("machine") or {}).get("cpu_model")
-    if theirs is None or theirs != describe()["cpu_model"]:
-        print(f"warning: {source_file} was measured on {theirs or 'an unrecorded CPU'}, this is "
-              f"{describe()['cpu_model']}: the bounds are only comparable with figures taken on the same machine",
-              file=sys.stderr)
     if items <= 0:
         sys.exit(f"error: --items {items}: the catalogue size must be positive")
+    machine = describe()
+    report_cpu = (source.get("machine") or {}).get("cpu_model")
+    if report_cpu is None or report_cpu != machine["cpu_model"]:
+        print(f"warning: {source_file} was measured on {report_cpu or 'an unrecorded CPU'}, this is "
+              f"{machine['cpu_model']}: the bounds are only comparable with figures taken on the same machine",
+              file=sys.stderr)
 
-    os.environ["TF_USE_LEGACY_KERAS"] = "1"
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # tfseqrec's import already chose Keras 2
     tf_floor = peak_memory_mib(sys.executable, TF_FLOOR_CODE)
     torch_floor = (peak_memory_mib(args.recbole_python, TORCH_FLOOR_CODE)
                    if Path(args.recbole_python).exists() else None)
@@ -189,9 +190,9 @@ def main() -> int:
             "recbole_peak_mib": theirs["peak_memory_mib"], "ours_peak_mib": ours["peak_memory_mib"],
             "ours_memory_ratio": ours["peak_memory_mib"] / theirs["peak_memory_mib"],
             "best_memory_ratio": tf_floor / theirs["peak_memory_mib"]})
-    report = {"items": items, "dim": args.dim, "date": time.strftime("%Y-%m-%d"), "machine": describe(),
+    report = {"items": items, "dim": args.dim, "date": time.strftime("%Y-%m-%d"), "machine": machine,
               "ceiling": {"targets_per_second": speeds[best], "best": best, "measured": speeds,
-                          "other_cores": contention.as_dict().get("other_cores") or 0.0},
+                          "other_cores": contention.other_cores},
               "throughput_machine": source.get("machine"), "tf_floor_mib": tf_floor, "torch_floor_mib": torch_floor,
               "rows": rows}
     text = table(report)

@@ -120,9 +120,11 @@ def table(rows: list[dict], args) -> str:
               f"{args.recbole_batches} timed batches after 2 warm-up batches. Ours: {args.steps} cached batches timed "
               "after a warm-up pass" + (f"; length-bucketed batches (pool {args.bucket_pool_batches}) and padded "
                                         "batches both measured, the faster shown" if args.bucket_pool_batches else "")
-              + ("; also compiled by XLA (`jit_compile: true`), the faster shown" if getattr(args, "also_jit", False) else "")
-              + ". Peak memory: ru_maxrss of each process (ours: of the process of the configuration shown). Other processes' cores: mean CPU used by everything "
-              "else during each measurement (`tfseqrec.benchmark.contention`); above "
+              + ("; also compiled by XLA (`jit_compile: true`), the faster shown"
+                 if getattr(args, "also_jit", False) else "")
+              + ". Peak memory: ru_maxrss of each process (ours: of the process of the configuration shown). "
+              "Other processes' cores: mean CPU used by everything else during each measurement "
+              "(`tfseqrec.benchmark.contention`); above "
               f"{BUSY_OTHER_CORES} the ratio is marked not comparable (PyTorch's threads slow down far more than "
               "ours when the cores are shared).",
               "", "Targets differ for BERT4Rec: ours counts every non-padding position of a training row (the "
