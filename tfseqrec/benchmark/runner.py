@@ -264,7 +264,7 @@ class GridRunner:
             "config_file": None, "protocol": payload.get("protocol"), "test_split": payload.get("protocol", {}).get(
                 "split", "test"), "metrics": metrics, "metrics_file": "test/metrics.json",
             "per_user_file": "test/per_user.npz", "validation_curve": [], "best_epoch": None, "epochs_run": 0,
-            "stopped_by": None, "peak_memory_mib": None, "model_size_bytes": None, "machine": machine(),
+            "stopped_by": None, "peak_memory_mib": None, "model_size_bytes": None, "machine": describe_machine(),
         })
         record["timings"] = {"seconds_per_epoch": None, "train_seconds": 0.0, "eval_seconds": metrics.get("seconds"),
                              "train_targets_per_epoch": None, "targets_per_second": None,
@@ -432,10 +432,6 @@ def model_size_bytes(run_dir: Path) -> Optional[int]:
     """Bytes of the saved best weights (``checkpoints/best.*``)."""
     files = list((Path(run_dir) / "checkpoints").glob("best.*"))
     return sum(f.stat().st_size for f in files) if files else None
-
-
-def machine() -> dict:
-    return describe_machine()
 
 
 def _rows_per_second(metrics: dict) -> Optional[float]:
