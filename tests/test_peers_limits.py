@@ -25,16 +25,20 @@ def _throughput_report(folder: Path) -> Path:
 def test_limits_divide_the_measured_bounds_by_recboles_figures(tmp_path, monkeypatch, capsys):
     limits = _script("limits")
     report = _throughput_report(tmp_path / "tp")
-    speeds = {(1024, False): 12000.0, (1024, True): 15000.0, (4096, False): 11000.0, (4096, True): 14000.0}
+    speeds = {("plain", 1024, False): 12000.0, ("plain", 1024, True): 15000.0, ("plain", 4096, False): 11000.0,
+              ("plain", 4096, True): 14000.0, ("tfseqrec", 1024, False): 13000.0, ("tfseqrec", 1024, True): 9000.0,
+              ("tfseqrec", 4096, False): 14500.0, ("tfseqrec", 4096, True): 8000.0}
     monkeypatch.setattr(limits, "output_layer_targets_per_second",
-                        lambda items, dim, targets, jit_compile=False: speeds[(targets, jit_compile)])
+                        lambda items, dim, targets, jit_compile=False, layer="plain":
+                        speeds[(layer, targets, jit_compile)])
     monkeypatch.setattr(limits, "peak_memory_mib", lambda python, code: 800.0 if "tensorflow" in code else 300.0)
     monkeypatch.setattr("sys.argv", ["limits.py", "--report", str(report), "--items", "500", "--targets", "1024",
                                      "4096", "--recbole-python", "/bin/sh"])
     assert limits.main() == 0
     written = json.loads((report / "limits.json").read_text())
     assert written["ceiling"]["targets_per_second"] == 15000.0
-    assert written["ceiling"]["best"] == "1024 targets per call, XLA" and len(written["ceiling"]["measured"]) == 4
+    assert written["ceiling"]["best"] == "plain layer, 1024 targets per call, XLA"
+    assert len(written["ceiling"]["measured"]) == 8
     assert written["tf_floor_mib"] == 800.0 and written["torch_floor_mib"] == 300.0
     sasrec, gru = written["rows"]
     # 15,000 / 100 = 150x: a TF trainer could meet 100x there; 15,000 / 2,000 = 7.5x: none could
@@ -46,6 +50,7 @@ def test_limits_divide_the_measured_bounds_by_recboles_figures(tmp_path, monkeyp
     assert "| SASRec | 100 | 4,000 (40.0x) | 150.0x (reachable) | 4,000 | 1,400 (0.35) | 0.20 (reachable) |" in text
     assert "| GRU4Rec | 2,000 | 6,000 (3.0x) | 7.5x (unreachable) | 700 | 1,300 (1.86) | 1.14 (unreachable) |" in text
     assert "import torch alone: 300 MiB" in text and text in capsys.readouterr().out
+    assert "the plain TensorFlow layer at best: 15,000 targets/s" in text
 
     results = _script("results")
     lines = results.section(results._titled([f"Toy={report}"], "--throughput", "throughput.json",
@@ -70,9 +75,13 @@ def test_limits_name_a_missing_report_and_a_data_dir_without_an_item_count(tmp_p
 
 def test_output_layer_timing_runs_both_executors_on_a_tiny_catalogue():
     limits = _script("limits")
-    for jit in (False, True):
-        speed = limits.output_layer_targets_per_second(items=40, dim=8, targets=16, jit_compile=jit, min_seconds=0.05)
-        assert speed > 0
+    for layer in limits.LAYERS:
+        for jit in (False, True):
+            speed = limits.output_layer_targets_per_second(items=40, dim=8, targets=16, jit_compile=jit,
+                                                           min_seconds=0.05, layer=layer)
+            assert speed > 0
+    with pytest.raises(ValueError, match="layer='fast'"):
+        limits.output_layer_targets_per_second(items=40, dim=8, targets=16, layer="fast")
 
 
 def test_memory_floor_is_the_child_process_own_peak(tmp_path):

@@ -7,11 +7,13 @@ The throughput report (``throughput.py``) holds RecBole's training targets per s
 This script measures two bounds on the same machine and sets them against those figures:
 
 * **speed ceiling**: the output layer alone, forward and backward (logits ``h @ E^T`` over the whole catalogue,
-  ``[targets, dim] x [dim, items]``, sparse softmax cross-entropy, gradients for ``h`` and ``E``), in float32, at
-  several numbers of targets per call, by TensorFlow's graph executor and by XLA, the fastest kept. No embedding
-  lookup, no encoder, no optimizer update: every model trained with full cross-entropy over this catalogue at this
-  width is slower than this. Ceiling / RecBole's targets per second is the largest speed ratio any such TensorFlow
-  trainer could show here.
+  ``[targets, dim] x [dim, items]``, softmax cross-entropy, gradients for ``h`` and ``E``), in float32, at
+  several numbers of targets per call, by TensorFlow's graph executor and by XLA, in two forms: the plain graph
+  (``tf.nn.sparse_softmax_cross_entropy_with_logits`` and autodiff) and the package's fused layer
+  (``tfseqrec.tasks.full_softmax``, hand-written gradient, what our models train with); the fastest is kept. No
+  embedding lookup, no encoder, no optimizer update: every model trained with these output layers over this
+  catalogue at this width is slower than this. Ceiling / RecBole's targets per second is the largest speed ratio
+  such a TensorFlow trainer could show here.
 * **memory floor**: the peak resident memory (VmHWM) of a fresh process that imports TensorFlow and tf-keras
   and runs one matmul: no data, no model. Floor / RecBole's peak is the smallest memory ratio any TensorFlow trainer
   could show. (For context the same is measured for ``import torch`` in RecBole's virtualenv when it exists.)
@@ -35,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from throughput import MEMORY_TARGET, RECBOLE_PYTHON, SPEED_TARGET  # noqa: E402 (the sibling script's targets)
 from tfseqrec.benchmark.contention import CpuContention  # noqa: E402 (no TensorFlow)
 from tfseqrec.benchmark.machine import describe  # noqa: E402
+from tfseqrec.benchmark.output_layer import LAYERS, output_layer_targets_per_second  # noqa: E402
 
 # VmHWM, not ru_maxrss: a child's ru_maxrss keeps the parent's peak from before exec.
 PEAK_CODE = """
@@ -65,37 +68,6 @@ def peak_memory_mib(python: str, code: str) -> float:
     return int(out.strip().splitlines()[-1]) / 1024.0
 
 
-def output_layer_targets_per_second(items: int, dim: int, targets: int, jit_compile: bool = False,
-                                    min_seconds: float = 2.0, seed: int = 0) -> float:
-    """Targets per second of the full-softmax output layer's forward + backward at ``targets`` per call (float32),
-    run by TensorFlow's graph executor or compiled by XLA."""
-    import tensorflow as tf
-
-    rng = tf.random.Generator.from_seed(seed)
-    hidden = rng.normal([targets, dim])
-    labels = rng.uniform([targets], 0, items, dtype=tf.int64)
-    table = tf.Variable(rng.normal([items, dim]) * 0.05)
-
-    @tf.function(jit_compile=jit_compile)
-    def step(h):
-        with tf.GradientTape() as tape:
-            tape.watch(h)
-            logits = tf.matmul(h, table, transpose_b=True)  # [targets, items]
-            loss = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
-        grad_h, grad_table = tape.gradient(loss, [h, table])
-        return tf.reduce_sum(grad_h) + tf.reduce_sum(grad_table)
-
-    for _ in range(3):
-        step(hidden).numpy()
-    calls, start = 0, time.perf_counter()
-    while True:
-        step(hidden).numpy()
-        calls += 1
-        elapsed = time.perf_counter() - start
-        if elapsed >= min_seconds and calls >= 3:
-            return calls * targets / elapsed
-
-
 def catalogue_size(data_dir: Path) -> int:
     """Number of items in our preprocessed data (``feature_spec.json``'s vocabulary, padding and OOV excluded)."""
     path = data_dir / "feature_spec.json"
@@ -107,6 +79,12 @@ def catalogue_size(data_dir: Path) -> int:
         raise SystemExit(f"error: {path} has no vocabulary.num_items; pass --items") from None
 
 
+def _plain_best(measured: dict) -> str:
+    """``"; the plain TensorFlow layer at best: N targets/s"`` when the report holds both layers' timings."""
+    plain = [v for k, v in measured.items() if k.startswith("plain layer")]
+    return f"; the plain TensorFlow layer at best: {max(plain):,.0f} targets/s" if plain else ""
+
+
 def table(report: dict) -> str:
     c = report["ceiling"]
     lines = [
@@ -115,7 +93,7 @@ def table(report: dict) -> str:
         f"{report['items']:,} items, width {report['dim']}, measured {report['date']} (benchmarks/peers/limits.py).",
         "",
         f"Speed ceiling (output layer alone, float32, forward + backward): {c['targets_per_second']:,.0f} targets/s "
-        f"(best: {c['best']}; other processes used "
+        f"(best: {c['best']}{_plain_best(c['measured'])}; other processes used "
         f"{'?' if c['other_cores'] is None else format(c['other_cores'], '.2f')} cores meanwhile). "
         "Memory floor (fresh process: import tensorflow + tf_keras, one matmul): "
         f"{report['tf_floor_mib']:,.0f} MiB" + (f"; import torch alone: {report['torch_floor_mib']:,.0f} MiB"
@@ -172,11 +150,13 @@ def main() -> int:
                    if Path(args.recbole_python).exists() else None)
     speeds = {}
     with CpuContention() as contention:
-        for targets in args.targets:
-            for jit in (False, True):
-                name = f"{targets} targets per call, {'XLA' if jit else 'graph'}"
-                speeds[name] = output_layer_targets_per_second(items, args.dim, targets, jit_compile=jit)
-                print(f"output layer, {name}: {speeds[name]:,.0f} targets/s", flush=True)
+        for layer in LAYERS:
+            for targets in args.targets:
+                for jit in (False, True):
+                    name = f"{layer} layer, {targets} targets per call, {'XLA' if jit else 'graph'}"
+                    speeds[name] = output_layer_targets_per_second(items, args.dim, targets, jit_compile=jit,
+                                                                   layer=layer)
+                    print(f"output layer, {name}: {speeds[name]:,.0f} targets/s", flush=True)
     best = max(speeds, key=speeds.get)
     rows = []
     for r in measured:

@@ -16,6 +16,7 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from tfseqrec.tasks import losses
+from tfseqrec.tasks.full_softmax import full_softmax_cross_entropy
 from tfseqrec.tasks.negatives import FIRST_ITEM_ID, PopularitySampler, UniformSampler
 
 LOSS_NAMES = ("full_ce", "sampled_softmax", "bce", "gbce", "bpr_max", "top1_max", "in_batch")
@@ -348,6 +349,10 @@ class NextItemTask(tf.keras.layers.Layer):
         return tf.boolean_mask(queries, keep), tf.boolean_mask(targets, keep)
 
     def _full_ce(self, queries, targets, item_embeddings, item_bias):
+        if (queries.dtype == tf.float32 and losses.parse_score_activation(self.loss_config.score_activation) is None
+                and (item_bias is None or tf.as_dtype(item_bias.dtype) == tf.float32)):
+            # the fast path (hand-written gradient); mixed precision and score activations take the graph below
+            return full_softmax_cross_entropy(queries, item_embeddings, targets, item_bias)
         logits = tf.cast(tf.matmul(queries, item_embeddings, transpose_b=True), tf.float32)  # [N, V]
         if item_bias is not None:
             logits += tf.cast(item_bias, tf.float32)[None, :]
