@@ -90,9 +90,10 @@ def section(throughputs: list[tuple[str, dict]], comparisons: list[tuple[str, di
                   "positions). Other processes' cores: CPU used by everything else during the measurement; above "
                   f"{throughput.BUSY_OTHER_CORES} a ratio is marked not comparable. Best possible for TensorFlow "
                   "(benchmarks/peers/limits.py, same session as the report): the output layer's forward and backward "
-                  "alone over the whole catalogue (no encoder, no optimizer) divided by RecBole's targets/s, and "
-                  "the peak memory of a process that only imports TensorFlow divided by RecBole's peak: no "
-                  "TensorFlow trainer with full cross-entropy can beat these ratios on this machine.", ""]
+                  "alone over the whole catalogue (no encoder, no optimizer; the fastest layer its limits.json timed: "
+                  "TensorFlow's plain one, and tfseqrec's fused one in reports measured since that exists) divided by RecBole's targets/s, and the peak memory of a process that only imports "
+                  "TensorFlow divided by RecBole's peak: no TensorFlow trainer with such an output layer can beat "
+                  "these ratios on this machine.", ""]
     protocols = []
     for title, table in comparisons:
         lines += comparison_section(title, table) + [""]

@@ -1,0 +1,42 @@
+"""benchmarks/profile_step.py: the op table from a real profile, and the summary arithmetic on fixed rows."""
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import generated_dataset
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "profile_step.py"
+
+
+@pytest.fixture()
+def profile_step():
+    spec = importlib.util.spec_from_file_location("profile_step", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_summary_per_step_by_type_and_op(profile_step):
+    rows = [{"type": "MatMul", "operation": "task/MatMul", "total_self_time": 6000.0},
+            {"type": "MatMul", "operation": "MatMul_1", "total_self_time": 2000.0},
+            {"type": "Softmax", "operation": "task/Softmax", "total_self_time": 2000.0}]
+    text = profile_step.summarise(rows, steps=2, top=5)
+    # 8,000 us over 2 steps = 4.0 ms/step, 80% of 10,000 us
+    lines = [line.split() for line in text.splitlines()]
+    assert ["MatMul", "4.0", "80.0%"] in lines and ["Softmax", "1.0", "20.0%"] in lines
+    assert ["task/MatMul", "3.0"] in lines and ["MatMul_1", "1.0"] in lines
+    assert text.index("task/MatMul") < text.index("task/Softmax")
+
+
+def test_profiles_a_tiny_sasrec(profile_step, tmp_path, monkeypatch, capsys):
+    data = generated_dataset(tmp_path, num_users=150, num_items=80, seed=1)
+    monkeypatch.setattr(sys, "argv", ["profile_step.py", "--data-dir", str(data), "--max-len", "12",
+                                      "--batch-size", "8", "--steps", "2", "--logdir", str(tmp_path / "trace")])
+    profile_step.main()
+    out = capsys.readouterr().out
+    assert "sasrec, loss full_ce, batch 8, length 12" in out
+    assert "_MklMatMul" in out or "MatMul" in out
+    with pytest.raises(SystemExit, match="no profile"):
+        profile_step.op_stats(str(tmp_path / "empty"))
