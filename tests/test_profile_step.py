@@ -37,6 +37,10 @@ def test_profiles_a_tiny_sasrec(profile_step, tmp_path, monkeypatch, capsys):
     profile_step.main()
     out = capsys.readouterr().out
     assert "sasrec, loss full_ce, batch 8, length 12" in out
-    assert "_MklMatMul" in out or "MatMul" in out
+    rows = [line.split() for line in out.splitlines()]
+    type_rows = [r for r in rows if len(r) == 3 and r[2].endswith("%")]
+    assert type_rows and any("MatMul" in r[0] for r in type_rows)  # the output layer's matmuls are profiled
+    assert all(float(r[1]) >= 0 for r in type_rows)
+    assert abs(sum(float(r[2][:-1]) for r in type_rows) - 100.0) < 1.0 or len(type_rows) == 25
     with pytest.raises(SystemExit, match="no profile"):
         profile_step.op_stats(str(tmp_path / "empty"))
