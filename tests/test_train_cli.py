@@ -130,8 +130,24 @@ def test_random_prefix_training_keeps_one_row_per_record(dataset, tmp_path):
     summary = _train_small_sasrec(dataset, tmp_path / "random", 3, "model_config.max_len=5", "batch_size=64",
                                   "train_windows=random", "bucket_pool_batches=2")
     assert summary["config"]["train_windows"] == "random" and summary["epochs_run"] == 3
-    with pytest.raises(ValueError, match="train_windows='some'.*latest, all or random"):
+    with pytest.raises(ValueError, match="train_windows='some'.*latest, all, random, prefixes"):
         load_train_config(None, [f"data_dir={dataset}", "train_windows=some"])
+
+
+def test_prefix_training_counts_one_row_per_prefix(dataset, tmp_path):
+    from tfseqrec.data import load_feature_spec
+    from tfseqrec.data.loader import WINDOW_MODES, SequenceBatchConfig, make_dataset
+    from tfseqrec.training.config import TRAIN_WINDOW_MODES, load_train_config
+    from tfseqrec.training.trainer import _training_rows
+    assert TRAIN_WINDOW_MODES == WINDOW_MODES
+    spec = load_feature_spec(str(dataset))
+    prefixes = load_train_config(None, [f"data_dir={dataset}", "train_windows=prefixes"])
+    lengths = [int(n) for b in make_dataset(spec, "train", SequenceBatchConfig(batch_size=512, padding="ragged"))
+               for n in b["lengths"].numpy()]
+    assert _training_rows(spec, prefixes, 5) == sum(max(n - 1, 1) for n in lengths)
+    summary = _train_small_sasrec(dataset, tmp_path / "prefixes", 2, "model_config.max_len=5",
+                                  "batch_size=256", "train_windows=prefixes", "steps_per_epoch=4")
+    assert summary["config"]["train_windows"] == "prefixes" and summary["epochs_run"] == 2
 
 
 def test_history_csv_has_the_validation_metrics_when_validating_every_other_epoch(dataset, tmp_path):

@@ -368,6 +368,36 @@ def test_bucketed_windows_give_the_same_number_of_batches_every_pass(data_dir, s
     assert [len(b["lengths"]) for b in batches] == [2, 2, 2, 2]
 
 
+def test_prefix_bounds_give_every_prefix_with_a_target_once():
+    from tfseqrec.data.loader import prefix_bounds
+    row, start, end = (t.numpy().tolist() for t in prefix_bounds(tf.constant([4, 1, 2, 0]), 2))
+    assert row == [0, 0, 0, 1, 2, 3]  # n - 1 prefixes of a history of n >= 2 items, one row otherwise
+    assert list(zip(start, end)) == [(2, 4), (1, 3), (0, 2), (0, 1), (0, 2), (0, 0)]  # latest 2 items of each
+    _, whole_start, whole_end = (t.numpy().tolist() for t in prefix_bounds(tf.constant([3]), None))
+    assert whole_start == [0, 0] and whole_end == [3, 2]
+
+
+def test_prefix_rows_are_recboles_samples_with_their_features(data_dir):
+    config = SequenceBatchConfig(batch_size=64, max_len=3, windows="prefixes", include_timestamps=True)
+    rows = [(sid.decode(), items.tolist(), ts.tolist(), int(n))
+            for b in make_dataset(data_dir, "train", config)
+            for sid, items, ts, n in zip(b["sequence_id"].numpy(), b["item_ids"].numpy(), b["timestamps"].numpy(),
+                                         b["lengths"].numpy())]
+    expected = []
+    for sid, (items, times, _) in HISTORIES.items():
+        for end in range(len(items), 1, -1) if len(items) > 1 else [len(items)]:
+            kept = slice(max(0, end - 3), end)
+            pad = 3 - len(items[kept])
+            expected.append((sid, [0] * pad + items[kept], [0] * pad + times[kept], len(items[kept])))
+    assert sorted(rows) == sorted(expected)
+    assert len(rows) == 4 + 1 + 1 + 6 + 2  # u1 u2 u3 u4 u5
+    bucketed = _bucketed(data_dir, batch_size=3, max_len=3, windows="prefixes", bucket_width_multiple=1)
+    assert sorted(n for b in bucketed for n in b["lengths"].tolist()) == sorted(r[3] for r in rows)
+    shuffled = SequenceBatchConfig(batch_size=64, max_len=3, windows="prefixes", shuffle_buffer=100, seed=4)
+    (batch,) = list(make_dataset(data_dir, "train", shuffled))
+    assert sorted(batch["lengths"].numpy().tolist()) == sorted(r[3] for r in rows)  # shuffled, none lost
+
+
 def test_random_prefix_bounds_draw_every_prefix_with_a_target_uniformly():
     from tfseqrec.data.loader import random_prefix_bounds
     tf.random.set_seed(0)

@@ -32,11 +32,11 @@ import tensorflow as tf
 from tfseqrec.checks import is_int
 from tfseqrec.data.spec import FeatureSpec, resolve_spec
 
-__all__ = ["SequenceBatchConfig", "make_dataset", "dataset_size", "window_bounds", "random_prefix_bounds",
-           "PADDING_MODES", "WINDOW_MODES"]
+__all__ = ["SequenceBatchConfig", "make_dataset", "dataset_size", "window_bounds", "prefix_bounds",
+           "random_prefix_bounds", "PADDING_MODES", "WINDOW_MODES"]
 
 PADDING_MODES = ("left", "right", "ragged")
-WINDOW_MODES = ("latest", "all", "random")
+WINDOW_MODES = ("latest", "all", "random", "prefixes")
 
 # Features of the input history: truncated and padded together with ``item_ids``.
 _SEQUENCE_FEATURES = ("item_ids", "timestamps", "event_types")
@@ -73,8 +73,8 @@ class SequenceBatchConfig:
         ``bucket_width_multiple`` (at most ``max_len``), so short histories no longer pay for
         ``max_len`` columns; the batches are then shuffled (buffer ``N``) when shuffling. Models whose
         outputs at real positions do not depend on the padding width (left padding, masked keys) give the
-        same per-batch results; a batch then holds histories of similar length. With ``windows="all"``
-        the pools hold ``N`` batches of windows (not records), so a pass always gives
+        same per-batch results; a batch then holds histories of similar length. With ``windows="all"`` or
+        ``"prefixes"`` the pools hold ``N`` batches of windows (not records), so a pass always gives
         ``ceil(windows / batch_size)`` batches.
       bucket_width_multiple: the padded width of a bucketed batch is a multiple of this (fewer distinct
         shapes, so fewer retraces of a compiled training step).
@@ -87,7 +87,12 @@ class SequenceBatchConfig:
         prefix of at least 2 items, then its latest ``max_len`` items; :func:`random_prefix_bounds`): one row per
         record, a different context for the same items every pass, like the prefix augmentation of GRU4Rec's
         successors and RecBole's one sample per prefix, but with every position of the prefix a target.
-        Reproducible with ``seed``.
+        Reproducible with ``seed``. ``"prefixes"`` makes every prefix of at least 2 items a row (its latest
+        ``max_len`` items; :func:`prefix_bounds`): RecBole's one training sample per (prefix, next item),
+        ``n - 1`` rows for a history of ``n`` items, so long histories weigh more. With next-item targets on
+        every position this repeats early targets; it is meant for cloze training (BERT4Rec), where each
+        prefix is a different masked-LM example whose last item is the inference task. Rows are shuffled
+        with ``shuffle_buffer`` (not only ``16 * batch_size``) so that a history's prefixes spread out.
     """
     batch_size: int = 128
     max_len: Optional[int] = None
@@ -164,6 +169,24 @@ def window_bounds(lengths: tf.Tensor, width: int) -> tuple[tf.Tensor, tf.Tensor,
     k = tf.ragged.range(counts).flat_values
     end = tf.gather(lengths, row) - k * step
     start = tf.maximum(end - width, 0)
+    return row, start, end
+
+
+def prefix_bounds(lengths: tf.Tensor, width: Optional[int]) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Every prefix of histories of ``lengths [B]`` items as a row of at most ``width`` items (``windows="prefixes"``).
+
+    Row ``b`` of length ``n >= 2`` gets ``n - 1`` prefixes ending at ``end = 2 .. n`` (a history of 0 or 1 item
+    keeps one row, ``end = n``); ``start = max(0, end - width)`` keeps each prefix's latest ``width`` items
+    (``width`` None: all of them).
+
+    Returns ``(row [W], start [W], end [W])`` int64, each row's longest prefix first.
+    """
+    lengths = tf.cast(lengths, tf.int64)
+    counts = tf.maximum(lengths - 1, 1)
+    row = tf.repeat(tf.range(tf.size(lengths, out_type=tf.int64)), counts)
+    k = tf.ragged.range(counts).flat_values
+    end = tf.gather(lengths, row) - k
+    start = tf.zeros_like(end) if width is None else tf.maximum(end - width, 0)
     return row, start, end
 
 
@@ -293,7 +316,8 @@ def make_dataset(spec_or_dir: Union[FeatureSpec, str], split: str,
 
     pad_id = spec.vocabulary.pad_id
     max_len = config.max_len
-    windowed = config.windows == "all" and max_len is not None
+    windowed = (config.windows == "all" and max_len is not None) or config.windows == "prefixes"
+    bounds = prefix_bounds if config.windows == "prefixes" else window_bounds
     padding = config.padding
     width = max_len if (max_len is not None and config.pad_to_max_len) else None
 
@@ -313,7 +337,7 @@ def make_dataset(spec_or_dir: Union[FeatureSpec, str], split: str,
                 seq = {name: tf.identity(rt) for name, rt in seq.items()}
         row = None
         if windowed:
-            row, start, end = window_bounds(seq["item_ids"].row_lengths(), max_len)
+            row, start, end = bounds(seq["item_ids"].row_lengths(), max_len)
             seq = {name: _windowed(rt, row, start, end) for name, rt in seq.items()}
         elif config.windows == "random":
             start, end = random_prefix_bounds(seq["item_ids"].row_lengths(), max_len, config.seed)
@@ -385,9 +409,10 @@ def make_dataset(spec_or_dir: Union[FeatureSpec, str], split: str,
         """Serialized records -> one parsed row per window, shuffled again (a history's windows spread out)."""
         rows = records.batch(config.batch_size)
         rows = rows.map(parse_ragged, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic).unbatch()
-        if shuffle:
-            rows = rows.shuffle(min(config.shuffle_buffer, 16 * config.batch_size), seed=config.seed,
-                                reshuffle_each_iteration=True)
+        if shuffle:  # prefixes: ~n rows per history, so a wider buffer
+            buffer = (config.shuffle_buffer if config.windows == "prefixes"
+                      else min(config.shuffle_buffer, 16 * config.batch_size))
+            rows = rows.shuffle(buffer, seed=config.seed, reshuffle_each_iteration=True)
         return rows
 
     if pool:

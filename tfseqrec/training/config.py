@@ -61,6 +61,7 @@ class OptimizerConfig:
 
 # Keras dtype policies a run may train under (``TrainConfig.mixed_precision``; tfseqrec.training.precision).
 PRECISION_POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
+TRAIN_WINDOW_MODES = ("latest", "all", "random", "prefixes")  # = tfseqrec.data.loader.WINDOW_MODES (no TF import here)
 
 
 def check_mixed_precision(value) -> None:
@@ -89,7 +90,9 @@ class TrainConfig:
     SASRec reference implementations); ``all`` cuts longer histories into windows so that every training item
     is a target once (as RecBole's one-sample-per-prefix training covers them), more steps per epoch; ``random``
     cuts each history at a random end every epoch (a random prefix, then its latest ``max_len + 1`` items): the
-    same steps per epoch as ``latest``, a different context every pass (regularises small datasets).
+    same steps per epoch as ``latest``, a different context every pass (regularises small datasets);
+    ``prefixes`` makes every prefix a row (RecBole's one sample per prefix: ``n - 1`` rows for ``n`` items), for
+    cloze training (BERT4Rec), where each prefix is a different masked example ending in the inference task.
     ``mixed_precision``: ``false`` (float32), ``mixed_float16``, ``mixed_bfloat16``, or ``true`` (mixed_float16 on
     a GPU, else float32); losses, scores and the test evaluation stay float32 (``tfseqrec.training.precision``).
     ``init_from``: the output directory of an earlier run of the same architecture; its best weights start
@@ -126,8 +129,8 @@ class TrainConfig:
             raise ValueError(f"batching={self.batching!r}: use padded or session_parallel")
         if self.epochs < 1 or self.batch_size < 1 or self.patience < 1 or self.validate_every < 1:
             raise ValueError("epochs, batch_size, patience and validate_every must be >= 1")
-        if self.train_windows not in ("latest", "all", "random"):
-            raise ValueError(f"train_windows={self.train_windows!r}: use latest, all or random")
+        if self.train_windows not in TRAIN_WINDOW_MODES:
+            raise ValueError(f"train_windows={self.train_windows!r}: use one of {', '.join(TRAIN_WINDOW_MODES)}")
         if self.bucket_pool_batches < 0:
             raise ValueError(f"bucket_pool_batches={self.bucket_pool_batches} must be >= 0 (0 = no length buckets)")
         if self.time_budget_minutes is not None and not self.time_budget_minutes > 0:

@@ -100,10 +100,10 @@ def train_dataset(spec: FeatureSpec, cfg: TrainConfig, max_len: int,
 
 
 def _training_rows(spec: FeatureSpec, cfg: TrainConfig, max_len: int) -> int:
-    """Training rows per epoch: records, or with ``train_windows="all"`` their windows (counted once)."""
-    if cfg.train_windows != "all" or cfg.batching != "padded":
+    """Training rows per epoch: records, or with ``train_windows`` ``all`` / ``prefixes`` their windows (counted once)."""
+    if cfg.train_windows not in ("all", "prefixes") or cfg.batching != "padded":
         return spec.splits["train"].num_records
-    config = SequenceBatchConfig(batch_size=4096, max_len=max_len + 1, padding="ragged", windows="all",
+    config = SequenceBatchConfig(batch_size=4096, max_len=max_len + 1, padding="ragged", windows=cfg.train_windows,
                                  include_targets=False)
     return sum(int(batch["lengths"].shape[0]) for batch in make_dataset(spec, "train", config))
 
@@ -113,7 +113,7 @@ def training_input(spec: FeatureSpec, cfg: TrainConfig, max_len: int,
     """``(dataset for model.fit, steps_per_epoch or None)``.
 
     Padded batches: one pass per epoch unless ``cfg.steps_per_epoch`` is set (then repeated); with length buckets
-    or ``train_windows="all"`` repeated too, with ``ceil(rows / batch_size)`` steps per epoch. Session-parallel
+    or ``train_windows`` ``all`` / ``prefixes`` repeated too, with ``ceil(rows / batch_size)`` steps per epoch. Session-parallel
     batches: always repeated, with ``cfg.steps_per_epoch`` or the batcher's ``floor(pairs / B)``, because their
     number per pass varies with the session order and Keras would stop at the first shorter pass ("input ran
     out of data").
@@ -130,7 +130,7 @@ def training_input(spec: FeatureSpec, cfg: TrainConfig, max_len: int,
     data = train_dataset(spec, cfg, max_len, input_features)
     if cfg.steps_per_epoch:
         return data.repeat(), cfg.steps_per_epoch
-    if cfg.bucket_pool_batches or cfg.train_windows == "all":
+    if cfg.bucket_pool_batches or cfg.train_windows in ("all", "prefixes"):
         # an explicit epoch length: if one pass ever gave fewer batches than the first, Keras would stop
         return data.repeat(), -(-_training_rows(spec, cfg, max_len) // cfg.batch_size)
     return data, None
