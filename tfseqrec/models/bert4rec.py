@@ -42,6 +42,7 @@ import tfseqrec  # noqa: F401  (Keras 2 for TFRS)
 import tensorflow as tf
 
 from tfseqrec.models.base import PAD_ID, SequentialModelConfig, SequentialRecommender
+from tfseqrec.models.dropout import FastDropout
 from tfseqrec.models.layers import (bidirectional_attention_mask, check_block_options, check_position_origin,
                                     position_embedding, position_ids, transformer_blocks)
 from tfseqrec.models.masking import FIRST_ITEM_ID, ClozeMasking, LastPositionMasking, mask_last_item
@@ -136,7 +137,7 @@ class BERT4Rec(SequentialRecommender):
         dim = config.embedding_dim
         self.position_embedding = position_embedding(config.max_len, dim)
         self.embedding_norm = tf.keras.layers.LayerNormalization(epsilon=config.layer_norm_epsilon)
-        self.input_dropout = tf.keras.layers.Dropout(config.dropout)
+        self.input_dropout = FastDropout(config.dropout)
         self.blocks = transformer_blocks(config.num_blocks, dim, config.num_heads, config.ffn_width, config.dropout,
                                          config.layer_norm_epsilon, block_style=config.block_style,
                                          ffn_activation=config.ffn_activation)

@@ -49,6 +49,7 @@ import tfseqrec  # noqa: F401  (Keras 2 for TFRS)
 import tensorflow as tf
 
 from tfseqrec.models.base import PAD_ID, SequentialModelConfig, SequentialRecommender
+from tfseqrec.models.dropout import FastDropout
 from tfseqrec.models.registry import register
 
 INITIALIZERS = ("gru4rec", "keras")
@@ -174,11 +175,11 @@ class GRU4Rec(SequentialRecommender):
         gru4rec_init = config.initializer == "gru4rec"
         if gru4rec_init:  # the base class's table is not built yet: only its initializer changes
             self.item_embedding.embeddings_initializer = _uniform(self.num_items, config.embedding_dim)
-        self.embedding_dropout = tf.keras.layers.Dropout(config.dropout_embedding, name="embedding_dropout")
+        self.embedding_dropout = FastDropout(config.dropout_embedding, name="embedding_dropout")
         input_dims = (config.embedding_dim,) + sizes[:-1]
         self.grus = [_gru_layer(units, dim, config.initializer, f"gru_{i}")
                      for i, (units, dim) in enumerate(zip(sizes, input_dims))]
-        self.hidden_dropouts = [tf.keras.layers.Dropout(config.hidden_dropout_rate, name=f"hidden_dropout_{i}")
+        self.hidden_dropouts = [FastDropout(config.hidden_dropout_rate, name=f"hidden_dropout_{i}")
                                 for i in range(len(sizes))]
         self.projection = None
         self.output_item_embedding = None

@@ -64,6 +64,7 @@ import tfseqrec  # noqa: F401  (Keras 2 for TFRS)
 import tensorflow as tf
 
 from tfseqrec.models.base import PAD_ID, SequentialModelConfig, SequentialRecommender
+from tfseqrec.models.dropout import FastDropout
 from tfseqrec.models.registry import register
 
 USER_INPUTS = ("init", "all", "none")
@@ -156,8 +157,8 @@ class HRNN(SequentialRecommender):
     def __init__(self, config: HRNNConfig, num_items: int, item_counts=None, **kwargs):
         super().__init__(config, num_items, item_counts=item_counts, **kwargs)
         s, u, e = config.session_size, config.user_size, config.embedding_dim
-        self.embedding_dropout = tf.keras.layers.Dropout(config.dropout_embedding, name="embedding_dropout")
-        self.hidden_dropout = tf.keras.layers.Dropout(config.hidden_dropout_rate, name="hidden_dropout")
+        self.embedding_dropout = FastDropout(config.dropout_embedding, name="embedding_dropout")
+        self.hidden_dropout = FastDropout(config.hidden_dropout_rate, name="hidden_dropout")
         session_input = e + u if config.user_input == "all" else e
         # Built here: the cells run inside tf.scan, where no variable may be created.
         self.session_cell = tf.keras.layers.GRUCell(s, name="session_gru")

@@ -8,6 +8,8 @@ from __future__ import annotations
 import tfseqrec  # noqa: F401
 import tensorflow as tf
 
+from tfseqrec.models.dropout import FastDropout
+
 
 def causal_attention_mask(padding_mask: tf.Tensor) -> tf.Tensor:
     """``[B, L, L]`` bool: query position i may attend key j iff j <= i and key j is not padding.
@@ -58,7 +60,7 @@ def qkv_initializer(attention_init: str, dim: int) -> tf.keras.initializers.Init
 
 
 class ProjectionInitAttention(tf.keras.layers.MultiHeadAttention):
-    """``MultiHeadAttention`` whose output projection has its own initializer.
+    """``MultiHeadAttention`` whose output projection has its own initializer, with :class:`FastDropout`.
 
     Keras gives every projection ``kernel_initializer``; here that one covers query, key and value, and
     ``output_kernel_initializer`` the output projection ``[heads, D / heads, D]``.
@@ -72,6 +74,10 @@ class ProjectionInitAttention(tf.keras.layers.MultiHeadAttention):
         initializer = self._output_kernel_initializer
         common_kwargs = dict(common_kwargs, kernel_initializer=initializer.__class__.from_config(initializer.get_config()))
         return super()._make_output_dense(free_dims, common_kwargs, name=name)
+
+    def _build_attention(self, rank):
+        super()._build_attention(rank)
+        self._dropout_layer = FastDropout(rate=self._dropout)  # on the attention probabilities [B, H, L, L]
 
     def get_config(self):
         return {**super().get_config(),
@@ -99,8 +105,8 @@ class PointWiseFeedForward(tf.keras.layers.Layer):
         self.inner = tf.keras.layers.Dense(hidden_dim, activation=activation,
                                            kernel_initializer=small_normal_initializer())
         self.outer = tf.keras.layers.Dense(dim, kernel_initializer=small_normal_initializer())
-        self.dropout1 = tf.keras.layers.Dropout(dropout)
-        self.dropout2 = tf.keras.layers.Dropout(dropout)
+        self.dropout1 = FastDropout(dropout)
+        self.dropout2 = FastDropout(dropout)
 
     def call(self, x, training=False):
         return self.dropout2(self.outer(self.dropout1(self.inner(x), training=training)), training=training)
@@ -132,7 +138,7 @@ class TransformerBlock(tf.keras.layers.Layer):
         self.attention = ProjectionInitAttention(num_heads, key_dim=dim // num_heads, dropout=dropout,
                                                  kernel_initializer=qkv_initializer(attention_init, dim),
                                                  output_kernel_initializer=small_normal_initializer())
-        self.attention_dropout = (tf.keras.layers.Dropout(dropout)  # BERT's dropout on the attention output
+        self.attention_dropout = (FastDropout(dropout)  # BERT's dropout on the attention output
                                   if block_style == "post_norm" else None)
         self.ffn_norm = tf.keras.layers.LayerNormalization(epsilon=epsilon)
         self.ffn = PointWiseFeedForward(dim, hidden_dim, dropout, activation=ffn_activation)

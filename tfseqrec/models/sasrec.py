@@ -15,6 +15,7 @@ import tfseqrec  # noqa: F401
 import tensorflow as tf
 
 from tfseqrec.models.base import PAD_ID, SequentialModelConfig, SequentialRecommender
+from tfseqrec.models.dropout import FastDropout
 from tfseqrec.models.layers import (causal_attention_mask, check_attention_init, check_position_origin,
                                     position_embedding, position_ids, transformer_blocks)
 from tfseqrec.models.registry import register
@@ -58,7 +59,7 @@ class SASRec(SequentialRecommender):
         super().__init__(config, num_items, item_counts=item_counts, **kwargs)
         dim = config.embedding_dim
         self.position_embedding = position_embedding(config.max_len, dim)
-        self.input_dropout = tf.keras.layers.Dropout(config.dropout)
+        self.input_dropout = FastDropout(config.dropout)
         self.blocks = transformer_blocks(config.num_blocks, dim, config.num_heads, config.ffn_dim or dim, config.dropout,
                                          config.layer_norm_epsilon, config.attention_init)
         self.final_norm = tf.keras.layers.LayerNormalization(epsilon=config.layer_norm_epsilon)

@@ -48,6 +48,7 @@ import tfseqrec  # noqa: F401  (Keras 2 for TFRS)
 import tensorflow as tf
 
 from tfseqrec.models.base import PAD_ID, SequentialModelConfig, SequentialRecommender
+from tfseqrec.models.dropout import FastDropout
 from tfseqrec.models.registry import register
 
 
@@ -148,7 +149,7 @@ class SRGNN(SequentialRecommender):
         super().__init__(config, num_items, item_counts=item_counts, **kwargs)
         dim = config.embedding_dim
         self.item_embedding.embeddings_initializer = _uniform(dim)  # table not built yet
-        self.embedding_dropout = tf.keras.layers.Dropout(config.dropout, name="embedding_dropout")
+        self.embedding_dropout = FastDropout(config.dropout, name="embedding_dropout")
         self.cell = GatedGraphCell(dim, name="gnn_cell")
         dense = lambda units, name, bias=True: tf.keras.layers.Dense(  # noqa: E731  (fresh initialisers)
             units, use_bias=bias, kernel_initializer=_uniform(dim), bias_initializer=_uniform(dim), name=name)
