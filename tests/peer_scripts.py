@@ -1,13 +1,23 @@
-"""Loads the scripts of benchmarks/peers/ (not a package) as modules, for their tests."""
+"""Loads the scripts of benchmarks/ and benchmarks/peers/ (not packages) as modules, for their tests."""
 import importlib.util
 from pathlib import Path
 
-PEERS = Path(__file__).resolve().parents[1] / "benchmarks" / "peers"
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+PEERS = BENCHMARKS / "peers"
+
+
+def _load(module_name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def load_peer_script(name: str):
     """``benchmarks/peers/<name>.py`` as a fresh module (its sibling imports resolve through its own sys.path)."""
-    spec = importlib.util.spec_from_file_location(f"peers_{name}", PEERS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _load(f"peers_{name}", PEERS / f"{name}.py")
+
+
+def load_benchmark_script(name: str):
+    """``benchmarks/<name>.py`` as a fresh module."""
+    return _load(name, BENCHMARKS / f"{name}.py")

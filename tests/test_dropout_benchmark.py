@@ -1,20 +1,13 @@
 """benchmarks/dropout.py: both variants train the same model, only the dropout layers' class differs."""
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 from tests.conftest import generated_dataset
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "dropout.py"
+from tests.peer_scripts import load_benchmark_script
 
 
 @pytest.fixture()
 def dropout_benchmark():
-    spec = importlib.util.spec_from_file_location("dropout_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark_script("dropout")
 
 
 def test_times_both_variants_of_a_tiny_bert4rec(dropout_benchmark, tmp_path, capsys):

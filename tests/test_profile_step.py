@@ -1,21 +1,15 @@
 """benchmarks/profile_step.py: the op table from a real profile, and the summary arithmetic on fixed rows."""
-import importlib.util
 import sys
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import generated_dataset
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "profile_step.py"
+from tests.peer_scripts import load_benchmark_script
 
 
 @pytest.fixture()
 def profile_step():
-    spec = importlib.util.spec_from_file_location("profile_step", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark_script("profile_step")
 
 
 def test_summary_per_step_by_type_and_op(profile_step):
