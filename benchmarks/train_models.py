@@ -2,6 +2,7 @@
 
     python benchmarks/train_models.py                       # every experiment below (hours on 2 CPU cores)
     python benchmarks/train_models.py --only sasrec_ml1m_ce  # one experiment
+    python benchmarks/train_models.py --only bert4rec_ml1m_random time_budget_minutes=105  # with overrides
     python benchmarks/train_models.py --report-only          # just re-print the table from finished runs
 
 Each experiment is a committed config in ``configs/`` trained with ``tfseqrec train`` in its own process
@@ -12,11 +13,13 @@ items, already-seen items excluded (``filter_seen``), ties counted against the m
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Optional
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -26,25 +29,47 @@ DATASETS = {
     "beauty": ["--input", str(SHARED / "amazon-beauty" / "Beauty.txt")],
 }
 
-# name: (dataset, config file, published HR@10, NDCG@10, target rule)
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """One row of the table: a committed config trained on a dataset, the paper's figures and the issue's bar.
+
+    ``bar`` is the (HR@10, NDCG@10) the run must reach (None: no bar, the published figure is a gap to
+    reproduce); ``above``: an experiment it must also beat over the same users (Wilcoxon p < 0.05).
+    """
+    dataset: str
+    config: str
+    published: tuple = (None, None)
+    rule: str = ""
+    bar: Optional[tuple] = None
+    above: Optional[str] = None
+
+
+ML1M_BERT4REC = {"published": (0.2843, 0.1537), "rule": ">= 0.284 / >= 0.154", "bar": (0.284, 0.154)}
+ML1M_GSASREC = {"rule": "NDCG@10 >= 0.17", "bar": (0.0, 0.17)}
+BEAUTY_CL4SREC = {"published": (0.0681, None), "rule": "HR@10 >= 0.068, > sasrec_beauty_ce", "bar": (0.068, 0.0),
+                  "above": "sasrec_beauty_ce"}
 EXPERIMENTS = {
-    "sasrec_ml1m_ce": ("ml1m", "sasrec_ml1m_ce.yaml", 0.3152, 0.1821, ">= 0.315 / >= 0.182"),
-    "sasrec_ml1m_ce_windows": ("ml1m", "sasrec_ml1m_ce_windows.yaml", 0.3152, 0.1821, ">= 0.315 / >= 0.182"),
-    "sasrec_ml1m_bce": ("ml1m", "sasrec_ml1m_bce.yaml", 0.2500, 0.1341, "about 0.25 / 0.134"),
-    "gru4rec_ml1m": ("ml1m", "gru4rec_ml1m.yaml", 0.2811, 0.1648, ">= 0.28 / >= 0.165"),
-    "sasrec_beauty_ce": ("beauty", "sasrec_beauty_ce.yaml", 0.0921, 0.0531, ">= 0.09 / >= 0.05"),
+    "sasrec_ml1m_ce": Experiment("ml1m", "sasrec_ml1m_ce.yaml", (0.3152, 0.1821), ">= 0.315 / >= 0.182", (0.315, 0.182)),
+    "sasrec_ml1m_ce_windows": Experiment("ml1m", "sasrec_ml1m_ce_windows.yaml", (0.3152, 0.1821),
+                                         ">= 0.315 / >= 0.182", (0.315, 0.182)),
+    "sasrec_ml1m_bce": Experiment("ml1m", "sasrec_ml1m_bce.yaml", (0.2500, 0.1341), "about 0.25 / 0.134"),
+    "gru4rec_ml1m": Experiment("ml1m", "gru4rec_ml1m.yaml", (0.2811, 0.1648), ">= 0.28 / >= 0.165", (0.28, 0.165)),
+    "sasrec_beauty_ce": Experiment("beauty", "sasrec_beauty_ce.yaml", (0.0921, 0.0531), ">= 0.09 / >= 0.05",
+                                   (0.09, 0.05)),
     # architectures issue: same protocol
-    "bert4rec_ml1m": ("ml1m", "bert4rec_ml1m.yaml", 0.2843, 0.1537, ">= 0.284 / >= 0.154"),
-    "bert4rec_ml1m_bucketed": ("ml1m", "bert4rec_ml1m_bucketed.yaml", 0.2843, 0.1537, ">= 0.284 / >= 0.154"),
-    "bert4rec_ml1m_bert_blocks": ("ml1m", "bert4rec_ml1m_bert_blocks.yaml", 0.2843, 0.1537, ">= 0.284 / >= 0.154"),
-    "bert4rec_ml1m_random": ("ml1m", "bert4rec_ml1m_random.yaml", 0.2843, 0.1537, ">= 0.284 / >= 0.154"),
-    "gsasrec_ml1m": ("ml1m", "gsasrec_ml1m.yaml", None, None, "NDCG@10 >= 0.17"),
-    "gsasrec_ml1m_group": ("ml1m", "gsasrec_ml1m_group.yaml", None, None, "NDCG@10 >= 0.17"),
-    "cl4srec_beauty": ("beauty", "cl4srec_beauty.yaml", 0.0681, None, "HR@10 >= 0.068, > sasrec_beauty_ce"),
-    "cl4srec_beauty_cosine": ("beauty", "cl4srec_beauty_cosine.yaml", 0.0681, None, "HR@10 >= 0.068, > sasrec_beauty_ce"),
+    "bert4rec_ml1m": Experiment("ml1m", "bert4rec_ml1m.yaml", **ML1M_BERT4REC),
+    "bert4rec_ml1m_bucketed": Experiment("ml1m", "bert4rec_ml1m_bucketed.yaml", **ML1M_BERT4REC),
+    "bert4rec_ml1m_bert_blocks": Experiment("ml1m", "bert4rec_ml1m_bert_blocks.yaml", **ML1M_BERT4REC),
+    "bert4rec_ml1m_random": Experiment("ml1m", "bert4rec_ml1m_random.yaml", **ML1M_BERT4REC),
+    "gsasrec_ml1m": Experiment("ml1m", "gsasrec_ml1m.yaml", **ML1M_GSASREC),
+    "gsasrec_ml1m_group": Experiment("ml1m", "gsasrec_ml1m_group.yaml", **ML1M_GSASREC),
+    "cl4srec_beauty": Experiment("beauty", "cl4srec_beauty.yaml", **BEAUTY_CL4SREC),
+    "cl4srec_beauty_cosine": Experiment("beauty", "cl4srec_beauty_cosine.yaml", **BEAUTY_CL4SREC),
 }
 # Continuations: warm-started from the parent run's best weights (`init_from`), for runs whose budget ended while
-# validation was still rising; fresh optimizer, the cost counted over the chain. name: (parent, config file)
+# validation was still rising; fresh optimizer, the cost counted over the chain; the parent's target.
+# name: (parent, config file)
 CONTINUATIONS = {
     "gsasrec_ml1m_continued": ("gsasrec_ml1m", "gsasrec_ml1m.yaml"),
     "bert4rec_ml1m_bucketed_continued": ("bert4rec_ml1m_bucketed", "bert4rec_ml1m_bucketed.yaml"),
@@ -52,7 +77,7 @@ CONTINUATIONS = {
 }
 CONTINUES = {name: parent for name, (parent, _) in CONTINUATIONS.items()}
 for _name, (_parent, _config) in CONTINUATIONS.items():
-    EXPERIMENTS[_name] = (EXPERIMENTS[_parent][0], _config, *EXPERIMENTS[_parent][2:])
+    EXPERIMENTS[_name] = dataclasses.replace(EXPERIMENTS[_parent], config=_config)
 BASELINES = ("most_popular", "transitions")
 # Paired comparisons printed under the table: (a, b), same test users; CL4SRec must beat SASRec with the
 # same loss and budget, and the loss comparisons on ML-1M.
@@ -77,7 +102,7 @@ def prepare(dataset: str, workdir: Path) -> Path:
 
 
 def run_experiment(name: str, workdir: Path, overrides: list[str]) -> Path:
-    dataset, config, *_ = EXPERIMENTS[name]
+    dataset, config = EXPERIMENTS[name].dataset, EXPERIMENTS[name].config
     data = prepare(dataset, workdir)
     run = workdir / "runs" / name
     if name in CONTINUES:
@@ -99,7 +124,8 @@ def run_baseline(dataset: str, baseline: str, workdir: Path) -> Path:
 def report(workdir: Path) -> str:
     rows = ["| experiment | HR@10 | NDCG@10 | published | target | met | s/epoch | best epoch / run | "
             "train time | peak MiB | eval users/s |", "|" + "---|" * 11]
-    for name, (dataset, _, hr, ndcg, target) in EXPERIMENTS.items():
+    for name, experiment in EXPERIMENTS.items():
+        hr, ndcg, target = *experiment.published, experiment.rule
         path = workdir / "runs" / name / "run.json"
         if not path.exists() or json.loads(path.read_text()).get("status") != "finished":
             rows.append(f"| {name} | not run | | {_published(hr, ndcg)} | {target} | | | | | | |")
@@ -165,45 +191,43 @@ def _published(hr, ndcg) -> str:
 
 
 def _met(workdir: Path, name: str, hr: float, ndcg: float) -> str:
-    if name == "sasrec_ml1m_bce":
+    experiment = EXPERIMENTS[name]
+    if experiment.bar is None:
         return "n/a (reproduce the gap)"
-    limits = {"sasrec_ml1m_ce": (0.315, 0.182), "sasrec_ml1m_ce_windows": (0.315, 0.182),
-              "gru4rec_ml1m": (0.28, 0.165), "sasrec_beauty_ce": (0.09, 0.05),
-              "bert4rec_ml1m": (0.284, 0.154), "bert4rec_ml1m_bucketed": (0.284, 0.154), "gsasrec_ml1m": (0.0, 0.17),
-              "bert4rec_ml1m_bert_blocks": (0.284, 0.154), "bert4rec_ml1m_random": (0.284, 0.154),
-              "gsasrec_ml1m_group": (0.0, 0.17),
-              "cl4srec_beauty": (0.068, 0.0),
-              "cl4srec_beauty_cosine": (0.068, 0.0)}
-    root = name
-    while root in CONTINUES:  # a continuation has its first run's target
-        root = CONTINUES[root]
-    low_hr, low_ndcg = limits[root]
+    low_hr, low_ndcg = experiment.bar
     if hr < low_hr or ndcg < low_ndcg:
         return "NO"
-    if name.startswith("cl4srec_beauty"):  # and above SASRec trained with the same loss and budget
-        base, own = _per_user(workdir, "sasrec_beauty_ce", "NDCG@10"), _per_user(workdir, name, "NDCG@10")
-        if base is None or own is None:
-            return "HR only (sasrec_beauty_ce not run)"
-        if ndcg <= float(base[1].mean()):
-            return "NO"
-        from tfseqrec.evaluation import stats
-        p = stats.wilcoxon_signed_rank(own[1], base[1]).pvalue
-        return "yes" if p < 0.05 else f"by the mean only (Wilcoxon p {p:.2g})"
-    return "yes"
+    if experiment.above is None:
+        return "yes"
+    base, own = _per_user(workdir, experiment.above, "NDCG@10"), _per_user(workdir, name, "NDCG@10")
+    if base is None or own is None:
+        return f"HR only ({experiment.above} not run)"
+    if ndcg <= float(base[1].mean()):
+        return "NO"
+    from tfseqrec.evaluation import stats
+    p = stats.wilcoxon_signed_rank(own[1], base[1]).pvalue
+    return "yes" if p < 0.05 else f"by the mean only (Wilcoxon p {p:.2g})"
 
 
-def main() -> int:
+def main(argv: Optional[list] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", default=str(REPO / "benchmarks" / "out" / "models"), help="data and runs")
-    parser.add_argument("--only", nargs="+", choices=sorted(EXPERIMENTS), help="run only these experiments")
+    parser.add_argument("--only", nargs="+", metavar="EXPERIMENT",
+                        help=f"run only these experiments, of: {', '.join(sorted(EXPERIMENTS))}")
     parser.add_argument("--report-only", action="store_true", help="print the table from finished runs")
     parser.add_argument("overrides", nargs="*", help="KEY=VALUE overrides passed to every `tfseqrec train`")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.only:  # KEY=VALUE after --only are overrides, not experiment names
+        args.overrides += [item for item in args.only if "=" in item]
+        args.only = [item for item in args.only if "=" not in item]
+        unknown = sorted(set(args.only) - set(EXPERIMENTS))
+        if unknown:
+            parser.error(f"--only {' '.join(unknown)}: no such experiment; choose from {', '.join(sorted(EXPERIMENTS))}")
     workdir = Path(args.workdir)
     if not args.report_only:
         for name in args.only or EXPERIMENTS:
             run_experiment(name, workdir, args.overrides)
-        for dataset in {EXPERIMENTS[n][0] for n in (args.only or EXPERIMENTS)}:
+        for dataset in {EXPERIMENTS[n].dataset for n in (args.only or EXPERIMENTS)}:
             for baseline in BASELINES:
                 run_baseline(dataset, baseline, workdir)
     table = report(workdir)

@@ -1,5 +1,6 @@
 """Loads the scripts of benchmarks/ and benchmarks/peers/ (not packages) as modules, for their tests."""
 import importlib.util
+import sys
 from pathlib import Path
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -9,6 +10,7 @@ PEERS = BENCHMARKS / "peers"
 def _load(module_name: str, path: Path):
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # dataclasses look their module up while the class is being made
     spec.loader.exec_module(module)
     return module
 
