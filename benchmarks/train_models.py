@@ -68,12 +68,14 @@ EXPERIMENTS = {
     "cl4srec_beauty_cosine": Experiment("beauty", "cl4srec_beauty_cosine.yaml", **BEAUTY_CL4SREC),
 }
 # Continuations: warm-started from the parent run's best weights (`init_from`), for runs whose budget ended while
-# validation was still rising; fresh optimizer, the cost counted over the chain; the parent's target.
+# validation was still rising; fresh optimizer (runs before 2026-11-29 took over the parent's Adam state: see
+# tfseqrec.training.warm_start.reset_optimizer), the cost counted over the chain; the parent's target.
 # name: (parent, config file)
 CONTINUATIONS = {
     "gsasrec_ml1m_continued": ("gsasrec_ml1m", "gsasrec_ml1m.yaml"),
     "bert4rec_ml1m_bucketed_continued": ("bert4rec_ml1m_bucketed", "bert4rec_ml1m_bucketed.yaml"),
     "gsasrec_ml1m_group_continued": ("gsasrec_ml1m_continued", "gsasrec_ml1m_group.yaml"),  # negatives per run
+    "bert4rec_ml1m_random_decay_continued": ("bert4rec_ml1m_random", "bert4rec_ml1m_random_decay.yaml"),  # lr -> 0
 }
 CONTINUES = {name: parent for name, (parent, _) in CONTINUATIONS.items()}
 for _name, (_parent, _config) in CONTINUATIONS.items():

@@ -65,3 +65,38 @@ def test_weights_that_do_not_fit_are_refused_with_the_reason(dataset, first_run,
         assert main(["train", "--data-dir", str(dataset), "--model", "sasrec", "--output-dir", str(output),
                      "--epochs", "1", *SMALL, f"init_from={source}", *extra]) == 2, reason
         assert reason in capsys.readouterr().err
+
+
+def test_the_optimizer_starts_fresh_not_at_the_earlier_runs_step(dataset, first_run):
+    import numpy as np
+    import tensorflow as tf
+
+    from tfseqrec.models import build_model
+    from tfseqrec.training.warm_start import reset_optimizer, warm_start
+    first = json.loads((first_run / "run.json").read_text())
+
+    def warm_model():
+        model = build_model("sasrec", first["model_config"], first["num_items"])
+        warm_start(model, str(first_run))
+        model.compile(optimizer=tf.keras.optimizers.Adam(1e-3))
+        return model
+
+    # the checkpoint holds the first run's optimizer: created, this run's takes its step counter over
+    taken_over = warm_model()
+    taken_over.optimizer.build(taken_over.trainable_variables)
+    assert int(taken_over.optimizer.iterations.numpy()) > 0
+
+    fresh = warm_model()
+    reset_optimizer(fresh)
+    assert int(fresh.optimizer.iterations.numpy()) == 0
+    assert all(not np.any(v.numpy()) for v in fresh.optimizer.variables)
+    assert float(fresh.optimizer.learning_rate.numpy()) == pytest.approx(1e-3)
+
+
+def test_a_continuation_with_a_decaying_rate_trains(dataset, first_run, tmp_path):
+    # linear decay sized for this run: had the first run's step counter been restored, the rate would be 0
+    assert _train(dataset, tmp_path / "decay", f"init_from={first_run}", "optimizer.decay=linear",
+                  "optimizer.learning_rate=0.05", epochs=2) == 0
+    run = json.loads((tmp_path / "decay" / "run.json").read_text())
+    scores = [entry["NDCG@10"] for entry in run["validation_history"]]
+    assert len(set(scores)) > 1, scores

@@ -36,7 +36,7 @@ from tfseqrec.training.callbacks import (EpochTimer, FullRankingValidation, Hist
 from tfseqrec.training.config import TrainConfig
 from tfseqrec.training.precision import float32_twin, keras_policy, resolve_policy
 from tfseqrec.training.schedules import build_optimizer
-from tfseqrec.training.warm_start import CHECKPOINT, cumulative, warm_start
+from tfseqrec.training.warm_start import CHECKPOINT, cumulative, reset_optimizer, warm_start
 
 RUN_FILE = "run.json"
 
@@ -161,6 +161,8 @@ def _train(cfg: TrainConfig, model, policy: str) -> dict:
     data, steps_per_epoch = training_input(spec, cfg, max_len, model.input_features)
     steps = steps_per_epoch or -(-_training_rows(spec, cfg, max_len) // cfg.batch_size)
     model.compile(optimizer=build_optimizer(cfg.optimizer, steps * cfg.epochs), jit_compile=cfg.jit_compile)
+    if initialised_from:
+        reset_optimizer(model)
     os.makedirs(cfg.output_dir, exist_ok=True)
     # Written now so that `tfseqrec evaluate` can score the best checkpoint of an unfinished run.
     _write_run(cfg.output_dir, {"status": "running", "model": cfg.model, "model_config": model.config.to_dict(),

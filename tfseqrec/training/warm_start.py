@@ -1,8 +1,8 @@
 """Warm start: a run's weights initialised from an earlier run's best checkpoint.
 
 Continues a run that stopped at its time budget while validation was still rising, or fine-tunes a model
-on newer data with the same item vocabulary. The optimizer starts fresh (Adam's moments are not in the
-``best`` checkpoint); the loaded weights are validated first and are the bar the new run must beat, so a
+on newer data with the same item vocabulary. The optimizer starts fresh (:func:`reset_optimizer`: step 0 and zero
+moments, whatever of the earlier optimizer the checkpoint holds); the loaded weights are validated first and are the bar the new run must beat, so a
 continuation never ends worse on validation than where it started. ``run.json`` records where the weights
 came from and the cumulative cost (epochs to the best weights and training seconds over the whole chain).
 """
@@ -64,6 +64,22 @@ def warm_start(model, run_dir: str) -> dict:
         "epochs_before": chain.get("best_epoch", previous.get("best_epoch") or 0),
         "train_seconds_before": chain.get("train_seconds", previous.get("train_seconds") or 0.0),
     }
+
+
+def reset_optimizer(model) -> None:
+    """Gives a warm-started ``model``'s compiled optimizer a fresh state: step 0, zero moments.
+
+    The earlier run's checkpoint also holds its optimizer, and TensorFlow restores checkpointed objects that
+    did not exist at load time as soon as they are created (deferred restoration): without this, this run's
+    optimizer would take over the earlier step counter and moments, and a learning-rate schedule sized for this
+    run (``decay``, ``warmup_steps``) would start at its end (a rate of 0 under linear decay). Zeros are Adam's
+    initial state. Call after ``compile``.
+    """
+    optimizer = model.optimizer
+    optimizer.build(model.trainable_variables)  # creates the slots, which takes the deferred restore now
+    for variable in optimizer.variables:
+        if "learning_rate" not in variable.name:
+            variable.assign(tf.zeros_like(variable))
 
 
 def cumulative(initialised_from: dict, best_epoch: int, epochs_run: int, train_seconds: float) -> dict:
