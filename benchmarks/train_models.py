@@ -89,7 +89,8 @@ PAIRS = (("cl4srec_beauty", "sasrec_beauty_ce"), ("cl4srec_beauty_cosine", "sasr
          ("bert4rec_ml1m", "sasrec_ml1m_ce"), ("bert4rec_ml1m_bucketed", "bert4rec_ml1m"),
          ("gsasrec_ml1m_continued", "gsasrec_ml1m"), ("bert4rec_ml1m_bucketed_continued", "bert4rec_ml1m_bucketed"),
          ("gsasrec_ml1m_group_continued", "gsasrec_ml1m_continued"), ("gsasrec_ml1m_group", "gsasrec_ml1m"),
-         ("bert4rec_ml1m_bert_blocks", "bert4rec_ml1m_bucketed"), ("bert4rec_ml1m_random", "bert4rec_ml1m_bucketed"))
+         ("bert4rec_ml1m_bert_blocks", "bert4rec_ml1m_bucketed"), ("bert4rec_ml1m_random", "bert4rec_ml1m_bucketed"),
+         ("bert4rec_ml1m_random_decay_continued", "bert4rec_ml1m_random"))
 
 
 def _cli(*args: str) -> None:
