@@ -1,8 +1,9 @@
 """Warm start: a run's weights initialised from an earlier run's best checkpoint.
 
 Continues a run that stopped at its time budget while validation was still rising, or fine-tunes a model
-on newer data with the same item vocabulary. The optimizer starts fresh (:func:`reset_optimizer`: step 0 and zero
-moments, whatever of the earlier optimizer the checkpoint holds); the loaded weights are validated first and are the bar the new run must beat, so a
+on newer data with the same item vocabulary. The optimizer starts fresh (:func:`reset_optimizer`: step 0
+and zero moments, whatever of the earlier optimizer the checkpoint holds); the loaded weights are validated
+first and are the bar the new run must beat, so a
 continuation never ends worse on validation than where it started. ``run.json`` records where the weights
 came from and the cumulative cost (epochs to the best weights and training seconds over the whole chain).
 """
@@ -73,9 +74,9 @@ def reset_optimizer(model) -> None:
     did not exist at load time as soon as they are created (deferred restoration): without this, this run's
     optimizer would take over the earlier step counter and moments, and a learning-rate schedule sized for this
     run (``decay``, ``warmup_steps``) would start at its end (a rate of 0 under linear decay). Zeros are Adam's
-    initial state. Call after ``compile``.
+    initial state; a mixed-precision loss scale keeps its own. Call after ``compile``.
     """
-    optimizer = model.optimizer
+    optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)  # LossScaleOptimizer's inner one
     optimizer.build(model.trainable_variables)  # creates the slots, which takes the deferred restore now
     for variable in optimizer.variables:
         if "learning_rate" not in variable.name:
