@@ -175,16 +175,17 @@ def auc(ranks: np.ndarray, num_candidates: np.ndarray) -> np.ndarray:
 def single_target_metrics(ranks: np.ndarray, num_candidates: np.ndarray, ks: Iterable[int]) -> dict[str, np.ndarray]:
     """All per-user single-target metrics: ``{"HR@k", "Recall@k", "NDCG@k", "MRR@k", "Precision@k",
     "MAP@k"}`` for each k, plus ``"MRR"`` and ``"AUC"``; each float ``[U]``."""
-    out = {}
-    for k in ks:
-        out[f"HR@{k}"] = hit_rate(ranks, k)
-        out[f"Recall@{k}"] = recall(ranks, k)
-        out[f"NDCG@{k}"] = ndcg(ranks, k)
-        out[f"MRR@{k}"] = mrr(ranks, k)
-        out[f"Precision@{k}"] = precision(ranks, k)
-        out[f"MAP@{k}"] = average_precision(ranks, k)
-    out["MRR"] = mrr(ranks)
-    out["AUC"] = auc(ranks, num_candidates)
+    cutoffs = (("HR", hit_rate), ("Recall", recall), ("NDCG", ndcg), ("MRR", mrr), ("Precision", precision),
+               ("MAP", average_precision))
+    return _metric_table(cutoffs, mrr, auc, ranks, num_candidates, ks)
+
+
+def _metric_table(cutoffs, mrr_fn, auc_fn, values: np.ndarray, num_candidates: np.ndarray,
+                  ks: Iterable[int]) -> dict[str, np.ndarray]:
+    """``{"NAME@k": fn(values, k)}`` for each k and each ``(NAME, fn)`` of ``cutoffs``, then "MRR" and "AUC"."""
+    out = {f"{name}@{k}": fn(values, k) for k in ks for name, fn in cutoffs}
+    out["MRR"] = mrr_fn(values)
+    out["AUC"] = auc_fn(values, num_candidates)
     return out
 
 
@@ -322,17 +323,9 @@ def multi_target_metrics(positions: np.ndarray, num_candidates: np.ndarray, ks: 
 
     With one target per user and conservative positions (= ranks) the values equal the single-target ones.
     """
-    out = {}
-    for k in ks:
-        out[f"HR@{k}"] = multi_hit_rate(positions, k)
-        out[f"Recall@{k}"] = multi_recall(positions, k)
-        out[f"NDCG@{k}"] = multi_ndcg(positions, k)
-        out[f"MRR@{k}"] = multi_mrr(positions, k)
-        out[f"Precision@{k}"] = multi_precision(positions, k)
-        out[f"MAP@{k}"] = multi_average_precision(positions, k)
-    out["MRR"] = multi_mrr(positions)
-    out["AUC"] = multi_auc(positions, num_candidates)
-    return out
+    cutoffs = (("HR", multi_hit_rate), ("Recall", multi_recall), ("NDCG", multi_ndcg), ("MRR", multi_mrr),
+               ("Precision", multi_precision), ("MAP", multi_average_precision))
+    return _metric_table(cutoffs, multi_mrr, multi_auc, positions, num_candidates, ks)
 
 
 # ------------------------------------------------------------------------------- catalogue
