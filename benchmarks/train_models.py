@@ -64,6 +64,7 @@ EXPERIMENTS = {
     "bert4rec_ml1m_random": Experiment("ml1m", "bert4rec_ml1m_random.yaml", **ML1M_BERT4REC),
     "gsasrec_ml1m": Experiment("ml1m", "gsasrec_ml1m.yaml", **ML1M_GSASREC),
     "gsasrec_ml1m_group": Experiment("ml1m", "gsasrec_ml1m_group.yaml", **ML1M_GSASREC),
+    "gsasrec_ml1m_group_decay": Experiment("ml1m", "gsasrec_ml1m_group_decay.yaml", **ML1M_GSASREC),
     "cl4srec_beauty": Experiment("beauty", "cl4srec_beauty.yaml", **BEAUTY_CL4SREC),
     "cl4srec_beauty_cosine": Experiment("beauty", "cl4srec_beauty_cosine.yaml", **BEAUTY_CL4SREC),
 }
@@ -76,6 +77,7 @@ CONTINUATIONS = {
     "bert4rec_ml1m_bucketed_continued": ("bert4rec_ml1m_bucketed", "bert4rec_ml1m_bucketed.yaml"),
     "gsasrec_ml1m_group_continued": ("gsasrec_ml1m_continued", "gsasrec_ml1m_group.yaml"),  # negatives per run
     "bert4rec_ml1m_random_decay_continued": ("bert4rec_ml1m_random", "bert4rec_ml1m_random_decay.yaml"),  # lr -> 0
+    "bert4rec_ml1m_random_decay_long_continued": ("bert4rec_ml1m_random", "bert4rec_ml1m_random_decay_long.yaml"),
 }
 CONTINUES = {name: parent for name, (parent, _) in CONTINUATIONS.items()}
 for _name, (_parent, _config) in CONTINUATIONS.items():
@@ -90,7 +92,9 @@ PAIRS = (("cl4srec_beauty", "sasrec_beauty_ce"), ("cl4srec_beauty_cosine", "sasr
          ("gsasrec_ml1m_continued", "gsasrec_ml1m"), ("bert4rec_ml1m_bucketed_continued", "bert4rec_ml1m_bucketed"),
          ("gsasrec_ml1m_group_continued", "gsasrec_ml1m_continued"), ("gsasrec_ml1m_group", "gsasrec_ml1m"),
          ("bert4rec_ml1m_bert_blocks", "bert4rec_ml1m_bucketed"), ("bert4rec_ml1m_random", "bert4rec_ml1m_bucketed"),
-         ("bert4rec_ml1m_random_decay_continued", "bert4rec_ml1m_random"))
+         ("bert4rec_ml1m_random_decay_continued", "bert4rec_ml1m_random"),
+         ("bert4rec_ml1m_random_decay_long_continued", "bert4rec_ml1m_random_decay_continued"),
+         ("gsasrec_ml1m_group_decay", "gsasrec_ml1m_group"))
 
 
 def _cli(*args: str) -> None:
