@@ -3,9 +3,9 @@
 Continues a run that stopped at its time budget while validation was still rising, or fine-tunes a model
 on newer data with the same item vocabulary. The optimizer starts fresh (:func:`reset_optimizer`: step 0
 and zero moments, whatever of the earlier optimizer the checkpoint holds); the loaded weights are validated
-first and are the bar the new run must beat, so a
-continuation never ends worse on validation than where it started. ``run.json`` records where the weights
-came from and the cumulative cost (epochs to the best weights and training seconds over the whole chain).
+first and are the bar the new run must beat, so a continuation never ends worse on validation than where it
+started. ``run.json`` records where the weights came from and the cumulative cost (epochs to the best weights
+and training seconds over the whole chain).
 """
 from __future__ import annotations
 
