@@ -65,6 +65,7 @@ EXPERIMENTS = {
     "gsasrec_ml1m": Experiment("ml1m", "gsasrec_ml1m.yaml", **ML1M_GSASREC),
     "gsasrec_ml1m_group": Experiment("ml1m", "gsasrec_ml1m_group.yaml", **ML1M_GSASREC),
     "gsasrec_ml1m_group_decay": Experiment("ml1m", "gsasrec_ml1m_group_decay.yaml", **ML1M_GSASREC),
+    "gsasrec_ml1m_d128_decay": Experiment("ml1m", "gsasrec_ml1m_d128_decay.yaml", **ML1M_GSASREC),
     "cl4srec_beauty": Experiment("beauty", "cl4srec_beauty.yaml", **BEAUTY_CL4SREC),
     "cl4srec_beauty_cosine": Experiment("beauty", "cl4srec_beauty_cosine.yaml", **BEAUTY_CL4SREC),
 }
@@ -94,7 +95,7 @@ PAIRS = (("cl4srec_beauty", "sasrec_beauty_ce"), ("cl4srec_beauty_cosine", "sasr
          ("bert4rec_ml1m_bert_blocks", "bert4rec_ml1m_bucketed"), ("bert4rec_ml1m_random", "bert4rec_ml1m_bucketed"),
          ("bert4rec_ml1m_random_decay_continued", "bert4rec_ml1m_random"),
          ("bert4rec_ml1m_random_decay_long_continued", "bert4rec_ml1m_random_decay_continued"),
-         ("gsasrec_ml1m_group_decay", "gsasrec_ml1m_group"))
+         ("gsasrec_ml1m_group_decay", "gsasrec_ml1m_group"), ("gsasrec_ml1m_d128_decay", "gsasrec_ml1m_group_decay"))
 
 
 def _cli(*args: str) -> None:
