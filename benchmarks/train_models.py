@@ -7,7 +7,8 @@
 
 Each experiment is a committed config in ``configs/`` trained with ``tfseqrec train`` in its own process
 (so peak memory is per run), on data written by ``tfseqrec preprocess`` into ``--workdir``. Finished runs
-(``run.json`` present) are not retrained. Protocol for every row: leave-one-out, full ranking over all
+(``run.json`` says finished) are not retrained; an unfinished one (killed) resumes from its last complete epoch
+(``tfseqrec train --resume``; a time budget given as an override then counts the current invocation). Protocol for every row: leave-one-out, full ranking over all
 items, already-seen items excluded (``filter_seen``), ties counted against the model.
 """
 from __future__ import annotations
@@ -116,8 +117,9 @@ def run_experiment(name: str, workdir: Path, overrides: list[str]) -> Path:
     if name in CONTINUES:
         overrides = [*overrides, f"init_from={run_experiment(CONTINUES[name], workdir, overrides)}"]
     if not (run / "run.json").exists() or json.loads((run / "run.json").read_text()).get("status") != "finished":
+        # --resume: a run killed part-way (a session's end) continues from its last complete epoch
         _cli("train", "--config", str(REPO / "configs" / config), "--data-dir", str(data), "--output-dir", str(run),
-             "verbose=2", *overrides)
+             "--resume", "verbose=2", *overrides)
     return run
 
 

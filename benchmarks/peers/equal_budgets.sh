@@ -7,8 +7,8 @@
 #   BUDGETS="10 30" MODELS="SASRec" bash benchmarks/peers/equal_budgets.sh
 #   WORK=/tmp/peers REPORT=benchmarks/reports/peers_ml100k bash benchmarks/peers/equal_budgets.sh
 #   WINDOWS=0 bash benchmarks/peers/equal_budgets.sh         # without our train_windows=all rows
-# RecBole's runs pass --resume: one cut short (a session's end) continues from its last complete epoch when
-# the script is run again; a finished one (metrics.json written) is skipped.
+# Both sides resume: a run cut short (a session's end) continues from its last complete epoch when the script is
+# run again (ours: tfseqrec train --resume; RecBole's: run_recbole.py --resume); a finished one is skipped.
 #   BUDGETS=40 MODELS="SASRec GRU4Rec" STEPS_PER_EPOCH=100 WINDOW_MODES="latest all random" \
 #       bash benchmarks/peers/equal_budgets.sh                 # to convergence, our epochs 100 steps long
 #   DATASET=ml1m BUDGETS=30 MODELS=SASRec WINDOWS=0 bash benchmarks/peers/equal_budgets.sh   # ML-1M, length 200
@@ -97,15 +97,16 @@ fi
 declare -A OUR_CONFIG=([SASRec]=configs/sasrec_ml1m_ce.yaml [GRU4Rec]=configs/gru4rec_ml1m.yaml
                        [BERT4Rec]=configs/bert4rec_ml1m.yaml)
 [ "$DATASET" = beauty ] && OUR_CONFIG[SASRec]=configs/sasrec_beauty_ce.yaml
-# train_ours MODEL BUDGET DIR [KEY=VALUE ...]: one of our runs, unless DIR holds a finished one
+# train_ours MODEL BUDGET DIR [KEY=VALUE ...]: one of our runs, unless DIR holds a finished one; an unfinished
+# one (cut short) resumes from its last complete epoch (--resume; the budget then counts this invocation, as
+# RecBole's --resume does)
 train_ours() {
   local model=$1 budget=$2 dir=$3
   shift 3
   if [ -f "$dir/run.json" ] && grep -q '"status": "finished"' "$dir/run.json"; then return; fi
   step "ours $model $*, ${budget}-minute budget -> $dir"
-  rm -rf "$dir"
   nice -n 15 .venv/bin/tfseqrec train --config "${OUR_CONFIG[$model]}" --data-dir "$DATA" \
-      --output-dir "$dir" model_config.max_len="$MAX_LEN" filter_seen=false time_budget_minutes="$budget" \
+      --output-dir "$dir" --resume model_config.max_len="$MAX_LEN" filter_seen=false time_budget_minutes="$budget" \
       epochs=10000 seed=42 verbose=2 "$@"
 }
 

@@ -63,13 +63,17 @@ class CpuContention:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.wall_seconds, self.other_cores = self.so_far()
+
+    def so_far(self) -> tuple:
+        """``(wall seconds, other cores)`` since the block began, while it is still running."""
         wall0, busy0, own0 = self._start
-        self.wall_seconds = time.perf_counter() - wall0
+        wall = time.perf_counter() - wall0
         busy1 = machine_busy_seconds(self.stat_path)
-        if busy0 is None or busy1 is None or self.wall_seconds <= 0:
-            return
+        if busy0 is None or busy1 is None or wall <= 0:
+            return wall, None
         other = (busy1 - busy0) - (own_cpu_seconds() - own0)
-        self.other_cores = max(0.0, other / self.wall_seconds)
+        return wall, max(0.0, other / wall)
 
     @property
     def busy(self) -> Optional[bool]:

@@ -24,6 +24,8 @@ def run_train(args: argparse.Namespace) -> int:
     from tfseqrec.training import load_train_config, train
     values = {k: v for k, v in (("data_dir", args.data_dir), ("model", args.model),
                                 ("output_dir", args.output_dir), ("epochs", args.epochs)) if v is not None}
+    if args.resume:
+        values["resume"] = True
     cfg = load_train_config(args.config, args.overrides, **values)
     summary = train(cfg)
     print(format_run(summary))
@@ -73,6 +75,10 @@ def add_parsers(sub) -> None:
     p.add_argument("--model", default=None, help="architecture name (see tfseqrec.models.available_models)")
     p.add_argument("--output-dir", default=None, help="run directory")
     p.add_argument("--epochs", type=int, default=None, help="maximum epochs")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the unfinished run in --output-dir from its last complete epoch (weights, "
+                   "optimizer, validation state; the same config), or start it if there is none; a finished run "
+                   "is not trained again (same as resume=true)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides (dotted paths)")
     p = sub.add_parser("evaluate", formatter_class=Formatter, help="full-ranking evaluation of a run or baseline",
                        description="Rank every item for each user of a split; write metrics.json (with the "

@@ -4,6 +4,7 @@ from tfseqrec.training.config import OptimizerConfig, TrainConfig, load_train_co
 __all__ = ["OptimizerConfig", "TrainConfig", "load_train_config", "parse_overrides", "train"]
 
 
-def train(cfg: TrainConfig, model=None) -> dict:
+def train(cfg: TrainConfig, model=None, callbacks=()) -> dict:
+    """See :func:`tfseqrec.training.trainer.train` (imported lazily: it imports TensorFlow)."""
     from tfseqrec.training.trainer import train as _train
-    return _train(cfg, model)
+    return _train(cfg, model, callbacks)

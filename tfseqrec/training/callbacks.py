@@ -37,6 +37,17 @@ class FullRankingValidation(tf.keras.callbacks.Callback):
         self._validate(-1, None)
         return self.best
 
+    def state(self) -> dict:
+        """What a resumed run needs to go on validating as this one would (``tfseqrec.training.resume``)."""
+        return {"best": self.best, "best_epoch": self.best_epoch, "bad_validations": self.bad_validations,
+                "history": self.history}
+
+    def load_state(self, state: dict, best_weights) -> None:
+        """Takes over a saved :meth:`state` and the best weights so far (None: no epoch validated yet)."""
+        self.best, self.best_epoch = float(state["best"]), int(state["best_epoch"])
+        self.bad_validations, self.history = int(state["bad_validations"]), list(state["history"])
+        self.best_weights = best_weights
+
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every:
             return

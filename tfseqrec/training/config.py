@@ -98,6 +98,10 @@ class TrainConfig:
     ``init_from``: the output directory of an earlier run of the same architecture; its best weights start
     this run (a warm start: continue a run cut short by its budget, or fine-tune on newer data with the same
     items; see ``tfseqrec.training.warm_start``).
+    ``resume``: continue an unfinished run in ``output_dir`` from its last complete epoch (weights, optimizer,
+    validation state; ``tfseqrec.training.resume``) instead of starting it over; a finished one is not trained
+    again. The config must be the one the run started with, except ``time_budget_minutes`` (which then counts
+    the current invocation) and ``verbose``.
     """
     data_dir: str
     model: str = "sasrec"
@@ -123,6 +127,7 @@ class TrainConfig:
     output_dir: str = "runs/latest"
     verbose: int = 1
     init_from: Optional[str] = None
+    resume: bool = False
 
     def __post_init__(self):
         if self.batching not in ("padded", "session_parallel"):

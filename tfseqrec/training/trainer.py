@@ -6,16 +6,19 @@ Run directory::
     run.json              config, protocol, timings, peak memory, machine, best epoch, test summary
     history.csv           Keras per-epoch logs (loss, val_* metrics, epoch_seconds)
     checkpoints/best.*    weights at the best validation metric
+    resume/               last epoch's weights, optimizer and callback state, while the run is unfinished
     tensorboard/          TensorBoard logs
     test/metrics.json     test metrics with the protocol; test/per_user.npz per-user arrays
 
 Batches hold the record features the model declares in ``model.input_features`` (``item_ids``, plus
 ``timestamps`` for HRNN with ``session_gap_seconds``), for training and for scoring alike. Validation and
 test use the evaluator's protocol for the split: leave-one-out / temporal targets, or every next item of
-each session for session splits (``tfseqrec.evaluation``).
+each session for session splits (``tfseqrec.evaluation``). With ``resume=true`` an unfinished run continues
+from its last complete epoch (``tfseqrec.training.resume``).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import resource
@@ -34,6 +37,7 @@ from tfseqrec.models import build_model
 from tfseqrec.training.callbacks import (EpochTimer, FullRankingValidation, HistoryCSVLogger, TimeBudget,
                                          validation_log_keys)
 from tfseqrec.training.config import TrainConfig
+from tfseqrec.training import resume
 from tfseqrec.training.precision import float32_twin, keras_policy, resolve_policy
 from tfseqrec.training.schedules import build_optimizer
 from tfseqrec.training.warm_start import CHECKPOINT, cumulative, reset_optimizer, warm_start
@@ -136,32 +140,64 @@ def training_input(spec: FeatureSpec, cfg: TrainConfig, max_len: int,
     return data, None
 
 
-def train(cfg: TrainConfig, model=None) -> dict:
+def train(cfg: TrainConfig, model=None, callbacks: Sequence[tf.keras.callbacks.Callback] = ()) -> dict:
     """Trains, validates, restores the best weights, tests; returns the run summary (also in run.json).
 
     The model is built and trained under ``cfg.mixed_precision``'s Keras policy (restored afterwards); a
-    ``model`` passed in keeps the policy it was built with.
+    ``model`` passed in keeps the policy it was built with. ``callbacks`` run after the built-in ones
+    (validation, time budget, resume checkpoint). With ``cfg.resume`` a finished run in ``cfg.output_dir``
+    is not trained again: its summary is returned.
     """
+    if cfg.resume:
+        finished = _finished_run(cfg.output_dir)
+        if finished is not None:
+            if cfg.verbose:
+                print(f"resume=true: {cfg.output_dir} holds a finished run; not training it again", flush=True)
+            return finished
     policy = resolve_policy(cfg.mixed_precision, bool(tf.config.list_physical_devices("GPU")))
     with keras_policy(policy):
-        return _train(cfg, model, policy)
+        return _train(cfg, model, policy, list(callbacks))
 
 
-def _train(cfg: TrainConfig, model, policy: str) -> dict:
+def _finished_run(run_dir: str) -> Optional[dict]:
+    path = os.path.join(run_dir, RUN_FILE)
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        run = json.load(f)
+    return run if run.get("status") == "finished" else None
+
+
+def _train(cfg: TrainConfig, model, policy: str, extra_callbacks: list) -> dict:
     from tfseqrec.evaluation import evaluate
     started = time.time()
-    tf.keras.utils.set_random_seed(cfg.seed)
+    state = resume.read_state(cfg.output_dir, cfg.to_dict()) if cfg.resume else None
+    if state is None:
+        resume.clear(cfg.output_dir)  # a fresh run: an earlier run's resume state must not outlive it
+    elif cfg.verbose:
+        print(f"resume=true: continuing {cfg.output_dir} after epoch {state['epoch']} (best "
+              f"{cfg.validation_metric} {state['validation']['best']:.4f} at epoch "
+              f"{state['validation']['best_epoch']})", flush=True)
+    epochs_done = state["epoch"] if state else 0
+    # a resumed invocation draws new batches and dropout masks (the data iterator is not checkpointed)
+    tf.keras.utils.set_random_seed(cfg.seed + epochs_done)
     spec = load_feature_spec(cfg.data_dir)
     item_counts = load_item_counts(spec)
     if model is None:
         model = build_model(cfg.model, cfg.model_config, spec.vocabulary.size, item_counts=item_counts)
     max_len = model.config.max_len
     check_input_features(model, spec)
-    initialised_from = warm_start(model, cfg.init_from) if cfg.init_from else None
-    data, steps_per_epoch = training_input(spec, cfg, max_len, model.input_features)
+    if state is not None:
+        initialised_from = state["initialised_from"]
+    else:
+        initialised_from = warm_start(model, cfg.init_from) if cfg.init_from else None
+    data_cfg = dataclasses.replace(cfg, seed=cfg.seed + epochs_done)
+    data, steps_per_epoch = training_input(spec, data_cfg, max_len, model.input_features)
     steps = steps_per_epoch or -(-_training_rows(spec, cfg, max_len) // cfg.batch_size)
     model.compile(optimizer=build_optimizer(cfg.optimizer, steps * cfg.epochs), jit_compile=cfg.jit_compile)
-    if initialised_from:
+    checkpoint_path = os.path.join(cfg.output_dir, CHECKPOINT)
+    best_weights = resume.restore(model, state, cfg.output_dir, checkpoint_path) if state else None
+    if initialised_from and state is None:
         reset_optimizer(model)
     os.makedirs(cfg.output_dir, exist_ok=True)
     # Written now so that `tfseqrec evaluate` can score the best checkpoint of an unfinished run.
@@ -176,26 +212,46 @@ def _train(cfg: TrainConfig, model, policy: str) -> dict:
 
     timer = EpochTimer()
     validation = FullRankingValidation(validate, cfg.validation_metric, cfg.validate_every, cfg.patience,
-                                       checkpoint_path=os.path.join(cfg.output_dir, CHECKPOINT),
-                                       verbose=cfg.verbose)
+                                       checkpoint_path=checkpoint_path, verbose=cfg.verbose)
+    history_csv = os.path.join(cfg.output_dir, "history.csv")
+    if state is not None:
+        validation.load_state(state["validation"], best_weights)
+        timer.seconds = list(state["epoch_seconds"])
+        resume.truncate_history_csv(history_csv, epochs_done)
     callbacks = [timer, validation,
-                 HistoryCSVLogger(os.path.join(cfg.output_dir, "history.csv"),
-                                  validation_log_keys(cfg.ks) if "valid" in spec.splits else ()),
+                 HistoryCSVLogger(history_csv, validation_log_keys(cfg.ks) if "valid" in spec.splits else (),
+                                  append=state is not None),
                  tf.keras.callbacks.TensorBoard(os.path.join(cfg.output_dir, "tensorboard"), write_graph=False,
                                                 profile_batch=0)]
     if "valid" not in spec.splits:
         callbacks.remove(validation)
-    elif initialised_from is not None:
+    elif initialised_from is not None and state is None:
         initialised_from["valid_" + cfg.validation_metric] = validation.validate_initial_weights(model)
     budget = TimeBudget(cfg.time_budget_minutes, cfg.verbose) if cfg.time_budget_minutes else None
     if budget is not None:
         callbacks.append(budget)  # after validation, so the epoch that exhausts it is still validated
+    earlier = state["invocations"] if state else []
+    contention = CpuContention()
     fit_started = time.time()
+
+    def invocation() -> dict:  # this invocation's cost so far
+        _, other_cores = contention.so_far()
+        return {"initial_epoch": epochs_done, "train_seconds": time.time() - fit_started,
+                "other_cores_during_training": other_cores, "peak_memory_mib": peak_memory_mib()}
+
+    callbacks.append(resume.ResumeCheckpoint(cfg.output_dir, lambda done: {
+        "config": cfg.to_dict(), "validation": validation.state(), "epoch_seconds": timer.seconds,
+        "initialised_from": initialised_from, "invocations": earlier + [invocation()]}))
+    callbacks += extra_callbacks
     training_dtype = model.compute_dtype
-    with CpuContention() as contention:  # other processes' CPU: is seconds_per_epoch an idle-machine figure?
-        history = model.fit(data, epochs=cfg.epochs, steps_per_epoch=steps_per_epoch, callbacks=callbacks,
-                            verbose=cfg.verbose)
-    train_seconds = time.time() - fit_started
+    with contention:  # other processes' CPU: is seconds_per_epoch an idle-machine figure?
+        # a run killed after its early-stopping epoch but before testing only tests
+        stopped = state is not None and validation.bad_validations >= cfg.patience
+        history = model.fit(data, epochs=epochs_done if stopped else cfg.epochs, initial_epoch=epochs_done,
+                            steps_per_epoch=steps_per_epoch,
+                            callbacks=callbacks, verbose=cfg.verbose)
+    invocations = earlier + [invocation()]
+    train_seconds = sum(entry["train_seconds"] for entry in invocations)
 
     test_split = "test" if "test" in spec.splits else "valid"
     eval_started = time.time()
@@ -212,7 +268,7 @@ def _train(cfg: TrainConfig, model, policy: str) -> dict:
         "protocol": result.protocol,
         "num_items": spec.vocabulary.size,
         "train_records": spec.splits["train"].num_records,
-        "epochs_run": len(history.history.get("loss", [])),
+        "epochs_run": epochs_done + len(history.history.get("loss", [])),
         "stopped_by": ("time_budget" if budget is not None and budget.exhausted
                        else "early_stopping" if validation.bad_validations >= cfg.patience else "epochs"),
         "best_epoch": validation.best_epoch,
@@ -220,21 +276,32 @@ def _train(cfg: TrainConfig, model, policy: str) -> dict:
         "validation_history": validation.history,
         "seconds_per_epoch": float(np.median(timer.seconds)) if timer.seconds else None,
         "train_seconds": train_seconds,
-        "other_cores_during_training": contention.other_cores,
+        "other_cores_during_training": _mean_other_cores(invocations),
         "precision": {"policy": policy, "compute_dtype": str(training_dtype), "test_dtype": "float32"},
         "test_metrics": result.summary,
         "test_split": test_split,
         "eval_seconds": eval_seconds,
         "total_seconds": time.time() - started,
-        "peak_memory_mib": peak_memory_mib(),
+        "peak_memory_mib": max([peak_memory_mib()] + [entry["peak_memory_mib"] for entry in earlier]),
         "machine": machine_description(),
     }
+    if state is not None:
+        summary["invocations"] = invocations
     if initialised_from is not None:
         summary["initialised_from"] = initialised_from
         summary["cumulative"] = cumulative(initialised_from, validation.best_epoch, summary["epochs_run"],
                                            train_seconds)
     _write_run(cfg.output_dir, summary)
+    resume.clear(cfg.output_dir)
     return summary
+
+
+def _mean_other_cores(invocations: list) -> Optional[float]:
+    """Other processes' mean cores over all invocations' training, weighted by their seconds."""
+    known = [(e["other_cores_during_training"], e["train_seconds"]) for e in invocations
+             if e["other_cores_during_training"] is not None]
+    seconds = sum(s for _, s in known)
+    return sum(c * s for c, s in known) / seconds if known and seconds > 0 else None
 
 
 def _write_run(run_dir: str, summary: dict) -> None:
