@@ -58,10 +58,11 @@ class FakeRunner(GridRunner):
                 "failures": [{"sequence_id": "u007", "target_item": "i9", "rank": 40, "history": ["i1", "i2"],
                               "top_items": ["i3", "i4"]}]}
 
-    def execute(self, args, log_path):
+    def execute(self, args, log_path, append=False):
         self.calls.append(list(args))
         out = Path(args[args.index("--output-dir") + 1])  # train: the cell; evaluate: <cell>/test
-        log_path.write_text("fake\n")
+        with open(log_path, "a" if append else "w") as log:
+            log.write("fake\n")
         cell = out if args[0] == "train" else out.parent
         run, seed = cell.parent.name, int(cell.name[len("seed"):])
         if args[0] == "evaluate":
@@ -70,7 +71,7 @@ class FakeRunner(GridRunner):
         if run.startswith("broken"):
             raise CellError("`tfseqrec train` exited with status 1; end of log:\nValueError: boom")
         results = write_results(out / "test", per_user_values(run, seed))
-        (out / "checkpoints").mkdir()
+        (out / "checkpoints").mkdir(exist_ok=True)
         (out / "checkpoints" / "best.index").write_bytes(b"x" * 100)
         (out / "checkpoints" / "best.data-00000-of-00001").write_bytes(b"x" * 1000)
         (out / "history.csv").write_text("epoch,epoch_seconds,loss\n0,2.0,5.0\n1,3.0,4.0\n")

@@ -83,11 +83,34 @@ def test_second_run_skips_finished_cells_and_reruns_the_rest(grid, tmp_path):
     (redo / "stale.txt").write_text("left by an interrupted run")
     third = FakeRunner(grid, out)
     third.run(cells, progress=False)
-    assert len(third.calls) == 1 and third.calls[0][-1] == "seed=2" and str(redo) in third.calls[0]
+    assert len(third.calls) == 1 and third.calls[0][-2:] == ["seed=2", "resume=true"] and str(redo) in third.calls[0]
     assert not (redo / "stale.txt").exists() and read_cell(redo)["status"] == "finished"
     after = mtimes(out)
     assert {p: v for p, v in after.items() if redo not in p.parents} == \
         {p: v for p, v in before.items() if redo not in p.parents}
+
+
+def test_a_training_cell_cut_short_resumes_unless_its_arguments_changed(grid, tmp_path):
+    out = tmp_path / "out"
+    cells = expand_cells(grid, only_runs=["good_model"])
+    FakeRunner(grid, out).run(cells, progress=False)
+    killed = out / "runs" / "toy" / "good_model" / "seed1"
+    record = read_cell(killed)
+    # as a grid killed mid-training leaves it: cell.json running, the trainer's resume state, the log so far
+    (killed / "cell.json").write_text(json.dumps({**record, "status": "running"}))
+    (killed / "resume").mkdir()
+    (killed / "resume" / "state.json").write_text("{}")
+    (killed / "train.log").write_text("epochs 1-3\n")
+    again = FakeRunner(grid, out)
+    again.run(cells, progress=False)
+    assert len(again.calls) == 1 and again.calls[0][-1] == "resume=true"
+    assert (killed / "resume" / "state.json").exists()  # the folder was kept for `tfseqrec train --resume`
+    assert (killed / "train.log").read_text() == "epochs 1-3\nfake\n"  # the log goes on
+    assert read_cell(killed)["status"] == "finished"
+    # started with other arguments (the grid changed since): run again from scratch
+    (killed / "cell.json").write_text(json.dumps({**record, "status": "running", "arguments": ["train", "old"]}))
+    FakeRunner(grid, out).run(cells, progress=False)
+    assert not (killed / "resume").exists() and (killed / "train.log").read_text() == "fake\n"
 
 
 def test_a_failed_cell_is_recorded_and_the_grid_goes_on(grid, tmp_path):
@@ -104,7 +127,7 @@ def test_a_failed_cell_is_recorded_and_the_grid_goes_on(grid, tmp_path):
     # A failed cell is tried again next time; finished ones are not.
     retry = FakeRunner(grid, out)
     retry.run(expand_cells(grid), progress=False)
-    assert [c[-1] for c in retry.calls] == ["seed=1", "seed=2"]
+    assert [c[-2] for c in retry.calls] == ["seed=1", "seed=2"]
     assert all("broken_model" in " ".join(c) for c in retry.calls)
 
 

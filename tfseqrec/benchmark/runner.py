@@ -22,8 +22,10 @@ seconds, timings (seconds per epoch, training targets per epoch and per second, 
 metric, inference users per second), peak memory, model size (bytes of the saved best weights), the
 machine, and the error analysis' segments and failure cases.
 
-A cell whose ``cell.json`` says ``finished`` is skipped (its files are not touched); any other cell folder is
-deleted and the cell run again. A failed cell is recorded with its error and the grid goes on.
+A cell whose ``cell.json`` says ``finished`` is skipped (its files are not touched). A training cell cut short
+(a killed grid) with the same arguments resumes from its last complete epoch (``tfseqrec train`` with
+``resume=true``; ``tfseqrec.training.resume``); any other cell folder is deleted and the cell run again. A
+failed cell is recorded with its error and the grid goes on.
 """
 from __future__ import annotations
 
@@ -159,11 +161,23 @@ class GridRunner:
                      f"{cell.directory(self.output_dir)} to run it again)")
 
     # ------------------------------------------------------------------------------------------ one cell
+    def _resumable(self, cell: Cell, directory: Path) -> bool:
+        """Whether ``directory`` holds a training cell cut short after an epoch, started with the arguments
+        the grid gives now (so ``tfseqrec train`` can resume it)."""
+        if cell.run.baseline or not (directory / "resume" / "state.json").exists():
+            return False
+        try:
+            wanted = self.cell_arguments(cell, self.data_path(cell.dataset), directory)
+        except Exception:  # noqa: BLE001 (then it is run again from scratch)
+            return False
+        return (read_cell(directory) or {}).get("arguments") == wanted
+
     def run_cell(self, cell: Cell) -> dict:
         directory = cell.directory(self.output_dir)
-        if directory.exists():
+        resuming = self._resumable(cell, directory)
+        if directory.exists() and not resuming:
             shutil.rmtree(directory)
-        directory.mkdir(parents=True)
+        directory.mkdir(parents=True, exist_ok=True)
         started = time.time()
         record = {"schema": SCHEMA_VERSION, "status": "running", "key": cell.key, "grid": self.grid.name,
                   "dataset": cell.dataset.name, "run": cell.run.name, "seed": cell.seed, "kind": cell.run.kind,
@@ -208,11 +222,12 @@ class GridRunner:
             args.append(f"filter_seen={'true' if filter_seen else 'false'}")
         return args + [f"seed={cell.seed}"]
 
-    def execute(self, args: list[str], log_path: Path) -> None:
-        """Runs ``python -m tfseqrec.cli ARGS`` with its output in ``log_path``; raises CellError on failure."""
+    def execute(self, args: list[str], log_path: Path, append: bool = False) -> None:
+        """Runs ``python -m tfseqrec.cli ARGS`` with its output in ``log_path`` (added to it with ``append``);
+        raises CellError on failure."""
         env = dict(os.environ)
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        with open(log_path, "w", encoding="utf-8") as log:
+        with open(log_path, "a" if append else "w", encoding="utf-8") as log:
             log.write("$ " + " ".join([self.python, "-m", "tfseqrec.cli", *args]) + "\n")
             log.flush()
             code = subprocess.run([self.python, "-m", "tfseqrec.cli", *args], stdout=log, stderr=subprocess.STDOUT,
@@ -222,7 +237,8 @@ class GridRunner:
             raise CellError(f"`tfseqrec {args[0]}` exited with status {code}; end of {log_path}:\n{tail}")
 
     def _train_cell(self, cell: Cell, data_dir: str, directory: Path, record: dict) -> None:
-        self.execute(record["arguments"], directory / "train.log")
+        # resume=true: a cell cut short goes on from its last epoch (kept by run_cell); else a fresh run
+        self.execute([*record["arguments"], "resume=true"], directory / "train.log", append=True)
         run = json.loads((directory / "run.json").read_text(encoding="utf-8"))
         if run.get("status") != "finished":
             raise CellError(f"run.json says status {run.get('status')!r}")
