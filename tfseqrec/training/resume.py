@@ -91,7 +91,7 @@ def restore(model, state: dict, output_dir: str, best_checkpoint: str) -> Option
 class ResumeCheckpoint(tf.keras.callbacks.Callback):
     """Saves ``resume/ckpt-<epoch>`` and then ``resume/state.json`` at every epoch end.
 
-    ``state_fn(epochs_done) -> dict`` gives the callbacks' state; put this callback after them (validation,
+    ``state_fn() -> dict`` gives the callbacks' state; put this callback after them (validation,
     timer, CSV logger) so that the state includes the epoch just ended.
     """
 
@@ -107,7 +107,7 @@ class ResumeCheckpoint(tf.keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self._manager.save(checkpoint_number=epoch + 1)
-        state = {"epoch": epoch + 1, **self.state_fn(epoch + 1)}
+        state = {"epoch": epoch + 1, **self.state_fn()}
         path = os.path.join(self.output_dir, STATE_FILE)
         with open(path + ".tmp", "w", encoding="utf-8") as f:
             json.dump(state, f, indent=1, default=str)

@@ -239,7 +239,7 @@ def _train(cfg: TrainConfig, model, policy: str, extra_callbacks: list) -> dict:
         return {"initial_epoch": epochs_done, "train_seconds": time.time() - fit_started,
                 "other_cores_during_training": other_cores, "peak_memory_mib": peak_memory_mib()}
 
-    callbacks.append(resume.ResumeCheckpoint(cfg.output_dir, lambda done: {
+    callbacks.append(resume.ResumeCheckpoint(cfg.output_dir, lambda: {
         "config": cfg.to_dict(), "validation": validation.state(), "epoch_seconds": timer.seconds,
         "initialised_from": initialised_from, "invocations": earlier + [invocation()]}))
     callbacks += extra_callbacks
