@@ -64,6 +64,7 @@ EXPERIMENTS = {
     "bert4rec_ml1m_bert_blocks": Experiment("ml1m", "bert4rec_ml1m_bert_blocks.yaml", **ML1M_BERT4REC),
     "bert4rec_ml1m_random": Experiment("ml1m", "bert4rec_ml1m_random.yaml", **ML1M_BERT4REC),
     "bert4rec_ml1m_hf_bert": Experiment("ml1m", "bert4rec_ml1m_hf_bert.yaml", **ML1M_BERT4REC),
+    "bert4rec_ml1m_d128_decay": Experiment("ml1m", "bert4rec_ml1m_d128_decay.yaml", **ML1M_BERT4REC),
     "gsasrec_ml1m": Experiment("ml1m", "gsasrec_ml1m.yaml", **ML1M_GSASREC),
     "gsasrec_ml1m_group": Experiment("ml1m", "gsasrec_ml1m_group.yaml", **ML1M_GSASREC),
     "gsasrec_ml1m_group_decay": Experiment("ml1m", "gsasrec_ml1m_group_decay.yaml", **ML1M_GSASREC),
@@ -98,6 +99,7 @@ PAIRS = (("cl4srec_beauty", "sasrec_beauty_ce"), ("cl4srec_beauty_cosine", "sasr
          ("bert4rec_ml1m_random_decay_continued", "bert4rec_ml1m_random"),
          ("bert4rec_ml1m_random_decay_long_continued", "bert4rec_ml1m_random_decay_continued"),
          ("bert4rec_ml1m_hf_bert", "bert4rec_ml1m_random"),
+         ("bert4rec_ml1m_d128_decay", "bert4rec_ml1m_random_decay_long_continued"),
          ("gsasrec_ml1m_group_decay", "gsasrec_ml1m_group"), ("gsasrec_ml1m_d128_decay", "gsasrec_ml1m_group_decay"))
 
 
