@@ -3,5 +3,5 @@
 ``beam_pipelines.preprocess`` is the entry point (``tfseqrec preprocess`` on the command line).
 Readers and per-row parsing live in ``readers``; each step is a named ``PTransform`` in
 ``transforms``; the steps that work on one sequence at a time are plain functions in
-``sequence_ops`` so that the pure-Python reference (``tfseqrec.reference``) can be compared with them.
+``sequence_ops`` so that the pure-Python reference (``tests/beam_pipelines/reference.py``) can be compared with them.
 """

@@ -9,7 +9,7 @@ from typing import Iterator, Optional
 from beam_pipelines.config import FilterConfig, SplitConfig
 from beam_pipelines.records import Sequence
 from tfseqrec.data.example_codec import encode_example
-from tfseqrec.data.spec import OOV_ID
+from tfseqrec.ids import OOV_ID
 
 DAY_MS = 86_400_000
 

@@ -22,7 +22,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 from beam_pipelines import readers, sequence_ops
 from beam_pipelines.config import FilterConfig, SplitConfig
 from beam_pipelines.records import Interaction, Reject, Sequence
-from tfseqrec.data.spec import OOV_TOKEN, PAD_TOKEN
+from tfseqrec.ids import OOV_TOKEN, PAD_TOKEN
 
 COUNTS = "counts"
 REJECTS = "rejects"

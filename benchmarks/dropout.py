@@ -17,7 +17,7 @@ import time
 import tfseqrec  # noqa: F401
 import tensorflow as tf
 
-from tfseqrec.benchmark.machine import describe
+from tfseqrec.host.machine import describe
 from tfseqrec.data import load_feature_spec
 from tfseqrec.data.spec import load_item_counts
 from tfseqrec.models import build_model

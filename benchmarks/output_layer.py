@@ -16,8 +16,8 @@ import tfseqrec  # noqa: F401
 import numpy as np
 import tensorflow as tf
 
-from tfseqrec.benchmark.machine import describe
-from tfseqrec.benchmark.output_layer import output_layer_step, output_layer_targets_per_second
+from tfseqrec.host.machine import describe
+from output_layers import output_layer_step, output_layer_targets_per_second  # the sibling module
 
 
 def largest_difference(items: int, dim: int, targets: int) -> float:

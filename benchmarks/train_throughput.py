@@ -25,7 +25,7 @@ import time
 import tfseqrec  # noqa: F401
 import tensorflow as tf
 
-from tfseqrec.benchmark.contention import CpuContention
+from tfseqrec.host.contention import CpuContention
 from tfseqrec.data import load_feature_spec
 from tfseqrec.data.spec import load_item_counts
 from tfseqrec.models import build_model

@@ -33,11 +33,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from throughput import MEMORY_TARGET, RECBOLE_PYTHON, SPEED_TARGET  # noqa: E402 (the sibling script's targets)
-from tfseqrec.benchmark.contention import CpuContention  # noqa: E402 (no TensorFlow)
-from tfseqrec.benchmark.machine import describe  # noqa: E402
-from tfseqrec.benchmark.output_layer import LAYERS, output_layer_targets_per_second  # noqa: E402
+from tfseqrec.host.contention import CpuContention  # noqa: E402 (no TensorFlow)
+from tfseqrec.host.machine import describe  # noqa: E402
+from output_layers import LAYERS, output_layer_targets_per_second  # noqa: E402 (benchmarks/output_layers.py)
 
 # VmHWM, not ru_maxrss: a child's ru_maxrss keeps the parent's peak from before exec.
 PEAK_CODE = """

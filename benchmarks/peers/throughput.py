@@ -30,8 +30,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
-from tfseqrec.benchmark.contention import BUSY_OTHER_CORES, CpuContention, is_busy  # noqa: E402 (no TensorFlow)
-from tfseqrec.benchmark.machine import cpu_model, describe  # noqa: E402
+from tfseqrec.host.contention import BUSY_OTHER_CORES, CpuContention, is_busy  # noqa: E402 (no TensorFlow)
+from tfseqrec.host.machine import cpu_model, describe  # noqa: E402
 
 SPEED_TARGET = 100.0  # ours / RecBole training targets per second (the issue's target)
 MEMORY_TARGET = 0.25  # ours / RecBole peak memory
@@ -124,7 +124,7 @@ def table(rows: list[dict], args) -> str:
                  if getattr(args, "also_jit", False) else "")
               + ". Peak memory: ru_maxrss of each process (ours: of the process of the configuration shown). "
               "Other processes' cores: mean CPU used by everything else during each measurement "
-              "(`tfseqrec.benchmark.contention`); above "
+              "(`tfseqrec.host.contention`); above "
               f"{BUSY_OTHER_CORES} the ratio is marked not comparable (PyTorch's threads slow down far more than "
               "ours when the cores are shared).",
               "", "Targets differ for BERT4Rec: ours counts every non-padding position of a training row (the "

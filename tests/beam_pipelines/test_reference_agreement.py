@@ -16,7 +16,7 @@ import pytest
 from beam_pipelines import preprocess
 from beam_pipelines.config import FilterConfig, OutputConfig, PreprocessConfig, ReaderConfig, SplitConfig
 from tfseqrec.data.spec import load_feature_spec
-from tfseqrec.reference import reference_preprocess
+from tests.beam_pipelines.reference import reference_preprocess
 from tfseqrec.synthetic import SyntheticConfig, write_csv
 
 try:

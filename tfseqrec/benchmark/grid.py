@@ -314,12 +314,8 @@ def _dataset(where: str, index: int, raw: Any, root: Path) -> DatasetSpec:
 
 
 def _check_preprocess_flags(where: str, at: str, preprocess: dict) -> None:
-    import argparse
-
-    from tfseqrec.cli.preprocess import add_preprocess_args
-    parser = argparse.ArgumentParser(add_help=False)
-    add_preprocess_args(parser)
-    known = {s[2:] for action in parser._actions for s in action.option_strings if s.startswith("--")}
+    from beam_pipelines.options import known_flags
+    known = known_flags()
     for key in preprocess:
         if key == "output-dir" or key == "overwrite":
             raise GridError(f"{where}: {at}.preprocess.{key}: set by the runner (data go to <output>/data/<name>)")

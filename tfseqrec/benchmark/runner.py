@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Optional
 
 from tfseqrec.benchmark.grid import BenchmarkGrid, Cell, DatasetSpec, expand_cells
-from tfseqrec.benchmark.machine import describe as describe_machine
+from tfseqrec.host.machine import describe as describe_machine
 
 CELL_FILE = "cell.json"
 GRID_FILE = "grid.json"
@@ -366,10 +366,8 @@ class GridRunner:
 def preprocess_in_process(flags: list[str], output_dir: str, beam_args: Iterable[str] = ()) -> None:
     """``tfseqrec preprocess FLAGS --output-dir OUT --overwrite`` in this process (Beam options as given)."""
     from beam_pipelines import preprocess
-    from tfseqrec.cli.app import build_parser
-    from tfseqrec.cli.preprocess import check_stats, config_from_args
-    args = build_parser().parse_args(["preprocess", *flags, "--output-dir", output_dir, "--overwrite"])
-    stats = preprocess.run(config_from_args(args), list(beam_args), overwrite=True)
+    from beam_pipelines.options import check_stats, config_from_flags
+    stats = preprocess.run(config_from_flags([*flags, "--output-dir", output_dir]), list(beam_args), overwrite=True)
     if stats and check_stats(stats) != 0:
         raise CellError(f"preprocessing into {output_dir} failed its checks (see its stats.json)")
 

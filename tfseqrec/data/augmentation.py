@@ -31,7 +31,7 @@ from typing import Sequence, Tuple, Union
 import tfseqrec  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 import tensorflow as tf
 
-from tfseqrec.data.spec import PAD_ID
+from tfseqrec.ids import PAD_ID
 
 OPERATIONS = ("crop", "mask", "reorder")
 

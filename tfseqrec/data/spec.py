@@ -29,15 +29,12 @@ import dataclasses
 from typing import Any, Optional
 
 from tfseqrec import io_utils
+from tfseqrec.ids import OOV_ID, PAD_ID
 
 SPEC_FILENAME = "feature_spec.json"
 STATS_FILENAME = "stats.json"
 VOCAB_FILENAME = "vocab.tsv"
 FORMAT_VERSION = 1
-PAD_ID = 0
-OOV_ID = 1
-PAD_TOKEN = "[PAD]"
-OOV_TOKEN = "[OOV]"
 
 
 @dataclasses.dataclass(frozen=True)

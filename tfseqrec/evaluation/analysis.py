@@ -44,6 +44,7 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from tfseqrec import io_utils
+from tfseqrec.ids import FIRST_ITEM_ID
 from tfseqrec.data.spec import FeatureSpec, load_feature_spec, load_item_counts, load_vocabulary
 from tfseqrec.evaluation.results import EvaluationResult, _jsonable
 
@@ -64,7 +65,6 @@ UNMATCHED = "unmatched"
 ANALYSIS_FILENAME = "analysis.json"
 SEGMENTS_FILENAME = "segments.csv"
 FAILURES_FILENAME = "failures.csv"
-_FIRST_ITEM_ID = 2  # ids 0 (PAD) and 1 (OOV) are not items
 
 
 @dataclasses.dataclass(frozen=True)
@@ -224,9 +224,9 @@ def popularity_thresholds(item_counts, head_share: float = 0.2, tail_share: floa
 
 def _real_counts(item_counts) -> np.ndarray:
     counts = np.asarray(item_counts)
-    if counts.ndim != 1 or counts.size <= _FIRST_ITEM_ID:
+    if counts.ndim != 1 or counts.size <= FIRST_ITEM_ID:
         raise ValueError(f"item_counts must be [V] train counts per id with V > 2, got shape {counts.shape}")
-    return counts[_FIRST_ITEM_ID:].astype(np.int64)
+    return counts[FIRST_ITEM_ID:].astype(np.int64)
 
 
 def popularity_segments(target_counts, item_counts, head_share: float = 0.2, tail_share: float = 0.5) -> np.ndarray:

@@ -52,6 +52,7 @@ from tfseqrec.data.spec import FeatureSpec, load_item_counts, resolve_spec
 from tfseqrec.evaluation import metrics, ranking
 from tfseqrec.evaluation.results import EvaluationResult
 from tfseqrec.evaluation.sessions import SessionEvents, read_session_events
+from tfseqrec.ids import FIRST_ITEM_ID
 
 __all__ = ["EvaluationConfig", "EvaluationResult", "evaluate", "ScoreFn", "is_session_split", "SESSION_TARGETS"]
 
@@ -329,8 +330,8 @@ def _summary(per_user: dict[str, np.ndarray], config: EvaluationConfig, topk_ids
             bias = metrics.popularity_bias(lists, item_counts)
             summary[f"popularity_percentile@{k}"] = bias.mean_percentile
             summary[f"gini@{k}"] = bias.gini
-            real = lists >= metrics.FIRST_ITEM_ID
-            pct = np.where(real, percentiles[np.where(real, lists, metrics.FIRST_ITEM_ID)], 0.0)
+            real = lists >= FIRST_ITEM_ID
+            pct = np.where(real, percentiles[np.where(real, lists, FIRST_ITEM_ID)], 0.0)
             with np.errstate(invalid="ignore", divide="ignore"):
                 per_user[f"popularity_percentile@{k}"] = pct.sum(axis=1) / real.sum(axis=1)
     return summary

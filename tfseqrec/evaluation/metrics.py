@@ -27,9 +27,7 @@ from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
-PAD_ID = 0
-OOV_ID = 1
-FIRST_ITEM_ID = 2
+from tfseqrec.ids import FIRST_ITEM_ID
 
 __all__ = [
     "conservative_ranks", "num_candidates",

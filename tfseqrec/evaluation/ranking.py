@@ -11,7 +11,7 @@ from __future__ import annotations
 import tfseqrec  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 import tensorflow as tf
 
-FIRST_ITEM_ID = 2
+from tfseqrec.ids import FIRST_ITEM_ID
 
 __all__ = ["exclusion_mask", "conservative_ranks", "target_positions", "masked_top_k"]
 

@@ -33,7 +33,8 @@ import tfseqrec  # noqa: F401  (Keras 2 for TFRS)
 import numpy as np
 import tensorflow as tf
 
-from tfseqrec.evaluation.ranking import FIRST_ITEM_ID, exclusion_mask
+from tfseqrec.evaluation.ranking import exclusion_mask
+from tfseqrec.ids import FIRST_ITEM_ID
 
 EmbeddingsFn = Callable[[], tf.Tensor]            # () -> [V, D]: the whole vocabulary (PAD and OOV included)
 BiasesFn = Callable[[], Optional[tf.Tensor]]     # () -> [V] or None

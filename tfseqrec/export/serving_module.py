@@ -22,9 +22,8 @@ import tensorflow as tf
 
 from tfseqrec.export import contract
 from tfseqrec.export.indexes import NEG_INF, TopKIndex
-from tfseqrec.models.base import OOV_ID, PAD_ID
+from tfseqrec.ids import FIRST_ITEM_ID, OOV_ID, PAD_ID
 
-FIRST_ITEM_ID = 2
 HISTORY_SPEC = tf.TensorSpec([None, None], tf.string, name=contract.HISTORY)
 
 

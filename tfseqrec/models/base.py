@@ -27,10 +27,9 @@ import tfseqrec  # noqa: F401  (Keras 2 for TFRS)
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
+from tfseqrec.ids import OOV_ID, PAD_ID
 from tfseqrec.tasks import LossConfig, NextItemTask
 
-PAD_ID = 0
-OOV_ID = 1
 
 
 @dataclasses.dataclass(frozen=True)

@@ -41,11 +41,13 @@ from typing import Optional
 import tfseqrec  # noqa: F401  (Keras 2 for TFRS)
 import tensorflow as tf
 
-from tfseqrec.models.base import PAD_ID, SequentialModelConfig, SequentialRecommender
+from tfseqrec.models.base import SequentialModelConfig, SequentialRecommender
+from tfseqrec.ids import PAD_ID
 from tfseqrec.models.dropout import FastDropout
 from tfseqrec.models.layers import (bidirectional_attention_mask, check_block_options, check_position_origin,
                                     position_embedding, position_ids, transformer_blocks)
-from tfseqrec.models.masking import FIRST_ITEM_ID, ClozeMasking, LastPositionMasking, mask_last_item
+from tfseqrec.models.masking import ClozeMasking, LastPositionMasking, mask_last_item
+from tfseqrec.ids import FIRST_ITEM_ID
 from tfseqrec.models.registry import register
 
 

@@ -33,7 +33,7 @@ import tfseqrec  # noqa: F401
 import tensorflow as tf
 
 from tfseqrec.data.augmentation import OPERATIONS, AugmentationConfig, check_ratios, random_augmentation
-from tfseqrec.models.base import PAD_ID
+from tfseqrec.ids import PAD_ID
 from tfseqrec.models.registry import register
 from tfseqrec.models.sasrec import SASRec, SASRecConfig
 from tfseqrec.tasks.contrastive import SIMILARITIES, InfoNCE

@@ -48,7 +48,8 @@ from typing import List, Optional, Sequence, Tuple
 import tfseqrec  # noqa: F401  (Keras 2 for TFRS)
 import tensorflow as tf
 
-from tfseqrec.models.base import PAD_ID, SequentialModelConfig, SequentialRecommender
+from tfseqrec.models.base import SequentialModelConfig, SequentialRecommender
+from tfseqrec.ids import PAD_ID
 from tfseqrec.models.dropout import FastDropout
 from tfseqrec.models.registry import register
 

@@ -28,7 +28,7 @@ from typing import Optional
 import tfseqrec  # noqa: F401  (Keras 2 for TFRS)
 import tensorflow as tf
 
-FIRST_ITEM_ID = 2  # ids below are PAD and OOV
+from tfseqrec.ids import FIRST_ITEM_ID
 
 
 def _check_probability(name: str, value: float, low_open: bool = False) -> float:

@@ -14,7 +14,8 @@ from typing import Optional
 import tfseqrec  # noqa: F401
 import tensorflow as tf
 
-from tfseqrec.models.base import PAD_ID, SequentialModelConfig, SequentialRecommender
+from tfseqrec.models.base import SequentialModelConfig, SequentialRecommender
+from tfseqrec.ids import PAD_ID
 from tfseqrec.models.dropout import FastDropout
 from tfseqrec.models.layers import (causal_attention_mask, check_attention_init, check_position_origin,
                                     position_embedding, position_ids, transformer_blocks)

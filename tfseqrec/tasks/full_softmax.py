@@ -21,7 +21,7 @@ from typing import Optional
 
 import tensorflow as tf
 
-from tfseqrec.tasks.negatives import FIRST_ITEM_ID
+from tfseqrec.ids import FIRST_ITEM_ID
 
 # p[y] below this is treated as underflowed: its loss is recomputed exactly from the logits.
 _UNDERFLOW = 1e-30

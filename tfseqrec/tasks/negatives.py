@@ -20,7 +20,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 import tensorflow as tf
 
-FIRST_ITEM_ID = 2  # 0 = PAD, 1 = OOV
+from tfseqrec.ids import FIRST_ITEM_ID
 
 
 def _generator(seed: Optional[int]) -> tf.random.Generator:

@@ -17,7 +17,8 @@ import tensorflow_recommenders as tfrs
 
 from tfseqrec.tasks import losses
 from tfseqrec.tasks.full_softmax import full_softmax_cross_entropy
-from tfseqrec.tasks.negatives import FIRST_ITEM_ID, PopularitySampler, UniformSampler
+from tfseqrec.tasks.negatives import PopularitySampler, UniformSampler
+from tfseqrec.ids import FIRST_ITEM_ID
 
 LOSS_NAMES = ("full_ce", "sampled_softmax", "bce", "gbce", "bpr_max", "top1_max", "in_batch")
 SAMPLED_LOSSES = ("sampled_softmax", "bce", "gbce", "bpr_max", "top1_max")

@@ -29,8 +29,8 @@ import tfseqrec  # noqa: F401
 import numpy as np
 import tensorflow as tf
 
-from tfseqrec.benchmark.contention import CpuContention
-from tfseqrec.benchmark.machine import describe as describe_machine
+from tfseqrec.host.contention import CpuContention
+from tfseqrec.host.machine import describe as describe_machine
 from tfseqrec.data import SequenceBatchConfig, load_feature_spec, make_dataset
 from tfseqrec.data.spec import FeatureSpec, load_item_counts
 from tfseqrec.models import build_model

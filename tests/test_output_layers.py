@@ -1,8 +1,12 @@
-"""tfseqrec.benchmark.output_layer: both output layers compute the same loss and gradients on the same inputs."""
+"""benchmarks/output_layers.py: both output layers compute the same loss and gradients on the same inputs."""
 import numpy as np
 import pytest
 
-from tfseqrec.benchmark.output_layer import LAYERS, output_layer_step, output_layer_targets_per_second
+from tests.peer_scripts import load_benchmark_script
+
+_layers = load_benchmark_script("output_layers")
+LAYERS, output_layer_step = _layers.LAYERS, _layers.output_layer_step
+output_layer_targets_per_second = _layers.output_layer_targets_per_second
 
 
 def test_plain_and_fused_layers_agree_on_the_same_inputs():

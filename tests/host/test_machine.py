@@ -1,5 +1,5 @@
-"""tfseqrec.benchmark.machine: the CPU model every benchmark record carries."""
-from tfseqrec.benchmark import machine
+"""tfseqrec.host.machine: the CPU model every benchmark record carries."""
+from tfseqrec.host import machine
 
 
 def test_cpu_model_is_the_first_model_name_of_cpuinfo(tmp_path):

@@ -1,4 +1,4 @@
-"""tfseqrec.benchmark.contention: CPU used by other processes during a measurement."""
+"""tfseqrec.host.contention: CPU used by other processes during a measurement."""
 import os
 import subprocess
 import sys
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tfseqrec.benchmark import contention
+from tfseqrec.host import contention
 
 TICK = os.sysconf("SC_CLK_TCK")
 # Burns about 1.5 CPU seconds in a separate process.

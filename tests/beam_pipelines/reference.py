@@ -24,10 +24,8 @@ from typing import Optional
 from beam_pipelines import readers
 from beam_pipelines.config import PreprocessConfig
 from beam_pipelines.records import Reject
+from tfseqrec.ids import FIRST_ITEM_ID, OOV_ID, OOV_TOKEN, PAD_TOKEN
 
-PAD_TOKEN = "[PAD]"
-OOV_TOKEN = "[OOV]"
-OOV_ID = 1
 DAY_MS = 86_400_000
 
 
@@ -239,7 +237,7 @@ def reference_preprocess(cfg: PreprocessConfig) -> ReferenceOutput:
     ordered = sorted(all_items.items(), key=lambda kv: (-kv[1], kv[0]))
     vocab = [PAD_TOKEN, OOV_TOKEN] + [item for item, _ in ordered]
     vocab_counts = [0, 0] + [n for _, n in ordered]
-    ids = {item: i for i, item in enumerate(vocab) if i >= 2}
+    ids = {item: i for i, item in enumerate(vocab) if i >= FIRST_ITEM_ID}
     event_ids = {t: i + 1 for i, t in enumerate(event_types)}
 
     # session protocol: drop items unseen in train from eval sessions, then sessions shorter than 2
@@ -303,6 +301,6 @@ def reference_preprocess(cfg: PreprocessConfig) -> ReferenceOutput:
         "rejected_by_reason": {k: v for k, v in rejected.items() if v},
         "balanced": rows_read == total_kept + total_filtered + total_rejected,
     }
-    sizes["items"] = len(vocab) - 2
+    sizes["items"] = len(vocab) - FIRST_ITEM_ID
     return ReferenceOutput(splits=splits, vocab=vocab, vocab_counts=vocab_counts, event_types=event_types,
                            counts=counts, rejects=rejects, sizes=sizes, kcore=kcore)
