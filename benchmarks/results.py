@@ -1,0 +1,256 @@
+"""Builds ``benchmarks/RESULTS.md`` from the committed reports under ``benchmarks/reports/``.
+
+    python benchmarks/results.py            # rewrite benchmarks/RESULTS.md
+    python benchmarks/results.py --check    # exit 1 when RESULTS.md differs from what the reports give
+
+Every figure in RESULTS.md comes from a report file written by a benchmark command; this script only arranges
+them: one section per report with the command that produced it, its protocol and its machine, then the report's
+tables as they are. A report file that no section reads is an error, so a new report cannot be forgotten. Reads
+files only: no TensorFlow, no training.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Callable
+
+BENCHMARKS = Path(__file__).resolve().parent
+REPORTS = BENCHMARKS / "reports"
+OUTPUT = BENCHMARKS / "RESULTS.md"
+
+
+@dataclasses.dataclass(frozen=True)
+class Section:
+    """One part of RESULTS.md.
+
+    ``sources``: report files (relative to ``benchmarks/reports``) it reads; ``render`` turns them into Markdown.
+    ``command``: what wrote the reports; ``protocol``: how the figures were measured (split, ranking, machine).
+    """
+    title: str
+    sources: tuple[str, ...]
+    command: str
+    protocol: str
+    render: Callable[[tuple[Path, ...]], str]
+
+
+def whole_markdown(paths: tuple[Path, ...]) -> str:
+    """The reports' Markdown, headings pushed below the section's, relative links rebased on ``benchmarks/``."""
+    return "\n\n".join(_rebase(_demote(path.read_text()), path) for path in paths)
+
+
+def markdown_parts(*headings: str) -> Callable[[tuple[Path, ...]], str]:
+    """Only the ``## heading`` parts named (in the report's order), e.g. a grid report's accuracy and tests."""
+    def render(paths: tuple[Path, ...]) -> str:
+        out = []
+        for path in paths:
+            parts = re.split(r"(?m)^(?=## )", path.read_text())
+            kept = [p for p in parts if p.startswith("## ") and p[3:].splitlines()[0].strip() in headings]
+            out.append(_rebase(_demote("".join(kept)), path))
+        return "\n\n".join(out)
+    return render
+
+
+def text_block(paths: tuple[Path, ...]) -> str:
+    """Plain-text reports as they were printed."""
+    return "\n\n".join(f"`{p.relative_to(BENCHMARKS)}`:\n\n```text\n{p.read_text().rstrip()}\n```" for p in paths)
+
+
+def json_table(paths: tuple[Path, ...]) -> str:
+    """A list of flat JSON records per file as one table (nested values and seconds shown compactly)."""
+    out = []
+    for path in paths:
+        records = json.loads(path.read_text())
+        records = records if isinstance(records, list) else [records]
+        columns = list(dict.fromkeys(k for r in records for k in r))
+        rows = [f"| {' | '.join(columns)} |", "|" + "---|" * len(columns)]
+        rows += [f"| {' | '.join(_cell(r.get(c)) for c in columns)} |" for r in records]
+        out.append(f"`{path.relative_to(BENCHMARKS)}`:\n\n" + "\n".join(rows))
+    return "\n\n".join(out)
+
+
+def tie_order_tables(paths: tuple[Path, ...]) -> str:
+    """``ml1m_tie_order.py`` reports: per run, the model and baselines on each order, then the paired test."""
+    rows = ["| run | order | model HR@10 | model NDCG@10 | best validation NDCG@10 | transitions NDCG@10 | "
+            "most popular NDCG@10 | stopped by |", "|" + "---|" * 8]
+    pairs = ["| run | users | NDCG@10 ratings.dat order | NDCG@10 shared order | difference [95% CI] | t-test p | "
+             "Wilcoxon p |", "|" + "---|" * 7]
+    for path in paths:
+        for r in json.loads(path.read_text()):
+            if "users" in r:
+                low, high = r["ci95"]
+                pairs.append(f"| {path.stem} | {r['users']:,} | {r['file_order NDCG@10']:.4f} | "
+                             f"{r['shared_order NDCG@10']:.4f} | {r['difference']:+.4f} [{low:+.4f}, {high:+.4f}] | "
+                             f"{r['t-test p']:.2g} | {r['wilcoxon p']:.2g} |")
+                continue
+            model = [_cell(r.get(k)) for k in ("model HR@10", "model NDCG@10", "best valid NDCG@10")]
+            rows.append(f"| {path.stem} | {r['variant']} | {' | '.join(model)} | {r['transitions NDCG@10']:.4f} | "
+                        f"{r['most_popular NDCG@10']:.4f} | {r.get('stopped_by', '')} |")
+    return "\n".join(rows) + "\n\n" + "\n".join(pairs)
+
+
+def peer_tables(throughputs: tuple[tuple[str, str], ...], comparisons: tuple[tuple[str, str], ...]):
+    """The RecBole side-by-side tables of ``benchmarks/peers/results.py`` for the given report folders."""
+    def render(paths: tuple[Path, ...]) -> str:
+        peers = _peer_results_script()
+
+        def titled(pairs, filename, companion=None):
+            return peers._titled([f"{t}={REPORTS / d}" for t, d in pairs], "--report", filename, companion)
+
+        text = peers.section(titled(throughputs, "throughput.json", "limits.json"),
+                             titled(comparisons, "comparison.json"), "python benchmarks/results.py")
+        return text.split("\n", 2)[2].strip()  # without the peers script's "generated by" line
+    return render
+
+
+def _peer_results_script():
+    """``benchmarks/peers/results.py`` as a module (its sibling imports resolve through ``benchmarks/peers``)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("peer_results", BENCHMARKS / "peers" / "results.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _demote(text: str) -> str:
+    text = re.sub(r"(?m)^# .*\n+", "", text, count=1)
+    return re.sub(r"(?m)^(#{2,5}) ", lambda m: "#" * (len(m.group(1)) + 1) + " ", text).strip()
+
+
+def _rebase(text: str, path: Path) -> str:
+    folder = path.parent.relative_to(BENCHMARKS).as_posix()
+    return re.sub(r"\]\((?!https?:|/|#)([^)]+)\)", lambda m: f"]({folder}/{m.group(1)})", text)
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_cell(v)}" for k, v in value.items())
+    return "" if value is None else str(value)
+
+
+PEER_THROUGHPUT = (("ML-1M, length 200, Intel Xeon", "peers/throughput_ml1m_l200_xeon"),
+                   ("Amazon Beauty, length 50, Intel Xeon", "peers/throughput_beauty_l50_xeon"),
+                   ("ML-1M, length 200, AMD EPYC", "peers/throughput_ml1m_l200"),
+                   ("Amazon Beauty, length 50, AMD EPYC", "peers/throughput_beauty_l50"))
+PEER_COMPARISONS = (("ML-100K (length 50) to convergence: SASRec", "peers/ml100k_converged_sasrec"),
+                    ("ML-100K (length 50) to convergence: GRU4Rec", "peers/ml100k_converged_gru4rec"),
+                    ("ML-100K (length 50) to convergence: BERT4Rec (Intel Xeon)", "peers/ml100k_converged_bert4rec"),
+                    ("Amazon Beauty (length 50) to convergence", "peers/beauty_converged"),
+                    ("Amazon Beauty (length 50) to convergence, GRU4Rec with ~126 targets per update on both sides "
+                     "(Intel Xeon)", "peers/beauty_gru4rec_equal_targets"),
+                    ("ML-1M (length 200), 30-minute budget", "peers/ml1m_30min"),
+                    ("ML-100K (length 50), 10-minute budgets, busy machine", "peers/ml100k_equal_budgets"))
+LEAVE_ONE_OUT = ("leave-one-out (last item = test, second-to-last = validation), full ranking over every item, ties "
+                 "counted against the model")
+
+SECTIONS = (
+    Section("Reference models on MovieLens-1M and Amazon Beauty", ("models/report.md",),
+            "`tfseqrec benchmark benchmarks/grids/models.yaml --output benchmarks/out/models` (one run each, seed 42; "
+            "the rows give each run's budget)",
+            f"{LEAVE_ONE_OUT}, items already in the history excluded (`filter_seen`); ML-1M is the item 5-core "
+            "`ml-1m.seq.tsv` (6,040 users, 3,416 items, length 200), Beauty the S3-Rec `Beauty.txt` (length 50). "
+            "2-core CPU VMs without GPU (AMD EPYC or Intel Xeon, as each row's note says); 'published' is the "
+            "paper's full-ranking figure (Klenitskiy & Vasilev 2023 for ML-1M).", whole_markdown),
+    Section("Session datasets and HRNN", ("sessions/report.md",),
+            "`tfseqrec benchmark benchmarks/grids/sessions.yaml --output benchmarks/out/sessions` (seeds 1-3)",
+            "session splits: every next item of each test session, full ranking, seen items kept, Recall@20 / "
+            "MRR@20 averaged over events; ML-1M with timestamps: leave-one-out, seen items excluded. 2-core CPU VM.",
+            whole_markdown),
+    Section("MovieLens-100K grid (3 seeds, 15-minute budgets)", ("ml100k/report.md",),
+            "`tfseqrec benchmark benchmarks/grids/ml100k.yaml --output benchmarks/out/ml100k --report-dir "
+            "benchmarks/reports/ml100k`",
+            f"{LEAVE_ONE_OUT}, seen items excluded; 943 users, 1,349 items; 2-core CPU VM shared with other "
+            "trainings (the budgets bought fewer epochs than an idle machine would). The full report (curves, "
+            "efficiency, segments, failure cases) is [reports/ml100k/report.md](reports/ml100k/report.md).",
+            markdown_parts("Accuracy", "Pairwise comparisons", "Protocol", "Machine")),
+    Section("Against RecBole 1.2.1: throughput, memory and accuracy", tuple(
+        f"{d}/{f}" for d, files in ((d, ("throughput.json", "throughput.md") + (("limits.json", "limits.md")
+                                                                                if d.endswith("_xeon") else ()))
+                                    for _, d in PEER_THROUGHPUT) for f in files) + tuple(
+        f"{d}/comparison.{ext}" for _, d in PEER_COMPARISONS for ext in ("json", "md")),
+            "the scripts of `benchmarks/peers/` (RecBole in its own virtualenv; every command line is in "
+            "[peers/README.md](peers/README.md))",
+            "same splits and model sizes on both sides (exported by `benchmarks/peers/export_split.py`), 2-core CPU "
+            "VMs; accuracy: test split, full ranking, seen items kept, conservative ties, 95% bootstrap over users.",
+            peer_tables(PEER_THROUGHPUT, PEER_COMPARISONS)),
+    Section("ML-1M: the order of same-second ratings", ("tie_order/sasrec_converged.json",
+                                                         "tie_order/gru4rec_28min.json",
+                                                         "tie_order/gru4rec_continued.json"),
+            "`python benchmarks/ml1m_tie_order.py`",
+            "the 2,999 ML-1M users with raw timestamps, ordered as `ratings.dat` (`file_order`) or as the shared "
+            "`ml-1m.seq.tsv` (`shared_order`); leave-one-out, full ranking, seen items excluded; 2-core CPU VM. The "
+            "shared file's order of same-second ratings costs SASRec and GRU4Rec most of their gap to the published "
+            "ML-1M figures.", tie_order_tables),
+    Section("A plain PyTorch GRU on the GRU4Rec (CE) setup", ("peers/torch_gru_curve_ml1m.txt",),
+            "`benchmarks/peers/torch_gru_curve.py` (first line of the report)",
+            "ML-1M shared file, validation NDCG@10 by epoch, against ours on the same data (second line).",
+            text_block),
+    Section("Training speed: mixed precision and dropout", ("precision/precision.txt",
+                                                             "precision/beauty_sasrec.json",
+                                                             "precision/ml1m_sasrec.json", "dropout/xeon.txt"),
+            "`python benchmarks/train_throughput.py --data-dir D --only sasrec_full_ce --precisions float32 "
+            "mixed_bfloat16`; `python benchmarks/dropout.py` (commands in the reports)",
+            "ratios measured in one process on an idle 2-core CPU (AVX512_BF16, no AMX).",
+            lambda paths: text_block((paths[0], paths[3])) + "\n\n" + json_table(paths[1:3])),
+    Section("BCE / gBCE with many negatives: the logit offset", ("logit_offset/report.md",),
+            "`MINUTES=3 bash benchmarks/logit_offset.sh`",
+            "SASRec on ML-100K, length 50, leave-one-out, full ranking, seen items excluded; 2-core CPU VM shared "
+            "with other jobs.", whole_markdown),
+)
+
+
+def build() -> str:
+    lines = ["# Results", "",
+             "_Generated by `python benchmarks/results.py` from the committed reports under `benchmarks/reports/`; "
+             "do not edit by hand. Each section names the command that wrote its reports, the protocol and the "
+             "machine._", ""]
+    lines += [f"- [{s.title}](#{_anchor(s.title)})" for s in SECTIONS] + [""]
+    for s in SECTIONS:
+        paths = tuple(REPORTS / source for source in s.sources)
+        missing = [str(p) for p in paths if not p.is_file()]
+        if missing:
+            raise SystemExit(f"error: section {s.title!r} reads missing report(s): {', '.join(missing)}")
+        lines += [f"## {s.title}", "", f"**Command**: {s.command}.", "", f"**Protocol**: {s.protocol}", "",
+                  s.render(paths).strip(), ""]
+    return "\n".join(lines)
+
+
+def unread_reports() -> list[str]:
+    """Report files no section reads (images are read through the Markdown that shows them)."""
+    read = {source for s in SECTIONS for source in s.sources}
+    shown = set(re.findall(r"\]\(reports/([^)]+)\)", build()))
+    return sorted(p.relative_to(REPORTS).as_posix() for p in REPORTS.rglob("*")
+                  if p.is_file() and p.relative_to(REPORTS).as_posix() not in read | shown
+                  and not (p.suffix in (".png", ".html") and (p.parent / "report.md").exists()))
+
+
+def _anchor(title: str) -> str:
+    return re.sub(r"[^a-z0-9 -]", "", title.lower()).replace(" ", "-")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="write nothing; fail if RESULTS.md is out of date")
+    args = parser.parse_args(argv)
+    text = build()
+    unread = unread_reports()
+    if unread:
+        print(f"error: no section of benchmarks/results.py reads {', '.join(unread)}", file=sys.stderr)
+        return 1
+    if args.check:
+        if not OUTPUT.exists() or OUTPUT.read_text() != text:
+            print("benchmarks/RESULTS.md is out of date: run python benchmarks/results.py", file=sys.stderr)
+            return 1
+        return 0
+    OUTPUT.write_text(text)
+    print(f"wrote {OUTPUT.relative_to(BENCHMARKS.parent)} ({len(SECTIONS)} sections)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
