@@ -21,7 +21,7 @@ if [ ! -f "$DATA/feature_spec.json" ]; then
   .venv/bin/tfseqrec preprocess --input "$WORK/ml-100k.tsv" --user-col user --item-col item --time-col timestamp \
       --split leave_one_out --output-dir "$DATA" --overwrite
 fi
-# name: overrides of configs/gsasrec_ml1m.yaml (gBCE, 256 uniform negatives, t 0.75)
+# name: overrides of benchmarks/configs/gsasrec_ml1m.yaml (gBCE, 256 uniform negatives, t 0.75, d 64)
 VARIANTS=(
   "bce_1neg model_config.loss.name=bce model_config.loss.num_negatives=1"
   "bce_32neg_no_offset model_config.loss.name=bce model_config.loss.num_negatives=32 model_config.loss.logit_offset=0.0"
@@ -37,7 +37,7 @@ for variant in "${VARIANTS[@]}"; do
   if [ -f "$run/run.json" ] && grep -q '"status": "finished"' "$run/run.json"; then continue; fi
   echo "== $(date +%H:%M:%S) $name (${MINUTES} min)"
   # shellcheck disable=SC2086
-  .venv/bin/tfseqrec train --config configs/gsasrec_ml1m.yaml --data-dir "$DATA" --output-dir "$run" \
+  .venv/bin/tfseqrec train --config benchmarks/configs/gsasrec_ml1m.yaml --data-dir "$DATA" --output-dir "$run" \
       model_config.max_len=50 model_config.loss.negatives_per=batch steps_per_epoch=null epochs=1000 \
       validate_every=2 patience=20 time_budget_minutes="$MINUTES" verbose=0 $overrides
 done

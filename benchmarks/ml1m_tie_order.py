@@ -14,10 +14,10 @@ one of a third-party copy, not ``ratings.dat``'s. Only users 1-2,999 have raw ti
 Each variant goes through the same pipeline (``tfseqrec preprocess --order-col seq_pos --item-min-count
 5``, leave-one-out) and is scored by the item-to-item transitions and most-popular baselines (full ranking,
 filter_seen, ties against the model); ``--train CONFIG`` also trains that config on every variant
-(e.g. ``configs/sasrec_ml1m_ce.yaml time_budget_minutes=30``). It prints how many users' validation and test
+(e.g. ``configs/sasrec_ml1m.yaml time_budget_minutes=30``). It prints how many users' validation and test
 targets differ between the variants, and the metrics side by side.
 
-    python benchmarks/ml1m_tie_order.py [--workdir DIR] [--train configs/sasrec_ml1m_ce.yaml KEY=VALUE ...]
+    python benchmarks/ml1m_tie_order.py [--workdir DIR] [--train configs/sasrec_ml1m.yaml KEY=VALUE ...]
         [--train-variants file_order shared_order] [--run-prefix converged]
 
 Writes only under ``--workdir`` (default: a temporary directory); MovieLens files are read in place.

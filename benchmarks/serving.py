@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_ML1M_RUN = REPO / "benchmarks" / "out" / "models" / "runs" / "sasrec_ml1m_ce"
+DEFAULT_ML1M_RUN = REPO / "benchmarks" / "out" / "models" / "runs" / "ml1m" / "sasrec_ml1m_ce" / "seed42"
 K = 10
 HISTORY = 20
 TARGET_RECALL, TARGET_SPEEDUP, TARGET_P99_MS, TARGET_RPS = 0.98, 20.0, 5.0, 1000.0
@@ -345,7 +345,8 @@ def part_ml1m(args) -> dict:
         return {"skipped": "--quick (pass --ml1m-run DIR to include it)"}
     if not (run_dir / "run.json").exists() or not (run_dir / "checkpoints").exists():
         return {"skipped": f"no trained run at {run_dir} (train it with "
-                           f"`python benchmarks/train_models.py --only sasrec_ml1m_ce`)"}
+                           f"`tfseqrec benchmark benchmarks/grids/models.yaml --output benchmarks/out/models "
+                           f"--only-runs sasrec_ml1m_ce`)"}
     import tensorflow as tf
     from tfseqrec.data import SequenceBatchConfig, make_dataset
     from tfseqrec.training.trainer import load_trained_model

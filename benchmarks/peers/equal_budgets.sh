@@ -30,7 +30,7 @@
 # the default, max length 50) or ../shared/data/ml-1m (DATASET=ml1m: the item 5-core ML-1M of the core issue at max
 # length 200, where one RecBole SASRec epoch takes about 2 hours here, so a 30-minute budget stops it mid-epoch)
 # or ../shared/data/amazon-beauty (DATASET=beauty: 5-core Amazon Beauty at max length 50, SASRec with
-# configs/sasrec_beauty_ce.yaml; the latest windows already hold 97% of the training targets there).
+# configs/sasrec_beauty.yaml; the latest windows already hold 97% of the training targets there).
 # Both sides: our committed ML-1M configs at that max length (RecBole copies their sizes, dropout, batch size and
 # learning rate with --from-run), full cross-entropy, seed 42, early stopping on validation NDCG@10, evaluated with seen items NOT removed (RecBole does not remove them). The budget counts validations too.
 set -euo pipefail
@@ -94,9 +94,9 @@ if [ ! -f "$EXPORT/export.json" ]; then
   nice -n 15 "$OURS_PY" benchmarks/peers/export_split.py --data-dir "$DATA" --output "$EXPORT" --max-len "$MAX_LEN"
 fi
 
-declare -A OUR_CONFIG=([SASRec]=configs/sasrec_ml1m_ce.yaml [GRU4Rec]=configs/gru4rec_ml1m.yaml
-                       [BERT4Rec]=configs/bert4rec_ml1m.yaml)
-[ "$DATASET" = beauty ] && OUR_CONFIG[SASRec]=configs/sasrec_beauty_ce.yaml
+declare -A OUR_CONFIG=([SASRec]=configs/sasrec_ml1m.yaml [GRU4Rec]=configs/gru4rec_ml1m.yaml
+                       [BERT4Rec]=benchmarks/configs/bert4rec_ml1m.yaml)
+[ "$DATASET" = beauty ] && OUR_CONFIG[SASRec]=configs/sasrec_beauty.yaml
 # train_ours MODEL BUDGET DIR [KEY=VALUE ...]: one of our runs, unless DIR holds a finished one; an unfinished
 # one (cut short) resumes from its last complete epoch (--resume; the budget then counts this invocation, as
 # RecBole's --resume does)

@@ -10,7 +10,7 @@ Runs in the RecBole virtualenv (``benchmarks/peers/setup_recbole.sh``), never im
     ... --throughput-batches 20 --output /tmp/peers/runs/recbole_sasrec_tp
 
     # same architecture and batch size as one of our runs (explicit flags still win)
-    ... --from-run benchmarks/out/models/runs/sasrec_ml1m_ce
+    ... --from-run benchmarks/out/models/runs/ml1m/sasrec_ml1m_ce/seed42
 
 Training: RecBole's own training step (``Trainer._train_epoch``: its loss, optimizer, data loader and
 transform) with full cross-entropy over the catalogue (``loss_type: CE``, ``train_neg_sample_args: None``),

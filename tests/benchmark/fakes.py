@@ -71,6 +71,7 @@ class FakeRunner(GridRunner):
         if run.startswith("broken"):
             raise CellError("`tfseqrec train` exited with status 1; end of log:\nValueError: boom")
         results = write_results(out / "test", per_user_values(run, seed))
+        chain = continuation(args)
         (out / "checkpoints").mkdir(exist_ok=True)
         (out / "checkpoints" / "best.index").write_bytes(b"x" * 100)
         (out / "checkpoints" / "best.data-00000-of-00001").write_bytes(b"x" * 1000)
@@ -83,4 +84,21 @@ class FakeRunner(GridRunner):
                                    {"epoch": 2, "seconds": 0.5, "NDCG@10": 0.2}],
             "best_epoch": 2, "epochs_run": 2, "stopped_by": "epochs", "seconds_per_epoch": 2.5,
             "train_seconds": 6.0, "eval_seconds": 0.1, "total_seconds": 7.0, "peak_memory_mib": 500.0,
-            "machine": {"cpus": 2}})
+            "machine": {"cpus": 2}, **chain})
+
+
+def continuation(args: list[str]) -> dict:
+    """What `tfseqrec train` adds to run.json when started with ``init_from=DIR`` (the fake's run is 2 epochs,
+    best 2, 6 training seconds): where the weights came from and the chain's cost."""
+    start = next((a.split("=", 1)[1] for a in args if a.startswith("init_from=")), None)
+    if start is None:
+        return {}
+    parent = json.loads((Path(start) / "run.json").read_text())
+    chain = parent.get("cumulative", {})
+    before = {"epochs_before": chain.get("best_epoch", parent["best_epoch"]),
+              "train_seconds_before": chain.get("train_seconds", parent["train_seconds"])}
+    return {"initialised_from": {"run_dir": start, "best_epoch": parent["best_epoch"],
+                                 "epochs_run": parent["epochs_run"], "train_seconds": parent["train_seconds"],
+                                 **before},
+            "cumulative": {"best_epoch": before["epochs_before"] + 2, "epochs_run": before["epochs_before"] + 2,
+                           "train_seconds": before["train_seconds_before"] + 6.0}}

@@ -42,8 +42,8 @@ def test_committed_grids_load_and_expand():
     keys = [c.key for c in expand_cells(both)]
     assert "beauty/cl4srec/seed3" in keys and "ml1m/cl4srec/seed1" not in keys and "beauty/bert4rec/seed1" not in keys
     sasrec = both.run("sasrec_ce")
-    assert sasrec.config_for("ml1m").endswith("configs/sasrec_ml1m_ce.yaml")
-    assert sasrec.config_for("beauty").endswith("configs/sasrec_beauty_ce.yaml")
+    assert sasrec.config_for("ml1m") == str(REPO / "configs" / "sasrec_ml1m.yaml")
+    assert sasrec.config_for("beauty") == str(REPO / "configs" / "sasrec_beauty.yaml")
     for cell in expand_cells(both):
         assert cell.run.baseline or Path(cell.config_path).is_file()
 
@@ -94,6 +94,60 @@ def test_expansion_filters_losses_and_paths(tmp_path):
     ("datasets: [\n", r"not valid YAML"),
 ])
 def test_errors_name_the_file_and_the_key(tmp_path, text, message):
+    path = write(tmp_path, text, "bad_grid.yaml")
+    with pytest.raises(GridError, match=message) as info:
+        load_grid(path)
+    assert str(path) in str(info.value)
+
+
+CHAIN = BASE + """
+  - {name: sasrec_more, model: sasrec, init_from: sasrec, published: {HR@10: 0.3}, target: {NDCG@10: 0.1},
+     above: sasrec}
+  - {name: sasrec_last, model: sasrec, init_from: sasrec_more}
+pairs: [[sasrec_more, sasrec], [sasrec_last, pop]]
+"""
+
+
+def test_continuations_targets_and_pairs(tmp_path):
+    grid = load_grid(write(tmp_path, CHAIN.replace("num_topics: 4}", "num_topics: 4}, metric: MRR")))
+    more = grid.run("sasrec_more")
+    assert more.init_from == "sasrec" and more.above == "sasrec"
+    assert more.published == {"HR@10": 0.3} and more.target == {"NDCG@10": 0.1}
+    assert grid.pairs == (("sasrec_more", "sasrec"), ("sasrec_last", "pop"))
+    assert grid.metric_for(grid.dataset("toy")) == "MRR" and grid.metric_for(grid.dataset("ready")) == "NDCG@10"
+    # Choosing a continuation brings in its parents, transitively; parents' cells come first.
+    keys = [c.key for c in expand_cells(grid, only_datasets=["toy"], only_runs=["sasrec_last"])]
+    assert keys == ["toy/sasrec/seed1", "toy/sasrec/seed2", "toy/sasrec_more/seed1", "toy/sasrec_more/seed2",
+                    "toy/sasrec_last/seed1", "toy/sasrec_last/seed2"]
+    assert grid.to_dict()["runs"][2]["target"] == {"NDCG@10": 0.1}  # what the report reads from grid.json
+
+
+@pytest.mark.parametrize("text, message", [
+    (CHAIN.replace("init_from: sasrec,", "init_from: sasrec_last,"),
+     r"runs \(sasrec_more\)\.init_from: 'sasrec_last' is not an earlier run: a continuation's parent must come "
+     r"before it"),
+    (CHAIN.replace("init_from: sasrec,", "init_from: nope,"), r"init_from: 'nope' is not a run of this grid"),
+    (CHAIN.replace("init_from: sasrec,", "init_from: pop,"), r"init_from: 'pop' is a baseline"),
+    (CHAIN.replace("{name: sasrec, model: sasrec, overrides: [epochs=1]}",
+                   "{name: sasrec, model: sasrec, datasets: [toy]}"),
+     r"runs \(sasrec_more\)\.init_from: 'sasrec' does not run on ready, where this run does"),
+    (CHAIN.replace("name: pop, baseline: most_popular", "name: pop, baseline: most_popular, init_from: sasrec"),
+     r"a baseline takes no init_from"),
+    (CHAIN.replace("target: {NDCG@10: 0.1}", "target: {NDCG@50: 0.1}"),
+     r"runs\[2\] \(sasrec_more\)\.target: NDCG@50 needs k=50 in ks"),
+    (CHAIN.replace("target: {NDCG@10: 0.1}", "target: {NDCG@10: high}"),
+     r"runs\[2\] \(sasrec_more\)\.target\.NDCG@10: must be a number, got 'high'"),
+    (CHAIN.replace("published: {HR@10: 0.3}", "published: 0.3"), r"published: must be a mapping of metric"),
+    (CHAIN.replace("above: sasrec}", "above: sasrec_more}"), r"above: 'sasrec_more' is not another run"),
+    (CHAIN.replace("[sasrec_last, pop]", "[sasrec_last, popular]"), r"pairs\[1\]: 'popular' is not a run"),
+    (CHAIN.replace("[sasrec_last, pop]", "[sasrec_last]"), r"pairs\[1\]: must be \[A, B\]"),
+    (CHAIN.replace("[sasrec_last, pop]", "[sasrec_more, sasrec]"), r"pairs: the name 'sasrec_more - sasrec' is used"),
+    (CHAIN.replace("{name: pop, baseline: most_popular}", "{name: pop, baseline: most_popular, datasets: [ready]}")
+     .replace("init_from: sasrec_more}", "init_from: sasrec_more, datasets: [toy]}"),
+     r"pairs\[1\]: 'sasrec_last' and 'pop' share no dataset"),
+    (CHAIN.replace("num_topics: 4}", "num_topics: 4}, metric: MRR@50"), r"datasets\[0\] \(toy\)\.metric: MRR@50 needs"),
+])
+def test_bad_continuations_targets_and_pairs(tmp_path, text, message):
     path = write(tmp_path, text, "bad_grid.yaml")
     with pytest.raises(GridError, match=message) as info:
         load_grid(path)

@@ -143,6 +143,69 @@ def test_a_dataset_that_cannot_be_prepared_fails_its_cells_only(grid, tmp_path):
     assert "dataset 'toy' could not be prepared" in records[0]["error"] and "x.csv" in records[0]["error"]
 
 
+CHAINED = """
+seeds: [1, 2]
+ks: [1, 5, 10]
+datasets:
+  - {name: toy, data_dir: prepared}
+  - {name: sessions, data_dir: other, metric: MRR}
+runs:
+  - {name: good_model, model: sasrec}
+  - {name: good_more, model: sasrec, init_from: good_model, overrides: [epochs=3]}
+  - {name: broken_model, model: sasrec, datasets: [toy]}
+  - {name: good_after_broken, model: sasrec, init_from: broken_model, datasets: [toy]}
+"""
+
+
+@pytest.fixture
+def chained(tmp_path):
+    path = tmp_path / "chained.yaml"
+    path.write_text(CHAINED)
+    return load_grid(path)
+
+
+def test_a_continuation_starts_from_its_parents_cell_of_the_same_seed(chained, tmp_path):
+    out = tmp_path / "out"
+    runner = FakeRunner(chained, out)
+    records = runner.run(expand_cells(chained, only_datasets=["toy"], only_runs=["good_more"]), progress=False)
+    assert [r["key"] for r in records] == ["toy/good_model/seed1", "toy/good_model/seed2", "toy/good_more/seed1",
+                                           "toy/good_more/seed2"]  # the parent first, though not chosen
+    parent = out / "runs" / "toy" / "good_model" / "seed2"
+    more = read_cell(out / "runs" / "toy" / "good_more" / "seed2")
+    args = more["arguments"]
+    assert f"init_from={parent}" in args and args.index("epochs=3") < args.index(f"init_from={parent}")
+    assert not any(a.startswith("init_from=") for a in read_cell(parent)["arguments"])
+    assert more["initialised_from"] == {"cell": "toy/good_model/seed2", "run": "good_model", "run_dir": str(parent),
+                                        "best_epoch": 2, "epochs_run": 2, "train_seconds": 6.0, "epochs_before": 2,
+                                        "train_seconds_before": 6.0}
+    assert more["cumulative"] == {"best_epoch": 4, "epochs_run": 4, "train_seconds": 12.0}
+    assert read_cell(parent)["initialised_from"] is None
+    again = FakeRunner(chained, out)
+    again.run(expand_cells(chained, only_datasets=["toy"], only_runs=["good_more"]), progress=False)
+    assert again.calls == []  # finished cells, parents included, are not trained again
+
+
+def test_a_continuation_whose_parent_failed_fails_with_the_reason(chained, tmp_path):
+    out = tmp_path / "out"
+    runner = FakeRunner(chained, out)
+    records = runner.run(expand_cells(chained, only_runs=["good_after_broken"]), progress=False)
+    status = {r["key"]: r["status"] for r in records}
+    assert status == {"toy/broken_model/seed1": "failed", "toy/broken_model/seed2": "failed",
+                      "toy/good_after_broken/seed1": "failed", "toy/good_after_broken/seed2": "failed"}
+    error = read_cell(out / "runs" / "toy" / "good_after_broken" / "seed1")["error"]
+    assert "init_from toy/broken_model/seed1: that cell is failed, not finished" in error
+    assert len(runner.calls) == 2  # the continuation never started `tfseqrec train`
+
+
+def test_a_datasets_own_metric_is_its_validation_metric(chained, tmp_path):
+    out = tmp_path / "out"
+    FakeRunner(chained, out).run(expand_cells(chained, only_runs=["good_model"]), progress=False)
+    toy = read_cell(out / "runs" / "toy" / "good_model" / "seed1")
+    sessions = read_cell(out / "runs" / "sessions" / "good_model" / "seed1")
+    assert "validation_metric=NDCG@10" in toy["arguments"] and toy["metric"] == "NDCG@10"
+    assert "validation_metric=MRR" in sessions["arguments"] and sessions["metric"] == "MRR"
+
+
 def test_train_targets_per_epoch():
     lengths = {3: 2, 10: 1, 50: 1}
     padded = {"batch_size": 4, "batching": "padded", "steps_per_epoch": None}

@@ -137,7 +137,7 @@ def test_config_defaults_validation_and_yaml():
 
     from tfseqrec.training.config import load_train_config
     cl = load_train_config(str(CONFIGS / "cl4srec_beauty.yaml"), data_dir="unused")
-    base = load_train_config(str(CONFIGS / "sasrec_beauty_ce.yaml"), data_dir="unused")
+    base = load_train_config(str(CONFIGS / "sasrec_beauty.yaml"), data_dir="unused")
     assert cl.model == "cl4srec" and cl.model_config["contrastive_weight"] == 0.1
     same_budget = {k: v for k, v in cl.to_dict().items() if k not in ("model", "model_config")}
     assert same_budget == {k: v for k, v in base.to_dict().items() if k not in ("model", "model_config")}

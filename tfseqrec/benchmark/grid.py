@@ -8,6 +8,7 @@ A grid file looks like::
                                 # file; default: the folder of this file)
     seeds: [1, 2, 3]
     metric: NDCG@10             # headline metric of the report, and every run's validation_metric
+                                # (a dataset may give its own)
     ks: [1, 5, 10, 20]          # cut-offs computed by the evaluator (the metric's k must be one of them)
     time_budget_minutes: 15     # optional: time_budget_minutes=... for every training run
     filter_seen: true           # optional: filter_seen=... for every run (baselines too)
@@ -23,21 +24,35 @@ A grid file looks like::
         data_dir: out/ml-1m                   # already preprocessed (``tfseqrec preprocess`` output)
       - name: toy
         synthetic: {num_users: 300, num_items: 120, seed: 1}   # generated log (tfseqrec.synthetic)
+        metric: MRR@20                        # optional: this dataset's headline and validation metric
     runs:
       - name: sasrec_ce
-        config: configs/sasrec_ml1m_ce.yaml   # or per dataset: {ml1m: configs/a.yaml, beauty: configs/b.yaml}
+        config: configs/sasrec_ml1m.yaml      # or per dataset: {ml1m: configs/a.yaml, beauty: configs/b.yaml}
         overrides: [model_config.max_len=50]
+        published: {HR@10: 0.3152, NDCG@10: 0.1821}   # optional: the paper's figures, shown next to ours
+        target: {NDCG@10: 0.18}               # optional: bars the mean over seeds must reach (met / not met)
+      - name: sasrec_ce_continued
+        config: configs/sasrec_ml1m.yaml
+        init_from: sasrec_ce                  # starts from the best weights of sasrec_ce's cell of the same
+                                              # dataset and seed (an earlier run of the same architecture)
+        above: sasrec_ce                      # optional: its target also needs a higher mean headline metric
+                                              # than that run, paired Wilcoxon p < 0.05 (shared seed)
       - name: sasrec
         model: sasrec                         # no config file: the trainer's defaults + overrides
         losses: [full_ce, bce]                # expands into sasrec_full_ce and sasrec_bce
       - name: most_popular
         baseline: most_popular                # or transitions: ``tfseqrec evaluate --baseline`` (one seed)
         datasets: [ml100k]                    # optional: only on these datasets
+    pairs: [[sasrec_ce_continued, sasrec_ce]]   # optional: the report's paired comparisons (A - B), on every
+                                                # dataset both ran; default: every pair of runs of a dataset
 
 Every cell is (dataset, run, seed). Training overrides apply in the order grid, dataset, run, then the
 grid's own settings (``ks``, ``validation_metric``, ``time_budget_minutes``, ``filter_seen``) and last
-``seed=<seed>``. Baselines are deterministic, so they get one cell (the first seed) per dataset.
-A run whose ``config`` is a per-dataset mapping runs only on the datasets it names (``"*"`` = any other).
+``seed=<seed>``; a continuation adds ``init_from=<its parent's cell folder>`` after the run's overrides.
+Baselines are deterministic, so they get one cell (the first seed) per dataset. A run whose ``config`` is a
+per-dataset mapping runs only on the datasets it names (``"*"`` = any other). A continuation's parent must come
+earlier in ``runs`` and run on every dataset the continuation runs on; selecting a continuation (``only_runs``)
+selects its parents too.
 """
 from __future__ import annotations
 
@@ -65,7 +80,7 @@ class DatasetSpec:
     :class:`tfseqrec.synthetic.SyntheticConfig`; ``preprocess`` then adds flags, its input is the log).
 
     Paths are absolute after :func:`load_grid`. ``overrides`` go to every training run on this dataset;
-    ``filter_seen`` (optional) overrides the grid's.
+    ``filter_seen`` and ``metric`` (optional) override the grid's.
     """
     name: str
     data_dir: Optional[str] = None
@@ -74,6 +89,7 @@ class DatasetSpec:
     beam_args: tuple = ()
     overrides: tuple = ()
     filter_seen: Optional[bool] = None
+    metric: Optional[str] = None
     description: str = ""
 
     def preprocess_args(self, inputs: Iterable[str] = ()) -> list[str]:
@@ -97,6 +113,10 @@ class RunSpec:
     """One row of the report: a training config (file and/or model name, plus overrides) or a baseline.
 
     ``config`` maps a dataset name (or ``"*"``) to a config file; ``datasets`` (optional) restricts the run.
+    ``published`` (``{metric: value}``) and ``target`` (``{metric: bar}``) are shown in the report, where the
+    target is met when the mean over seeds of every named metric reaches its bar and, with ``above``, the run
+    also beats that run (see :mod:`.report`). ``init_from``: the run whose cell of the same dataset and seed
+    gives this run's starting weights (a continuation).
     """
     name: str
     config: dict = dataclasses.field(default_factory=dict)
@@ -104,6 +124,10 @@ class RunSpec:
     baseline: Optional[str] = None
     overrides: tuple = ()
     datasets: Optional[tuple] = None
+    published: dict = dataclasses.field(default_factory=dict)
+    target: dict = dataclasses.field(default_factory=dict)
+    above: Optional[str] = None
+    init_from: Optional[str] = None
     description: str = ""
 
     @property
@@ -121,7 +145,10 @@ class RunSpec:
 
 @dataclasses.dataclass(frozen=True)
 class BenchmarkGrid:
-    """A whole benchmark: datasets x runs x seeds, the headline metric and the shared settings."""
+    """A whole benchmark: datasets x runs x seeds, the headline metric and the shared settings.
+
+    ``pairs``: the ``(A, B)`` run pairs the report compares (empty: every pair of runs of a dataset).
+    """
     name: str
     datasets: tuple
     runs: tuple
@@ -132,6 +159,7 @@ class BenchmarkGrid:
     filter_seen: Optional[bool] = None
     overrides: tuple = ()
     serving_results: Optional[str] = None
+    pairs: tuple = ()
     description: str = ""
     path: Optional[str] = None
     root: Optional[str] = None
@@ -141,6 +169,10 @@ class BenchmarkGrid:
 
     def run(self, name: str) -> RunSpec:
         return next(r for r in self.runs if r.name == name)
+
+    def metric_for(self, dataset: DatasetSpec) -> str:
+        """The dataset's headline (and validation) metric: its own, else the grid's."""
+        return dataset.metric or self.metric
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -167,9 +199,17 @@ class Cell:
 
 def expand_cells(grid: BenchmarkGrid, only_datasets: Optional[Iterable[str]] = None,
                  only_runs: Optional[Iterable[str]] = None) -> list[Cell]:
-    """The grid's cells, dataset by dataset, run by run, seed by seed (baselines: the first seed only)."""
+    """The grid's cells, dataset by dataset, run by run, seed by seed (baselines: the first seed only).
+
+    ``only_runs`` brings in the runs that the chosen continuations start from (``init_from``, transitively);
+    as parents come earlier in the grid, their cells come before their continuations'.
+    """
     only_datasets = _check_names("dataset", only_datasets, [d.name for d in grid.datasets])
     only_runs = _check_names("run", only_runs, [r.name for r in grid.runs])
+    for name in list(only_runs or ()):
+        while grid.run(name).init_from is not None:
+            name = grid.run(name).init_from
+            only_runs.add(name)
     cells = []
     for dataset in grid.datasets:
         if only_datasets is not None and dataset.name not in only_datasets:
@@ -194,10 +234,11 @@ def _check_names(what: str, chosen: Optional[Iterable[str]], known: list[str]) -
 
 # ------------------------------------------------------------------------------------------------ loading
 _GRID_KEYS = {"name", "description", "root", "seeds", "metric", "ks", "time_budget_minutes", "filter_seen",
-              "overrides", "serving_results", "datasets", "runs"}
-_DATASET_KEYS = {"name", "data_dir", "preprocess", "synthetic", "beam_args", "overrides", "filter_seen",
+              "overrides", "serving_results", "pairs", "datasets", "runs"}
+_DATASET_KEYS = {"name", "data_dir", "preprocess", "synthetic", "beam_args", "overrides", "filter_seen", "metric",
                  "description"}
-_RUN_KEYS = {"name", "config", "model", "baseline", "overrides", "losses", "datasets", "description"}
+_RUN_KEYS = {"name", "config", "model", "baseline", "overrides", "losses", "datasets", "published", "target",
+             "above", "init_from", "description"}
 _METRIC = re.compile(r"^[A-Za-z_]+(@(\d+))?$")
 
 
@@ -222,19 +263,14 @@ def load_grid(path) -> BenchmarkGrid:
     base = path.resolve().parent
     root = (base / _string(where, "root", raw["root"])).resolve() if raw.get("root") else base
     ks = _int_list(where, "ks", raw.get("ks", [1, 5, 10, 20]))
-    metric = _string(where, "metric", raw.get("metric", "NDCG@10"))
-    match = _METRIC.match(metric)
-    if not match:
-        raise GridError(f"{where}: metric: {metric!r} is not a metric name such as NDCG@10 or MRR")
-    if match.group(2) and int(match.group(2)) not in ks:
-        raise GridError(f"{where}: metric: {metric} needs k={match.group(2)} in ks (ks is {ks})")
+    metric = _metric(where, "metric", raw.get("metric", "NDCG@10"), ks)
     seeds = _int_list(where, "seeds", raw.get("seeds", [1]))
     budget = raw.get("time_budget_minutes")
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget <= 0):
         raise GridError(f"{where}: time_budget_minutes: must be a positive number of minutes or null, "
                         f"got {budget!r}")
-    datasets = tuple(_dataset(where, i, d, root) for i, d in enumerate(raw["datasets"]))
-    runs = tuple(run for i, r in enumerate(raw["runs"]) for run in _runs(where, i, r, root))
+    datasets = tuple(_dataset(where, i, d, root, ks) for i, d in enumerate(raw["datasets"]))
+    runs = tuple(run for i, r in enumerate(raw["runs"]) for run in _runs(where, i, r, root, ks))
     _unique(where, "datasets", [d.name for d in datasets])
     _unique(where, "runs", [r.name for r in runs])
     names = {d.name for d in datasets}
@@ -243,6 +279,7 @@ def load_grid(path) -> BenchmarkGrid:
             if name not in names:
                 raise GridError(f"{where}: runs ({run.name}): dataset {name!r} is not in datasets "
                                 f"({sorted(names)})")
+    _check_links(where, runs, [d.name for d in datasets])
     serving = raw.get("serving_results")
     return BenchmarkGrid(
         name=_name(where, "name", raw.get("name", path.stem)), datasets=datasets, runs=runs, seeds=tuple(seeds),
@@ -250,8 +287,62 @@ def load_grid(path) -> BenchmarkGrid:
         filter_seen=_bool(where, "filter_seen", raw.get("filter_seen")),
         overrides=_overrides(where, "overrides", raw.get("overrides")),
         serving_results=str(root / _string(where, "serving_results", serving)) if serving else None,
+        pairs=_pairs(where, raw.get("pairs"), runs, [d.name for d in datasets]),
         description=_string(where, "description", raw.get("description", "")), path=str(path.resolve()),
         root=str(root))
+
+
+def _check_links(where: str, runs: tuple, datasets: list[str]) -> None:
+    """``init_from`` names an earlier training run that covers the continuation's datasets; ``above`` names
+    another run that shares a dataset with it."""
+    earlier: dict = {}
+    for run in runs:
+        at = f"runs ({run.name})"
+        if run.init_from is not None:
+            parent = earlier.get(run.init_from)
+            if parent is None:
+                known = [r.name for r in runs]
+                raise GridError(f"{where}: {at}.init_from: {run.init_from!r} is not " + (
+                    "an earlier run: a continuation's parent must come before it in runs" if run.init_from in known
+                    else f"a run of this grid ({', '.join(known)})"))
+            if parent.baseline:
+                raise GridError(f"{where}: {at}.init_from: {parent.name!r} is a baseline; continue a training run")
+            missing = [d for d in datasets if run.applies_to(d) and not parent.applies_to(d)]
+            if missing:
+                raise GridError(f"{where}: {at}.init_from: {parent.name!r} does not run on {', '.join(missing)}, "
+                                f"where this run does")
+        if run.above is not None:
+            if run.above == run.name or run.above not in {r.name for r in runs}:
+                raise GridError(f"{where}: {at}.above: {run.above!r} is not another run of this grid")
+            _shared_dataset(where, f"{at}.above", run, next(r for r in runs if r.name == run.above), datasets)
+        earlier[run.name] = run
+
+
+def _shared_dataset(where: str, at: str, a: RunSpec, b: RunSpec, datasets: list[str]) -> None:
+    if not any(a.applies_to(d) and b.applies_to(d) for d in datasets):
+        raise GridError(f"{where}: {at}: {a.name!r} and {b.name!r} share no dataset, so they cannot be compared")
+
+
+def _pairs(where: str, value: Any, runs: tuple, datasets: list[str]) -> tuple:
+    """``[[A, B], ...]`` of distinct runs that share a dataset."""
+    if value is None:
+        return ()
+    by_name = {r.name: r for r in runs}
+    if not isinstance(value, list):
+        raise GridError(f"{where}: pairs: must be a list of [A, B] run pairs, got {value!r}")
+    pairs = []
+    for i, pair in enumerate(value):
+        if (not isinstance(pair, list) or len(pair) != 2 or not all(isinstance(n, str) for n in pair)
+                or pair[0] == pair[1]):
+            raise GridError(f"{where}: pairs[{i}]: must be [A, B], two different run names, got {pair!r}")
+        unknown = [n for n in pair if n not in by_name]
+        if unknown:
+            raise GridError(f"{where}: pairs[{i}]: {unknown[0]!r} is not a run of this grid "
+                            f"({', '.join(by_name)})")
+        _shared_dataset(where, f"pairs[{i}]", by_name[pair[0]], by_name[pair[1]], datasets)
+        pairs.append(tuple(pair))
+    _unique(where, "pairs", [" - ".join(p) for p in pairs])
+    return tuple(pairs)
 
 
 def _named_entry(where: str, section: str, index: int, raw: Any, keys) -> tuple[str, str]:
@@ -266,7 +357,7 @@ def _named_entry(where: str, section: str, index: int, raw: Any, keys) -> tuple[
     return at, name
 
 
-def _dataset(where: str, index: int, raw: Any, root: Path) -> DatasetSpec:
+def _dataset(where: str, index: int, raw: Any, root: Path, ks: list[int]) -> DatasetSpec:
     at, name = _named_entry(where, "datasets", index, raw, _DATASET_KEYS)
     sources = [k for k in ("data_dir", "synthetic") if raw.get(k) is not None]
     if raw.get("preprocess") and "synthetic" not in sources:
@@ -310,6 +401,7 @@ def _dataset(where: str, index: int, raw: Any, root: Path) -> DatasetSpec:
         preprocess=preprocess, synthetic=dict(synthetic) if synthetic is not None else None,
         beam_args=tuple(beam_args), overrides=_overrides(where, f"{at}.overrides", raw.get("overrides")),
         filter_seen=_bool(where, f"{at}.filter_seen", raw.get("filter_seen")),
+        metric=_metric(where, f"{at}.metric", raw["metric"], ks) if raw.get("metric") is not None else None,
         description=_string(where, f"{at}.description", raw.get("description", "")))
 
 
@@ -324,7 +416,7 @@ def _check_preprocess_flags(where: str, at: str, preprocess: dict) -> None:
                             f"{', '.join(sorted(known - {'output-dir', 'overwrite'}))}")
 
 
-def _runs(where: str, index: int, raw: Any, root: Path) -> list[RunSpec]:
+def _runs(where: str, index: int, raw: Any, root: Path, ks: list[int]) -> list[RunSpec]:
     at, name = _named_entry(where, "runs", index, raw, _RUN_KEYS)
     baseline = raw.get("baseline")
     config = raw.get("config")
@@ -332,7 +424,7 @@ def _runs(where: str, index: int, raw: Any, root: Path) -> list[RunSpec]:
     if baseline is not None:
         if baseline not in BASELINES:
             raise GridError(f"{where}: {at}.baseline: {baseline!r} is not one of {list(BASELINES)}")
-        extra = [k for k in ("config", "model", "overrides", "losses") if raw.get(k)]
+        extra = [k for k in ("config", "model", "overrides", "losses", "init_from") if raw.get(k)]
         if extra:
             raise GridError(f"{where}: {at}: a baseline takes no {', '.join(extra)}")
     elif config is None and model is None:
@@ -352,6 +444,11 @@ def _runs(where: str, index: int, raw: Any, root: Path) -> list[RunSpec]:
     overrides = _overrides(where, f"{at}.overrides", raw.get("overrides"))
     common = dict(config=configs, model=_string(where, f"{at}.model", model) if model else None,
                   baseline=baseline, datasets=tuple(datasets) if datasets is not None else None,
+                  published=_figures(where, f"{at}.published", raw.get("published"), ks),
+                  target=_figures(where, f"{at}.target", raw.get("target"), ks),
+                  above=_name(where, f"{at}.above", raw["above"]) if raw.get("above") is not None else None,
+                  init_from=(_name(where, f"{at}.init_from", raw["init_from"])
+                             if raw.get("init_from") is not None else None),
                   description=_string(where, f"{at}.description", raw.get("description", "")))
     losses = raw.get("losses")
     if losses is None:
@@ -363,6 +460,32 @@ def _runs(where: str, index: int, raw: Any, root: Path) -> list[RunSpec]:
     return [RunSpec(name=_name(where, f"{at}.losses", f"{name}_{loss}"),
                     overrides=model_override + (f"model_config.loss.name={loss}",) + overrides, **common)
             for loss in losses]
+
+
+def _metric(where: str, key: str, value: Any, ks: list[int]) -> str:
+    """A metric name such as ``NDCG@10`` or ``MRR`` whose cut-off is one of ``ks`` (so that it is computed)."""
+    match = _METRIC.match(value) if isinstance(value, str) else None
+    if not match:
+        raise GridError(f"{where}: {key}: {value!r} is not a metric name such as NDCG@10 or MRR")
+    if match.group(2) and int(match.group(2)) not in ks:
+        raise GridError(f"{where}: {key}: {value} needs k={match.group(2)} in ks (ks is {ks})")
+    return value
+
+
+def _figures(where: str, key: str, value: Any, ks: list[int]) -> dict:
+    """``{metric: number}`` (published figures or target bars)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not value:
+        raise GridError(f"{where}: {key}: must be a mapping of metric to number, e.g. {{NDCG@10: 0.18}}; "
+                        f"got {value!r}")
+    figures = {}
+    for metric, number in value.items():
+        metric = _metric(where, key, metric, ks)
+        if isinstance(number, bool) or not isinstance(number, (int, float)):
+            raise GridError(f"{where}: {key}.{metric}: must be a number, got {number!r}")
+        figures[metric] = float(number)
+    return figures
 
 
 def _resolve(root: Path, path: str) -> str:

@@ -8,10 +8,17 @@ Statistics (``tfseqrec.evaluation.stats``):
   (rows are paired by ``sequence_id``, plus the event position for session splits), then the users are
   resampled (10,000 resamples, fixed seed). The interval is about which users happen to be in the test set;
   the spread over training seeds is the separate ± std.
-* **Pairwise comparisons**: within each dataset, every pair of runs on the same seed (the smallest seed both
-  finished) over the users they share: mean difference with a 95% bootstrap interval, paired t-test and
-  Wilcoxon signed-rank p-values, and the Wilcoxon p-values Holm-Bonferroni adjusted over all comparisons of
-  the report (one family).
+* **Published figures and targets** (runs with ``published``, ``target`` or ``above`` in the grid): the means
+  over seeds next to the paper's figures, and whether the target is met: every named metric's mean reaches
+  its bar and, with ``above``, the run's mean headline metric is above that run's with a paired Wilcoxon
+  signed-rank p < 0.05 (same seed, shared users).
+* **Pairwise comparisons**: within each dataset, every pair of runs (or the grid's ``pairs``) on the same seed
+  (the smallest seed both finished) over the users they share: mean difference with a 95% bootstrap interval,
+  paired t-test and Wilcoxon signed-rank p-values, and the Wilcoxon p-values Holm-Bonferroni adjusted over all
+  comparisons of the report (one family). Then per dataset the best trained run, its margin over the
+  runner-up and a paired test of the two over the rows they share, each row's value averaged over the run's seeds.
+
+The headline metric is the grid's, or a dataset's own (``metric`` of the dataset, e.g. MRR@20 on session data).
 
 Plots (matplotlib, Agg backend, no display needed): ``accuracy.png`` (bars with the bootstrap intervals),
 ``curves.png`` (validation metric against epochs and against training seconds), ``accuracy_vs_time.png``
@@ -292,9 +299,10 @@ def write_report(output_dir, report_dir=None, serving_results=None, metric: Opti
     report_dir.mkdir(parents=True, exist_ok=True)
     grid = _grid_info(output_dir)
     cells = load_cells(output_dir)
-    metric = metric or grid.get("metric") or next((c.get("metric") for c in cells if c.get("metric")), "NDCG@10")
+    metrics = _headline_metrics(grid, cells, metric)
     serving_results = serving_results or grid.get("serving_results")
     groups = _groups(cells, grid)
+    metric = _label(metrics, groups)
     per_user = _PerUser()
     stats = _stats_module()
     colors = _colors([r["name"] for r in grid.get("runs", [])] + sorted({c["run"] for c in cells}))
@@ -308,7 +316,7 @@ def write_report(output_dir, report_dir=None, serving_results=None, metric: Opti
     failed = [c for c in cells if c.get("status") != "finished"]
     doc.p(f"Generated {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')} from "
           f"{len(cells)} cells in `{output_dir}` ({finished} finished, {len(failed)} failed or unfinished). "
-          f"Headline metric: **{metric}** on each dataset's test split"
+          f"Headline metric: {_headline_text(metrics, groups)} on each dataset's test split"
           + (f"; seeds {', '.join(map(str, grid['seeds']))}" if grid.get("seeds") else "") + ".")
 
     # ---- accuracy
@@ -318,6 +326,7 @@ def write_report(output_dir, report_dir=None, serving_results=None, metric: Opti
           f"seeds is the ± std). Baselines are deterministic and run once.")
     accuracy = {}
     for dataset, dataset_groups in groups.items():
+        metric = metrics[dataset]
         extra = [m for m in _extra_metrics(metric) if any(m in c.get("metrics", {}) for g in dataset_groups
                                                           for c in g.cells)]
         rows = []
@@ -331,20 +340,24 @@ def write_report(output_dir, report_dir=None, serving_results=None, metric: Opti
         doc.h(3, dataset)
         doc.table(["run", "model", "seeds", f"{metric} mean ± std", "95% CI (users)",
                    *[f"{m} mean ± std" for m in extra], f"{metric} per seed", "test rows"], rows)
+    metric = _label(metrics, groups)
     if stats is None:
         doc.p("_Confidence intervals and tests are not available: `tfseqrec.evaluation.stats` is not installed._")
     if groups:
-        plot = _plot_accuracy(groups, accuracy, metric, colors, report_dir / "accuracy.png")
+        plot = _plot_accuracy(groups, accuracy, metrics, colors, report_dir / "accuracy.png")
         if plot:
             doc.image(plot, f"{metric} per run with 95% bootstrap CI")
+    _targets_section(doc, groups, grid, metrics, per_user, stats, num_resamples)
 
     # ---- comparisons
     doc.h(2, "Pairwise comparisons")
-    comparisons = _comparisons(groups, metric, per_user, stats, num_resamples)
+    pairs = [tuple(p) for p in grid.get("pairs") or ()]
+    comparisons = _comparisons(groups, metrics, per_user, stats, num_resamples, pairs)
     if comparisons:
-        doc.p(f"Within each dataset, every pair of runs on the same seed (the smallest seed both finished), over "
-              f"the test users both have: difference of the per-user {metric} (A − B) with a 95% bootstrap "
-              f"interval, paired t-test and Wilcoxon signed-rank p-values, and the Wilcoxon p-values "
+        doc.p(f"Within each dataset, {'the pairs the grid names' if pairs else 'every pair of runs'} on the same "
+              f"seed (the smallest seed both finished), over the test users both have: difference of the "
+              f"per-user {metric} (A − B) with a 95% bootstrap interval, paired t-test and Wilcoxon signed-rank "
+              f"p-values, and the Wilcoxon p-values "
               f"Holm-Bonferroni adjusted over all {len(comparisons)} comparisons of this report (one family).")
         doc.table(["dataset", "A", "B", "seed", "users", f"{metric} A", f"{metric} B", "A − B", "95% CI of A − B",
                    "t-test p", "Wilcoxon p", "Holm p (Wilcoxon)", "note"],
@@ -355,18 +368,24 @@ def write_report(output_dir, report_dir=None, serving_results=None, metric: Opti
     else:
         doc.p("No comparisons: " + ("`tfseqrec.evaluation.stats` is not installed." if stats is None else
                                     "no dataset has two finished runs with per-user results."))
+    best = _best_runs(groups, metrics, per_user, stats, num_resamples)
+    if best:
+        doc.h(3, "Best run per dataset")
+        doc.p("The trained run with the highest mean headline metric over seeds against the runner-up, then a "
+              "paired test of the two over the rows they share, each row's value averaged over the run's seeds.")
+        doc.items(best)
 
     # ---- curves and time
     doc.h(2, "Training curves")
     doc.p(f"Validation {metric} after each validated epoch, against epochs and against wall seconds of training "
           f"(training steps plus the validations so far); one line per seed.")
-    plot = _plot_curves(groups, metric, colors, report_dir / "curves.png")
+    plot = _plot_curves(groups, metrics, colors, report_dir / "curves.png")
     if plot:
         doc.image(plot, "validation curves")
     else:
         doc.p("No training runs with a validation history.")
     doc.h(2, "Accuracy vs training time")
-    plot = _plot_accuracy_vs_time(groups, metric, colors, report_dir / "accuracy_vs_time.png")
+    plot = _plot_accuracy_vs_time(groups, metrics, colors, report_dir / "accuracy_vs_time.png")
     if plot:
         doc.p(f"Test {metric} of every seed against its training time (log scale); baselines as dashed lines.")
         doc.image(plot, "accuracy vs training time")
@@ -379,7 +398,9 @@ def write_report(output_dir, report_dir=None, serving_results=None, metric: Opti
           "targets/s: training targets (next-item positions of the padded training sequences) per epoch / "
           "s/epoch; time to best: training seconds (steps + validations) until the best validation epoch; "
           "inference users/s: full-ranking test evaluation; peak memory: the training process' peak RSS; "
-          "model size: bytes of the saved best weights.")
+          "model size: bytes of the saved best weights. A continuation (`init_from`) gives its best epoch and "
+          "epochs over the whole chain (from the epoch its weights came from) and its training time with the "
+          "chain's.")
     rows = []
     for dataset, dataset_groups in groups.items():
         for g in dataset_groups:
@@ -387,7 +408,7 @@ def write_report(output_dir, report_dir=None, serving_results=None, metric: Opti
             rows.append([dataset, g.run, _num(_mean(g.values(("timings", "seconds_per_epoch"))), 2),
                          _int(_mean(g.values(("timings", "targets_per_second")))),
                          _epochs(g), _seconds(_mean(g.values(("timings", "time_to_best_seconds")))),
-                         _seconds(_mean(g.values(("timings", "train_seconds")))),
+                         _train_time(g),
                          _int(_mean(g.values(("timings", "inference_users_per_second")))),
                          _int(_mean(g.values(("peak_memory_mib",)))),
                          f"{size / 2 ** 20:.2f}" if size is not None else ""])
@@ -399,8 +420,8 @@ def write_report(output_dir, report_dir=None, serving_results=None, metric: Opti
         doc.h(2, "Serving latency")
         serving = _serving_rows(serving_results)
         if serving:
-            doc.p(f"From `{_under_root(str(serving_results), grid)}` (the serving benchmark, `benchmarks/serving.py`; its own machine and "
-                  f"settings are in that file).")
+            doc.p(f"From `{_under_root(str(serving_results), grid)}` (the serving benchmark, `benchmarks/serving.py`; "
+                  f"its own machine and settings are in that file).")
             doc.table(["source", "measurement", "p50 ms", "p99 ms", "requests/s"], serving)
         else:
             doc.p(f"No latency figures found in `{serving_results}`.")
@@ -409,16 +430,17 @@ def write_report(output_dir, report_dir=None, serving_results=None, metric: Opti
     doc.h(2, "Segments")
     any_segments = False
     for dataset, dataset_groups in groups.items():
-        table = _segment_table(dataset_groups, metric)
+        table = _segment_table(dataset_groups, metrics[dataset])
         if not table:
             continue
         any_segments = True
         doc.h(3, dataset)
         header, rows = table
         doc.table(header, rows)
-        plot = _plot_segments(dataset, dataset_groups, metric, colors, report_dir / f"segments_{dataset}.png")
+        plot = _plot_segments(dataset, dataset_groups, metrics[dataset], colors,
+                              report_dir / f"segments_{dataset}.png")
         if plot:
-            doc.image(plot, f"{metric} by segment on {dataset}")
+            doc.image(plot, f"{metrics[dataset]} by segment on {dataset}")
     if not any_segments:
         doc.p("No error analysis in the cells (`tfseqrec.evaluation.analysis` unavailable or failed).")
     doc.h(2, "Failure cases")
@@ -452,7 +474,7 @@ def write_report(output_dir, report_dir=None, serving_results=None, metric: Opti
     md_path.write_text(doc.markdown(), encoding="utf-8")
     (report_dir / "report.html").write_text(doc.html(title), encoding="utf-8")
     if readme is not None:
-        update_readme(readme, results_section(groups, accuracy, metric, cells, grid, md_path, Path(readme)))
+        update_readme(readme, results_section(groups, accuracy, metrics, cells, grid, md_path, Path(readme)))
     return md_path
 
 
@@ -460,10 +482,11 @@ RESULTS_START = "<!-- tfseqrec-benchmark-results:start -->"
 RESULTS_END = "<!-- tfseqrec-benchmark-results:end -->"
 
 
-def results_section(groups: dict, accuracy: dict, metric: str, cells: list[dict], grid: dict, report_path: Path,
+def results_section(groups: dict, accuracy: dict, metric, cells: list[dict], grid: dict, report_path: Path,
                     readme: Path) -> str:
-    """Markdown for a README: per dataset, every run's test ``metric`` (mean ± std over seeds, 95% CI over
-    users), then the protocol; generated, never typed by hand."""
+    """Markdown for a README: per dataset, every run's test ``metric`` (a name, or ``{dataset: name}``; mean ±
+    std over seeds, 95% CI over users), then the protocol; generated, never typed by hand."""
+    metrics = metric
     doc = _Doc()
     try:
         link = os.path.relpath(report_path, readme.resolve().parent)
@@ -472,6 +495,7 @@ def results_section(groups: dict, accuracy: dict, metric: str, cells: list[dict]
     doc.p(f"_Generated by `tfseqrec benchmark` from {len(cells)} cells of grid "
           f"`{grid.get('name') or report_path.parent.name}` (full report: [{link}]({link})); do not edit by hand._")
     for dataset, dataset_groups in groups.items():
+        metric = metrics[dataset] if isinstance(metrics, dict) else metrics
         rows = []
         for g in dataset_groups:
             mean, ci = accuracy.get((dataset, g.run), (None, None))
@@ -524,7 +548,24 @@ def _int(x: Optional[float]) -> str:
 def _epochs(g: Group) -> str:
     if g.is_baseline:
         return "baseline"
-    return ", ".join(f"{c.get('best_epoch')}/{c.get('epochs_run')}" for c in g.cells)
+    return ", ".join(_chain_epochs(c) if c.get("cumulative") else f"{c.get('best_epoch')}/{c.get('epochs_run')}"
+                     for c in g.cells)
+
+
+def _chain_epochs(cell: dict) -> str:
+    """``best/epochs (from E)`` over a continuation's whole chain, E the epoch its starting weights came from."""
+    chain, start = cell["cumulative"], cell.get("initialised_from") or {}
+    return f"{chain.get('best_epoch')}/{chain.get('epochs_run')} (from {start.get('epochs_before')})"
+
+
+def _train_time(g: Group) -> str:
+    """Mean training time over seeds; for a continuation also the whole chain's (``chain (earlier + this)``)."""
+    this = _mean(g.values(("timings", "train_seconds")))
+    chain = _mean(g.values(("cumulative", "train_seconds")))
+    before = _mean(g.values(("initialised_from", "train_seconds_before")))
+    if chain is None or before is None:
+        return _seconds(this)
+    return f"{_seconds(this)}; chain {_seconds(chain)} ({_seconds(before)} + {_seconds(this)})"
 
 
 def _items(values, last: bool = False, n: int = 5) -> str:
@@ -543,14 +584,22 @@ def _ci_text(ci, signed: bool = False) -> str:
     return f"[{ci[0]:{fmt}}, {ci[1]:{fmt}}]"
 
 
-def _group_ci(g: Group, metric: str, per_user: _PerUser, stats, num_resamples: int):
-    if stats is None:
-        return None
+def _seed_mean(g: Group, metric: str, per_user: _PerUser) -> Optional[tuple[np.ndarray, np.ndarray]]:
+    """``(row keys, values)``: each row's metric averaged over the run's seeds (rows every seed has)."""
     pairs = [p for p in (per_user.get(c, metric) for c in g.cells) if p is not None]
     if not pairs:
         return None
-    _, aligned = _align(pairs)
-    values = np.mean(aligned, axis=0)
+    keys, aligned = _align(pairs)
+    return keys, np.mean(aligned, axis=0)
+
+
+def _group_ci(g: Group, metric: str, per_user: _PerUser, stats, num_resamples: int):
+    if stats is None:
+        return None
+    averaged = _seed_mean(g, metric, per_user)
+    if averaged is None:
+        return None
+    values = averaged[1]
     if values.size < 2:
         return None
     low, high = stats.bootstrap_ci(values, confidence=CONFIDENCE, num_resamples=num_resamples, seed=0)
@@ -560,41 +609,185 @@ def _group_ci(g: Group, metric: str, per_user: _PerUser, stats, num_resamples: i
 _PROTOCOL_KEYS = ("split", "ranking", "ties", "filter_seen", "targets", "dataset_protocol")
 
 
-def _comparisons(groups: dict, metric: str, per_user: _PerUser, stats, num_resamples: int) -> list[tuple]:
+def _compare_groups(a: Group, b: Group, metric: str, per_user: _PerUser, stats,
+                    num_resamples: int) -> Optional[tuple]:
+    """``(seed, Comparison, note)`` of A − B on the smallest seed both finished, over the rows both have."""
+    seeds = sorted({c["seed"] for c in a.cells} & {c["seed"] for c in b.cells})
+    if not seeds:
+        return None
+    ca = next(c for c in a.cells if c["seed"] == seeds[0])
+    cb = next(c for c in b.cells if c["seed"] == seeds[0])
+    pa, pb = per_user.get(ca, metric), per_user.get(cb, metric)
+    if pa is None or pb is None:
+        return None
+    keys, (va, vb) = _align([pa, pb])
+    if keys.size < 2:
+        return None
+    try:
+        comparison = stats.compare(va, vb, a.run, b.run, metric, seed=0, num_resamples=num_resamples)
+    except (ValueError, FloatingPointError):
+        return None
+    differ = [k for k in _PROTOCOL_KEYS if (ca.get("protocol") or {}).get(k) != (cb.get("protocol") or {}).get(k)]
+    note = f"protocols differ in {', '.join(differ)}" if differ else ""
+    if keys.size < max(len(pa[0]), len(pb[0])):
+        note = (note + "; " if note else "") + f"{keys.size} shared rows"
+    return seeds[0], comparison, note
+
+
+def _pairs_of(dataset_groups: list[Group], pairs: list[tuple]) -> list[tuple[Group, Group]]:
+    """The ``(A, B)`` groups to compare: the named pairs both of whose runs finished, else every pair."""
+    if not pairs:
+        return [(a, b) for i, a in enumerate(dataset_groups) for b in dataset_groups[i + 1:]]
+    by_run = {g.run: g for g in dataset_groups}
+    return [(by_run[a], by_run[b]) for a, b in pairs if a in by_run and b in by_run]
+
+
+def _comparisons(groups: dict, metrics: dict, per_user: _PerUser, stats, num_resamples: int,
+                 pairs: Optional[list[tuple]] = None) -> list[tuple]:
     """``[(dataset, seed, Comparison, note)]`` with Holm-adjusted p-values over the whole report."""
     if stats is None:
         return []
     found = []
     for dataset, dataset_groups in groups.items():
-        for i, a in enumerate(dataset_groups):
-            for b in dataset_groups[i + 1:]:
-                seeds = sorted({c["seed"] for c in a.cells} & {c["seed"] for c in b.cells})
-                if not seeds:
-                    continue
-                ca = next(c for c in a.cells if c["seed"] == seeds[0])
-                cb = next(c for c in b.cells if c["seed"] == seeds[0])
-                pa, pb = per_user.get(ca, metric), per_user.get(cb, metric)
-                if pa is None or pb is None:
-                    continue
-                keys, (va, vb) = _align([pa, pb])
-                if keys.size < 2:
-                    continue
-                try:
-                    comparison = stats.compare(va, vb, a.run, b.run, metric, seed=0, num_resamples=num_resamples)
-                except (ValueError, FloatingPointError):
-                    continue
-                differ = [k for k in _PROTOCOL_KEYS
-                          if (ca.get("protocol") or {}).get(k) != (cb.get("protocol") or {}).get(k)]
-                note = f"protocols differ in {', '.join(differ)}" if differ else ""
-                if keys.size < max(len(pa[0]), len(pb[0])):
-                    note = (note + "; " if note else "") + f"{keys.size} shared rows"
-                found.append((dataset, seeds[0], comparison, note))
+        for a, b in _pairs_of(dataset_groups, pairs or []):
+            compared = _compare_groups(a, b, metrics[dataset], per_user, stats, num_resamples)
+            if compared is not None:
+                found.append((dataset, *compared))
     if not found:
         return []
     testable = [i for i, (_, _, c, _) in enumerate(found)
                 if isinstance(c.wilcoxon.pvalue, float) and math.isfinite(c.wilcoxon.pvalue)]
     adjusted = dict(zip(testable, stats.compare_all([found[i][2] for i in testable]))) if testable else {}
     return [(d, s, adjusted.get(i, c), n) for i, (d, s, c, n) in enumerate(found)]
+
+
+def _headline_metrics(grid: dict, cells: list[dict], metric: Optional[str]) -> dict:
+    """dataset -> its headline metric: ``metric`` when given, else the dataset's own in the grid, else the
+    grid's (cells of datasets the grid does not name: the metric their cell recorded)."""
+    default = metric or grid.get("metric") or next((c.get("metric") for c in cells if c.get("metric")), "NDCG@10")
+    metrics = {c["dataset"]: metric or c.get("metric") or default for c in cells if c.get("dataset")}
+    metrics.update({d["name"]: metric or d.get("metric") or default for d in grid.get("datasets", [])})
+    return metrics
+
+
+def _label(metrics: dict, groups: dict) -> str:
+    """The reported datasets' one headline metric, or "headline metric" when they differ."""
+    names = {metrics[d] for d in groups} or set(metrics.values())
+    return names.pop() if len(names) == 1 else "headline metric"
+
+
+def _headline_text(metrics: dict, groups: dict) -> str:
+    if len({metrics[d] for d in groups}) <= 1:
+        return f"**{_label(metrics, groups)}**"
+    return ", ".join(f"**{metrics[d]}** ({d})" for d in groups)
+
+
+def _targets_section(doc: _Doc, groups: dict, grid: dict, metrics: dict, per_user: _PerUser, stats,
+                     num_resamples: int) -> None:
+    """Published figures and targets of the runs that have them, with a met / not met column."""
+    specs = {r["name"]: r for r in grid.get("runs", []) if r.get("published") or r.get("target") or r.get("above")}
+    tables = []
+    for dataset, dataset_groups in groups.items():
+        shown = [g for g in dataset_groups if g.run in specs]
+        if not shown:
+            continue
+        names = list(dict.fromkeys([metrics[dataset], *[m for g in shown for key in ("published", "target")
+                                                         for m in specs[g.run].get(key) or {}]]))
+        rows = []
+        for g in shown:
+            spec = specs[g.run]
+            means = {m: _mean(g.values(("metrics", m))) for m in names}
+            met = _met(g, spec, means, dataset_groups, metrics[dataset], per_user, stats, num_resamples)
+            rows.append([g.run, len(g.cells), *[_num(means[m]) for m in names],
+                         _figures_text(spec.get("published")), _target_text(spec), met])
+        tables.append((dataset, ["run", "seeds", *[f"{m} mean" for m in names], "published", "target", "met"], rows))
+    if not tables:
+        return
+    doc.h(2, "Published figures and targets")
+    doc.p("Test metrics as means over seeds next to the published figures and the grid's targets. **met**: yes "
+          "when every target metric's mean reaches its bar and, for a run that must be above another one, its "
+          "mean headline metric is higher than that run's with a paired Wilcoxon signed-rank p < 0.05 (the "
+          "smallest shared seed, the users both have); n/a: no target.")
+    for dataset, header, rows in tables:
+        doc.h(3, dataset)
+        doc.table(header, rows)
+
+
+def _figures_text(figures: Optional[dict]) -> str:
+    return ", ".join(f"{m} {v:g}" for m, v in (figures or {}).items())
+
+
+def _target_text(spec: dict) -> str:
+    bars = [f"{m} ≥ {v:g}" for m, v in (spec.get("target") or {}).items()]
+    return ", ".join(bars + ([f"above {spec['above']}"] if spec.get("above") else []))
+
+
+def _met(g: Group, spec: dict, means: dict, dataset_groups: list[Group], metric: str, per_user: _PerUser, stats,
+         num_resamples: int) -> str:
+    """``yes`` / ``no: why`` / ``n/a``: the run's means against its bars, then against its ``above`` run."""
+    target, above = spec.get("target") or {}, spec.get("above")
+    if not target and not above:
+        return "n/a"
+    unmeasured = [m for m in target if means.get(m) is None]
+    if unmeasured:
+        return f"n/a: {', '.join(unmeasured)} not measured"
+    below = [f"{m} {means[m]:.4f} < {bar:g}" for m, bar in target.items() if means[m] < bar]
+    if below:
+        return "no: " + "; ".join(below)
+    if above is None:
+        return "yes"
+    other = next((o for o in dataset_groups if o.run == above), None)
+    if other is None:
+        return f"bars met; {above} not run"
+    compared = _compare_groups(g, other, metric, per_user, stats, num_resamples) if stats is not None else None
+    if compared is None:
+        return f"bars met; no paired test against {above}"
+    comparison = compared[1]
+    if comparison.mean_diff <= 0:
+        return f"no: {metric} {comparison.mean_diff:+.4f} against {above}"
+    p = comparison.wilcoxon.pvalue
+    return "yes" if p < 0.05 else f"by the mean only (Wilcoxon p {_pvalue(p)} against {above})"
+
+
+def _best_runs(groups: dict, metrics: dict, per_user: _PerUser, stats, num_resamples: int) -> list[str]:
+    """Per dataset: the best trained run by mean headline metric, its margin over the runner-up, and a paired
+    test of the two (headline metric and the HR / NDCG at its k) over rows averaged over each run's seeds."""
+    lines = []
+    for dataset, dataset_groups in groups.items():
+        metric = metrics[dataset]
+        ranked = sorted(((_mean(g.values(("metrics", metric))), g) for g in dataset_groups if not g.is_baseline
+                         and g.values(("metrics", metric))), key=lambda pair: pair[0], reverse=True)
+        if len(ranked) < 2:
+            continue
+        (b, best), (r, second) = ranked[:2]
+        relative = f", {(b / r - 1) * 100:+.1f}%" if r > 0 else ""
+        text = (f"**{dataset}**: `{best.run}` {metric} {b:.4f} against {r:.4f} for the runner-up `{second.run}` "
+                f"({b - r:+.4f}{relative})")
+        for name in (metric, _extra_metrics(metric)[0]):
+            paired = _seed_mean_comparison(best, second, name, per_user, stats, num_resamples)
+            if paired is not None:
+                n, c = paired
+                text += (f"; {name} paired over {n:,} rows: {c.mean_diff:+.4f} {_ci_text(c.diff_ci, signed=True)}, "
+                         f"t-test p {_pvalue(c.ttest.pvalue)}, Wilcoxon p {_pvalue(c.wilcoxon.pvalue)}")
+        lines.append(text + ".")
+    return lines
+
+
+def _seed_mean_comparison(a: Group, b: Group, metric: str, per_user: _PerUser, stats,
+                          num_resamples: int) -> Optional[tuple]:
+    """``(rows, Comparison)`` of A − B over the rows both have, each row averaged over the run's seeds."""
+    if stats is None:
+        return None
+    pa, pb = _seed_mean(a, metric, per_user), _seed_mean(b, metric, per_user)
+    if pa is None or pb is None:
+        return None
+    keys, (va, vb) = _align([pa, pb])
+    if keys.size < 2:
+        return None
+    try:
+        return keys.size, stats.compare(va, vb, a.run, b.run, metric, seed=0, num_resamples=num_resamples)
+    except (ValueError, FloatingPointError):
+        return None
 
 
 def _segment_table(dataset_groups: list[Group], metric: str):
@@ -644,6 +837,11 @@ def _protocol_lines(cells: list[dict], grid: dict) -> list[str]:
         configs = sorted({f"{c['run']}: {c.get('config_file')}" for c in protos if c.get("config_file")})
         if configs:
             lines.append(f"**{dataset}** configs: " + "; ".join(f"`{x}`" for x in configs) + ".")
+        chains = sorted({f"`{c['run']}` from `{c['initialised_from']['run']}`" for c in protos
+                         if (c.get("initialised_from") or {}).get("run")})
+        if chains:
+            lines.append(f"**{dataset}** continuations (best weights of the same seed's cell, fresh optimizer): "
+                         + "; ".join(chains) + ".")
     if not lines:
         lines.append("No finished cells.")
     lines = [_under_root(line, grid) for line in lines]
@@ -714,7 +912,7 @@ def _save(fig, path: Path) -> str:
     return path.name
 
 
-def _plot_accuracy(groups: dict, accuracy: dict, metric: str, colors: dict, path: Path) -> Optional[str]:
+def _plot_accuracy(groups: dict, accuracy: dict, metrics: dict, colors: dict, path: Path) -> Optional[str]:
     fig = _figure(min(len(groups), 3) * max(4.0, 1.2 + 0.9 * max(len(g) for g in groups.values())),
                   3.8 * math.ceil(len(groups) / 3))
     axes = fig.subplots(math.ceil(len(groups) / 3), min(len(groups), 3), squeeze=False).ravel()
@@ -729,14 +927,14 @@ def _plot_accuracy(groups: dict, accuracy: dict, metric: str, colors: dict, path
                yerr=np.array(errors).T, capsize=4)
         ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
         ax.set_title(dataset)
-        ax.set_ylabel(metric)
+        ax.set_ylabel(metrics[dataset])
         ax.grid(axis="y", alpha=0.3)
     for ax in axes[len(groups):]:
         ax.set_visible(False)
     return _save(fig, path)
 
 
-def _plot_curves(groups: dict, metric: str, colors: dict, path: Path) -> Optional[str]:
+def _plot_curves(groups: dict, metrics: dict, colors: dict, path: Path) -> Optional[str]:
     datasets = [d for d, gs in groups.items() if any(c.get("validation_curve") for g in gs for c in g.cells)]
     if not datasets:
         return None
@@ -757,20 +955,22 @@ def _plot_curves(groups: dict, metric: str, colors: dict, path: Path) -> Optiona
         row[0].set_xlabel("epoch")
         row[1].set_xlabel("training seconds (steps + validation)")
         for ax in row:
-            ax.set_ylabel(f"validation {metric}")
+            ax.set_ylabel(f"validation {metrics[dataset]}")
             ax.set_title(dataset)
             ax.grid(alpha=0.3)
-        row[0].legend(fontsize=8)
+        if row[0].get_legend_handles_labels()[0]:
+            row[0].legend(fontsize=8)
     return _save(fig, path)
 
 
-def _plot_accuracy_vs_time(groups: dict, metric: str, colors: dict, path: Path) -> Optional[str]:
+def _plot_accuracy_vs_time(groups: dict, metrics: dict, colors: dict, path: Path) -> Optional[str]:
     datasets = [d for d, gs in groups.items() if any(not g.is_baseline for g in gs)]
     if not datasets:
         return None
     fig = _figure(5.5 * min(len(datasets), 3), 3.8 * math.ceil(len(datasets) / 3))
     axes = fig.subplots(math.ceil(len(datasets) / 3), min(len(datasets), 3), squeeze=False).ravel()
     for ax, dataset in zip(axes, datasets):
+        metric = metrics[dataset]
         for g in groups[dataset]:
             if g.is_baseline:
                 for value in g.values(("metrics", metric))[:1]:

@@ -22,6 +22,11 @@ seconds, timings (seconds per epoch, training targets per epoch and per second, 
 metric, inference users per second), peak memory, model size (bytes of the saved best weights), the
 machine, and the error analysis' segments and failure cases.
 
+A continuation (a run with ``init_from``) trains with ``init_from=<the folder of its parent's cell of the same
+dataset and seed>``; that cell must have finished (its cell comes first), else the continuation fails with an
+error saying so. ``cell.json`` then also holds ``initialised_from`` (the parent cell and the chain's cost before
+it) and ``cumulative`` (epochs and training seconds over the whole chain).
+
 A cell whose ``cell.json`` says ``finished`` is skipped (its files are not touched). A training cell cut short
 (a killed grid) with the same arguments resumes from its last complete epoch (``tfseqrec train`` with
 ``resume=true``; ``tfseqrec.training.resume``); any other cell folder is deleted and the cell run again. A
@@ -131,8 +136,9 @@ class GridRunner:
                 self.log(f"{cell.key}: FAILED: {record['error'].splitlines()[0] if record['error'] else ''} "
                          f"(see {cell.directory(self.output_dir) / CELL_FILE})")
             else:
-                metric = record["metrics"].get(self.grid.metric)
-                self.log(f"{cell.key}: {self.grid.metric} {metric:.4f} in {record['timings']['wall_seconds']:.0f} s"
+                name = self.grid.metric_for(cell.dataset)
+                metric = record["metrics"].get(name)
+                self.log(f"{cell.key}: {name} {metric:.4f} in {record['timings']['wall_seconds']:.0f} s"
                          if isinstance(metric, (int, float)) else f"{cell.key}: finished")
             records.append(record)
         bar.close()
@@ -181,7 +187,7 @@ class GridRunner:
         started = time.time()
         record = {"schema": SCHEMA_VERSION, "status": "running", "key": cell.key, "grid": self.grid.name,
                   "dataset": cell.dataset.name, "run": cell.run.name, "seed": cell.seed, "kind": cell.run.kind,
-                  "metric": self.grid.metric, "started": now(), "error": None}
+                  "metric": self.grid.metric_for(cell.dataset), "started": now(), "error": None}
         write_json(directory / CELL_FILE, record)
         try:
             data_dir = self.data_dir(cell.dataset)
@@ -214,13 +220,22 @@ class GridRunner:
         if cell.config_path:
             args += ["--config", cell.config_path]
         args += ["--data-dir", data_dir, "--output-dir", str(directory), "verbose=2",
-                 *grid.overrides, *dataset.overrides, *run.overrides,
-                 f"ks={json.dumps(list(grid.ks))}", f"validation_metric={grid.metric}"]
+                 *grid.overrides, *dataset.overrides, *run.overrides]
+        parent = self.parent_cell(cell)
+        if parent is not None:
+            args.append(f"init_from={parent.directory(self.output_dir)}")
+        args += [f"ks={json.dumps(list(grid.ks))}", f"validation_metric={grid.metric_for(dataset)}"]
         if grid.time_budget_minutes is not None:
             args.append(f"time_budget_minutes={grid.time_budget_minutes:g}")
         if filter_seen is not None:
             args.append(f"filter_seen={'true' if filter_seen else 'false'}")
         return args + [f"seed={cell.seed}"]
+
+    def parent_cell(self, cell: Cell) -> Optional[Cell]:
+        """The cell a continuation starts from: its ``init_from`` run on the same dataset and seed."""
+        if cell.run.init_from is None:
+            return None
+        return Cell(cell.dataset, self.grid.run(cell.run.init_from), cell.seed)
 
     def execute(self, args: list[str], log_path: Path, append: bool = False) -> None:
         """Runs ``python -m tfseqrec.cli ARGS`` with its output in ``log_path`` (added to it with ``append``);
@@ -237,6 +252,12 @@ class GridRunner:
             raise CellError(f"`tfseqrec {args[0]}` exited with status {code}; end of {log_path}:\n{tail}")
 
     def _train_cell(self, cell: Cell, data_dir: str, directory: Path, record: dict) -> None:
+        parent = self.parent_cell(cell)
+        if parent is not None:
+            status = (read_cell(parent.directory(self.output_dir)) or {}).get("status", "not run")
+            if status != "finished":
+                raise CellError(f"init_from {parent.key}: that cell is {status}, not finished, so there are no "
+                                f"weights to start from; run {parent.run.name!r} on {parent.dataset.name} first")
         # resume=true: a cell cut short goes on from its last epoch (kept by run_cell); else a fresh run
         self.execute([*record["arguments"], "resume=true"], directory / "train.log", append=True)
         run = json.loads((directory / "run.json").read_text(encoding="utf-8"))
@@ -247,7 +268,7 @@ class GridRunner:
         lengths = self.train_lengths(cell.dataset, data_dir)
         targets = train_targets_per_epoch(lengths, run["config"], run.get("model_config", {}))
         seconds_per_epoch = run.get("seconds_per_epoch")
-        curve = validation_curve(run.get("validation_history", []), history, self.grid.metric)
+        curve = validation_curve(run.get("validation_history", []), history, self.grid.metric_for(cell.dataset))
         best = next((p for p in curve if p["epoch"] == run.get("best_epoch")), None)
         metrics = run["test_metrics"]
         record.update({
@@ -257,6 +278,8 @@ class GridRunner:
             "validation_curve": curve, "best_epoch": run.get("best_epoch"), "epochs_run": run.get("epochs_run"),
             "stopped_by": run.get("stopped_by"), "num_items": run.get("num_items"),
             "train_records": run.get("train_records"),
+            "initialised_from": _chain_start(run.get("initialised_from"), parent),
+            "cumulative": run.get("cumulative"),
             "peak_memory_mib": run.get("peak_memory_mib"), "model_size_bytes": model_size_bytes(directory),
             "machine": run.get("machine"),
         })
@@ -351,7 +374,7 @@ class GridRunner:
             from tfseqrec.evaluation.results import EvaluationResult
             result = EvaluationResult.load(str(directory / Path(record["metrics_file"]).parent))
             from tfseqrec.evaluation.analysis import DEFAULT_METRICS
-            metrics = tuple(dict.fromkeys([self.grid.metric, *DEFAULT_METRICS]))
+            metrics = tuple(dict.fromkeys([self.grid.metric_for(cell.dataset), *DEFAULT_METRICS]))
             analysis = analyze(result, data_dir, split=record.get("test_split"), n_failures=N_FAILURES,
                                metrics=metrics)
             analysis.write(str(directory / "analysis"))
@@ -446,6 +469,15 @@ def model_size_bytes(run_dir: Path) -> Optional[int]:
     """Bytes of the saved best weights (``checkpoints/best.*``)."""
     files = list((Path(run_dir) / "checkpoints").glob("best.*"))
     return sum(f.stat().st_size for f in files) if files else None
+
+
+def _chain_start(initialised_from: Optional[dict], parent: Optional[Cell]) -> Optional[dict]:
+    """Where a continuation's weights came from: the parent cell and the chain's cost up to them."""
+    if not initialised_from:
+        return None
+    keep = ("run_dir", "best_epoch", "epochs_run", "train_seconds", "epochs_before", "train_seconds_before")
+    return {**({"cell": parent.key, "run": parent.run.name} if parent else {}),
+            **{k: initialised_from.get(k) for k in keep}}
 
 
 def _rows_per_second(metrics: dict) -> Optional[float]:

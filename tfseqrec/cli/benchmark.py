@@ -9,8 +9,11 @@ from tfseqrec.cli.common import Formatter
 BENCHMARK_EPILOG = """\
 The grid file (YAML) names datasets (data_dir, preprocess flags or a synthetic log), runs (a training config
 and/or model with overrides, optional losses to expand, or a most_popular / transitions baseline), seeds,
-the headline metric (also every run's validation_metric) and ks; see tfseqrec/benchmark/grid.py and the
-committed grids in benchmarks/grids/.
+the headline metric (also every run's validation_metric; a dataset may give its own) and ks; see
+tfseqrec/benchmark/grid.py and the committed grids in benchmarks/grids/. A run may carry published figures
+and a target ({metric: bar}, optionally `above: <run>`), which the report shows with a met / not met column,
+and may continue another run (`init_from: <run>`: it starts from the best weights of that run's cell of the
+same dataset and seed, which runs first). `pairs` picks the report's paired comparisons.
 
 Each cell (dataset, run, seed) trains with `tfseqrec train` in its own process into
 OUTPUT/runs/<dataset>/<run>/seed<k>/, keeps the test metrics with per-user arrays, runs the error analysis
@@ -21,6 +24,7 @@ report.html and PNG plots) is then written from every cell.json of OUTPUT.
 examples:
   tfseqrec benchmark benchmarks/grids/smoke.yaml --output /tmp/smoke
   tfseqrec benchmark benchmarks/grids/ml100k.yaml --output benchmarks/out/ml100k --only-runs sasrec_ce most_popular
+  tfseqrec benchmark benchmarks/grids/models.yaml --output benchmarks/out/models --only-runs gsasrec_ml1m_continued
   tfseqrec benchmark benchmarks/grids/ml100k.yaml --output benchmarks/out/ml100k --report-only \\
       --serving-results benchmarks/out/serving/results.json
 
@@ -65,7 +69,9 @@ def add_parser(sub) -> None:
                    "None: OUTPUT/report")
     p.add_argument("--report-only", action="store_true", help="run nothing; write the report from OUTPUT's cells")
     p.add_argument("--only-datasets", nargs="+", default=None, metavar="NAME", help="run only these datasets")
-    p.add_argument("--only-runs", nargs="+", default=None, metavar="NAME", help="run only these runs (names as expanded: a run with losses is <name>_<loss>)")
+    p.add_argument("--only-runs", nargs="+", default=None, metavar="NAME",
+                   help="run only these runs (names as expanded: a run with losses is <name>_<loss>) and the runs "
+                   "their continuations start from")
     p.add_argument("--serving-results", default=None, metavar="PATH",
                    help="JSON of benchmarks/serving.py (or a folder of them) for the latency table; "
                    "None: the grid's serving_results, if any")

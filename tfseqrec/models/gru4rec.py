@@ -36,7 +36,7 @@ The loss is the task's (``config.loss``): GRU4Rec's own setting is ``LossConfig(
 sampler="popularity", sampling_alpha=..., bpr_reg=..., batch_targets_as_negatives=True,
 score_activation="elu-0.5")``: the other sessions' targets in the mini-batch plus one set of
 popularity-sampled extra negatives shared by the whole mini-batch, ELU on the scores, BPR-max with score
-regularisation (see ``configs/gru4rec_ml1m_bprmax.yaml``); or ``"sampled_softmax"`` / ``"full_ce"``
+regularisation (see ``benchmarks/configs/gru4rec_ml1m_bprmax.yaml``); or ``"sampled_softmax"`` / ``"full_ce"``
 (cross-entropy). The popularity sampler needs ``item_counts``.
 """
 from __future__ import annotations
