@@ -7,7 +7,6 @@ failed request.
 """
 import shutil
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -132,7 +131,9 @@ def test_a_version_exported_while_requests_run_is_served_without_failures(export
                     seen[name].append(version)
                 except Exception as e:  # noqa: BLE001
                     failures.append(f"{name}: {e!r}")
-                time.sleep(0.02)  # leave the exporter (Python-heavy tracing) its share of the GIL
+                # Pacing, not a wait for a condition: the loop pauses so the exporter thread (Python-heavy
+                # tracing) gets its share of the GIL; waiting on `stop` ends the pause at once when the test stops.
+                stop.wait(0.02)
 
         def rest_load():
             while not stop.is_set():
@@ -140,7 +141,7 @@ def test_a_version_exported_while_requests_run_is_served_without_failures(export
                     assert [[i for i, _ in row] for row in rest.recommend(histories)] in (want10, want5)
                 except Exception as e:  # noqa: BLE001
                     failures.append(f"rest: {e!r}")
-                time.sleep(0.02)
+                stop.wait(0.02)  # pacing, as in load()
 
         threads = [threading.Thread(target=load, args=(n,)) for n in seen] + [threading.Thread(target=rest_load)]
         for t in threads:

@@ -14,6 +14,9 @@ Versions are never overwritten; without --version the next free integer is used.
 
 Signatures (tfseqrec/export/contract.py): serving_default(history) -> item_ids, scores;
 recommend(history, k, exclude_seen); encode_query(history) -> query; item_embeddings().
+A model that reads more record features than item ids (e.g. hrnn with session_gap_seconds reads timestamps)
+takes each of them in the first three as an input of the history's shape (timestamps: int64 ms); nothing to
+pass here, the model's input_features decide.
 The scann variant needs the ScaNN ops to load (`import scann`, or TF Serving built with ScaNN).
 
   tfseqrec export runs/sasrec --output saved_models --name sasrec_ml1m

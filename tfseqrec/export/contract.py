@@ -6,19 +6,29 @@ An export is a SavedModel in TF Serving's layout ``<base>/<model_name>/<version>
     inputs  ``history``  string ``[B, H]``: a user's recent raw item ids, oldest first. ``""`` entries are
             padding and are ignored wherever they are (rows may be padded on either side). Ids unknown to the
             vocabulary map to OOV. Histories longer than the model's ``max_len`` keep their latest items.
+            Plus one input per history feature of the model (see below).
     outputs ``item_ids`` string ``[B, K]`` and ``scores`` float32 ``[B, K]``, best first, ``K`` = the export's
             ``default_k``; items of the history are excluded when the export's ``exclude_seen`` is on
             (the default). A row without any item (all ``""``) gets the most popular items, scored by their
             training counts.
 ``recommend``
-    inputs  ``history`` as above, ``k`` int32 ``[B]``, ``exclude_seen`` bool ``[B]``.
+    inputs  ``history`` and its features as above, ``k`` int32 ``[B]``, ``exclude_seen`` bool ``[B]``.
     outputs as above with ``K = min(max(k), max_k)``; row ``b`` has ``k[b]`` real entries, the rest are
             ``""`` with score ``-inf``.
 ``encode_query``
-    inputs  ``history``; outputs ``query`` float32 ``[B, D]`` (the model's query embedding).
+    inputs  ``history`` and its features; outputs ``query`` float32 ``[B, D]`` (the model's query embedding).
 ``item_embeddings``
     no inputs; outputs ``item_ids`` string ``[N]``, ``embeddings`` float32 ``[N, D]`` and ``biases`` float32
     ``[N]`` (zeros when the model has none) for the ``N`` real items: ``score = query . embedding + bias``.
+
+History features: a model that reads record features besides item ids (its ``input_features``, e.g. HRNN
+with ``session_gap_seconds`` reads ``timestamps`` to cut a history into sessions) takes each of them in the
+three signatures above as an input named like the feature, of dtype ``HISTORY_FEATURES[name]`` and the shape of
+``history`` ``[B, H]``: one value per history entry, in the unit of the records (``timestamps``: milliseconds
+since the epoch; ``event_types``: the dataset's 1-based event-type ids). Values at ``""`` entries are ignored
+(pad with 0). Exports of models that read only item ids take ``history`` alone; ``tfseqrec_export.json``
+lists an export's features as ``history_features`` (name -> dtype), and the SignatureDefs (GetModelMetadata)
+name them with their dtype and shape.
 
 Each export directory also holds ``assets.extra/tfseqrec_export.json`` (see ``EXPORT_INFO_FILE``).
 
@@ -42,6 +52,11 @@ SCORES = "scores"
 QUERY = "query"
 EMBEDDINGS = "embeddings"
 BIASES = "biases"
+
+# Record features (``tfseqrec.data.spec``) aligned with ``item_ids`` that an export can take next to ``history``:
+# name -> dtype (numpy / TensorFlow name). ``RECORD_ITEM_IDS`` is the one ``history`` carries.
+RECORD_ITEM_IDS = "item_ids"
+HISTORY_FEATURES = {"timestamps": "int64", "event_types": "int64"}
 
 PADDING_TOKEN = ""
 VARIANTS = ("brute_force", "scann")

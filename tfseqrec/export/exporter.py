@@ -8,6 +8,10 @@ Layout (``<served name>`` = ``<name>_<variant>``, the model name in ``models.con
       <name>_brute_force/<version>/  saved_model.pb, variables/, assets.extra/
       <name>_scann/<version>/        ... (needs the ScaNN ops to load)
 
+The signatures take, next to ``history``, every record feature the model reads besides item ids
+(``model.input_features``, e.g. HRNN's ``timestamps``; see ``contract.py``); a model reading one that exports
+cannot take is refused before anything is written.
+
 ``assets.extra/`` holds ``tfseqrec_export.json`` (what was exported, from what, with which parameters) and
 ``tf_serving_warmup_requests`` (TF Serving replays them at load time so the first real request is fast).
 
@@ -33,7 +37,7 @@ import tensorflow as tf
 from tfseqrec.export import contract
 from tfseqrec.export.indexes import ScannConfig, build_index
 from tfseqrec.export.models_config import update_export_configs
-from tfseqrec.export.serving_module import ServingModule, check_vocabulary
+from tfseqrec.export.serving_module import ServingModule, check_vocabulary, history_features
 
 WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -115,6 +119,7 @@ def export_model(model, vocabulary: Sequence[str], item_counts: Sequence[float],
     if not isinstance(config, ExportConfig):
         raise ValueError(f"config must be an ExportConfig, got {type(config).__name__}")
     check_vocabulary([str(v) for v in vocabulary], item_counts, model.num_items)
+    history_features(model)  # every feature the model reads must be servable: fail before writing anything
     if "scann" in config.variants:  # fail before writing anything
         config.scann.resolve(len(vocabulary) - 2, int(model.config.embedding_dim) + 1)
     model_dirs = {v: os.path.join(export_base, served_name(name, v)) for v in config.variants}
@@ -186,7 +191,8 @@ def _save_variant(model, vocabulary, item_counts, variant: str, path: str, name:
         json.dump(info, f, indent=2, default=str)
         f.write("\n")
     if config.warmup_requests:
-        write_warmup_requests(os.path.join(path, WARMUP_FILE), served_name(name, variant), vocabulary, item_counts)
+        write_warmup_requests(os.path.join(path, WARMUP_FILE), served_name(name, variant), vocabulary, item_counts,
+                              module.features)
 
 
 def export_info(model, module: ServingModule, variant: str, name: str, version: int, config: ExportConfig,
@@ -209,6 +215,7 @@ def export_info(model, module: ServingModule, variant: str, name: str, version: 
         "index": module.index.params(),
         "signatures": [contract.SERVING_SIGNATURE, contract.RECOMMEND_SIGNATURE, contract.ENCODE_SIGNATURE,
                        contract.ITEM_EMBEDDINGS_SIGNATURE],
+        "history_features": {n: contract.HISTORY_FEATURES[n] for n in module.features},
         "padding_token": contract.PADDING_TOKEN,
         "needs_custom_ops": ["Scann"] if variant == "scann" else [],
         "source": source or {},
@@ -218,19 +225,23 @@ def export_info(model, module: ServingModule, variant: str, name: str, version: 
     }
 
 
-def write_warmup_requests(path: str, model_name: str, vocabulary: Sequence[str], item_counts: Sequence[float]) -> None:
+def write_warmup_requests(path: str, model_name: str, vocabulary: Sequence[str], item_counts: Sequence[float],
+                          features: Sequence[str] = ()) -> None:
     """TF Serving's warmup file: a TFRecord of ``PredictionLog`` s, one ``serving_default`` and one ``recommend``
-    request on a batch of two rows (the most popular items, and an empty history)."""
+    request on a batch of two rows (the most popular items, and an empty history), with zeros for each history
+    feature the signatures take (``features``: TF Serving refuses to load a model whose warmup fails)."""
     from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
     from tfseqrec.export.serving_module import most_popular
     ids, _ = most_popular(item_counts, 3)
     items = [vocabulary[i] for i in ids if i > 0]
     width = max(len(items), 1)
     history = [items + [contract.PADDING_TOKEN] * (width - len(items)), [contract.PADDING_TOKEN] * width]
-    inputs = {contract.SERVING_SIGNATURE: {contract.HISTORY: tf.make_tensor_proto(history, tf.string)},
+    extra = {n: tf.make_tensor_proto(tf.zeros([2, width], contract.HISTORY_FEATURES[n])) for n in features}
+    inputs = {contract.SERVING_SIGNATURE: {contract.HISTORY: tf.make_tensor_proto(history, tf.string), **extra},
               contract.RECOMMEND_SIGNATURE: {contract.HISTORY: tf.make_tensor_proto(history, tf.string),
                                              contract.K: tf.make_tensor_proto([5, 1], tf.int32),
-                                             contract.EXCLUDE_SEEN: tf.make_tensor_proto([True, False], tf.bool)}}
+                                             contract.EXCLUDE_SEEN: tf.make_tensor_proto([True, False], tf.bool),
+                                             **extra}}
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with tf.io.TFRecordWriter(path) as writer:
         for signature, tensors in inputs.items():

@@ -7,13 +7,16 @@ columns, ``L`` = the model's ``max_len``, ``V`` = vocabulary size, ``N = V - 2``
 
 1. ``history [B, H]`` strings -> ids (unknown -> OOV 1); ``""`` is padding wherever it is;
 2. each row's real tokens are compacted in order (ragged), the latest ``L`` kept and left-padded to
-   ``[B, L]``, the model's training layout; the query is ``model.query(...) [B, D]``;
+   ``[B, L]``, the model's training layout; the history features the model reads (``timestamps [B, H]``, ...,
+   see ``contract.py``) are compacted the same way, so they stay aligned; the query is
+   ``model.query(ids, timestamps=..., ...) [B, D]`` (each feature by name, as the model's ``query`` takes it);
 3. the index returns the top ``K`` with the *whole* history excluded (when asked), like the evaluator's
    ``filter_seen``; PAD and OOV are never returned;
 4. rows without any real token get the most popular items, scored by their training counts.
 """
 from __future__ import annotations
 
+import inspect
 from typing import Sequence
 
 import tfseqrec  # noqa: F401  (Keras 2 for TFRS)
@@ -25,6 +28,30 @@ from tfseqrec.export.indexes import NEG_INF, TopKIndex
 from tfseqrec.ids import FIRST_ITEM_ID, OOV_ID, PAD_ID
 
 HISTORY_SPEC = tf.TensorSpec([None, None], tf.string, name=contract.HISTORY)
+K_SPEC = tf.TensorSpec([None], tf.int32, name=contract.K)
+EXCLUDE_SEEN_SPEC = tf.TensorSpec([None], tf.bool, name=contract.EXCLUDE_SEEN)
+
+
+def history_features(model) -> tuple[str, ...]:
+    """The record features ``model`` reads besides item ids (``input_features``), served as signature inputs.
+
+    Raises ValueError when one has no serving input (``contract.HISTORY_FEATURES``) or the model's ``query``
+    does not take it by name, so an export never serves a model without what it reads.
+    """
+    names = tuple(n for n in model.input_features if n != contract.RECORD_ITEM_IDS)
+    unknown = [n for n in names if n not in contract.HISTORY_FEATURES]
+    if unknown:
+        raise ValueError(f"model {model.registry_name!r} reads the record feature(s) {unknown} (input_features "
+                         f"{list(model.input_features)}), which exports cannot take: the serving signatures take "
+                         f"{', '.join(map(repr, contract.HISTORY_FEATURES))} next to the history")
+    params = inspect.signature(model.query).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    missing = [n for n in names if n not in params and not takes_any]
+    if missing:
+        raise ValueError(f"model {model.registry_name!r} reads {missing} (input_features) but its query() has no "
+                         f"argument named {', '.join(map(repr, missing))}; exports pass each feature to query() "
+                         f"by name")
+    return names
 
 
 class _Untracked:
@@ -36,7 +63,11 @@ class _Untracked:
 
 
 class ServingModule(tf.Module):
-    """A trained model + vocabulary + popularity + top-K index, with the contract's signatures."""
+    """A trained model + vocabulary + popularity + top-K index, with the contract's signatures.
+
+    The signature functions are built per instance: ``serving_default``, ``recommend`` and ``encode_query``
+    take one extra input per history feature of the model (``history_features``), after the contract's.
+    """
 
     def __init__(self, model, vocabulary: Sequence[str], item_counts: Sequence[float], index: TopKIndex,
                  default_k: int = 10, max_k: int = 1000, exclude_seen: bool = True):
@@ -50,6 +81,7 @@ class ServingModule(tf.Module):
         self.index = index
         self.max_len = int(model.config.max_len)
         self.default_k, self.max_k, self.exclude_seen = int(default_k), int(max_k), bool(exclude_seen)
+        self.features = history_features(model)
         self.vocab_size = len(vocabulary)
         items = vocabulary[FIRST_ITEM_ID:]
         self._table = tf.lookup.StaticHashTable(
@@ -62,6 +94,13 @@ class ServingModule(tf.Module):
         popular_ids, popular_scores = most_popular(item_counts, self.max_k)
         self._popular_ids = tf.constant(popular_ids, tf.int64)          # [max_k], 0-padded
         self._popular_scores = tf.constant(popular_scores, tf.float32)  # [max_k], -inf-padded
+        feature_specs = [tf.TensorSpec([None, None], tf.as_dtype(contract.HISTORY_FEATURES[n]), name=n)
+                         for n in self.features]
+        self.serving_default = tf.function(self._serving_default, input_signature=[HISTORY_SPEC, *feature_specs])
+        self.recommend = tf.function(self._recommend_signature,
+                                     input_signature=[HISTORY_SPEC, K_SPEC, EXCLUDE_SEEN_SPEC, *feature_specs])
+        self.encode_query = tf.function(self._encode_query, input_signature=[HISTORY_SPEC, *feature_specs])
+        self.item_embeddings = tf.function(self._item_embeddings, input_signature=[])
 
     @property
     def model(self):
@@ -74,18 +113,26 @@ class ServingModule(tf.Module):
         ids = tf.where(real, self._table.lookup(history), tf.constant(PAD_ID, tf.int64))
         return ids, real
 
-    def _model_input(self, ids: tf.Tensor, real: tf.Tensor) -> tf.Tensor:
-        """``[B, L]`` left-padded ids: each row's real tokens in order, the latest ``L`` of them."""
-        latest = tf.ragged.boolean_mask(ids, real)[:, -self.max_len:]
+    def _model_input(self, values: tf.Tensor, real: tf.Tensor) -> tf.Tensor:
+        """``values [B, H]`` (ids or a history feature) -> ``[B, L]``: each row's values at real tokens, in
+        order, the latest ``L`` of them, left-padded with 0."""
+        latest = tf.ragged.boolean_mask(values, real)[:, -self.max_len:]
         padding = self.max_len - latest.row_lengths()
-        zeros = tf.RaggedTensor.from_row_lengths(tf.zeros([tf.reduce_sum(padding)], tf.int64), padding)
+        zeros = tf.RaggedTensor.from_row_lengths(tf.zeros([tf.reduce_sum(padding)], values.dtype), padding)
         return tf.concat([zeros, latest], axis=1).to_tensor(shape=[None, self.max_len])
 
-    def _query(self, ids: tf.Tensor, real: tf.Tensor) -> tf.Tensor:
-        """``[B, D]`` float32 query embeddings."""
-        return tf.cast(self.model.query(self._model_input(ids, real), training=False), tf.float32)
+    def _check_features(self, history: tf.Tensor, features: Sequence[tf.Tensor]) -> list:
+        """In-graph checks that each feature has the shape of ``history`` (one value per entry)."""
+        return [tf.debugging.assert_equal(tf.shape(value), tf.shape(history), message=(
+                    f"{name} must have the shape of history (one value per history entry, 0 at padding)"))
+                for name, value in zip(self.features, features)]
 
-    def _recommend(self, history, k, exclude_seen):
+    def _query(self, ids: tf.Tensor, real: tf.Tensor, features: Sequence[tf.Tensor] = ()) -> tf.Tensor:
+        """``[B, D]`` float32 query embeddings; ``features`` ``[B, H]`` in the order of ``self.features``."""
+        inputs = {name: self._model_input(value, real) for name, value in zip(self.features, features)}
+        return tf.cast(self.model.query(self._model_input(ids, real), training=False, **inputs), tf.float32)
+
+    def _recommend(self, history, k, exclude_seen, features=()):
         """The ``recommend`` computation: ``item_ids [B, K]`` strings and ``scores [B, K]``."""
         history = tf.convert_to_tensor(history, tf.string)
         batch = tf.shape(history)[0]
@@ -95,13 +142,15 @@ class ServingModule(tf.Module):
             tf.debugging.assert_equal(tf.shape(exclude_seen)[0], batch, message=f"recommend: {contract.EXCLUDE_SEEN} "
                                       f"must have one entry per row of {contract.HISTORY}"),
             tf.debugging.assert_greater_equal(k, 1, message=f"recommend: {contract.K} must be >= 1 in every row"),
+            *self._check_features(history, features),
         ]
         with tf.control_dependencies(checks):
             k = tf.identity(k)
+            features = [tf.identity(value) for value in features]
         top = tf.clip_by_value(tf.reduce_max(tf.concat([k, [1]], 0)), 1, self.max_k)  # K = min(max(k), max_k)
         ids, real = self._item_ids(history)
         exclude_ids = tf.where(exclude_seen[:, None], ids, tf.zeros_like(ids))  # the whole history
-        scores, top_ids = self.index.search(self._query(ids, real), exclude_ids, top)
+        scores, top_ids = self.index.search(self._query(ids, real, features), exclude_ids, top)
         # Rows without any item: the most popular items (nothing is seen, nothing to exclude).
         empty = tf.logical_not(tf.reduce_any(real, axis=1))[:, None]
         top_ids = tf.where(empty, self._popular_ids[None, :top], top_ids)
@@ -112,28 +161,25 @@ class ServingModule(tf.Module):
         items = tf.gather(self._id_to_item, tf.where(keep, top_ids, tf.zeros_like(top_ids)))
         return {contract.ITEM_IDS: items, contract.SCORES: scores}
 
-    # -- signatures -----------------------------------------------------------------------------------------
-    @tf.function(input_signature=[HISTORY_SPEC])
-    def serving_default(self, history):
+    # -- signatures (wrapped in tf.function by __init__) --------------------------------------------------------
+    def _serving_default(self, history, *features):
         """Top ``default_k`` with the export's ``exclude_seen``: ``item_ids``, ``scores`` ``[B, default_k]``."""
         batch = tf.shape(history)[0]
         out = self._recommend(history, tf.fill([batch], tf.constant(self.default_k, tf.int32)),
-                              tf.fill([batch], tf.constant(self.exclude_seen)))
+                              tf.fill([batch], tf.constant(self.exclude_seen)), features)
         return {name: tf.ensure_shape(value, [None, self.default_k]) for name, value in out.items()}
 
-    @tf.function(input_signature=[HISTORY_SPEC, tf.TensorSpec([None], tf.int32, name=contract.K),
-                                  tf.TensorSpec([None], tf.bool, name=contract.EXCLUDE_SEEN)])
-    def recommend(self, history, k, exclude_seen):
+    def _recommend_signature(self, history, k, exclude_seen, *features):
         """Per-row ``k`` and ``exclude_seen``: ``item_ids``, ``scores`` ``[B, min(max(k), max_k)]``."""
-        return self._recommend(history, k, exclude_seen)
+        return self._recommend(history, k, exclude_seen, features)
 
-    @tf.function(input_signature=[HISTORY_SPEC])
-    def encode_query(self, history):
+    def _encode_query(self, history, *features):
         """``query [B, D]``: the model's query embedding of each history."""
-        return {contract.QUERY: self._query(*self._item_ids(history))}
+        with tf.control_dependencies(self._check_features(history, features)):
+            features = [tf.identity(value) for value in features]
+        return {contract.QUERY: self._query(*self._item_ids(history), features)}
 
-    @tf.function(input_signature=[])
-    def item_embeddings(self):
+    def _item_embeddings(self):
         """The ``N`` real items: ``item_ids [N]``, ``embeddings [N, D]``, ``biases [N]`` (zeros without bias)."""
         table = tf.cast(self.model.item_embeddings(), tf.float32)[FIRST_ITEM_ID:]
         bias = self.model.item_biases()

@@ -3,6 +3,8 @@
     client = Client("localhost:8500", "sasrec")                       # gRPC
     client = Client("http://localhost:8501", "sasrec", protocol="rest")
     client.recommend([["item_1", "item_7"], []], k=10)  # [[("item_3", 4.2), ...], [...popular items...]]
+    # a model that reads history features (``client.history_features()``, e.g. HRNN with sessions):
+    client.recommend([["item_1", "item_7"]], k=10, timestamps=[[1700000000000, 1700000060000]])  # ms
 
 gRPC uses the real ``PredictionServiceStub`` / ``ModelServiceStub``; REST uses plain ``urllib`` and the
 columnar (``"inputs"``) JSON format. Every failure raises ``ServingError`` with the server's status code name
@@ -34,6 +36,24 @@ def _encode_histories(histories: Sequence[Sequence[str]]) -> np.ndarray:
     return string_array(rows)
 
 
+def _encode_feature(name: str, rows: Sequence[Sequence], histories: Sequence[Sequence[str]]) -> np.ndarray:
+    """``rows`` (one value per item of each history) left-padded with 0 to ``_encode_histories``' width."""
+    dtype = contract.HISTORY_FEATURES.get(name)
+    if dtype is None:
+        raise ValueError(f"{name!r} is not a history feature; exports take {', '.join(contract.HISTORY_FEATURES)}")
+    if isinstance(rows, (str, bytes)) or len(rows) != len(histories):
+        raise ValueError(f"{name} must hold one row per history ({len(histories)}), each with one value per item")
+    width = max([len(h) for h in histories] + [1])
+    out = np.zeros((len(histories), width), np.dtype(dtype))
+    for i, (history, row) in enumerate(zip(histories, rows)):
+        if len(row) != len(history):
+            raise ValueError(f"{name}[{i}] has {len(row)} values but history {i} has {len(history)} items; "
+                             f"give one value per item")
+        if len(row):
+            out[i, width - len(row):] = row
+    return out
+
+
 class Client:
     """Calls one model. ``target`` is ``host:port`` (gRPC) or ``[http://]host:port`` (REST)."""
 
@@ -55,16 +75,19 @@ class Client:
 
     # -- high level -------------------------------------------------------------------------------------
     def recommend(self, histories: Sequence[Sequence[str]], k: Optional[int] = None,
-                  exclude_seen: Optional[bool] = None, version: Optional[int] = None) -> list[list[tuple[str, float]]]:
+                  exclude_seen: Optional[bool] = None, version: Optional[int] = None,
+                  **features: Sequence[Sequence[int]]) -> list[list[tuple[str, float]]]:
         """Top items per history, best first, as ``(item_id, score)``.
 
         With ``k`` and ``exclude_seen`` both None this calls ``serving_default`` (the export's default k);
         otherwise ``recommend`` with ``k`` (default ``default_k``) and ``exclude_seen`` (default True).
+        ``features``: the history features the model reads (``history_features()``), each one row per history
+        with one value per item, e.g. ``timestamps=[[t1, t2], [t3]]`` (ms, as the records; ``contract.py``).
         Padding entries (``""``, when fewer than ``k`` items exist) are dropped.
         """
         if not len(histories):
             return []
-        inputs: dict[str, np.ndarray] = {contract.HISTORY: _encode_histories(histories)}
+        inputs = self._history_inputs(histories, features)
         signature = contract.SERVING_SIGNATURE
         if k is not None or exclude_seen is not None:
             rows = len(histories)
@@ -77,10 +100,23 @@ class Client:
                  for i, s in zip(row_ids, row_scores) if i not in (b"", "")]
                 for row_ids, row_scores in zip(ids, scores)]
 
-    def encode(self, histories: Sequence[Sequence[str]], version: Optional[int] = None) -> np.ndarray:
-        """Query embeddings ``[B, D]`` float32 (the ``encode_query`` signature)."""
-        out = self.predict({contract.HISTORY: _encode_histories(histories)}, contract.ENCODE_SIGNATURE, version)
+    def encode(self, histories: Sequence[Sequence[str]], version: Optional[int] = None,
+               **features: Sequence[Sequence[int]]) -> np.ndarray:
+        """Query embeddings ``[B, D]`` float32 (the ``encode_query`` signature); ``features`` as ``recommend``."""
+        out = self.predict(self._history_inputs(histories, features), contract.ENCODE_SIGNATURE, version)
         return np.asarray(out[contract.QUERY], np.float32)
+
+    def history_features(self, version: Optional[int] = None) -> list[str]:
+        """The history features the served model takes next to ``history`` (``[]`` for models that read only
+        item ids), from its ``serving_default`` signature in GetModelMetadata."""
+        sig = self.metadata(version)["metadata"]["signature_def"]["signature_def"].get(contract.SERVING_SIGNATURE, {})
+        return sorted(name for name in sig.get("inputs", {}) if name in contract.HISTORY_FEATURES)
+
+    @staticmethod
+    def _history_inputs(histories, features) -> dict[str, np.ndarray]:
+        inputs = {contract.HISTORY: _encode_histories(histories)}
+        inputs.update({name: _encode_feature(name, rows, histories) for name, rows in features.items()})
+        return inputs
 
     # -- generic ----------------------------------------------------------------------------------------
     def predict(self, inputs: Mapping[str, np.ndarray], signature: str = contract.SERVING_SIGNATURE,

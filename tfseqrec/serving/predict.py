@@ -2,8 +2,11 @@
 
 Checks happen in two steps so that nothing big is built from a bad request: names, dtypes and shapes
 (against the signature and the server's limits) before any tensor is materialised, then values
-(a common batch size, ``k`` in ``[1, max_k]``). Every failure is an INVALID_ARGUMENT ``ServingError`` whose
-message names the input and says what is expected.
+(a common batch size, ``k`` in ``[1, max_k]``, history features of the shape of ``history``). Every failure
+is an INVALID_ARGUMENT ``ServingError`` whose message names the input and says what is expected.
+
+History features (``contract.HISTORY_FEATURES``, e.g. ``timestamps``) are the inputs an export takes next to
+``history`` when its model reads them: one value per history entry, so they must have its shape.
 """
 from __future__ import annotations
 
@@ -53,6 +56,11 @@ def resolve_signature(servable: Servable, signature_name: str) -> Signature:
     return sig
 
 
+def is_history_feature(name: str) -> bool:
+    """Whether input ``name`` is a history feature: aligned with ``history``, one value per entry."""
+    return name in contract.HISTORY_FEATURES
+
+
 def check_input_names(sig: Signature, names: Iterable[str]) -> None:
     names = set(names)
     missing = [n for n in sig.inputs if n not in names]
@@ -61,7 +69,10 @@ def check_input_names(sig: Signature, names: Iterable[str]) -> None:
         expected = ", ".join(f"{n} ({s.describe()})" for n, s in sig.inputs.items()) or "none"
         problems = ([f"missing input(s) {', '.join(map(repr, missing))}"] if missing else []) + \
                    ([f"unknown input(s) {', '.join(map(repr, unknown))}"] if unknown else [])
-        raise invalid(f"signature {sig.name!r}: {'; '.join(problems)}; it takes: {expected}")
+        features = [n for n in missing if is_history_feature(n)]
+        hint = (f" ({', '.join(map(repr, features))}: this model reads them with the history; send one value "
+                f"per 'history' entry, the shape of 'history', 0 at padding)") if features else ""
+        raise invalid(f"signature {sig.name!r}: {'; '.join(problems)}; it takes: {expected}{hint}")
 
 
 def check_dtype(spec: TensorSpec, dtype_enum: int) -> None:
@@ -82,13 +93,16 @@ def check_shape(spec: TensorSpec, shape: Sequence[int], limits: Limits) -> None:
     if shape and shape[0] > limits.max_batch_rows:
         raise invalid(f"input {spec.name!r} has {shape[0]} rows; this server takes at most "
                       f"{limits.max_batch_rows} per request (split the batch)")
-    if spec.name == contract.HISTORY and len(shape) == 2 and shape[1] > limits.max_history:
-        raise invalid(f"input 'history' has {shape[1]} items per row; this server takes at most "
+    if (spec.name == contract.HISTORY or is_history_feature(spec.name)) and len(shape) == 2 \
+            and shape[1] > limits.max_history:
+        what = "items" if spec.name == contract.HISTORY else "values"
+        raise invalid(f"input {spec.name!r} has {shape[1]} {what} per row; this server takes at most "
                       f"{limits.max_history} (send only the latest items)")
 
 
 def check_values(sig: Signature, arrays: Arrays, limits: Limits) -> tuple[Arrays, int]:
-    """A common batch size (returned as ``rows``) and ``k`` in range; an empty history becomes one ``""``."""
+    """A common batch size (returned as ``rows``), ``k`` in range and history features of the shape of
+    ``history``; an empty history becomes one ``""`` (and its features one 0)."""
     rows = None
     for name, arr in arrays.items():
         if arr.ndim == 0:
@@ -107,9 +121,16 @@ def check_values(sig: Signature, arrays: Arrays, limits: Limits) -> tuple[Arrays
             bad = low if low < 1 else high
             raise invalid(f"input 'k' must be in [1, {limits.max_k}]; got {bad}")
     history = arrays.get(contract.HISTORY)
-    if history is not None and history.dtype == STRING and history.ndim == 2 and history.shape[1] == 0:
-        arrays = {**arrays, contract.HISTORY: np.full((history.shape[0], 1), contract.PADDING_TOKEN.encode(),
-                                                      STRING)}
+    if history is None:
+        return arrays, rows or 1
+    for name, arr in arrays.items():
+        if is_history_feature(name) and arr.shape != history.shape:
+            raise invalid(f"input {name!r} must have one value per 'history' entry (shape {list(history.shape)}, "
+                          f"0 at padding); got shape {list(arr.shape)}")
+    if history.dtype == STRING and history.ndim == 2 and history.shape[1] == 0:
+        rows_1 = (history.shape[0], 1)
+        arrays = {**arrays, contract.HISTORY: np.full(rows_1, contract.PADDING_TOKEN.encode(), STRING),
+                  **{n: np.zeros(rows_1, a.dtype) for n, a in arrays.items() if is_history_feature(n)}}
     return arrays, rows or 1
 
 

@@ -3,9 +3,11 @@
 Request values are converted to each input's dtype (JSON strings or ``{"b64": ...}`` for DT_STRING, integers
 for int types, ``true``/``false`` for DT_BOOL, numbers for floats). Our one extension: ragged ``history`` rows
 (``[["a", "b"], ["c"]]``) are padded on the left with ``""`` to a common width, since users' histories differ
-in length. Responses follow TF Serving: row format (``instances``) -> ``{"predictions": ...}``, a list with
-a dict per row unless the signature has a single output; columnar (``inputs``) -> ``{"outputs": ...}``, a dict
-unless single. String outputs are text (``{"b64": ...}`` for outputs named ``*_bytes``).
+in length, and the rows of its history features (``"timestamps": [[t1, t2], [t3]]``, see ``contract.py``) on
+the left with 0, so they stay aligned; each of their rows must have as many values as its history row.
+Responses follow TF Serving: row format (``instances``) -> ``{"predictions": ...}``, a list with a dict per
+row unless the signature has a single output; columnar (``inputs``) -> ``{"outputs": ...}``, a dict unless
+single. String outputs are text (``{"b64": ...}`` for outputs named ``*_bytes``).
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import numpy as np
 
 from tfseqrec.export import contract
 from tfseqrec.serving.errors import ServingError, invalid
-from tfseqrec.serving.predict import Limits, check_input_names, check_shape
+from tfseqrec.serving.predict import Limits, check_input_names, check_shape, is_history_feature
 from tfseqrec.serving.servable import Signature, TensorSpec
 from tfseqrec.serving.tensors import STRING, dtype_name, string_array
 
@@ -60,6 +62,34 @@ def _history(value: Any, spec: TensorSpec, limits: Limits) -> np.ndarray:
     return string_array(rows)
 
 
+def _history_feature(value: Any, spec: TensorSpec, limits: Limits) -> np.ndarray:
+    """A rank-2 numeric history feature from (possibly ragged) rows, left-padded with 0 like ``history``."""
+    if not isinstance(value, list) or any(not isinstance(row, list) for row in value):
+        raise invalid(f"input {spec.name!r} must be a list of rows, each with one value per history entry "
+                      f"(shape [batch, history_length])")
+    width = max([len(r) for r in value] + [0])
+    check_shape(spec, (len(value), width), limits)
+    out = np.zeros((len(value), max(width, 1)), spec.np_dtype)  # width >= 1, as an empty history row
+    for i, row in enumerate(value):
+        if row:
+            out[i, out.shape[1] - len(row):] = _numeric(row, spec, spec.np_dtype)
+    return out
+
+
+def _check_aligned(columns: Mapping[str, Any]) -> None:
+    """Each history feature row has as many values as its ``history`` row (checked before padding hides it)."""
+    history = columns.get(contract.HISTORY)
+    if history is None:
+        return
+    for name, rows in columns.items():
+        if not is_history_feature(name):
+            continue
+        for i, (items, values) in enumerate(zip(history, rows)):
+            if isinstance(items, list) and isinstance(values, list) and len(items) != len(values):
+                raise invalid(f"input {name!r} row {i} has {len(values)} values but 'history' row {i} has "
+                              f"{len(items)} entries; send one value per history entry (0 at padding)")
+
+
 def _numeric(value: Any, spec: TensorSpec, np_dtype: np.dtype) -> np.ndarray:
     kind = np_dtype.kind
     flat = list(_flatten(value))
@@ -97,6 +127,8 @@ def to_array(value: Any, spec: TensorSpec, limits: Limits) -> np.ndarray:
                       "does not support; use gRPC")
     if np_dtype == STRING and spec.rank == 2 and spec.name == contract.HISTORY:
         return _history(value, spec, limits)
+    if np_dtype != STRING and spec.rank == 2 and is_history_feature(spec.name):
+        return _history_feature(value, spec, limits)
     rank = spec.rank if spec.rank is not None else 32
     check_shape(spec, _shape_of(value, rank), limits)  # cheap guard before building anything
     if np_dtype == STRING:
@@ -150,7 +182,7 @@ def _columns_from_instances(instances: Any, sig: Signature, limits: Limits) -> d
                     check_input_names(sig, inst)
                 except ServingError as e:
                     raise invalid(f"instance {i}: {e.message}") from None
-        return {n: to_array([inst[n] for inst in instances], sig.inputs[n], limits) for n in names}
+        return _to_arrays({n: [inst[n] for inst in instances] for n in names}, sig, limits)
     if len(names) != 1:
         raise invalid(f"signature {sig.name!r} takes {len(names)} inputs ({', '.join(names)}): each instance "
                       "must be a JSON object naming them")
@@ -161,11 +193,18 @@ def _columns_from_inputs(inputs: Any, sig: Signature, limits: Limits) -> dict[st
     names = list(sig.inputs)
     if isinstance(inputs, dict):
         check_input_names(sig, inputs)
-        return {n: to_array(inputs[n], sig.inputs[n], limits) for n in names}
+        return _to_arrays({n: inputs[n] for n in names}, sig, limits)
     if len(names) != 1:
         raise invalid(f"signature {sig.name!r} takes {len(names)} inputs ({', '.join(names)}): \"inputs\" "
                       "must be a JSON object naming them")
     return {names[0]: to_array(inputs, sig.inputs[names[0]], limits)}
+
+
+def _to_arrays(columns: Mapping[str, Any], sig: Signature, limits: Limits) -> dict[str, np.ndarray]:
+    """Every input's JSON value (all rows) as an array (``to_array``), history features aligned with ``history``."""
+    arrays = {n: to_array(value, sig.inputs[n], limits) for n, value in columns.items()}
+    _check_aligned(columns)
+    return arrays
 
 
 def _json_value(name: str, arr: np.ndarray) -> Any:

@@ -115,8 +115,22 @@ def _read_export_info(path: str) -> dict:
     return {}
 
 
+def _recommends(key: str, inputs: Mapping[str, TensorSpec]) -> bool:
+    """A signature of ``BATCHED_SIGNATURES`` with a ``history`` string ``[B, H]`` and a batch axis on every input."""
+    history = inputs.get(contract.HISTORY)
+    return (key in BATCHED_SIGNATURES and history is not None and history.dtype == types_pb2.DT_STRING
+            and history.rank == 2 and all(s.rank and s.rank >= 1 for s in inputs.values()))
+
+
+def _mergeable(inputs: Mapping[str, TensorSpec]) -> bool:
+    """Whether the batcher can merge requests: it pads rank-2 string inputs to a common width, not numeric ones,
+    so a signature with history features (``timestamps [B, H]`` int64) runs one call per request."""
+    return all(s.dtype == types_pb2.DT_STRING for s in inputs.values() if s.rank == 2)
+
+
 def _dummy_inputs(sig: Signature) -> dict[str, np.ndarray]:
-    """One small row per input: padding-only history, k=1, exclude_seen=True (zeros for anything else)."""
+    """One small row per input: padding-only history, k=1, exclude_seen=True (zeros for anything else, such as
+    history features)."""
     out = {}
     for name, spec in sig.inputs.items():
         shape = tuple(1 if d is None else d for d in (spec.shape or (1,)))
@@ -151,10 +165,7 @@ class Servable:
                 continue
             inputs = {n: _spec(n, i) for n, i in sig_def.inputs.items()}
             outputs = {n: _spec(n, i) for n, i in sig_def.outputs.items()}
-            history = inputs.get(contract.HISTORY)
-            batched = (key in BATCHED_SIGNATURES and history is not None and history.dtype == types_pb2.DT_STRING
-                       and history.rank == 2 and all(s.rank and s.rank >= 1 for s in inputs.values()))
-            self.signatures[key] = Signature(key, inputs, outputs, batched)
+            self.signatures[key] = Signature(key, inputs, outputs, _recommends(key, inputs) and _mergeable(inputs))
             self._fns[key] = loaded.signatures[key]
         self._batchers = {key: Batcher(f"{name}/{version}/{key}", lambda x, key=key: self.run(key, x), batching)
                           for key, sig in self.signatures.items() if sig.batched}
@@ -186,8 +197,9 @@ class Servable:
         return self._batchers.get(signature)
 
     def warm_up(self) -> None:
-        """One small call of each batched signature (``serving_default`` first), off the request path."""
-        for key in sorted(self._batchers, key=lambda k: k != contract.SERVING_SIGNATURE):
+        """One small call of each recommending signature (``serving_default`` first), off the request path."""
+        keys = [key for key, sig in self.signatures.items() if _recommends(key, sig.inputs)]
+        for key in sorted(keys, key=lambda k: k != contract.SERVING_SIGNATURE):
             try:
                 self.run(key, _dummy_inputs(self.signatures[key]))
             except Exception as e:  # noqa: BLE001
