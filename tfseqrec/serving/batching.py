@@ -61,20 +61,24 @@ class _Task:
 
 
 def merge_inputs(tasks: list[_Task]) -> Arrays:
-    """Concatenates the tasks' inputs on axis 0, left-padding rank-2 string inputs to a common width."""
+    """Concatenates the tasks' inputs on axis 0. Rank-2 history inputs (``history`` strings and the history
+    features such as ``timestamps``) are left-padded to a common width, with ``""`` and 0, so every row stays
+    aligned with its own history."""
     merged = {}
     for name in tasks[0].inputs:
         parts = [t.inputs[name] for t in tasks]
-        if parts[0].dtype == STRING and parts[0].ndim == 2:
-            width = max(p.shape[1] for p in parts)
-            out = np.full((sum(p.shape[0] for p in parts), width), contract.PADDING_TOKEN.encode(), STRING)
-            row = 0
-            for p in parts:
-                out[row:row + p.shape[0], width - p.shape[1]:] = p
-                row += p.shape[0]
-            merged[name] = out
-        else:
+        is_history = parts[0].ndim == 2 and (parts[0].dtype == STRING or name in contract.HISTORY_FEATURES)
+        if not is_history:
             merged[name] = np.concatenate(parts, axis=0)
+            continue
+        width = max(p.shape[1] for p in parts)
+        pad = contract.PADDING_TOKEN.encode() if parts[0].dtype == STRING else 0
+        out = np.full((sum(p.shape[0] for p in parts), width), pad, parts[0].dtype)
+        row = 0
+        for p in parts:
+            out[row:row + p.shape[0], width - p.shape[1]:] = p
+            row += p.shape[0]
+        merged[name] = out
     return merged
 
 

@@ -122,12 +122,6 @@ def _recommends(key: str, inputs: Mapping[str, TensorSpec]) -> bool:
             and history.rank == 2 and all(s.rank and s.rank >= 1 for s in inputs.values()))
 
 
-def _mergeable(inputs: Mapping[str, TensorSpec]) -> bool:
-    """Whether the batcher can merge requests: it pads rank-2 string inputs to a common width, not numeric ones,
-    so a signature with history features (``timestamps [B, H]`` int64) runs one call per request."""
-    return all(s.dtype == types_pb2.DT_STRING for s in inputs.values() if s.rank == 2)
-
-
 def _dummy_inputs(sig: Signature) -> dict[str, np.ndarray]:
     """One small row per input: padding-only history, k=1, exclude_seen=True (zeros for anything else, such as
     history features)."""
@@ -165,7 +159,7 @@ class Servable:
                 continue
             inputs = {n: _spec(n, i) for n, i in sig_def.inputs.items()}
             outputs = {n: _spec(n, i) for n, i in sig_def.outputs.items()}
-            self.signatures[key] = Signature(key, inputs, outputs, _recommends(key, inputs) and _mergeable(inputs))
+            self.signatures[key] = Signature(key, inputs, outputs, _recommends(key, inputs))
             self._fns[key] = loaded.signatures[key]
         self._batchers = {key: Batcher(f"{name}/{version}/{key}", lambda x, key=key: self.run(key, x), batching)
                           for key, sig in self.signatures.items() if sig.batched}
