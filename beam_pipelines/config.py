@@ -3,7 +3,10 @@
 The steps, in the order the pipeline applies them (the pure-Python reference follows the same order):
 
 1. **read and parse** every input row into an ``Interaction`` (``sequence key``, item, time, order,
-   event type, rating). Malformed rows go to ``rejects`` with file, line and reason.
+   event type, rating). Malformed rows go to ``rejects`` with file, line and reason: among others, lines
+   that are not valid text in ``ReaderConfig.encoding`` (reason ``not_<encoding>``, e.g. ``not_utf8``),
+   user/item ids longer than ``max_id_length`` (``id_too_long``) and times outside
+   ``[min_time, max_time]`` (``time_out_of_range``).
 2. **row filters**: ``min_rating`` (keep rating >= min_rating; rows without a rating are filtered
    too when a minimum is set), ``event_types`` (keep only these types).
 3. **group** rows by user (or session id) and **stable-sort** each group by
@@ -32,12 +35,40 @@ Event types get ids 1..n in sorted order over the sequences left after k-core (0
 """
 from __future__ import annotations
 
+import codecs
 import dataclasses
 from typing import Optional
 
 FORMATS = ("movielens", "csv", "tsv", "jsonl", "parquet", "seq")
 SPLITS = ("leave_one_out", "temporal", "session", "none")
 TEST_VOCABULARIES = ("train", "train_valid")
+DEFAULT_MIN_TIME = 631_152_000.0  # 1990-01-01T00:00:00Z, seconds since the epoch
+FUTURE_TOLERANCE_SECONDS = 86_400.0  # default max_time: the run's start plus one day
+DEFAULT_MAX_ID_LENGTH = 256
+_INT64_MS_LIMIT_SECONDS = (2 ** 63 - 1) / 1000.0  # times are stored as int64 milliseconds
+
+
+def codec_name(encoding: str) -> str:
+    """Python's name of a text encoding (``latin-1`` -> ``iso8859-1``); ValueError if unknown or unusable.
+
+    The readers split files into lines at ``\\n`` bytes and find delimiters as bytes, so the encoding must
+    write ASCII as ASCII (UTF-8, Latin-1, cp1252, Shift-JIS ...); UTF-16/32 files must be converted first.
+    """
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        raise ValueError(f"encoding={encoding!r} is not a text encoding Python knows (e.g. utf-8, latin-1, "
+                         f"cp1252)") from None
+    if name == "utf-8-sig":  # a UTF-8 byte-order mark is dropped whatever the name
+        return "utf-8"
+    try:
+        ascii_compatible = "\n,;\t|:{}\"az09".encode(name) == b"\n,;\t|:{}\"az09"
+    except (UnicodeError, LookupError):
+        ascii_compatible = False
+    if not ascii_compatible:
+        raise ValueError(f"encoding={encoding!r} does not write ASCII as single bytes (UTF-16/UTF-32?); convert "
+                         f"the file to UTF-8 first, e.g. iconv -f UTF-16 -t UTF-8 in.csv > out.csv")
+    return name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +90,19 @@ class ReaderConfig:
 
     ``chunk_bytes``: uncompressed text files larger than this are read in chunks of this size by
     different workers (line numbers stay exact); compressed and Parquet files are read whole.
+
+    Hardening against broken logs:
+
+    - ``encoding`` decodes every text line (csv/tsv, MovieLens ``::``, jsonl, seq), compressed and chunked
+      files alike; a line that is not valid in it is rejected as ``not_<encoding>`` (``not_utf8`` by default)
+      and the reject's detail suggests ``--encoding``. A UTF-8 byte-order mark at the start of a file is
+      dropped (spreadsheet exports). Parquet stores its own (UTF-8) strings and ignores ``encoding``.
+    - ``min_time`` / ``max_time`` (seconds since the epoch) bound the times of a time column: a row outside
+      them is rejected as ``time_out_of_range``. ``min_time`` None means no lower bound; ``max_time`` None
+      means the run's start (when the input is planned) plus ``FUTURE_TOLERANCE_SECONDS``. Order columns
+      and inputs without times are not checked.
+    - ``max_id_length``: user/session and item ids longer than this many characters are rejected
+      as ``id_too_long``.
     """
     format: Optional[str] = None
     delimiter: Optional[str] = None
@@ -71,8 +115,21 @@ class ReaderConfig:
     item_feature_cols: tuple[str, ...] = ()
     time_unit: str = "auto"
     chunk_bytes: int = 8 << 20
+    encoding: str = "utf-8"
+    min_time: Optional[float] = DEFAULT_MIN_TIME
+    max_time: Optional[float] = None
+    max_id_length: int = DEFAULT_MAX_ID_LENGTH
 
     def __post_init__(self):
+        codec_name(self.encoding)
+        for name in ("min_time", "max_time"):
+            value = getattr(self, name)
+            if value is not None and not abs(value) < _INT64_MS_LIMIT_SECONDS:
+                raise ValueError(f"{name}={value} is not a time that int64 milliseconds can hold")
+        if self.min_time is not None and self.max_time is not None and self.min_time > self.max_time:
+            raise ValueError(f"min_time {self.min_time} is after max_time {self.max_time}")
+        if self.max_id_length < 1:
+            raise ValueError(f"max_id_length={self.max_id_length} must be >= 1")
         if self.chunk_bytes < 1:
             raise ValueError(f"chunk_bytes={self.chunk_bytes} must be >= 1")
         if self.format is not None and self.format not in FORMATS:
@@ -124,7 +181,8 @@ class SplitConfig:
       A validation/test record is written only when it has targets.
     - ``session``: each sequence is a session; its time is its last event. Test = sessions whose time is
       strictly later than (latest event - ``test_days``); validation = sessions strictly later than
-      (that cut - ``valid_days``) and not test; train = the rest. Sessionized keys are ``<user>#<n>``. Items not in train sessions are dropped from validation/test sessions
+      (that cut - ``valid_days``) and not test; train = the rest. Sessionized keys are ``<user>#<n>``. Items not
+      in train sessions are dropped from validation/test sessions
       (counted as ``unseen_item``); validation/test sessions left with fewer than 2 items are dropped
       (``short_eval_session``). Records hold the whole session in ``item_ids`` (the evaluator predicts each
       next item). ``test_vocabulary`` says which items a *test* session keeps: ``"train"`` (default) those

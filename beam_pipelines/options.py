@@ -10,7 +10,8 @@ import argparse
 import sys
 from typing import Sequence
 
-from beam_pipelines.config import FilterConfig, OutputConfig, PreprocessConfig, ReaderConfig, SplitConfig
+from beam_pipelines.config import (DEFAULT_MAX_ID_LENGTH, FilterConfig, OutputConfig, PreprocessConfig,
+                                   ReaderConfig, SplitConfig)
 from beam_pipelines.readers import parse_time_ms
 
 
@@ -38,6 +39,9 @@ def add_preprocess_args(parser: argparse.ArgumentParser) -> None:
     io.add_argument("--delimiter", default=None, help="csv/tsv delimiter; default: sniffed from the header")
     io.add_argument("--chunk-bytes", type=int, default=8 << 20,
                     help="uncompressed text files larger than this are parsed in parallel chunks")
+    io.add_argument("--encoding", default="utf-8",
+                    help="text encoding of the input files (e.g. latin-1, cp1252); lines not valid in it are "
+                    "rejected as not_<encoding>. A UTF-8 byte-order mark is dropped")
     cols = parser.add_argument_group("columns (csv/tsv/jsonl/parquet; default: detected by common names)")
     cols.add_argument("--user-col", help="user or session id column")
     cols.add_argument("--session-col", dest="user_col", help="alias of --user-col for session data")
@@ -49,6 +53,15 @@ def add_preprocess_args(parser: argparse.ArgumentParser) -> None:
     cols.add_argument("--item-feature-cols", type=csv_list, default=(), help="comma-separated item side features")
     cols.add_argument("--time-unit", choices=("auto", "s", "ms"), default="auto",
                       help="unit of numeric times (auto: values above 1e11 are milliseconds)")
+    rows = parser.add_argument_group("row checks (failing rows are rejected, counted and written to rejects-*.jsonl)")
+    rows.add_argument("--min-time", type=time_value, default="1990-01-01",
+                      help="rows whose time (--time-col) is earlier are rejected as time_out_of_range; seconds "
+                      "since the epoch or an ISO date")
+    rows.add_argument("--max-time", type=time_value, default=None,
+                      help="rows whose time is later are rejected as time_out_of_range; seconds or an ISO date; "
+                      "None: the run's start plus one day")
+    rows.add_argument("--max-id-length", type=int, default=DEFAULT_MAX_ID_LENGTH,
+                      help="user/session and item ids longer than this many characters are rejected as id_too_long")
     flt = parser.add_argument_group("filters")
     flt.add_argument("--min-rating", type=float, default=None, help="keep rows with rating >= this")
     flt.add_argument("--event-types", type=csv_list, default=(), help="keep only these event types (comma-separated)")
@@ -84,7 +97,8 @@ def config_from_args(args: argparse.Namespace):
                             item_col=args.item_col, time_col=args.time_col, order_col=args.order_col,
                             rating_col=args.rating_col, event_col=args.event_col,
                             item_feature_cols=tuple(args.item_feature_cols), time_unit=args.time_unit,
-                            chunk_bytes=args.chunk_bytes),
+                            chunk_bytes=args.chunk_bytes, encoding=args.encoding, min_time=args.min_time,
+                            max_time=args.max_time, max_id_length=args.max_id_length),
         filters=FilterConfig(min_rating=args.min_rating, event_types=tuple(args.event_types),
                              remove_consecutive_repeats=args.remove_repeats, session_gap_seconds=args.session_gap,
                              item_min_count=args.item_min_count, user_min_count=args.user_min_count,

@@ -35,7 +35,8 @@ from tfseqrec.data.spec import (FeatureInfo, FeatureSpec, SPEC_FILENAME, STATS_F
 
 log = logging.getLogger(__name__)
 
-OUTPUT_PATTERNS = ("train-*", "valid-*", "test-*", "rejects-*", "item_features-*", VOCAB_FILENAME, SPEC_FILENAME, STATS_FILENAME)
+OUTPUT_PATTERNS = ("train-*", "valid-*", "test-*", "rejects-*", "item_features-*", VOCAB_FILENAME, SPEC_FILENAME,
+                   STATS_FILENAME)
 
 
 def default_pipeline_options(pipeline_args: Seq[str]) -> PipelineOptions:

@@ -3,26 +3,33 @@
 Pure Python (no Beam): the pipeline runs ``iter_file_rows`` inside a DoFn, one file per call, and the
 pure-Python reference runs the same function, so both see identical rows. Planning (``plan_inputs``)
 runs in the driver and fails early, with the file and column named, on problems that would otherwise
-reject every row: no files, mixed formats, unknown columns.
+reject every row: no files, mixed formats, unknown columns, a header that is not valid in the encoding.
+The row checks of ``ReaderConfig`` (encoding, time range, id length) are part of parsing, so the
+pipeline and the reference reject the same rows.
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import dataclasses
 import datetime
 import json
 import os
 import posixpath
+import re
 from collections import Counter
 from typing import Iterator, Optional, Union
 
-from beam_pipelines.config import ReaderConfig
+from beam_pipelines.config import FUTURE_TOLERANCE_SECONDS, ReaderConfig, codec_name
 from beam_pipelines.records import Interaction, Reject
 
 _COMPRESSION_SUFFIXES = (".gz", ".bz2", ".zst", ".deflate")
 _EXTENSION_FORMATS = {".dat": "movielens", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl",
                       ".json": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".txt": "seq"}
 _MAX_REJECT_TEXT = 500
+# Byte-order marks of encodings the readers cannot split into lines (see config.codec_name).
+_WIDE_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
+              (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"))
 
 # Column names recognised when a *_col option is not given (compared case-insensitively).
 COLUMN_ALIASES = {
@@ -53,7 +60,12 @@ class Columns:
 
 @dataclasses.dataclass(frozen=True)
 class InputPlan:
-    """What the driver decided about the input: files (sorted), format, delimiter, columns."""
+    """What the driver decided about the input: files (sorted), format, delimiter, columns, and the row checks.
+
+    ``encoding`` is Python's name of the text encoding; ``min_time_ms`` / ``max_time_ms`` the accepted
+    range of times (None: unbounded), resolved once when the input is planned, so that every worker
+    applies the same bounds; ``max_id_length`` the longest accepted user/item id.
+    """
     files: tuple[str, ...]
     format: str
     columns: Columns
@@ -61,6 +73,15 @@ class InputPlan:
     nested_events: bool = False  # jsonl: OTTO-style {"session", "events": [...]}
     time_unit: str = "auto"
     chunk_bytes: int = 8 << 20
+    encoding: str = "utf-8"
+    min_time_ms: Optional[int] = None
+    max_time_ms: Optional[int] = None
+    max_id_length: Optional[int] = None
+
+    @property
+    def undecodable_reason(self) -> str:
+        """The reject reason of a line that is not valid text in the encoding: ``not_utf8``, ``not_cp1252`` ..."""
+        return "not_" + re.sub(r"[^a-z0-9]", "", self.encoding.lower())
 
     @property
     def has_time(self) -> bool:
@@ -123,18 +144,56 @@ def _open(path: str):
     return _filesystems().open(path)  # compression detected from the extension
 
 
-def _first_lines(path: str, n: int) -> list[str]:
-    """Up to n non-blank decoded lines from the start of a file."""
+def strip_bom(raw: bytes, path: str, encoding: str) -> bytes:
+    """The first line of a file without its UTF-8 byte-order mark; InputError for a BOM the encoding contradicts."""
+    for bom, name in _WIDE_BOMS:
+        if raw.startswith(bom):
+            raise InputError(f"{path} starts with a {name} byte-order mark; the readers need an ASCII-compatible "
+                             f"encoding: convert it first, e.g. iconv -f {name} -t UTF-8 {path} > converted")
+    if raw.startswith(codecs.BOM_UTF8):
+        if encoding != "utf-8":
+            raise InputError(f"{path} starts with a UTF-8 byte-order mark, but --encoding is {encoding}: the file "
+                             f"is UTF-8; leave --encoding out")
+        return raw[len(codecs.BOM_UTF8):]
+    return raw
+
+
+def _first_raw_lines(path: str, n: int, encoding: str) -> list[bytes]:
+    """Up to n non-blank lines from the start of a file, as bytes without line ends or byte-order mark."""
     lines = []
     with _open(path) as f:
+        first = True
         while len(lines) < n:
             raw = f.readline()
             if not raw:
                 break
-            text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-            if text.strip():
-                lines.append(text)
+            if first:
+                raw, first = strip_bom(raw, path, encoding), False
+            raw = raw.rstrip(b"\r\n")
+            if raw.strip():
+                lines.append(raw)
     return lines
+
+
+def _first_lines(path: str, n: int, encoding: str) -> list[str]:
+    """Up to n non-blank decoded lines from the start of a file (undecodable bytes replaced)."""
+    return [raw.decode(encoding, errors="replace") for raw in _first_raw_lines(path, n, encoding)]
+
+
+def _decode_header(path: str, encoding: str) -> Optional[str]:
+    """The first non-blank line of a file, decoded; InputError naming the encoding when it is not valid text."""
+    lines = _first_raw_lines(path, 1, encoding)
+    if not lines:
+        return None
+    try:
+        return lines[0].decode(encoding)
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}: the header line is not valid {encoding} ({_decode_error(lines[0], e)}); "
+                         f"name the file's encoding with --encoding (e.g. --encoding latin-1)") from None
+
+
+def _decode_error(raw: bytes, e: UnicodeDecodeError) -> str:
+    return f"byte 0x{raw[e.start]:02x} at column {e.start + 1}: {e.reason}"
 
 
 def _resolve(role: str, given: Optional[str], available: list[str], path: str, required: bool) -> Optional[str]:
@@ -183,11 +242,22 @@ def _sniff_delimiter(header: str, fmt: str, given: Optional[str]) -> str:
 
 
 def plan_inputs(inputs: tuple[str, ...], cfg: ReaderConfig) -> InputPlan:
-    """Expands inputs, detects one format for all files and resolves the columns from the first header."""
-    return dataclasses.replace(_plan_inputs(inputs, cfg), chunk_bytes=cfg.chunk_bytes)
+    """Expands inputs, detects one format for all files and resolves the columns from the first header.
+
+    The time range is fixed here: ``cfg.max_time`` None becomes now + ``FUTURE_TOLERANCE_SECONDS``.
+    """
+    encoding = codec_name(cfg.encoding)
+    if cfg.max_time is not None:
+        max_time = cfg.max_time
+    else:
+        max_time = datetime.datetime.now(datetime.timezone.utc).timestamp() + FUTURE_TOLERANCE_SECONDS
+    return dataclasses.replace(
+        _plan_inputs(inputs, cfg, encoding), chunk_bytes=cfg.chunk_bytes, encoding=encoding,
+        min_time_ms=None if cfg.min_time is None else int(round(cfg.min_time * 1000)),
+        max_time_ms=int(round(max_time * 1000)), max_id_length=cfg.max_id_length)
 
 
-def _plan_inputs(inputs: tuple[str, ...], cfg: ReaderConfig) -> InputPlan:
+def _plan_inputs(inputs: tuple[str, ...], cfg: ReaderConfig, encoding: str) -> InputPlan:
     files = expand_inputs(tuple(inputs))
     if cfg.format is not None:
         fmt = cfg.format
@@ -205,7 +275,7 @@ def _plan_inputs(inputs: tuple[str, ...], cfg: ReaderConfig) -> InputPlan:
                 "the input mixes formats: " + "; ".join(f"{fm}: {', '.join(fs)}" for fm, fs in by_format.items())
                 + ". Pass a glob that selects one kind of file (e.g. data/*.csv) and --format if needed")
         fmt = formats[0]
-    non_empty = [f for f in files if _first_lines(f, 1)]
+    non_empty = [f for f in files if _first_raw_lines(f, 1, encoding)]
     if not non_empty:
         raise InputError(f"every input file is empty: {', '.join(files[:5])}")
     first = non_empty[0]
@@ -214,14 +284,14 @@ def _plan_inputs(inputs: tuple[str, ...], cfg: ReaderConfig) -> InputPlan:
     if fmt == "seq":
         return InputPlan(tuple(files), fmt, Columns("user", "item"))
     if fmt in ("csv", "tsv"):
-        header_line = _first_lines(first, 1)[0]
+        header_line = _decode_header(first, encoding)
         delimiter = _sniff_delimiter(header_line, fmt, cfg.delimiter)
         header = next(csv.reader([header_line], delimiter=delimiter))
         header = [h.strip() for h in header]
         return InputPlan(tuple(files), fmt, _resolve_columns(cfg, header, first), delimiter=delimiter,
                          time_unit=cfg.time_unit)
     if fmt == "jsonl":
-        obj = _first_json_object(first)
+        obj = _first_json_object(first, encoding)
         if isinstance(obj.get("events"), list):
             event_keys = sorted({k for e in obj["events"] if isinstance(e, dict) for k in e})
             columns = _resolve_columns(cfg, event_keys, first, user_available=sorted(obj))
@@ -235,8 +305,8 @@ def _plan_inputs(inputs: tuple[str, ...], cfg: ReaderConfig) -> InputPlan:
     raise InputError(f"unknown format {fmt!r}")
 
 
-def _first_json_object(path: str) -> dict:
-    for number, line in enumerate(_first_lines(path, 50), 1):
+def _first_json_object(path: str, encoding: str) -> dict:
+    for line in _first_lines(path, 50, encoding):
         try:
             obj = json.loads(line)
         except ValueError:
@@ -288,6 +358,14 @@ def _bad_id(text: str) -> bool:
     return "\t" in text or "\n" in text or "\r" in text
 
 
+def format_time_ms(ms: int) -> str:
+    """``2016-05-09T00:00:00Z`` for a time in ms, or the number itself when no calendar date has it."""
+    try:
+        return datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):
+        return f"{ms} ms"
+
+
 class _RowBuilder:
     """Turns a mapping of role -> raw value into an Interaction or a Reject (shared by all formats)."""
 
@@ -308,6 +386,11 @@ class _RowBuilder:
             return self.reject(line, "empty_field", f"field {cols.item!r} (item) is empty", text)
         if _bad_id(user) or _bad_id(item):
             return self.reject(line, "bad_id", "ids may not contain tabs or line breaks", text)
+        longest = self.plan.max_id_length
+        if longest is not None and (len(user) > longest or len(item) > longest):
+            role, value = ("user", user) if len(user) > longest else ("item", item)
+            return self.reject(line, "id_too_long", f"the {role} id has {len(value):,} characters, more than "
+                               f"--max-id-length {longest}", text)
         time_ms = None
         if cols.time is not None:
             if time is None or (isinstance(time, str) and not time.strip()):
@@ -316,18 +399,23 @@ class _RowBuilder:
                 time_ms = parse_time_ms(time, self.plan.time_unit)
             except (ValueError, OverflowError, OSError) as e:
                 return self.reject(line, "bad_timestamp", f"field {cols.time!r}: {e}", text)
+            out_of_range = self._time_out_of_range(time_ms, time)
+            if out_of_range:
+                return self.reject(line, "time_out_of_range", out_of_range, text)
         order_value = None
         if cols.order is not None:
             try:
                 order_value = int(float(order))
             except (TypeError, ValueError):
-                return self.reject(line, "bad_order", f"field {cols.order!r} (order) is not an integer: {order!r}", text)
+                return self.reject(line, "bad_order", f"field {cols.order!r} (order) is not an integer: {order!r}",
+                                   text)
         rating_value = None
         if cols.rating is not None and rating is not None and str(rating).strip() != "":
             try:
                 rating_value = float(rating)
             except (TypeError, ValueError):
-                return self.reject(line, "bad_rating", f"field {cols.rating!r} (rating) is not a number: {rating!r}", text)
+                return self.reject(line, "bad_rating", f"field {cols.rating!r} (rating) is not a number: {rating!r}",
+                                   text)
         event_value = None
         if cols.event is not None:
             event_value = _clean_id(event)
@@ -335,6 +423,19 @@ class _RowBuilder:
                 return self.reject(line, "empty_field", f"field {cols.event!r} (event type) is empty", text)
         return Interaction(user, item, time_ms, order_value, (self.file_index, line, sub), event_value,
                            rating_value, features)
+
+    def _time_out_of_range(self, time_ms: int, raw) -> Optional[str]:
+        """Why a parsed time is outside the plan's range, or None when it is inside."""
+        low, high = self.plan.min_time_ms, self.plan.max_time_ms
+        if low is not None and time_ms < low:
+            side, bound = "before --min-time", low
+        elif high is not None and time_ms > high:
+            side, bound = "after --max-time", high
+        else:
+            return None
+        return (f"field {self.plan.columns.time!r} = {str(raw)[:40]!r} is {format_time_ms(time_ms)}, {side} "
+                f"{format_time_ms(bound)}; give the range of real times with --min-time/--max-time "
+                f"(or check --time-unit)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -384,12 +485,13 @@ def count_newlines(chunk: FileChunk, block: int = 1 << 22) -> int:
     return n
 
 
-def _iter_lines(chunk: FileChunk, newlines_before: int, counts: Counter
-                ) -> Iterator[tuple[int, Optional[str], bytes]]:
-    """(line number, decoded text or None if not UTF-8, raw bytes) for each non-blank line of a chunk.
+def _iter_lines(chunk: FileChunk, newlines_before: int, counts: Counter, encoding: str
+                ) -> Iterator[tuple[int, Optional[str], bytes, Optional[str]]]:
+    """(line number, decoded text or None, raw bytes, decoding error or None) for each non-blank line of a chunk.
 
     ``newlines_before`` is the number of ``\\n`` bytes in the file before ``chunk.start``: the line
-    starting at byte p has number 1 + (newlines before p).
+    starting at byte p has number 1 + (newlines before p). A UTF-8 byte-order mark at the start of the
+    file (only chunk 0 has it) is dropped; it changes no line number.
     """
     any_line = False
     opener = _open(chunk.path) if chunk.whole_file else _filesystems().open(chunk.path, compression_type="uncompressed")
@@ -404,17 +506,20 @@ def _iter_lines(chunk: FileChunk, newlines_before: int, counts: Counter
             raw = f.readline()
             if not raw:
                 break
+            raw_text = strip_bom(raw, chunk.path, encoding) if pos == 0 else raw
             number += 1
             pos += len(raw)
-            stripped = raw.rstrip(b"\r\n")
+            stripped = raw_text.rstrip(b"\r\n")
             if not stripped.strip():
                 counts["blank_lines"] += 1
                 continue
             any_line = True
             try:
-                yield number, stripped.decode("utf-8"), stripped
-            except UnicodeDecodeError:
-                yield number, None, stripped
+                text = stripped.decode(encoding)
+            except UnicodeDecodeError as e:
+                yield number, None, stripped, _decode_error(stripped, e)
+            else:
+                yield number, text, stripped, None
     if not any_line and chunk.whole_file:
         counts["files_empty"] += 1
 
@@ -444,18 +549,21 @@ def iter_chunk_rows(plan: InputPlan, chunk: FileChunk, newlines_before: int, cou
     header_done = not has_header
     state: dict = {}
     if has_header and chunk.start > 0:  # the header is the file's first non-blank line, in chunk 0
-        first = _first_lines(path, 1)
+        first = _first_raw_lines(path, 1, plan.encoding)
         state = _file_header(plan, first[0] if first else None, path)
         header_done = True
-    for number, text, raw in _iter_lines(chunk, newlines_before, counts):
+    for number, text, raw, decode_error in _iter_lines(chunk, newlines_before, counts, plan.encoding):
         if not header_done:
             header_done = True
-            state = _file_header(plan, text, path)
+            state = _file_header(plan, raw, path)
             if text is not None:
                 continue
         if text is None:
             counts["rows_read"] += 1
-            yield builder.reject(number, "not_utf8", "line is not valid UTF-8", repr(raw))
+            yield builder.reject(number, plan.undecodable_reason,
+                                 f"line is not valid {plan.encoding} ({decode_error}); if the file has another "
+                                 f"encoding, name it with --encoding (e.g. --encoding latin-1)",
+                                 raw.decode(plan.encoding, errors="backslashreplace"))
             continue
         yield from parse(plan, builder, number, text, counts, state)
 
@@ -482,10 +590,15 @@ def _parse_seq(plan, builder, number, text, counts, state):
         yield builder.build(number, sub, user, item, None, None, None, None, None, text)
 
 
-def _file_header(plan: InputPlan, text: Optional[str], path: str) -> dict:
+def _file_header(plan: InputPlan, raw: Optional[bytes], path: str) -> dict:
     """Column indices for one csv/tsv file; a file whose header lacks a column rejects all its rows."""
+    try:
+        text = raw.decode(plan.encoding) if raw is not None else None
+    except UnicodeDecodeError as e:
+        return {"error": f"the header line of {path} is not valid {plan.encoding} ({_decode_error(raw, e)}); "
+                         f"name the file's encoding with --encoding"}
     if text is None:
-        return {"error": "header line is not valid UTF-8"}
+        return {"error": f"{path} has no header line"}
     header = [h.strip() for h in next(csv.reader([text], delimiter=plan.delimiter))]
     cols = plan.columns
     wanted = {"user": cols.user, "item": cols.item, "time": cols.time, "order": cols.order,
@@ -511,9 +624,15 @@ def _parse_delimited(plan, builder, number, text, counts, state):
     if "error" in state:
         yield builder.reject(number, "header_mismatch", state["error"], text)
         return
-    fields = text.split(plan.delimiter) if '"' not in text else next(csv.reader([text], delimiter=plan.delimiter))
+    try:
+        fields = (text.split(plan.delimiter) if '"' not in text
+                  else next(csv.reader([text], delimiter=plan.delimiter)))
+    except csv.Error as e:  # e.g. a quoted field longer than the csv module's field size limit
+        yield builder.reject(number, "bad_csv", f"the line cannot be parsed as CSV: {e}", text)
+        return
     if len(fields) != state["width"]:
-        yield builder.reject(number, "wrong_field_count", f"expected {state['width']} fields, got {len(fields)}", text)
+        yield builder.reject(number, "wrong_field_count", f"expected {state['width']} fields, got {len(fields)}",
+                             text)
         return
     get = lambda role: fields[state[role]] if state[role] is not None else None  # noqa: E731
     features = tuple(fields[i].strip() for i in state["features"]) if state["features"] else None
@@ -570,7 +689,8 @@ def _parse_jsonl(plan, builder, number, text, counts, state):
 def _parse_parquet(plan, path, builder, counts):
     import pyarrow.parquet as pq
     cols = plan.columns
-    wanted = [c for c in (cols.user, cols.item, cols.time, cols.order, cols.rating, cols.event) if c] + list(cols.features)
+    wanted = ([c for c in (cols.user, cols.item, cols.time, cols.order, cols.rating, cols.event) if c]
+              + list(cols.features))
     with _open(path) as f:
         parquet = pq.ParquetFile(f)
         missing = [c for c in wanted if c not in parquet.schema_arrow.names]

@@ -5,7 +5,7 @@ import dataclasses
 import math
 
 from beam_pipelines.config import PreprocessConfig
-from beam_pipelines.readers import InputPlan
+from beam_pipelines.readers import InputPlan, format_time_ms
 
 TOP_ITEMS = 20
 
@@ -126,6 +126,14 @@ def accounting(counts: dict) -> dict:
     }
 
 
+def time_range(plan: InputPlan):
+    """The accepted times as ISO dates (``None`` for an open side), or None when the input has no times."""
+    if not plan.has_time:
+        return None
+    return {side: None if ms is None else format_time_ms(ms)
+            for side, ms in (("min", plan.min_time_ms), ("max", plan.max_time_ms))}
+
+
 def assemble_stats(cfg: PreprocessConfig, plan: InputPlan, counts: dict, lengths: dict, popularity: dict,
                    num_items: int, num_users: int, kcore) -> dict:
     acc = accounting(counts)
@@ -141,7 +149,9 @@ def assemble_stats(cfg: PreprocessConfig, plan: InputPlan, counts: dict, lengths
         "splits": split_counts,
         "files": {"read": counts.get("files_read", 0), "empty": counts.get("files_empty", 0),
                   "blank_lines_skipped": counts.get("blank_lines", 0), "format": plan.format,
-                  "columns": dataclasses.asdict(plan.columns), "paths": list(plan.files)[:100]},
+                  "encoding": plan.encoding, "columns": dataclasses.asdict(plan.columns),
+                  "time_range": time_range(plan), "max_id_length": plan.max_id_length,
+                  "paths": list(plan.files)[:100]},
         "kcore": kcore,
         "sequence_length": length_summary(lengths),
         "item_popularity": popularity,

@@ -73,7 +73,7 @@ def test_bad_rows_go_to_rejects_and_are_counted(tmp_path):
                    "u2,b,yesterday\n"  # non-numeric timestamp
                    ",c,5\n"            # empty user
                    "u2,c,6\nu2,a,7\nu2,b")  # last line truncated mid-row
-    code, out = _preprocess(tmp_path, "--input", log)
+    code, out = _preprocess(tmp_path, "--input", log, "--min-time", "0")  # times 1-7: seconds after the epoch
     assert code == 0
     stats = _stats(out)
     assert stats["rows"]["rows_read"] == 10
@@ -112,7 +112,7 @@ def test_directory_with_an_empty_file_counts_it(tmp_path):
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "a.csv").write_text("user_id,item_id,timestamp\nu1,a,1\nu1,b,2\nu1,c,3\n")
     (tmp_path / "data" / "b.csv").write_text("")
-    code, out = _preprocess(tmp_path, "--input", tmp_path / "data")
+    code, out = _preprocess(tmp_path, "--input", tmp_path / "data", "--min-time", "0")
     stats = _stats(out)
     assert code == 0 and stats["files"]["read"] == 2 and stats["files"]["empty"] == 1
     assert stats["rows"]["rows_read"] == 3 and stats["rows"]["balanced"]

@@ -7,7 +7,8 @@ would hold (with vocabulary ids, exactly as the TFRecords store them), the vocab
 and the row accounting of ``stats.json``. The tests run both on the same input and compare.
 
 Only the parsing is shared with the pipeline (``readers.plan_inputs`` + ``readers.iter_file_rows``), so
-both see identical rows; every later step is implemented here independently. Small and medium inputs
+both see identical rows, and the same rejects (the row checks of ``ReaderConfig``: encoding, time range, id
+length, are part of parsing); every later step is implemented here independently. Small and medium inputs
 only: everything is held in memory.
 
 Naming conventions the reference shares with the pipeline's output (they are not rules of the

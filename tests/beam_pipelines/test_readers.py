@@ -10,6 +10,10 @@ from beam_pipelines.readers import InputError, detect_format, iter_file_rows, pa
 from beam_pipelines.records import Interaction, Reject
 
 
+# Small made-up times (seconds from 0) would be rejected as before 1990: these tests read them without that bound.
+ANY_TIME = ReaderConfig(min_time=None)
+
+
 def _rows(path, cfg=ReaderConfig()):
     plan = plan_inputs((str(path),), cfg)
     counts = Counter()
@@ -43,7 +47,8 @@ def test_parse_time_units_and_iso():
 
 
 def test_movielens_rows_and_rejects(tmp_path):
-    path = _write(tmp_path / "ratings.dat", "1::10::5::978300760\n1::11::3\n2::12::4::notatime\n\n2::13::x::5\n")
+    path = _write(tmp_path / "ratings.dat",
+                  "1::10::5::978300760\n1::11::3\n2::12::4::notatime\n\n2::13::x::978300765\n")
     plan, rows, counts = _rows(path)
     assert plan.format == "movielens"
     assert rows[0] == Interaction("1", "10", 978300760000, None, (0, 1, 0), None, 5.0, None)
@@ -64,7 +69,7 @@ def test_csv_with_column_flags_order_column_and_sniffed_delimiter(tmp_path):
 
 def test_csv_detects_common_column_names_and_quotes(tmp_path):
     path = _write(tmp_path / "log.csv", 'userId,movieId,rating,timestamp\n"u,1",m1,4.5,10\n')
-    plan, rows, _ = _rows(path)
+    plan, rows, _ = _rows(path, ANY_TIME)
     assert (plan.columns.user, plan.columns.item, plan.columns.rating, plan.columns.time) == (
         "userId", "movieId", "rating", "timestamp")
     assert rows[0].key == "u,1" and rows[0].rating == 4.5 and rows[0].time_ms == 10000
@@ -73,7 +78,7 @@ def test_csv_detects_common_column_names_and_quotes(tmp_path):
 def test_csv_bad_rows_are_rejected_with_line_and_reason(tmp_path):
     path = _write(tmp_path / "log.csv", "user_id,item_id,timestamp\nu1,i1,1\nu1,i2\nu1,,3\n,i3,4\n"
                   "u1,i4,soon\nu1,i5,5,extra\nu1,i6,7")  # last line has no newline: still a row
-    _, rows, counts = _rows(path)
+    _, rows, counts = _rows(path, ANY_TIME)
     rejects = [(r.line, r.reason) for r in rows if isinstance(r, Reject)]
     assert rejects == [(3, "wrong_field_count"), (4, "empty_field"), (5, "empty_field"),
                        (6, "bad_timestamp"), (7, "wrong_field_count")]
@@ -147,7 +152,7 @@ def test_otto_nested_jsonl(tmp_path):
 
 def test_flat_jsonl_missing_field(tmp_path):
     path = _write(tmp_path / "log.jsonl", '{"user_id": "u", "item_id": "i", "timestamp": 3}\n{"user_id": "u"}\n')
-    _, rows, _ = _rows(path)
+    _, rows, _ = _rows(path, ANY_TIME)
     assert rows[0].item == "i" and rows[1].reason == "missing_field" and "'item_id'" in rows[1].detail
 
 
@@ -156,7 +161,7 @@ def test_parquet(tmp_path):
     import pyarrow.parquet as pq
     table = pa.table({"user_id": ["u1", "u1", None], "item_id": ["a", "b", "c"], "ts": [3, 1, 2]})
     pq.write_table(table, tmp_path / "log.parquet")
-    plan, rows, counts = _rows(tmp_path / "log.parquet")
+    plan, rows, counts = _rows(tmp_path / "log.parquet", ANY_TIME)
     assert plan.columns.time == "ts"
     assert [(r.item, r.time_ms) for r in rows[:2]] == [("a", 3000), ("b", 1000)]
     assert rows[2].reason == "empty_field" and counts["rows_read"] == 3
@@ -179,7 +184,7 @@ def test_chunked_reading_equals_whole_file_reading(tmp_path, chunk_bytes):
     text = ("user_id,item_id,timestamp\r\n\r\nü1,ä,1\r\nu1,b,2\nu2,\"c,d\",3\n\nbad line\nu3,é,x\n"
             "u4,x,5\nu4,y,6")  # CRLF, blank lines, multi-byte characters, rejects, no final newline
     path = _write(tmp_path / "log.csv", text)
-    plan = plan_inputs((str(path),), ReaderConfig())
+    plan = plan_inputs((str(path),), ANY_TIME)
     expected_counts = Counter()
     expected = list(iter_file_rows(plan, 0, str(path), expected_counts))
     chunks = plan_chunks(plan, 0, str(path), chunk_bytes, file_size(str(path)))

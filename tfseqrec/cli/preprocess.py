@@ -18,11 +18,21 @@ Any other --flag is passed to Apache Beam unchanged. Without --runner the Direct
       --item-min-count 5 --runner=DataflowRunner --project=PROJECT --region=europe-west1 \\
       --temp_location=gs://BUCKET/tmp --setup_file=./setup.py
 
+Malformed rows never stop a run: each is written to rejects-*.jsonl (file, line, reason, text) and counted
+in stats.json, where rows read = kept + filtered + rejected. Besides unparsable rows, these are rejected:
+lines that are not valid text in --encoding (reason not_utf8 by default; name another encoding, e.g.
+--encoding latin-1 for MovieLens' original .dat files or cp1252 for Windows exports), times outside
+[--min-time, --max-time] (time_out_of_range; default 1990-01-01 to the run's start plus one day; order
+columns and inputs without times are not checked) and user/item ids longer than --max-id-length
+(id_too_long). A UTF-8 byte-order mark at the start of a file is dropped.
+
 examples:
   tfseqrec preprocess --input ../shared/data/ml-1m/ml-1m.seq.tsv --order-col seq_pos \\
       --item-min-count 5 --output-dir out/ml-1m
   tfseqrec preprocess --input ../shared/data/amazon-beauty/Beauty.txt --output-dir out/beauty --max-len 50
   tfseqrec preprocess --input events.jsonl --split session --session-gap 1800 --test-days 1 --output-dir out/s
+  tfseqrec preprocess --input export.csv --encoding cp1252 --min-time 2015-01-01 --max-time 2016-01-01 \\
+      --output-dir out/export
 """
 
 

@@ -1,0 +1,113 @@
+"""`tfseqrec preprocess` end to end, read back with the library: item side features, gzip records, and the
+default (multi-process) DirectRunner giving the same output as the in-memory runner."""
+import json
+from pathlib import Path
+
+from tests.beam_pipelines.records_io import read_output, read_rejects, read_vocab
+from tests.conftest import FAST_BEAM
+from tfseqrec import io_utils
+from tfseqrec.cli import main
+from tfseqrec.data import SequenceBatchConfig, load_feature_spec, load_vocabulary, make_dataset
+
+T0 = 1_700_000_000
+
+
+def _write_log(path: Path, lines) -> Path:
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def _preprocess(log: Path, out: Path, *flags, beam_args=FAST_BEAM) -> dict:
+    assert main(["preprocess", "--input", str(log), "--output-dir", str(out), *flags, *beam_args]) == 0
+    return json.loads((out / "stats.json").read_text())
+
+
+def _batches(spec, split: str) -> dict:
+    """sequence_id -> (item ids oldest first, target ids) from make_dataset over the whole split."""
+    out = {}
+    config = SequenceBatchConfig(batch_size=4, padding="ragged")
+    for batch in make_dataset(spec, split, config):
+        items = batch["item_ids"].to_list()
+        targets = batch["target_ids"].to_list() if "target_ids" in batch else [[]] * len(items)
+        for sid, row, target in zip(batch["sequence_id"].numpy(), items, targets):
+            out[sid.decode()] = (row, target)
+    return out
+
+
+def _read_item_features(spec) -> dict:
+    """item id -> {column: value} from the item_features-*.tsv files the spec names."""
+    columns = spec.item_features["columns"]
+    values = {}
+    for path in sorted(io_utils.match(io_utils.join(spec.directory, spec.item_features["file_pattern"]))):
+        lines = io_utils.read_text(path).splitlines()
+        assert lines[0].split("\t") == ["id", "item"] + columns
+        for line in lines[1:]:
+            fields = line.split("\t")
+            values[int(fields[0])] = dict(item=fields[1], **dict(zip(columns, fields[2:])))
+    return values
+
+
+def test_item_feature_cols_end_to_end(tmp_path):
+    # brand of "a" is given twice as acme and once as other (most frequent wins), "b" ties (smallest wins),
+    # "c" is never given one (empty), "rare" is dropped by the item k-core and gets no line.
+    lines = ["user_id,item_id,timestamp,category,brand",
+             f"u1,a,{T0},food,acme", f"u1,b,{T0 + 1},toys,zeta", f"u1,c,{T0 + 2},food,",
+             f"u2,a,{T0 + 3},food,acme", f"u2,c,{T0 + 4},food,", f"u2,b,{T0 + 5},toys,beta",
+             f"u3,b,{T0 + 6},toys,", f"u3,a,{T0 + 7},food,other", f"u3,c,{T0 + 8},food,", f"u3,rare,{T0 + 9},x,y"]
+    log = _write_log(tmp_path / "log.csv", lines)
+    stats = _preprocess(log, tmp_path / "out", "--item-feature-cols", "category,brand", "--item-min-count", "2")
+    assert stats["rows"]["balanced"] and stats["rows"]["filtered_by_rule"] == {"kcore_item": 1}
+    spec = load_feature_spec(str(tmp_path / "out"))
+    assert spec.item_features == {"file_pattern": "item_features-*.tsv", "columns": ["category", "brand"]}
+    vocab = load_vocabulary(spec)
+    features = _read_item_features(spec)
+    assert {v["item"]: (v["category"], v["brand"]) for v in features.values()} == {
+        "a": ("food", "acme"), "b": ("toys", "beta"), "c": ("food", "")}
+    assert all(vocab[i] == v["item"] for i, v in features.items())
+    # every item the records hold has its features: join the records read by make_dataset with the table
+    records = _batches(spec, "test")
+    assert sorted(records) == ["u1", "u2", "u3"]
+    history, target = records["u2"]
+    assert [features[i]["item"] for i in history + target] == ["a", "c", "b"]
+    assert [features[i]["category"] for i in history + target] == ["food", "food", "toys"]
+    assert all(i in features for row, t in records.values() for i in row + t)
+
+
+def test_gzip_compression_end_to_end(tmp_path):
+    lines = ["user_id,item_id,timestamp"] + [f"u{u},i{(u * 7 + k) % 11},{T0 + 10 * u + k}"
+                                             for u in range(12) for k in range(3 + u % 4)]
+    log = _write_log(tmp_path / "log.csv", lines)
+    _preprocess(log, tmp_path / "plain")
+    stats = _preprocess(log, tmp_path / "gz", "--compression", "gzip", "--num-shards", "2")
+    spec = load_feature_spec(str(tmp_path / "gz"))
+    assert spec.compression == "GZIP"
+    raw_spec = json.loads((tmp_path / "gz" / "feature_spec.json").read_text())
+    assert raw_spec["compression"] == "GZIP"
+    for split in ("train", "valid", "test"):
+        assert raw_spec["splits"][split]["file_pattern"] == f"{split}-*.tfrecord.gz"
+        files = sorted((tmp_path / "gz").glob(f"{split}-*"))
+        assert [f.name for f in files] == [f"{split}-0000{k}-of-00002.tfrecord.gz" for k in range(2)]
+        assert all(f.read_bytes()[:2] == b"\x1f\x8b" for f in files)  # gzip magic
+    assert stats["splits"]["test"]["records"] == 12
+    plain = _batches(load_feature_spec(str(tmp_path / "plain")), "test")
+    compressed = _batches(spec, "test")
+    assert len(compressed) == 12 and compressed == plain
+    batch = next(iter(make_dataset(spec, "test", SequenceBatchConfig(batch_size=12, max_len=4))))
+    assert batch["item_ids"].shape == (12, 4) and batch["target_id"].shape == (12,)
+    assert read_output(str(tmp_path / "gz")) == read_output(str(tmp_path / "plain"))
+
+
+def test_default_multi_process_runner_equals_in_memory_runner(tmp_path):
+    lines = ["user_id,item_id,timestamp,event_type"] + [
+        f"u{u},i{(u * 5 + k * 3) % 17},{T0 + 100 * u + k // 2},{'click' if k % 3 else 'cart'}"
+        for u in range(20) for k in range(2 + u % 5)] + ["u1,bad", "u2,i1,soon,click"]
+    log = _write_log(tmp_path / "log.csv", lines)
+    flags = ["--remove-repeats", "--max-len", "4"]
+    default = _preprocess(log, tmp_path / "default", *flags, beam_args=[])
+    in_memory = _preprocess(log, tmp_path / "in_memory", *flags)
+    assert default["rows"] == in_memory["rows"] and default["rows"]["rows_rejected"] == 2
+    for key in ("users", "sequences", "items", "interactions", "splits", "sequence_length", "item_popularity"):
+        assert default[key] == in_memory[key], key
+    assert read_output(str(tmp_path / "default")) == read_output(str(tmp_path / "in_memory"))
+    assert read_vocab(str(tmp_path / "default")) == read_vocab(str(tmp_path / "in_memory"))
+    assert read_rejects(str(tmp_path / "default")) == read_rejects(str(tmp_path / "in_memory"))
