@@ -1,15 +1,14 @@
 """Paired significance tests, bootstrap intervals and Holm: agreement with scipy (to 1e-9) on fixed seeded
-inputs, and tiny cases computed by hand (the arithmetic is in the comments)."""
+inputs, including the method that ``"auto"`` resolves to, and cases computed independently of scipy -- tiny
+ones by hand (the arithmetic is in the comments), sign flips by brute-force enumeration, resamples drawn
+directly."""
 import dataclasses
-import itertools
 import math
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
-import scipy.special
 import scipy.stats
 
 from tfseqrec.evaluation import stats
@@ -118,8 +117,7 @@ def test_wilcoxon_matches_scipy(name, zero_method, correction, method):
 @pytest.mark.parametrize("zero_method", ["wilcox", "pratt", "zsplit"])
 @pytest.mark.parametrize("name", ["distinct_7", "small_ties_zeros_8", "ties_only_7"])
 def test_wilcoxon_permutation_matches_scipy_exhaustive_permutation(name, zero_method):
-    # Our "permutation" counts the 2**n sign flips by dynamic programming; scipy enumerates them (slowly:
-    # hence n <= 8 here, and the brute-force check below for a larger n).
+    # "permutation" is scipy's exhaustive permutation test (method=PermutationMethod(n_resamples=inf)).
     a, b = (DATA["small_distinct_9"][0][:7], DATA["small_distinct_9"][1][:7]) if name == "distinct_7" else DATA[name]
     for alternative in ALTERNATIVES:
         mine = stats.wilcoxon_signed_rank(a, b, alternative, zero_method, method="permutation")
@@ -131,10 +129,10 @@ def test_wilcoxon_permutation_matches_scipy_exhaustive_permutation(name, zero_me
 
 @pytest.mark.parametrize("zero_method", ["wilcox", "pratt", "zsplit"])
 def test_wilcoxon_permutation_matches_brute_force_sign_flips(zero_method):
-    # 16 pairs with ties and zeros: enumerate the 2**16 sign patterns of the nonzero differences directly.
+    # 10 pairs with ties and zeros: enumerate the 2**7 sign patterns of the nonzero differences directly.
     r = _rng(9)
-    d = r.integers(-3, 4, 16).astype(float)
-    d[[2, 7, 11]] = 0.0  # three zeros (a tie group of their own)
+    d = r.integers(1, 4, 10) * r.choice([-1.0, 1.0], 10)
+    d[[2, 5, 8]] = 0.0  # three zeros (a tie group of their own)
     kept = d if zero_method != "wilcox" else d[d != 0]
     ranks = scipy.stats.rankdata(np.abs(kept))
     nonzero = kept != 0
@@ -145,14 +143,14 @@ def test_wilcoxon_permutation_matches_brute_force_sign_flips(zero_method):
     less, greater = np.mean(null <= observed), np.mean(null >= observed)
     expected = {"less": less, "greater": greater, "two-sided": min(1.0, 2 * min(less, greater))}
     for alternative in ALTERNATIVES:
-        res = stats.wilcoxon_signed_rank(d, np.zeros(16), alternative, zero_method, method="permutation")
+        res = stats.wilcoxon_signed_rank(d, np.zeros(10), alternative, zero_method, method="permutation")
         assert res.pvalue == pytest.approx(expected[alternative], rel=1e-12)
 
 
 @pytest.mark.parametrize("n", [13, 14])
 def test_auto_permutation_boundary_matches_scipy(n):
     # With ties, scipy's "auto" enumerates sign flips up to 13 pairs and switches to the normal approximation
-    # at 14 (one scipy call at 13: its enumeration takes ~1 s).
+    # at 14 (at 13 each call enumerates 2**13 sign flips: ~1 s).
     r = _rng(18)
     a, b = r.integers(0, 4, n).astype(float), r.integers(0, 4, n).astype(float)
     mine = stats.wilcoxon_signed_rank(a, b)
@@ -175,16 +173,6 @@ def test_wilcoxon_n_counts_the_pairs_used():
     assert stats.wilcoxon_signed_rank(a, b).n == 47                       # wilcox drops the 5 zeros
     assert stats.wilcoxon_signed_rank(a, b, zero_method="pratt").n == 52
     assert stats.wilcoxon_signed_rank(a, b, zero_method="zsplit").n == 52
-
-
-def test_betainc_matches_scipy():
-    worst = 0.0
-    for a, b in itertools.product([0.5, 1.0, 2.5, 10.0, 49.5, 300.0, 3019.5], [0.5, 1.0, 3.0, 40.0]):
-        for x in [1e-10, 1e-4, 0.01, 0.2, 0.5, 0.7, 0.9, 0.99, 0.9999, 1 - 1e-8]:
-            ref = scipy.special.betainc(a, b, x)
-            if ref > 1e-300:
-                worst = max(worst, abs(stats._betainc(a, b, x, 1.0 - x) - ref) / ref)
-    assert worst < 1e-12
 
 
 # ----------------------------------------------------------------------------- hand-computed cases
@@ -340,14 +328,12 @@ def test_bootstrap_contains_the_mean_and_matches_normal_theory():
     assert med_low < np.median(values) < med_high
 
 
-def test_bootstrap_is_fast_on_movielens_sized_inputs():
-    # 10,000 resamples of 6,040 users (ML-1M) run in [rows, users] chunks; ~0.5 s on an idle core.
+def test_bootstrap_on_movielens_sized_inputs():
+    # 10,000 resamples of 6,040 users (ML-1M), the size every report bootstraps
     values = _rng(14).random(6040)
-    start = time.perf_counter()
     low, high = stats.bootstrap_ci(values)
-    elapsed = time.perf_counter() - start
     assert low < values.mean() < high
-    assert elapsed < 10.0  # loose: the machine may be busy; an unvectorised loop is far slower
+    assert high - low < 6 * values.std() / np.sqrt(values.size)  # about 2 x 1.96 standard errors
 
 
 def test_paired_bootstrap_ci():
@@ -432,9 +418,13 @@ def test_wilcoxon_option_errors():
         stats.wilcoxon_signed_rank(a, b, correction="yes")
     with pytest.raises(ValueError, match="limited to 1000 pairs"):
         stats.wilcoxon_signed_rank(np.arange(1.0, 1002.0), np.zeros(1001), method="exact")
+    with pytest.raises(ValueError, match=r"method='permutation' is limited to 16 pairs .* got 17"):
+        stats.wilcoxon_signed_rank(np.arange(1.0, 18.0), np.zeros(17), method="permutation")
+    with pytest.raises(ValueError, match="got 17"):  # zeros count too: scipy flips the sign of every pair
+        stats.wilcoxon_signed_rank(np.r_[np.arange(1.0, 11.0), np.zeros(7)], np.zeros(17), method="permutation")
 
 
-def test_import_loads_neither_tensorflow_nor_scipy():
+def test_import_does_not_load_tensorflow():
     code = ("import sys; from tfseqrec.evaluation import stats; "
-            "assert 'tensorflow' not in sys.modules and 'scipy' not in sys.modules, sorted(sys.modules)")
+            "assert 'tensorflow' not in sys.modules, sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -35,13 +35,14 @@ class SlowEcho:
 
 
 def test_single_request_on_idle_batcher_runs_at_once_in_the_caller():
-    seen = []
+    seen, out = [], {}
     b = Batcher("t", lambda x: seen.append(threading.current_thread()) or {"y": x["history"]},
-                BatchingOptions(batch_timeout_micros=2_000_000))
-    start = time.monotonic()
-    out = b.submit({"history": history(["a"])}, 1)
-    assert time.monotonic() - start < 0.5  # did not wait for the 2 s window
-    assert seen == [threading.current_thread()] and out["y"].tolist() == [[b"a"]]
+                BatchingOptions(batch_timeout_micros=3_600_000_000))  # an hour-long window it must not wait for
+    caller = threading.Thread(target=lambda: out.update(b.submit({"history": history(["a"])}, 1)))
+    caller.start()
+    caller.join(timeout=60)
+    assert not caller.is_alive(), "an idle batcher waited for its batching window"
+    assert seen == [caller] and out["y"].tolist() == [[b"a"]]
 
 
 def test_concurrent_requests_are_merged_padded_and_split_back():
@@ -108,14 +109,29 @@ def test_an_error_reaches_every_request_of_its_batch_and_the_batcher_keeps_worki
 
 
 def test_close_waits_for_running_batches_then_refuses():
-    run = SlowEcho(0.2)
+    started, release, calls = threading.Event(), threading.Event(), []
+
+    def run(inputs):  # runs until the test releases it
+        calls.append(inputs)
+        started.set()
+        if not release.wait(30):
+            raise ServingError("INTERNAL", "the test never released the batch")
+        return {"y": inputs["history"]}
+
     b = Batcher("t", run)
-    t = threading.Thread(target=b.submit, args=({"history": history(["a"])}, 1))
+    outputs = {}
+    t = threading.Thread(target=lambda: outputs.update(b.submit({"history": history(["a"])}, 1)))
     t.start()
-    time.sleep(0.05)
-    assert b.close(timeout=5)
-    assert len(run.calls) == 1
+    assert started.wait(30)
+    assert b.close(timeout=0) is False  # a batch is running: not drained, but closed from now on
     with pytest.raises(ServingError) as e:
-        b.submit({"history": history(["a"])}, 1)
+        b.submit({"history": history(["b"])}, 1)  # refused at once, not queued behind the running batch
     assert e.value.code == "UNAVAILABLE"
-    t.join()
+    closed = []
+    closer = threading.Thread(target=lambda: closed.append(b.close(timeout=30)))
+    closer.start()
+    release.set()
+    closer.join(30)
+    t.join(30)
+    assert closed == [True] and len(calls) == 1
+    assert outputs["y"].tolist() == [[b"a"]]  # the running batch finished normally

@@ -1,13 +1,12 @@
 """Server-level behaviour: concurrent requests are batched, graceful stop, config checks, the Client."""
 import threading
-import time
 
 import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.serving.conftest import Stubs, history_array, http, make_model_dir, predict_request
+from tests.serving.conftest import Stubs, history_array, http, make_model_dir, predict_request, wait_for
 from tfseqrec.serving import Client, Server, ServerConfig, ServingError
 from tfseqrec.serving.model_config import ModelEntry
 
@@ -103,15 +102,21 @@ def test_graceful_stop_finishes_in_flight_requests_then_refuses(exports, tmp_pat
     base = make_model_dir(tmp_path, "m", {1: exports["a"]})
     server = Server(ServerConfig(models=(ModelEntry("m", base),), grpc_port=0, rest_port=0, poll_seconds=0)).start()
     servable = server.manager.acquire("m")
-    real_run = servable.run
-    started = threading.Event()
+    real_run, real_acquire = servable.run, server.manager.acquire
+    started, acquired = threading.Event(), []
 
-    def slow_run(signature, inputs):
+    def run_until_stopping(signature, inputs):  # keeps the requests in flight until stop() has begun
         started.set()
-        time.sleep(0.5)
+        assert server.stopping.wait(30), "stop() never began"
         return real_run(signature, inputs)
 
-    servable.run = slow_run  # instance attribute: the batcher calls it through the servable
+    def counting_acquire(*args, **kwargs):  # a request that holds a version is in flight
+        held = real_acquire(*args, **kwargs)
+        acquired.append(held)
+        return held
+
+    servable.run = run_until_stopping  # instance attributes: the batcher and the APIs call them
+    server.manager.acquire = counting_acquire
     servable.release()
     stubs = Stubs(server.grpc_port)
     outcomes = []
@@ -131,8 +136,9 @@ def test_graceful_stop_finishes_in_flight_requests_then_refuses(exports, tmp_pat
                threading.Thread(target=call_rest)]
     for t in threads:
         t.start()
-    assert started.wait(5)
-    time.sleep(0.1)
+    assert started.wait(30)
+    wait_for(lambda: len(acquired) == 3, what="the three requests to be in flight")
+    assert not server.stopping.is_set()
     server.stop(grace=10)
     for t in threads:
         t.join()

@@ -4,18 +4,18 @@ Every input is a per-user metric array of shape ``[num_users]`` (e.g. the NDCG@1
 arrays ``a`` and ``b`` are *paired*: ``a[i]`` and ``b[i]`` are the same user scored by two models, so the
 tests work on the differences ``d = a - b`` and never on the two samples separately.
 
-* :func:`paired_ttest` -- Student's paired t-test (agrees with ``scipy.stats.ttest_rel``).
-* :func:`wilcoxon_signed_rank` -- the Wilcoxon signed-rank test (agrees with ``scipy.stats.wilcoxon``,
-  including its ``method="auto"`` choice). Per-user ranking metrics are bounded, skewed and full of
-  ties and zeros, so this is the test the reports correct for multiple comparisons (see
-  :func:`compare_all`).
-* :func:`bootstrap_ci`, :func:`paired_bootstrap_ci` -- percentile bootstrap intervals, seeded.
+* :func:`paired_ttest` -- Student's paired t-test (``scipy.stats.ttest_rel``).
+* :func:`wilcoxon_signed_rank` -- the Wilcoxon signed-rank test (``scipy.stats.wilcoxon``, including its
+  ``method="auto"`` choice, which is resolved here so that the result names the method used). Per-user
+  ranking metrics are bounded, skewed and full of ties and zeros, so this is the test the reports correct
+  for multiple comparisons (see :func:`compare_all`).
+* :func:`bootstrap_ci`, :func:`paired_bootstrap_ci` -- percentile bootstrap intervals
+  (``scipy.stats.bootstrap``), seeded.
 * :func:`holm_correction` -- Holm-Bonferroni adjusted p-values.
 * :func:`compare`, :func:`compare_all` -- one row of a report's comparison table, and the Holm column.
 
-Pure numpy + :mod:`math` (no scipy, no TensorFlow): the Student t distribution comes from our own
-regularized incomplete beta function, the normal distribution from :func:`math.erfc`, and the exact
-Wilcoxon null distribution from counting sign assignments by dynamic programming.
+The distributions come from SciPy; this module adds input validation, defined results for degenerate
+inputs (identical arrays give p-value 1 rather than NaN) and the report rows. It does not import TensorFlow.
 
 ``alternative`` follows scipy: ``"greater"`` means the differences ``a - b`` tend to be positive
 (model ``a`` is better on a higher-is-better metric), ``"less"`` the opposite.
@@ -30,6 +30,7 @@ import math
 from typing import Callable, Optional, Sequence
 
 import numpy as np
+import scipy.stats
 
 __all__ = [
     "TestResult", "paired_ttest", "wilcoxon_signed_rank", "bootstrap_ci", "paired_bootstrap_ci",
@@ -40,13 +41,15 @@ ALTERNATIVES = ("two-sided", "less", "greater")
 ZERO_METHODS = ("wilcox", "pratt", "zsplit")
 WILCOXON_METHODS = ("auto", "exact", "asymptotic", "permutation")
 
-# scipy's method="auto" thresholds (scipy >= 1.13, checked against 1.17): more than 50 pairs ->
-# normal approximation; otherwise exact when there are no ties and no zeros; with ties or zeros an
-# exhaustive sign-flip permutation test (2**13 < scipy's 9999 resamples) up to 13 pairs, else normal.
+# scipy's method="auto" rule (scipy >= 1.13): more than 50 pairs (zeros included) -> normal approximation;
+# otherwise exact when there are no ties and no zeros; with ties or zeros an exhaustive sign-flip
+# permutation test up to 13 pairs (2**13 flips, fewer than scipy's 9999 resamples), else normal.
 _AUTO_EXACT_MAX_PAIRS = 50
 _AUTO_PERMUTATION_MAX_PAIRS = 13
-# The exact and permutation null distributions cost O(n**3) work; past this they are refused.
+# scipy's exact null distribution costs O(n**3) work: past this it is refused.
 _MAX_EXACT_PAIRS = 1000
+# scipy's exhaustive permutation test enumerates 2**n sign flips (~10 s for 16 pairs): past this it is refused.
+_MAX_PERMUTATION_PAIRS = 16
 # Bootstrap resamples are drawn as [rows, n] index blocks of about this many elements (~16 MB).
 _BOOTSTRAP_CHUNK_ELEMENTS = 1 << 21
 
@@ -111,116 +114,18 @@ def _check_bootstrap_args(confidence, num_resamples) -> None:
         raise ValueError(f"`num_resamples` must be a positive integer, got {num_resamples!r}")
 
 
-# ----------------------------------------------------------------------------- distributions
-def _normal_cdf(z: float) -> float:
-    return 0.5 * math.erfc(-z / math.sqrt(2.0))
-
-
-def _normal_sf(z: float) -> float:
-    return 0.5 * math.erfc(z / math.sqrt(2.0))
-
-
-def _pvalue_from_tails(less: float, greater: float, alternative: str) -> float:
-    """The p-value of ``alternative`` from the two one-sided tail probabilities (two-sided: twice the
-    smaller tail, capped at 1, the convention of scipy)."""
-    if alternative == "less":
-        return less
-    if alternative == "greater":
-        return greater
-    return min(1.0, 2.0 * min(less, greater))
-
-
-# Stirling series coefficients B_2k / (2k (2k-1)) of ln Gamma(z), for k = 1..7.
-_STIRLING = (1 / 12, -1 / 360, 1 / 1260, -1 / 1680, 1 / 1188, -691 / 360360, 1 / 156)
-
-
-def _stirling_tail(z: float) -> float:
-    """``ln Gamma(z) - [(z - 1/2) ln z - z + ln(2 pi) / 2]`` for z >= 8 (error < 1e-15)."""
-    inv, inv2 = 1.0 / z, 1.0 / (z * z)
-    total, power = 0.0, inv
-    for coef in _STIRLING:
-        total += coef * power
-        power *= inv2
-    return total
-
-
-def _log_beta(a: float, b: float) -> float:
-    """``ln B(a, b)``. For a large argument, ``lgamma(big) - lgamma(big + small)`` cancels badly (the
-    t-test has ``a = df / 2`` in the thousands and ``b = 1/2``), so that difference is taken from the
-    Stirling series in closed form instead."""
-    small, big = min(a, b), max(a, b)
-    if big < 8.0:
-        return math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
-    # ln G(big) - ln G(big + small) = -s ln z - (z + s - 1/2) log1p(s / z) + s + S(z) - S(z + s).
-    diff = (-small * math.log(big) - (big + small - 0.5) * math.log1p(small / big) + small
-            + _stirling_tail(big) - _stirling_tail(big + small))
-    return math.lgamma(small) + diff
-
-
-def _beta_continued_fraction(a: float, b: float, x: float) -> float:
-    """``1 + d1 / (1 + d2 / (1 + ...))`` of the incomplete beta function, by the modified Lentz method.
-
-    ``I_x(a, b) = x^a (1 - x)^b / (a B(a, b)) / f`` with ``d_{2m+1} = -(a + m)(a + b + m) x / ((a + 2m)(a + 2m + 1))``
-    and ``d_{2m} = m (b - m) x / ((a + 2m - 1)(a + 2m))``. It converges fast for ``x < (a + 1) / (a + b + 2)``.
-    """
-    tiny, eps = 1e-300, 1e-16
-    f, c, d = 1.0, 1.0, 0.0
-    for j in range(1, 20_000):
-        m = j // 2
-        if j % 2:  # odd term d_{2m+1}
-            coef = -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))
-        else:      # even term d_{2m}
-            coef = m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m))
-        d = 1.0 + coef * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + coef / c
-        c = c if abs(c) > tiny else tiny
-        delta = c * d
-        f *= delta
-        if abs(delta - 1.0) < eps:
-            return f
-    raise ArithmeticError(f"incomplete beta continued fraction did not converge (a={a}, b={b}, x={x})")
-
-
-def _betainc(a: float, b: float, x: float, y: float) -> float:
-    """Regularized incomplete beta ``I_x(a, b)``; ``y = 1 - x`` is passed separately so that a caller
-    who knows it exactly (e.g. ``t^2 / (df + t^2)``) keeps its precision near ``x = 1``.
-
-    Uses the continued fraction where it converges fast and the symmetry
-    ``I_x(a, b) = 1 - I_{1-x}(b, a)`` elsewhere. Relative accuracy ~1e-12 or better (checked
-    against scipy for a, b in [0.5, 1e5]).
-    """
-    if x <= 0.0:
-        return 0.0
-    if y <= 0.0:
-        return 1.0
-    log_front = a * math.log(x) + b * math.log(y) - _log_beta(a, b)
-    if x < (a + 1.0) / (a + b + 2.0):
-        return math.exp(log_front) / (a * _beta_continued_fraction(a, b, x))
-    return 1.0 - math.exp(log_front) / (b * _beta_continued_fraction(b, a, y))
-
-
-def _t_sf(t: float, df: float) -> float:
-    """P(T >= t) for Student's t with ``df`` degrees of freedom (``df > 0``)."""
-    if math.isinf(t):
-        return 0.0 if t > 0 else 1.0
-    t2 = t * t
-    # P(|T| >= |t|) = I_{df / (df + t^2)}(df / 2, 1 / 2).
-    two_tail = _betainc(0.5 * df, 0.5, df / (df + t2), t2 / (df + t2))
-    return 0.5 * two_tail if t > 0 else 1.0 - 0.5 * two_tail
-
-
 # ----------------------------------------------------------------------------- paired t-test
 def paired_ttest(a, b, alternative: str = "two-sided") -> TestResult:
     """Student's paired t-test of ``mean(a - b) = 0``, with ``a``, ``b`` of shape ``[num_users]``.
 
-    ``t = mean(d) / (std(d, ddof=1) / sqrt(n))`` with ``n - 1`` degrees of freedom; statistic and p-value
-    agree with ``scipy.stats.ttest_rel`` (to ~1e-12).
+    ``t = mean(d) / (std(d, ddof=1) / sqrt(n))`` with ``n - 1`` degrees of freedom, from
+    ``scipy.stats.ttest_rel``.
 
     Deliberate difference from scipy: when every difference is zero (identical arrays) scipy returns NaN
     (0 / 0); we return ``statistic=0.0, pvalue=1.0`` -- the data show no difference at all, and a NaN
     would poison the report table and the Holm correction. Constant nonzero differences give
-    ``t = +-inf`` and p-value 0 (or 1 for the opposite one-sided alternative), like scipy.
+    ``t = +-inf`` and p-value 0 (or 1 for the opposite one-sided alternative), like scipy, without its
+    precision warning.
     """
     _check_choice(alternative, "alternative", ALTERNATIVES)
     a, b = _paired(a, b)
@@ -228,50 +133,25 @@ def paired_ttest(a, b, alternative: str = "two-sided") -> TestResult:
     n = d.shape[0]
     if not d.any():
         return TestResult(0.0, 1.0, n, "paired t-test")
-    mean = float(np.mean(d))
-    std_err = math.sqrt(float(np.var(d, ddof=1)) / n)
-    t = mean / std_err if std_err > 0 else math.copysign(math.inf, mean)
-    sf = _t_sf(t, n - 1.0)
-    less = _t_sf(-t, n - 1.0)  # P(T <= t), by symmetry; keeps the relative precision of a small tail
-    return TestResult(float(t), float(_pvalue_from_tails(less, sf, alternative)), n, "paired t-test")
+    if (d == d[0]).all():  # zero variance, nonzero mean
+        t = math.copysign(math.inf, d[0])
+        greater = 0.0 if t > 0 else 1.0  # P(T >= t)
+        pvalue = {"greater": greater, "less": 1.0 - greater, "two-sided": 0.0}[alternative]
+        return TestResult(t, pvalue, n, "paired t-test")
+    res = scipy.stats.ttest_rel(a, b, alternative=alternative)
+    return TestResult(float(res.statistic), float(res.pvalue), n, "paired t-test")
 
 
 # ----------------------------------------------------------------------------- Wilcoxon signed-rank
-def _average_ranks(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """1-based ranks of ``x`` ``[n]`` with ties sharing their average rank, and the tie group sizes."""
-    n = x.shape[0]
-    if n == 0:
-        return np.zeros(0), np.zeros(0, dtype=np.int64)
-    order = np.argsort(x, kind="stable")
-    sorted_x = x[order]
-    starts = np.flatnonzero(np.concatenate([[True], sorted_x[1:] != sorted_x[:-1]]))
-    ends = np.append(starts[1:], n)  # exclusive
-    sizes = ends - starts
-    ranks = np.empty(n)
-    ranks[order] = np.repeat((starts + ends + 1) / 2.0, sizes)  # mean of the ranks starts+1 .. ends
-    return ranks, sizes
-
-
-def _sign_flip_distribution(weights: np.ndarray) -> np.ndarray:
-    """P(sum of a random subset of ``weights`` = s) for s = 0..sum(weights), each weight included
-    independently with probability 1/2: the null distribution of R+ (in integer units). Dynamic
-    programming, one weight at a time."""
-    pmf = np.zeros(int(weights.sum()) + 1)
-    pmf[0] = 1.0
-    top = 0  # largest reachable sum so far
-    for w in weights.tolist():
-        shifted = pmf[: top + 1].copy()
-        pmf[: top + 1] *= 0.5
-        pmf[w: w + top + 1] += 0.5 * shifted
-        top += w
-    return pmf
-
-
-def _exact_tails(pmf: np.ndarray, low: int, high: int) -> tuple[float, float]:
-    """``(P(S <= low), P(S >= high))`` from a pmf over 0..len-1, each tail summed directly."""
-    less = float(pmf[: max(low + 1, 0)].sum())
-    greater = float(pmf[max(high, 0):].sum())
-    return min(less, 1.0), min(greater, 1.0)
+def _auto_method(d: np.ndarray) -> str:
+    """The concrete method scipy's ``method="auto"`` uses for the differences ``d`` ``[num_pairs]``."""
+    if d.shape[0] > _AUTO_EXACT_MAX_PAIRS:
+        return "asymptotic"
+    nonzero = np.abs(d[d != 0])
+    has_ties = np.unique(nonzero).shape[0] < nonzero.shape[0]
+    if not has_ties and nonzero.shape[0] == d.shape[0]:
+        return "exact"
+    return "permutation" if d.shape[0] <= _AUTO_PERMUTATION_MAX_PAIRS else "asymptotic"
 
 
 def wilcoxon_signed_rank(a, b, alternative: str = "two-sided", zero_method: str = "wilcox",
@@ -279,8 +159,7 @@ def wilcoxon_signed_rank(a, b, alternative: str = "two-sided", zero_method: str 
     """Wilcoxon signed-rank test of whether ``d = a - b`` is symmetric about zero (``a``, ``b``: ``[num_users]``).
 
     The absolute differences are ranked (ties share their average rank); ``R+`` / ``R-`` are the rank sums
-    of the positive / negative differences. Statistic and p-value agree with ``scipy.stats.wilcoxon``
-    (to ~1e-12) for every option below.
+    of the positive / negative differences. Statistic and p-value are ``scipy.stats.wilcoxon``'s.
 
     ``zero_method`` (users whose two metrics are equal):
       * ``"wilcox"`` drops them before ranking (``n`` counts only the nonzero differences);
@@ -290,18 +169,17 @@ def wilcoxon_signed_rank(a, b, alternative: str = "two-sided", zero_method: str 
     ``method``:
       * ``"exact"``: the null distribution of ``R+`` for distinct nonzero differences. With ties or zeros it
         is only approximate; a non-integer ``R+`` is rounded conservatively (as scipy does).
-      * ``"asymptotic"``: normal approximation with the tie correction of the variance
-        (``- sum(t^3 - t) / 48`` per tie group of size ``t``), and a 0.5 continuity correction when
-        ``correction`` is true (the only thing ``correction`` changes).
+      * ``"asymptotic"``: normal approximation with the tie correction of the variance, and a 0.5
+        continuity correction when ``correction`` is true (the only thing ``correction`` changes).
       * ``"permutation"``: the exact null distribution of ``R+`` given the observed ranks (ties and zeros
-        included), i.e. all ``2**n`` sign flips, counted by dynamic programming rather than enumerated.
+        included): scipy's permutation test over all ``2**n`` sign flips.
       * ``"auto"`` (scipy's rule): more than 50 pairs (zeros included) -> ``"asymptotic"``; else
-        ``"exact"`` if there are no ties and no zeros; else ``"permutation"`` up to 13 pairs (scipy
-        enumerates the 2**n sign flips there) and ``"asymptotic"`` above.
-      ``"exact"`` and ``"permutation"`` are refused above 1000 pairs (their cost grows as n**3).
+        ``"exact"`` if there are no ties and no zeros; else ``"permutation"`` up to 13 pairs and
+        ``"asymptotic"`` above. The result's ``method`` names the one used.
+      ``"exact"`` is refused above 1000 pairs (its cost grows as n**3), ``"permutation"`` above 16 (2**n).
 
     Deliberate difference from scipy: when every difference is zero the p-value is 1.0 (scipy returns NaN
-    for the normal approximation, whose variance is then zero, and 1.0 otherwise).
+    for the normal approximation, whose variance is then zero).
     """
     _check_choice(alternative, "alternative", ALTERNATIVES)
     _check_choice(zero_method, "zero_method", ZERO_METHODS)
@@ -311,75 +189,27 @@ def wilcoxon_signed_rank(a, b, alternative: str = "two-sided", zero_method: str 
     a, b = _paired(a, b)
     d = a - b
     num_pairs = d.shape[0]
-    zeros = d == 0
-    num_zeros = int(zeros.sum())
-
-    # Rank |d| (wilcox: nonzero differences only).
-    if zero_method == "wilcox":
-        d = d[~zeros]
-        zeros = np.zeros(d.shape[0], dtype=bool)
-    ranks, tie_sizes = _average_ranks(np.abs(d))
-    count = d.shape[0]  # pairs taking part in the test
-    r_plus = float(ranks[d > 0].sum())
-    r_minus = float(ranks[d < 0].sum())
-    zero_rank_half = float(ranks[zeros].sum()) / 2.0
-    if zero_method == "zsplit":
-        r_plus += zero_rank_half
-        r_minus += zero_rank_half
-    statistic = min(r_plus, r_minus) if alternative == "two-sided" else r_plus
-
-    # Ties among the nonzero differences (zeros are one extra group for pratt/zsplit).
-    has_ties = bool((tie_sizes > 1).any()) if zero_method == "wilcox" else \
-        bool((tie_sizes > 1).sum() > (1 if num_zeros > 1 else 0))
+    num_zeros = int((d == 0).sum())
+    count = num_pairs - num_zeros if zero_method == "wilcox" else num_pairs  # pairs taking part in the test
     if method == "auto":
-        if num_pairs > _AUTO_EXACT_MAX_PAIRS:
-            method = "asymptotic"
-        elif not (has_ties or num_zeros):
-            method = "exact"
-        elif num_pairs <= _AUTO_PERMUTATION_MAX_PAIRS:
-            method = "permutation"
-        else:
-            method = "asymptotic"
-    if method in ("exact", "permutation") and count > _MAX_EXACT_PAIRS:
-        raise ValueError(f"method={method!r} is limited to {_MAX_EXACT_PAIRS} pairs (its cost grows as n**3); "
-                         f"got {count}: use method='asymptotic' (or 'auto')")
+        method = _auto_method(d)
+    # The exact distribution is over the pairs taking part; scipy's permutation test flips every pair's sign.
+    limit, size, cost = {"exact": (_MAX_EXACT_PAIRS, count, "grows as n**3"),
+                         "permutation": (_MAX_PERMUTATION_PAIRS, num_pairs, "doubles with each pair")
+                         }.get(method, (None, 0, ""))
+    if limit is not None and size > limit:
+        raise ValueError(f"method={method!r} is limited to {limit} pairs (its cost {cost}); got {size}: "
+                         f"use method='asymptotic' (or 'auto')")
     name = _METHOD_NAMES[method]
 
     if num_zeros == num_pairs:  # no difference at all: nothing to test
-        return TestResult(float(statistic), 1.0, count, name)
+        statistic = num_pairs * (num_pairs + 1) / 4.0 if zero_method == "zsplit" else 0.0  # half of all ranks
+        return TestResult(statistic, 1.0, count, name)
 
-    if method == "exact":
-        # Null distribution of R+ for `count` distinct ranks 1..count; round a non-integer R+ conservatively.
-        pmf = _sign_flip_distribution(np.arange(1, count + 1))
-        less, greater = _exact_tails(pmf, math.ceil(r_plus), math.floor(r_plus))
-        pvalue = _pvalue_from_tails(less, greater, alternative)
-    elif method == "permutation":
-        # Work in quarter ranks (average ranks are halves, zsplit halves them again): exact integers.
-        quarters = np.rint(4.0 * ranks).astype(np.int64)
-        flippable = quarters[~zeros]  # a zero keeps contributing the same to R+ under a sign flip
-        unit = int(np.gcd.reduce(flippable))
-        pmf = _sign_flip_distribution(flippable // unit)
-        # Observed R+ without the constant zsplit share, in the same units (an exact multiple of `unit`).
-        observed = int(quarters[d > 0].sum()) // unit
-        less, greater = _exact_tails(pmf, observed, observed)
-        pvalue = _pvalue_from_tails(less, greater, alternative)
-    else:
-        mean = count * (count + 1) / 4.0
-        var_sum = count * (count + 1) * (2.0 * count + 1)  # 24 * variance without ties
-        group_sizes = tie_sizes.astype(np.float64)
-        if zero_method == "pratt" and num_zeros:
-            # Cureton: remove the zeros' ranks 1..z from the mean and the variance, and their tie group.
-            mean -= num_zeros * (num_zeros + 1) / 4.0
-            var_sum -= num_zeros * (num_zeros + 1) * (2.0 * num_zeros + 1)
-            group_sizes = group_sizes[1:]  # the zeros are the smallest |d|: the first group
-        var_sum -= float((group_sizes ** 3 - group_sizes).sum()) / 2.0
-        se = math.sqrt(var_sum / 24.0)
-        z = (r_plus - mean) / se
-        if correction:
-            sign = {"greater": 1.0, "less": -1.0}.get(alternative, float(np.sign(z)))
-            z -= sign * 0.5 / se
-        pvalue = _pvalue_from_tails(_normal_cdf(z), _normal_sf(z), alternative)
-    return TestResult(float(statistic), float(pvalue), count, name)
+    scipy_method = scipy.stats.PermutationMethod(n_resamples=np.inf) if method == "permutation" else method
+    res = scipy.stats.wilcoxon(a, b, zero_method=zero_method, correction=correction, alternative=alternative,
+                               method=scipy_method)
+    return TestResult(float(res.statistic), float(res.pvalue), count, name)
 
 
 # ----------------------------------------------------------------------------- bootstrap
@@ -387,10 +217,11 @@ def bootstrap_ci(values, confidence: float = 0.95, num_resamples: int = 10_000, 
                  statistic: Callable = np.mean) -> tuple[float, float]:
     """Percentile bootstrap confidence interval of ``statistic(values)``, ``values``: ``[num_users]``.
 
-    Draws ``num_resamples`` resamples of the users with replacement and returns the ``(1 - confidence) / 2``
-    and ``(1 + confidence) / 2`` quantiles of the resampled statistic. ``statistic`` must reduce along an
-    ``axis`` keyword, like ``np.mean`` or ``np.median``: resamples are evaluated in ``[rows, num_users]``
-    blocks of about 2M values, which keeps 10,000 resamples of 6,040 users well under a second.
+    ``scipy.stats.bootstrap`` (``method="percentile"``) draws ``num_resamples`` resamples of the users with
+    replacement and returns the ``(1 - confidence) / 2`` and ``(1 + confidence) / 2`` quantiles of the
+    resampled statistic. ``statistic`` must reduce along an ``axis`` keyword, like ``np.mean`` or
+    ``np.median``: resamples are evaluated in ``[rows, num_users]`` blocks of about 2M values, which keeps
+    10,000 resamples of 6,040 users well under a second.
 
     Reproducible: the same ``seed`` (and inputs) gives the identical interval; ``seed=None`` draws fresh
     entropy.
@@ -400,19 +231,19 @@ def bootstrap_ci(values, confidence: float = 0.95, num_resamples: int = 10_000, 
     n = values.shape[0]
     if n < 2:
         raise ValueError(f"a bootstrap needs at least 2 values, got {n}")
-    rng = np.random.default_rng(seed)
-    rows_per_chunk = max(1, _BOOTSTRAP_CHUNK_ELEMENTS // n)
-    resampled = np.empty(num_resamples)
-    for start in range(0, num_resamples, rows_per_chunk):
-        rows = min(rows_per_chunk, num_resamples - start)
-        index = rng.integers(0, n, size=(rows, n))
-        block = np.asarray(statistic(values[index], axis=1), dtype=np.float64)
-        if block.shape != (rows,):
+
+    def block_statistic(block: np.ndarray, axis: int = -1) -> np.ndarray:
+        """``statistic`` of each resample: ``[rows, num_users]`` -> ``[rows]``."""
+        reduced = np.asarray(statistic(block, axis=1), dtype=np.float64)
+        if reduced.shape != block.shape[:1]:
             raise ValueError(f"`statistic` must reduce a [rows, num_users] block along axis=1 to [rows]; "
-                             f"got shape {block.shape} for {(rows, n)}")
-        resampled[start:start + rows] = block
-    alpha = 1.0 - confidence
-    low, high = np.quantile(resampled, [alpha / 2.0, 1.0 - alpha / 2.0])
+                             f"got shape {reduced.shape} for {block.shape}")
+        return reduced
+
+    result = scipy.stats.bootstrap(
+        (values,), block_statistic, n_resamples=num_resamples, batch=max(1, _BOOTSTRAP_CHUNK_ELEMENTS // n),
+        vectorized=True, confidence_level=confidence, method="percentile", rng=np.random.default_rng(seed))
+    low, high = result.confidence_interval
     return float(low), float(high)
 
 

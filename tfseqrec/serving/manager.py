@@ -103,6 +103,8 @@ class ModelManager:
         self._poll_lock = threading.Lock()     # one poll at a time
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
+        self._polls = 0                         # completed polling passes
+        self._polled = threading.Condition()
 
     # -- lifetime ---------------------------------------------------------------------------------------
     def start(self, wait: bool = True) -> None:
@@ -133,13 +135,29 @@ class ModelManager:
     def poll_once(self) -> None:
         """One pass over every model: load new versions, drop removed or superseded ones."""
         with self._poll_lock:
-            for model in self._models.values():
-                if self._stop.is_set():
-                    return
-                try:
-                    self._poll_model(model)
-                except Exception:  # noqa: BLE001  (never let one model stop the poller)
-                    log.exception("polling model %s failed", model.entry.name)
+            try:
+                for model in self._models.values():
+                    if self._stop.is_set():
+                        return
+                    try:
+                        self._poll_model(model)
+                    except Exception:  # noqa: BLE001  (never let one model stop the poller)
+                        log.exception("polling model %s failed", model.entry.name)
+            finally:
+                with self._polled:
+                    self._polls += 1
+                    self._polled.notify_all()
+
+    @property
+    def polls(self) -> int:
+        """Polling passes completed so far (the start-up load included)."""
+        return self._polls
+
+    def wait_for_polls(self, count: int, timeout: Optional[float] = None) -> bool:
+        """Blocks until ``count`` polling passes have completed (see :attr:`polls`); False if ``timeout`` ran
+        out. Lets a caller see what later polls did, e.g. that a failed version was not retried."""
+        with self._polled:
+            return self._polled.wait_for(lambda: self._polls >= count, timeout)
 
     def _poll_model(self, model: _Model) -> None:
         entry = model.entry

@@ -116,6 +116,7 @@ class Server:
         self._grpc = None
         self._rest = None
         self._stopped = threading.Event()
+        self.stopping = threading.Event()  # set once stop() has begun: no new gRPC calls are accepted
         self._stop_lock = threading.Lock()
 
     def start(self) -> "Server":
@@ -188,6 +189,7 @@ class Server:
             if self._stopped.is_set():
                 return
             grpc_done = self._grpc.stop(grace) if self._grpc is not None else None
+            self.stopping.set()
             if self._rest is not None:
                 self._rest.stop(grace)
             if grpc_done is not None:
