@@ -9,7 +9,7 @@ import pytest
 import tfseqrec  # noqa: F401  (Keras 2 before TensorFlow)
 import tensorflow as tf
 
-import tfseqrec.models.bert4rec  # noqa: F401  (registers "bert4rec" even before builtin.py imports it)
+import tfseqrec.models.bert4rec  # noqa: F401  (registers "bert4rec")
 from tfseqrec.models import available_models, build_model
 from tfseqrec.models.base import SequentialRecommender
 from tfseqrec.models.bert4rec import BERT4Rec, BERT4RecConfig

@@ -1,12 +1,19 @@
-"""The contract every registered architecture keeps: shapes, causality, learning, serialisation."""
+"""The contract every registered architecture keeps: shapes, causality, learning, serialisation.
+
+The registry's models are the built-ins plus a plugin's (``tests/plugins/toy_plugin.py``, imported as a
+training config's ``plugins:`` list is), so a model registered from outside ``tfseqrec`` keeps it too.
+"""
 import numpy as np
 import pytest
 
 import tfseqrec  # noqa: F401
 import tensorflow as tf
 
-from tfseqrec.models import available_models, build_model, get_model_class
+from tfseqrec.models import available_models, build_model, get_model_class, import_plugins
 from tfseqrec.models.base import SequentialRecommender
+
+PLUGIN = "tests.plugins.toy_plugin"
+import_plugins([PLUGIN])
 
 NUM_ITEMS = 14  # ids 0 (PAD), 1 (OOV), real items 2..13
 SMALL = {"embedding_dim": 16, "max_len": 8, "dropout": 0.0}
@@ -79,9 +86,14 @@ def test_config_and_weights_round_trip(name, tmp_path):
     np.testing.assert_array_equal(clone.score_all(ids[:, 1:]).numpy(), expected)
 
 
+def test_registry_holds_every_builtin_module_and_the_plugin():
+    assert {"sasrec", "gru4rec", "bert4rec", "cl4srec", "srgnn", "hrnn", "toy_last_item"} <= set(available_models())
+    assert get_model_class("toy_last_item")[0].__module__ == PLUGIN
+
+
 def test_registry_names_and_unknown_fields():
-    assert "sasrec" in available_models()
-    with pytest.raises(KeyError, match="unknown model 'nope'"):
+    with pytest.raises(ValueError, match=r"unknown model 'nope'; available: .*sasrec.*register\('nope'.*plugins:.*"
+                                         r"'tfseqrec.models'"):
         get_model_class("nope")
     with pytest.raises(ValueError, match="has no field"):
         build_model("sasrec", {"embedding_size": 3}, NUM_ITEMS)

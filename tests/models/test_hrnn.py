@@ -5,7 +5,7 @@ import pytest
 import tfseqrec  # noqa: F401
 import tensorflow as tf
 
-import tfseqrec.models.hrnn  # noqa: F401  (registers "hrnn" even before builtin.py lists it)
+import tfseqrec.models.hrnn  # noqa: F401  (registers "hrnn")
 from tfseqrec.data.example_codec import encode_example
 from tfseqrec.models import build_model
 from tfseqrec.models.base import SequentialRecommender

@@ -5,7 +5,7 @@ import pytest
 import tfseqrec  # noqa: F401
 import tensorflow as tf
 
-import tfseqrec.models.srgnn  # noqa: F401  (registers "srgnn" even before builtin.py lists it)
+import tfseqrec.models.srgnn  # noqa: F401  (registers "srgnn")
 from tfseqrec.models import available_models, build_model
 from tfseqrec.models.srgnn import SRGNN, SRGNNConfig, session_graph
 from tests.models import test_contract as contract
@@ -142,7 +142,7 @@ def test_nonhybrid_variant_runs():
     assert np.isfinite(model.compute_loss({"item_ids": ids}).numpy())
 
 
-# -- the shared contract, run for "srgnn" (builtin.py does not list it yet) -----------------------------
+# -- the shared contract, run for "srgnn" -----------------------------
 def test_contract_shapes_and_scores():
     contract.test_shapes_and_scores("srgnn")
 

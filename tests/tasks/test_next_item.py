@@ -7,9 +7,10 @@ import pytest
 import tfseqrec  # noqa: F401  (Keras 2 before TensorFlow)
 import tensorflow as tf
 
-from tfseqrec.tasks import LOSS_NAMES, LossConfig, NextItemTask
+from tfseqrec.tasks import LossConfig, NextItemTask, available_losses
 
 V, D = 12, 4  # vocabulary: PAD, OOV and 10 items (ids 2..11)
+LOSS_NAMES = ("full_ce", "sampled_softmax", "bce", "gbce", "bpr_max", "top1_max", "in_batch")  # the built-ins
 
 
 def log_softmax(x):
@@ -33,16 +34,20 @@ def data():
 def fixed_negatives(task, ids):
     """Replaces the sampler's draws with ``ids`` (log q still from the real sampler)."""
     ids = tf.constant(ids, tf.int64)
-    task.sampler.sample = lambda num: (ids, task.sampler.log_q(ids))
+    sampler = task.loss.sampler
+    sampler.sample = lambda num: (ids, sampler.log_q(ids))
 
 
 # --- LossConfig ------------------------------------------------------------------------------
 
 def test_config_defaults_and_per_loss_resolution():
+    assert set(LOSS_NAMES) <= set(available_losses())
     config = LossConfig()
     assert (config.name, config.num_negatives, config.sampler, config.sampling_alpha,
-            config.logq_correction, config.remove_accidental_hits, config.gbce_t, config.bpr_reg,
-            config.negatives_per) == ("full_ce", None, "uniform", 0.75, None, True, 0.75, 1.0, "batch")
+            config.logq_correction, config.remove_accidental_hits,
+            config.negatives_per) == ("full_ce", None, "uniform", 0.75, None, True, "batch")
+    assert LossConfig(name="gbce").gbce_t == 0.75 and LossConfig(name="bpr_max").bpr_reg == 1.0
+    assert LossConfig(name="bce").logit_offset is None and LossConfig(name="gbce").logit_offset is None
     assert LossConfig(name="bce").effective_num_negatives == 1
     assert LossConfig(name="gbce").effective_num_negatives == 256
     assert LossConfig(name="sampled_softmax").effective_num_negatives == 256
@@ -52,15 +57,17 @@ def test_config_defaults_and_per_loss_resolution():
     assert LossConfig(name="in_batch").effective_logq_correction
     assert not LossConfig(name="bce").effective_logq_correction
     assert not LossConfig(name="sampled_softmax", logq_correction=False).effective_logq_correction
-    # None survives replace(): switching the loss switches the defaults.
-    assert dataclasses.replace(LossConfig(name="bce"), name="gbce").effective_num_negatives == 256
+    # None survives a change of name: switching the loss switches the defaults.
+    assert LossConfig.from_dict({**LossConfig(name="bce").to_dict(), "name": "gbce"}).effective_num_negatives == 256
+    assert dataclasses.replace(LossConfig(name="full_ce"), name="bce").effective_num_negatives == 1
 
 
 @pytest.mark.parametrize("kwargs", [
     dict(name="ce"), dict(name="bce", num_negatives=0), dict(name="bce", num_negatives=2.5),
     dict(name="full_ce", num_negatives=8), dict(name="in_batch", num_negatives=8),
     dict(sampler="zipf"), dict(sampling_alpha=-1.0), dict(name="bce", logq_correction=True),
-    dict(name="full_ce", logq_correction=True), dict(gbce_t=1.5), dict(bpr_reg=-0.1),
+    dict(name="full_ce", logq_correction=True), dict(name="gbce", gbce_t=1.5), dict(name="bpr_max", bpr_reg=-0.1),
+    dict(gbce_t=0.5), dict(name="bce", bpr_reg=1.0),  # fields of other losses
     dict(negatives_per="sequence"), dict(remove_accidental_hits="yes"), dict(negative_group_size=0),
     dict(negative_group_size=2.5), dict(negative_group_size=True),
     dict(sampling_alpha=float("nan")),
@@ -261,7 +268,7 @@ def test_in_batch_against_numpy_with_logq_and_hits(data):
     n = len(t)
     p = counts[t] / counts[2:].sum()
     prob = 1 - (1 - p) ** n  # chance of appearing among the batch's n candidates
-    np.testing.assert_allclose(task.in_batch_sampling_probability(t), prob, rtol=1e-5)
+    np.testing.assert_allclose(task.loss.in_batch_sampling_probability(t), prob, rtol=1e-5)
     logits = q @ table[t].T - np.log(prob)[None, :]  # logQ: subtract log probability
     hits = (t[:, None] == t[None, :]) & ~np.eye(n, dtype=bool)  # the other copy of item 7
     logits = np.where(hits, -np.inf, logits)
@@ -275,7 +282,7 @@ def test_in_batch_against_numpy_with_logq_and_hits(data):
     # Without item_counts the probability is the item's share of the batch (7: 2/5, others 1/5).
     estimated = NextItemTask(LossConfig(name="in_batch"), num_items=V)
     share = np.array([1, 1, 2, 2, 1]) / 5
-    np.testing.assert_allclose(estimated.in_batch_sampling_probability(t), 1 - (1 - share) ** 5,
+    np.testing.assert_allclose(estimated.loss.in_batch_sampling_probability(t), 1 - (1 - share) ** 5,
                                rtol=1e-5)
 
 
@@ -344,8 +351,8 @@ def test_batch_targets_candidate_layout_and_accidental_hits():
     samples = [5, 9]
     candidates = [3, 5, 3, 5, 9]  # [targets (N = 3)] + [samples (S = 2)]
     task = batch_task("bpr_max", samples)
-    got = task._batch_target_candidates(tf.constant(q), tf.constant(targets, tf.int64),
-                                        tf.constant(table), None)
+    got = task.loss._batch_target_candidates(tf.constant(q), tf.constant(targets, tf.int64),
+                                             tf.constant(table), None)
     logits = q @ table[candidates].T  # [3, 5]
     np.testing.assert_allclose(got.neg_logits, logits, rtol=1e-5)
     np.testing.assert_allclose(got.pos_logits, np.diag(logits), rtol=1e-5)  # own column n
@@ -359,13 +366,13 @@ def test_batch_targets_candidate_layout_and_accidental_hits():
     assert int(got.num_drawn) == 3 - 1 + 2
     # Without hit removal only the own column is excluded (the official code's softmax_neg).
     plain = batch_task("bpr_max", samples, remove_accidental_hits=False)
-    got = plain._batch_target_candidates(tf.constant(q), tf.constant(targets, tf.int64),
-                                         tf.constant(table), None)
+    got = plain.loss._batch_target_candidates(tf.constant(q), tf.constant(targets, tf.int64),
+                                              tf.constant(table), None)
     np.testing.assert_array_equal(got.negative_mask, ~np.eye(3, 5, dtype=bool))
     # An item bias is added to every column.
     bias = np.linspace(-1, 1, V).astype(np.float32)
-    got = plain._batch_target_candidates(tf.constant(q), tf.constant(targets, tf.int64),
-                                         tf.constant(table), tf.constant(bias))
+    got = plain.loss._batch_target_candidates(tf.constant(q), tf.constant(targets, tf.int64),
+                                              tf.constant(table), tf.constant(bias))
     np.testing.assert_allclose(got.neg_logits, logits + bias[candidates], rtol=1e-5)
 
 
@@ -497,7 +504,7 @@ def test_batch_targets_logq_without_item_counts_uses_the_batch_share(data):
     np.testing.assert_allclose(task(queries, targets, table), expected, rtol=1e-5)
     # Hand check of one correction: item 7 is 2 of the 5 targets and 1 of 2 uniform samples over
     # 10 items: expected copies 2 + 2 / 10 = 2.2; item 10 (not a target): 0 + 0.2.
-    cand = task._batch_target_candidates(tf.constant(q), tf.constant(t), tf.constant(table), None)
+    cand = task.loss._batch_target_candidates(tf.constant(q), tf.constant(t), tf.constant(table), None)
     np.testing.assert_allclose(np.exp(cand.neg_log_q.numpy()[0]), [1.2, 1.2, 2.2, 2.2, 1.2, 2.2, 0.2],
                                rtol=1e-6)
     np.testing.assert_allclose(np.exp(cand.pos_log_q.numpy()), [1.2, 1.2, 2.2, 2.2, 1.2], rtol=1e-6)
@@ -515,7 +522,7 @@ def test_batch_targets_without_samples():
     np.testing.assert_allclose(task(q, targets, table), expected, rtol=1e-5)
     # A single example has no negative at all: loss 0, not NaN.
     assert task(q[:1], targets[:1], table).numpy() == 0.0
-    NextItemTask(dataclasses.replace(config, name="gbce"), num_items=V)  # S = 0 is fine for gBCE
+    NextItemTask(LossConfig(name="gbce", num_negatives=0, batch_targets_as_negatives=True), num_items=V)  # S = 0: fine
 
 
 def test_score_activation_full_ce_and_sampled(data):
@@ -643,7 +650,7 @@ def _train_toy(task, targets, rng, steps=50):
 ])
 def test_default_logit_offset_balances_positive_and_negative_gradients(name, num_negatives, expected):
     task = NextItemTask(LossConfig(name=name, num_negatives=num_negatives, negatives_per="batch"), num_items=V)
-    np.testing.assert_allclose(float(task.logit_offset(num_negatives)), expected, rtol=1e-6)
+    np.testing.assert_allclose(float(task.loss.logit_offset(num_negatives)), expected, rtol=1e-6)
     # all scores 0 (zero query) and the target and its negatives share one embedding u: the positive's pull
     # (-beta * sigmoid(-offset) * u) and the negatives' push (S * sigmoid(offset) * u) cancel exactly
     fixed_negatives(task, list(range(5, 5 + num_negatives)))

@@ -97,6 +97,17 @@ def test_resume_refuses_another_config_and_names_the_keys(dataset, tmp_path, cap
     assert "batch_size: saved 64, given 32" in error and "time_budget_minutes" not in error
 
 
+def test_a_state_saved_before_a_config_key_existed_compares_it_as_its_default(tmp_path):
+    from tfseqrec.training.resume import read_state
+    config = load_train_config(overrides=[f"data_dir={tmp_path}", "model=sasrec"]).to_dict()
+    (tmp_path / "resume").mkdir()
+    saved = {key: value for key, value in config.items() if key != "plugins"}
+    (tmp_path / STATE_FILE).write_text(json.dumps({"config": saved, "epoch": 1}, default=str))
+    assert read_state(str(tmp_path), config)["epoch"] == 1
+    with pytest.raises(ValueError, match=r"plugins: saved \[\], given \['my_models'\]"):
+        read_state(str(tmp_path), {**config, "plugins": ["my_models"]})
+
+
 def test_a_run_without_resume_starts_over_and_drops_the_old_state(dataset, tmp_path):
     run = tmp_path / "run"
     with pytest.raises(Killed):

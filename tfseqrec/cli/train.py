@@ -16,7 +16,9 @@ paths (values parsed as YAML), e.g.:
       optimizer.learning_rate=5e-4 model_config.loss.name=bce epochs=50
 
 Keys: see tfseqrec.training.config.TrainConfig; model_config holds the architecture's config dataclass
-fields (tfseqrec.models.<name>) and its loss (tfseqrec.tasks.LossConfig).
+fields (tfseqrec.models.<name>) and its loss (tfseqrec.tasks.LossConfig). Models and losses of your own:
+plugins=[my_package.my_models] imports those modules first, so their @register / @register_loss names can be
+used (see tfseqrec.models.registry; installed packages can declare entry points instead).
 """
 
 

@@ -1,7 +1,8 @@
 """Sequential recommenders on one contract (``base.SequentialRecommender``) and their registry."""
-from tfseqrec.models.registry import available_models, config_from_dict, get_model_class, register
+from tfseqrec.models.registry import (available_models, config_from_dict, get_model_class, import_plugins,
+                                      register)
 
-__all__ = ["available_models", "config_from_dict", "get_model_class", "register", "build_model"]
+__all__ = ["available_models", "config_from_dict", "get_model_class", "import_plugins", "register", "build_model"]
 
 
 def build_model(name: str, config: dict | None, num_items: int, item_counts=None):

@@ -118,3 +118,18 @@ class PopularitySampler:
     def log_q(self, ids: tf.Tensor) -> tf.Tensor:
         """Log sampling probability of each id (floored, see class doc), shape of ``ids``."""
         return tf.gather(self._log_probs, tf.cast(ids, tf.int64))
+
+
+def target_probabilities(item_counts: Union[Sequence[float], np.ndarray]) -> tf.Tensor:
+    """``p_i``, the probability that a training target is item ``i``, from counts: ``[V]`` float64.
+
+    ``count_i / sum`` over the real items (PAD and OOV get 0 before the floor), floored at the smallest
+    non-zero probability so that ``log p`` stays finite for items unseen when the counts were taken.
+    """
+    probs = np.asarray(item_counts, dtype=np.float64).reshape(-1).copy()
+    probs[:FIRST_ITEM_ID] = 0.0
+    if not probs.sum() > 0:
+        raise ValueError("item_counts has no positive count for a real item.")
+    probs /= probs.sum()
+    probs = np.maximum(probs, probs[probs > 0].min())
+    return tf.constant(probs, tf.float64)

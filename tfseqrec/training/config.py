@@ -3,6 +3,7 @@
 A config file looks like::
 
     data_dir: out/ml-1m
+    plugins: []               # modules that register models or losses of your own (see TrainConfig)
     model: sasrec
     model_config: {embedding_dim: 64, max_len: 200, num_blocks: 2, loss: {name: full_ce}}
     optimizer: {name: adam, learning_rate: 0.001}
@@ -95,6 +96,12 @@ class TrainConfig:
     cloze training (BERT4Rec), where each prefix is a different masked example ending in the inference task.
     ``mixed_precision``: ``false`` (float32), ``mixed_float16``, ``mixed_bfloat16``, or ``true`` (mixed_float16 on
     a GPU, else float32); losses, scores and the test evaluation stay float32 (``tfseqrec.training.precision``).
+    ``plugins``: importable module names (an installed package, or a directory on ``PYTHONPATH``) that the
+    trainer imports before it builds the model, so that a model (``@tfseqrec.models.register``) or loss
+    (``@tfseqrec.tasks.register_loss``) defined outside tfseqrec can be named by ``model`` and
+    ``model_config.loss.name``; the run's ``run.json`` keeps the list, so ``tfseqrec evaluate`` and the export
+    import them again. Installed packages can instead declare entry points (groups ``tfseqrec.models``,
+    ``tfseqrec.losses``) and need no list; see ``tfseqrec.models.registry``.
     ``init_from``: the output directory of an earlier run of the same architecture; its best weights start
     this run (a warm start: continue a run cut short by its budget, or fine-tune on newer data with the same
     items; see ``tfseqrec.training.warm_start``).
@@ -104,6 +111,7 @@ class TrainConfig:
     the current invocation) and ``verbose``.
     """
     data_dir: str
+    plugins: tuple = ()
     model: str = "sasrec"
     model_config: dict = dataclasses.field(default_factory=dict)
     optimizer: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
@@ -130,6 +138,9 @@ class TrainConfig:
     resume: bool = False
 
     def __post_init__(self):
+        if not isinstance(self.plugins, (tuple, list)) or not all(isinstance(m, str) and m for m in self.plugins):
+            raise ValueError(f"plugins={self.plugins!r}: give a list of importable module names, e.g. "
+                             f"[my_package.my_models]")
         if self.batching not in ("padded", "session_parallel"):
             raise ValueError(f"batching={self.batching!r}: use padded or session_parallel")
         if self.epochs < 1 or self.batch_size < 1 or self.patience < 1 or self.validate_every < 1:

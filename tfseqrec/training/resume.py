@@ -37,6 +37,18 @@ def comparable_config(config: dict) -> dict:
     return {key: value for key, value in config.items() if key not in MAY_CHANGE}
 
 
+def _with_new_defaults(saved: dict) -> dict:
+    """``saved`` plus the default of every ``TrainConfig`` field it lacks: a key added to the config after the
+    run started (e.g. ``plugins``) compares as its default, not as a difference."""
+    import dataclasses
+
+    from tfseqrec.training.config import TrainConfig
+    defaults = {f.name: f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+                for f in dataclasses.fields(TrainConfig)
+                if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING}
+    return {**json.loads(json.dumps(defaults, default=str)), **saved}
+
+
 def read_state(output_dir: str, config: dict) -> Optional[dict]:
     """The saved state of an unfinished run in ``output_dir``, or None when there is none.
 
@@ -48,7 +60,8 @@ def read_state(output_dir: str, config: dict) -> Optional[dict]:
         return None
     with open(path, encoding="utf-8") as f:
         state = json.load(f)
-    saved, given = comparable_config(state["config"]), comparable_config(json.loads(json.dumps(config, default=str)))
+    saved = comparable_config(_with_new_defaults(state["config"]))
+    given = comparable_config(json.loads(json.dumps(config, default=str)))
     differ = sorted(key for key in set(saved) | set(given) if saved.get(key) != given.get(key))
     if differ:
         details = "; ".join(f"{key}: saved {saved.get(key)!r}, given {given.get(key)!r}" for key in differ)

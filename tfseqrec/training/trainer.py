@@ -33,7 +33,7 @@ from tfseqrec.host.contention import CpuContention
 from tfseqrec.host.machine import describe as describe_machine
 from tfseqrec.data import SequenceBatchConfig, load_feature_spec, make_dataset
 from tfseqrec.data.spec import FeatureSpec, load_item_counts
-from tfseqrec.models import build_model
+from tfseqrec.models import build_model, import_plugins
 from tfseqrec.training.callbacks import (EpochTimer, FullRankingValidation, HistoryCSVLogger, TimeBudget,
                                          validation_log_keys)
 from tfseqrec.training.config import TrainConfig
@@ -171,6 +171,7 @@ def _finished_run(run_dir: str) -> Optional[dict]:
 def _train(cfg: TrainConfig, model, policy: str, extra_callbacks: list) -> dict:
     from tfseqrec.evaluation import evaluate
     started = time.time()
+    import_plugins(cfg.plugins)  # before the model and its loss are looked up by name
     state = resume.read_state(cfg.output_dir, cfg.to_dict()) if cfg.resume else None
     if state is None:
         resume.clear(cfg.output_dir)  # a fresh run: an earlier run's resume state must not outlive it
@@ -315,6 +316,7 @@ def load_trained_model(run_dir: str):
     """Rebuilds a model from ``run.json`` and loads its best checkpoint."""
     with open(os.path.join(run_dir, RUN_FILE), encoding="utf-8") as f:
         run = json.load(f)
+    import_plugins(run["config"].get("plugins", ()))
     spec = load_feature_spec(run["config"]["data_dir"])
     model = build_model(run["model"], run["model_config"], run["num_items"],
                         item_counts=load_item_counts(spec))
