@@ -11,8 +11,8 @@ A user's model registers from outside the package in either of two ways (losses 
 ``tfseqrec.tasks.registry``):
 
 * ``plugins:`` at the top of the training config, a list of importable module names (an installed package, or
-  a directory on ``PYTHONPATH``). The trainer imports them (:func:`import_plugins`) before it builds the model,
-  so their ``@register`` / ``@register_loss`` lines run, and again when a finished run is loaded (``tfseqrec
+  a directory on ``PYTHONPATH``). The trainer imports them (:func:`tfseqrec.plugins.import_plugins`) before it
+  builds the model, so their ``@register`` / ``@register_loss`` lines run, and again when a finished run is loaded (``tfseqrec
   evaluate``, export), as the run's ``config`` keeps the list::
 
       plugins: [my_package.my_models]
@@ -32,16 +32,15 @@ A user's model registers from outside the package in either of two ways (losses 
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import importlib.metadata
-import pkgutil
-from typing import Callable, Iterable, Optional, Type
+from typing import Callable, Type
+
+from tfseqrec.plugins import Discovery
 
 ENTRY_POINT_GROUP = "tfseqrec.models"
-BUILTIN_PACKAGE = "tfseqrec.models"
 
 _REGISTRY: dict[str, tuple[type, type]] = {}
-_builtins_loaded = False
+_DISCOVERY = Discovery("model", "tfseqrec.models", ENTRY_POINT_GROUP, lambda: _REGISTRY,
+                       "@tfseqrec.models.register({name}, ConfigClass)")
 
 
 def register(name: str, config_class: type) -> Callable[[type], type]:
@@ -64,29 +63,15 @@ def register(name: str, config_class: type) -> Callable[[type], type]:
     return decorate
 
 
-def import_plugins(modules: Iterable[str]) -> None:
-    """Imports each module of a training config's ``plugins:`` list, so that its registrations run."""
-    for module in modules:
-        try:
-            importlib.import_module(module)
-        except ImportError as error:
-            raise ValueError(f"plugins: cannot import {module!r} ({type(error).__name__}: {error}); list modules "
-                             f"importable from the Python path: install the plugin's package, or put its "
-                             f"directory on PYTHONPATH") from error
-
-
 def available_models() -> list[str]:
     """Every registered model name (built-ins, imported plugins and installed entry points), sorted."""
-    _load_builtins()
-    _load_entry_points()
+    _DISCOVERY.load()
     return sorted(_REGISTRY)
 
 
 def get_model_class(name: str) -> tuple[type, Type]:
     """(model class, config class) registered under ``name``; ``ValueError`` listing the available ones."""
-    _load_builtins()
-    if name not in _REGISTRY:
-        _load_entry_points(name)
+    _DISCOVERY.load(name)
     if name not in _REGISTRY:
         raise ValueError(f"unknown model {name!r}; available: {', '.join(available_models())}. To add a model, "
                          f"decorate a tfseqrec.models.base.SequentialRecommender subclass with "
@@ -94,35 +79,6 @@ def get_model_class(name: str) -> tuple[type, Type]:
                          f"the training config, or declare it as an entry point in the group "
                          f"{ENTRY_POINT_GROUP!r} (see tfseqrec.models.registry).")
     return _REGISTRY[name]
-
-
-def _load_builtins() -> None:
-    global _builtins_loaded
-    if _builtins_loaded:
-        return
-    _builtins_loaded = True  # set first: a module imported below may look a model up
-    try:
-        package = importlib.import_module(BUILTIN_PACKAGE)
-        for module in pkgutil.iter_modules(package.__path__):
-            importlib.import_module(f"{BUILTIN_PACKAGE}.{module.name}")
-    except BaseException:
-        _builtins_loaded = False
-        raise
-
-
-def _load_entry_points(name: Optional[str] = None) -> None:
-    """Loads the group's entry points named ``name`` (all when None) whose names are not registered yet."""
-    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        if entry_point.name in _REGISTRY or (name is not None and entry_point.name != name):
-            continue
-        where = f"entry point {entry_point.name} = {entry_point.value} (group {ENTRY_POINT_GROUP})"
-        try:
-            entry_point.load()
-        except Exception as error:
-            raise ValueError(f"the {where} failed to load: {type(error).__name__}: {error}") from error
-        if entry_point.name not in _REGISTRY:
-            raise ValueError(f"the {where} registered no model named {entry_point.name!r}: decorate its class "
-                             f"with @tfseqrec.models.register({entry_point.name!r}, ConfigClass)")
 
 
 def config_from_dict(config_class: type, values: dict):

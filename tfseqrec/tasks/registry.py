@@ -26,16 +26,15 @@ the same as a model's (``tfseqrec.models.registry``):
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import importlib.metadata
-import pkgutil
 from typing import Callable, Optional
 
+from tfseqrec.plugins import Discovery
+
 ENTRY_POINT_GROUP = "tfseqrec.losses"
-BUILTIN_PACKAGE = "tfseqrec.tasks"
 
 _REGISTRY: dict[str, type] = {}
-_builtins_loaded = False
+_DISCOVERY = Discovery("loss", "tfseqrec.tasks", ENTRY_POINT_GROUP, lambda: _REGISTRY,
+                       "@tfseqrec.tasks.register_loss({name}, ...)")
 
 
 def register_loss(name: str, config_class: Optional[type] = None) -> Callable[[type], type]:
@@ -67,9 +66,7 @@ def register_loss(name: str, config_class: Optional[type] = None) -> Callable[[t
 
 def get_loss_class(name: str) -> type:
     """The loss class registered under ``name``; ``ValueError`` listing the available ones otherwise."""
-    _load_builtins()
-    if name not in _REGISTRY:
-        _load_entry_points(name)
+    _DISCOVERY.load(name)
     if name not in _REGISTRY:
         raise ValueError(f"unknown loss {name!r}; available: {', '.join(available_losses())}. To add a loss, "
                          f"decorate a NextItemLoss (or SampledLoss) subclass with "
@@ -81,41 +78,11 @@ def get_loss_class(name: str) -> type:
 
 def available_losses() -> list[str]:
     """Every registered loss name (built-ins, imported plugins and installed entry points), sorted."""
-    _load_builtins()
-    _load_entry_points()
+    _DISCOVERY.load()
     return sorted(_REGISTRY)
 
 
 def registered_config_classes() -> list[type]:
     """The config classes of the losses registered so far (entry points not loaded)."""
-    _load_builtins()
+    _DISCOVERY.load_builtins()
     return list({loss.config_class: None for loss in _REGISTRY.values()})
-
-
-def _load_builtins() -> None:
-    global _builtins_loaded
-    if _builtins_loaded:
-        return
-    _builtins_loaded = True  # set first: a module imported below may look a loss up
-    try:
-        package = importlib.import_module(BUILTIN_PACKAGE)
-        for module in pkgutil.iter_modules(package.__path__):
-            importlib.import_module(f"{BUILTIN_PACKAGE}.{module.name}")
-    except BaseException:
-        _builtins_loaded = False
-        raise
-
-
-def _load_entry_points(name: Optional[str] = None) -> None:
-    """Loads the group's entry points named ``name`` (all when None) whose names are not registered yet."""
-    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        if entry_point.name in _REGISTRY or (name is not None and entry_point.name != name):
-            continue
-        where = f"entry point {entry_point.name} = {entry_point.value} (group {ENTRY_POINT_GROUP})"
-        try:
-            entry_point.load()
-        except Exception as error:
-            raise ValueError(f"the {where} failed to load: {type(error).__name__}: {error}") from error
-        if entry_point.name not in _REGISTRY:
-            raise ValueError(f"the {where} registered no loss named {entry_point.name!r}: decorate its class "
-                             f"with @tfseqrec.tasks.register_loss({entry_point.name!r}, ...)")
