@@ -12,8 +12,8 @@ A user's model registers from outside the package in either of two ways (losses 
 
 * ``plugins:`` at the top of the training config, a list of importable module names (an installed package, or
   a directory on ``PYTHONPATH``). The trainer imports them (:func:`tfseqrec.plugins.import_plugins`) before it
-  builds the model, so their ``@register`` / ``@register_loss`` lines run, and again when a finished run is loaded (``tfseqrec
-  evaluate``, export), as the run's ``config`` keeps the list::
+  builds the model, so their ``@register`` / ``@register_loss`` lines run, and again when a finished run is
+  loaded (``tfseqrec evaluate``, export), as the run's ``config`` keeps the list::
 
       plugins: [my_package.my_models]
       model: my_model
