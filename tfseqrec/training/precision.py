@@ -9,13 +9,14 @@ trains its model.
   unscales the gradients, so small float16 gradients do not underflow;
 * ``"mixed_bfloat16"``: layers compute in bfloat16 (float32's exponent range, no loss scaling; TPUs, recent
   GPUs, and CPUs with AVX512_BF16 / AMX through oneDNN);
-* ``True``: ``"mixed_float16"`` when TensorFlow sees a GPU, else float32 (the meaning ``True`` always had).
+* ``True``: ``"mixed_float16"`` when TensorFlow sees a GPU, else float32.
 
 Losses, logits and ranking scores stay float32 whatever the policy: ``NextItemTask`` casts its logits to
 float32 before the softmax, ``score_all`` returns float32 scores, a run's test evaluation uses a float32 copy of
 the trained weights (``float32_twin``), and exports and ``tfseqrec evaluate`` rebuild the model from its run
-directory in float32, so rankings are not rounded to 8 (bfloat16) or 11 (float16) significant bits. A Keras policy is process-global and is read when a layer is created:
-``keras_policy`` restores the previous one when the run ends, even on error.
+directory in float32, so rankings are not rounded to 8 (bfloat16) or 11 (float16) significant bits. A Keras
+policy is process-global and is read when a layer is created: ``keras_policy`` restores the previous one when
+the run ends, even on error.
 """
 from __future__ import annotations
 

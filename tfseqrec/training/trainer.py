@@ -33,6 +33,7 @@ from tfseqrec.host.contention import CpuContention
 from tfseqrec.host.machine import describe as describe_machine
 from tfseqrec.data import SequenceBatchConfig, load_feature_spec, make_dataset
 from tfseqrec.data.spec import FeatureSpec, load_item_counts
+from tfseqrec.evaluation import evaluator
 from tfseqrec.models import build_model, import_plugins
 from tfseqrec.training.callbacks import (EpochTimer, FullRankingValidation, HistoryCSVLogger, TimeBudget,
                                          validation_log_keys)
@@ -104,7 +105,8 @@ def train_dataset(spec: FeatureSpec, cfg: TrainConfig, max_len: int,
 
 
 def _training_rows(spec: FeatureSpec, cfg: TrainConfig, max_len: int) -> int:
-    """Training rows per epoch: records, or with ``train_windows`` ``all`` / ``prefixes`` their windows (counted once)."""
+    """Training rows per epoch: records, or with ``train_windows`` ``all`` / ``prefixes`` their windows (counted
+    once)."""
     if cfg.train_windows not in ("all", "prefixes") or cfg.batching != "padded":
         return spec.splits["train"].num_records
     config = SequenceBatchConfig(batch_size=4096, max_len=max_len + 1, padding="ragged", windows=cfg.train_windows,
@@ -117,10 +119,10 @@ def training_input(spec: FeatureSpec, cfg: TrainConfig, max_len: int,
     """``(dataset for model.fit, steps_per_epoch or None)``.
 
     Padded batches: one pass per epoch unless ``cfg.steps_per_epoch`` is set (then repeated); with length buckets
-    or ``train_windows`` ``all`` / ``prefixes`` repeated too, with ``ceil(rows / batch_size)`` steps per epoch. Session-parallel
-    batches: always repeated, with ``cfg.steps_per_epoch`` or the batcher's ``floor(pairs / B)``, because their
-    number per pass varies with the session order and Keras would stop at the first shorter pass ("input ran
-    out of data").
+    or ``train_windows`` ``all`` / ``prefixes`` repeated too, with ``ceil(rows / batch_size)`` steps per epoch.
+    Session-parallel batches: always repeated, with ``cfg.steps_per_epoch`` or the batcher's ``floor(pairs / B)``,
+    because their number per pass varies with the session order and Keras would stop at the first shorter pass
+    ("input ran out of data").
     """
     if cfg.batching == "session_parallel":
         if tuple(input_features) != ("item_ids",):
@@ -169,132 +171,164 @@ def _finished_run(run_dir: str) -> Optional[dict]:
 
 
 def _train(cfg: TrainConfig, model, policy: str, extra_callbacks: list) -> dict:
-    from tfseqrec.evaluation import evaluate
     started = time.time()
     import_plugins(cfg.plugins)  # before the model and its loss are looked up by name
-    state = resume.read_state(cfg.output_dir, cfg.to_dict()) if cfg.resume else None
-    if state is None:
-        resume.clear(cfg.output_dir)  # a fresh run: an earlier run's resume state must not outlive it
-    elif cfg.verbose:
-        print(f"resume=true: continuing {cfg.output_dir} after epoch {state['epoch']} (best "
-              f"{cfg.validation_metric} {state['validation']['best']:.4f} at epoch "
-              f"{state['validation']['best_epoch']})", flush=True)
-    epochs_done = state["epoch"] if state else 0
-    # a resumed invocation draws new batches and dropout masks (the data iterator is not checkpointed)
-    tf.keras.utils.set_random_seed(cfg.seed + epochs_done)
-    spec = load_feature_spec(cfg.data_dir)
-    item_counts = load_item_counts(spec)
-    if model is None:
-        model = build_model(cfg.model, cfg.model_config, spec.vocabulary.size, item_counts=item_counts)
-    max_len = model.config.max_len
-    check_input_features(model, spec)
-    if state is not None:
-        initialised_from = state["initialised_from"]
-    else:
-        initialised_from = warm_start(model, cfg.init_from) if cfg.init_from else None
-    data_cfg = dataclasses.replace(cfg, seed=cfg.seed + epochs_done)
-    data, steps_per_epoch = training_input(spec, data_cfg, max_len, model.input_features)
-    steps = steps_per_epoch or -(-_training_rows(spec, cfg, max_len) // cfg.batch_size)
-    model.compile(optimizer=build_optimizer(cfg.optimizer, steps * cfg.epochs), jit_compile=cfg.jit_compile)
-    checkpoint_path = os.path.join(cfg.output_dir, CHECKPOINT)
-    best_weights = resume.restore(model, state, cfg.output_dir, checkpoint_path) if state else None
-    if initialised_from and state is None:
-        reset_optimizer(model)
-    os.makedirs(cfg.output_dir, exist_ok=True)
-    # Written now so that `tfseqrec evaluate` can score the best checkpoint of an unfinished run.
-    _write_run(cfg.output_dir, {"status": "running", "model": cfg.model, "model_config": model.config.to_dict(),
-                                "config": cfg.to_dict(), "num_items": spec.vocabulary.size})
+    run = _Run(cfg, model)
+    callbacks = run.callbacks(extra_callbacks)
+    training_dtype = run.model.compute_dtype
+    history = run.fit(callbacks)
+    return run.finish(history, policy, training_dtype, started)
 
-    item_counts_array = np.asarray(item_counts)
 
-    def validate(m):
-        return evaluate(model_score_fn(m), spec, _evaluation_config(cfg, "valid", max_len),
-                        item_counts=item_counts_array, verbose=False).summary
+class _Run:
+    """One invocation of a training run: its data, model, callbacks and bookkeeping.
 
-    timer = EpochTimer()
-    validation = FullRankingValidation(validate, cfg.validation_metric, cfg.validate_every, cfg.patience,
-                                       checkpoint_path=checkpoint_path, verbose=cfg.verbose)
-    history_csv = os.path.join(cfg.output_dir, "history.csv")
-    if state is not None:
-        validation.load_state(state["validation"], best_weights)
-        timer.seconds = list(state["epoch_seconds"])
-        resume.truncate_history_csv(history_csv, epochs_done)
-    callbacks = [timer, validation,
-                 HistoryCSVLogger(history_csv, validation_log_keys(cfg.ks) if "valid" in spec.splits else (),
-                                  append=state is not None),
-                 tf.keras.callbacks.TensorBoard(os.path.join(cfg.output_dir, "tensorboard"), write_graph=False,
-                                                profile_batch=0)]
-    if "valid" not in spec.splits:
-        callbacks.remove(validation)
-    elif initialised_from is not None and state is None:
-        initialised_from["valid_" + cfg.validation_metric] = validation.validate_initial_weights(model)
-    budget = TimeBudget(cfg.time_budget_minutes, cfg.verbose) if cfg.time_budget_minutes else None
-    if budget is not None:
-        callbacks.append(budget)  # after validation, so the epoch that exhausts it is still validated
-    earlier = state["invocations"] if state else []
-    contention = CpuContention()
-    fit_started = time.time()
+    ``__init__`` reads the resume state (``cfg.resume``), builds (or takes) the model, warm-starts it
+    (``cfg.init_from``), compiles it and writes a ``running`` run.json; :meth:`callbacks` wires validation,
+    logging, the time budget and the resume checkpoint; :meth:`fit` trains; :meth:`finish` tests the trained
+    weights and writes the finished run.json.
+    """
 
-    def invocation() -> dict:  # this invocation's cost so far
-        _, other_cores = contention.so_far()
-        return {"initial_epoch": epochs_done, "train_seconds": time.time() - fit_started,
+    def __init__(self, cfg: TrainConfig, model):
+        self.cfg = cfg
+        self.state = resume.read_state(cfg.output_dir, cfg.to_dict()) if cfg.resume else None
+        if self.state is None:
+            resume.clear(cfg.output_dir)  # a fresh run: an earlier run's resume state must not outlive it
+        elif cfg.verbose:
+            print(f"resume=true: continuing {cfg.output_dir} after epoch {self.state['epoch']} (best "
+                  f"{cfg.validation_metric} {self.state['validation']['best']:.4f} at epoch "
+                  f"{self.state['validation']['best_epoch']})", flush=True)
+        self.epochs_done = self.state["epoch"] if self.state else 0
+        # a resumed invocation draws new batches and dropout masks (the data iterator is not checkpointed)
+        tf.keras.utils.set_random_seed(cfg.seed + self.epochs_done)
+        self.spec = load_feature_spec(cfg.data_dir)
+        item_counts = load_item_counts(self.spec)
+        self.item_counts = np.asarray(item_counts)
+        if model is None:
+            model = build_model(cfg.model, cfg.model_config, self.spec.vocabulary.size, item_counts=item_counts)
+        self.model, self.max_len = model, model.config.max_len
+        check_input_features(model, self.spec)
+        if self.state is not None:
+            self.initialised_from = self.state["initialised_from"]
+        else:
+            self.initialised_from = warm_start(model, cfg.init_from) if cfg.init_from else None
+        data_cfg = dataclasses.replace(cfg, seed=cfg.seed + self.epochs_done)
+        self.data, self.steps_per_epoch = training_input(self.spec, data_cfg, self.max_len, model.input_features)
+        steps = self.steps_per_epoch or -(-_training_rows(self.spec, cfg, self.max_len) // cfg.batch_size)
+        model.compile(optimizer=build_optimizer(cfg.optimizer, steps * cfg.epochs), jit_compile=cfg.jit_compile)
+        self.checkpoint_path = os.path.join(cfg.output_dir, CHECKPOINT)
+        self.best_weights = (resume.restore(model, self.state, cfg.output_dir, self.checkpoint_path)
+                             if self.state else None)
+        if self.initialised_from and self.state is None:
+            reset_optimizer(model)
+        os.makedirs(cfg.output_dir, exist_ok=True)
+        # Written now so that `tfseqrec evaluate` can score the best checkpoint of an unfinished run.
+        _write_run(cfg.output_dir, {"status": "running", "model": cfg.model, "model_config": model.config.to_dict(),
+                                    "config": cfg.to_dict(), "num_items": self.spec.vocabulary.size})
+        self.earlier = self.state["invocations"] if self.state else []
+        self.contention = CpuContention()
+        self.timer = EpochTimer()
+        self.validation = FullRankingValidation(self.validate, cfg.validation_metric, cfg.validate_every,
+                                                cfg.patience, checkpoint_path=self.checkpoint_path,
+                                                verbose=cfg.verbose)
+        self.budget = TimeBudget(cfg.time_budget_minutes, cfg.verbose) if cfg.time_budget_minutes else None
+        self.fit_started = None
+
+    @property
+    def validated(self) -> bool:
+        return "valid" in self.spec.splits
+
+    def validate(self, model) -> dict:
+        return evaluator.evaluate(model_score_fn(model), self.spec, _evaluation_config(self.cfg, "valid", self.max_len),
+                        item_counts=self.item_counts, verbose=False).summary
+
+    def callbacks(self, extra: list) -> list:
+        cfg, state = self.cfg, self.state
+        history_csv = os.path.join(cfg.output_dir, "history.csv")
+        if state is not None:
+            self.validation.load_state(state["validation"], self.best_weights)
+            self.timer.seconds = list(state["epoch_seconds"])
+            resume.truncate_history_csv(history_csv, self.epochs_done)
+        callbacks = [self.timer]
+        if self.validated:
+            callbacks.append(self.validation)
+            if self.initialised_from is not None and state is None:
+                self.initialised_from["valid_" + cfg.validation_metric] = \
+                    self.validation.validate_initial_weights(self.model)
+        callbacks += [HistoryCSVLogger(history_csv, validation_log_keys(cfg.ks) if self.validated else (),
+                                       append=state is not None),
+                      tf.keras.callbacks.TensorBoard(os.path.join(cfg.output_dir, "tensorboard"), write_graph=False,
+                                                     profile_batch=0)]
+        if self.budget is not None:
+            callbacks.append(self.budget)  # after validation, so the epoch that exhausts it is still validated
+        callbacks.append(resume.ResumeCheckpoint(cfg.output_dir, lambda: {
+            "config": cfg.to_dict(), "validation": self.validation.state(), "epoch_seconds": self.timer.seconds,
+            "initialised_from": self.initialised_from, "invocations": self.earlier + [self.invocation()]}))
+        return callbacks + extra
+
+    def invocation(self) -> dict:
+        """This invocation's cost so far."""
+        _, other_cores = self.contention.so_far()
+        return {"initial_epoch": self.epochs_done, "train_seconds": time.time() - self.fit_started,
                 "other_cores_during_training": other_cores, "peak_memory_mib": peak_memory_mib()}
 
-    callbacks.append(resume.ResumeCheckpoint(cfg.output_dir, lambda: {
-        "config": cfg.to_dict(), "validation": validation.state(), "epoch_seconds": timer.seconds,
-        "initialised_from": initialised_from, "invocations": earlier + [invocation()]}))
-    callbacks += extra_callbacks
-    training_dtype = model.compute_dtype
-    with contention:  # other processes' CPU: is seconds_per_epoch an idle-machine figure?
-        # a run killed after its early-stopping epoch but before testing only tests
-        stopped = state is not None and validation.bad_validations >= cfg.patience
-        history = model.fit(data, epochs=epochs_done if stopped else cfg.epochs, initial_epoch=epochs_done,
-                            steps_per_epoch=steps_per_epoch,
-                            callbacks=callbacks, verbose=cfg.verbose)
-    invocations = earlier + [invocation()]
-    train_seconds = sum(entry["train_seconds"] for entry in invocations)
+    def fit(self, callbacks: list):
+        self.fit_started = time.time()
+        with self.contention:  # other processes' CPU: is seconds_per_epoch an idle-machine figure?
+            # a run killed after its early-stopping epoch but before testing only tests
+            stopped = self.state is not None and self.validation.bad_validations >= self.cfg.patience
+            history = self.model.fit(self.data, epochs=self.epochs_done if stopped else self.cfg.epochs,
+                                     initial_epoch=self.epochs_done, steps_per_epoch=self.steps_per_epoch,
+                                     callbacks=callbacks, verbose=self.cfg.verbose)
+        if not self.validated:  # no validation picked a best epoch: the run's weights are the last epoch's
+            self.model.save_weights(self.checkpoint_path)
+        return history
 
-    test_split = "test" if "test" in spec.splits else "valid"
-    eval_started = time.time()
-    model = float32_twin(model)  # mixed precision: test the trained weights in float32
-    result = evaluate(model_score_fn(model), spec, _evaluation_config(cfg, test_split, max_len),
-                      item_counts=item_counts_array, verbose=bool(cfg.verbose))
-    result.save(os.path.join(cfg.output_dir, test_split))
-    eval_seconds = time.time() - eval_started
-    summary = {
-        "status": "finished",
-        "model": cfg.model,
-        "model_config": model.config.to_dict(),
-        "config": cfg.to_dict(),
-        "protocol": result.protocol,
-        "num_items": spec.vocabulary.size,
-        "train_records": spec.splits["train"].num_records,
-        "epochs_run": epochs_done + len(history.history.get("loss", [])),
-        "stopped_by": ("time_budget" if budget is not None and budget.exhausted
-                       else "early_stopping" if validation.bad_validations >= cfg.patience else "epochs"),
-        "best_epoch": validation.best_epoch,
-        f"best_valid_{cfg.validation_metric}": validation.best,
-        "validation_history": validation.history,
-        "seconds_per_epoch": float(np.median(timer.seconds)) if timer.seconds else None,
-        "train_seconds": train_seconds,
-        "other_cores_during_training": _mean_other_cores(invocations),
-        "precision": {"policy": policy, "compute_dtype": str(training_dtype), "test_dtype": "float32"},
-        "test_metrics": result.summary,
-        "test_split": test_split,
-        "eval_seconds": eval_seconds,
-        "total_seconds": time.time() - started,
-        "peak_memory_mib": max([peak_memory_mib()] + [entry["peak_memory_mib"] for entry in earlier]),
-        "machine": machine_description(),
-    }
-    if state is not None:
-        summary["invocations"] = invocations
-    if initialised_from is not None:
-        summary["initialised_from"] = initialised_from
-        summary["cumulative"] = cumulative(initialised_from, validation.best_epoch, summary["epochs_run"],
-                                           train_seconds)
-    _write_run(cfg.output_dir, summary)
-    resume.clear(cfg.output_dir)
-    return summary
+    def finish(self, history, policy: str, training_dtype, started: float) -> dict:
+        """Tests the trained weights (in float32), writes ``<split>/`` and the finished run.json."""
+        cfg, validation = self.cfg, self.validation
+        invocations = self.earlier + [self.invocation()]
+        train_seconds = sum(entry["train_seconds"] for entry in invocations)
+        test_split = "test" if "test" in self.spec.splits else "valid"
+        eval_started = time.time()
+        model = float32_twin(self.model)  # mixed precision: test the trained weights in float32
+        result = evaluator.evaluate(model_score_fn(model), self.spec, _evaluation_config(cfg, test_split, self.max_len),
+                          item_counts=self.item_counts, verbose=bool(cfg.verbose))
+        result.save(os.path.join(cfg.output_dir, test_split))
+        summary = {
+            "status": "finished",
+            "model": cfg.model,
+            "model_config": model.config.to_dict(),
+            "config": cfg.to_dict(),
+            "protocol": result.protocol,
+            "num_items": self.spec.vocabulary.size,
+            "train_records": self.spec.splits["train"].num_records,
+            "epochs_run": self.epochs_done + len(history.history.get("loss", [])),
+            "stopped_by": ("time_budget" if self.budget is not None and self.budget.exhausted
+                           else "early_stopping" if validation.bad_validations >= cfg.patience else "epochs"),
+            "best_epoch": validation.best_epoch,
+            f"best_valid_{cfg.validation_metric}": validation.best,
+            "validation_history": validation.history,
+            "seconds_per_epoch": float(np.median(self.timer.seconds)) if self.timer.seconds else None,
+            "train_seconds": train_seconds,
+            "other_cores_during_training": _mean_other_cores(invocations),
+            "precision": {"policy": policy, "compute_dtype": str(training_dtype), "test_dtype": "float32"},
+            "test_metrics": result.summary,
+            "test_split": test_split,
+            "eval_seconds": time.time() - eval_started,
+            "total_seconds": time.time() - started,
+            "peak_memory_mib": max([peak_memory_mib()] + [entry["peak_memory_mib"] for entry in self.earlier]),
+            "machine": machine_description(),
+        }
+        if self.state is not None:
+            summary["invocations"] = invocations
+        if self.initialised_from is not None:
+            summary["initialised_from"] = self.initialised_from
+            summary["cumulative"] = cumulative(self.initialised_from, validation.best_epoch, summary["epochs_run"],
+                                               train_seconds)
+        _write_run(cfg.output_dir, summary)
+        resume.clear(cfg.output_dir)
+        return summary
 
 
 def _mean_other_cores(invocations: list) -> Optional[float]:
@@ -327,12 +361,11 @@ def load_trained_model(run_dir: str):
 
 def evaluate_run(run_dir: str, split: str = "test", output_dir: Optional[str] = None, verbose: bool = True):
     """Re-evaluates a trained run on a split; writes ``<run_dir>/<split>`` (or ``output_dir``)."""
-    from tfseqrec.evaluation import evaluate
     from tfseqrec.training.config import load_train_config
     model, run, spec = load_trained_model(run_dir)
     check_input_features(model, spec)
     cfg = load_train_config(**run["config"])
-    result = evaluate(model_score_fn(model), spec, _evaluation_config(cfg, split, model.config.max_len),
+    result = evaluator.evaluate(model_score_fn(model), spec, _evaluation_config(cfg, split, model.config.max_len),
                       item_counts=np.asarray(load_item_counts(spec)), verbose=verbose)
     result.save(output_dir or os.path.join(run_dir, split))
     return result
