@@ -156,6 +156,8 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "[5/6]" in printed and "[6/6]" in printed and "DOES NOT BALANCE" not in printed
     assert "SASRec (full CE)" in printed and "most popular" in printed
+    compared = printed.split("[5/6]", 1)[1].split("[6/6]", 1)[0]
+    assert ("beats item transitions" in compared) != ("item transitions matches or beats" in compared)
     assert (tmp_path / "demo" / "sasrec" / "run.json").exists()
     # [6/6]: exported, served and queried over gRPC: ten ranked items after the user's history
     served = printed.split("[6/6]", 1)[1]

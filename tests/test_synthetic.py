@@ -3,11 +3,13 @@ import csv
 import dataclasses
 from collections import Counter, defaultdict
 
+import numpy as np
 import pytest
 
 from tfseqrec.synthetic import (
     CSV_HEADER,
     SyntheticConfig,
+    _build_catalogue,
     generate_interactions,
     next_item_predictability,
     write_csv,
@@ -131,3 +133,22 @@ def test_invalid_config_is_rejected():
         SyntheticConfig(min_events=10, max_events=5)
     with pytest.raises(ValueError):
         SyntheticConfig(event_type_probs=(0.5, 0.5, 0.5))
+
+
+def test_favourite_prob_zero_leaves_the_walks_unchanged():
+    assert list(generate_interactions(dataclasses.replace(SMALL, favourite_topics=3))) == \
+        list(generate_interactions(SMALL))
+
+
+def test_users_return_to_their_favourite_topics():
+    """With lasting interests, a user's items concentrate on few topics; first-order transitions then miss
+    what the history tells: the next topic after a switch."""
+    config = dataclasses.replace(SMALL, topic_stay_prob=0.6, favourite_topics=2, favourite_prob=1.0)
+    topic_of = _build_catalogue(config, np.random.default_rng(config.seed)).item_topic
+    for cfg, most, least in ((SMALL, 0.0, 0.8), (config, 0.99, 1.0)):
+        shares = []
+        for rows in _by_user(generate_interactions(cfg)).values():
+            if len(rows) >= 20:
+                topics = Counter(int(topic_of[int(r[1][1:])]) for r in rows)
+                shares.append(sum(n for _, n in topics.most_common(2)) / len(rows))
+        assert most <= float(np.mean(shares)) <= least

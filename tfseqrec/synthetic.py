@@ -17,12 +17,17 @@ Generative process (all randomness from ``np.random.default_rng(config.seed)``):
 4. **Sequence length.** Each user's number of events is log-normal around ``median_events``,
    rounded and clipped to ``[min_events, max_events]`` (many short users, a long tail).
 5. **Walk.** A user starts in a uniformly drawn topic with a popularity-weighted item from it.
-   At each further step:
+   When ``favourite_prob > 0`` the user also has ``favourite_topics`` lasting interests: the
+   starting topic and uniformly drawn others (drawn from a second stream seeded with
+   ``[seed, 2]``, so ``favourite_prob = 0`` leaves every walk bit-identical). At each further step:
 
    * with probability ``repeat_prob`` the previous item is repeated (as in real logs, where
      consecutive-duplicate removal has something to do); otherwise
-   * with probability ``1 - topic_stay_prob`` the user switches topic: to one of the current
-     topic's neighbours with probability ``neighbour_prob``, else to a uniform topic;
+   * with probability ``1 - topic_stay_prob`` the user switches topic: with probability
+     ``favourite_prob`` to one of their favourite topics (uniformly; possibly the current one),
+     else to one of the current topic's neighbours with probability ``neighbour_prob``, else to
+     a uniform topic. Which topic comes next then depends on the user's whole history, not only
+     on the last item: what a first-order transition model cannot see and a sequence model can;
    * if the topic did not change, with probability ``transition_strength`` the next item is one
      of the previous item's successors;
    * otherwise the next item is drawn from the current topic by popularity.
@@ -78,6 +83,8 @@ class SyntheticConfig:
     successor_decay: float = 0.5
     popularity_exponent: float = 1.0
     repeat_prob: float = 0.03
+    favourite_topics: int = 2
+    favourite_prob: float = 0.0
     event_types: tuple[str, ...] = ("click", "cart", "purchase")
     event_type_probs: tuple[float, ...] = (0.88, 0.09, 0.03)
     seed: int = 42
@@ -95,10 +102,11 @@ class SyntheticConfig:
         _check(1 <= self.neighbour_topics < self.num_topics,
                "need 1 <= neighbour_topics < num_topics")
         _check(self.num_successors >= 1, "num_successors must be >= 1")
+        _check(self.favourite_topics >= 1, "favourite_topics must be >= 1")
         _check(self.num_items >= self.num_topics * (self.num_successors + 1),
                "each topic needs at least num_successors + 1 items")
         for name in ("topic_stay_prob", "neighbour_prob", "transition_strength", "repeat_prob",
-                     "tie_prob", "session_break_prob"):
+                     "favourite_prob", "tie_prob", "session_break_prob"):
             _check(0.0 <= getattr(self, name) <= 1.0, f"{name} must be in [0, 1]")
         _check(self.tie_prob + self.session_break_prob <= 1.0,
                "tie_prob + session_break_prob must be <= 1")
@@ -184,13 +192,19 @@ def _sample_in_topic(catalogue: _Catalogue, topics: np.ndarray, u: np.ndarray) -
 
 def _walk_items(config: SyntheticConfig, catalogue: _Catalogue,
                 rng: np.random.Generator) -> np.ndarray:
-    """Item ids of shape [users, max_events]; step t depends on step t - 1 (step 5)."""
+    """Item ids of shape [users, max_events]; step t depends on step t - 1 and the user's favourite topics (step 5)."""
     users, steps = config.num_users, config.max_events
     # All draws up front with fixed shapes, so the stream does not depend on the outcomes.
     u = rng.random((8, steps, users))
     items = np.empty((users, steps), dtype=np.int64)
 
     topic = rng.integers(config.num_topics, size=users)
+    favourites = fav_u = None
+    if config.favourite_prob > 0:  # their own stream: favourite_prob = 0 leaves the walks bit-identical
+        fav_rng = np.random.default_rng([config.seed, 2])
+        favourites = fav_rng.integers(config.num_topics, size=(users, config.favourite_topics))
+        favourites[:, 0] = topic  # [users, favourite_topics]; the starting topic is one of them
+        fav_u = fav_rng.random((2, steps, users))
     items[:, 0] = _sample_in_topic(catalogue, topic, u[0, 0])
     for t in range(1, steps):
         prev = items[:, t - 1]
@@ -199,7 +213,11 @@ def _walk_items(config: SyntheticConfig, catalogue: _Catalogue,
         to_neighbour = u[2, t] < config.neighbour_prob
         neighbour = catalogue.neighbours[topic, (u[3, t] * config.neighbour_topics).astype(int)]
         uniform = (u[4, t] * config.num_topics).astype(np.int64)
-        topic = np.where(switch, np.where(to_neighbour, neighbour, uniform), topic)
+        drifted = np.where(to_neighbour, neighbour, uniform)
+        if favourites is not None:
+            favourite = favourites[np.arange(users), (fav_u[1, t] * config.favourite_topics).astype(int)]
+            drifted = np.where(fav_u[0, t] < config.favourite_prob, favourite, drifted)
+        topic = np.where(switch, drifted, topic)
 
         follow = ~repeat & ~switch & (u[5, t] < config.transition_strength)
         slot = np.searchsorted(catalogue.successor_cdf, u[6, t], side="right")

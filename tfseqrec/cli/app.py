@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from typing import Optional, Sequence
 
 import tfseqrec  # noqa: F401  (sets TF_USE_LEGACY_KERAS before anything imports TensorFlow)
-from tfseqrec.cli import analyze, benchmark, demo, export, preprocess, serve, stats, train
+from tfseqrec.cli import analyze, benchmark, demo, export, preprocess, quiet, serve, stats, train
 from tfseqrec.cli.common import Formatter
 
 # command -> runner(args, beam_args); only preprocess and demo take Beam options.
@@ -31,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tfseqrec", formatter_class=Formatter,
         description="Neural sequential recommendation on TensorFlow Recommenders.")
     parser.add_argument("--version", action="version", version=f"tfseqrec {tfseqrec.__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="show Beam's INFO logs")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="show the INFO and WARNING logs of TensorFlow, Beam, absl and ScaNN (hidden by default)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     preprocess.add_parser(sub)
     stats.add_parser(sub)
@@ -53,13 +53,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     stray = [a for a in beam_args if not a.startswith("--")]
     if stray:
         parser.error(f"unrecognized arguments: {' '.join(stray)} (Beam options must look like --name=value)")
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
-    if not args.verbose:
-        logging.getLogger("apache_beam").setLevel(logging.ERROR)
+    quiet.configure(args.verbose)  # before anything imports TensorFlow or Beam
+    if args.command in BEAM_COMMANDS:
+        beam_args = quiet.beam_args(beam_args, args.verbose)
     from beam_pipelines.readers import InputError
-    try:
-        return COMMANDS[args.command](args, beam_args)
-    except (InputError, FileExistsError, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    with quiet.filtered_stderr(enabled=not args.verbose):
+        try:
+            return COMMANDS[args.command](args, beam_args)
+        except (InputError, FileExistsError, FileNotFoundError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
