@@ -12,7 +12,7 @@ EPILOG = """\
 Serve every model of a TF Serving models.config (text-format ModelServerConfig), or one export directory:
 
   tfseqrec serve --model-config saved_models/models.config
-  tfseqrec serve --model-dir saved_models/sasrec/brute_force --model-name sasrec --rest-port -1
+  tfseqrec serve --model-dir saved_models/sasrec_ml1m_brute_force --model-name sasrec --rest-port -1
 
 A base path holds integer version directories (<base>/<version>/saved_model.pb); new versions are picked
 up every --poll-seconds, warmed up and swapped in without failing requests; directories starting with '.'

@@ -14,8 +14,8 @@ Scores are the model's, ``query . embedding + bias``, with the model's values at
   so stock ``tensorflow_model_server`` serves it. It multiplies by its own copy of the item table (saved
   with the export): the model's table is also read row by row by the query encoder's embedding lookup, and
   once a resource variable has been read that way TensorFlow switches it to copy-on-read, so that every
-  whole read (the matmul's) copies it first: 20-25 ms per request for 1,000,000 x 64 on 2 CPU cores
-  (``benchmarks/serving.py``), against 10 ms for the matmul itself.
+  whole read (the matmul's) copies it first, which for a large catalogue costs more than the matmul itself
+  (``benchmarks/serving.py`` measures both).
 * ``scann``: a ``tfrs.layers.factorized_top_k.ScaNN`` tree + asymmetric-hashing index over the real items
   (ids ``2..V-1``), with the bias folded into the vectors (``[q, 1] . [e, b]``). It over-fetches
   ``max(num_reordering_candidates, k + longest exclusion list)`` approximate neighbours, rescores them

@@ -1,8 +1,8 @@
 """What machine a figure was measured on: platform, Python, CPU count and CPU model (no TensorFlow).
 
-Speeds taken on different CPUs are not comparable (with the same code our GRU4Rec trained 1.4-1.7x more targets per
-second on a 2-core AMD EPYC VM than on a 2-core Intel Xeon one: benchmarks/reports/peers/throughput_*_l200 and *_l50
-against their ``_xeon`` twins as of commit a148b1e), so every benchmark record carries :func:`describe`.
+Speeds taken on different CPUs are not comparable (the same code trains at clearly different speeds on a 2-core AMD
+EPYC VM and a 2-core Intel Xeon one: compare benchmarks/reports/peers/throughput_*_l200 with their ``_xeon``
+twins), so every benchmark record carries :func:`describe`.
 """
 from __future__ import annotations
 

@@ -8,7 +8,8 @@ Same contract as every model (``base.SequentialRecommender``): tied item embeddi
   ``mask_token_id = V``: the input table has ``V + 1`` rows; the output layer uses the first ``V``
   rows only (``item_embeddings()``), so the mask token is never scored nor sampled.
 * **Encoder** (``encode``): item + learnable absolute position embeddings (``position_origin``: counted
-  from the newest item by default; ``"first"`` counts from the oldest, as the reference BERT on right padding), LayerNorm and dropout (BERT's embedding post-processing), ``num_blocks`` shared
+  from the newest item by default; ``"first"`` counts from the oldest, as the reference BERT on right
+  padding), LayerNorm and dropout (BERT's embedding post-processing), ``num_blocks`` shared
   ``TransformerBlock`` s with ``bidirectional_attention_mask`` (every position attends every real
   position, both sides), final LayerNorm. ``causal = False``: a state may depend on later items.
 * **Training** (``compute_loss``): on the last ``max_len`` items of each training row, ``ClozeMasking``

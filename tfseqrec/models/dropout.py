@@ -2,7 +2,7 @@
 
 Keras' ``Dropout`` draws one float32 uniform per element (TensorFlow's Philox kernel, 32 bits each), then
 compares, selects and scales. In a transformer step on 2 CPU cores that random generation was the largest single
-op type after the matmuls (``benchmarks/profile_step.py``: BERT4Rec on ML-100K at length 50, ~1/8 of the step).
+op type after the matmuls (``benchmarks/profile_step.py`` profiles a step).
 :class:`FastDropout` asks Philox for half as many 32-bit words, splits each into two 16-bit draws and keeps an
 element when its draw is at least ``round(rate * 65536)``; kept elements are scaled by ``1 / (1 - t / 65536)`` so
 the expectation stays exact. The drop rate is ``rate`` up to 1/131072 (``0.1`` -> ``0.1000061``), far below what

@@ -3,8 +3,8 @@
 Item embeddings scaled by sqrt(D) plus learnable absolute position embeddings, dropout, ``num_blocks``
 pre-norm transformer blocks with a causal mask, and a final layer norm. Positions count from the first
 item of the (truncated) history by default, as in the reference implementations (right-padded there):
-on ML-1M the index of a rating in a user's history carries signal (sign-up ratings come first). With the full cross-entropy loss
-this is the "SASRec+" of Klenitskiy & Vasilev (RecSys 2023); with ``LossConfig("bce")`` it is the original.
+on ML-1M the index of a rating in a user's history carries signal (sign-up ratings come first). With the full
+cross-entropy loss this is the "SASRec+" of Klenitskiy & Vasilev (RecSys 2023); with ``LossConfig("bce")`` it is the original.
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Only what our server acts on is kept: each model's name, base path and version policy. A relative
 ``base_path`` is resolved against the config file's directory, so a config next to its exports
-(``saved_models/models.config`` with ``base_path: "sasrec/brute_force"``) works from any working dir.
+(``saved_models/models.config`` with ``base_path: "sasrec_ml1m_brute_force"``) works from any working dir.
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Full-catalogue softmax cross-entropy with a hand-written gradient: the output layer of ``full_ce``.
 
-The textbook graph, ``logits = q @ E^T`` then ``tf.nn.sparse_softmax_cross_entropy_with_logits``, is 2.2-2.8x
-slower on a 2-core CPU over ML-1M's catalogue (``benchmarks/output_layer.py``, both layers in one process). Here
+The textbook graph, ``logits = q @ E^T`` then ``tf.nn.sparse_softmax_cross_entropy_with_logits``, forms and
+differentiates the whole ``[N, V]`` logits (``benchmarks/output_layer.py`` times both layers in one process). Here
 the forward pass keeps only ``softmax(logits)`` (one fused oneDNN kernel) and the backward pass never forms
 ``dlogits``:
 
