@@ -20,7 +20,7 @@ import datetime
 import logging
 import os
 import platform
-from typing import Optional, Sequence as Seq
+from typing import NamedTuple, Optional, Sequence as Seq
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
@@ -77,13 +77,48 @@ def split_names(cfg: PreprocessConfig) -> list[str]:
 
 def build_pipeline(p: beam.Pipeline, cfg: PreprocessConfig, plan: readers.InputPlan) -> None:
     """Lays out every step on pipeline ``p`` (see ``beam_pipelines.config`` for the order and rules)."""
-    out_dir = cfg.output.output_dir
-    counts = []
+    counts = []  # the row accounting of every step, collected into stats.json
+    rows, seqs, kcore_rounds = _sequences(p, cfg, plan, counts)
+    lengths = seqs | "LengthHistogram" >> T.LengthHistogram()
+    users = (seqs | "UserKeys" >> beam.Map(lambda s: s.user if s.user is not None else s.key)
+             | "DistinctUsers" >> beam.Distinct() | "CountUsers" >> beam.combiners.Count.Globally())
+    event_types = seqs | "EventTypes" >> T.EventTypeVocabulary()
 
+    split = seqs | "Split" >> T.SplitSequences(cfg.split)
+    counts.append(split[T.COUNTS])
+    eval_pairs = {name: split[name] for name in split_names(cfg)[1:]}
+    vocab = _vocabularies(cfg, split, eval_pairs, event_types)
+    if plan.columns.features:
+        _write_item_features(rows, plan, vocab.ids, cfg.output.output_dir)
+    suffix = _write_records(cfg, split, eval_pairs, vocab, counts)
+
+    all_counts = counts | "FlattenCounts" >> beam.Flatten() | "Counts" >> T.CollectCounts()
+    popularity = vocab.items | "Popularity" >> beam.Map(stats_lib.popularity_summary)
+    num_items = vocab.items | "NumItems" >> beam.Map(len)
+    side = {
+        "counts": beam.pvalue.AsSingleton(all_counts),
+        "lengths": beam.pvalue.AsSingleton(lengths),
+        "popularity": beam.pvalue.AsSingleton(popularity),
+        "num_items": beam.pvalue.AsSingleton(num_items),
+        "num_users": beam.pvalue.AsSingleton(users),
+        "event_types": beam.pvalue.AsSingleton(event_types),
+    }
+    if kcore_rounds is not None:
+        side["kcore"] = beam.pvalue.AsSingleton(kcore_rounds)
+    (p | "Once" >> beam.Create([None])
+     | "WriteSpecAndStats" >> beam.Map(_write_spec_and_stats, cfg=cfg, plan=plan, suffix=suffix, **side))
+
+
+def _sequences(p: beam.Pipeline, cfg: PreprocessConfig, plan: readers.InputPlan, counts: list):
+    """Read (rejects written), row filters, grouping into sequences, repeats, sessions and k-core.
+
+    Returns ``(rows that passed the filters, sequences, k-core rounds or None)``; appends each step's counts.
+    """
     parsed = p | "Read" >> T.ReadInteractions(plan)
     counts.append(parsed[T.COUNTS])
     (parsed[T.REJECTS] | "RejectsToJson" >> beam.Map(T.reject_to_json)
-     | "WriteRejects" >> beam.io.WriteToText(io_utils.join(out_dir, "rejects"), file_name_suffix=".jsonl"))
+     | "WriteRejects" >> beam.io.WriteToText(io_utils.join(cfg.output.output_dir, "rejects"),
+                                             file_name_suffix=".jsonl"))
 
     filtered = parsed.rows | "FilterRows" >> T.FilterRows(cfg.filters)
     counts.append(filtered[T.COUNTS])
@@ -101,22 +136,23 @@ def build_pipeline(p: beam.Pipeline, cfg: PreprocessConfig, plan: readers.InputP
         kcore = seqs | "KCore" >> T.IterativeKCore(cfg.filters)
         counts.append(kcore[T.COUNTS])
         seqs, kcore_rounds = kcore["seqs"], kcore["rounds"]
+    return filtered.rows, seqs, kcore_rounds
 
-    lengths = seqs | "LengthHistogram" >> T.LengthHistogram()
-    users = (seqs | "UserKeys" >> beam.Map(lambda s: s.user if s.user is not None else s.key)
-             | "DistinctUsers" >> beam.Distinct() | "CountUsers" >> beam.combiners.Count.Globally())
-    event_types = seqs | "EventTypes" >> T.EventTypeVocabulary()
 
-    split = seqs | "Split" >> T.SplitSequences(cfg.split)
-    counts.append(split[T.COUNTS])
-    protocol = cfg.split.protocol
-    is_session = protocol == "session"
-    eval_splits = split_names(cfg)[1:]
-    eval_pairs = {name: split[name] for name in eval_splits}
+class _Vocabularies(NamedTuple):
+    """The item vocabulary and the side inputs that map items and event types to ids."""
+    items: beam.PCollection  # one element: the vocabulary (items with their train counts, in id order)
+    ids: beam.pvalue.AsSingleton  # item -> id
+    train_ids: beam.pvalue.AsSingleton  # item -> id, items of train sessions only (or ``ids``)
+    event_ids: beam.pvalue.AsSingleton  # event type -> 1-based id
 
+
+def _vocabularies(cfg: PreprocessConfig, split, eval_pairs: dict, event_types: beam.PCollection) -> _Vocabularies:
+    """Builds the item vocabulary (written to ``vocab.tsv``) and the event type ids."""
+    is_session = cfg.split.protocol == "session"
     extra_items = None
-    if eval_splits and not is_session:
-        extra_items = ([eval_pairs[n] | f"{n}Targets" >> beam.Map(lambda pair: pair[1]) for n in eval_splits]
+    if eval_pairs and not is_session:
+        extra_items = ([eval_pairs[n] | f"{n}Targets" >> beam.Map(lambda pair: pair[1]) for n in eval_pairs]
                        | "EvalTargets" >> beam.Flatten())
     valid_items_known = is_session and cfg.split.test_vocabulary == "train_valid" and "valid" in eval_pairs
     if valid_items_known:  # validation sessions' items join the vocabulary (count 0) so that test keeps them
@@ -128,23 +164,31 @@ def build_pipeline(p: beam.Pipeline, cfg: PreprocessConfig, plan: readers.InputP
                       if valid_items_known else vocab_ids)
     event_ids = beam.pvalue.AsSingleton(
         event_types | "EventIds" >> beam.Map(lambda types: {t: i + 1 for i, t in enumerate(types)}))
+    vocab_path = io_utils.join(cfg.output.output_dir, VOCAB_FILENAME)
     (vocab | "VocabText" >> beam.Map(T.vocabulary_file_text)
-     | "WriteVocab" >> beam.Map(lambda text: io_utils.write_text(io_utils.join(out_dir, VOCAB_FILENAME), text)))
+     | "WriteVocab" >> beam.Map(lambda text: io_utils.write_text(vocab_path, text)))
+    return _Vocabularies(vocab, vocab_ids, train_item_ids, event_ids)
 
-    if plan.columns.features:
-        (filtered.rows | "SideFeatures" >> T.ItemSideFeatures(len(plan.columns.features))
-         | "FeatureLines" >> beam.FlatMap(T.item_feature_lines, vocab_ids)
-         | "WriteFeatures" >> beam.io.WriteToText(io_utils.join(out_dir, "item_features"), file_name_suffix=".tsv",
-                                                   header="\t".join(("id", "item") + plan.columns.features))
-         )
 
+def _write_item_features(rows: beam.PCollection, plan: readers.InputPlan, vocab_ids, out_dir: str) -> None:
+    """``item_features-*.tsv``: the most frequent value of each feature column per item."""
+    (rows | "SideFeatures" >> T.ItemSideFeatures(len(plan.columns.features))
+     | "FeatureLines" >> beam.FlatMap(T.item_feature_lines, vocab_ids)
+     | "WriteFeatures" >> beam.io.WriteToText(io_utils.join(out_dir, "item_features"), file_name_suffix=".tsv",
+                                               header="\t".join(("id", "item") + plan.columns.features))
+     )
+
+
+def _write_records(cfg: PreprocessConfig, split, eval_pairs: dict, vocab: _Vocabularies, counts: list) -> str:
+    """Encodes and writes the TFRecords of every split (session splits: unseen items dropped first); returns
+    the files' suffix."""
+    is_session = cfg.split.protocol == "session"
     suffix = ".tfrecord" + (".gz" if cfg.output.compression == "GZIP" else "")
     compression = CompressionTypes.GZIP if cfg.output.compression == "GZIP" else CompressionTypes.UNCOMPRESSED
     to_encode = {"train": (split.train, False, True, False)}
-    for name in eval_splits:
-        pairs = eval_pairs[name]
+    for name, pairs in eval_pairs.items():
         if is_session:
-            known = vocab_ids if name == "test" else train_item_ids
+            known = vocab.ids if name == "test" else vocab.train_ids
             kept = pairs | f"FilterUnseen_{name}" >> T.FilterEvalSessions(known)
             counts.append(kept[T.COUNTS])
             pairs = kept.pairs
@@ -152,27 +196,12 @@ def build_pipeline(p: beam.Pipeline, cfg: PreprocessConfig, plan: readers.InputP
         to_encode[name] = (pairs, True, is_session, not is_session)
     for name, (elements, paired, count_truncation, with_targets) in to_encode.items():
         encoded = elements | f"Encode_{name}" >> T.EncodeRecords(
-            name, cfg.output.max_len, paired, count_truncation, with_targets, vocab_ids, event_ids)
+            name, cfg.output.max_len, paired, count_truncation, with_targets, vocab.ids, vocab.event_ids)
         counts.append(encoded[T.COUNTS])
         encoded.records | f"Write_{name}" >> beam.io.WriteToTFRecord(
-            io_utils.join(out_dir, name), file_name_suffix=suffix, num_shards=cfg.output.num_shards,
+            io_utils.join(cfg.output.output_dir, name), file_name_suffix=suffix, num_shards=cfg.output.num_shards,
             compression_type=compression)
-
-    all_counts = counts | "FlattenCounts" >> beam.Flatten() | "Counts" >> T.CollectCounts()
-    popularity = vocab | "Popularity" >> beam.Map(stats_lib.popularity_summary)
-    num_items = vocab | "NumItems" >> beam.Map(len)
-    side = {
-        "counts": beam.pvalue.AsSingleton(all_counts),
-        "lengths": beam.pvalue.AsSingleton(lengths),
-        "popularity": beam.pvalue.AsSingleton(popularity),
-        "num_items": beam.pvalue.AsSingleton(num_items),
-        "num_users": beam.pvalue.AsSingleton(users),
-        "event_types": beam.pvalue.AsSingleton(event_types),
-    }
-    if kcore_rounds is not None:
-        side["kcore"] = beam.pvalue.AsSingleton(kcore_rounds)
-    (p | "Once" >> beam.Create([None])
-     | "WriteSpecAndStats" >> beam.Map(_write_spec_and_stats, cfg=cfg, plan=plan, suffix=suffix, **side))
+    return suffix
 
 
 def _write_spec_and_stats(_, cfg: PreprocessConfig, plan: readers.InputPlan, suffix: str, counts: dict,

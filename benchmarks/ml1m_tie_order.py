@@ -145,7 +145,8 @@ def main(argv=None) -> int:
             test = summary["test_metrics"]
             row["model HR@10"], row["model NDCG@10"] = test["HR@10"], test["NDCG@10"]
             row["best valid NDCG@10"], row["stopped_by"] = summary.get("best_valid_NDCG@10"), summary["stopped_by"]
-            row["epochs (best / run, whole chain)"] = [summary.get("cumulative", summary)[k] for k in ("best_epoch", "epochs_run")]
+            chain = summary.get("cumulative", summary)
+            row["epochs (best / run, whole chain)"] = [chain[k] for k in ("best_epoch", "epochs_run")]
         rows.append(row)
         print(" | ".join(f"{k} {v:.4f}" if isinstance(v, float) else str(v) for k, v in row.items()), flush=True)
     paired = paired_model_comparison(workdir, args.run_prefix)

@@ -14,7 +14,6 @@ import argparse
 
 import tfseqrec  # noqa: F401
 import numpy as np
-import tensorflow as tf
 
 from tfseqrec.host.machine import describe
 from output_layers import output_layer_step, output_layer_targets_per_second  # the sibling module

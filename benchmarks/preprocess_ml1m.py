@@ -19,8 +19,9 @@ Both implementations do the same steps on ``ml-1m.seq.tsv`` (columns user_id, it
 Each measured run is a fresh Python subprocess (so one run's memory does not inflate the next). Inside it,
 imports happen before the clock starts; then the run is timed (wall seconds) while a background thread
 samples, every 50 ms with psutil, the RSS of the run's whole process tree (driver + Beam worker processes)
-and keeps the peak of the sum (shared pages, e.g. of libraries, count once per process). The driver's ``ru_maxrss`` (and the largest ``ru_maxrss`` of its reaped
-children) is reported too. "rows/s" is input data rows (1,000,209 for ML-1M) per wall second.
+and keeps the peak of the sum (shared pages, e.g. of libraries, count once per process). The driver's
+``ru_maxrss`` (and the largest ``ru_maxrss`` of its reaped children) is reported too. "rows/s" is input data
+rows (1,000,209 for ML-1M) per wall second.
 
 After the runs it checks both outputs: 6,040 users, 3,416 items, 999,611 interactions, 6,040 validation and
 6,040 test targets; identical ``vocab.tsv``; identical per-user train sequences and validation/test
@@ -41,6 +42,7 @@ Needs ``psutil`` (``pip install psutil``).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import resource
@@ -54,6 +56,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 try:
     import psutil
@@ -251,63 +254,129 @@ class _TFRecordFile:
 
 def pandas_preprocess(input_path: str, output_dir: str, item_min_count: int, output_format: str) -> dict:
     """The same steps as the pipeline, with pandas/numpy. Returns counts and per-stage seconds."""
-    import numpy as np
+    import numpy  # noqa: F401  (imported before the clock, as the steps' own imports)
     import pandas as pd
-    from tfseqrec.data.example_codec import encode_example
+    from tfseqrec.data.example_codec import encode_example  # noqa: F401
 
-    stages = {}
-    t = time.perf_counter()
+    stages = _Stages()
+    df = _pandas_read(input_path)                                                    # 1. read
+    rows_read = len(df)
+    stages.lap("read")
+    item_codes, item_names = pd.factorize(df["item_id"])                             # 2. item k-core
+    kept_idx, removed_per_round = _item_kcore(item_codes, len(item_names), item_min_count)
+    item_codes = item_codes[kept_idx]
+    stages.lap("kcore")
+    seqs = _group_sort(df, kept_idx, item_codes)                                     # 3. group, sort
+    stages.lap("group_sort")
+    split = _leave_one_out(seqs)                                                     # 4. split
+    stages.lap("split")
+    vocab, ids = _pandas_vocabulary(seqs.items, split.is_train, item_names)          # 5. vocabulary
+    stages.lap("vocabulary")
+    writer_name = _pandas_write(output_dir, output_format, vocab, ids, seqs, split)  # 6. write
+    stages.lap("write")
 
-    def lap(name):
-        nonlocal t
+    return {
+        "rows_read": rows_read,
+        "users": int(len(seqs.starts)),
+        "items": len(vocab),
+        "interactions": int(len(seqs.items)),
+        "valid_targets": int(len(split.valid_target_idx)),
+        "test_targets": int(len(split.test_target_idx)),
+        "kcore_removed_per_round": removed_per_round,
+        "stages": stages.seconds,
+        "writer": writer_name,
+    }
+
+
+class _Stages:
+    """Wall seconds per stage: ``lap(name)`` records the time since the previous lap (or the start)."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def lap(self, name: str) -> None:
         now = time.perf_counter()
-        stages[name] = now - t
-        t = now
+        self.seconds[name] = now - self._t
+        self._t = now
 
-    # 1. read
+
+def _pandas_read(input_path: str):
+    """1. The TSV as a DataFrame; empty user/item/seq_pos fields are an error (no rejects here)."""
+    import pandas as pd
     df = pd.read_csv(input_path, sep="\t", dtype={"user_id": str, "item_id": str, "rating": "float64",
                                                   "seq_pos": "int64"})
-    rows_read = len(df)
     if df[["user_id", "item_id", "seq_pos"]].isna().any().any():
         raise ValueError(f"{input_path}: empty user/item/seq_pos fields; the pandas version does not reject rows")
-    lap("read")
+    return df
 
-    # 2. item k-core, repeated until a round removes nothing
-    item_codes, item_names = pd.factorize(df["item_id"])
-    keep = np.ones(rows_read, dtype=bool)
+
+def _item_kcore(item_codes, num_items: int, item_min_count: int):
+    """2. Item k-core, repeated until a round removes nothing: ``(kept row indices, rows removed per round)``."""
+    import numpy as np
+    keep = np.ones(len(item_codes), dtype=bool)
     removed_per_round = []
     while True:
-        counts = np.bincount(item_codes[keep], minlength=len(item_names))
+        counts = np.bincount(item_codes[keep], minlength=num_items)
         drop = keep & (counts[item_codes] < item_min_count)
         removed = int(drop.sum())
         removed_per_round.append(removed)
         if removed == 0 or item_min_count <= 1:
             break
         keep &= ~drop
-    kept_idx = np.flatnonzero(keep)
-    item_codes = item_codes[kept_idx]
-    lap("kcore")
+    return np.flatnonzero(keep), removed_per_round
 
-    # 3. group by user, stable sort by (seq_pos, input position)
+
+@dataclasses.dataclass
+class _UserSequences:
+    """Kept rows grouped by user (``R`` rows, ``U`` users), each user's rows in order."""
+    users: Any       # user code per row [R]
+    items: Any       # item code per row [R]
+    starts: Any      # first row of each user [U]
+    lengths: Any     # rows of each user [U]
+    user_names: Any  # user id string per user code
+
+
+def _group_sort(df, kept_idx, item_codes) -> _UserSequences:
+    """3. Groups the kept rows by user, stable sorted by (seq_pos, input position)."""
+    import numpy as np
+    import pandas as pd
     user_codes, user_names = pd.factorize(df["user_id"].to_numpy()[kept_idx])
     seq_pos = df["seq_pos"].to_numpy()[kept_idx]
     order = np.lexsort((kept_idx, seq_pos, user_codes))  # last key is the primary one; lexsort is stable
     users = user_codes[order]
-    items = item_codes[order]
     starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
-    lengths = np.diff(np.r_[starts, len(users)])
-    lap("group_sort")
+    return _UserSequences(users=users, items=item_codes[order], starts=starts,
+                          lengths=np.diff(np.r_[starts, len(users)]), user_names=user_names)
 
-    # 4. leave-one-out: n >= 3 -> train seq[:-2], valid (seq[:-2], seq[-2]), test (seq[:-1], seq[-1])
+
+@dataclasses.dataclass
+class _LeaveOneOut:
+    """Which rows train on, which users are evaluated (``n >= 3``) and their target rows."""
+    is_train: Any          # bool [R]
+    has_eval: Any          # bool [U]
+    valid_target_idx: Any  # row of each evaluated user's validation target
+    test_target_idx: Any   # row of each evaluated user's test target
+
+
+def _leave_one_out(seqs: _UserSequences) -> _LeaveOneOut:
+    """4. Leave-one-out: n >= 3 -> train seq[:-2], valid (seq[:-2], seq[-2]), test (seq[:-1], seq[-1])."""
+    import numpy as np
+    starts, lengths = seqs.starts, seqs.lengths
     group_len = np.repeat(lengths, lengths)
-    position = np.arange(len(users)) - np.repeat(starts, lengths)
-    is_train = (group_len < 3) | (position < group_len - 2)
+    position = np.arange(len(seqs.users)) - np.repeat(starts, lengths)
     has_eval = lengths >= 3
-    valid_target_idx = (starts + lengths - 2)[has_eval]
-    test_target_idx = (starts + lengths - 1)[has_eval]
-    lap("split")
+    return _LeaveOneOut(is_train=(group_len < 3) | (position < group_len - 2), has_eval=has_eval,
+                        valid_target_idx=(starts + lengths - 2)[has_eval],
+                        test_target_idx=(starts + lengths - 1)[has_eval])
 
-    # 5. vocabulary: train count desc, then item id string; eval-only items join with count 0
+
+def _pandas_vocabulary(items, is_train, item_names):
+    """5. Vocabulary: train count desc, then item id string; eval-only items join with count 0.
+
+    Returns ``([(item, train count)] in id order from 2, vocabulary id per row)``.
+    """
+    import numpy as np
     train_counts = np.bincount(items[is_train], minlength=len(item_names))
     present = np.flatnonzero(np.bincount(items, minlength=len(item_names)) > 0)
     names = item_names[present]
@@ -316,68 +385,71 @@ def pandas_preprocess(input_path: str, output_dir: str, item_min_count: int, out
     id_of_code = np.zeros(len(item_names), dtype=np.int64)
     for i, (name, _) in enumerate(vocab):
         id_of_code[code_of[name]] = i + 2
-    ids = id_of_code[items]
-    lap("vocabulary")
+    return vocab, id_of_code[items]
 
-    # 6. write
+
+def _pandas_write(output_dir: str, output_format: str, vocab: list, ids, seqs: _UserSequences,
+                  split: _LeaveOneOut) -> str:
+    """6. Writes vocab.tsv and the splits (TFRecords or parquet); returns what wrote the splits."""
     os.makedirs(output_dir, exist_ok=True)
     with open(os.path.join(output_dir, "vocab.tsv"), "w", encoding="utf-8") as f:
         f.write("\n".join(["[PAD]\t0", "[OOV]\t0"] + [f"{name}\t{n}" for name, n in vocab]) + "\n")
-    sequence_ids = user_names[users[starts]].tolist()
+    sequence_ids = seqs.user_names[seqs.users[seqs.starts]].tolist()
     if output_format == "tfrecord":
-        writers = {s: _TFRecordFile(os.path.join(output_dir, f"{s}-00000-of-00001.tfrecord"))
-                   for s in ("train", "valid", "test")}
-        all_ids = ids.tolist()
-        for sid, start, n in zip(sequence_ids, starts.tolist(), lengths.tolist()):
-            seq = all_ids[start:start + n]
-            if n < 3:
-                writers["train"].write(encode_example({"sequence_id": ("bytes", [sid]), "item_ids": ("int64", seq)}))
-                continue
-            writers["train"].write(encode_example({"sequence_id": ("bytes", [sid]), "item_ids": ("int64", seq[:-2])}))
-            writers["valid"].write(encode_example({"sequence_id": ("bytes", [sid]), "item_ids": ("int64", seq[:-2]),
-                                                   "target_ids": ("int64", [seq[-2]])}))
-            writers["test"].write(encode_example({"sequence_id": ("bytes", [sid]), "item_ids": ("int64", seq[:-1]),
-                                                  "target_ids": ("int64", [seq[-1]])}))
-        writer_name = writers["train"].writer_name
-        for w in writers.values():
-            w.close()
-    else:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        return _write_pandas_tfrecords(output_dir, sequence_ids, ids, seqs)
+    return _write_pandas_parquet(output_dir, sequence_ids, ids, seqs, split)
 
-        def list_array(values, offsets):
-            return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(values, pa.int64()))
 
-        train_len = np.where(lengths < 3, lengths, lengths - 2)
-        train_offsets = np.r_[0, np.cumsum(train_len)]
-        pq.write_table(pa.table({"sequence_id": sequence_ids, "item_ids": list_array(ids[is_train], train_offsets)}),
-                       os.path.join(output_dir, "train.parquet"))
-        eval_ids = [s for s, e in zip(sequence_ids, has_eval.tolist()) if e]
-        eval_starts, eval_len = starts[has_eval], lengths[has_eval]
-        for split, input_len, target_idx in (("valid", eval_len - 2, valid_target_idx),
-                                             ("test", eval_len - 1, test_target_idx)):
-            take = np.concatenate([np.arange(s, s + n) for s, n in zip(eval_starts, input_len)]) \
-                if len(eval_starts) else np.array([], dtype=np.int64)
-            offsets = np.r_[0, np.cumsum(input_len)]
-            pq.write_table(pa.table({
-                "sequence_id": eval_ids,
-                "item_ids": list_array(ids[take], offsets),
-                "target_ids": list_array(ids[target_idx], np.arange(len(target_idx) + 1)),
-            }), os.path.join(output_dir, f"{split}.parquet"))
-        writer_name = "parquet (pyarrow), one file per split"
-    lap("write")
+def _write_pandas_tfrecords(output_dir: str, sequence_ids: list, ids, seqs: _UserSequences) -> str:
+    """train/valid/test TFRecords of ``tf.train.Example`` (the pipeline's codec), one file per split."""
+    from tfseqrec.data.example_codec import encode_example
+    writers = {s: _TFRecordFile(os.path.join(output_dir, f"{s}-00000-of-00001.tfrecord"))
+               for s in ("train", "valid", "test")}
+    all_ids = ids.tolist()
+    for sid, start, n in zip(sequence_ids, seqs.starts.tolist(), seqs.lengths.tolist()):
+        seq = all_ids[start:start + n]
+        if n < 3:
+            writers["train"].write(encode_example({"sequence_id": ("bytes", [sid]), "item_ids": ("int64", seq)}))
+            continue
+        writers["train"].write(encode_example({"sequence_id": ("bytes", [sid]), "item_ids": ("int64", seq[:-2])}))
+        writers["valid"].write(encode_example({"sequence_id": ("bytes", [sid]), "item_ids": ("int64", seq[:-2]),
+                                               "target_ids": ("int64", [seq[-2]])}))
+        writers["test"].write(encode_example({"sequence_id": ("bytes", [sid]), "item_ids": ("int64", seq[:-1]),
+                                              "target_ids": ("int64", [seq[-1]])}))
+    writer_name = writers["train"].writer_name
+    for w in writers.values():
+        w.close()
+    return writer_name
 
-    return {
-        "rows_read": rows_read,
-        "users": int(len(starts)),
-        "items": len(vocab),
-        "interactions": int(len(items)),
-        "valid_targets": int(len(valid_target_idx)),
-        "test_targets": int(len(test_target_idx)),
-        "kcore_removed_per_round": removed_per_round,
-        "stages": stages,
-        "writer": writer_name,
-    }
+
+def _write_pandas_parquet(output_dir: str, sequence_ids: list, ids, seqs: _UserSequences,
+                          split: _LeaveOneOut) -> str:
+    """train/valid/test parquet files (pyarrow) with list columns."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def list_array(values, offsets):
+        return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(values, pa.int64()))
+
+    lengths, has_eval = seqs.lengths, split.has_eval
+    train_len = np.where(lengths < 3, lengths, lengths - 2)
+    train_offsets = np.r_[0, np.cumsum(train_len)]
+    pq.write_table(pa.table({"sequence_id": sequence_ids, "item_ids": list_array(ids[split.is_train], train_offsets)}),
+                   os.path.join(output_dir, "train.parquet"))
+    eval_ids = [s for s, e in zip(sequence_ids, has_eval.tolist()) if e]
+    eval_starts, eval_len = seqs.starts[has_eval], lengths[has_eval]
+    for name, input_len, target_idx in (("valid", eval_len - 2, split.valid_target_idx),
+                                        ("test", eval_len - 1, split.test_target_idx)):
+        take = np.concatenate([np.arange(s, s + n) for s, n in zip(eval_starts, input_len)]) \
+            if len(eval_starts) else np.array([], dtype=np.int64)
+        offsets = np.r_[0, np.cumsum(input_len)]
+        pq.write_table(pa.table({
+            "sequence_id": eval_ids,
+            "item_ids": list_array(ids[take], offsets),
+            "target_ids": list_array(ids[target_idx], np.arange(len(target_idx) + 1)),
+        }), os.path.join(output_dir, f"{name}.parquet"))
+    return "parquet (pyarrow), one file per split"
 
 
 def child_pandas(spec: dict):
@@ -539,6 +611,11 @@ def _counts_from_records(splits: dict, vocab_lines: list[str]) -> dict:
             "test_targets": sum(len(t) for _, t in splits["test"].values())}
 
 
+def _first_difference(a: list, b: list) -> int:
+    """The first index where ``a`` and ``b`` differ (the shorter length when one is a prefix of the other)."""
+    return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+
+
 def check_outputs(beam_dir: Path, pandas_dir: Path, pandas_result: dict, pandas_format: str) -> bool:
     ok = True
 
@@ -575,7 +652,7 @@ def check_outputs(beam_dir: Path, pandas_dir: Path, pandas_result: dict, pandas_
         check(f"{name} counts match the expected ML-1M numbers", not bad, f"differ: {bad}" if bad else "")
     check("vocab.tsv identical (same ids, same order, same counts)", beam_vocab == pandas_vocab,
           "" if beam_vocab == pandas_vocab else
-          f"first difference at line {next((i for i, (a, b) in enumerate(zip(beam_vocab, pandas_vocab)) if a != b), min(len(beam_vocab), len(pandas_vocab)))}")
+          f"first difference at line {_first_difference(beam_vocab, pandas_vocab)}")
     for split in ("train", "valid", "test"):
         b, p = beam_splits[split], pandas_splits[split]
         same = b == p
@@ -638,27 +715,12 @@ def main(argv=None) -> int:
         return 2
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow only reads records back here; keep it quiet
-    from importlib.metadata import version
     keep_outputs = args.output_dir is not None
     work_dir = (args.output_dir.resolve() if keep_outputs else Path(tempfile.mkdtemp(prefix="preprocess_ml1m_")))
     work_dir.mkdir(parents=True, exist_ok=True)
     with open(args.input, "rb") as f:
         input_rows = sum(1 for _ in f) - 1  # minus the header
-
-    print("MovieLens-1M preprocessing benchmark: Beam pipeline vs plain pandas")
-    print(f"command : {' '.join(shlex.quote(a) for a in [sys.executable, *sys.argv])}")
-    print(f"input   : {args.input} ({input_rows:,} data rows, {args.input.stat().st_size / MIB:.1f} MiB)")
-    print(f"machine : {os.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.1f} GiB RAM; Python "
-          f"{sys.version.split()[0]}, apache-beam {version('apache-beam')}, pandas {version('pandas')}, "
-          f"psutil {psutil.__version__}")
-    runner_desc = args.runner_args or "(none: DirectRunner, direct_running_mode=multi_processing, direct_num_workers=" \
-        f"{max(1, min(os.cpu_count() or 1, 2))})"
-    print(f"beam    : beam_pipelines.preprocess.run(cfg, runner args {runner_desc}, overwrite=True); "
-          f"item_min_count={ITEM_MIN_COUNT}, order_col=seq_pos, leave_one_out")
-    print(f"output  : {work_dir}{'' if keep_outputs else ' (temporary, deleted at the end)'}")
-    print(f"memory  : summed RSS of the run's process tree (driver + Beam workers), sampled every "
-          f"{SAMPLE_INTERVAL_S * 1000:.0f} ms with psutil; ru_maxrss of the driver and of its largest reaped child")
-    print()
+    _print_setup(args, work_dir, keep_outputs, input_rows)
 
     runner = Runner(work_dir, args)
     ok = True
@@ -668,58 +730,11 @@ def main(argv=None) -> int:
         for _ in range(args.repeat):
             beam_runs.append(runner.measure("beam", "beam", "beam"))
             pandas_runs.append(runner.measure("pandas", "pandas", "pandas"))
-        breakdown = {}
-        if args.breakdown:
-            for _ in range(args.repeat):
-                for name, kind, sub, k in (("beam_empty", "beam_empty", "breakdown/empty", ITEM_MIN_COUNT),
-                                           ("beam_bare", "beam_bare", "breakdown/bare", ITEM_MIN_COUNT),
-                                           ("beam_no_kcore", "beam", "breakdown/no_kcore", 0),
-                                           ("parse_only", "parse", "breakdown/parse", ITEM_MIN_COUNT)):
-                    breakdown.setdefault(name, []).append(runner.measure(name, kind, sub, k))
+        breakdown = _measure_breakdown(runner, args.repeat) if args.breakdown else {}
         beam, pd_ = _summarise(beam_runs), _summarise(pandas_runs)
-        print()
-        pandas_writer = pd_["result"]["writer"]
-        print(f"Results (input rows = {input_rows:,}; pandas writes {pandas_writer}; "
-              f"Beam writes TFRecords via WriteToTFRecord + vocab.tsv, stats.json, feature_spec.json, rejects):")
-        _print_table([("Beam (full pipeline)", beam), ("pandas", pd_)], input_rows, args.repeat)
-        ratio = lambda k: beam[k] / pd_[k] if pd_[k] else float("nan")  # noqa: E731
-        print(f"{'ratio Beam/pandas':<22}  wall {ratio('wall_s'):.1f}x   rows/s {pd_['wall_s'] / beam['wall_s']:.3f}x   "
-              f"peak tree RSS {ratio('peak_tree_rss'):.1f}x   driver ru_maxrss {ratio('ru_maxrss_self'):.1f}x   "
-              f"process s {ratio('process_s'):.1f}x")
-        print("pandas stages (s): " + ", ".join(f"{k} {v:.2f}" for k, v in pd_["result"]["stages"].items())
-              + f"; k-core removed per round {pd_['result']['kcore_removed_per_round']}")
-        print("'process s' = whole subprocess including interpreter start-up and imports; "
-              "'procs' = most processes seen in the tree at once.")
-
+        _print_results(beam, pd_, input_rows, args.repeat)
         if breakdown:
-            print()
-            print("Beam breakdown (same runner options; each variant a fresh subprocess):")
-            summaries = {name: _summarise(runs) for name, runs in breakdown.items()}
-            labels = {"beam_empty": "(0) empty pipeline: Create([0]) | Map",
-                      "beam_bare": "(1) plain Beam ReadFromText->key->GroupByKey->WriteToText",
-                      "beam_no_kcore": "(2) our pipeline, item_min_count=0 (no k-core)",
-                      "beam_full": "(3) our full pipeline (the Beam run above)",
-                      "parse_only": "(p) iter_file_rows in-process, no Beam"}
-            summaries["beam_full"] = beam
-            summaries["beam_empty"]["no_data"] = True
-            order = ["beam_empty", "beam_bare", "beam_no_kcore", "beam_full", "parse_only"]
-            _print_table([(labels[n], summaries[n]) for n in order], input_rows, args.repeat)
-            t = {n: summaries[n]["wall_s"] for n in order}
-            stages = [
-                ("runner start-up/tear-down (0)", t["beam_empty"]),
-                ("plain read+group+write, net of start-up (1)-(0)", t["beam_bare"] - t["beam_empty"]),
-                ("our parse/validate, sort, split, vocabulary, encode, stats beyond plain Beam (2)-(1)",
-                 t["beam_no_kcore"] - t["beam_bare"]),
-                ("k-core, 10 laid-out rounds (3)-(2)", t["beam_full"] - t["beam_no_kcore"]),
-            ]
-            print()
-            print(f"Where the full pipeline's {t['beam_full']:.1f} s go (differences of medians):")
-            for label, secs in stages:
-                print(f"  {secs:7.2f} s  {100 * secs / t['beam_full']:5.1f}%  {label}")
-            print(f"  (parse alone, one process, no Beam: {t['parse_only']:.2f} s = "
-                  f"{input_rows / t['parse_only']:,.0f} rows/s; our pipeline parses each input file in one worker)")
-            top = max(stages, key=lambda s: s[1])
-            print(f"Dominant stage: {top[0]} ({top[1]:.1f} s, {100 * top[1] / t['beam_full']:.0f}% of the full run)")
+            _print_breakdown(breakdown, beam, input_rows, args.repeat)
 
         print()
         print("Checks:")
@@ -738,6 +753,87 @@ def main(argv=None) -> int:
         if not keep_outputs:
             shutil.rmtree(work_dir, ignore_errors=True)
     return 0 if ok else 1
+
+
+def _print_setup(args, work_dir: Path, keep_outputs: bool, input_rows: int) -> None:
+    """The command, the input, the machine and what is measured."""
+    from importlib.metadata import version
+    print("MovieLens-1M preprocessing benchmark: Beam pipeline vs plain pandas")
+    print(f"command : {' '.join(shlex.quote(a) for a in [sys.executable, *sys.argv])}")
+    print(f"input   : {args.input} ({input_rows:,} data rows, {args.input.stat().st_size / MIB:.1f} MiB)")
+    print(f"machine : {os.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.1f} GiB RAM; Python "
+          f"{sys.version.split()[0]}, apache-beam {version('apache-beam')}, pandas {version('pandas')}, "
+          f"psutil {psutil.__version__}")
+    runner_desc = args.runner_args or "(none: DirectRunner, direct_running_mode=multi_processing, direct_num_workers=" \
+        f"{max(1, min(os.cpu_count() or 1, 2))})"
+    print(f"beam    : beam_pipelines.preprocess.run(cfg, runner args {runner_desc}, overwrite=True); "
+          f"item_min_count={ITEM_MIN_COUNT}, order_col=seq_pos, leave_one_out")
+    print(f"output  : {work_dir}{'' if keep_outputs else ' (temporary, deleted at the end)'}")
+    print(f"memory  : summed RSS of the run's process tree (driver + Beam workers), sampled every "
+          f"{SAMPLE_INTERVAL_S * 1000:.0f} ms with psutil; ru_maxrss of the driver and of its largest reaped child")
+    print()
+
+
+def _measure_breakdown(runner: Runner, repeat: int) -> dict[str, list[dict]]:
+    """The Beam variants of ``--breakdown`` (and the parse alone), each measured ``repeat`` times."""
+    breakdown = {}
+    for _ in range(repeat):
+        for name, kind, sub, k in (("beam_empty", "beam_empty", "breakdown/empty", ITEM_MIN_COUNT),
+                                   ("beam_bare", "beam_bare", "breakdown/bare", ITEM_MIN_COUNT),
+                                   ("beam_no_kcore", "beam", "breakdown/no_kcore", 0),
+                                   ("parse_only", "parse", "breakdown/parse", ITEM_MIN_COUNT)):
+            breakdown.setdefault(name, []).append(runner.measure(name, kind, sub, k))
+    return breakdown
+
+
+def _print_results(beam: dict, pd_: dict, input_rows: int, repeat: int) -> None:
+    """Beam against pandas: the table, their ratios and pandas' stages."""
+    print()
+    pandas_writer = pd_["result"]["writer"]
+    print(f"Results (input rows = {input_rows:,}; pandas writes {pandas_writer}; "
+          f"Beam writes TFRecords via WriteToTFRecord + vocab.tsv, stats.json, feature_spec.json, rejects):")
+    _print_table([("Beam (full pipeline)", beam), ("pandas", pd_)], input_rows, repeat)
+    ratio = lambda k: beam[k] / pd_[k] if pd_[k] else float("nan")  # noqa: E731
+    print(f"{'ratio Beam/pandas':<22}  wall {ratio('wall_s'):.1f}x   "
+          f"rows/s {pd_['wall_s'] / beam['wall_s']:.3f}x   "
+          f"peak tree RSS {ratio('peak_tree_rss'):.1f}x   driver ru_maxrss {ratio('ru_maxrss_self'):.1f}x   "
+          f"process s {ratio('process_s'):.1f}x")
+    print("pandas stages (s): " + ", ".join(f"{k} {v:.2f}" for k, v in pd_["result"]["stages"].items())
+          + f"; k-core removed per round {pd_['result']['kcore_removed_per_round']}")
+    print("'process s' = whole subprocess including interpreter start-up and imports; "
+          "'procs' = most processes seen in the tree at once.")
+
+
+def _print_breakdown(breakdown: dict, beam: dict, input_rows: int, repeat: int) -> None:
+    """The Beam variants' table, and where the full pipeline's seconds go (differences of medians)."""
+    print()
+    print("Beam breakdown (same runner options; each variant a fresh subprocess):")
+    summaries = {name: _summarise(runs) for name, runs in breakdown.items()}
+    labels = {"beam_empty": "(0) empty pipeline: Create([0]) | Map",
+              "beam_bare": "(1) plain Beam ReadFromText->key->GroupByKey->WriteToText",
+              "beam_no_kcore": "(2) our pipeline, item_min_count=0 (no k-core)",
+              "beam_full": "(3) our full pipeline (the Beam run above)",
+              "parse_only": "(p) iter_file_rows in-process, no Beam"}
+    summaries["beam_full"] = beam
+    summaries["beam_empty"]["no_data"] = True
+    order = ["beam_empty", "beam_bare", "beam_no_kcore", "beam_full", "parse_only"]
+    _print_table([(labels[n], summaries[n]) for n in order], input_rows, repeat)
+    t = {n: summaries[n]["wall_s"] for n in order}
+    stages = [
+        ("runner start-up/tear-down (0)", t["beam_empty"]),
+        ("plain read+group+write, net of start-up (1)-(0)", t["beam_bare"] - t["beam_empty"]),
+        ("our parse/validate, sort, split, vocabulary, encode, stats beyond plain Beam (2)-(1)",
+         t["beam_no_kcore"] - t["beam_bare"]),
+        ("k-core, 10 laid-out rounds (3)-(2)", t["beam_full"] - t["beam_no_kcore"]),
+    ]
+    print()
+    print(f"Where the full pipeline's {t['beam_full']:.1f} s go (differences of medians):")
+    for label, secs in stages:
+        print(f"  {secs:7.2f} s  {100 * secs / t['beam_full']:5.1f}%  {label}")
+    print(f"  (parse alone, one process, no Beam: {t['parse_only']:.2f} s = "
+          f"{input_rows / t['parse_only']:,.0f} rows/s; our pipeline parses each input file in one worker)")
+    top = max(stages, key=lambda s: s[1])
+    print(f"Dominant stage: {top[0]} ({top[1]:.1f} s, {100 * top[1] / t['beam_full']:.0f}% of the full run)")
 
 
 if __name__ == "__main__":

@@ -905,16 +905,7 @@ def index_tables(res: dict, title: str) -> list[str]:
 
 
 def report(results: dict) -> str:
-    m = results["machine"]
-    lines = ["# Serving benchmark", "",
-             f"`python benchmarks/serving.py {' '.join(results['argv'])}` on {m['date_utc']}: {m['cpu']}, "
-             f"{m['cores']} cores, {m['memory_gib']} GiB, TensorFlow {m['tensorflow']}, ScaNN {m['scann']}, "
-             f"grpcio {m['grpcio']}, Python {m['python']}; load average at start {m['load_average_at_start']}"
-             + f", at the end {m.get('load_average_at_end')}"
-             + ("; **a training was running (figures are not clean)**" if m["training_running"] else "") + ".", ""]
-    if results.get("other_processes_seen"):
-        lines += ["**Other heavy processes ran during this benchmark (its latency figures are distorted):** "
-                  + "; ".join(f"`{p}`" for p in results["other_processes_seen"]), ""]
+    lines = _report_header(results)
     if "index" in results:
         lines += index_tables(results["index"], f"(a) Index: synthetic clustered catalogue "
                                                 f"({results['index']['clusters']:,} clusters)")
@@ -927,67 +918,94 @@ def report(results: dict) -> str:
                                      f"{r['best_epoch']}; queries = the model's query of test users)")
     e2e = results.get("e2e")
     if e2e:
-        ex = e2e["export"]
-        lines += ["### (b) End to end over gRPC (loopback, server in its own process)", "",
-                  "Export: " + ", ".join(f"{v} " + (f"{ex['export_seconds'][v]:.1f} s / " if v in ex["export_seconds"]
-                                                    else "(reused) ") + f"{ex['export_mib'][v]:,.0f} MiB"
-                                         for v in ex["export_mib"]) +
-                  f"; server ready {e2e['server']['ready_seconds']:.1f} s after start, RSS "
-                  f"{_f(e2e['server']['rss_mib_after_load'], ',.0f')} MiB.", ""]
-        if "single" in e2e:
-            lines += ["Single requests, one at a time (1 row, 20-item history, k = 10, `serving_default`; server ms = "
-                      "the server's own time for the request, from its `server-timing` trailing metadata):", "",
-                      "| model | requests | p50 ms | p99 ms | p99 <= 5 ms | server p50 / p99 ms | "
-                      "served recall@10 vs brute force |", "|---|---|---|---|---|---|---|"]
-            for name, row in e2e["single"].items():
-                target = "" if name.startswith("GetModelStatus") else ("yes" if row["p99_ms"] <= TARGET_P99_MS
-                                                                       else "**no**")
-                server = (f"{row['server_p50_ms']:.2f} / {row['server_p99_ms']:.2f}" if "server_p50_ms" in row
-                          else "")
-                lines.append(f"| {name} | {row['n']} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} | {target} | "
-                             f"{server} | {_f(row.get('served_recall@10_vs_brute_force'), '.4f')} |")
-            lines += ["", "Concurrent clients (separate client processes, each with the real `PredictionServiceStub`"
-                      " and its own channel; clients and server share the machine's cores):", "",
-                      "| model | clients | requests/s | p50 ms | p99 ms | server p50 ms (batching wait included) | "
-                      "failed |", "|---|---|---|---|---|---|---|"]
-            for row in e2e["concurrency"]:
-                lines.append(f"| {row['model']} | {row['clients']} | {row['rps']:,.0f} | {row['p50_ms']:.2f} | "
-                             f"{row['p99_ms']:.2f} | {_f(row.get('server_p50_ms'))} | {row['failed']} |")
-            lines += ["", "Where the time of one request goes, in median microseconds. The first rows are measured "
-                      "in a separate process with the server's code and TensorFlow thread settings, calling each step "
-                      "in a tight loop on the same 1-row requests; the last three come from the real server above "
-                      "(its `server-timing`, and the round trip); the handler can take longer inside the serving "
-                      "process than in a tight loop:", ""]
-            names = list(e2e["breakdown"])
-            lines += ["| step | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
-            for step in e2e["breakdown"][names[0]]:
-                lines.append(f"| {step} | " + " | ".join(f"{e2e['breakdown'][n].get(step, float('nan')):,.0f}"
-                                                         for n in names) + " |")
-            lines.append("")
+        lines += _e2e_lines(e2e)
         if "load" in e2e:
-            ld = e2e["load"]
-            ev = ld["events"]
-            lines += [f"### (c) Load and faults: 16 client processes x {ld['seconds']:.0f} s against bench_scann", "",
-                      f"{ld['requests']:,} requests answered ({ld['rps']:,.0f}/s, p50 {ld['p50_ms']:.2f} ms, p99 "
-                      f"{ld['p99_ms']:.2f} ms), **{ld['failed']} failed**. Version 2 (a copy of version 1 written to "
-                      f"`.tmp-2`, then renamed) published at {ev.get('v2_published_at', float('nan')):.1f} s "
-                      f"(copy {ev.get('v2_copy_seconds', float('nan')):.1f} s), first served at "
-                      f"{_f(ld['v2_first_served_at'], '.1f')} s, version 1 last served at "
-                      f"{_f(ld['v1_last_served_at'], '.1f')} s; a corrupt version 3 dropped in at "
-                      f"{ev.get('v3_corrupt_published_at', float('nan')):.1f} s. Responses by version: "
-                      f"{ld['served_by_version']}; latency while version 2 loaded next to the traffic: "
-                      + (f"p50 {ld['swap_window']['p50_ms']:.2f} ms, p99 {ld['swap_window']['p99_ms']:.2f} ms"
-                         if ld["swap_window"] else "n/a") + f". Version served at the end: {ld['final_version']}.", "",
-                      "GetModelStatus at the end:", "", "| version | state | error code | error message |",
-                      "|---|---|---|---|"]
-            for s in ld["status"]:
-                msg = s["error_message"].replace("|", "\\|").replace("\n", " ")
-                lines.append(f"| {s['version']} | {s['state']} | {s['error_code']} | "
-                             f"{msg[:160] + ('...' if len(msg) > 160 else '')} |")
-            lines += ["", "Checks: " + ", ".join(f"{k} {'OK' if v else '**FAILED**'}" for k, v in ld["checks"].items()),
-                      ""]
+            lines += _load_lines(e2e["load"])
     lines += ["### Targets", ""] + [f"- {t}" for t in results["targets"]] + [""]
     return "\n".join(lines)
+
+
+def _report_header(results: dict) -> list[str]:
+    """The title, the command and the machine, and a warning when other heavy processes ran."""
+    m = results["machine"]
+    lines = ["# Serving benchmark", "",
+             f"`python benchmarks/serving.py {' '.join(results['argv'])}` on {m['date_utc']}: {m['cpu']}, "
+             f"{m['cores']} cores, {m['memory_gib']} GiB, TensorFlow {m['tensorflow']}, ScaNN {m['scann']}, "
+             f"grpcio {m['grpcio']}, Python {m['python']}; load average at start {m['load_average_at_start']}"
+             + f", at the end {m.get('load_average_at_end')}"
+             + ("; **a training was running (figures are not clean)**" if m["training_running"] else "") + ".", ""]
+    if results.get("other_processes_seen"):
+        lines += ["**Other heavy processes ran during this benchmark (its latency figures are distorted):** "
+                  + "; ".join(f"`{p}`" for p in results["other_processes_seen"]), ""]
+    return lines
+
+
+def _e2e_lines(e2e: dict) -> list[str]:
+    """(b) End to end over gRPC: the exports, single requests, concurrent clients and the time breakdown."""
+    ex = e2e["export"]
+    lines = ["### (b) End to end over gRPC (loopback, server in its own process)", "",
+             "Export: " + ", ".join(f"{v} " + (f"{ex['export_seconds'][v]:.1f} s / " if v in ex["export_seconds"]
+                                               else "(reused) ") + f"{ex['export_mib'][v]:,.0f} MiB"
+                                    for v in ex["export_mib"]) +
+             f"; server ready {e2e['server']['ready_seconds']:.1f} s after start, RSS "
+             f"{_f(e2e['server']['rss_mib_after_load'], ',.0f')} MiB.", ""]
+    if "single" not in e2e:
+        return lines
+    lines += ["Single requests, one at a time (1 row, 20-item history, k = 10, `serving_default`; server ms = "
+              "the server's own time for the request, from its `server-timing` trailing metadata):", "",
+              "| model | requests | p50 ms | p99 ms | p99 <= 5 ms | server p50 / p99 ms | "
+              "served recall@10 vs brute force |", "|---|---|---|---|---|---|---|"]
+    for name, row in e2e["single"].items():
+        target = "" if name.startswith("GetModelStatus") else ("yes" if row["p99_ms"] <= TARGET_P99_MS
+                                                               else "**no**")
+        server = (f"{row['server_p50_ms']:.2f} / {row['server_p99_ms']:.2f}" if "server_p50_ms" in row
+                  else "")
+        lines.append(f"| {name} | {row['n']} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} | {target} | "
+                     f"{server} | {_f(row.get('served_recall@10_vs_brute_force'), '.4f')} |")
+    lines += ["", "Concurrent clients (separate client processes, each with the real `PredictionServiceStub`"
+              " and its own channel; clients and server share the machine's cores):", "",
+              "| model | clients | requests/s | p50 ms | p99 ms | server p50 ms (batching wait included) | "
+              "failed |", "|---|---|---|---|---|---|---|"]
+    for row in e2e["concurrency"]:
+        lines.append(f"| {row['model']} | {row['clients']} | {row['rps']:,.0f} | {row['p50_ms']:.2f} | "
+                     f"{row['p99_ms']:.2f} | {_f(row.get('server_p50_ms'))} | {row['failed']} |")
+    lines += ["", "Where the time of one request goes, in median microseconds. The first rows are measured "
+              "in a separate process with the server's code and TensorFlow thread settings, calling each step "
+              "in a tight loop on the same 1-row requests; the last three come from the real server above "
+              "(its `server-timing`, and the round trip); the handler can take longer inside the serving "
+              "process than in a tight loop:", ""]
+    names = list(e2e["breakdown"])
+    lines += ["| step | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for step in e2e["breakdown"][names[0]]:
+        lines.append(f"| {step} | " + " | ".join(f"{e2e['breakdown'][n].get(step, float('nan')):,.0f}"
+                                                 for n in names) + " |")
+    lines.append("")
+    return lines
+
+
+def _load_lines(ld: dict) -> list[str]:
+    """(c) Load and faults: traffic, the version swaps and the final model status."""
+    ev = ld["events"]
+    lines = [f"### (c) Load and faults: 16 client processes x {ld['seconds']:.0f} s against bench_scann", "",
+             f"{ld['requests']:,} requests answered ({ld['rps']:,.0f}/s, p50 {ld['p50_ms']:.2f} ms, p99 "
+             f"{ld['p99_ms']:.2f} ms), **{ld['failed']} failed**. Version 2 (a copy of version 1 written to "
+             f"`.tmp-2`, then renamed) published at {ev.get('v2_published_at', float('nan')):.1f} s "
+             f"(copy {ev.get('v2_copy_seconds', float('nan')):.1f} s), first served at "
+             f"{_f(ld['v2_first_served_at'], '.1f')} s, version 1 last served at "
+             f"{_f(ld['v1_last_served_at'], '.1f')} s; a corrupt version 3 dropped in at "
+             f"{ev.get('v3_corrupt_published_at', float('nan')):.1f} s. Responses by version: "
+             f"{ld['served_by_version']}; latency while version 2 loaded next to the traffic: "
+             + (f"p50 {ld['swap_window']['p50_ms']:.2f} ms, p99 {ld['swap_window']['p99_ms']:.2f} ms"
+                if ld["swap_window"] else "n/a") + f". Version served at the end: {ld['final_version']}.", "",
+             "GetModelStatus at the end:", "", "| version | state | error code | error message |",
+             "|---|---|---|---|"]
+    for s in ld["status"]:
+        msg = s["error_message"].replace("|", "\\|").replace("\n", " ")
+        lines.append(f"| {s['version']} | {s['state']} | {s['error_code']} | "
+                     f"{msg[:160] + ('...' if len(msg) > 160 else '')} |")
+    lines += ["", "Checks: " + ", ".join(f"{k} {'OK' if v else '**FAILED**'}" for k, v in ld["checks"].items()),
+              ""]
+    return lines
 
 
 def targets(results: dict) -> list[str]:
@@ -1015,6 +1033,46 @@ def targets(results: dict) -> list[str]:
 
 
 def main(argv=None) -> int:
+    args = _parse_args(argv)
+    parts = set(args.only or ("index", "ml1m", "e2e", "load"))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    import tfseqrec  # noqa: F401  (Keras 2 before TensorFlow)
+    import scann  # noqa: F401  (the ScaNN ops, before any ScaNN SavedModel is loaded)
+    results = {"argv": sys.argv[1:] if argv is None else list(argv), "machine": machine_info(),
+               "args": {k: v for k, v in vars(args).items()}}
+    if results["machine"]["training_running"]:
+        log("warning: a `tfseqrec.cli train` process is running: latency figures will be distorted")
+    log(f"catalogue: {args.num_items:,} x {args.dim}, {args.clusters:,} clusters")
+    cat = synthetic_catalogue(args.num_items, args.dim, args.clusters, args.seed)
+    seen = set(other_heavy_processes())
+    watching = threading.Event()
+
+    def watch():  # every 5 s: did someone start a training or a test run meanwhile?
+        while not watching.wait(5.0):
+            seen.update(other_heavy_processes())
+    threading.Thread(target=watch, daemon=True).start()
+    _run_parts(args, parts, cat, out, results)
+    watching.set()
+    seen.update(other_heavy_processes())
+    results["other_processes_seen"] = sorted(seen)
+    results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    results["targets"] = targets(results)
+    text = report(results)
+    (out / "report.md").write_text(text)
+    (out / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(text)
+    log(f"wrote {out / 'report.md'} and {out / 'results.json'}")
+    failed = _failed_checks(results)
+    if failed:
+        print(f"CHECKS FAILED: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _parse_args(argv=None) -> argparse.Namespace:
+    """The command line, with the defaults that depend on ``--quick`` filled in."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--num-items", type=int, default=None, help="catalogue size (default 1,000,000; 20,000 "
                         "with --quick)")
@@ -1047,25 +1105,11 @@ def main(argv=None) -> int:
     args.builds = args.builds or (1 if args.quick else 3)
     args.throughput_seconds = args.throughput_seconds or (3.0 if args.quick else 15.0)
     args.load_seconds = args.load_seconds or (12.0 if args.quick else 60.0)
-    parts = set(args.only or ("index", "ml1m", "e2e", "load"))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    return args
 
-    import tfseqrec  # noqa: F401  (Keras 2 before TensorFlow)
-    import scann  # noqa: F401  (the ScaNN ops, before any ScaNN SavedModel is loaded)
-    results = {"argv": sys.argv[1:] if argv is None else list(argv), "machine": machine_info(),
-               "args": {k: v for k, v in vars(args).items()}}
-    if results["machine"]["training_running"]:
-        log("warning: a `tfseqrec.cli train` process is running: latency figures will be distorted")
-    log(f"catalogue: {args.num_items:,} x {args.dim}, {args.clusters:,} clusters")
-    cat = synthetic_catalogue(args.num_items, args.dim, args.clusters, args.seed)
-    seen = set(other_heavy_processes())
-    watching = threading.Event()
 
-    def watch():  # every 5 s: did someone start a training or a test run meanwhile?
-        while not watching.wait(5.0):
-            seen.update(other_heavy_processes())
-    threading.Thread(target=watch, daemon=True).start()
+def _run_parts(args, parts: set, cat, out: Path, results: dict) -> None:
+    """Runs the chosen parts (index, ml1m, e2e and load) and stores each one's results in ``results``."""
     if "index" in parts:
         results["index"] = part_index(args, cat)
     if "ml1m" in parts:
@@ -1081,26 +1125,17 @@ def main(argv=None) -> int:
         finally:
             if not args.work:
                 shutil.rmtree(work, ignore_errors=True)
-    watching.set()
-    seen.update(other_heavy_processes())
-    results["other_processes_seen"] = sorted(seen)
-    results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    results["targets"] = targets(results)
-    text = report(results)
-    (out / "report.md").write_text(text)
-    (out / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
-    print(text)
-    log(f"wrote {out / 'report.md'} and {out / 'results.json'}")
+
+
+def _failed_checks(results: dict) -> list[str]:
+    """The load test's failed checks, and "no recall measured" when the index curve is empty."""
     failed = []
     load = results.get("e2e", {}).get("load")
     if load:
         failed += [k for k, v in load["checks"].items() if not v]
     if "index" in results and not results["index"]["curve"]:
         failed.append("no recall measured")
-    if failed:
-        print(f"CHECKS FAILED: {', '.join(failed)}", file=sys.stderr)
-        return 1
-    return 0
+    return failed
 
 
 if __name__ == "__main__":

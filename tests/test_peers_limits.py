@@ -55,8 +55,8 @@ def test_limits_divide_the_measured_bounds_by_recboles_figures(tmp_path, monkeyp
     results = _script("results")
     lines = results.section(results._titled([f"Toy={report}"], "--throughput", "throughput.json",
                                             companion="limits.json"), [], "cmd").splitlines()
-    assert any(l.startswith("| Toy | SASRec |") and l.endswith("| 150.0x / 0.20 |") for l in lines)
-    assert any(l.startswith("| Toy | GRU4Rec |") and l.endswith("| 7.5x / 1.14 |") for l in lines)
+    assert any(line.startswith("| Toy | SASRec |") and line.endswith("| 150.0x / 0.20 |") for line in lines)
+    assert any(line.startswith("| Toy | GRU4Rec |") and line.endswith("| 7.5x / 1.14 |") for line in lines)
 
 
 def test_limits_name_a_missing_report_and_a_data_dir_without_an_item_count(tmp_path, monkeypatch):

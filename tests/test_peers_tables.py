@@ -25,7 +25,8 @@ def test_throughput_table_marks_ratios_taken_on_a_busy_machine():
 
     lines = throughput.table([row("Idle", 0.02, 0.01), row("Busy", 0.0, 1.7), row("Unknown", None, None)],
                              args).splitlines()
-    idle, busy, unknown = (next(l for l in lines if l.startswith(f"| {m} ")) for m in ("Idle", "Busy", "Unknown"))
+    idle, busy, unknown = (next(line for line in lines if line.startswith(f"| {m} "))
+                           for m in ("Idle", "Busy", "Unknown"))
     assert "150.0x (met)" in idle and idle.endswith("| 0.02 / 0.01 |")
     assert "150.0x (busy machine: not comparable)" in busy and busy.endswith("| 0.00 / 1.70 |")
     assert "150.0x (met)" in unknown and unknown.endswith("| ? / ? |")
@@ -83,7 +84,8 @@ def test_readme_peer_results_are_generated_from_the_reports(tmp_path, capsys):
     assert ("| ML-1M=L200 | SASRec | 20,000 | 400 | 50.0x (NOT met) | 1,500 | 12,000 | 0.12 (met) | 0.02 / 0.01 "
             "|  |") in lines  # no limits.json beside the report: no best-possible ratios
     assert ("| ours_a | tfseqrec | 0.0561 [0.0450, 0.0680] | 0.1082 [0.0890, 0.1280] | 142 (122) | early_stopping | "
-            "4.0 | 54,410 | others 0.28 cores | vs theirs: +0.0128 [+0.0018, +0.0237], p 0.0059 (Holm 0.012) |") in lines
+            "4.0 | 54,410 | others 0.28 cores | vs theirs: +0.0128 [+0.0018, +0.0237], p 0.0059 (Holm 0.012) |"
+            ) in lines
     assert "| theirs | recbole | 0.0433 | 0.0986 |  |  |  |  | load 2.0 |  |" in lines
     assert not any(line.startswith("| theirs_tp ") for line in lines)  # throughput-only run: no accuracy row
     assert "Accuracy protocol: test split, seen items kept." in text

@@ -18,8 +18,9 @@ Per row: NDCG@10 and HR@10 with 95% percentile-bootstrap intervals over users
 (``tfseqrec.evaluation.stats.bootstrap_ci``, 10,000 resamples, seed 0), MRR, users, training targets per second
 and samples per second, seconds per epoch, peak memory, epochs (best), what stopped training and the time budget.
 Training targets: ours = next-item positions of the padded training windows (``min(n, max_len + 1) - 1`` per
-training sequence of ``n`` items, or ``n - 1`` with ``train_windows=all``; BERT4Rec: every non-padding position, of which a share is masked), RecBole =
-one per (prefix, next item) sample (BERT4Rec: its masked positions, as counted by ``run_recbole.py``).
+training sequence of ``n`` items, or ``n - 1`` with ``train_windows=all``; BERT4Rec: every non-padding position, of
+which a share is masked), RecBole = one per (prefix, next item) sample (BERT4Rec: its masked positions, as counted
+by ``run_recbole.py``).
 Then, for each of our runs against each RecBole run of the same architecture with accuracy (every pair with
 ``--cross-model``), paired over the users they share (matched by
 sequence id): the mean difference with its paired bootstrap interval, the paired t-test and Wilcoxon p-values and
@@ -259,8 +260,9 @@ def markdown(table: dict) -> str:
         c = s["costs"]
         spe = _fmt(c.get("seconds_per_epoch"), 1) + (" (projected)" if c.get("seconds_per_epoch_projected") else "")
         epochs = "" if c.get("epochs_run") is None else f"{c['epochs_run']} ({c.get('best_epoch')})"
-        lines.append(f"| {s['name']} | {s['system']} | {s['model'] or ''} | {with_ci(s, 'NDCG@10')} | {with_ci(s, 'HR@10')} "
-                     f"| {_fmt(s['MRR'])} | {_fmt(s['num_users'])} | {_fmt(c.get('targets_per_second'), 0)} | "
+        lines.append(f"| {s['name']} | {s['system']} | {s['model'] or ''} | {with_ci(s, 'NDCG@10')} | "
+                     f"{with_ci(s, 'HR@10')} | {_fmt(s['MRR'])} | {_fmt(s['num_users'])} | "
+                     f"{_fmt(c.get('targets_per_second'), 0)} | "
                      f"{_fmt(c.get('samples_per_second'), 0)} | {spe} | {_fmt(c.get('peak_memory_mib'), 0)} | "
                      f"{epochs} | {c.get('stopped_by') or ''} | {_minutes(c.get('time_budget_minutes'))} | "
                      f"{_fmt(c.get('train_minutes'), 1)} |")
@@ -276,12 +278,13 @@ def markdown(table: dict) -> str:
         out += "\n\nPaired over the same users (matched by sequence id):\n\n" + "\n".join(rows)
     out += f"\n\nProtocol: {table['protocol']}.\n"
     out += ("Training targets: ours = next-item positions of the padded training windows (each user's latest, or "
-            "all with train_windows=all; BERT4Rec: all non-padding positions); RecBole = one per (prefix, next item) sample (BERT4Rec: masked positions). "
+            "all with train_windows=all; BERT4Rec: all non-padding positions); RecBole = one per (prefix, next item) "
+            "sample (BERT4Rec: masked positions). "
             "s/epoch marked projected = throughput run (a fixed number of batches), extrapolated to one pass.\n")
     loads = [(s["name"], s["costs"].get("load_average")) for s in table["systems"] if s["costs"].get("load_average")]
     if loads:
         out += "Load average during RecBole timing: " + ", ".join(
-            f"{n} {l[0]:.1f}" for n, l in loads) + f" (on {os.cpu_count()} CPUs).\n"
+            f"{n} {load[0]:.1f}" for n, load in loads) + f" (on {os.cpu_count()} CPUs).\n"
     others = [(s["name"], s["costs"].get("other_cores")) for s in table["systems"]
               if s["costs"].get("other_cores") is not None]
     if others:

@@ -56,6 +56,7 @@ RECBOLE_PYTHON = HERE / ".venv-recbole" / "bin" / "python"
 HEADER = "user_id:token\titem_id_list:token_seq\titem_id:token\ttimestamp:float\n"
 SPLITS = ("train", "valid", "test")
 TRAIN_TARGETS = ("all", "window")
+FIRST_ITEM = 2  # our first real item id (0 = PAD, 1 = OOV)
 RESERVED_NAMES = ("ml-100k",)  # RecBole 1.2.1's Config replaces data_path for this name (its bundled copy)
 
 
@@ -119,54 +120,16 @@ def export(data_dir: str, output: str, max_len: int, train_targets: str = "all")
                          f"{spec.protocol.get('targets_per_record')!r}; the export needs one target per record")
     started = time.time()
     records = {split: read_split(spec, split) for split in SPLITS}
-    first_item, vocab_size = 2, spec.vocabulary.size
-
-    def check_ids(split, sid, ids):
-        bad = [i for i in ids if not first_item <= i < vocab_size]
-        if bad:
-            raise ValueError(f"split {split!r}, sequence {sid!r}: ids {bad[:5]} are not real items in [2, {vocab_size})"
-                             f" (PAD/OOV cannot be exported as RecBole items)")
-
+    vocab_size = spec.vocabulary.size
     out.mkdir(parents=True, exist_ok=True)
-    counts = {}
-    train_length = {}
-    with open(out / f"{name}.train.inter", "w", encoding="utf-8") as f:
-        f.write(HEADER)
-        rows = targets = 0
-        for sid, (items, _) in records["train"].items():
-            _check_token(sid)
-            check_ids("train", sid, items)
-            train_length[sid] = len(items)
-            for history, target, ts in train_rows(items, max_len, train_targets):
-                f.write(_line(sid, history, target, ts))
-                rows += 1
-            targets += min(max(len(items) - 1, 0), max_len)
-        counts["train"] = {"rows": rows, "users": len(records["train"]),
-                           "tfseqrec_window_targets": targets}
+    counts = {"train": _write_train(out / f"{name}.train.inter", records["train"], vocab_size, max_len,
+                                    train_targets)}
     consistency = {"valid_history_is_train": 0, "test_history_is_valid_plus_target": 0}
     for split in ("valid", "test"):
-        with open(out / f"{name}.{split}.inter", "w", encoding="utf-8") as f:
-            f.write(HEADER)
-            rows = 0
-            for sid, (history, target) in records[split].items():
-                if target is None:
-                    continue
-                _check_token(sid)
-                check_ids(split, sid, history + [target])
-                base = train_length.get(sid, len(history))
-                ts = float(base) if split == "valid" else float(base + (1 if sid in records["valid"] else 0))
-                f.write(_line(sid, history[-max_len:], target, ts))
-                rows += 1
-                if split == "valid" and sid in records["train"] and records["train"][sid][0] == history:
-                    consistency["valid_history_is_train"] += 1
-                if split == "test" and sid in records["valid"]:
-                    v_hist, v_target = records["valid"][sid]
-                    if v_hist + [v_target] == history:
-                        consistency["test_history_is_valid_plus_target"] += 1
-            counts[split] = {"rows": rows, "users": rows}
+        counts[split] = _write_eval(out / f"{name}.{split}.inter", split, records, vocab_size, max_len, consistency)
     with open(out / f"{name}.item", "w", encoding="utf-8") as f:
         f.write("item_id:token\n")
-        f.writelines(f"{i}\n" for i in range(first_item, vocab_size))
+        f.writelines(f"{i}\n" for i in range(FIRST_ITEM, vocab_size))
     manifest = {
         "format": "RecBole 1.2.1 atomic files, pre-split benchmark files",
         "dataset_name": name,
@@ -192,6 +155,53 @@ def export(data_dir: str, output: str, max_len: int, train_targets: str = "all")
     }
     _write_manifest(out, manifest)
     return manifest
+
+
+
+def _check_ids(split: str, sid: str, ids: list, vocab_size: int) -> None:
+    bad = [i for i in ids if not FIRST_ITEM <= i < vocab_size]
+    if bad:
+        raise ValueError(f"split {split!r}, sequence {sid!r}: ids {bad[:5]} are not real items in [2, {vocab_size})"
+                         f" (PAD/OOV cannot be exported as RecBole items)")
+
+
+def _write_train(path: Path, train: dict, vocab_size: int, max_len: int, train_targets: str) -> dict:
+    """``NAME.train.inter``: the training rows of every user (see :func:`train_rows`); returns its counts."""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(HEADER)
+        rows = targets = 0
+        for sid, (items, _) in train.items():
+            _check_token(sid)
+            _check_ids("train", sid, items, vocab_size)
+            for history, target, ts in train_rows(items, max_len, train_targets):
+                f.write(_line(sid, history, target, ts))
+                rows += 1
+            targets += min(max(len(items) - 1, 0), max_len)
+    return {"rows": rows, "users": len(train), "tfseqrec_window_targets": targets}
+
+
+def _write_eval(path: Path, split: str, records: dict, vocab_size: int, max_len: int, consistency: dict) -> dict:
+    """``NAME.valid.inter`` or ``NAME.test.inter``: one row per user with a target (its latest ``max_len`` items);
+    counts the histories that continue the previous split in ``consistency``; returns the file's counts."""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(HEADER)
+        rows = 0
+        for sid, (history, target) in records[split].items():
+            if target is None:
+                continue
+            _check_token(sid)
+            _check_ids(split, sid, history + [target], vocab_size)
+            base = len(records["train"][sid][0]) if sid in records["train"] else len(history)
+            ts = float(base) if split == "valid" else float(base + (1 if sid in records["valid"] else 0))
+            f.write(_line(sid, history[-max_len:], target, ts))
+            rows += 1
+            if split == "valid" and sid in records["train"] and records["train"][sid][0] == history:
+                consistency["valid_history_is_train"] += 1
+            if split == "test" and sid in records["valid"]:
+                v_hist, v_target = records["valid"][sid]
+                if v_hist + [v_target] == history:
+                    consistency["test_history_is_valid_plus_target"] += 1
+    return {"rows": rows, "users": rows}
 
 
 def _write_manifest(out: Path, manifest: dict) -> None:

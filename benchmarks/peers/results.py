@@ -62,7 +62,8 @@ def comparison_section(title: str, table: dict) -> list[str]:
             continue
         lo, hi = c["diff_ci"]
         paired.setdefault(c["a"], []).append(
-            f"vs {c['b']}: {c['diff']:+.4f} [{lo:+.4f}, {hi:+.4f}], p {format_p(c['wilcoxon_p'])} (Holm {format_p(c['holm_p'])})")
+            f"vs {c['b']}: {c['diff']:+.4f} [{lo:+.4f}, {hi:+.4f}], p {format_p(c['wilcoxon_p'])} "
+            f"(Holm {format_p(c['holm_p'])})")
     lines = [f"**{title}**", "",
              "| run | system | NDCG@10 [95% CI] | HR@10 [95% CI] | epochs (best) | stopped by | train min | "
              "targets/s | machine load | paired NDCG@10 difference, Wilcoxon p |", "|" + "---|" * 10]
@@ -85,13 +86,15 @@ def section(throughputs: list[tuple[str, dict]], comparisons: list[tuple[str, di
     if throughputs:
         lines += ["**Training throughput and peak memory** (same model sizes, batch 128, one process at a time)", ""]
         lines += throughput_section(throughputs) + [""]
-        lines += ["Targets: ours = every next-item position of a training window (BERT4Rec: every non-padding position, "
-                  "of which ~20% are masked), RecBole = one per (prefix, next item) sample (BERT4Rec: its masked "
-                  "positions). Other processes' cores: CPU used by everything else during the measurement; above "
-                  f"{throughput.BUSY_OTHER_CORES} a ratio is marked not comparable. Best possible for TensorFlow "
+        lines += ["Targets: ours = every next-item position of a training window (BERT4Rec: every non-padding "
+                  "position, of which ~20% are masked), RecBole = one per (prefix, next item) sample (BERT4Rec: its "
+                  "masked positions). Other processes' cores: CPU used by everything else during the measurement; "
+                  f"above {throughput.BUSY_OTHER_CORES} a ratio is marked not comparable. Best possible for "
+                  "TensorFlow "
                   "(benchmarks/peers/limits.py, same session as the report): the output layer's forward and backward "
                   "alone over the whole catalogue (no encoder, no optimizer; the fastest layer its limits.json timed: "
-                  "TensorFlow's plain one, and tfseqrec's fused one in reports measured since that exists) divided by RecBole's targets/s, and the peak memory of a process that only imports "
+                  "TensorFlow's plain one, and tfseqrec's fused one in reports measured since that exists) divided by "
+                  "RecBole's targets/s, and the peak memory of a process that only imports "
                   "TensorFlow divided by RecBole's peak: no TensorFlow trainer with such an output layer can beat "
                   "these ratios on this machine.", ""]
     protocols = []

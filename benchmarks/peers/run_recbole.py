@@ -26,7 +26,8 @@ a run whose state file exists continues from its last complete epoch (the same a
 different model, size, batch size, learning rate or data directory is refused with exit 2), so a training longer
 than one sitting (RecBole's BERT4Rec: ~3.4 minutes per ML-100K epoch here) can be spread over several; the time
 budget then counts the current invocation, and ``training.train_seconds`` / ``invocations`` in ``metrics.json``
-add them all up. A partial epoch cut by the budget is not saved (a resumed run repeats it). A finished run (early stopping or ``--epochs``) resumed is only tested again.
+add them all up. A partial epoch cut by the budget is not saved (a resumed run repeats it). A finished run
+(early stopping or ``--epochs``) resumed is only tested again.
 
 Measured: seconds per epoch (training steps only), training samples and targets per second (a SASRec or
 GRU4Rec sample is one target; a BERT4Rec sample holds as many targets as its masked positions that RecBole's
@@ -464,99 +465,188 @@ def main(argv=None) -> int:
                                                               "train_targets", "num_items", "counts")}
 
     if args.throughput_batches:
-        training["load_average_before"] = list(os.getloadavg())
-        it = iter(train_data)
-        trainer._train_epoch(itertools.islice(it, args.warmup_batches), 0, loss_func=counter)
-        counter.reset()
-        t0 = time.time()
-        trainer._train_epoch(itertools.islice(it, args.throughput_batches), 0, loss_func=counter)
-        seconds = time.time() - t0
-        training.update({
-            "mode": "throughput", "warmup_batches": args.warmup_batches, "timed_batches": counter.batches,
-            "timed_seconds": seconds, "seconds_per_batch": seconds / max(counter.batches, 1),
-            "samples": counter.samples, "targets": counter.targets,
-            "samples_per_second": counter.samples / seconds, "targets_per_second": counter.targets / seconds,
-            "projected_seconds_per_epoch": train_samples / (counter.samples / seconds),
-            "peak_memory_mib": peak_rss_mib(),
-        })
-        print(f"throughput: {counter.batches} batches ({counter.samples:,} samples, {counter.targets:,} targets) in "
-              f"{seconds:.2f} s: {training['targets_per_second']:.0f} targets/s, "
-              f"{seconds / counter.batches:.3f} s/batch; projected epoch {training['projected_seconds_per_epoch'] / 60:.1f} min; peak RSS "
-              f"{training['peak_memory_mib']:.0f} MiB", flush=True)
+        training.update(measure_throughput(args, trainer, train_data, counter, train_samples))
         _write(output, {"summary": {}, "protocol": _protocol(args, item_num, None), "config": config_out,
                         "training": training, "machine": machine()}, None)
         return 0
 
-    deadline = time.time() + args.time_budget_minutes * 60 if args.time_budget_minutes else None
-    train_started = time.time()
-    best, best_epoch, best_state, bad = -math.inf, 0, None, 0
-    epoch_seconds, history, state = [], [], {"budget_hit": False}
-    total_train_seconds, stopped_by, epochs_run = 0.0, "epochs", 0
-    earlier_seconds, invocations, finished = 0.0, [], False  # of the invocations before this one (--resume)
-    state_file = output / STATE_FILE
-    if args.resume and state_file.exists():
-        loop = load_training_state(state_file, model, trainer, train_data, args)
-        best, best_epoch, best_state, bad = loop["best"], loop["best_epoch"], loop["best_state"], loop["bad"]
-        epoch_seconds, history, total_train_seconds = loop["epoch_seconds"], loop["history"], loop["train_step_seconds"]
-        epochs_run, earlier_seconds, invocations = loop["epochs_run"], loop["train_seconds"], loop["invocations"]
-        stopped_by = loop["stopped_by"]
-        finished = loop["finished"] and not (stopped_by == "epochs" and args.epochs > epochs_run)  # more epochs
-        print(f"resumed from {state_file}: {epochs_run} epochs done, best valid NDCG@10 {best:.4f} at {best_epoch}, "
-              f"{earlier_seconds / 60:.1f} min of training so far" + (f"; already finished ({stopped_by})"
-                                                                     if finished else ""), flush=True)
-    elif args.resume:
-        print(f"--resume: no {state_file} yet; starting from scratch", flush=True)
-    for epoch in range(epochs_run, 0 if finished else args.epochs):
+    loop = TrainingLoop(args, output / STATE_FILE)
+    loop.run(model, trainer, train_data, valid_data, counter)
+    test = evaluate_test(args, model, trainer, test_data, config, dataset, item_num)
+    summary = test["summary"]
+    training.update(loop.summary())
+    training.update({
+        "eval_seconds": test["eval_seconds"], "peak_memory_mib": peak_rss_mib(), "validation_history": loop.history,
+        "recbole_test_result": {k: float(v) for k, v in test["reported"].items()},
+        "recbole_vs_per_user_max_abs_diff": test["max_diff"],
+    })
+    _write(output, {"summary": summary, "protocol": _protocol(args, item_num, test["max_diff"]),
+                    "config": config_out, "training": training, "machine": machine()},
+           (test["per_user"], test["sequence_ids"]))
+    tps = training["targets_per_second"]
+    print(f"{args.model}: test HR@10 {summary.get('HR@10', float('nan')):.4f}, NDCG@10 "
+          f"{summary.get('NDCG@10', float('nan')):.4f}; best epoch {loop.best_epoch} of {loop.epochs_run} "
+          f"({loop.stopped_by}); {training['seconds_per_epoch'] or float('nan'):.1f} s/epoch, "
+          f"{tps or float('nan'):.0f} targets/s, peak RSS {training['peak_memory_mib']:.0f} MiB; results in {output}",
+          flush=True)
+    if not test["max_diff"] <= 1e-4:
+        print(f"ERROR: per-user averages differ from RecBole's by {test['max_diff']:.2e} (> 1e-4)", file=sys.stderr)
+        return 3
+    return 0
+
+
+def measure_throughput(args, trainer, train_data, counter: TargetCounter, train_samples: int) -> dict:
+    """``--throughput-batches``: times that many training batches after ``--warmup-batches``; returns the
+    ``training`` entries (and prints them)."""
+    load_average_before = list(os.getloadavg())
+    it = iter(train_data)
+    trainer._train_epoch(itertools.islice(it, args.warmup_batches), 0, loss_func=counter)
+    counter.reset()
+    t0 = time.time()
+    trainer._train_epoch(itertools.islice(it, args.throughput_batches), 0, loss_func=counter)
+    seconds = time.time() - t0
+    out = {
+        "load_average_before": load_average_before,
+        "mode": "throughput", "warmup_batches": args.warmup_batches, "timed_batches": counter.batches,
+        "timed_seconds": seconds, "seconds_per_batch": seconds / max(counter.batches, 1),
+        "samples": counter.samples, "targets": counter.targets,
+        "samples_per_second": counter.samples / seconds, "targets_per_second": counter.targets / seconds,
+        "projected_seconds_per_epoch": train_samples / (counter.samples / seconds),
+        "peak_memory_mib": peak_rss_mib(),
+    }
+    print(f"throughput: {counter.batches} batches ({counter.samples:,} samples, {counter.targets:,} targets) in "
+          f"{seconds:.2f} s: {out['targets_per_second']:.0f} targets/s, "
+          f"{seconds / counter.batches:.3f} s/batch; projected epoch {out['projected_seconds_per_epoch'] / 60:.1f} "
+          f"min; peak RSS {out['peak_memory_mib']:.0f} MiB", flush=True)
+    return out
+
+
+class TrainingLoop:
+    """Training with validation every ``--eval-step`` epochs, early stopping on NDCG@10, the time budget and
+    ``--resume``: the counters below are what ``resume_state.pt`` saves after every complete epoch."""
+
+    def __init__(self, args, state_file: Path):
+        self.args, self.state_file = args, state_file
+        self.deadline = time.time() + args.time_budget_minutes * 60 if args.time_budget_minutes else None
+        self.train_started = time.time()
+        self.best, self.best_epoch, self.best_state, self.bad = -math.inf, 0, None, 0
+        self.epoch_seconds, self.history, self.budget = [], [], {"budget_hit": False}
+        self.train_step_seconds, self.stopped_by, self.epochs_run = 0.0, "epochs", 0
+        # of the invocations before this one (--resume)
+        self.earlier_seconds, self.invocations, self.finished = 0.0, [], False
+        self.train_seconds = 0.0
+
+    def run(self, model, trainer, train_data, valid_data, counter: TargetCounter) -> None:
+        """Resumes (with ``--resume``), trains until a stop, then restores the best weights into ``model``."""
+        args = self.args
+        if args.resume and self.state_file.exists():
+            self._resume(model, trainer, train_data)
+        elif args.resume:
+            print(f"--resume: no {self.state_file} yet; starting from scratch", flush=True)
+        for epoch in range(self.epochs_run, 0 if self.finished else args.epochs):
+            if not self._epoch(epoch, model, trainer, train_data, valid_data, counter):
+                break
+        self.train_seconds = self.earlier_seconds + time.time() - self.train_started
+        self.invocations = self.invocations + [_invocation(self.train_started, self.epochs_run)]
+        if self.best_state is not None:
+            model.load_state_dict(self.best_state)
+
+    def _resume(self, model, trainer, train_data) -> None:
+        loop = load_training_state(self.state_file, model, trainer, train_data, self.args)
+        self.best, self.best_epoch, self.best_state, self.bad = (loop["best"], loop["best_epoch"],
+                                                                 loop["best_state"], loop["bad"])
+        self.epoch_seconds, self.history = loop["epoch_seconds"], loop["history"]
+        self.train_step_seconds = loop["train_step_seconds"]
+        self.epochs_run, self.earlier_seconds, self.invocations = (loop["epochs_run"], loop["train_seconds"],
+                                                                   loop["invocations"])
+        self.stopped_by = loop["stopped_by"]
+        # more epochs asked for than the finished run had
+        self.finished = loop["finished"] and not (self.stopped_by == "epochs" and self.args.epochs > self.epochs_run)
+        print(f"resumed from {self.state_file}: {self.epochs_run} epochs done, best valid NDCG@10 {self.best:.4f} "
+              f"at {self.best_epoch}, {self.earlier_seconds / 60:.1f} min of training so far"
+              + (f"; already finished ({self.stopped_by})" if self.finished else ""), flush=True)
+
+    def _epoch(self, epoch: int, model, trainer, train_data, valid_data, counter: TargetCounter) -> bool:
+        """Trains (and maybe validates) one epoch; returns whether training goes on."""
+        args = self.args
         counter.reset()
         t0 = time.time()
-        loss = trainer._train_epoch(_until(train_data, deadline, state), epoch, loss_func=counter)
+        loss = trainer._train_epoch(_until(train_data, self.deadline, self.budget), epoch, loss_func=counter)
         seconds = time.time() - t0
-        total_train_seconds += seconds
-        epochs_run = epoch + 1
-        complete = not state["budget_hit"]
+        self.train_step_seconds += seconds
+        self.epochs_run = epoch + 1
+        complete = not self.budget["budget_hit"]
         if complete:
-            epoch_seconds.append(seconds)
+            self.epoch_seconds.append(seconds)
         record = {"epoch": epoch + 1, "train_seconds": seconds, "complete_epoch": complete,
                   "samples": counter.samples, "targets": counter.targets,
                   "loss": None if loss is None else float(loss) / max(counter.batches, 1)}
         if counter.samples == 0:
-            stopped_by = "time_budget"
-            break
+            self.stopped_by = "time_budget"
+            return False
         if (epoch + 1) % args.eval_step == 0 or not complete or epoch + 1 == args.epochs:
-            v0 = time.time()
-            result = trainer.evaluate(valid_data, load_best_model=False, show_progress=False)
-            value = float(result["ndcg@10"])
-            record.update({"valid_seconds": time.time() - v0, "valid": {k: float(v) for k, v in result.items()},
-                           "elapsed_minutes": (earlier_seconds + time.time() - train_started) / 60})
-            if value > best:
-                best, best_epoch, bad = value, epoch + 1, 0
-                best_state = copy.deepcopy(model.state_dict())
-            else:
-                bad += 1
-            print(f"epoch {epoch + 1}: {seconds:.1f} s, {counter.targets / seconds:.0f} targets/s, loss "
-                  f"{record['loss']:.4f}; valid NDCG@10 {value:.4f} (best {best:.4f} at {best_epoch}) "
-                  f"[{record['valid_seconds']:.1f} s, {record['elapsed_minutes']:.1f} min]", flush=True)
-        history.append(record)
+            self._validate(epoch, seconds, record, model, trainer, valid_data, counter)
+        self.history.append(record)
         if complete:
-            finished = bad >= args.patience or epoch + 1 == args.epochs
-            stopped_by = "early_stopping" if bad >= args.patience else "epochs"
-            save_training_state(state_file, model, trainer, train_data, args, {
-                "best": best, "best_epoch": best_epoch, "best_state": best_state, "bad": bad,
-                "epoch_seconds": epoch_seconds, "history": history, "train_step_seconds": total_train_seconds,
-                "epochs_run": epochs_run, "finished": finished, "stopped_by": stopped_by,
-                "train_seconds": earlier_seconds + time.time() - train_started,
-                "invocations": invocations + [_invocation(train_started, epochs_run)]})
-        if not complete or (deadline is not None and time.time() >= deadline):
-            stopped_by = "time_budget"
-            break
-        if bad >= args.patience:
-            stopped_by = "early_stopping"
-            break
-    train_seconds = earlier_seconds + time.time() - train_started
-    invocations = invocations + [_invocation(train_started, epochs_run)]
-    if best_state is not None:
-        model.load_state_dict(best_state)
+            self.finished = self.bad >= args.patience or epoch + 1 == args.epochs
+            self.stopped_by = "early_stopping" if self.bad >= args.patience else "epochs"
+            self._save(model, trainer, train_data)
+        if not complete or (self.deadline is not None and time.time() >= self.deadline):
+            self.stopped_by = "time_budget"
+            return False
+        if self.bad >= args.patience:
+            self.stopped_by = "early_stopping"
+            return False
+        return True
 
+    def _validate(self, epoch: int, seconds: float, record: dict, model, trainer, valid_data,
+                  counter: TargetCounter) -> None:
+        """RecBole's full-ranking validation; keeps the best weights and counts validations without progress."""
+        v0 = time.time()
+        result = trainer.evaluate(valid_data, load_best_model=False, show_progress=False)
+        value = float(result["ndcg@10"])
+        record.update({"valid_seconds": time.time() - v0, "valid": {k: float(v) for k, v in result.items()},
+                       "elapsed_minutes": (self.earlier_seconds + time.time() - self.train_started) / 60})
+        if value > self.best:
+            self.best, self.best_epoch, self.bad = value, epoch + 1, 0
+            self.best_state = copy.deepcopy(model.state_dict())
+        else:
+            self.bad += 1
+        print(f"epoch {epoch + 1}: {seconds:.1f} s, {counter.targets / seconds:.0f} targets/s, loss "
+              f"{record['loss']:.4f}; valid NDCG@10 {value:.4f} (best {self.best:.4f} at {self.best_epoch}) "
+              f"[{record['valid_seconds']:.1f} s, {record['elapsed_minutes']:.1f} min]", flush=True)
+
+    def _save(self, model, trainer, train_data) -> None:
+        save_training_state(self.state_file, model, trainer, train_data, self.args, {
+            "best": self.best, "best_epoch": self.best_epoch, "best_state": self.best_state, "bad": self.bad,
+            "epoch_seconds": self.epoch_seconds, "history": self.history,
+            "train_step_seconds": self.train_step_seconds,
+            "epochs_run": self.epochs_run, "finished": self.finished, "stopped_by": self.stopped_by,
+            "train_seconds": self.earlier_seconds + time.time() - self.train_started,
+            "invocations": self.invocations + [_invocation(self.train_started, self.epochs_run)]})
+
+    def summary(self) -> dict:
+        """The ``training`` entries of ``metrics.json`` about the training itself."""
+        all_targets = sum(r["targets"] for r in self.history)
+        all_samples = sum(r["samples"] for r in self.history)
+        total = self.train_step_seconds
+        return {
+            "mode": "train", "epochs_run": self.epochs_run, "best_epoch": self.best_epoch,
+            "best_valid_NDCG@10": self.best, "stopped_by": self.stopped_by, "train_seconds": self.train_seconds,
+            "train_step_seconds": total, "invocations": self.invocations,
+            "seconds_per_epoch": float(np.median(self.epoch_seconds)) if self.epoch_seconds else None,
+            "samples_per_second": all_samples / total if total else None,
+            "targets_per_second": all_targets / total if total else None,
+            "time_budget_minutes": self.args.time_budget_minutes,
+        }
+
+
+def evaluate_test(args, model, trainer, test_data, config, dataset, item_num: int) -> dict:
+    """RecBole's test metrics and our per-user ranks on its test batches, compared (printed side by side).
+
+    Returns ``reported`` (RecBole's), ``per_user``, ``sequence_ids``, ``summary``, ``eval_seconds`` and
+    ``max_diff`` (the largest |difference| of the averages both compute).
+    """
     e0 = time.time()
     reported = trainer.evaluate(test_data, load_best_model=False, show_progress=False)
     ranks, uids, targets, lengths = per_user_ranks(model, test_data, config, item_num)
@@ -581,31 +671,8 @@ def main(argv=None) -> int:
         if theirs in reported:
             print(f"  {ours:>8}: RecBole {float(reported[theirs]):.6f}  ours {summary[ours]:.6f}  "
                   f"|diff| {diffs[ours]:.2e}")
-    all_targets = sum(r["targets"] for r in history)
-    all_samples = sum(r["samples"] for r in history)
-    training.update({
-        "mode": "train", "epochs_run": epochs_run, "best_epoch": best_epoch, "best_valid_NDCG@10": best,
-        "stopped_by": stopped_by, "train_seconds": train_seconds, "train_step_seconds": total_train_seconds,
-        "invocations": invocations,
-        "seconds_per_epoch": float(np.median(epoch_seconds)) if epoch_seconds else None,
-        "samples_per_second": all_samples / total_train_seconds if total_train_seconds else None,
-        "targets_per_second": all_targets / total_train_seconds if total_train_seconds else None,
-        "time_budget_minutes": args.time_budget_minutes, "eval_seconds": eval_seconds,
-        "peak_memory_mib": peak_rss_mib(), "validation_history": history,
-        "recbole_test_result": {k: float(v) for k, v in reported.items()},
-        "recbole_vs_per_user_max_abs_diff": max_diff,
-    })
-    _write(output, {"summary": summary, "protocol": _protocol(args, item_num, max_diff), "config": config_out,
-                    "training": training, "machine": machine()}, (per_user, sequence_ids))
-    tps = training["targets_per_second"]
-    print(f"{args.model}: test HR@10 {summary.get('HR@10', float('nan')):.4f}, NDCG@10 "
-          f"{summary.get('NDCG@10', float('nan')):.4f}; best epoch {best_epoch} of {epochs_run} ({stopped_by}); "
-          f"{training['seconds_per_epoch'] or float('nan'):.1f} s/epoch, {tps or float('nan'):.0f} targets/s, "
-          f"peak RSS {training['peak_memory_mib']:.0f} MiB; results in {output}", flush=True)
-    if not max_diff <= 1e-4:
-        print(f"ERROR: per-user averages differ from RecBole's by {max_diff:.2e} (> 1e-4)", file=sys.stderr)
-        return 3
-    return 0
+    return {"reported": reported, "per_user": per_user, "sequence_ids": sequence_ids, "summary": summary,
+            "eval_seconds": eval_seconds, "max_diff": max_diff}
 
 
 def _protocol(args, item_num: int, max_diff) -> dict:

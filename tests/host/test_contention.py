@@ -14,7 +14,8 @@ BURNER = [sys.executable, "-c", "import time\nend = time.process_time() + 1.5\nw
 
 
 def _stat(path: Path, busy_ticks: int, idle_ticks: int = 10_000) -> None:
-    # user nice system idle iowait irq softirq steal guest guest_nice: busy = user + nice + system + irq + softirq + steal
+    # user nice system idle iowait irq softirq steal guest guest_nice:
+    # busy = user + nice + system + irq + softirq + steal
     user = busy_ticks - 6
     path.write_text(f"cpu  {user} 1 2 {idle_ticks} 7 1 1 1 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n")
 

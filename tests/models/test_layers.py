@@ -48,7 +48,8 @@ def test_block_config_round_trip():
     x = tf.ones([1, 3, 4])
     attention(x, x)
     assert np.all(attention.get_weights()[-2] == 0)  # output kernel (bias last)
-    assert ProjectionInitAttention.from_config(attention.get_config())._output_kernel_initializer.__class__.__name__ == "Zeros"
+    restored = ProjectionInitAttention.from_config(attention.get_config())
+    assert restored._output_kernel_initializer.__class__.__name__ == "Zeros"
 
 
 def _block_inputs():

@@ -302,37 +302,83 @@ def write_report(output_dir, report_dir=None, serving_results=None, metric: Opti
     metrics = _headline_metrics(grid, cells, metric)
     serving_results = serving_results or grid.get("serving_results")
     groups = _groups(cells, grid)
-    metric = _label(metrics, groups)
-    per_user = _PerUser()
-    stats = _stats_module()
-    colors = _colors([r["name"] for r in grid.get("runs", [])] + sorted({c["run"] for c in cells}))
+    ctx = _Report(output_dir=output_dir, report_dir=report_dir, grid=grid, cells=cells, metrics=metrics,
+                  groups=groups, label=_label(metrics, groups), per_user=_PerUser(), stats=_stats_module(),
+                  colors=_colors([r["name"] for r in grid.get("runs", [])] + sorted({c["run"] for c in cells})),
+                  num_resamples=num_resamples)
 
     doc = _Doc()
     title = f"Benchmark: {grid.get('name') or output_dir.name}"
+    _intro_section(doc, ctx, title)
+    accuracy = _accuracy_section(doc, ctx)
+    _comparisons_section(doc, ctx)
+    _curves_sections(doc, ctx)
+    _efficiency_section(doc, ctx)
+    if serving_results:
+        _serving_section(doc, ctx, serving_results)
+    _segments_section(doc, ctx)
+    _failures_section(doc, ctx)
+    _closing_sections(doc, ctx)
+
+    md_path = report_dir / "report.md"
+    md_path.write_text(doc.markdown(), encoding="utf-8")
+    (report_dir / "report.html").write_text(doc.html(title), encoding="utf-8")
+    if readme is not None:
+        update_readme(readme, results_section(groups, accuracy, metrics, cells, grid, md_path, Path(readme)))
+    return md_path
+
+
+@dataclasses.dataclass
+class _Report:
+    """What the sections of :func:`write_report` read."""
+    output_dir: Path
+    report_dir: Path
+    grid: dict
+    cells: list[dict]
+    metrics: dict            # dataset -> headline metric
+    groups: dict             # dataset -> [Group] (finished cells)
+    label: str               # the headline metric in the text (one name, or "headline metric")
+    per_user: _PerUser
+    stats: Any               # tfseqrec.evaluation.stats, or None
+    colors: dict             # run -> plot color
+    num_resamples: int
+
+
+def _failed_cells(cells: list[dict]) -> list[dict]:
+    return [c for c in cells if c.get("status") != "finished"]
+
+
+def _intro_section(doc: _Doc, ctx: _Report, title: str) -> None:
+    grid, cells = ctx.grid, ctx.cells
     doc.h(1, title)
     if grid.get("description"):
         doc.p(grid["description"])
     finished = sum(c.get("status") == "finished" for c in cells)
-    failed = [c for c in cells if c.get("status") != "finished"]
+    failed = _failed_cells(cells)
     doc.p(f"Generated {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')} from "
-          f"{len(cells)} cells in `{output_dir}` ({finished} finished, {len(failed)} failed or unfinished). "
-          f"Headline metric: {_headline_text(metrics, groups)} on each dataset's test split"
+          f"{len(cells)} cells in `{ctx.output_dir}` ({finished} finished, {len(failed)} failed or unfinished). "
+          f"Headline metric: {_headline_text(ctx.metrics, ctx.groups)} on each dataset's test split"
           + (f"; seeds {', '.join(map(str, grid['seeds']))}" if grid.get("seeds") else "") + ".")
 
-    # ---- accuracy
+
+def _accuracy_section(doc: _Doc, ctx: _Report) -> dict:
+    """Per dataset, every run's headline metric over seeds with its bootstrap CI; then the targets.
+
+    Returns ``{(dataset, run): (mean over seeds or None, CI or None)}``.
+    """
     doc.h(2, "Accuracy")
-    doc.p(f"Mean ± sample std over seeds; **95% CI**: bootstrap over test users ({num_resamples:,} resamples) of "
-          f"each user's {metric} averaged over the run's seeds (rows paired by sequence id; the spread over "
+    doc.p(f"Mean ± sample std over seeds; **95% CI**: bootstrap over test users ({ctx.num_resamples:,} resamples) "
+          f"of each user's {ctx.label} averaged over the run's seeds (rows paired by sequence id; the spread over "
           f"seeds is the ± std). Baselines are deterministic and run once.")
     accuracy = {}
-    for dataset, dataset_groups in groups.items():
-        metric = metrics[dataset]
+    for dataset, dataset_groups in ctx.groups.items():
+        metric = ctx.metrics[dataset]
         extra = [m for m in _extra_metrics(metric) if any(m in c.get("metrics", {}) for g in dataset_groups
                                                           for c in g.cells)]
         rows = []
         for g in dataset_groups:
             values = g.values(("metrics", metric))
-            ci = _group_ci(g, metric, per_user, stats, num_resamples)
+            ci = _group_ci(g, metric, ctx.per_user, ctx.stats, ctx.num_resamples)
             accuracy[(dataset, g.run)] = (_mean(values), ci)
             rows.append([g.run, g.cells[0].get("model", ""), ", ".join(str(c["seed"]) for c in g.cells),
                          mean_std(values), _ci_text(ci), *[mean_std(g.values(("metrics", m))) for m in extra],
@@ -340,19 +386,22 @@ def write_report(output_dir, report_dir=None, serving_results=None, metric: Opti
         doc.h(3, dataset)
         doc.table(["run", "model", "seeds", f"{metric} mean ± std", "95% CI (users)",
                    *[f"{m} mean ± std" for m in extra], f"{metric} per seed", "test rows"], rows)
-    metric = _label(metrics, groups)
-    if stats is None:
+    if ctx.stats is None:
         doc.p("_Confidence intervals and tests are not available: `tfseqrec.evaluation.stats` is not installed._")
-    if groups:
-        plot = _plot_accuracy(groups, accuracy, metrics, colors, report_dir / "accuracy.png")
+    if ctx.groups:
+        plot = _plot_accuracy(ctx.groups, accuracy, ctx.metrics, ctx.colors, ctx.report_dir / "accuracy.png")
         if plot:
-            doc.image(plot, f"{metric} per run with 95% bootstrap CI")
-    _targets_section(doc, groups, grid, metrics, per_user, stats, num_resamples)
+            doc.image(plot, f"{ctx.label} per run with 95% bootstrap CI")
+    _targets_section(doc, ctx.groups, ctx.grid, ctx.metrics, ctx.per_user, ctx.stats, ctx.num_resamples)
+    return accuracy
 
-    # ---- comparisons
+
+def _comparisons_section(doc: _Doc, ctx: _Report) -> None:
+    """Paired tests of runs on the same seed (Holm-adjusted), then the best run per dataset."""
+    metric, stats = ctx.label, ctx.stats
     doc.h(2, "Pairwise comparisons")
-    pairs = [tuple(p) for p in grid.get("pairs") or ()]
-    comparisons = _comparisons(groups, metrics, per_user, stats, num_resamples, pairs)
+    pairs = [tuple(p) for p in ctx.grid.get("pairs") or ()]
+    comparisons = _comparisons(ctx.groups, ctx.metrics, ctx.per_user, stats, ctx.num_resamples, pairs)
     if comparisons:
         doc.p(f"Within each dataset, {'the pairs the grid names' if pairs else 'every pair of runs'} on the same "
               f"seed (the smallest seed both finished), over the test users both have: difference of the "
@@ -368,31 +417,34 @@ def write_report(output_dir, report_dir=None, serving_results=None, metric: Opti
     else:
         doc.p("No comparisons: " + ("`tfseqrec.evaluation.stats` is not installed." if stats is None else
                                     "no dataset has two finished runs with per-user results."))
-    best = _best_runs(groups, metrics, per_user, stats, num_resamples)
+    best = _best_runs(ctx.groups, ctx.metrics, ctx.per_user, stats, ctx.num_resamples)
     if best:
         doc.h(3, "Best run per dataset")
         doc.p("The trained run with the highest mean headline metric over seeds against the runner-up, then a "
               "paired test of the two over the rows they share, each row's value averaged over the run's seeds.")
         doc.items(best)
 
-    # ---- curves and time
+
+def _curves_sections(doc: _Doc, ctx: _Report) -> None:
+    """Validation curves, and test accuracy against training time."""
     doc.h(2, "Training curves")
-    doc.p(f"Validation {metric} after each validated epoch, against epochs and against wall seconds of training "
+    doc.p(f"Validation {ctx.label} after each validated epoch, against epochs and against wall seconds of training "
           f"(training steps plus the validations so far); one line per seed.")
-    plot = _plot_curves(groups, metrics, colors, report_dir / "curves.png")
+    plot = _plot_curves(ctx.groups, ctx.metrics, ctx.colors, ctx.report_dir / "curves.png")
     if plot:
         doc.image(plot, "validation curves")
     else:
         doc.p("No training runs with a validation history.")
     doc.h(2, "Accuracy vs training time")
-    plot = _plot_accuracy_vs_time(groups, metrics, colors, report_dir / "accuracy_vs_time.png")
+    plot = _plot_accuracy_vs_time(ctx.groups, ctx.metrics, ctx.colors, ctx.report_dir / "accuracy_vs_time.png")
     if plot:
-        doc.p(f"Test {metric} of every seed against its training time (log scale); baselines as dashed lines.")
+        doc.p(f"Test {ctx.label} of every seed against its training time (log scale); baselines as dashed lines.")
         doc.image(plot, "accuracy vs training time")
     else:
         doc.p("No training runs.")
 
-    # ---- efficiency
+
+def _efficiency_section(doc: _Doc, ctx: _Report) -> None:
     doc.h(2, "Efficiency")
     doc.p("Means over seeds. s/epoch: median wall seconds of an epoch's training steps (validation excluded); "
           "targets/s: training targets (next-item positions of the padded training sequences) per epoch / "
@@ -402,7 +454,7 @@ def write_report(output_dir, report_dir=None, serving_results=None, metric: Opti
           "epochs over the whole chain (from the epoch its weights came from) and its training time with the "
           "chain's.")
     rows = []
-    for dataset, dataset_groups in groups.items():
+    for dataset, dataset_groups in ctx.groups.items():
         for g in dataset_groups:
             size = _mean(g.values(("model_size_bytes",)))
             rows.append([dataset, g.run, _num(_mean(g.values(("timings", "seconds_per_epoch"))), 2),
@@ -415,37 +467,43 @@ def write_report(output_dir, report_dir=None, serving_results=None, metric: Opti
     doc.table(["dataset", "run", "s/epoch", "targets/s", "best epoch / epochs", "time to best", "train time",
                "inference users/s", "peak MiB", "model MiB"], rows)
 
-    # ---- serving
-    if serving_results:
-        doc.h(2, "Serving latency")
-        serving = _serving_rows(serving_results)
-        if serving:
-            doc.p(f"From `{_under_root(str(serving_results), grid)}` (the serving benchmark, `benchmarks/serving.py`; "
-                  f"its own machine and settings are in that file).")
-            doc.table(["source", "measurement", "p50 ms", "p99 ms", "requests/s"], serving)
-        else:
-            doc.p(f"No latency figures found in `{serving_results}`.")
 
-    # ---- segments and failures
+def _serving_section(doc: _Doc, ctx: _Report, serving_results) -> None:
+    doc.h(2, "Serving latency")
+    serving = _serving_rows(serving_results)
+    if serving:
+        doc.p(f"From `{_under_root(str(serving_results), ctx.grid)}` (the serving benchmark, `benchmarks/serving.py`; "
+              f"its own machine and settings are in that file).")
+        doc.table(["source", "measurement", "p50 ms", "p99 ms", "requests/s"], serving)
+    else:
+        doc.p(f"No latency figures found in `{serving_results}`.")
+
+
+def _segments_section(doc: _Doc, ctx: _Report) -> None:
+    """The error analysis' segments per dataset, as a table and a plot."""
     doc.h(2, "Segments")
     any_segments = False
-    for dataset, dataset_groups in groups.items():
-        table = _segment_table(dataset_groups, metrics[dataset])
+    for dataset, dataset_groups in ctx.groups.items():
+        metric = ctx.metrics[dataset]
+        table = _segment_table(dataset_groups, metric)
         if not table:
             continue
         any_segments = True
         doc.h(3, dataset)
         header, rows = table
         doc.table(header, rows)
-        plot = _plot_segments(dataset, dataset_groups, metrics[dataset], colors,
-                              report_dir / f"segments_{dataset}.png")
+        plot = _plot_segments(dataset, dataset_groups, metric, ctx.colors, ctx.report_dir / f"segments_{dataset}.png")
         if plot:
-            doc.image(plot, f"{metrics[dataset]} by segment on {dataset}")
+            doc.image(plot, f"{metric} by segment on {dataset}")
     if not any_segments:
         doc.p("No error analysis in the cells (`tfseqrec.evaluation.analysis` unavailable or failed).")
+
+
+def _failures_section(doc: _Doc, ctx: _Report) -> None:
+    """The worst-ranked test targets of each run's first seed with an error analysis."""
     doc.h(2, "Failure cases")
     rows = []
-    for dataset, dataset_groups in groups.items():
+    for dataset, dataset_groups in ctx.groups.items():
         for g in dataset_groups:
             cell = next((c for c in g.cells if _analysis_present(c)), None)
             for f in ((cell or {}).get("analysis") or {}).get("failures", [])[:N_FAILURES_SHOWN]:
@@ -458,24 +516,20 @@ def write_report(output_dir, report_dir=None, serving_results=None, metric: Opti
     else:
         doc.p("No failure cases recorded.")
 
-    # ---- failed cells, protocol, machine
+
+def _closing_sections(doc: _Doc, ctx: _Report) -> None:
+    """Failed or unfinished cells, the protocol and the machines."""
+    failed = _failed_cells(ctx.cells)
     if failed:
         doc.h(2, "Failed or unfinished cells")
         doc.table(["cell", "status", "error"], [[c.get("key"), c.get("status"), (c.get("error") or "")[:300]]
                                                 for c in failed])
     doc.h(2, "Protocol")
-    doc.items(_protocol_lines(cells, grid))
-    machines = {json.dumps(c.get("machine"), sort_keys=True) for c in cells if c.get("machine")}
+    doc.items(_protocol_lines(ctx.cells, ctx.grid))
+    machines = {json.dumps(c.get("machine"), sort_keys=True) for c in ctx.cells if c.get("machine")}
     if machines:
         doc.h(2, "Machine")
         doc.items([f"`{m}`" for m in sorted(machines)])
-
-    md_path = report_dir / "report.md"
-    md_path.write_text(doc.markdown(), encoding="utf-8")
-    (report_dir / "report.html").write_text(doc.html(title), encoding="utf-8")
-    if readme is not None:
-        update_readme(readme, results_section(groups, accuracy, metrics, cells, grid, md_path, Path(readme)))
-    return md_path
 
 
 RESULTS_START = "<!-- tfseqrec-benchmark-results:start -->"

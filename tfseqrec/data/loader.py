@@ -296,106 +296,155 @@ def make_dataset(spec_or_dir: Union[FeatureSpec, str], split: str,
     if not isinstance(config, SequenceBatchConfig):
         raise TypeError(f"config must be a SequenceBatchConfig, got {type(config).__name__}")
     spec = resolve_spec(spec_or_dir)
+    files = _split_files(spec, split)
+    parser = _BatchParser(spec, split, config)
+    ds = _batches(_read_records(files, spec, config), parser, config)
+    options = tf.data.Options()
+    options.deterministic = _is_deterministic(config)
+    ds = ds.with_options(options)
+    if config.prefetch:
+        ds = ds.prefetch(tf.data.AUTOTUNE)
+    return ds
+
+
+def _split_files(spec: FeatureSpec, split: str) -> list[str]:
+    """The split's TFRecord files, sorted; raises when the split is unknown or has no file."""
     pattern = spec.split_pattern(split)  # KeyError with the available splits.
     files = sorted(tf.io.gfile.glob(pattern))
     if not files:
         raise FileNotFoundError(f"no TFRecord files match {pattern!r} (split {split!r})")
+    return files
 
-    extra, with_targets = _wanted_features(spec, split, config)
-    dense_target = (with_targets and spec.splits[split].num_targets > 0
-                    and spec.protocol.get("targets_per_record") == 1)
-    names = ["item_ids"] + extra
-    if "sequence_id" in spec.features:
-        names.append("sequence_id")
-    if with_targets:
-        names.append("target_ids")
-    parse_features = _parse_spec(spec, names)
-    for name in _SEQUENCE_FEATURES + ("target_ids",):
-        if name in parse_features and not isinstance(parse_features[name], tf.io.RaggedFeature):
-            raise ValueError(f"feature {name!r} must be a list feature, the spec says {spec.features[name]}")
 
-    pad_id = spec.vocabulary.pad_id
-    max_len = config.max_len
-    windowed = (config.windows == "all" and max_len is not None) or config.windows == "prefixes"
-    bounds = prefix_bounds if config.windows == "prefixes" else window_bounds
-    padding = config.padding
-    width = max_len if (max_len is not None and config.pad_to_max_len) else None
+def _is_deterministic(config: SequenceBatchConfig) -> bool:
+    """Whether element order is fixed: with a seed, or without shuffling."""
+    return config.seed is not None or config.shuffle_buffer <= 0
 
-    def parse_ragged(serialized: tf.Tensor) -> dict:
+
+class _BatchParser:
+    """Parses batches of serialized records of one split into feature dicts, and pads them.
+
+    ``parse_ragged`` keeps the sequence features ragged ``[B, None]`` (cut into windows or to their latest
+    ``max_len`` items); ``pad`` / ``pad_to`` make them dense ``[B, width]``; ``sorted_chunks`` and ``pad_bucket``
+    serve the length buckets (``bucket_pool_batches``).
+    """
+
+    def __init__(self, spec: FeatureSpec, split: str, config: SequenceBatchConfig):
+        self.extra, self.with_targets = _wanted_features(spec, split, config)
+        self.dense_target = (self.with_targets and spec.splits[split].num_targets > 0
+                             and spec.protocol.get("targets_per_record") == 1)
+        self.names = ["item_ids"] + self.extra
+        if "sequence_id" in spec.features:
+            self.names.append("sequence_id")
+        if self.with_targets:
+            self.names.append("target_ids")
+        self.features = _parse_spec(spec, self.names)
+        for name in _SEQUENCE_FEATURES + ("target_ids",):
+            if name in self.features and not isinstance(self.features[name], tf.io.RaggedFeature):
+                raise ValueError(f"feature {name!r} must be a list feature, the spec says {spec.features[name]}")
+        self.config = config
+        self.pad_id = spec.vocabulary.pad_id
+        self.max_len = config.max_len
+        self.windowed = (config.windows == "all" and self.max_len is not None) or config.windows == "prefixes"
+        self.bounds = prefix_bounds if config.windows == "prefixes" else window_bounds
+        self.width = self.max_len if (self.max_len is not None and config.pad_to_max_len) else None
+
+    def parse_ragged(self, serialized: tf.Tensor) -> dict:
         """Parses a batch of records; sequence features stay ragged (truncated to ``max_len``)."""
-        parsed = tf.io.parse_example(serialized, parse_features)
-        items = parsed["item_ids"]
-        lengths = items.row_lengths()
-        checks = []
-        for name in extra:
-            checks.append(tf.debugging.assert_equal(
-                parsed[name].row_lengths(), lengths,
-                message=f"{name} and item_ids have different lengths in some record"))
-        seq = {name: parsed[name] for name in names if name in _SEQUENCE_FEATURES}
-        if checks:
-            with tf.control_dependencies(checks):
-                seq = {name: tf.identity(rt) for name, rt in seq.items()}
-        row = None
-        if windowed:
-            row, start, end = bounds(seq["item_ids"].row_lengths(), max_len)
-            seq = {name: _windowed(rt, row, start, end) for name, rt in seq.items()}
-        elif config.windows == "random":
-            start, end = random_prefix_bounds(seq["item_ids"].row_lengths(), max_len, config.seed)
-            rows = tf.range(seq["item_ids"].nrows())
-            seq = {name: _windowed(rt, rows, start, end) for name, rt in seq.items()}
-        elif max_len is not None:
-            seq = {name: rt[:, -max_len:] for name, rt in seq.items()}  # Keep the latest items.
+        parsed = tf.io.parse_example(serialized, self.features)
+        seq, row = self._cut(self._checked_sequences(parsed))
         out = dict(seq)
         out["lengths"] = tf.cast(seq["item_ids"].row_lengths(), tf.int32)
         if "sequence_id" in parsed:
             out["sequence_id"] = parsed["sequence_id"]
-        if with_targets:
-            targets = parsed["target_ids"]
-            out["target_ids"] = targets
-            if dense_target:
-                check = tf.debugging.assert_equal(
-                    targets.row_lengths(), tf.ones_like(targets.row_lengths()),
-                    message="protocol targets_per_record == 1 but a record has another number of targets")
-                with tf.control_dependencies([check]):
-                    out["target_id"] = tf.identity(targets.to_tensor(default_value=pad_id, shape=[None, 1])[:, 0])
+        if self.with_targets:
+            out.update(self._targets(parsed["target_ids"]))
         if row is not None:  # one row per window: repeat the per-record features
             out.update({name: tf.gather(value, row) for name, value in out.items() if name not in seq
                         and name != "lengths"})
         return out
 
-    def pad(batch: dict, batch_width=width) -> dict:
+    def _checked_sequences(self, parsed: dict) -> dict:
+        """The parsed sequence features, asserting that each has as many items as ``item_ids`` per record."""
+        lengths = parsed["item_ids"].row_lengths()
+        checks = []
+        for name in self.extra:
+            checks.append(tf.debugging.assert_equal(
+                parsed[name].row_lengths(), lengths,
+                message=f"{name} and item_ids have different lengths in some record"))
+        seq = {name: parsed[name] for name in self.names if name in _SEQUENCE_FEATURES}
+        if checks:
+            with tf.control_dependencies(checks):
+                seq = {name: tf.identity(rt) for name, rt in seq.items()}
+        return seq
+
+    def _cut(self, seq: dict) -> tuple[dict, Optional[tf.Tensor]]:
+        """Ragged ``[B, None]`` sequences -> their windows (``windows``) or latest ``max_len`` items.
+
+        Returns ``(sequences, row)``: ``row [W]`` is the record of each window when a record gives several
+        rows, else None.
+        """
+        if self.windowed:
+            row, start, end = self.bounds(seq["item_ids"].row_lengths(), self.max_len)
+            return {name: _windowed(rt, row, start, end) for name, rt in seq.items()}, row
+        if self.config.windows == "random":
+            start, end = random_prefix_bounds(seq["item_ids"].row_lengths(), self.max_len, self.config.seed)
+            rows = tf.range(seq["item_ids"].nrows())
+            return {name: _windowed(rt, rows, start, end) for name, rt in seq.items()}, None
+        if self.max_len is not None:
+            return {name: rt[:, -self.max_len:] for name, rt in seq.items()}, None  # Keep the latest items.
+        return seq, None
+
+    def _targets(self, targets: tf.RaggedTensor) -> dict:
+        """``target_ids`` ragged ``[B, None]``, and ``target_id [B]`` when the protocol has one target per record."""
+        out = {"target_ids": targets}
+        if self.dense_target:
+            check = tf.debugging.assert_equal(
+                targets.row_lengths(), tf.ones_like(targets.row_lengths()),
+                message="protocol targets_per_record == 1 but a record has another number of targets")
+            with tf.control_dependencies([check]):
+                out["target_id"] = tf.identity(targets.to_tensor(default_value=self.pad_id, shape=[None, 1])[:, 0])
+        return out
+
+    def pad(self, batch: dict) -> dict:
+        """Pads the ragged sequence features of a parsed batch to the configured width (see :meth:`pad_to`)."""
+        return self.pad_to(batch, self.width)
+
+    def pad_to(self, batch: dict, batch_width) -> dict:
         """Pads the ragged sequence features of a parsed batch to ``[B, batch_width]`` (None: longest row)."""
-        if padding == "ragged":
+        if self.config.padding == "ragged":
             return batch
-        return {name: (_pad(value, padding, batch_width, pad_id if name == "item_ids" else 0)
+        return {name: (_pad(value, self.config.padding, batch_width, self.pad_id if name == "item_ids" else 0)
                        if name in _SEQUENCE_FEATURES else value) for name, value in batch.items()}
 
-    def parse(serialized: tf.Tensor) -> dict:
-        return pad(parse_ragged(serialized))
+    def parse(self, serialized: tf.Tensor) -> dict:
+        return self.pad(self.parse_ragged(serialized))
 
-    pool = config.bucket_pool_batches
-    round_to = config.bucket_width_multiple
-
-    def sorted_chunks(batch: dict) -> dict:
+    def sorted_chunks(self, batch: dict) -> dict:
         """A parsed pool of rows -> its batches by length: every feature gets an outer ``[num_batches]`` dim."""
+        batch_size = self.config.batch_size
         order = tf.argsort(batch["lengths"], stable=True)
         count = tf.shape(order, out_type=tf.int64)[0]
-        full = count // config.batch_size
-        sizes = tf.concat([tf.fill([full], tf.constant(config.batch_size, tf.int64)),
-                           tf.reshape(count - full * config.batch_size, [1])], axis=0)
+        full = count // batch_size
+        sizes = tf.concat([tf.fill([full], tf.constant(batch_size, tf.int64)),
+                           tf.reshape(count - full * batch_size, [1])], axis=0)
         sizes = tf.boolean_mask(sizes, sizes > 0)
         return {name: tf.RaggedTensor.from_row_lengths(tf.gather(value, order), sizes)
                 for name, value in batch.items()}
 
-    def pad_bucket(batch: dict) -> dict:
+    def pad_bucket(self, batch: dict) -> dict:
+        """Pads a bucketed batch to its longest history rounded up to ``bucket_width_multiple`` (<= ``max_len``)."""
+        round_to = self.config.bucket_width_multiple
         longest = tf.reduce_max(tf.concat([batch["lengths"], [1]], axis=0))
         bucket_width = -(-longest // round_to) * round_to
-        if max_len is not None:
-            bucket_width = tf.minimum(bucket_width, max_len)
-        return pad(batch, bucket_width)
+        if self.max_len is not None:
+            bucket_width = tf.minimum(bucket_width, self.max_len)
+        return self.pad_to(batch, bucket_width)
 
+
+def _read_records(files: list[str], spec: FeatureSpec, config: SequenceBatchConfig) -> tf.data.Dataset:
+    """The serialized records of ``files``: file order and records shuffled when shuffling, repeated if asked."""
     shuffle = config.shuffle_buffer > 0
-    deterministic = config.seed is not None or not shuffle
     file_ds = tf.data.Dataset.from_tensor_slices(files)
     if shuffle and len(files) > 1:
         file_ds = file_ds.shuffle(len(files), seed=config.seed, reshuffle_each_iteration=True)
@@ -405,37 +454,47 @@ def make_dataset(spec_or_dir: Union[FeatureSpec, str], split: str,
         ds = ds.shuffle(config.shuffle_buffer, seed=config.seed, reshuffle_each_iteration=True)
     if config.repeat:
         ds = ds.repeat()
-    def window_rows(records: tf.data.Dataset) -> tf.data.Dataset:
-        """Serialized records -> one parsed row per window, shuffled again (a history's windows spread out)."""
-        rows = records.batch(config.batch_size)
-        rows = rows.map(parse_ragged, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic).unbatch()
-        if shuffle:  # prefixes: ~n rows per history, so a wider buffer
-            buffer = (config.shuffle_buffer if config.windows == "prefixes"
-                      else min(config.shuffle_buffer, 16 * config.batch_size))
-            rows = rows.shuffle(buffer, seed=config.seed, reshuffle_each_iteration=True)
-        return rows
-
-    if pool:
-        if windowed:  # pools of windows, not of records: every pool but the last gives exactly `pool` batches
-            ds = window_rows(ds).ragged_batch(config.batch_size * pool)
-        else:
-            ds = ds.batch(config.batch_size * pool)
-            ds = ds.map(parse_ragged, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
-        ds = ds.map(sorted_chunks, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic).unbatch()
-        if config.drop_remainder:
-            ds = ds.filter(lambda b: tf.shape(b["lengths"])[0] == config.batch_size)
-        if shuffle:
-            ds = ds.shuffle(pool, seed=config.seed, reshuffle_each_iteration=True)
-        ds = ds.map(pad_bucket, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
-    elif windowed:  # more rows than records: parse, split into windows, then batch the windows
-        ds = window_rows(ds).ragged_batch(config.batch_size, drop_remainder=config.drop_remainder)
-        ds = ds.map(pad, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
-    else:
-        ds = ds.batch(config.batch_size, drop_remainder=config.drop_remainder)
-        ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
-    options = tf.data.Options()
-    options.deterministic = deterministic
-    ds = ds.with_options(options)
-    if config.prefetch:
-        ds = ds.prefetch(tf.data.AUTOTUNE)
     return ds
+
+
+def _window_rows(records: tf.data.Dataset, parser: _BatchParser, config: SequenceBatchConfig) -> tf.data.Dataset:
+    """Serialized records -> one parsed row per window, shuffled again (a history's windows spread out)."""
+    rows = records.batch(config.batch_size)
+    rows = rows.map(parser.parse_ragged, num_parallel_calls=tf.data.AUTOTUNE,
+                    deterministic=_is_deterministic(config)).unbatch()
+    if config.shuffle_buffer > 0:  # prefixes: ~n rows per history, so a wider buffer
+        buffer = (config.shuffle_buffer if config.windows == "prefixes"
+                  else min(config.shuffle_buffer, 16 * config.batch_size))
+        rows = rows.shuffle(buffer, seed=config.seed, reshuffle_each_iteration=True)
+    return rows
+
+
+def _batches(records: tf.data.Dataset, parser: _BatchParser, config: SequenceBatchConfig) -> tf.data.Dataset:
+    """Serialized records -> parsed, padded batches (bucketed by length with ``bucket_pool_batches``)."""
+    deterministic = _is_deterministic(config)
+    if config.bucket_pool_batches:
+        return _bucketed_batches(records, parser, config)
+    if parser.windowed:  # more rows than records: parse, split into windows, then batch the windows
+        ds = _window_rows(records, parser, config).ragged_batch(config.batch_size,
+                                                                drop_remainder=config.drop_remainder)
+        return ds.map(parser.pad, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    ds = records.batch(config.batch_size, drop_remainder=config.drop_remainder)
+    return ds.map(parser.parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+
+
+def _bucketed_batches(records: tf.data.Dataset, parser: _BatchParser, config: SequenceBatchConfig
+                      ) -> tf.data.Dataset:
+    """Pools of ``bucket_pool_batches`` batches, sorted by length, cut into batches each padded to its own width."""
+    pool = config.bucket_pool_batches
+    deterministic = _is_deterministic(config)
+    if parser.windowed:  # pools of windows, not of records: every pool but the last gives exactly `pool` batches
+        ds = _window_rows(records, parser, config).ragged_batch(config.batch_size * pool)
+    else:
+        ds = records.batch(config.batch_size * pool)
+        ds = ds.map(parser.parse_ragged, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    ds = ds.map(parser.sorted_chunks, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic).unbatch()
+    if config.drop_remainder:
+        ds = ds.filter(lambda b: tf.shape(b["lengths"])[0] == config.batch_size)
+    if config.shuffle_buffer > 0:
+        ds = ds.shuffle(pool, seed=config.seed, reshuffle_each_iteration=True)
+    return ds.map(parser.pad_bucket, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)

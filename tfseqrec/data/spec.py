@@ -151,7 +151,8 @@ def load_item_counts(spec: FeatureSpec) -> list[int]:
         try:
             counts.append(int(line.rsplit("\t", 1)[1]))
         except (IndexError, ValueError):
-            raise ValueError(f"{spec.vocabulary_path}, line {number}: expected 'item<TAB>count', got {line!r}") from None
+            raise ValueError(
+                f"{spec.vocabulary_path}, line {number}: expected 'item<TAB>count', got {line!r}") from None
     return counts
 
 

@@ -486,7 +486,8 @@ def _join_sessions(result: EvaluationResult, spec: FeatureSpec, split: str) -> _
     if "session_index" in per_user and "position" in per_user:
         session = np.asarray(per_user["session_index"], np.int64)
         position = np.asarray(per_user["position"], np.int64)
-        join = "by (sequence_id, session_index, position): session_index is the session's place in the split's read order"
+        join = ("by (sequence_id, session_index, position): session_index is the session's place in the split's "
+                "read order")
     elif "position" in per_user:
         first = {}
         for s, sid in enumerate(events.session_ids.tolist()):
@@ -556,19 +557,8 @@ def analyze(result: EvaluationResult, data_dir: str, split: Optional[str] = None
     if n_failures < 0 or history_items < 0:
         raise ValueError(f"n_failures and history_items must be >= 0, got {n_failures} and {history_items}")
     spec = load_feature_spec(data_dir)
-    evaluated = result.protocol.get("split") or result.config.get("split")
-    split = split or evaluated or "test"
-    if evaluated and split != evaluated:
-        raise ValueError(f"the evaluation is of split {evaluated!r}, not {split!r}")
-    expected = result.protocol.get("num_items")
-    if expected is not None and int(expected) != spec.num_items:
-        raise ValueError(f"the evaluation ranked {expected} items but {data_dir} has {spec.num_items}: "
-                         f"is it the dataset that was evaluated?")
-    session = _is_session_split(spec)
-    if "position" in result.per_user and not session:
-        raise ValueError(f"the evaluation holds session events but {data_dir} is not a session split")
-    if not session and "target_ids" not in spec.features:
-        raise ValueError(f"{data_dir} has no targets and is not a session split; nothing was evaluated on it")
+    split = _checked_split(result, split)
+    session = _check_dataset(result, spec, data_dir)
     single = session or spec.protocol.get("targets_per_record") == 1
     available = [m for m in metrics if m in result.per_user and np.ndim(result.per_user[m]) == 1]
     missing = [m for m in metrics if m not in available]
@@ -579,9 +569,65 @@ def analyze(result: EvaluationResult, data_dir: str, split: Optional[str] = None
     joined = _join_sessions(result, spec, split) if session else _join_records(result, spec, split, single)
     vocab = load_vocabulary(spec)
     item_counts = np.asarray(load_item_counts(spec), np.int64)
-    matched = joined.matched
-    known = matched & (joined.target_id >= 0) & (joined.target_id < item_counts.size)
+    known = joined.matched & (joined.target_id >= 0) & (joined.target_id < item_counts.size)
     target_counts = np.where(known, item_counts[np.where(known, joined.target_id, 0)], 0)
+    options = _Options(
+        n_failures=n_failures, history_items=history_items, cold_threshold=cold_threshold, head_share=head_share,
+        tail_share=tail_share, edges=_check_edges(history_edges if history_edges is not None
+                                                  else SESSION_HISTORY_EDGES if session else HISTORY_EDGES))
+    segments = _segments(result, joined, target_counts, item_counts, session, available, options)
+    failures = _failures(result, joined, vocab, target_counts, options)
+    protocol = _analysis_protocol(result, data_dir, split, session, single, joined, target_counts, item_counts,
+                                  available, missing, options)
+    rows = int(joined.matched.size)
+    overall = {"count": rows, **{m: float(np.mean(result.per_user[m])) if rows else float("nan")
+                                 for m in available}}
+    summary = result.summary
+    return ErrorAnalysis(
+        segments=segments, failures=failures,
+        coverage={k: v for k, v in summary.items() if k.startswith("coverage@")},
+        popularity_bias={k: v for k, v in summary.items() if k.startswith(("popularity_percentile@", "gini@"))},
+        protocol=protocol, overall=overall)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Options:
+    """The options of :func:`analyze` (``edges``: the checked ``history_length`` bucket ends)."""
+    n_failures: int
+    history_items: int
+    cold_threshold: int
+    head_share: float
+    tail_share: float
+    edges: tuple[int, ...]
+
+
+def _checked_split(result: EvaluationResult, split: Optional[str]) -> str:
+    """The split to analyze: ``split``, else the evaluated one (default ``"test"``); they must agree."""
+    evaluated = result.protocol.get("split") or result.config.get("split")
+    split = split or evaluated or "test"
+    if evaluated and split != evaluated:
+        raise ValueError(f"the evaluation is of split {evaluated!r}, not {split!r}")
+    return split
+
+
+def _check_dataset(result: EvaluationResult, spec: FeatureSpec, data_dir: str) -> bool:
+    """Raises when ``data_dir`` cannot be the evaluated dataset; returns whether it is a session split."""
+    expected = result.protocol.get("num_items")
+    if expected is not None and int(expected) != spec.num_items:
+        raise ValueError(f"the evaluation ranked {expected} items but {data_dir} has {spec.num_items}: "
+                         f"is it the dataset that was evaluated?")
+    session = _is_session_split(spec)
+    if "position" in result.per_user and not session:
+        raise ValueError(f"the evaluation holds session events but {data_dir} is not a session split")
+    if not session and "target_ids" not in spec.features:
+        raise ValueError(f"{data_dir} has no targets and is not a session split; nothing was evaluated on it")
+    return session
+
+
+def _segments(result: EvaluationResult, joined: _Joined, target_counts: np.ndarray, item_counts: np.ndarray,
+              session: bool, available: list[str], options: _Options) -> list[SegmentRow]:
+    """The metrics of every segment of every dimension (unmatched rows in the segment ``"unmatched"``)."""
+    matched = joined.matched
     rows = int(matched.size)
 
     def labelled(values: np.ndarray) -> np.ndarray:
@@ -589,15 +635,14 @@ def analyze(result: EvaluationResult, data_dir: str, split: Optional[str] = None
         out[matched] = values
         return out.astype(str)
 
-    edges = _check_edges(history_edges if history_edges is not None
-                         else SESSION_HISTORY_EDGES if session else HISTORY_EDGES)
-    cold, warm = _cold_labels(cold_threshold)
+    edges = options.edges
+    cold, warm = _cold_labels(options.cold_threshold)
     dimensions = [
         ("history_length", labelled(history_length_segments(joined.history_length[matched], edges)),
          history_length_labels(edges)),
-        ("target_popularity", labelled(popularity_segments(target_counts[matched], item_counts, head_share,
-                                                           tail_share)), [HEAD, TORSO, TAIL]),
-        ("cold_target", labelled(cold_segments(target_counts[matched], cold_threshold)), [cold, warm]),
+        ("target_popularity", labelled(popularity_segments(target_counts[matched], item_counts, options.head_share,
+                                                           options.tail_share)), [HEAD, TORSO, TAIL]),
+        ("cold_target", labelled(cold_segments(target_counts[matched], options.cold_threshold)), [cold, warm]),
     ]
     if session:
         dimensions.append(("session_position", labelled(session_position_segments(
@@ -605,26 +650,39 @@ def analyze(result: EvaluationResult, data_dir: str, split: Optional[str] = None
     segments = []
     for name, labels, order in dimensions:
         segments += segment_metrics(result.per_user, labels, name, available, order=list(order) + [UNMATCHED])
+    return segments
+
+
+def _failures(result: EvaluationResult, joined: _Joined, vocab: list, target_counts: np.ndarray,
+              options: _Options) -> list[FailureCase]:
+    """The matched rows with the largest rank, with their items as strings."""
+    history_items = options.history_items
+    rows = int(joined.matched.size)
 
     def raw(i: int) -> str:
         return vocab[i] if 0 <= i < len(vocab) else f"<id {i}>"
 
     topk = np.asarray(result.per_user.get("topk_ids", np.zeros((rows, 0), np.int64)))
-    failures = worst_cases(
+    return worst_cases(
         result.per_user["rank"], result.sequence_ids,
         target_items=_Rows(lambda u: raw(int(joined.target_id[u]))),
         histories=_Rows(lambda u: [raw(int(i)) for i in joined.history(u)[-history_items:]] if history_items else []),
         top_items=_Rows(lambda u: [raw(int(i)) for i in topk[u] if i > 0]),
-        n=n_failures, eligible=matched, history_items=history_items,
+        n=options.n_failures, eligible=joined.matched, history_items=history_items,
         positions=joined.position, target_counts=target_counts)
 
-    summary = result.summary
+
+def _analysis_protocol(result: EvaluationResult, data_dir: str, split: str, session: bool, single: bool,
+                       joined: _Joined, target_counts: np.ndarray, item_counts: np.ndarray, available: list[str],
+                       missing: list[str], options: _Options) -> dict[str, Any]:
+    """How the analysis was made: the join, the unmatched rows and why, the definitions of the segments."""
+    matched = joined.matched
     reasons, reason_counts = np.unique(joined.reasons[~matched], return_counts=True)
     protocol = {
         "evaluation": result.protocol,
         "data_dir": data_dir,
         "split": split,
-        "rows": rows,
+        "rows": int(matched.size),
         "row_kind": "session events" if session else "users" if single else "users with several targets",
         "join": joined.join,
         "checked_against_stored": [n for n in ("history_length", "target_id") if n in result.per_user],
@@ -637,24 +695,18 @@ def analyze(result: EvaluationResult, data_dir: str, split: Optional[str] = None
                   "the first target (the next item); rank is the best position among the distinct targets",
         "history_length": "the prefix length t" if session else
                           "items of the whole stored history (before any max_len cut of the evaluation)",
-        "history_edges": list(edges),
-        "popularity": {"head_share": head_share, "tail_share": tail_share,
-                       **popularity_thresholds(item_counts, head_share, tail_share),
+        "history_edges": list(options.edges),
+        "popularity": {"head_share": options.head_share, "tail_share": options.tail_share,
+                       **popularity_thresholds(item_counts, options.head_share, options.tail_share),
                        "definition": "items ranked by train count; m = items with a strictly larger count; "
                                      "head: m < head_share * n, tail: m >= (1 - tail_share) * n or count 0, "
                                      "torso: the rest (n = real items of the vocabulary)"},
-        "cold_threshold": cold_threshold,
+        "cold_threshold": options.cold_threshold,
         "targets_unseen_in_training": int((matched & (target_counts <= 0)).sum()),
         "failures": "the matched rows with the largest rank; ties by sequence_id, then row order",
-        "history_items": history_items,
+        "history_items": options.history_items,
     }
     if session:
         protocol["session_position"] = ("first: t = 1; last: t = n - 1; middle: between; "
                                         "only (2-item session): n = 2 (n = items in the session)")
-    overall = {"count": rows, **{m: float(np.mean(result.per_user[m])) if rows else float("nan")
-                                 for m in available}}
-    return ErrorAnalysis(
-        segments=segments, failures=failures,
-        coverage={k: v for k, v in summary.items() if k.startswith("coverage@")},
-        popularity_bias={k: v for k, v in summary.items() if k.startswith(("popularity_percentile@", "gini@"))},
-        protocol=protocol, overall=overall)
+    return protocol

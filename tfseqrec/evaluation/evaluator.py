@@ -186,22 +186,9 @@ def evaluate(score_fn: ScoreFn, spec_or_dir: Union[FeatureSpec, str],
     mode = _split_mode(spec, config.split)
     single = mode in (SINGLE, SESSION)  # one target per row (a record, or a session event)
     vocab_size = spec.vocabulary.size
-    if item_counts is None:
-        item_counts = load_item_counts(spec)
-    if item_counts is not None:
-        item_counts = np.asarray(item_counts)
-        if item_counts.shape != (vocab_size,):
-            raise ValueError(f"item_counts must have shape [{vocab_size}] (one count per id), got {item_counts.shape}")
+    item_counts = _checked_item_counts(spec, item_counts)
     list_k = min(config.topk_for_lists, vocab_size)
-
-    @tf.function(reduce_retracing=True)
-    def rank_batch(scores, history, targets):
-        excl = ranking.exclusion_mask(history, vocab_size, config.filter_seen)
-        if single:
-            where, candidates = ranking.conservative_ranks(scores, targets, excl)
-        else:
-            where, candidates = ranking.target_positions(scores, targets, excl)
-        return where, candidates, ranking.masked_top_k(scores, excl, list_k)
+    rank_batch = _batch_ranker(vocab_size, config.filter_seen, single, list_k)
 
     start = time.perf_counter()
     events: Optional[SessionEvents] = None
@@ -213,77 +200,143 @@ def evaluate(score_fn: ScoreFn, spec_or_dir: Union[FeatureSpec, str],
     from tqdm.auto import tqdm
     bar = tqdm(total=total, unit=unit, desc=f"evaluate {config.split}",
                disable=not verbose or not sys.stderr.isatty())
+    ranked = _rank_all(score_fn, rank_batch, batches, config.max_len, vocab_size, single, bar)
+    seconds = time.perf_counter() - start
+    bar.close()
 
-    found, counts, lists, sequence_ids = [], [], [], []
-    history_lengths, target_ids = [], []  # For error analysis (tfseqrec.evaluation.analysis).
+    per_user, sequence_ids, skipped = ranked.per_user(config.ks, list_k, single)
+    if events is not None:
+        per_user["session_index"] = events.session_index
+        per_user["position"] = events.position
+    summary = _summary(per_user, config, per_user["topk_ids"], spec.num_items, item_counts)
+    summary.update(_throughput(int(len(sequence_ids)), seconds, events, single, skipped))
+    return EvaluationResult(summary=summary, per_user=per_user, sequence_ids=sequence_ids,
+                            protocol=_protocol(config, spec, single, list_k, events), config=config.to_json())
+
+
+def _checked_item_counts(spec: FeatureSpec, item_counts: Optional[Sequence[int]]) -> Optional[np.ndarray]:
+    """``item_counts`` (None: read from ``vocab.tsv``) as an array of one count per id, int ``[V]``."""
+    if item_counts is None:
+        item_counts = load_item_counts(spec)
+    if item_counts is not None:
+        item_counts = np.asarray(item_counts)
+        vocab_size = spec.vocabulary.size
+        if item_counts.shape != (vocab_size,):
+            raise ValueError(f"item_counts must have shape [{vocab_size}] (one count per id), got {item_counts.shape}")
+    return item_counts
+
+
+def _batch_ranker(vocab_size: int, filter_seen: bool, single: bool, list_k: int):
+    """A compiled ``(scores [B, V], history [B, L], targets) -> (where, candidates [B], top-k ids [B, list_k])``.
+
+    ``where``: the conservative rank ``[B]`` of ``target_id`` (``single``), else the positions ``[B, T]`` of the
+    distinct ``target_ids``.
+    """
+    @tf.function(reduce_retracing=True)
+    def rank_batch(scores, history, targets):
+        excl = ranking.exclusion_mask(history, vocab_size, filter_seen)
+        if single:
+            where, candidates = ranking.conservative_ranks(scores, targets, excl)
+        else:
+            where, candidates = ranking.target_positions(scores, targets, excl)
+        return where, candidates, ranking.masked_top_k(scores, excl, list_k)
+
+    return rank_batch
+
+
+@dataclasses.dataclass
+class _Ranked:
+    """What :func:`_rank_all` gathers, one array per batch (``U`` = rows over all batches)."""
+    found: list = dataclasses.field(default_factory=list)            # ranks [B], or target positions [B, T]
+    counts: list = dataclasses.field(default_factory=list)           # candidates [B]
+    lists: list = dataclasses.field(default_factory=list)            # top-k ids [B, list_k]
+    sequence_ids: list = dataclasses.field(default_factory=list)     # str per row
+    history_lengths: list = dataclasses.field(default_factory=list)  # For error analysis (evaluation.analysis).
+    target_ids: list = dataclasses.field(default_factory=list)       # [B], one target per row only
+
+    def per_user(self, ks: Sequence[int], list_k: int, single: bool) -> tuple[dict, np.ndarray, int]:
+        """``(per_user, sequence_ids [U], rows without targets)``; with several targets per row, rows without
+        any are left out (and counted)."""
+        num_candidates = _concat(self.counts, np.zeros(0, np.int64))
+        topk_ids = _concat(self.lists, np.zeros((0, list_k), np.int64))
+        sequence_ids = np.asarray(self.sequence_ids, dtype=str)
+        history_length = _concat(self.history_lengths, np.zeros(0, np.int64))
+        per_user: dict[str, np.ndarray] = {}
+        skipped = 0
+        if single:
+            ranks = _concat(self.found, np.zeros(0, np.int64))
+            per_user["rank"] = ranks
+            per_user.update(metrics.single_target_metrics(ranks, num_candidates, ks))
+        else:
+            width = max((f.shape[1] for f in self.found), default=1)
+            positions = np.concatenate([np.pad(f, [(0, 0), (0, width - f.shape[1])]) for f in self.found]
+                                       ).astype(np.int64) if self.found else np.zeros((0, 1), np.int64)
+            num_targets = (positions > 0).sum(axis=1)
+            keep = num_targets > 0  # A record without targets cannot be scored; counted in the summary.
+            skipped = int((~keep).sum())
+            positions, num_targets = positions[keep], num_targets[keep]
+            num_candidates, topk_ids, sequence_ids = num_candidates[keep], topk_ids[keep], sequence_ids[keep]
+            history_length = history_length[keep]
+            per_user["rank"] = np.where(positions > 0, positions, np.iinfo(np.int64).max).min(axis=1) \
+                if len(positions) else np.zeros(0, np.int64)
+            per_user["num_targets"] = num_targets
+            per_user["target_positions"] = positions
+            per_user.update(metrics.multi_target_metrics(positions, num_candidates, ks))
+        per_user["num_candidates"] = num_candidates
+        per_user["topk_ids"] = topk_ids
+        per_user["history_length"] = history_length
+        if single:
+            per_user["target_id"] = _concat(self.target_ids, np.zeros(0, np.int64))
+        return per_user, sequence_ids, skipped
+
+
+def _concat(parts: list, empty: np.ndarray) -> np.ndarray:
+    """The int64 concatenation of ``parts``; ``empty`` when there are none."""
+    return np.concatenate(parts).astype(np.int64) if parts else empty
+
+
+def _rank_all(score_fn: ScoreFn, rank_batch, batches, max_len: Optional[int], vocab_size: int, single: bool,
+              bar) -> _Ranked:
+    """Scores and ranks every ``(batch, targets)`` of ``batches``; checks that scores are ``[B, V]``."""
+    ranked = _Ranked()
     for batch, targets in batches:
-        scores = tf.convert_to_tensor(score_fn(_model_inputs(batch, config.max_len)))
+        scores = tf.convert_to_tensor(score_fn(_model_inputs(batch, max_len)))
         rows = int(tf.shape(batch["item_ids"])[0])
         if scores.shape.rank != 2 or scores.shape[0] != rows or scores.shape[1] != vocab_size:
             raise ValueError(f"score_fn must return [batch, vocabulary size] = [{rows}, {vocab_size}] scores, "
                              f"got shape {scores.shape}")
         where, candidates, topk = rank_batch(scores, batch["item_ids"], targets)
-        found.append(where.numpy())
-        counts.append(candidates.numpy())
-        lists.append(topk.numpy())
-        history_lengths.append(np.asarray(batch["lengths"]))  # Whole stored history (session: the prefix).
+        ranked.found.append(where.numpy())
+        ranked.counts.append(candidates.numpy())
+        ranked.lists.append(topk.numpy())
+        ranked.history_lengths.append(np.asarray(batch["lengths"]))  # Whole stored history (session: the prefix).
         if single:
-            target_ids.append(np.asarray(targets))
+            ranked.target_ids.append(np.asarray(targets))
         if "sequence_id" in batch:
-            sequence_ids.extend(s.decode("utf-8") for s in batch["sequence_id"].numpy())
+            ranked.sequence_ids.extend(s.decode("utf-8") for s in batch["sequence_id"].numpy())
         else:
-            sequence_ids.extend(str(len(sequence_ids) + i) for i in range(rows))
+            ranked.sequence_ids.extend(str(len(ranked.sequence_ids) + i) for i in range(rows))
         bar.update(rows)
-    seconds = time.perf_counter() - start
-    bar.close()
+    return ranked
 
-    num_candidates = np.concatenate(counts).astype(np.int64) if counts else np.zeros(0, np.int64)
-    topk_ids = np.concatenate(lists).astype(np.int64) if lists else np.zeros((0, list_k), np.int64)
-    sequence_ids = np.asarray(sequence_ids, dtype=str)
-    history_length = np.concatenate(history_lengths).astype(np.int64) if history_lengths else np.zeros(0, np.int64)
-    per_user: dict[str, np.ndarray] = {}
-    if single:
-        ranks = np.concatenate(found).astype(np.int64) if found else np.zeros(0, np.int64)
-        per_user["rank"] = ranks
-        per_user.update(metrics.single_target_metrics(ranks, num_candidates, config.ks))
-    else:
-        width = max((f.shape[1] for f in found), default=1)
-        positions = np.concatenate([np.pad(f, [(0, 0), (0, width - f.shape[1])]) for f in found]).astype(np.int64) \
-            if found else np.zeros((0, 1), np.int64)
-        num_targets = (positions > 0).sum(axis=1)
-        keep = num_targets > 0  # A record without targets cannot be scored; counted in the summary.
-        skipped = int((~keep).sum())
-        positions, num_targets = positions[keep], num_targets[keep]
-        num_candidates, topk_ids, sequence_ids = num_candidates[keep], topk_ids[keep], sequence_ids[keep]
-        history_length = history_length[keep]
-        per_user["rank"] = np.where(positions > 0, positions, np.iinfo(np.int64).max).min(axis=1) \
-            if len(positions) else np.zeros(0, np.int64)
-        per_user["num_targets"] = num_targets
-        per_user["target_positions"] = positions
-        per_user.update(metrics.multi_target_metrics(positions, num_candidates, config.ks))
-    per_user["num_candidates"] = num_candidates
-    per_user["topk_ids"] = topk_ids
-    per_user["history_length"] = history_length
-    if single:
-        per_user["target_id"] = np.concatenate(target_ids).astype(np.int64) if target_ids else np.zeros(0, np.int64)
 
+def _throughput(rows: int, seconds: float, events: Optional[SessionEvents], single: bool,
+                skipped: int) -> dict[str, Any]:
+    """The summary's counts and speed: events and sessions for session splits, else users."""
     if events is not None:
-        per_user["session_index"] = events.session_index
-        per_user["position"] = events.position
+        return {"num_events": rows, "num_sessions": events.num_sessions, "seconds": seconds,
+                "events_per_second": rows / seconds if seconds > 0 else float("nan")}
+    out: dict[str, Any] = {"num_users": rows}
+    if not single:
+        out["num_users_without_targets"] = skipped
+    out["seconds"] = seconds
+    out["users_per_second"] = rows / seconds if seconds > 0 else float("nan")
+    return out
 
-    summary = _summary(per_user, config, topk_ids, spec.num_items, item_counts)
-    rows = int(len(sequence_ids))
-    if events is not None:
-        summary["num_events"] = rows
-        summary["num_sessions"] = events.num_sessions
-        summary["seconds"] = seconds
-        summary["events_per_second"] = rows / seconds if seconds > 0 else float("nan")
-    else:
-        summary["num_users"] = rows
-        if not single:
-            summary["num_users_without_targets"] = skipped
-        summary["seconds"] = seconds
-        summary["users_per_second"] = rows / seconds if seconds > 0 else float("nan")
+
+def _protocol(config: EvaluationConfig, spec: FeatureSpec, single: bool, list_k: int,
+              events: Optional[SessionEvents]) -> dict[str, Any]:
+    """The protocol written into the result (see the module docstring)."""
     protocol = {
         "name": config.protocol,
         "split": config.split,
@@ -307,8 +360,7 @@ def evaluate(score_fn: ScoreFn, spec_or_dir: Union[FeatureSpec, str],
                       "target s[t], t = 1..n-1; metrics are means over events",
             "filter_seen_scope": "the session prefix s[:t]" if config.filter_seen else None,
         })
-    return EvaluationResult(summary=summary, per_user=per_user, sequence_ids=sequence_ids,
-                            protocol=protocol, config=config.to_json())
+    return protocol
 
 
 def _summary(per_user: dict[str, np.ndarray], config: EvaluationConfig, topk_ids: np.ndarray,
