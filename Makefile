@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup demo test test-slow test-all clean
+.PHONY: setup demo test lint test-slow test-all clean
 
 setup:
 	@bash scripts/setup.sh
@@ -12,6 +12,11 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+# ruff: pycodestyle, pyflakes, complexity (pyproject.toml) and the formatting; `ruff format .` fixes the latter.
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 # Only the tests marked slow (full ML-1M and Amazon Beauty from ../shared/data; skipped where absent).
 test-slow: setup

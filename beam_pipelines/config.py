@@ -33,6 +33,7 @@ a validation/test session.
 
 Event types get ids 1..n in sorted order over the sequences left after k-core (0 = padding).
 """
+
 from __future__ import annotations
 
 import codecs
@@ -45,7 +46,7 @@ TEST_VOCABULARIES = ("train", "train_valid")
 DEFAULT_MIN_TIME = 631_152_000.0  # 1990-01-01T00:00:00Z, seconds since the epoch
 FUTURE_TOLERANCE_SECONDS = 86_400.0  # default max_time: the run's start plus one day
 DEFAULT_MAX_ID_LENGTH = 256
-_INT64_MS_LIMIT_SECONDS = (2 ** 63 - 1) / 1000.0  # times are stored as int64 milliseconds
+_INT64_MS_LIMIT_SECONDS = (2**63 - 1) / 1000.0  # times are stored as int64 milliseconds
 
 
 def codec_name(encoding: str) -> str:
@@ -57,17 +58,20 @@ def codec_name(encoding: str) -> str:
     try:
         name = codecs.lookup(encoding).name
     except LookupError:
-        raise ValueError(f"encoding={encoding!r} is not a text encoding Python knows (e.g. utf-8, latin-1, "
-                         f"cp1252)") from None
+        raise ValueError(
+            f"encoding={encoding!r} is not a text encoding Python knows (e.g. utf-8, latin-1, cp1252)"
+        ) from None
     if name == "utf-8-sig":  # a UTF-8 byte-order mark is dropped whatever the name
         return "utf-8"
     try:
-        ascii_compatible = "\n,;\t|:{}\"az09".encode(name) == b"\n,;\t|:{}\"az09"
+        ascii_compatible = '\n,;\t|:{}"az09'.encode(name) == b'\n,;\t|:{}"az09'
     except (UnicodeError, LookupError):
         ascii_compatible = False
     if not ascii_compatible:
-        raise ValueError(f"encoding={encoding!r} does not write ASCII as single bytes (UTF-16/UTF-32?); convert "
-                         f"the file to UTF-8 first, e.g. iconv -f UTF-16 -t UTF-8 in.csv > out.csv")
+        raise ValueError(
+            f"encoding={encoding!r} does not write ASCII as single bytes (UTF-16/UTF-32?); convert "
+            f"the file to UTF-8 first, e.g. iconv -f UTF-16 -t UTF-8 in.csv > out.csv"
+        )
     return name
 
 
@@ -104,6 +108,7 @@ class ReaderConfig:
     - ``max_id_length``: user/session and item ids longer than this many characters are rejected
       as ``id_too_long``.
     """
+
     format: Optional[str] = None
     delimiter: Optional[str] = None
     user_col: Optional[str] = None
@@ -147,6 +152,7 @@ class FilterConfig:
     ``kcore_max_rounds`` rounds of k-core are laid out in the (static) Beam graph; rounds after the one
     that removed nothing pass sequences through.
     """
+
     min_rating: Optional[float] = None
     event_types: tuple[str, ...] = ()
     remove_consecutive_repeats: bool = False
@@ -193,6 +199,7 @@ class SplitConfig:
       sessions still keep only train items).
     - ``none``: everything is train.
     """
+
     protocol: str = "leave_one_out"
     valid_cut: Optional[float] = None
     test_cut: Optional[float] = None
@@ -213,13 +220,16 @@ class SplitConfig:
         if self.test_vocabulary not in TEST_VOCABULARIES:
             raise ValueError(f"test_vocabulary={self.test_vocabulary!r} is not one of {', '.join(TEST_VOCABULARIES)}")
         if self.test_vocabulary != "train" and self.protocol != "session":
-            raise ValueError(f"test_vocabulary={self.test_vocabulary!r} applies to the session split only "
-                             f"(protocol {self.protocol!r} keeps every evaluation target in the vocabulary)")
+            raise ValueError(
+                f"test_vocabulary={self.test_vocabulary!r} applies to the session split only "
+                f"(protocol {self.protocol!r} keeps every evaluation target in the vocabulary)"
+            )
 
 
 @dataclasses.dataclass(frozen=True)
 class OutputConfig:
     """Where and how records are written."""
+
     output_dir: str
     max_len: Optional[int] = None
     num_shards: int = 0  # 0 lets the runner choose
@@ -237,6 +247,7 @@ class OutputConfig:
 @dataclasses.dataclass(frozen=True)
 class PreprocessConfig:
     """The whole preprocessing run: inputs plus the four parts above."""
+
     inputs: tuple[str, ...]
     output: OutputConfig
     reader: ReaderConfig = dataclasses.field(default_factory=ReaderConfig)

@@ -4,14 +4,21 @@
 :class:`~beam_pipelines.config.PreprocessConfig` from a list of the same flags (:func:`config_from_flags`), so a
 grid's ``preprocess:`` block and the command line mean the same thing.
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
 from typing import Sequence
 
-from beam_pipelines.config import (DEFAULT_MAX_ID_LENGTH, FilterConfig, OutputConfig, PreprocessConfig,
-                                   ReaderConfig, SplitConfig)
+from beam_pipelines.config import (
+    DEFAULT_MAX_ID_LENGTH,
+    FilterConfig,
+    OutputConfig,
+    PreprocessConfig,
+    ReaderConfig,
+    SplitConfig,
+)
 from beam_pipelines.readers import parse_time_ms
 
 
@@ -30,18 +37,30 @@ def time_value(text: str) -> float:
 
 def add_preprocess_args(parser: argparse.ArgumentParser) -> None:
     io = parser.add_argument_group("input and output")
-    io.add_argument("--input", "-i", action="append", required=True,
-                    help="file, glob or directory (repeatable); local or gs://")
+    io.add_argument(
+        "--input", "-i", action="append", required=True, help="file, glob or directory (repeatable); local or gs://"
+    )
     io.add_argument("--output-dir", "-o", required=True, help="directory for records, vocabulary, spec, stats")
     io.add_argument("--overwrite", action="store_true", help="replace earlier output in --output-dir")
-    io.add_argument("--format", choices=("movielens", "csv", "tsv", "jsonl", "parquet", "seq"), default=None,
-                    help="input format; default: from the file extension (.dat .csv .tsv .jsonl .parquet .txt)")
+    io.add_argument(
+        "--format",
+        choices=("movielens", "csv", "tsv", "jsonl", "parquet", "seq"),
+        default=None,
+        help="input format; default: from the file extension (.dat .csv .tsv .jsonl .parquet .txt)",
+    )
     io.add_argument("--delimiter", default=None, help="csv/tsv delimiter; default: sniffed from the header")
-    io.add_argument("--chunk-bytes", type=int, default=8 << 20,
-                    help="uncompressed text files larger than this are parsed in parallel chunks")
-    io.add_argument("--encoding", default="utf-8",
-                    help="text encoding of the input files (e.g. latin-1, cp1252); lines not valid in it are "
-                    "rejected as not_<encoding>. A UTF-8 byte-order mark is dropped")
+    io.add_argument(
+        "--chunk-bytes",
+        type=int,
+        default=8 << 20,
+        help="uncompressed text files larger than this are parsed in parallel chunks",
+    )
+    io.add_argument(
+        "--encoding",
+        default="utf-8",
+        help="text encoding of the input files (e.g. latin-1, cp1252); lines not valid in it are "
+        "rejected as not_<encoding>. A UTF-8 byte-order mark is dropped",
+    )
     cols = parser.add_argument_group("columns (csv/tsv/jsonl/parquet; default: detected by common names)")
     cols.add_argument("--user-col", help="user or session id column")
     cols.add_argument("--session-col", dest="user_col", help="alias of --user-col for session data")
@@ -51,37 +70,65 @@ def add_preprocess_args(parser: argparse.ArgumentParser) -> None:
     cols.add_argument("--rating-col", help="rating column")
     cols.add_argument("--event-col", help="event type column (view / cart / purchase ...)")
     cols.add_argument("--item-feature-cols", type=csv_list, default=(), help="comma-separated item side features")
-    cols.add_argument("--time-unit", choices=("auto", "s", "ms"), default="auto",
-                      help="unit of numeric times (auto: values above 1e11 are milliseconds)")
+    cols.add_argument(
+        "--time-unit",
+        choices=("auto", "s", "ms"),
+        default="auto",
+        help="unit of numeric times (auto: values above 1e11 are milliseconds)",
+    )
     rows = parser.add_argument_group("row checks (failing rows are rejected, counted and written to rejects-*.jsonl)")
-    rows.add_argument("--min-time", type=time_value, default="1990-01-01",
-                      help="rows whose time (--time-col) is earlier are rejected as time_out_of_range; seconds "
-                      "since the epoch or an ISO date")
-    rows.add_argument("--max-time", type=time_value, default=None,
-                      help="rows whose time is later are rejected as time_out_of_range; seconds or an ISO date; "
-                      "None: the run's start plus one day")
-    rows.add_argument("--max-id-length", type=int, default=DEFAULT_MAX_ID_LENGTH,
-                      help="user/session and item ids longer than this many characters are rejected as id_too_long")
+    rows.add_argument(
+        "--min-time",
+        type=time_value,
+        default="1990-01-01",
+        help="rows whose time (--time-col) is earlier are rejected as time_out_of_range; seconds "
+        "since the epoch or an ISO date",
+    )
+    rows.add_argument(
+        "--max-time",
+        type=time_value,
+        default=None,
+        help="rows whose time is later are rejected as time_out_of_range; seconds or an ISO date; "
+        "None: the run's start plus one day",
+    )
+    rows.add_argument(
+        "--max-id-length",
+        type=int,
+        default=DEFAULT_MAX_ID_LENGTH,
+        help="user/session and item ids longer than this many characters are rejected as id_too_long",
+    )
     flt = parser.add_argument_group("filters")
     flt.add_argument("--min-rating", type=float, default=None, help="keep rows with rating >= this")
     flt.add_argument("--event-types", type=csv_list, default=(), help="keep only these event types (comma-separated)")
     flt.add_argument("--remove-repeats", action="store_true", help="drop an item equal to the item right before it")
-    flt.add_argument("--session-gap", type=float, default=None,
-                     help="split users' histories into sessions at gaps longer than this many seconds")
+    flt.add_argument(
+        "--session-gap",
+        type=float,
+        default=None,
+        help="split users' histories into sessions at gaps longer than this many seconds",
+    )
     flt.add_argument("--item-min-count", type=int, default=0, help="item k-core: drop items with fewer interactions")
     flt.add_argument("--user-min-count", type=int, default=0, help="user k-core: drop sequences with fewer items")
     flt.add_argument("--kcore-max-rounds", type=int, default=10, help="k-core rounds laid out in the pipeline")
     spl = parser.add_argument_group("split (DESIGN.md §2)")
-    spl.add_argument("--split", choices=("leave_one_out", "temporal", "session", "none"), default="leave_one_out",
-                     help="evaluation protocol")
+    spl.add_argument(
+        "--split",
+        choices=("leave_one_out", "temporal", "session", "none"),
+        default="leave_one_out",
+        help="evaluation protocol",
+    )
     spl.add_argument("--valid-cut", type=time_value, default=None, help="temporal: validation starts here")
     spl.add_argument("--test-cut", type=time_value, default=None, help="temporal: test starts here")
     spl.add_argument("--test-days", type=float, default=1.0, help="session: last N days are test")
     spl.add_argument("--valid-days", type=float, default=0.0, help="session: N days before test are validation")
-    spl.add_argument("--test-vocabulary", choices=("train", "train_valid"), default="train",
-                     help="session: items a test session keeps: those of train sessions, or of train and "
-                     "validation sessions (train_valid: the test set does not depend on --valid-days, e.g. "
-                     "to keep a dataset's given test split while validating on the end of its train period)")
+    spl.add_argument(
+        "--test-vocabulary",
+        choices=("train", "train_valid"),
+        default="train",
+        help="session: items a test session keeps: those of train sessions, or of train and "
+        "validation sessions (train_valid: the test set does not depend on --valid-days, e.g. "
+        "to keep a dataset's given test split while validating on the end of its train period)",
+    )
     out = parser.add_argument_group("records")
     out.add_argument("--max-len", type=int, default=None, help="keep only the latest N items of each sequence")
     out.add_argument("--num-shards", type=int, default=0, help="TFRecord shards per split (0: runner decides)")
@@ -91,21 +138,47 @@ def add_preprocess_args(parser: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace):
     return PreprocessConfig(
         inputs=tuple(args.input),
-        output=OutputConfig(output_dir=args.output_dir, max_len=args.max_len, num_shards=args.num_shards,
-                            compression=None if args.compression == "none" else "GZIP"),
-        reader=ReaderConfig(format=args.format, delimiter=args.delimiter, user_col=args.user_col,
-                            item_col=args.item_col, time_col=args.time_col, order_col=args.order_col,
-                            rating_col=args.rating_col, event_col=args.event_col,
-                            item_feature_cols=tuple(args.item_feature_cols), time_unit=args.time_unit,
-                            chunk_bytes=args.chunk_bytes, encoding=args.encoding, min_time=args.min_time,
-                            max_time=args.max_time, max_id_length=args.max_id_length),
-        filters=FilterConfig(min_rating=args.min_rating, event_types=tuple(args.event_types),
-                             remove_consecutive_repeats=args.remove_repeats, session_gap_seconds=args.session_gap,
-                             item_min_count=args.item_min_count, user_min_count=args.user_min_count,
-                             kcore_max_rounds=args.kcore_max_rounds),
-        split=SplitConfig(protocol=args.split, valid_cut=args.valid_cut, test_cut=args.test_cut,
-                          test_days=args.test_days, valid_days=args.valid_days,
-                          test_vocabulary=args.test_vocabulary))
+        output=OutputConfig(
+            output_dir=args.output_dir,
+            max_len=args.max_len,
+            num_shards=args.num_shards,
+            compression=None if args.compression == "none" else "GZIP",
+        ),
+        reader=ReaderConfig(
+            format=args.format,
+            delimiter=args.delimiter,
+            user_col=args.user_col,
+            item_col=args.item_col,
+            time_col=args.time_col,
+            order_col=args.order_col,
+            rating_col=args.rating_col,
+            event_col=args.event_col,
+            item_feature_cols=tuple(args.item_feature_cols),
+            time_unit=args.time_unit,
+            chunk_bytes=args.chunk_bytes,
+            encoding=args.encoding,
+            min_time=args.min_time,
+            max_time=args.max_time,
+            max_id_length=args.max_id_length,
+        ),
+        filters=FilterConfig(
+            min_rating=args.min_rating,
+            event_types=tuple(args.event_types),
+            remove_consecutive_repeats=args.remove_repeats,
+            session_gap_seconds=args.session_gap,
+            item_min_count=args.item_min_count,
+            user_min_count=args.user_min_count,
+            kcore_max_rounds=args.kcore_max_rounds,
+        ),
+        split=SplitConfig(
+            protocol=args.split,
+            valid_cut=args.valid_cut,
+            test_cut=args.test_cut,
+            test_days=args.test_days,
+            valid_days=args.valid_days,
+            test_vocabulary=args.test_vocabulary,
+        ),
+    )
 
 
 def flag_parser() -> argparse.ArgumentParser:
@@ -135,12 +208,13 @@ def check_stats(stats: dict) -> int:
     status = 0
     kcore = stats.get("kcore")
     if kcore and not kcore.get("converged"):
-        print(f"error: k-core did not converge within {len(kcore['removed_per_round'])} rounds "
-              f"(removed per round: {kcore['removed_per_round']}); re-run with a larger --kcore-max-rounds",
-              file=sys.stderr)
+        print(
+            f"error: k-core did not converge within {len(kcore['removed_per_round'])} rounds "
+            f"(removed per round: {kcore['removed_per_round']}); re-run with a larger --kcore-max-rounds",
+            file=sys.stderr,
+        )
         status = 3
     if stats["rows"]["rows_kept"] == 0:
-        print("error: no rows were kept; see stats.json for what was filtered or rejected and why",
-              file=sys.stderr)
+        print("error: no rows were kept; see stats.json for what was filtered or rejected and why", file=sys.stderr)
         status = 4
     return status

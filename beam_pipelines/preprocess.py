@@ -14,6 +14,7 @@ Output directory::
     rejects-SSSSS-of-NNNNN.jsonl   malformed rows: file, line, reason, detail, text
     item_features-*.tsv  id<TAB>item<TAB>feature values (with --item-feature-cols): most frequent value per item
 """
+
 from __future__ import annotations
 
 import datetime
@@ -30,13 +31,28 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from beam_pipelines import readers, stats as stats_lib, transforms as T
 from beam_pipelines.config import PreprocessConfig
 from tfseqrec import __version__, io_utils
-from tfseqrec.data.spec import (FeatureInfo, FeatureSpec, SPEC_FILENAME, STATS_FILENAME, SplitFiles,
-                                VOCAB_FILENAME, VocabularyInfo)
+from tfseqrec.data.spec import (
+    FeatureInfo,
+    FeatureSpec,
+    SPEC_FILENAME,
+    STATS_FILENAME,
+    SplitFiles,
+    VOCAB_FILENAME,
+    VocabularyInfo,
+)
 
 log = logging.getLogger(__name__)
 
-OUTPUT_PATTERNS = ("train-*", "valid-*", "test-*", "rejects-*", "item_features-*", VOCAB_FILENAME, SPEC_FILENAME,
-                   STATS_FILENAME)
+OUTPUT_PATTERNS = (
+    "train-*",
+    "valid-*",
+    "test-*",
+    "rejects-*",
+    "item_features-*",
+    VOCAB_FILENAME,
+    SPEC_FILENAME,
+    STATS_FILENAME,
+)
 
 
 def default_pipeline_options(pipeline_args: Seq[str]) -> PipelineOptions:
@@ -46,9 +62,11 @@ def default_pipeline_options(pipeline_args: Seq[str]) -> PipelineOptions:
     runner = PipelineOptions(args).view_as(StandardOptions).runner
     if runner in (None, "DirectRunner", "direct"):
         given = " ".join(args)
-        defaults = {"--direct_running_mode": "multi_processing",
-                    "--direct_num_workers": str(max(1, min(os.cpu_count() or 1, 2))),
-                    "--default_sdk_harness_log_level": "WARNING"}
+        defaults = {
+            "--direct_running_mode": "multi_processing",
+            "--direct_num_workers": str(max(1, min(os.cpu_count() or 1, 2))),
+            "--default_sdk_harness_log_level": "WARNING",
+        }
         args += [f"{flag}={value}" for flag, value in defaults.items() if flag not in given]
     return PipelineOptions(args)
 
@@ -59,7 +77,8 @@ def prepare_output_dir(output_dir: str, overwrite: bool) -> None:
     if existing and not overwrite:
         raise FileExistsError(
             f"{output_dir} already holds preprocessing output ({len(existing)} files, e.g. {existing[0]}); "
-            f"pass --overwrite to replace it or choose another --output-dir")
+            f"pass --overwrite to replace it or choose another --output-dir"
+        )
     if existing:
         FileSystems.delete(existing)
     if "://" not in output_dir:
@@ -80,8 +99,12 @@ def build_pipeline(p: beam.Pipeline, cfg: PreprocessConfig, plan: readers.InputP
     counts = []  # the row accounting of every step, collected into stats.json
     rows, seqs, kcore_rounds = _sequences(p, cfg, plan, counts)
     lengths = seqs | "LengthHistogram" >> T.LengthHistogram()
-    users = (seqs | "UserKeys" >> beam.Map(lambda s: s.user if s.user is not None else s.key)
-             | "DistinctUsers" >> beam.Distinct() | "CountUsers" >> beam.combiners.Count.Globally())
+    users = (
+        seqs
+        | "UserKeys" >> beam.Map(lambda s: s.user if s.user is not None else s.key)
+        | "DistinctUsers" >> beam.Distinct()
+        | "CountUsers" >> beam.combiners.Count.Globally()
+    )
     event_types = seqs | "EventTypes" >> T.EventTypeVocabulary()
 
     split = seqs | "Split" >> T.SplitSequences(cfg.split)
@@ -105,8 +128,11 @@ def build_pipeline(p: beam.Pipeline, cfg: PreprocessConfig, plan: readers.InputP
     }
     if kcore_rounds is not None:
         side["kcore"] = beam.pvalue.AsSingleton(kcore_rounds)
-    (p | "Once" >> beam.Create([None])
-     | "WriteSpecAndStats" >> beam.Map(_write_spec_and_stats, cfg=cfg, plan=plan, suffix=suffix, **side))
+    (
+        p
+        | "Once" >> beam.Create([None])
+        | "WriteSpecAndStats" >> beam.Map(_write_spec_and_stats, cfg=cfg, plan=plan, suffix=suffix, **side)
+    )
 
 
 def _sequences(p: beam.Pipeline, cfg: PreprocessConfig, plan: readers.InputPlan, counts: list):
@@ -116,9 +142,12 @@ def _sequences(p: beam.Pipeline, cfg: PreprocessConfig, plan: readers.InputPlan,
     """
     parsed = p | "Read" >> T.ReadInteractions(plan)
     counts.append(parsed[T.COUNTS])
-    (parsed[T.REJECTS] | "RejectsToJson" >> beam.Map(T.reject_to_json)
-     | "WriteRejects" >> beam.io.WriteToText(io_utils.join(cfg.output.output_dir, "rejects"),
-                                             file_name_suffix=".jsonl"))
+    (
+        parsed[T.REJECTS]
+        | "RejectsToJson" >> beam.Map(T.reject_to_json)
+        | "WriteRejects"
+        >> beam.io.WriteToText(io_utils.join(cfg.output.output_dir, "rejects"), file_name_suffix=".jsonl")
+    )
 
     filtered = parsed.rows | "FilterRows" >> T.FilterRows(cfg.filters)
     counts.append(filtered[T.COUNTS])
@@ -141,6 +170,7 @@ def _sequences(p: beam.Pipeline, cfg: PreprocessConfig, plan: readers.InputPlan,
 
 class _Vocabularies(NamedTuple):
     """The item vocabulary and the side inputs that map items and event types to ids."""
+
     items: beam.PCollection  # one element: the vocabulary (items with their train counts, in id order)
     ids: beam.pvalue.AsSingleton  # item -> id
     train_ids: beam.pvalue.AsSingleton  # item -> id, items of train sessions only (or ``ids``)
@@ -152,31 +182,45 @@ def _vocabularies(cfg: PreprocessConfig, split, eval_pairs: dict, event_types: b
     is_session = cfg.split.protocol == "session"
     extra_items = None
     if eval_pairs and not is_session:
-        extra_items = ([eval_pairs[n] | f"{n}Targets" >> beam.Map(lambda pair: pair[1]) for n in eval_pairs]
-                       | "EvalTargets" >> beam.Flatten())
+        extra_items = [
+            eval_pairs[n] | f"{n}Targets" >> beam.Map(lambda pair: pair[1]) for n in eval_pairs
+        ] | "EvalTargets" >> beam.Flatten()
     valid_items_known = is_session and cfg.split.test_vocabulary == "train_valid" and "valid" in eval_pairs
     if valid_items_known:  # validation sessions' items join the vocabulary (count 0) so that test keeps them
         extra_items = eval_pairs["valid"] | "ValidSessionItems" >> beam.Map(lambda pair: pair[0])
     vocab = split.train | "Vocabulary" >> T.BuildVocabulary(extra_items)
     vocab_ids = beam.pvalue.AsSingleton(vocab | "VocabIds" >> beam.Map(T.vocabulary_to_ids))
     # Items of train sessions only: what validation sessions may keep (test too unless train_valid).
-    train_item_ids = (beam.pvalue.AsSingleton(vocab | "TrainItemIds" >> beam.Map(T.trained_vocabulary_ids))
-                      if valid_items_known else vocab_ids)
+    train_item_ids = (
+        beam.pvalue.AsSingleton(vocab | "TrainItemIds" >> beam.Map(T.trained_vocabulary_ids))
+        if valid_items_known
+        else vocab_ids
+    )
     event_ids = beam.pvalue.AsSingleton(
-        event_types | "EventIds" >> beam.Map(lambda types: {t: i + 1 for i, t in enumerate(types)}))
+        event_types | "EventIds" >> beam.Map(lambda types: {t: i + 1 for i, t in enumerate(types)})
+    )
     vocab_path = io_utils.join(cfg.output.output_dir, VOCAB_FILENAME)
-    (vocab | "VocabText" >> beam.Map(T.vocabulary_file_text)
-     | "WriteVocab" >> beam.Map(lambda text: io_utils.write_text(vocab_path, text)))
+    (
+        vocab
+        | "VocabText" >> beam.Map(T.vocabulary_file_text)
+        | "WriteVocab" >> beam.Map(lambda text: io_utils.write_text(vocab_path, text))
+    )
     return _Vocabularies(vocab, vocab_ids, train_item_ids, event_ids)
 
 
 def _write_item_features(rows: beam.PCollection, plan: readers.InputPlan, vocab_ids, out_dir: str) -> None:
     """``item_features-*.tsv``: the most frequent value of each feature column per item."""
-    (rows | "SideFeatures" >> T.ItemSideFeatures(len(plan.columns.features))
-     | "FeatureLines" >> beam.FlatMap(T.item_feature_lines, vocab_ids)
-     | "WriteFeatures" >> beam.io.WriteToText(io_utils.join(out_dir, "item_features"), file_name_suffix=".tsv",
-                                               header="\t".join(("id", "item") + plan.columns.features))
-     )
+    (
+        rows
+        | "SideFeatures" >> T.ItemSideFeatures(len(plan.columns.features))
+        | "FeatureLines" >> beam.FlatMap(T.item_feature_lines, vocab_ids)
+        | "WriteFeatures"
+        >> beam.io.WriteToText(
+            io_utils.join(out_dir, "item_features"),
+            file_name_suffix=".tsv",
+            header="\t".join(("id", "item") + plan.columns.features),
+        )
+    )
 
 
 def _write_records(cfg: PreprocessConfig, split, eval_pairs: dict, vocab: _Vocabularies, counts: list) -> str:
@@ -196,22 +240,41 @@ def _write_records(cfg: PreprocessConfig, split, eval_pairs: dict, vocab: _Vocab
         to_encode[name] = (pairs, True, is_session, not is_session)
     for name, (elements, paired, count_truncation, with_targets) in to_encode.items():
         encoded = elements | f"Encode_{name}" >> T.EncodeRecords(
-            name, cfg.output.max_len, paired, count_truncation, with_targets, vocab.ids, vocab.event_ids)
+            name, cfg.output.max_len, paired, count_truncation, with_targets, vocab.ids, vocab.event_ids
+        )
         counts.append(encoded[T.COUNTS])
         encoded.records | f"Write_{name}" >> beam.io.WriteToTFRecord(
-            io_utils.join(cfg.output.output_dir, name), file_name_suffix=suffix, num_shards=cfg.output.num_shards,
-            compression_type=compression)
+            io_utils.join(cfg.output.output_dir, name),
+            file_name_suffix=suffix,
+            num_shards=cfg.output.num_shards,
+            compression_type=compression,
+        )
     return suffix
 
 
-def _write_spec_and_stats(_, cfg: PreprocessConfig, plan: readers.InputPlan, suffix: str, counts: dict,
-                          lengths: dict, popularity: dict, num_items: int, num_users: int, event_types: list,
-                          kcore: Optional[dict] = None) -> None:
+def _write_spec_and_stats(
+    _,
+    cfg: PreprocessConfig,
+    plan: readers.InputPlan,
+    suffix: str,
+    counts: dict,
+    lengths: dict,
+    popularity: dict,
+    num_items: int,
+    num_users: int,
+    event_types: list,
+    kcore: Optional[dict] = None,
+) -> None:
     out_dir = cfg.output.output_dir
     protocol = cfg.split.protocol
-    splits = {name: SplitFiles(file_pattern=f"{name}-*{suffix}", num_records=counts.get(f"records/{name}", 0),
-                               num_targets=counts.get(f"kept/{name}_targets", 0))
-              for name in split_names(cfg)}
+    splits = {
+        name: SplitFiles(
+            file_pattern=f"{name}-*{suffix}",
+            num_records=counts.get(f"records/{name}", 0),
+            num_targets=counts.get(f"kept/{name}_targets", 0),
+        )
+        for name in split_names(cfg)
+    }
     features = {
         "sequence_id": FeatureInfo("string", "scalar", "user id, or session id"),
         "item_ids": FeatureInfo("int64", "list", "input history, oldest first (vocabulary ids)"),
@@ -229,12 +292,17 @@ def _write_spec_and_stats(_, cfg: PreprocessConfig, plan: readers.InputPlan, suf
             features["target_timestamps"] = FeatureInfo("int64", "list", "times of target_ids, ms since epoch")
     protocol_info = stats_lib.protocol_description(cfg)
     spec = FeatureSpec(
-        features=features, splits=splits,
+        features=features,
+        splits=splits,
         vocabulary=VocabularyInfo(file=VOCAB_FILENAME, size=num_items + 2, num_items=num_items),
-        protocol=protocol_info, event_types=list(event_types), compression=cfg.output.compression,
+        protocol=protocol_info,
+        event_types=list(event_types),
+        compression=cfg.output.compression,
         time_unit="ms" if plan.has_time else None,
         item_features={"file_pattern": "item_features-*.tsv", "columns": list(plan.columns.features)}
-        if plan.columns.features else {})
+        if plan.columns.features
+        else {},
+    )
     io_utils.write_json(io_utils.join(out_dir, SPEC_FILENAME), spec.to_json())
     stats = stats_lib.assemble_stats(cfg, plan, counts, lengths, popularity, num_items, num_users, kcore)
     stats["created"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
@@ -250,14 +318,19 @@ def _remove_temp_dirs(output_dir: str) -> None:
         FileSystems.delete(leftovers)
 
 
-def run(cfg: PreprocessConfig, pipeline_args: Seq[str] = (), overwrite: bool = False,
-        options: Optional[PipelineOptions] = None) -> dict:
+def run(
+    cfg: PreprocessConfig,
+    pipeline_args: Seq[str] = (),
+    overwrite: bool = False,
+    options: Optional[PipelineOptions] = None,
+) -> dict:
     """Plans the inputs (failing early on bad ones), runs the pipeline and returns ``stats.json``'s content."""
     plan = readers.plan_inputs(cfg.inputs, cfg.reader)
     if cfg.split.protocol in ("temporal", "session") and not plan.has_time:
         raise readers.InputError(
             f"the {cfg.split.protocol} split needs a time column, and none was found in {plan.files[0]}; "
-            f"name it with --time-col")
+            f"name it with --time-col"
+        )
     if cfg.filters.session_gap_seconds is not None and not plan.has_time:
         raise readers.InputError(f"--session-gap needs a time column; none was found in {plan.files[0]}")
     if cfg.filters.min_rating is not None and not plan.has_rating:

@@ -7,6 +7,7 @@ reject every row: no files, mixed formats, unknown columns, a header that is not
 The row checks of ``ReaderConfig`` (encoding, time range, id length) are part of parsing, so the
 pipeline and the reference reject the same rows.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -24,12 +25,24 @@ from beam_pipelines.config import FUTURE_TOLERANCE_SECONDS, ReaderConfig, codec_
 from beam_pipelines.records import Interaction, Reject
 
 _COMPRESSION_SUFFIXES = (".gz", ".bz2", ".zst", ".deflate")
-_EXTENSION_FORMATS = {".dat": "movielens", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl",
-                      ".json": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".txt": "seq"}
+_EXTENSION_FORMATS = {
+    ".dat": "movielens",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".jsonl": "jsonl",
+    ".json": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".txt": "seq",
+}
 _MAX_REJECT_TEXT = 500
 # Byte-order marks of encodings the readers cannot split into lines (see config.codec_name).
-_WIDE_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
-              (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"))
+_WIDE_BOMS = (
+    (codecs.BOM_UTF32_LE, "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)
 
 # Column names recognised when a *_col option is not given (compared case-insensitively).
 COLUMN_ALIASES = {
@@ -49,6 +62,7 @@ class InputError(ValueError):
 @dataclasses.dataclass(frozen=True)
 class Columns:
     """Resolved column names (csv/tsv/jsonl/parquet); None when the input has no such column."""
+
     user: str
     item: str
     time: Optional[str] = None
@@ -66,6 +80,7 @@ class InputPlan:
     range of times (None: unbounded), resolved once when the input is planned, so that every worker
     applies the same bounds; ``max_id_length`` the longest accepted user/item id.
     """
+
     files: tuple[str, ...]
     format: str
     columns: Columns
@@ -98,8 +113,10 @@ class InputPlan:
 
 # ----------------------------------------------------------------------------------------- discovery
 
+
 def _filesystems():
     from apache_beam.io.filesystems import FileSystems
+
     return FileSystems
 
 
@@ -132,8 +149,12 @@ def expand_inputs(inputs: tuple[str, ...]) -> list[str]:
             files.append(spec)
             continue
         matched = [m.path for m in fs.match([pattern])[0].metadata_list]
-        matched = [p for p in matched if not posixpath.basename(p.rstrip("/")).startswith((".", "_"))
-                   and not ("://" not in p and os.path.isdir(p))]
+        matched = [
+            p
+            for p in matched
+            if not posixpath.basename(p.rstrip("/")).startswith((".", "_"))
+            and not ("://" not in p and os.path.isdir(p))
+        ]
         if not matched:
             raise InputError(f"input {spec!r} matches no files")
         files.extend(matched)
@@ -148,13 +169,17 @@ def strip_bom(raw: bytes, path: str, encoding: str) -> bytes:
     """The first line of a file without its UTF-8 byte-order mark; InputError for a BOM the encoding contradicts."""
     for bom, name in _WIDE_BOMS:
         if raw.startswith(bom):
-            raise InputError(f"{path} starts with a {name} byte-order mark; the readers need an ASCII-compatible "
-                             f"encoding: convert it first, e.g. iconv -f {name} -t UTF-8 {path} > converted")
+            raise InputError(
+                f"{path} starts with a {name} byte-order mark; the readers need an ASCII-compatible "
+                f"encoding: convert it first, e.g. iconv -f {name} -t UTF-8 {path} > converted"
+            )
     if raw.startswith(codecs.BOM_UTF8):
         if encoding != "utf-8":
-            raise InputError(f"{path} starts with a UTF-8 byte-order mark, but --encoding is {encoding}: the file "
-                             f"is UTF-8; leave --encoding out")
-        return raw[len(codecs.BOM_UTF8):]
+            raise InputError(
+                f"{path} starts with a UTF-8 byte-order mark, but --encoding is {encoding}: the file "
+                f"is UTF-8; leave --encoding out"
+            )
+        return raw[len(codecs.BOM_UTF8) :]
     return raw
 
 
@@ -188,8 +213,10 @@ def _decode_header(path: str, encoding: str) -> Optional[str]:
     try:
         return lines[0].decode(encoding)
     except UnicodeDecodeError as e:
-        raise InputError(f"{path}: the header line is not valid {encoding} ({_decode_error(lines[0], e)}); "
-                         f"name the file's encoding with --encoding (e.g. --encoding latin-1)") from None
+        raise InputError(
+            f"{path}: the header line is not valid {encoding} ({_decode_error(lines[0], e)}); "
+            f"name the file's encoding with --encoding (e.g. --encoding latin-1)"
+        ) from None
 
 
 def _decode_error(raw: bytes, e: UnicodeDecodeError) -> str:
@@ -201,15 +228,15 @@ def _resolve(role: str, given: Optional[str], available: list[str], path: str, r
     if given is not None:
         if given not in available:
             raise InputError(
-                f"{path}: column {given!r} (--{role}-col) is not in the header; columns are: {', '.join(available)}")
+                f"{path}: column {given!r} (--{role}-col) is not in the header; columns are: {', '.join(available)}"
+            )
         return given
     lowered = {a.lower(): a for a in available}
     for alias in COLUMN_ALIASES[role]:
         if alias in lowered:
             return lowered[alias]
     if required:
-        raise InputError(
-            f"{path}: no {role} column found among {', '.join(available)}; name it with --{role}-col")
+        raise InputError(f"{path}: no {role} column found among {', '.join(available)}; name it with --{role}-col")
     return None
 
 
@@ -221,11 +248,13 @@ def _resolve_columns(cfg: ReaderConfig, available: list[str], path: str, user_av
         order=_resolve("order", cfg.order_col, available, path, False),
         rating=_resolve("rating", cfg.rating_col, available, path, False),
         event=_resolve("event", cfg.event_col, available, path, False),
-        features=tuple(cfg.item_feature_cols))
+        features=tuple(cfg.item_feature_cols),
+    )
     for name in columns.features:
         if name not in available:
-            raise InputError(f"{path}: item feature column {name!r} is not in the header; "
-                             f"columns are: {', '.join(available)}")
+            raise InputError(
+                f"{path}: item feature column {name!r} is not in the header; columns are: {', '.join(available)}"
+            )
     if columns.user == columns.item:
         raise InputError(f"{path}: user and item column are both {columns.user!r}; set --user-col/--item-col")
     return columns
@@ -252,9 +281,13 @@ def plan_inputs(inputs: tuple[str, ...], cfg: ReaderConfig) -> InputPlan:
     else:
         max_time = datetime.datetime.now(datetime.timezone.utc).timestamp() + FUTURE_TOLERANCE_SECONDS
     return dataclasses.replace(
-        _plan_inputs(inputs, cfg, encoding), chunk_bytes=cfg.chunk_bytes, encoding=encoding,
+        _plan_inputs(inputs, cfg, encoding),
+        chunk_bytes=cfg.chunk_bytes,
+        encoding=encoding,
         min_time_ms=None if cfg.min_time is None else int(round(cfg.min_time * 1000)),
-        max_time_ms=int(round(max_time * 1000)), max_id_length=cfg.max_id_length)
+        max_time_ms=int(round(max_time * 1000)),
+        max_id_length=cfg.max_id_length,
+    )
 
 
 def _plan_inputs(inputs: tuple[str, ...], cfg: ReaderConfig, encoding: str) -> InputPlan:
@@ -267,13 +300,16 @@ def _plan_inputs(inputs: tuple[str, ...], cfg: ReaderConfig, encoding: str) -> I
         if unknown:
             raise InputError(
                 f"cannot tell the format of {', '.join(unknown[:5])} from the extension; pass --format "
-                f"(one of movielens, csv, tsv, jsonl, parquet, seq) or point --input at the data files only")
+                f"(one of movielens, csv, tsv, jsonl, parquet, seq) or point --input at the data files only"
+            )
         formats = sorted(set(detected.values()))
         if len(formats) > 1:
             by_format = {fm: [f for f, d in detected.items() if d == fm][:3] for fm in formats}
             raise InputError(
-                "the input mixes formats: " + "; ".join(f"{fm}: {', '.join(fs)}" for fm, fs in by_format.items())
-                + ". Pass a glob that selects one kind of file (e.g. data/*.csv) and --format if needed")
+                "the input mixes formats: "
+                + "; ".join(f"{fm}: {', '.join(fs)}" for fm, fs in by_format.items())
+                + ". Pass a glob that selects one kind of file (e.g. data/*.csv) and --format if needed"
+            )
         fmt = formats[0]
     non_empty = [f for f in files if _first_raw_lines(f, 1, encoding)]
     if not non_empty:
@@ -288,8 +324,9 @@ def _plan_inputs(inputs: tuple[str, ...], cfg: ReaderConfig, encoding: str) -> I
         delimiter = _sniff_delimiter(header_line, fmt, cfg.delimiter)
         header = next(csv.reader([header_line], delimiter=delimiter))
         header = [h.strip() for h in header]
-        return InputPlan(tuple(files), fmt, _resolve_columns(cfg, header, first), delimiter=delimiter,
-                         time_unit=cfg.time_unit)
+        return InputPlan(
+            tuple(files), fmt, _resolve_columns(cfg, header, first), delimiter=delimiter, time_unit=cfg.time_unit
+        )
     if fmt == "jsonl":
         obj = _first_json_object(first, encoding)
         if isinstance(obj.get("events"), list):
@@ -299,6 +336,7 @@ def _plan_inputs(inputs: tuple[str, ...], cfg: ReaderConfig, encoding: str) -> I
         return InputPlan(tuple(files), fmt, _resolve_columns(cfg, sorted(obj), first), time_unit=cfg.time_unit)
     if fmt == "parquet":
         import pyarrow.parquet as pq
+
         with _open(first) as f:
             names = list(pq.ParquetFile(f).schema_arrow.names)
         return InputPlan(tuple(files), fmt, _resolve_columns(cfg, names, first), time_unit=cfg.time_unit)
@@ -317,6 +355,7 @@ def _first_json_object(path: str, encoding: str) -> dict:
 
 
 # ------------------------------------------------------------------------------------------- parsing
+
 
 def parse_time_ms(value, unit: str) -> int:
     """Milliseconds since the epoch from a number (unit s / ms / auto) or an ISO-8601 string.
@@ -376,8 +415,9 @@ class _RowBuilder:
         text = text if isinstance(text, str) else repr(text)
         return Reject(self.path, line, reason, detail, text[:_MAX_REJECT_TEXT])
 
-    def build(self, line: int, sub: int, user, item, time, order, rating, event, features, text
-              ) -> Union[Interaction, Reject]:
+    def build(
+        self, line: int, sub: int, user, item, time, order, rating, event, features, text
+    ) -> Union[Interaction, Reject]:
         cols = self.plan.columns
         user, item = _clean_id(user), _clean_id(item)
         if not user:
@@ -389,8 +429,12 @@ class _RowBuilder:
         longest = self.plan.max_id_length
         if longest is not None and (len(user) > longest or len(item) > longest):
             role, value = ("user", user) if len(user) > longest else ("item", item)
-            return self.reject(line, "id_too_long", f"the {role} id has {len(value):,} characters, more than "
-                               f"--max-id-length {longest}", text)
+            return self.reject(
+                line,
+                "id_too_long",
+                f"the {role} id has {len(value):,} characters, more than --max-id-length {longest}",
+                text,
+            )
         time_ms = None
         if cols.time is not None:
             if time is None or (isinstance(time, str) and not time.strip()):
@@ -407,22 +451,25 @@ class _RowBuilder:
             try:
                 order_value = int(float(order))
             except (TypeError, ValueError):
-                return self.reject(line, "bad_order", f"field {cols.order!r} (order) is not an integer: {order!r}",
-                                   text)
+                return self.reject(
+                    line, "bad_order", f"field {cols.order!r} (order) is not an integer: {order!r}", text
+                )
         rating_value = None
         if cols.rating is not None and rating is not None and str(rating).strip() != "":
             try:
                 rating_value = float(rating)
             except (TypeError, ValueError):
-                return self.reject(line, "bad_rating", f"field {cols.rating!r} (rating) is not a number: {rating!r}",
-                                   text)
+                return self.reject(
+                    line, "bad_rating", f"field {cols.rating!r} (rating) is not a number: {rating!r}", text
+                )
         event_value = None
         if cols.event is not None:
             event_value = _clean_id(event)
             if not event_value:
                 return self.reject(line, "empty_field", f"field {cols.event!r} (event type) is empty", text)
-        return Interaction(user, item, time_ms, order_value, (self.file_index, line, sub), event_value,
-                           rating_value, features)
+        return Interaction(
+            user, item, time_ms, order_value, (self.file_index, line, sub), event_value, rating_value, features
+        )
 
     def _time_out_of_range(self, time_ms: int, raw) -> Optional[str]:
         """Why a parsed time is outside the plan's range, or None when it is inside."""
@@ -433,9 +480,11 @@ class _RowBuilder:
             side, bound = "after --max-time", high
         else:
             return None
-        return (f"field {self.plan.columns.time!r} = {str(raw)[:40]!r} is {format_time_ms(time_ms)}, {side} "
-                f"{format_time_ms(bound)}; give the range of real times with --min-time/--max-time "
-                f"(or check --time-unit)")
+        return (
+            f"field {self.plan.columns.time!r} = {str(raw)[:40]!r} is {format_time_ms(time_ms)}, {side} "
+            f"{format_time_ms(bound)}; give the range of real times with --min-time/--max-time "
+            f"(or check --time-unit)"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -444,6 +493,7 @@ class FileChunk:
 
     ``end`` None means "to the end of the file". Compressed and Parquet files are one chunk.
     """
+
     file_index: int
     path: str
     index: int = 0
@@ -461,8 +511,9 @@ def plan_chunks(plan: InputPlan, file_index: int, path: str, chunk_bytes: int, s
     if not splittable or size <= chunk_bytes:
         return [FileChunk(file_index, path)]
     n = -(-size // chunk_bytes)
-    return [FileChunk(file_index, path, i, i * chunk_bytes, None if i == n - 1 else (i + 1) * chunk_bytes)
-            for i in range(n)]
+    return [
+        FileChunk(file_index, path, i, i * chunk_bytes, None if i == n - 1 else (i + 1) * chunk_bytes) for i in range(n)
+    ]
 
 
 def file_size(path: str) -> int:
@@ -485,8 +536,9 @@ def count_newlines(chunk: FileChunk, block: int = 1 << 22) -> int:
     return n
 
 
-def _iter_lines(chunk: FileChunk, newlines_before: int, counts: Counter, encoding: str
-                ) -> Iterator[tuple[int, Optional[str], bytes, Optional[str]]]:
+def _iter_lines(
+    chunk: FileChunk, newlines_before: int, counts: Counter, encoding: str
+) -> Iterator[tuple[int, Optional[str], bytes, Optional[str]]]:
     """(line number, decoded text or None, raw bytes, decoding error or None) for each non-blank line of a chunk.
 
     ``newlines_before`` is the number of ``\\n`` bytes in the file before ``chunk.start``: the line
@@ -524,14 +576,16 @@ def _iter_lines(chunk: FileChunk, newlines_before: int, counts: Counter, encodin
         counts["files_empty"] += 1
 
 
-def iter_file_rows(plan: InputPlan, file_index: int, path: str, counts: Counter
-                   ) -> Iterator[Union[Interaction, Reject]]:
+def iter_file_rows(
+    plan: InputPlan, file_index: int, path: str, counts: Counter
+) -> Iterator[Union[Interaction, Reject]]:
     """Parses one whole file into Interactions and Rejects, in input order (see ``iter_chunk_rows``)."""
     return iter_chunk_rows(plan, FileChunk(file_index, path), 0, counts)
 
 
-def iter_chunk_rows(plan: InputPlan, chunk: FileChunk, newlines_before: int, counts: Counter
-                    ) -> Iterator[Union[Interaction, Reject]]:
+def iter_chunk_rows(
+    plan: InputPlan, chunk: FileChunk, newlines_before: int, counts: Counter
+) -> Iterator[Union[Interaction, Reject]]:
     """Parses the lines of one file chunk into Interactions and Rejects, in input order.
 
     ``counts`` receives ``rows_read`` (every non-blank line or nested event), ``blank_lines`` and
@@ -540,8 +594,13 @@ def iter_chunk_rows(plan: InputPlan, chunk: FileChunk, newlines_before: int, cou
     """
     path = chunk.path
     builder = _RowBuilder(plan, path, chunk.file_index)
-    parse = {"movielens": _parse_movielens, "seq": _parse_seq, "csv": _parse_delimited,
-             "tsv": _parse_delimited, "jsonl": _parse_jsonl}.get(plan.format)
+    parse = {
+        "movielens": _parse_movielens,
+        "seq": _parse_seq,
+        "csv": _parse_delimited,
+        "tsv": _parse_delimited,
+        "jsonl": _parse_jsonl,
+    }.get(plan.format)
     if plan.format == "parquet":
         yield from _parse_parquet(plan, path, builder, counts)
         return
@@ -560,10 +619,13 @@ def iter_chunk_rows(plan: InputPlan, chunk: FileChunk, newlines_before: int, cou
                 continue
         if text is None:
             counts["rows_read"] += 1
-            yield builder.reject(number, plan.undecodable_reason,
-                                 f"line is not valid {plan.encoding} ({decode_error}); if the file has another "
-                                 f"encoding, name it with --encoding (e.g. --encoding latin-1)",
-                                 raw.decode(plan.encoding, errors="backslashreplace"))
+            yield builder.reject(
+                number,
+                plan.undecodable_reason,
+                f"line is not valid {plan.encoding} ({decode_error}); if the file has another "
+                f"encoding, name it with --encoding (e.g. --encoding latin-1)",
+                raw.decode(plan.encoding, errors="backslashreplace"),
+            )
             continue
         yield from parse(plan, builder, number, text, counts, state)
 
@@ -572,8 +634,9 @@ def _parse_movielens(plan, builder, number, text, counts, state):
     counts["rows_read"] += 1
     fields = text.split("::")
     if len(fields) != 4:
-        yield builder.reject(number, "wrong_field_count",
-                             f"expected 4 fields user::item::rating::timestamp, got {len(fields)}", text)
+        yield builder.reject(
+            number, "wrong_field_count", f"expected 4 fields user::item::rating::timestamp, got {len(fields)}", text
+        )
         return
     yield builder.build(number, 0, fields[0], fields[1], fields[3], None, fields[2], None, None, text)
 
@@ -595,14 +658,22 @@ def _file_header(plan: InputPlan, raw: Optional[bytes], path: str) -> dict:
     try:
         text = raw.decode(plan.encoding) if raw is not None else None
     except UnicodeDecodeError as e:
-        return {"error": f"the header line of {path} is not valid {plan.encoding} ({_decode_error(raw, e)}); "
-                         f"name the file's encoding with --encoding"}
+        return {
+            "error": f"the header line of {path} is not valid {plan.encoding} ({_decode_error(raw, e)}); "
+            f"name the file's encoding with --encoding"
+        }
     if text is None:
         return {"error": f"{path} has no header line"}
     header = [h.strip() for h in next(csv.reader([text], delimiter=plan.delimiter))]
     cols = plan.columns
-    wanted = {"user": cols.user, "item": cols.item, "time": cols.time, "order": cols.order,
-              "rating": cols.rating, "event": cols.event}
+    wanted = {
+        "user": cols.user,
+        "item": cols.item,
+        "time": cols.time,
+        "order": cols.order,
+        "rating": cols.rating,
+        "event": cols.event,
+    }
     index = {}
     for role, name in wanted.items():
         if name is None:
@@ -625,19 +696,18 @@ def _parse_delimited(plan, builder, number, text, counts, state):
         yield builder.reject(number, "header_mismatch", state["error"], text)
         return
     try:
-        fields = (text.split(plan.delimiter) if '"' not in text
-                  else next(csv.reader([text], delimiter=plan.delimiter)))
+        fields = text.split(plan.delimiter) if '"' not in text else next(csv.reader([text], delimiter=plan.delimiter))
     except csv.Error as e:  # e.g. a quoted field longer than the csv module's field size limit
         yield builder.reject(number, "bad_csv", f"the line cannot be parsed as CSV: {e}", text)
         return
     if len(fields) != state["width"]:
-        yield builder.reject(number, "wrong_field_count", f"expected {state['width']} fields, got {len(fields)}",
-                             text)
+        yield builder.reject(number, "wrong_field_count", f"expected {state['width']} fields, got {len(fields)}", text)
         return
     get = lambda role: fields[state[role]] if state[role] is not None else None  # noqa: E731
     features = tuple(fields[i].strip() for i in state["features"]) if state["features"] else None
-    yield builder.build(number, 0, get("user"), get("item"), get("time"), get("order"), get("rating"),
-                        get("event"), features, text)
+    yield builder.build(
+        number, 0, get("user"), get("item"), get("time"), get("order"), get("rating"), get("event"), features, text
+    )
 
 
 def _from_mapping(plan, builder, number, sub, user, row: dict, text):
@@ -646,11 +716,18 @@ def _from_mapping(plan, builder, number, sub, user, row: dict, text):
         if name is not None and name not in row:
             return builder.reject(number, "missing_field", f"field {name!r} ({role}) is missing", text)
     features = tuple(_clean_id(row.get(n)) for n in cols.features) if cols.features else None
-    return builder.build(number, sub, user, row.get(cols.item),
-                         row.get(cols.time) if cols.time else None,
-                         row.get(cols.order) if cols.order else None,
-                         row.get(cols.rating) if cols.rating else None,
-                         row.get(cols.event) if cols.event else None, features, text)
+    return builder.build(
+        number,
+        sub,
+        user,
+        row.get(cols.item),
+        row.get(cols.time) if cols.time else None,
+        row.get(cols.order) if cols.order else None,
+        row.get(cols.rating) if cols.rating else None,
+        row.get(cols.event) if cols.event else None,
+        features,
+        text,
+    )
 
 
 def _parse_jsonl(plan, builder, number, text, counts, state):
@@ -688,9 +765,11 @@ def _parse_jsonl(plan, builder, number, text, counts, state):
 
 def _parse_parquet(plan, path, builder, counts):
     import pyarrow.parquet as pq
+
     cols = plan.columns
-    wanted = ([c for c in (cols.user, cols.item, cols.time, cols.order, cols.rating, cols.event) if c]
-              + list(cols.features))
+    wanted = [c for c in (cols.user, cols.item, cols.time, cols.order, cols.rating, cols.event) if c] + list(
+        cols.features
+    )
     with _open(path) as f:
         parquet = pq.ParquetFile(f)
         missing = [c for c in wanted if c not in parquet.schema_arrow.names]

@@ -2,6 +2,7 @@
 
 Plain ``NamedTuple``s: cheap to build per row and encoded by Beam's fast primitive coders.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple, Optional
@@ -14,6 +15,7 @@ class Interaction(NamedTuple):
     epoch (None when the input has no times). ``order`` is an optional integer order column.
     ``pos`` = (file index, line number, position within the line): the input order, used to keep ties stable.
     """
+
     key: str
     item: str
     time_ms: Optional[int]
@@ -26,6 +28,7 @@ class Interaction(NamedTuple):
 
 class Reject(NamedTuple):
     """A malformed input row, kept with where it came from and why it was rejected."""
+
     file: str
     line: int
     reason: str
@@ -33,8 +36,7 @@ class Reject(NamedTuple):
     text: str
 
     def to_json(self) -> dict:
-        return {"file": self.file, "line": self.line, "reason": self.reason, "detail": self.detail,
-                "text": self.text}
+        return {"file": self.file, "line": self.line, "reason": self.reason, "detail": self.detail, "text": self.text}
 
 
 class Sequence(NamedTuple):
@@ -43,6 +45,7 @@ class Sequence(NamedTuple):
     ``times`` and ``events`` are parallel to ``items`` or None when the input had no times / event types.
     ``user`` and ``session_index`` are set when the pipeline sessionized a user's history.
     """
+
     key: str
     items: list
     times: Optional[list]
@@ -55,10 +58,12 @@ class Sequence(NamedTuple):
         return self._replace(
             items=[x for x, k in zip(self.items, keep) if k],
             times=None if self.times is None else [x for x, k in zip(self.times, keep) if k],
-            events=None if self.events is None else [x for x, k in zip(self.events, keep) if k])
+            events=None if self.events is None else [x for x, k in zip(self.events, keep) if k],
+        )
 
     def slice(self, start: Optional[int], stop: Optional[int]) -> "Sequence":
         return self._replace(
             items=self.items[start:stop],
             times=None if self.times is None else self.times[start:stop],
-            events=None if self.events is None else self.events[start:stop])
+            events=None if self.events is None else self.events[start:stop],
+        )

@@ -2,6 +2,7 @@
 
 Plain functions so that each is unit-tested without Beam; the PTransforms in ``transforms`` call them.
 """
+
 from __future__ import annotations
 
 from typing import Iterator, Optional
@@ -57,6 +58,7 @@ def kcore_filter(seq: Sequence, item_counts: dict, cfg: FilterConfig) -> tuple[O
 
 class SplitResult:
     """Where one sequence's items went: train part, and (input, targets) pairs for validation and test."""
+
     __slots__ = ("train", "valid", "test", "dropped")
 
     def __init__(self):

@@ -1,4 +1,5 @@
 """``stats.json``: row accounting, sizes, sequence lengths and item popularity of one preprocessing run."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -21,8 +22,15 @@ def popularity_summary(vocab: list) -> dict:
     total = sum(counts)
     n = len(counts)
     if n == 0 or total == 0:
-        return {"num_items": n, "train_interactions": total, "gini": 0.0, "top_items": [],
-                "top_1pct_share": 0.0, "top_10pct_share": 0.0, "items_without_train_interactions": n}
+        return {
+            "num_items": n,
+            "train_interactions": total,
+            "gini": 0.0,
+            "top_items": [],
+            "top_1pct_share": 0.0,
+            "top_10pct_share": 0.0,
+            "items_without_train_interactions": n,
+        }
     ascending = sorted(counts)
     weighted = sum((i + 1) * c for i, c in enumerate(ascending))
     gini = (2.0 * weighted) / (n * total) - (n + 1.0) / n
@@ -76,9 +84,12 @@ def length_summary(lengths: dict) -> dict:
     return {
         "sequences": total,
         "interactions": sum(length * v for length, v in pairs),
-        "min": pairs[0][0], "max": pairs[-1][0],
+        "min": pairs[0][0],
+        "max": pairs[-1][0],
         "mean": round(sum(length * v for length, v in pairs) / total, 4),
-        "median": quantile(0.5), "p90": quantile(0.9), "p99": quantile(0.99),
+        "median": quantile(0.5),
+        "p90": quantile(0.9),
+        "p99": quantile(0.99),
         "histogram": buckets,
         "exact": {str(length): v for length, v in pairs},
     }
@@ -89,23 +100,37 @@ def protocol_description(cfg: PreprocessConfig) -> dict:
     split = cfg.split
     out = {"split": split.protocol}
     if split.protocol == "leave_one_out":
-        out.update(targets_per_record=1, description="per sequence: last item = test, second-to-last = "
-                   "validation, the rest = train; sequences shorter than 3 are train only")
+        out.update(
+            targets_per_record=1,
+            description="per sequence: last item = test, second-to-last = "
+            "validation, the rest = train; sequences shorter than 3 are train only",
+        )
     elif split.protocol == "temporal":
-        out.update(valid_cut=split.valid_cut, test_cut=split.test_cut,
-                   description="global time cuts: train < valid_cut <= validation < test_cut <= test")
+        out.update(
+            valid_cut=split.valid_cut,
+            test_cut=split.test_cut,
+            description="global time cuts: train < valid_cut <= validation < test_cut <= test",
+        )
     elif split.protocol == "session":
-        out.update(test_days=split.test_days, valid_days=split.valid_days, targets_per_record=0,
-                   test_vocabulary=split.test_vocabulary,
-                   description="sessions ending in the last test_days days are test, the valid_days before "
-                   "are validation; items unseen in training (test_vocabulary=train_valid: in training or "
-                   "validation) are removed from them; predict every next item")
+        out.update(
+            test_days=split.test_days,
+            valid_days=split.valid_days,
+            targets_per_record=0,
+            test_vocabulary=split.test_vocabulary,
+            description="sessions ending in the last test_days days are test, the valid_days before "
+            "are validation; items unseen in training (test_vocabulary=train_valid: in training or "
+            "validation) are removed from them; predict every next item",
+        )
     out["max_len"] = cfg.output.max_len
     f = cfg.filters
-    out["filters"] = {"min_rating": f.min_rating, "event_types": list(f.event_types),
-                      "remove_consecutive_repeats": f.remove_consecutive_repeats,
-                      "session_gap_seconds": f.session_gap_seconds,
-                      "item_min_count": f.item_min_count, "user_min_count": f.user_min_count}
+    out["filters"] = {
+        "min_rating": f.min_rating,
+        "event_types": list(f.event_types),
+        "remove_consecutive_repeats": f.remove_consecutive_repeats,
+        "session_gap_seconds": f.session_gap_seconds,
+        "item_min_count": f.item_min_count,
+        "user_min_count": f.user_min_count,
+    }
     return out
 
 
@@ -121,7 +146,9 @@ def accounting(counts: dict) -> dict:
         "rows_kept": sum(kept.values()),
         "rows_filtered": sum(filtered.values()),
         "rows_rejected": sum(rejected.values()),
-        "kept": kept, "filtered_by_rule": filtered, "rejected_by_reason": rejected,
+        "kept": kept,
+        "filtered_by_rule": filtered,
+        "rejected_by_reason": rejected,
         "balanced": total == read,
     }
 
@@ -130,16 +157,28 @@ def time_range(plan: InputPlan):
     """The accepted times as ISO dates (``None`` for an open side), or None when the input has no times."""
     if not plan.has_time:
         return None
-    return {side: None if ms is None else format_time_ms(ms)
-            for side, ms in (("min", plan.min_time_ms), ("max", plan.max_time_ms))}
+    return {
+        side: None if ms is None else format_time_ms(ms)
+        for side, ms in (("min", plan.min_time_ms), ("max", plan.max_time_ms))
+    }
 
 
-def assemble_stats(cfg: PreprocessConfig, plan: InputPlan, counts: dict, lengths: dict, popularity: dict,
-                   num_items: int, num_users: int, kcore) -> dict:
+def assemble_stats(
+    cfg: PreprocessConfig,
+    plan: InputPlan,
+    counts: dict,
+    lengths: dict,
+    popularity: dict,
+    num_items: int,
+    num_users: int,
+    kcore,
+) -> dict:
     acc = accounting(counts)
-    split_counts = {name: {"records": counts.get(f"records/{name}", 0),
-                           "targets": counts.get(f"kept/{name}_targets", 0)}
-                    for name in ("train", "valid", "test") if f"records/{name}" in counts}
+    split_counts = {
+        name: {"records": counts.get(f"records/{name}", 0), "targets": counts.get(f"kept/{name}_targets", 0)}
+        for name in ("train", "valid", "test")
+        if f"records/{name}" in counts
+    }
     return {
         "rows": acc,
         "users": num_users,
@@ -147,11 +186,17 @@ def assemble_stats(cfg: PreprocessConfig, plan: InputPlan, counts: dict, lengths
         "items": num_items,
         "interactions": sum(int(k) * v for k, v in lengths.items()),
         "splits": split_counts,
-        "files": {"read": counts.get("files_read", 0), "empty": counts.get("files_empty", 0),
-                  "blank_lines_skipped": counts.get("blank_lines", 0), "format": plan.format,
-                  "encoding": plan.encoding, "columns": dataclasses.asdict(plan.columns),
-                  "time_range": time_range(plan), "max_id_length": plan.max_id_length,
-                  "paths": list(plan.files)[:100]},
+        "files": {
+            "read": counts.get("files_read", 0),
+            "empty": counts.get("files_empty", 0),
+            "blank_lines_skipped": counts.get("blank_lines", 0),
+            "format": plan.format,
+            "encoding": plan.encoding,
+            "columns": dataclasses.asdict(plan.columns),
+            "time_range": time_range(plan),
+            "max_id_length": plan.max_id_length,
+            "paths": list(plan.files)[:100],
+        },
         "kcore": kcore,
         "sequence_length": length_summary(lengths),
         "item_popularity": popularity,

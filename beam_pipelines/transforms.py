@@ -8,6 +8,7 @@ Nothing here gathers the dataset into one element: sequences are grouped per use
 and vocabulary counts are ``CombinePerKey`` combiners consumed as side inputs, and only the item
 vocabulary (one entry per item, not per row) passes through a single combiner.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,6 +47,7 @@ class _CountingDoFn(beam.DoFn):
 
 
 # ---------------------------------------------------------------------------------------- reading
+
 
 class _PlanChunksFn(beam.DoFn):
     def __init__(self, plan: readers.InputPlan):
@@ -91,7 +93,7 @@ class _NewlinesBeforeChunkFn(_LatestPerKeyFn):
 
     def extract_output(self, acc):
         before, running, current_file = {}, 0, None
-        for (file_index, chunk_index) in sorted(acc):
+        for file_index, chunk_index in sorted(acc):
             if file_index != current_file:
                 running, current_file = 0, file_index
             before[(file_index, chunk_index)] = running
@@ -128,14 +130,18 @@ class ReadInteractions(beam.PTransform):
         self.plan = plan
 
     def expand(self, pbegin):
-        chunks = (pbegin
-                  | "ListFiles" >> beam.Create(list(enumerate(self.plan.files)))
-                  | "SpreadFiles" >> beam.Reshuffle()
-                  | "PlanChunks" >> beam.ParDo(_PlanChunksFn(self.plan))
-                  | "SpreadChunks" >> beam.Reshuffle())
-        newlines_before = (chunks
-                           | "CountNewlines" >> beam.FlatMap(_count_chunk_newlines)
-                           | "LinesBeforeChunks" >> beam.CombineGlobally(_NewlinesBeforeChunkFn()))
+        chunks = (
+            pbegin
+            | "ListFiles" >> beam.Create(list(enumerate(self.plan.files)))
+            | "SpreadFiles" >> beam.Reshuffle()
+            | "PlanChunks" >> beam.ParDo(_PlanChunksFn(self.plan))
+            | "SpreadChunks" >> beam.Reshuffle()
+        )
+        newlines_before = (
+            chunks
+            | "CountNewlines" >> beam.FlatMap(_count_chunk_newlines)
+            | "LinesBeforeChunks" >> beam.CombineGlobally(_NewlinesBeforeChunkFn())
+        )
         return chunks | "ParseChunks" >> beam.ParDo(
             _ParseChunkFn(self.plan), beam.pvalue.AsSingleton(newlines_before)
         ).with_outputs(REJECTS, COUNTS, main="rows")
@@ -168,6 +174,7 @@ class FilterRows(beam.PTransform):
 
 # --------------------------------------------------------------------------------------- grouping
 
+
 def _shuffle_value(row: Interaction) -> tuple:
     """The part of a row that travels through GroupByKey, as a plain tuple (4x cheaper to encode than
     the NamedTuple). It sorts by (time, order, file, line, position in line)."""
@@ -176,9 +183,12 @@ def _shuffle_value(row: Interaction) -> tuple:
 
 def _sequence_from_group(key: str, values, has_time: bool, has_events: bool) -> Sequence:
     ordered = sorted(values)  # positions are unique, so items and events never decide the order
-    return Sequence(key=key, items=[v[5] for v in ordered],
-                    times=[v[0] for v in ordered] if has_time else None,
-                    events=[v[6] for v in ordered] if has_events else None)
+    return Sequence(
+        key=key,
+        items=[v[5] for v in ordered],
+        times=[v[0] for v in ordered] if has_time else None,
+        events=[v[6] for v in ordered] if has_events else None,
+    )
 
 
 class GroupIntoSequences(beam.PTransform):
@@ -193,11 +203,12 @@ class GroupIntoSequences(beam.PTransform):
 
     def expand(self, rows):
         has_time, has_events = self.has_time, self.has_events
-        return (rows
-                | "KeyByUser" >> beam.Map(lambda r: (r.key, _shuffle_value(r)))
-                | "GroupByUser" >> beam.GroupByKey()
-                | "SortByTime" >> beam.MapTuple(
-                    lambda key, values: _sequence_from_group(key, values, has_time, has_events)))
+        return (
+            rows
+            | "KeyByUser" >> beam.Map(lambda r: (r.key, _shuffle_value(r)))
+            | "GroupByUser" >> beam.GroupByKey()
+            | "SortByTime" >> beam.MapTuple(lambda key, values: _sequence_from_group(key, values, has_time, has_events))
+        )
 
 
 class _RemoveRepeatsFn(_CountingDoFn):
@@ -227,6 +238,7 @@ class Sessionize(beam.PTransform):
 
 
 # ----------------------------------------------------------------------------------------- k-core
+
 
 class _BundleCountsFn(beam.DoFn):
     """Base for DoFns that count keys over a bundle and emit ``(key, count)`` pairs when it ends.
@@ -296,9 +308,11 @@ class IterativeKCore(beam.PTransform):
         current = seqs
         for r in range(self.cfg.kcore_max_rounds):
             extra = {} if previous is None else {"previous_removed": beam.pvalue.AsSingleton(previous)}
-            item_counts = (current
-                           | f"CountItems{r}" >> beam.ParDo(_ItemCountsFn(), **extra)
-                           | f"SumItems{r}" >> beam.CombinePerKey(sum))
+            item_counts = (
+                current
+                | f"CountItems{r}" >> beam.ParDo(_ItemCountsFn(), **extra)
+                | f"SumItems{r}" >> beam.CombinePerKey(sum)
+            )
             result = current | f"Round{r}" >> beam.ParDo(
                 _KCoreRoundFn(self.cfg), beam.pvalue.AsDict(item_counts), **extra
             ).with_outputs("removed", COUNTS, main="seqs")
@@ -306,8 +320,11 @@ class IterativeKCore(beam.PTransform):
             removed_per_round.append(previous | f"Tag{r}" >> beam.Map(lambda n, r=r: (r, n)))
             counts_out.append(result[COUNTS])
             current = result.seqs
-        rounds = (removed_per_round | "AllRounds" >> beam.Flatten()
-                  | "RoundsSummary" >> beam.CombineGlobally(_KCoreSummaryFn()))
+        rounds = (
+            removed_per_round
+            | "AllRounds" >> beam.Flatten()
+            | "RoundsSummary" >> beam.CombineGlobally(_KCoreSummaryFn())
+        )
         counts = counts_out | "KCoreCounts" >> beam.Flatten()
         return {"seqs": current, COUNTS: counts, "rounds": rounds}
 
@@ -317,12 +334,15 @@ class _KCoreSummaryFn(_LatestPerKeyFn):
 
     def extract_output(self, acc):
         removed = [acc[r] for r in sorted(acc)]
-        return {"removed_per_round": removed,
-                "rounds_removing": sum(1 for n in removed if n),
-                "converged": bool(removed) and removed[-1] == 0}
+        return {
+            "removed_per_round": removed,
+            "rounds_removing": sum(1 for n in removed if n),
+            "converged": bool(removed) and removed[-1] == 0,
+        }
 
 
 # ------------------------------------------------------------------------------------------ split
+
 
 class _SplitFn(_CountingDoFn):
     def __init__(self, cfg: SplitConfig):
@@ -348,13 +368,17 @@ class SplitSequences(beam.PTransform):
     def expand(self, seqs):
         extra = {}
         if self.cfg.protocol == "session":
-            latest = (seqs | "LastEventTime" >> beam.Map(lambda s: s.times[-1])
-                      | "LatestTime" >> beam.CombineGlobally(lambda times: max(times, default=0)))
+            latest = (
+                seqs
+                | "LastEventTime" >> beam.Map(lambda s: s.times[-1])
+                | "LatestTime" >> beam.CombineGlobally(lambda times: max(times, default=0))
+            )
             extra["latest_ms"] = beam.pvalue.AsSingleton(latest)
         return seqs | beam.ParDo(_SplitFn(self.cfg), **extra).with_outputs("valid", "test", COUNTS, main="train")
 
 
 # ------------------------------------------------------------------------------------- vocabulary
+
 
 class _SumPerKeyToDictFn(beam.CombineFn):
     """Combines ``(key, n)`` pairs into one ``{key: sum of n}`` dict (for small key sets: counters, items)."""
@@ -399,9 +423,12 @@ class BuildVocabulary(beam.PTransform):
         parts = [train | "TrainItemCounts" >> beam.ParDo(_ItemCountsFn(1))]
         if self.extra_items is not None:
             parts.append(self.extra_items | "EvalItems" >> beam.ParDo(_ItemCountsFn(0)))
-        return (parts | "AllItemCounts" >> beam.Flatten()
-                | "SumPerItem" >> beam.CombinePerKey(sum)
-                | "OrderVocabulary" >> beam.CombineGlobally(_VocabularyFn()))
+        return (
+            parts
+            | "AllItemCounts" >> beam.Flatten()
+            | "SumPerItem" >> beam.CombinePerKey(sum)
+            | "OrderVocabulary" >> beam.CombineGlobally(_VocabularyFn())
+        )
 
 
 def vocabulary_to_ids(vocab: list) -> dict:
@@ -438,11 +465,15 @@ class EventTypeVocabulary(beam.PTransform):
     """Sorted distinct event types (ids 1..n in that order; 0 = padding)."""
 
     def expand(self, seqs):
-        return (seqs | "EventSets" >> beam.Map(lambda s: set(s.events or ()))
-                | "DistinctEvents" >> beam.CombineGlobally(_DistinctSetFn()))
+        return (
+            seqs
+            | "EventSets" >> beam.Map(lambda s: set(s.events or ()))
+            | "DistinctEvents" >> beam.CombineGlobally(_DistinctSetFn())
+        )
 
 
 # ---------------------------------------------------------------------------------------- encoding
+
 
 class _EncodeFn(_CountingDoFn):
     """Truncates, maps items to ids and serialises one split's records."""
@@ -467,8 +498,16 @@ class _EncodeFn(_CountingDoFn):
 class EncodeRecords(beam.PTransform):
     """Sequences (or (input, targets) pairs) -> serialised ``tf.train.Example`` bytes, plus counts."""
 
-    def __init__(self, split: str, max_len: Optional[int], paired: bool, count_truncation: bool,
-                 with_targets: bool, vocab_ids, event_ids):
+    def __init__(
+        self,
+        split: str,
+        max_len: Optional[int],
+        paired: bool,
+        count_truncation: bool,
+        with_targets: bool,
+        vocab_ids,
+        event_ids,
+    ):
         super().__init__()
         self.fn = _EncodeFn(split, max_len, paired, count_truncation, with_targets)
         self.vocab_ids, self.event_ids = vocab_ids, event_ids
@@ -500,6 +539,7 @@ class FilterEvalSessions(beam.PTransform):
 
 # ----------------------------------------------------------------------------------- side features
 
+
 class _FeatureValueCountsFn(_BundleCountsFn):
     """((item, feature index, value), count) for rows that carry item side features."""
 
@@ -529,12 +569,14 @@ class ItemSideFeatures(beam.PTransform):
 
     def expand(self, rows):
         num_features = self.num_features
-        return (rows
-                | "FeatureValueCounts" >> beam.ParDo(_FeatureValueCountsFn())
-                | "SumFeatureValues" >> beam.CombinePerKey(sum)
-                | "KeyByItem" >> beam.MapTuple(lambda key, n: (key[0], ((key[1], key[2]), n)))
-                | "GroupByItem" >> beam.GroupByKey()
-                | "MostFrequent" >> beam.MapTuple(lambda item, g: _most_frequent_values(item, g, num_features)))
+        return (
+            rows
+            | "FeatureValueCounts" >> beam.ParDo(_FeatureValueCountsFn())
+            | "SumFeatureValues" >> beam.CombinePerKey(sum)
+            | "KeyByItem" >> beam.MapTuple(lambda key, n: (key[0], ((key[1], key[2]), n)))
+            | "GroupByItem" >> beam.GroupByKey()
+            | "MostFrequent" >> beam.MapTuple(lambda item, g: _most_frequent_values(item, g, num_features))
+        )
 
 
 def item_feature_lines(pair, vocab_ids: dict):
@@ -546,22 +588,28 @@ def item_feature_lines(pair, vocab_ids: dict):
 
 # ------------------------------------------------------------------------------------------- stats
 
+
 class CollectCounts(beam.PTransform):
     """Sums ``(name, n)`` count pairs into a single ``{name: total}`` element."""
 
     def expand(self, count_pairs):
-        return (count_pairs
-                | "SumCounts" >> beam.CombinePerKey(sum)
-                | "CountsDict" >> beam.CombineGlobally(_SumPerKeyToDictFn()))
+        return (
+            count_pairs
+            | "SumCounts" >> beam.CombinePerKey(sum)
+            | "CountsDict" >> beam.CombineGlobally(_SumPerKeyToDictFn())
+        )
 
 
 class LengthHistogram(beam.PTransform):
     """``{length: number of sequences}`` (exact; one entry per distinct length)."""
 
     def expand(self, seqs):
-        return (seqs | "Lengths" >> beam.Map(lambda s: (len(s.items), 1))
-                | "CountLengths" >> beam.CombinePerKey(sum)
-                | "LengthsDict" >> beam.CombineGlobally(_SumPerKeyToDictFn()))
+        return (
+            seqs
+            | "Lengths" >> beam.Map(lambda s: (len(s.items), 1))
+            | "CountLengths" >> beam.CombinePerKey(sum)
+            | "LengthsDict" >> beam.CombineGlobally(_SumPerKeyToDictFn())
+        )
 
 
 def reject_to_json(reject: Reject) -> str:

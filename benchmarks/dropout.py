@@ -9,6 +9,7 @@ with every ``FastDropout`` layer (``tfseqrec.models.dropout``: 16-bit random dra
 (so that load from elsewhere hits both alike) and prints milliseconds per step, targets per second (non-padding
 positions) and the ratio. ``--rounds`` rounds of ``--steps`` steps each; the best round of each is reported.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,9 +42,12 @@ def compiled_step(model_name: str, max_len: int, spec, batch, variant: str, seed
     if variant not in VARIANTS:
         raise ValueError(f"variant={variant!r}: use one of {VARIANTS}")
     tf.keras.utils.set_random_seed(seed)
-    model = build_model(model_name, {"embedding_dim": 64, "max_len": max_len, "dropout": 0.2,
-                                     "loss": {"name": "full_ce"}},
-                        spec.vocabulary.size, item_counts=load_item_counts(spec))
+    model = build_model(
+        model_name,
+        {"embedding_dim": 64, "max_len": max_len, "dropout": 0.2, "loss": {"name": "full_ce"}},
+        spec.vocabulary.size,
+        item_counts=load_item_counts(spec),
+    )
     model.compile(optimizer=tf.keras.optimizers.Adam(1e-3))
     step = tf.function(model.train_step)
     step(batch)["loss"].numpy()  # builds the variables and layers
@@ -72,8 +76,11 @@ def main(argv=None) -> dict:
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per variant (best one kept)")
     args = parser.parse_args(argv)
     spec = load_feature_spec(args.data_dir)
-    batches = list(train_dataset(spec, TrainConfig(data_dir=spec.directory, batch_size=args.batch_size),
-                                 args.max_len).take(args.steps))
+    batches = list(
+        train_dataset(spec, TrainConfig(data_dir=spec.directory, batch_size=args.batch_size), args.max_len).take(
+            args.steps
+        )
+    )
     targets = sum(int(tf.reduce_sum(tf.cast(b["item_ids"][:, 1:] > 0, tf.int64))) for b in batches) / len(batches)
     steps = {variant: compiled_step(args.model, args.max_len, spec, batches[0], variant) for variant in VARIANTS}
     if steps["keras"][1] == 0:
@@ -83,11 +90,15 @@ def main(argv=None) -> dict:
         for variant in VARIANTS:
             best[variant] = min(best[variant], time_steps(steps[variant][0], batches))
     machine = describe()
-    print(f"{args.model}, length {args.max_len}, batch {args.batch_size}, {steps['keras'][1]} dropout layers, "
-          f"{machine['cpus']} CPUs ({machine['cpu_model']}); best of {args.rounds} rounds of {len(batches)} steps")
+    print(
+        f"{args.model}, length {args.max_len}, batch {args.batch_size}, {steps['keras'][1]} dropout layers, "
+        f"{machine['cpus']} CPUs ({machine['cpu_model']}); best of {args.rounds} rounds of {len(batches)} steps"
+    )
     for variant in VARIANTS:
-        print(f"  {variant + ' dropout':<17} {best[variant] * 1e3:8.1f} ms/step {targets / best[variant]:>10,.0f} "
-              "targets/s")
+        print(
+            f"  {variant + ' dropout':<17} {best[variant] * 1e3:8.1f} ms/step {targets / best[variant]:>10,.0f} "
+            "targets/s"
+        )
     ratio = best["keras"] / best["tfseqrec"]
     print(f"  speed-up {ratio:.2f}x")
     return {"seconds_per_step": best, "speedup": ratio, "dropout_layers": steps["keras"][1]}

@@ -22,6 +22,7 @@ targets differ between the variants, and the metrics side by side.
 
 Writes only under ``--workdir`` (default: a temporary directory); MovieLens files are read in place.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,8 +60,10 @@ def ordered(raw: pd.DataFrame, tie_key: str) -> pd.DataFrame:
 
 def variants(raw: pd.DataFrame, shared: pd.DataFrame) -> dict[str, pd.DataFrame]:
     users = set(raw.user_id)
-    out = {"file_order": ordered(raw, "file_pos"),
-           "shared_order": shared[shared.user_id.isin(users)][COLUMNS].sort_values(["user_id", "seq_pos"])}
+    out = {
+        "file_order": ordered(raw, "file_pos"),
+        "shared_order": shared[shared.user_id.isin(users)][COLUMNS].sort_values(["user_id", "seq_pos"]),
+    }
     for seed in (1, 2):
         shuffled = raw.assign(random_key=np.random.default_rng(seed).random(len(raw)))
         out[f"random_order_{seed}"] = ordered(shuffled, "random_key")
@@ -69,15 +72,19 @@ def variants(raw: pd.DataFrame, shared: pd.DataFrame) -> dict[str, pd.DataFrame]
 
 def target_differences(frames: dict[str, pd.DataFrame], base: str = "file_order") -> dict[str, dict[str, int]]:
     """Users whose test (last) and validation (second to last) items differ from ``base``'s."""
+
     def last_two(frame):
         return frame.sort_values(["user_id", "seq_pos"]).groupby("user_id").item_id.apply(lambda s: tuple(s.iloc[-2:]))
+
     reference = last_two(frames[base])
     out = {}
     for name, frame in frames.items():
         other = last_two(frame).reindex(reference.index)
-        out[name] = {"test_differs": int(sum(a[-1] != b[-1] for a, b in zip(reference, other))),
-                     "valid_differs": int(sum(a[0] != b[0] for a, b in zip(reference, other))),
-                     "users": int(len(reference))}
+        out[name] = {
+            "test_differs": int(sum(a[-1] != b[-1] for a, b in zip(reference, other))),
+            "valid_differs": int(sum(a[0] != b[0] for a, b in zip(reference, other))),
+            "users": int(len(reference)),
+        }
     return out
 
 
@@ -89,11 +96,13 @@ def _metrics(directory: Path) -> dict:
     return json.loads((directory / "metrics.json").read_text())["summary"]
 
 
-def paired_model_comparison(workdir: Path, prefix: str, a: str = "file_order", b: str = "shared_order",
-                            metric: str = "NDCG@10") -> dict:
+def paired_model_comparison(
+    workdir: Path, prefix: str, a: str = "file_order", b: str = "shared_order", metric: str = "NDCG@10"
+) -> dict:
     """Per-user test ``metric`` of the runs trained on variants ``a`` and ``b``, paired over the same users
     (whose targets differ where the orders do): means, difference with its 95% bootstrap CI, p-values."""
     from tfseqrec.evaluation import stats
+
     per_user = {}
     for name in (a, b):
         path = workdir / f"{prefix}_{name}" / "test" / "per_user.npz"
@@ -102,22 +111,43 @@ def paired_model_comparison(workdir: Path, prefix: str, a: str = "file_order", b
         with np.load(path) as data:
             per_user[name] = dict(zip(data["sequence_ids"].astype(str), data[metric].astype(np.float64)))
     users = sorted(set(per_user[a]) & set(per_user[b]))
-    c = stats.compare(np.array([per_user[a][u] for u in users]), np.array([per_user[b][u] for u in users]),
-                      a, b, metric, seed=0)
-    return {"variant": f"paired {a} - {b} ({prefix})", "users": len(users), f"{a} {metric}": c.mean_a,
-            f"{b} {metric}": c.mean_b, "difference": c.mean_diff, "ci95": list(c.diff_ci),
-            "t-test p": c.ttest.pvalue, "wilcoxon p": c.wilcoxon.pvalue}
+    c = stats.compare(
+        np.array([per_user[a][u] for u in users]), np.array([per_user[b][u] for u in users]), a, b, metric, seed=0
+    )
+    return {
+        "variant": f"paired {a} - {b} ({prefix})",
+        "users": len(users),
+        f"{a} {metric}": c.mean_a,
+        f"{b} {metric}": c.mean_b,
+        "difference": c.mean_diff,
+        "ci95": list(c.diff_ci),
+        "t-test p": c.ttest.pvalue,
+        "wilcoxon p": c.wilcoxon.pvalue,
+    }
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, default=None, help="where data and results go (default: a temp dir)")
-    parser.add_argument("--train", nargs="+", metavar="CONFIG [KEY=VALUE ...]", default=None,
-                        help="also train this config (with overrides) on the variants of --train-variants")
-    parser.add_argument("--train-variants", nargs="+", default=None, metavar="VARIANT",
-                        help="variants to train on (default: all; e.g. file_order shared_order)")
-    parser.add_argument("--run-prefix", default="run",
-                        help="trained runs go to WORKDIR/<prefix>_<variant> (a new prefix keeps earlier runs)")
+    parser.add_argument(
+        "--train",
+        nargs="+",
+        metavar="CONFIG [KEY=VALUE ...]",
+        default=None,
+        help="also train this config (with overrides) on the variants of --train-variants",
+    )
+    parser.add_argument(
+        "--train-variants",
+        nargs="+",
+        default=None,
+        metavar="VARIANT",
+        help="variants to train on (default: all; e.g. file_order shared_order)",
+    )
+    parser.add_argument(
+        "--run-prefix",
+        default="run",
+        help="trained runs go to WORKDIR/<prefix>_<variant> (a new prefix keeps earlier runs)",
+    )
     args = parser.parse_args(argv)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="ml1m_tie_order_"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -128,8 +158,18 @@ def main(argv=None) -> int:
         tsv, data = workdir / f"{name}.tsv", workdir / f"data_{name}"
         frame.to_csv(tsv, sep="\t", index=False)
         if not (data / "feature_spec.json").exists():
-            _cli("preprocess", "--input", str(tsv), "--order-col", "seq_pos", "--item-min-count", "5",
-                 "--output-dir", str(data), "--overwrite")
+            _cli(
+                "preprocess",
+                "--input",
+                str(tsv),
+                "--order-col",
+                "seq_pos",
+                "--item-min-count",
+                "5",
+                "--output-dir",
+                str(data),
+                "--overwrite",
+            )
         row = {"variant": name}
         for baseline in ("transitions", "most_popular"):
             out = workdir / f"eval_{name}_{baseline}"
@@ -139,8 +179,17 @@ def main(argv=None) -> int:
         if args.train and (args.train_variants is None or name in args.train_variants):
             run = workdir / f"{args.run_prefix}_{name}"
             if not (run / "run.json").exists():
-                _cli("train", "--config", args.train[0], "--data-dir", str(data), "--output-dir", str(run),
-                     "verbose=0", *args.train[1:])
+                _cli(
+                    "train",
+                    "--config",
+                    args.train[0],
+                    "--data-dir",
+                    str(data),
+                    "--output-dir",
+                    str(run),
+                    "verbose=0",
+                    *args.train[1:],
+                )
             summary = json.loads((run / "run.json").read_text())
             test = summary["test_metrics"]
             row["model HR@10"], row["model NDCG@10"] = test["HR@10"], test["NDCG@10"]

@@ -4,6 +4,7 @@ Used by ``benchmarks/output_layer.py`` (the two layers side by side, same proces
 ``benchmarks/peers/limits.py`` (the fastest of them is the speed ceiling of a full cross-entropy trainer).
 Imports TensorFlow when called, not at import time.
 """
+
 from __future__ import annotations
 
 import time
@@ -11,8 +12,9 @@ import time
 LAYERS = ("plain", "tfseqrec")
 
 
-def output_layer_step(items: int, dim: int, targets: int, jit_compile: bool = False, seed: int = 0,
-                      layer: str = "plain"):
+def output_layer_step(
+    items: int, dim: int, targets: int, jit_compile: bool = False, seed: int = 0, layer: str = "plain"
+):
     """A compiled ``step()`` returning ``(loss, grad_h [targets, dim], grad_table [rows, dim])`` for random float32
     queries ``h`` and an item table over ``items`` items.
 
@@ -49,8 +51,15 @@ def output_layer_step(items: int, dim: int, targets: int, jit_compile: bool = Fa
     return step
 
 
-def output_layer_targets_per_second(items: int, dim: int, targets: int, jit_compile: bool = False,
-                                    min_seconds: float = 2.0, seed: int = 0, layer: str = "plain") -> float:
+def output_layer_targets_per_second(
+    items: int,
+    dim: int,
+    targets: int,
+    jit_compile: bool = False,
+    min_seconds: float = 2.0,
+    seed: int = 0,
+    layer: str = "plain",
+) -> float:
     """Targets per second of :func:`output_layer_step` (after 3 warm-up calls, at least ``min_seconds`` timed)."""
     step = output_layer_step(items, dim, targets, jit_compile=jit_compile, seed=seed, layer=layer)
     for _ in range(3):

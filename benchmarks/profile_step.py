@@ -9,6 +9,7 @@ Builds the model as ``train_throughput.py`` does (width 64, dropout 0.2, batch 1
 type and of the slowest ops (CPU time summed over threads, so a busy step on 2 cores can show up to twice its wall
 time; ``IDLE`` is time a thread of the pool waited). ``--logdir`` keeps the trace for TensorBoard's profile plugin.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,11 +50,15 @@ def summarise(rows: list, steps: int, top: int) -> str:
     for r in rows:
         by_type[r["type"]] = by_type.get(r["type"], 0.0) + r["total_self_time"]
     lines = [f"{'op type':<40} {'ms/step':>9} {'share':>6}"]
-    lines += [f"{name:<40} {t / 1e3 / steps:9.1f} {100 * t / total:5.1f}%"
-              for name, t in sorted(by_type.items(), key=lambda kv: -kv[1])[:top]]
+    lines += [
+        f"{name:<40} {t / 1e3 / steps:9.1f} {100 * t / total:5.1f}%"
+        for name, t in sorted(by_type.items(), key=lambda kv: -kv[1])[:top]
+    ]
     lines += ["", f"{'op':<90} {'ms/step':>9}"]
-    lines += [f"{r['operation'][:90]:<90} {r['total_self_time'] / 1e3 / steps:9.1f}"
-              for r in sorted(rows, key=lambda r: -r["total_self_time"])[:top]]
+    lines += [
+        f"{r['operation'][:90]:<90} {r['total_self_time'] / 1e3 / steps:9.1f}"
+        for r in sorted(rows, key=lambda r: -r["total_self_time"])[:top]
+    ]
     return "\n".join(lines)
 
 
@@ -69,11 +74,17 @@ def main() -> None:
     parser.add_argument("--logdir", default=None, help="keep the trace here (default: a temporary folder)")
     args = parser.parse_args()
     spec = load_feature_spec(args.data_dir)
-    model = build_model(args.model, {"embedding_dim": 64, "max_len": args.max_len, "dropout": 0.2,
-                                     "loss": {"name": args.loss}},
-                        spec.vocabulary.size, item_counts=load_item_counts(spec))
-    batches = list(train_dataset(spec, TrainConfig(data_dir=spec.directory, batch_size=args.batch_size),
-                                 args.max_len).take(args.steps + 2))
+    model = build_model(
+        args.model,
+        {"embedding_dim": 64, "max_len": args.max_len, "dropout": 0.2, "loss": {"name": args.loss}},
+        spec.vocabulary.size,
+        item_counts=load_item_counts(spec),
+    )
+    batches = list(
+        train_dataset(spec, TrainConfig(data_dir=spec.directory, batch_size=args.batch_size), args.max_len).take(
+            args.steps + 2
+        )
+    )
     if len(batches) < args.steps + 2:
         raise SystemExit(f"error: {args.data_dir} has only {len(batches)} training batches of {args.batch_size}")
     model.compile(optimizer=tf.keras.optimizers.Adam(1e-3))
@@ -88,8 +99,10 @@ def main() -> None:
     loss.numpy()
     seconds = (time.perf_counter() - started) / args.steps
     tf.profiler.experimental.stop()
-    print(f"{args.model}, loss {args.loss}, batch {args.batch_size}, length {args.max_len}: {seconds * 1e3:.0f} ms "
-          f"per step (wall, profiler on), trace in {logdir}\n")
+    print(
+        f"{args.model}, loss {args.loss}, batch {args.batch_size}, length {args.max_len}: {seconds * 1e3:.0f} ms "
+        f"per step (wall, profiler on), trace in {logdir}\n"
+    )
     print(summarise(op_stats(logdir), args.steps, args.top))
 
 

@@ -24,6 +24,7 @@ Writes ``report.md`` and ``results.json`` to ``--out`` and prints the Markdown t
 run in the same process (brute force for the indexes). Exits non-zero when a correctness check fails (failed
 valid requests, a corrupt version served, recall not measured); performance targets are reported, not enforced.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,8 +67,12 @@ def percentiles(latencies) -> dict:
     a = np.asarray(latencies, np.float64)
     if not a.size:
         return {"n": 0, "p50_ms": float("nan"), "p99_ms": float("nan"), "mean_ms": float("nan")}
-    return {"n": int(a.size), "p50_ms": ms(np.percentile(a, 50)), "p99_ms": ms(np.percentile(a, 99)),
-            "mean_ms": ms(a.mean())}
+    return {
+        "n": int(a.size),
+        "p50_ms": ms(np.percentile(a, 50)),
+        "p99_ms": ms(np.percentile(a, 99)),
+        "mean_ms": ms(a.mean()),
+    }
 
 
 def timed(fn, n: int, warmup: int = 3) -> np.ndarray:
@@ -89,14 +94,18 @@ def median_us(fn, n: int = 300, warmup: int = 5) -> float:
 def other_heavy_processes() -> list[str]:
     """Trainings and test runs of other people on this machine (they distort every latency figure)."""
     found = subprocess.run(["pgrep", "-af", "tfseqrec.cli train|pytest"], capture_output=True, text=True).stdout
-    return [line.split(" ", 1)[1][:100] for line in found.splitlines()
-            if line.strip() and int(line.split(" ", 1)[0]) != os.getpid() and "serving.py" not in line]
+    return [
+        line.split(" ", 1)[1][:100]
+        for line in found.splitlines()
+        if line.strip() and int(line.split(" ", 1)[0]) != os.getpid() and "serving.py" not in line
+    ]
 
 
 def machine_info() -> dict:
     import grpc
     import tensorflow as tf
     from importlib import metadata
+
     cpu = platform.processor() or "unknown"
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
@@ -109,21 +118,30 @@ def machine_info() -> dict:
             mem = round(int(next(line.split()[1] for line in f if line.startswith("MemTotal"))) / 2**20, 1)
     except (OSError, StopIteration):
         pass
-    return {"cpu": cpu, "cores": len(os.sched_getaffinity(0)), "logical_cpus": os.cpu_count(), "memory_gib": mem,
-            "tensorflow": tf.__version__, "scann": metadata.version("scann"), "grpcio": grpc.__version__,
-            "python": platform.python_version(), "platform": platform.platform(),
-            "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-            "training_running": bool(subprocess.run(["pgrep", "-f", "tfseqrec.cli train"],
-                                                    capture_output=True).stdout.strip()),
-            "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    return {
+        "cpu": cpu,
+        "cores": len(os.sched_getaffinity(0)),
+        "logical_cpus": os.cpu_count(),
+        "memory_gib": mem,
+        "tensorflow": tf.__version__,
+        "scann": metadata.version("scann"),
+        "grpcio": grpc.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "training_running": bool(
+            subprocess.run(["pgrep", "-f", "tfseqrec.cli train"], capture_output=True).stdout.strip()
+        ),
+        "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
 
 
 # -- synthetic catalogue -----------------------------------------------------------------------------------
 @dataclasses.dataclass
 class Catalogue:
-    embeddings: np.ndarray   # [N, D] float32, catalogue order (vocabulary id = index + 2)
-    counts: np.ndarray       # [N] Zipf training counts, descending (popularity rank = index)
-    popularity: np.ndarray   # [N] probability of drawing each item for a query or a history
+    embeddings: np.ndarray  # [N, D] float32, catalogue order (vocabulary id = index + 2)
+    counts: np.ndarray  # [N] Zipf training counts, descending (popularity rank = index)
+    popularity: np.ndarray  # [N] probability of drawing each item for a query or a history
     clusters: int
 
 
@@ -139,7 +157,7 @@ def synthetic_catalogue(num_items: int, dim: int, clusters: int, seed: int) -> C
     emb *= np.float32(1.0 / math.sqrt(dim))
     rank = np.arange(1, num_items + 1, dtype=np.float64)
     counts = np.maximum(1, np.round(1e6 / rank)).astype(np.int64)
-    popularity = 1.0 / rank ** 0.8
+    popularity = 1.0 / rank**0.8
     return Catalogue(emb, counts, popularity / popularity.sum(), clusters)
 
 
@@ -166,6 +184,7 @@ class _LeavesOverride:
 
     def __call__(self, queries, k):
         from scann.scann_ops.py import scann_ops
+
         searcher = scann_ops.searcher_from_module(self.layer._serialized_searcher)
         result = searcher.search_batched_parallel(queries, final_num_neighbors=k, leaves_to_search=self.leaves)
         return result.distances, result.indices
@@ -177,8 +196,9 @@ class IndexBench:
     def __init__(self, table: np.ndarray, scann_config=None, biases: np.ndarray | None = None):
         import tensorflow as tf
         from tfseqrec.export.indexes import ScannConfig, build_index
+
         self.tf = tf
-        self.table = tf.Variable(table, trainable=False)               # [V, D], PAD and OOV rows included
+        self.table = tf.Variable(table, trainable=False)  # [V, D], PAD and OOV rows included
         self.biases = None if biases is None else tf.Variable(biases, trainable=False)
         self._bias_fn = (lambda: None) if biases is None else (lambda: self.biases)
         self._scann_config = scann_config or ScannConfig()
@@ -189,6 +209,7 @@ class IndexBench:
     def rebuild_scann(self) -> None:
         """(Re)builds the ScaNN index as the export does (its k-means training is randomised)."""
         from tfseqrec.export.indexes import build_index
+
         start = time.perf_counter()
         self.scann = build_index("scann", lambda: self.table, self._bias_fn, self._scann_config)
         self.build_seconds = time.perf_counter() - start
@@ -199,16 +220,23 @@ class IndexBench:
         """``index.search`` traced for ``[None, D]`` queries and ``[None, None]`` exclusions (dynamic shapes, as in
         the export's signatures), ScaNN with these search parameters; a concrete function ``(q, exclude, k)``."""
         tf = self.tf
-        specs = (tf.TensorSpec([None, self.table.shape[1]], tf.float32), tf.TensorSpec([None, None], tf.int64),
-                 tf.TensorSpec([], tf.int32))
+        specs = (
+            tf.TensorSpec([None, self.table.shape[1]], tf.float32),
+            tf.TensorSpec([None, None], tf.int64),
+            tf.TensorSpec([], tf.int32),
+        )
         if variant == "brute_force":
             return tf.function(self.brute.search).get_concrete_function(*specs)
-        self.scann.config = dataclasses.replace(self.default, num_leaves_to_search=leaves or
-                                                self.default.num_leaves_to_search,
-                                                num_reordering_candidates=reorder or
-                                                self.default.num_reordering_candidates)
-        self.scann.scann = (self.layer if leaves in (None, self.default.num_leaves_to_search) and not force_override
-                            else _LeavesOverride(self.layer, leaves or self.default.num_leaves_to_search))
+        self.scann.config = dataclasses.replace(
+            self.default,
+            num_leaves_to_search=leaves or self.default.num_leaves_to_search,
+            num_reordering_candidates=reorder or self.default.num_reordering_candidates,
+        )
+        self.scann.scann = (
+            self.layer
+            if leaves in (None, self.default.num_leaves_to_search) and not force_override
+            else _LeavesOverride(self.layer, leaves or self.default.num_leaves_to_search)
+        )
         try:
             return tf.function(self.scann.search).get_concrete_function(*specs)
         finally:
@@ -221,12 +249,13 @@ class IndexBench:
     def single_query(self, fn, queries, exclude, n: int):
         """(ids [n, K], latencies [n] s) of one query at a time, inputs already tensors."""
         tf = self.tf
-        q = [tf.constant(queries[i:i + 1]) for i in range(n)]
-        e = [tf.constant(exclude[i:i + 1]) for i in range(n)]
+        q = [tf.constant(queries[i : i + 1]) for i in range(n)]
+        e = [tf.constant(exclude[i : i + 1]) for i in range(n)]
         ids = np.zeros((n, K), np.int64)
 
         def call(i):
             ids[i % n] = fn(q[i % n], e[i % n], self.k)[1].numpy()[0]
+
         lat = timed(call, n, warmup=3)
         return ids, lat
 
@@ -271,12 +300,15 @@ def bench_index(bench: IndexBench, queries, exclude, n: int, quick: bool, label:
     np_ids = np.zeros((n, K), np.int64)
 
     def np_call(i):
-        np_ids[i % n] = numpy_topk(table, queries[i % n:i % n + 1], exclude[i % n:i % n + 1])[0]
+        np_ids[i % n] = numpy_topk(table, queries[i % n : i % n + 1], exclude[i % n : i % n + 1])[0]
+
     np_lat = timed(np_call, n)
     rows["brute_force_numpy"] = {"recall@10": recall(np_ids, exact_ids), **percentiles(np_lat)}
     cfg = bench.default
-    log(f"{label}: ScaNN as exported ({cfg.num_leaves} leaves, {cfg.num_leaves_to_search} searched, "
-        f"{cfg.num_reordering_candidates} reordering candidates), built in {bench.build_seconds:.1f} s")
+    log(
+        f"{label}: ScaNN as exported ({cfg.num_leaves} leaves, {cfg.num_leaves_to_search} searched, "
+        f"{cfg.num_reordering_candidates} reordering candidates), built in {bench.build_seconds:.1f} s"
+    )
     scann = bench.search_fn("scann")
     scann_ids, scann_lat = bench.single_query(scann, queries, exclude, n)
     rows["scann_export_default"] = {"recall@10": recall(scann_ids, exact_ids), **percentiles(scann_lat)}
@@ -298,35 +330,63 @@ def bench_index(bench: IndexBench, queries, exclude, n: int, quick: bool, label:
         for reorder in reorders:
             fn = bench.search_fn("scann", leaves, reorder)
             ids, lat = bench.single_query(fn, queries, exclude, n)
-            point = {"leaves_to_search": leaves, "reordering_candidates": reorder, "recall@10": recall(ids, exact_ids),
-                     **percentiles(lat)}
+            point = {
+                "leaves_to_search": leaves,
+                "reordering_candidates": reorder,
+                "recall@10": recall(ids, exact_ids),
+                **percentiles(lat),
+            }
             point["speedup_vs_brute_p50"] = base_p50 / point["p50_ms"]
             if leaves == cfg.num_leaves_to_search and reorder == cfg.num_reordering_candidates:
                 point["export_default"] = True
             curve.append(point)
-            log(f"{label}: leaves {leaves:>4} reorder {reorder:>4}: recall@10 {point['recall@10']:.4f}, "
-                f"p50 {point['p50_ms']:.3f} ms, p99 {point['p99_ms']:.3f} ms")
+            log(
+                f"{label}: leaves {leaves:>4} reorder {reorder:>4}: recall@10 {point['recall@10']:.4f}, "
+                f"p50 {point['p50_ms']:.3f} ms, p99 {point['p99_ms']:.3f} ms"
+            )
     # The curve's other leaf counts call the layer's searcher directly: check that path against the layer's own.
-    override_ids = bench.run(bench.search_fn("scann", cfg.num_leaves_to_search, force_override=True), queries[:n],
-                             exclude[:n])
+    override_ids = bench.run(
+        bench.search_fn("scann", cfg.num_leaves_to_search, force_override=True), queries[:n], exclude[:n]
+    )
     same_path = bool(np.array_equal(override_ids, bench.run(scann, queries[:n], exclude[:n])))
     log(f"{label}: explicit leaves_to_search={cfg.num_leaves_to_search} gives the layer's results: {same_path}")
     good = [p for p in curve if p["recall@10"] >= TARGET_RECALL]
     best = min(good, key=lambda p: p["p50_ms"]) if good else None
     # ScaNN's tree and hashing training is randomised: the exported default over more builds of the same table.
-    rebuilt = [{"build": 1, "recall@10": rows["scann_export_default"]["recall@10"],
-                "p50_ms": rows["scann_export_default"]["p50_ms"], "build_seconds": bench.build_seconds}]
+    rebuilt = [
+        {
+            "build": 1,
+            "recall@10": rows["scann_export_default"]["recall@10"],
+            "p50_ms": rows["scann_export_default"]["p50_ms"],
+            "build_seconds": bench.build_seconds,
+        }
+    ]
     for b in range(2, builds + 1):
         bench.rebuild_scann()
         ids, lat = bench.single_query(bench.search_fn("scann"), queries, exclude, n)
-        rebuilt.append({"build": b, "recall@10": recall(ids, exact_ids), "p50_ms": ms(np.median(lat)),
-                        "build_seconds": bench.build_seconds})
+        rebuilt.append(
+            {
+                "build": b,
+                "recall@10": recall(ids, exact_ids),
+                "p50_ms": ms(np.median(lat)),
+                "build_seconds": bench.build_seconds,
+            }
+        )
         log(f"{label}: ScaNN build {b}: recall@10 {rebuilt[-1]['recall@10']:.4f}, p50 {rebuilt[-1]['p50_ms']:.3f} ms")
-    return {"items": int(table.shape[0] - 2), "dim": int(table.shape[1]), "queries": n, "k": K,
-            "history": int(exclude.shape[1]), "scann_config": dataclasses.asdict(cfg),
-            "scann_build_seconds": bench.build_seconds, "rows": rows, "curve": curve,
-            "curve_search_path_matches_layer": same_path, "builds": rebuilt,
-            "fastest_at_target_recall": best}
+    return {
+        "items": int(table.shape[0] - 2),
+        "dim": int(table.shape[1]),
+        "queries": n,
+        "k": K,
+        "history": int(exclude.shape[1]),
+        "scann_config": dataclasses.asdict(cfg),
+        "scann_build_seconds": bench.build_seconds,
+        "rows": rows,
+        "curve": curve,
+        "curve_search_path_matches_layer": same_path,
+        "builds": rebuilt,
+        "fastest_at_target_recall": best,
+    }
 
 
 def part_index(args, cat: Catalogue) -> dict:
@@ -344,25 +404,42 @@ def part_ml1m(args) -> dict:
     if args.quick and not args.ml1m_run:
         return {"skipped": "--quick (pass --ml1m-run DIR to include it)"}
     if not (run_dir / "run.json").exists() or not (run_dir / "checkpoints").exists():
-        return {"skipped": f"no trained run at {run_dir} (train it with "
-                           f"`tfseqrec benchmark benchmarks/grids/models.yaml --output benchmarks/out/models "
-                           f"--only-runs sasrec_ml1m_ce`)"}
+        return {
+            "skipped": f"no trained run at {run_dir} (train it with "
+            f"`tfseqrec benchmark benchmarks/grids/models.yaml --output benchmarks/out/models "
+            f"--only-runs sasrec_ml1m_ce`)"
+        }
     import tensorflow as tf
     from tfseqrec.data import SequenceBatchConfig, make_dataset
     from tfseqrec.training.trainer import load_trained_model
+
     log(f"ml1m: loading {run_dir}")
     model, run, spec = load_trained_model(str(run_dir))
-    batch = next(iter(make_dataset(spec, "test", SequenceBatchConfig(batch_size=args.queries, max_len=None,
-                                                                      padding="left", include_targets=False))))
+    batch = next(
+        iter(
+            make_dataset(
+                spec,
+                "test",
+                SequenceBatchConfig(batch_size=args.queries, max_len=None, padding="left", include_targets=False),
+            )
+        )
+    )
     items = batch["item_ids"]
-    queries = tf.cast(model.query(items[:, -model.config.max_len:], training=False), tf.float32).numpy()
+    queries = tf.cast(model.query(items[:, -model.config.max_len :], training=False), tf.float32).numpy()
     bias = model.item_biases()
-    bench = IndexBench(tf.cast(model.item_embeddings(), tf.float32).numpy(),
-                       biases=None if bias is None else tf.cast(bias, tf.float32).numpy())
+    bench = IndexBench(
+        tf.cast(model.item_embeddings(), tf.float32).numpy(),
+        biases=None if bias is None else tf.cast(bias, tf.float32).numpy(),
+    )
     result = bench_index(bench, queries, items.numpy(), len(queries), args.quick, "ml1m", args.builds)
-    result.update(run_dir=str(run_dir), run_status=run.get("status"), best_epoch=run.get("best_epoch"),
-                  test_metrics={k: run.get("test_metrics", {}).get(k) for k in ("HR@10", "NDCG@10")}
-                  if run.get("test_metrics") else None)
+    result.update(
+        run_dir=str(run_dir),
+        run_status=run.get("status"),
+        best_epoch=run.get("best_epoch"),
+        test_metrics={k: run.get("test_metrics", {}).get(k) for k in ("HR@10", "NDCG@10")}
+        if run.get("test_metrics")
+        else None,
+    )
     return result
 
 
@@ -377,25 +454,36 @@ def export_bench_model(args, cat: Catalogue, base: Path) -> dict:
     vocab = vocabulary(len(cat.counts))
     info_file = base / "bench_scann" / "1" / "assets.extra" / "tfseqrec_export.json"
     import hashlib
+
     code = hashlib.sha256(b"".join(f.read_bytes() for f in sorted((REPO / "tfseqrec" / "export").glob("*.py"))))
-    stamp = {"num_items": len(cat.counts), "dim": args.dim, "clusters": args.clusters, "seed": args.seed,
-             "export_code": code.hexdigest()[:16]}
-    if (base / "models.config").exists() and info_file.exists() and (base / "stamp.json").exists() and \
-            json.loads((base / "stamp.json").read_text()) == stamp:
+    stamp = {
+        "num_items": len(cat.counts),
+        "dim": args.dim,
+        "clusters": args.clusters,
+        "seed": args.seed,
+        "export_code": code.hexdigest()[:16],
+    }
+    if (
+        (base / "models.config").exists()
+        and info_file.exists()
+        and (base / "stamp.json").exists()
+        and json.loads((base / "stamp.json").read_text()) == stamp
+    ):
         for model_dir in base.iterdir():
-            for version in (model_dir.iterdir() if model_dir.is_dir() else ()):
+            for version in model_dir.iterdir() if model_dir.is_dir() else ():
                 if version.name != "1":
                     shutil.rmtree(version)
         paths = {v: str(base / f"bench_{v}" / "1") for v in ("brute_force", "scann")}
         log(f"e2e: reusing the exports in {base}")
-        return {"paths": paths, "export_seconds": {}, "export_mib": _sizes(paths), "reused": True,
-                "vocabulary": vocab}
+        return {"paths": paths, "export_seconds": {}, "export_mib": _sizes(paths), "reused": True, "vocabulary": vocab}
     from tfseqrec.export.exporter import ExportConfig, export_model
     from tfseqrec.models import build_model
+
     shutil.rmtree(base, ignore_errors=True)
     n = len(cat.counts)
-    model = build_model("sasrec", {"embedding_dim": args.dim, "max_len": 50, "num_blocks": 1, "dropout": 0.0},
-                        num_items=n + 2)
+    model = build_model(
+        "sasrec", {"embedding_dim": args.dim, "max_len": 50, "num_blocks": 1, "dropout": 0.0}, num_items=n + 2
+    )
     model.build_for_inputs()
     table = np.concatenate([np.zeros((2, args.dim), np.float32), cat.embeddings])
     model.item_embedding.embeddings.assign(table)
@@ -404,8 +492,7 @@ def export_bench_model(args, cat: Catalogue, base: Path) -> dict:
     paths = {}
     for variant in ("brute_force", "scann"):
         start = time.perf_counter()
-        paths.update(export_model(model, vocab, counts, str(base), "bench",
-                                  config=ExportConfig(variants=(variant,))))
+        paths.update(export_model(model, vocab, counts, str(base), "bench", config=ExportConfig(variants=(variant,))))
         seconds[variant] = time.perf_counter() - start
         log(f"e2e: exported bench_{variant} in {seconds[variant]:.1f} s -> {paths[variant]}")
     (base / "stamp.json").write_text(json.dumps(stamp))
@@ -424,10 +511,27 @@ class ServerProcess:
         self.log_path = log_path
         self._log = open(log_path, "w", encoding="utf-8")
         self.started = time.perf_counter()
-        self.proc = subprocess.Popen([sys.executable, "-m", "tfseqrec.cli", "serve", "--model-config",
-                                      str(config_file), "--grpc-port", "0", "--rest-port", "0",
-                                      "--poll-seconds", str(poll_seconds), *extra_args],
-                                     stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=str(REPO))
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tfseqrec.cli",
+                "serve",
+                "--model-config",
+                str(config_file),
+                "--grpc-port",
+                "0",
+                "--rest-port",
+                "0",
+                "--poll-seconds",
+                str(poll_seconds),
+                *extra_args,
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=str(REPO),
+        )
         self.grpc_port = self.rest_port = None
 
     def wait_ready(self, timeout: float = 900.0) -> float:
@@ -475,12 +579,18 @@ def _import_serving_apis_without_tensorflow() -> None:
     ``PredictionServiceStub`` are the real ones; only the packages around them are bare."""
     import importlib.util
     import types
+
     spec = importlib.util.find_spec("tensorflow")
     if spec is None or "tensorflow" in sys.modules:
         return
     root = os.path.dirname(spec.origin)
-    for name in ("tensorflow", "tensorflow.core", "tensorflow.core.framework", "tensorflow.core.protobuf",
-                 "tensorflow.core.example"):
+    for name in (
+        "tensorflow",
+        "tensorflow.core",
+        "tensorflow.core.framework",
+        "tensorflow.core.protobuf",
+        "tensorflow.core.example",
+    ):
         module = types.ModuleType(name)
         module.__path__ = [os.path.join(root, *name.split(".")[1:])]
         sys.modules[name] = module
@@ -497,6 +607,7 @@ def _client_worker(conn) -> None:
     _import_serving_apis_without_tensorflow()
     import grpc
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
     conn.send("imported")
     target = conn.recv()
     channel = grpc.insecure_channel(target)
@@ -525,8 +636,15 @@ def _client_worker(conn) -> None:
             latency.append(time.perf_counter() - t0)
             ends.append(time.time())
             i += 1
-        conn.send({"latency": np.asarray(latency), "end": np.asarray(ends), "version": np.asarray(versions),
-                   "server_ms": np.asarray(server_ms), "errors": errors})
+        conn.send(
+            {
+                "latency": np.asarray(latency),
+                "end": np.asarray(ends),
+                "version": np.asarray(versions),
+                "server_ms": np.asarray(server_ms),
+                "errors": errors,
+            }
+        )
     channel.close()
 
 
@@ -567,11 +685,20 @@ class ClientPool:
         ends = np.concatenate([p["end"] for p in parts])
         ok = versions >= 0
         server = np.concatenate([p["server_ms"] for p in parts])
-        return {"clients": clients, "seconds": seconds, "requests": int(ok.sum()), "failed": int((~ok).sum()),
-                "rps": float(ok.sum() / seconds), **percentiles(lat[ok]),
-                "server_p50_ms": float(np.nanmedian(server)) if server.size else float("nan"),
-                "errors": sum((p["errors"] for p in parts), []),
-                "_versions": versions, "_ends": ends - start_at, "_latency": lat, "extra": extra}
+        return {
+            "clients": clients,
+            "seconds": seconds,
+            "requests": int(ok.sum()),
+            "failed": int((~ok).sum()),
+            "rps": float(ok.sum() / seconds),
+            **percentiles(lat[ok]),
+            "server_p50_ms": float(np.nanmedian(server)) if server.size else float("nan"),
+            "errors": sum((p["errors"] for p in parts), []),
+            "_versions": versions,
+            "_ends": ends - start_at,
+            "_latency": lat,
+            "extra": extra,
+        }
 
     def close(self) -> None:
         for c in self.conns:
@@ -588,6 +715,7 @@ class ClientPool:
 def predict_requests(model: str, histories: list[list[str]]) -> list:
     from tensorflow_serving.apis import predict_pb2
     from tfseqrec.serving.tensors import fill_tensor_proto, string_array
+
     out = []
     for h in histories:
         r = predict_pb2.PredictRequest()
@@ -622,6 +750,7 @@ def _breakdown_child(conn, job: dict) -> None:
         conn.send(_breakdown(**job))
     except BaseException as e:  # noqa: BLE001
         import traceback
+
         conn.send({"error": f"{type(e).__name__}: {e}\n{traceback.format_exc()}"})
 
 
@@ -630,10 +759,13 @@ def breakdown(models: dict, requests: dict, args) -> dict:
     settings, with the server's own code (and the export's index rebuilt over the same table)."""
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
-    job = {"models": models, "raw_requests": {n: [r.SerializeToString() for r in rs] for n, rs in requests.items()},
-           "threads": _thread_args(args.server_args),
-           "catalogue": {"num_items": args.num_items, "dim": args.dim, "clusters": args.clusters, "seed": args.seed},
-           "queries": min(args.queries, 200)}
+    job = {
+        "models": models,
+        "raw_requests": {n: [r.SerializeToString() for r in rs] for n, rs in requests.items()},
+        "threads": _thread_args(args.server_args),
+        "catalogue": {"num_items": args.num_items, "dim": args.dim, "clusters": args.clusters, "seed": args.seed},
+        "queries": min(args.queries, 200),
+    }
     proc = ctx.Process(target=_breakdown_child, args=(child, job), daemon=True)
     proc.start()
     result = parent.recv()
@@ -647,6 +779,7 @@ def _breakdown(models: dict, raw_requests: dict, threads: tuple, catalogue: dict
     import tfseqrec  # noqa: F401
     import scann  # noqa: F401
     from tfseqrec.serving.server import set_tensorflow_threads
+
     set_tensorflow_threads(*threads)
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2
@@ -656,6 +789,7 @@ def _breakdown(models: dict, raw_requests: dict, threads: tuple, catalogue: dict
     from tfseqrec.serving.model_config import ModelEntry
     from tfseqrec.serving.predict import Limits
     from tfseqrec.serving.tensors import to_ndarray, proto_shape
+
     cat = synthetic_catalogue(catalogue["num_items"], catalogue["dim"], catalogue["clusters"], catalogue["seed"])
     bench = IndexBench(np.concatenate([np.zeros((2, catalogue["dim"]), np.float32), cat.embeddings]))
     q, hist = synthetic_queries(cat, queries, catalogue["seed"] + 1)
@@ -664,8 +798,9 @@ def _breakdown(models: dict, raw_requests: dict, threads: tuple, catalogue: dict
         fn = bench.search_fn(variant)
         index[variant] = float(np.median(bench.single_query(fn, q, hist + 2, queries)[1])) * 1e6
     del bench, cat
-    manager = ModelManager([ModelEntry(name, str(Path(path).parent)) for name, path in models.items()],
-                           BatchingOptions(), poll_seconds=0)
+    manager = ModelManager(
+        [ModelEntry(name, str(Path(path).parent)) for name, path in models.items()], BatchingOptions(), poll_seconds=0
+    )
     manager.start(wait=True)
     limits = Limits()
     result = {}
@@ -676,23 +811,34 @@ def _breakdown(models: dict, raw_requests: dict, threads: tuple, catalogue: dict
             response = handle(manager, limits, reqs[0])
             raw_response = response.SerializeToString()
             with manager.hold(name) as servable:
-                arrays = [{"history": to_ndarray(r.inputs["history"], "history",
-                                                 proto_shape(r.inputs["history"], "history"))} for r in reqs]
+                arrays = [
+                    {"history": to_ndarray(r.inputs["history"], "history", proto_shape(r.inputs["history"], "history"))}
+                    for r in reqs
+                ]
                 fn = servable._fns["serving_default"]
                 enc = servable._fns.get("encode_query")
                 tensors = [tf.constant(a["history"].tolist(), tf.string) for a in arrays]
                 row = {
-                    CLIENT_PROTO: median_us(lambda i: (reqs[i % n].SerializeToString(),
-                                                       predict_pb2.PredictResponse.FromString(raw_response))),
+                    CLIENT_PROTO: median_us(
+                        lambda i: (
+                            reqs[i % n].SerializeToString(),
+                            predict_pb2.PredictResponse.FromString(raw_response),
+                        )
+                    ),
                     "server: parse request": median_us(lambda i: predict_pb2.PredictRequest.FromString(raw[i % n])),
                     HANDLER: median_us(lambda i: handle(manager, limits, reqs[i % n])),
                     "server: signature call with numpy<->tensor (Servable.run)": median_us(
-                        lambda i: servable.run("serving_default", arrays[i % n])),
+                        lambda i: servable.run("serving_default", arrays[i % n])
+                    ),
                     "graph: serving_default signature alone": median_us(lambda i: fn(history=tensors[i % n])),
                     "graph: encode_query signature (lookup + SASRec query)": median_us(
-                        lambda i: enc(history=tensors[i % n])) if enc else float("nan"),
-                    "index alone (one query; the export's index class, same table and config)":
-                        index["scann" if name.endswith("_scann") else "brute_force"],
+                        lambda i: enc(history=tensors[i % n])
+                    )
+                    if enc
+                    else float("nan"),
+                    "index alone (one query; the export's index class, same table and config)": index[
+                        "scann" if name.endswith("_scann") else "brute_force"
+                    ],
                     "server: serialize response": median_us(lambda i: response.SerializeToString()),
                 }
             result[name] = row
@@ -713,8 +859,13 @@ def add_round_trip(rows: dict, single: dict) -> dict:
         round_trip = single[name]["p50_ms"] * 1e3
         row[IN_SERVER] = in_server
         row[ROUND_TRIP] = round_trip
-        row[REST_ROW] = (round_trip - in_server - row[CLIENT_PROTO] - row["server: parse request"]
-                         - row["server: serialize response"])
+        row[REST_ROW] = (
+            round_trip
+            - in_server
+            - row[CLIENT_PROTO]
+            - row["server: parse request"]
+            - row["server: serialize response"]
+        )
     return rows
 
 
@@ -730,19 +881,22 @@ def single_latency(stub, requests: list, n: int) -> tuple[dict, list]:
             server.append(_server_ms(call))
             ids.append([x for x in r.outputs["item_ids"].string_val])
     srv = np.asarray(server)
-    return {**percentiles(lat), "server_p50_ms": float(np.nanmedian(srv)),
-            "server_p99_ms": float(np.nanpercentile(srv, 99))}, ids
+    return {
+        **percentiles(lat),
+        "server_p50_ms": float(np.nanmedian(srv)),
+        "server_p99_ms": float(np.nanpercentile(srv, 99)),
+    }, ids
 
 
 def part_e2e_and_load(args, cat: Catalogue, work: Path, parts: set) -> dict:
     import grpc
     from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc, prediction_service_pb2_grpc
+
     base = work / "saved_models"
     exported = export_bench_model(args, cat, base)
     vocab = exported.pop("vocabulary")
     result = {"export": exported}
-    server = ServerProcess(base / "models.config", Path(args.out) / "server.log",
-                           extra_args=args.server_args.split())
+    server = ServerProcess(base / "models.config", Path(args.out) / "server.log", extra_args=args.server_args.split())
     pool = None
     try:
         log("e2e: server starting; starting 16 client processes meanwhile ...")
@@ -762,8 +916,9 @@ def part_e2e_and_load(args, cat: Catalogue, work: Path, parts: set) -> dict:
             for name in models:
                 log(f"e2e: single requests to {name} x {args.queries}")
                 single[name], served[name] = single_latency(stub, requests[name], args.queries)
-            single["bench_scann"]["served_recall@10_vs_brute_force"] = float(np.mean(
-                [len(set(a) & set(b)) / K for a, b in zip(served["bench_scann"], served["bench_brute_force"])]))
+            single["bench_scann"]["served_recall@10_vs_brute_force"] = float(
+                np.mean([len(set(a) & set(b)) / K for a, b in zip(served["bench_scann"], served["bench_brute_force"])])
+            )
             status = get_model_status_pb2.GetModelStatusRequest()
             status.model_spec.name = "bench_scann"
             mstub = model_service_pb2_grpc.ModelServiceStub(channel)
@@ -774,14 +929,18 @@ def part_e2e_and_load(args, cat: Catalogue, work: Path, parts: set) -> dict:
             for name in models:
                 for clients in (1, 4, 16):
                     r = pool.run(clients, raw[name], args.throughput_seconds)
-                    conc.append({"model": name, **{k: v for k, v in r.items() if not k.startswith("_")
-                                                   and k != "extra"}})
-                    log(f"e2e: {name} x {clients} clients: {r['rps']:.0f} req/s, p50 {r['p50_ms']:.2f} ms, "
-                        f"p99 {r['p99_ms']:.2f} ms, failed {r['failed']}")
+                    conc.append(
+                        {"model": name, **{k: v for k, v in r.items() if not k.startswith("_") and k != "extra"}}
+                    )
+                    log(
+                        f"e2e: {name} x {clients} clients: {r['rps']:.0f} req/s, p50 {r['p50_ms']:.2f} ms, "
+                        f"p99 {r['p99_ms']:.2f} ms, failed {r['failed']}"
+                    )
             result["concurrency"] = conc
             log("e2e: where the time goes (in-process) ...")
-            result["breakdown"] = add_round_trip(breakdown(models, {n: r[:64] for n, r in requests.items()}, args),
-                                                 single)
+            result["breakdown"] = add_round_trip(
+                breakdown(models, {n: r[:64] for n, r in requests.items()}, args), single
+            )
         if "load" in parts:
             result["load"] = load_test(args, pool, stub, channel, base, requests["bench_scann"], server)
         channel.close()
@@ -803,6 +962,7 @@ def write_corrupt_version(model_dir: Path, version: int) -> Path:
 def load_test(args, pool: ClientPool, stub, channel, base: Path, requests: list, server: ServerProcess) -> dict:
     """16 clients against bench_scann while version 2 (a copy of 1) is published and a corrupt 3 dropped in."""
     from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc
+
     model_dir = base / "bench_scann"
     seconds = args.load_seconds
     events = {}
@@ -820,8 +980,10 @@ def load_test(args, pool: ClientPool, stub, channel, base: Path, requests: list,
         events["v3_corrupt_published_at"] = time.time() - start_at
         return events
 
-    log(f"load: 16 clients x {seconds:.0f} s against bench_scann; publishing v2 at {0.2 * seconds:.0f} s, a corrupt "
-        f"v3 at {0.5 * seconds:.0f} s")
+    log(
+        f"load: 16 clients x {seconds:.0f} s against bench_scann; publishing v2 at {0.2 * seconds:.0f} s, a corrupt "
+        f"v3 at {0.5 * seconds:.0f} s"
+    )
     raw = [r.SerializeToString() for r in requests]
     r = pool.run(16, raw, seconds, during=during)
     versions, ends, lat = r.pop("_versions"), r.pop("_ends"), r.pop("_latency")
@@ -838,20 +1000,39 @@ def load_test(args, pool: ClientPool, stub, channel, base: Path, requests: list,
     request.model_spec.name = "bench_scann"
     status = model_service_pb2_grpc.ModelServiceStub(channel).GetModelStatus(request, timeout=30)
     from tensorflow.core.protobuf import error_codes_pb2
+
     state = get_model_status_pb2.ModelVersionStatus.State.Name
-    status_rows = [{"version": s.version, "state": state(s.state), "error_code": error_codes_pb2.Code.Name(
-                    s.status.error_code), "error_message": s.status.error_message} for s in status.model_version_status]
+    status_rows = [
+        {
+            "version": s.version,
+            "state": state(s.state),
+            "error_code": error_codes_pb2.Code.Name(s.status.error_code),
+            "error_message": s.status.error_message,
+        }
+        for s in status.model_version_status
+    ]
     final = stub.Predict(requests[0], timeout=30).model_spec.version.value
     checks = {
         "no_failed_valid_requests": r["failed"] == 0,
         "corrupt_v3_never_served": 3 not in served,
-        "v3_reported_with_error": any(s["version"] == 3 and s["state"] == "END" and s["error_code"] != "OK"
-                                      and s["error_message"] for s in status_rows),
+        "v3_reported_with_error": any(
+            s["version"] == 3 and s["state"] == "END" and s["error_code"] != "OK" and s["error_message"]
+            for s in status_rows
+        ),
         "v2_live_at_the_end": final == 2 and any(s["version"] == 2 and s["state"] == "AVAILABLE" for s in status_rows),
     }
-    return {**r, "events": events, "served_by_version": served, "v2_first_served_at": first_v2,
-            "v1_last_served_at": last_v1, "swap_window": swap, "status": status_rows, "final_version": final,
-            "checks": checks, "server_rss_mib_at_end": server.rss_mib()}
+    return {
+        **r,
+        "events": events,
+        "served_by_version": served,
+        "v2_first_served_at": first_v2,
+        "v1_last_served_at": last_v1,
+        "swap_window": swap,
+        "status": status_rows,
+        "final_version": final,
+        "checks": checks,
+        "server_rss_mib_at_end": server.rss_mib(),
+    }
 
 
 # -- report ------------------------------------------------------------------------------------------------------
@@ -861,43 +1042,68 @@ def _f(x, spec=".2f"):
 
 def index_tables(res: dict, title: str) -> list[str]:
     cfg = res["scann_config"]
-    lines = [f"### {title}", "",
-             f"{res['items']:,} items x {res['dim']}, {res['queries']} queries, k = {res['k']}, "
-             f"{res['history']} history items excluded per query. ScaNN as exported: {cfg['num_leaves']} leaves, "
-             f"{cfg['num_leaves_to_search']} searched, {cfg['num_reordering_candidates']} candidates rescored "
-             f"exactly, {cfg['dimensions_per_block']} dims per block; index built in "
-             f"{res['scann_build_seconds']:.1f} s.", "",
-             "| index | recall@10 | p50 ms | p99 ms | speed-up vs TF brute force (p50) | batch-64 queries/s |",
-             "|---|---|---|---|---|---|"]
-    names = {"brute_force_tf": "brute force, TF (exported: matmul + mask + top_k)",
-             "brute_force_numpy": "brute force, NumPy (reference)",
-             "scann_export_default": "ScaNN, exported default"}
+    lines = [
+        f"### {title}",
+        "",
+        f"{res['items']:,} items x {res['dim']}, {res['queries']} queries, k = {res['k']}, "
+        f"{res['history']} history items excluded per query. ScaNN as exported: {cfg['num_leaves']} leaves, "
+        f"{cfg['num_leaves_to_search']} searched, {cfg['num_reordering_candidates']} candidates rescored "
+        f"exactly, {cfg['dimensions_per_block']} dims per block; index built in "
+        f"{res['scann_build_seconds']:.1f} s.",
+        "",
+        "| index | recall@10 | p50 ms | p99 ms | speed-up vs TF brute force (p50) | batch-64 queries/s |",
+        "|---|---|---|---|---|---|",
+    ]
+    names = {
+        "brute_force_tf": "brute force, TF (exported: matmul + mask + top_k)",
+        "brute_force_numpy": "brute force, NumPy (reference)",
+        "scann_export_default": "ScaNN, exported default",
+    }
     for key, label in names.items():
         row = res["rows"][key]
-        lines.append(f"| {label} | {row['recall@10']:.4f} | {row['p50_ms']:.3f} | {row['p99_ms']:.3f} | "
-                     f"{row['speedup_vs_brute_p50']:.1f}x | {row.get('batch_qps', float('nan')):,.0f} |")
-    lines += ["", "| leaves searched | reordering candidates | recall@10 | p50 ms | p99 ms | speed-up (p50) |",
-              "|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {label} | {row['recall@10']:.4f} | {row['p50_ms']:.3f} | {row['p99_ms']:.3f} | "
+            f"{row['speedup_vs_brute_p50']:.1f}x | {row.get('batch_qps', float('nan')):,.0f} |"
+        )
+    lines += [
+        "",
+        "| leaves searched | reordering candidates | recall@10 | p50 ms | p99 ms | speed-up (p50) |",
+        "|---|---|---|---|---|---|",
+    ]
     for p in res["curve"]:
         mark = " (default)" if p.get("export_default") else ""
-        lines.append(f"| {p['leaves_to_search']}{mark} | {p['reordering_candidates']} | {p['recall@10']:.4f} | "
-                     f"{p['p50_ms']:.3f} | {p['p99_ms']:.3f} | {p['speedup_vs_brute_p50']:.1f}x |")
+        lines.append(
+            f"| {p['leaves_to_search']}{mark} | {p['reordering_candidates']} | {p['recall@10']:.4f} | "
+            f"{p['p50_ms']:.3f} | {p['p99_ms']:.3f} | {p['speedup_vs_brute_p50']:.1f}x |"
+        )
     best = res.get("fastest_at_target_recall")
     lines.append("")
-    lines.append("Other leaf counts than the exported one call the same ScaNN searcher with an explicit "
-                 "`leaves_to_search`; at the exported count that path returns "
-                 + ("the same ids as the export's layer." if res.get("curve_search_path_matches_layer")
-                    else "**different** ids from the export's layer."))
+    lines.append(
+        "Other leaf counts than the exported one call the same ScaNN searcher with an explicit "
+        "`leaves_to_search`; at the exported count that path returns "
+        + (
+            "the same ids as the export's layer."
+            if res.get("curve_search_path_matches_layer")
+            else "**different** ids from the export's layer."
+        )
+    )
     builds = res.get("builds", [])
     if len(builds) > 1:
         r = [b["recall@10"] for b in builds]
-        lines.append(f"The exported default over {len(builds)} builds of the index (ScaNN's training is randomised): "
-                     f"recall@10 " + ", ".join(f"{x:.4f}" for x in r) + "; p50 " +
-                     ", ".join(f"{b['p50_ms']:.3f}" for b in builds) + " ms.")
+        lines.append(
+            f"The exported default over {len(builds)} builds of the index (ScaNN's training is randomised): "
+            f"recall@10 "
+            + ", ".join(f"{x:.4f}" for x in r)
+            + "; p50 "
+            + ", ".join(f"{b['p50_ms']:.3f}" for b in builds)
+            + " ms."
+        )
     if best:
-        lines.append(f"Fastest point with recall@10 >= {TARGET_RECALL}: {best['leaves_to_search']} leaves, "
-                     f"{best['reordering_candidates']} candidates: recall {best['recall@10']:.4f}, "
-                     f"{best['speedup_vs_brute_p50']:.1f}x faster than brute force (p50).")
+        lines.append(
+            f"Fastest point with recall@10 >= {TARGET_RECALL}: {best['leaves_to_search']} leaves, "
+            f"{best['reordering_candidates']} candidates: recall {best['recall@10']:.4f}, "
+            f"{best['speedup_vs_brute_p50']:.1f}x faster than brute force (p50)."
+        )
     else:
         lines.append(f"No point of the curve reaches recall@10 >= {TARGET_RECALL}.")
     lines.append("")
@@ -907,15 +1113,19 @@ def index_tables(res: dict, title: str) -> list[str]:
 def report(results: dict) -> str:
     lines = _report_header(results)
     if "index" in results:
-        lines += index_tables(results["index"], f"(a) Index: synthetic clustered catalogue "
-                                                f"({results['index']['clusters']:,} clusters)")
+        lines += index_tables(
+            results["index"], f"(a) Index: synthetic clustered catalogue ({results['index']['clusters']:,} clusters)"
+        )
     if "ml1m" in results:
         if "skipped" in results["ml1m"]:
             lines += ["### (a) Index: trained ML-1M SASRec", "", f"Skipped: {results['ml1m']['skipped']}.", ""]
         else:
             r = results["ml1m"]
-            lines += index_tables(r, f"(a) Index: trained ML-1M SASRec ({r['run_status']} run, best epoch "
-                                     f"{r['best_epoch']}; queries = the model's query of test users)")
+            lines += index_tables(
+                r,
+                f"(a) Index: trained ML-1M SASRec ({r['run_status']} run, best epoch "
+                f"{r['best_epoch']}; queries = the model's query of test users)",
+            )
     e2e = results.get("e2e")
     if e2e:
         lines += _e2e_lines(e2e)
@@ -928,57 +1138,87 @@ def report(results: dict) -> str:
 def _report_header(results: dict) -> list[str]:
     """The title, the command and the machine, and a warning when other heavy processes ran."""
     m = results["machine"]
-    lines = ["# Serving benchmark", "",
-             f"`python benchmarks/serving.py {' '.join(results['argv'])}` on {m['date_utc']}: {m['cpu']}, "
-             f"{m['cores']} cores, {m['memory_gib']} GiB, TensorFlow {m['tensorflow']}, ScaNN {m['scann']}, "
-             f"grpcio {m['grpcio']}, Python {m['python']}; load average at start {m['load_average_at_start']}"
-             + f", at the end {m.get('load_average_at_end')}"
-             + ("; **a training was running (figures are not clean)**" if m["training_running"] else "") + ".", ""]
+    lines = [
+        "# Serving benchmark",
+        "",
+        f"`python benchmarks/serving.py {' '.join(results['argv'])}` on {m['date_utc']}: {m['cpu']}, "
+        f"{m['cores']} cores, {m['memory_gib']} GiB, TensorFlow {m['tensorflow']}, ScaNN {m['scann']}, "
+        f"grpcio {m['grpcio']}, Python {m['python']}; load average at start {m['load_average_at_start']}"
+        + f", at the end {m.get('load_average_at_end')}"
+        + ("; **a training was running (figures are not clean)**" if m["training_running"] else "")
+        + ".",
+        "",
+    ]
     if results.get("other_processes_seen"):
-        lines += ["**Other heavy processes ran during this benchmark (its latency figures are distorted):** "
-                  + "; ".join(f"`{p}`" for p in results["other_processes_seen"]), ""]
+        lines += [
+            "**Other heavy processes ran during this benchmark (its latency figures are distorted):** "
+            + "; ".join(f"`{p}`" for p in results["other_processes_seen"]),
+            "",
+        ]
     return lines
 
 
 def _e2e_lines(e2e: dict) -> list[str]:
     """(b) End to end over gRPC: the exports, single requests, concurrent clients and the time breakdown."""
     ex = e2e["export"]
-    lines = ["### (b) End to end over gRPC (loopback, server in its own process)", "",
-             "Export: " + ", ".join(f"{v} " + (f"{ex['export_seconds'][v]:.1f} s / " if v in ex["export_seconds"]
-                                               else "(reused) ") + f"{ex['export_mib'][v]:,.0f} MiB"
-                                    for v in ex["export_mib"]) +
-             f"; server ready {e2e['server']['ready_seconds']:.1f} s after start, RSS "
-             f"{_f(e2e['server']['rss_mib_after_load'], ',.0f')} MiB.", ""]
+    lines = [
+        "### (b) End to end over gRPC (loopback, server in its own process)",
+        "",
+        "Export: "
+        + ", ".join(
+            f"{v} "
+            + (f"{ex['export_seconds'][v]:.1f} s / " if v in ex["export_seconds"] else "(reused) ")
+            + f"{ex['export_mib'][v]:,.0f} MiB"
+            for v in ex["export_mib"]
+        )
+        + f"; server ready {e2e['server']['ready_seconds']:.1f} s after start, RSS "
+        f"{_f(e2e['server']['rss_mib_after_load'], ',.0f')} MiB.",
+        "",
+    ]
     if "single" not in e2e:
         return lines
-    lines += ["Single requests, one at a time (1 row, 20-item history, k = 10, `serving_default`; server ms = "
-              "the server's own time for the request, from its `server-timing` trailing metadata):", "",
-              "| model | requests | p50 ms | p99 ms | p99 <= 5 ms | server p50 / p99 ms | "
-              "served recall@10 vs brute force |", "|---|---|---|---|---|---|---|"]
+    lines += [
+        "Single requests, one at a time (1 row, 20-item history, k = 10, `serving_default`; server ms = "
+        "the server's own time for the request, from its `server-timing` trailing metadata):",
+        "",
+        "| model | requests | p50 ms | p99 ms | p99 <= 5 ms | server p50 / p99 ms | served recall@10 vs brute force |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, row in e2e["single"].items():
-        target = "" if name.startswith("GetModelStatus") else ("yes" if row["p99_ms"] <= TARGET_P99_MS
-                                                               else "**no**")
-        server = (f"{row['server_p50_ms']:.2f} / {row['server_p99_ms']:.2f}" if "server_p50_ms" in row
-                  else "")
-        lines.append(f"| {name} | {row['n']} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} | {target} | "
-                     f"{server} | {_f(row.get('served_recall@10_vs_brute_force'), '.4f')} |")
-    lines += ["", "Concurrent clients (separate client processes, each with the real `PredictionServiceStub`"
-              " and its own channel; clients and server share the machine's cores):", "",
-              "| model | clients | requests/s | p50 ms | p99 ms | server p50 ms (batching wait included) | "
-              "failed |", "|---|---|---|---|---|---|---|"]
+        target = "" if name.startswith("GetModelStatus") else ("yes" if row["p99_ms"] <= TARGET_P99_MS else "**no**")
+        server = f"{row['server_p50_ms']:.2f} / {row['server_p99_ms']:.2f}" if "server_p50_ms" in row else ""
+        lines.append(
+            f"| {name} | {row['n']} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} | {target} | "
+            f"{server} | {_f(row.get('served_recall@10_vs_brute_force'), '.4f')} |"
+        )
+    lines += [
+        "",
+        "Concurrent clients (separate client processes, each with the real `PredictionServiceStub`"
+        " and its own channel; clients and server share the machine's cores):",
+        "",
+        "| model | clients | requests/s | p50 ms | p99 ms | server p50 ms (batching wait included) | failed |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for row in e2e["concurrency"]:
-        lines.append(f"| {row['model']} | {row['clients']} | {row['rps']:,.0f} | {row['p50_ms']:.2f} | "
-                     f"{row['p99_ms']:.2f} | {_f(row.get('server_p50_ms'))} | {row['failed']} |")
-    lines += ["", "Where the time of one request goes, in median microseconds. The first rows are measured "
-              "in a separate process with the server's code and TensorFlow thread settings, calling each step "
-              "in a tight loop on the same 1-row requests; the last three come from the real server above "
-              "(its `server-timing`, and the round trip); the handler can take longer inside the serving "
-              "process than in a tight loop:", ""]
+        lines.append(
+            f"| {row['model']} | {row['clients']} | {row['rps']:,.0f} | {row['p50_ms']:.2f} | "
+            f"{row['p99_ms']:.2f} | {_f(row.get('server_p50_ms'))} | {row['failed']} |"
+        )
+    lines += [
+        "",
+        "Where the time of one request goes, in median microseconds. The first rows are measured "
+        "in a separate process with the server's code and TensorFlow thread settings, calling each step "
+        "in a tight loop on the same 1-row requests; the last three come from the real server above "
+        "(its `server-timing`, and the round trip); the handler can take longer inside the serving "
+        "process than in a tight loop:",
+        "",
+    ]
     names = list(e2e["breakdown"])
     lines += ["| step | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
     for step in e2e["breakdown"][names[0]]:
-        lines.append(f"| {step} | " + " | ".join(f"{e2e['breakdown'][n].get(step, float('nan')):,.0f}"
-                                                 for n in names) + " |")
+        lines.append(
+            f"| {step} | " + " | ".join(f"{e2e['breakdown'][n].get(step, float('nan')):,.0f}" for n in names) + " |"
+        )
     lines.append("")
     return lines
 
@@ -986,25 +1226,35 @@ def _e2e_lines(e2e: dict) -> list[str]:
 def _load_lines(ld: dict) -> list[str]:
     """(c) Load and faults: traffic, the version swaps and the final model status."""
     ev = ld["events"]
-    lines = [f"### (c) Load and faults: 16 client processes x {ld['seconds']:.0f} s against bench_scann", "",
-             f"{ld['requests']:,} requests answered ({ld['rps']:,.0f}/s, p50 {ld['p50_ms']:.2f} ms, p99 "
-             f"{ld['p99_ms']:.2f} ms), **{ld['failed']} failed**. Version 2 (a copy of version 1 written to "
-             f"`.tmp-2`, then renamed) published at {ev.get('v2_published_at', float('nan')):.1f} s "
-             f"(copy {ev.get('v2_copy_seconds', float('nan')):.1f} s), first served at "
-             f"{_f(ld['v2_first_served_at'], '.1f')} s, version 1 last served at "
-             f"{_f(ld['v1_last_served_at'], '.1f')} s; a corrupt version 3 dropped in at "
-             f"{ev.get('v3_corrupt_published_at', float('nan')):.1f} s. Responses by version: "
-             f"{ld['served_by_version']}; latency while version 2 loaded next to the traffic: "
-             + (f"p50 {ld['swap_window']['p50_ms']:.2f} ms, p99 {ld['swap_window']['p99_ms']:.2f} ms"
-                if ld["swap_window"] else "n/a") + f". Version served at the end: {ld['final_version']}.", "",
-             "GetModelStatus at the end:", "", "| version | state | error code | error message |",
-             "|---|---|---|---|"]
+    lines = [
+        f"### (c) Load and faults: 16 client processes x {ld['seconds']:.0f} s against bench_scann",
+        "",
+        f"{ld['requests']:,} requests answered ({ld['rps']:,.0f}/s, p50 {ld['p50_ms']:.2f} ms, p99 "
+        f"{ld['p99_ms']:.2f} ms), **{ld['failed']} failed**. Version 2 (a copy of version 1 written to "
+        f"`.tmp-2`, then renamed) published at {ev.get('v2_published_at', float('nan')):.1f} s "
+        f"(copy {ev.get('v2_copy_seconds', float('nan')):.1f} s), first served at "
+        f"{_f(ld['v2_first_served_at'], '.1f')} s, version 1 last served at "
+        f"{_f(ld['v1_last_served_at'], '.1f')} s; a corrupt version 3 dropped in at "
+        f"{ev.get('v3_corrupt_published_at', float('nan')):.1f} s. Responses by version: "
+        f"{ld['served_by_version']}; latency while version 2 loaded next to the traffic: "
+        + (
+            f"p50 {ld['swap_window']['p50_ms']:.2f} ms, p99 {ld['swap_window']['p99_ms']:.2f} ms"
+            if ld["swap_window"]
+            else "n/a"
+        )
+        + f". Version served at the end: {ld['final_version']}.",
+        "",
+        "GetModelStatus at the end:",
+        "",
+        "| version | state | error code | error message |",
+        "|---|---|---|---|",
+    ]
     for s in ld["status"]:
         msg = s["error_message"].replace("|", "\\|").replace("\n", " ")
-        lines.append(f"| {s['version']} | {s['state']} | {s['error_code']} | "
-                     f"{msg[:160] + ('...' if len(msg) > 160 else '')} |")
-    lines += ["", "Checks: " + ", ".join(f"{k} {'OK' if v else '**FAILED**'}" for k, v in ld["checks"].items()),
-              ""]
+        lines.append(
+            f"| {s['version']} | {s['state']} | {s['error_code']} | {msg[:160] + ('...' if len(msg) > 160 else '')} |"
+        )
+    lines += ["", "Checks: " + ", ".join(f"{k} {'OK' if v else '**FAILED**'}" for k, v in ld["checks"].items()), ""]
     return lines
 
 
@@ -1013,22 +1263,29 @@ def targets(results: dict) -> list[str]:
     idx = results.get("index")
     if idx:
         d = idx["rows"]["scann_export_default"]
-        out.append(f"index, exported ScaNN default: recall@10 {d['recall@10']:.4f} (target >= {TARGET_RECALL}: "
-                   f"{'met' if d['recall@10'] >= TARGET_RECALL else 'MISSED'}), {d['speedup_vs_brute_p50']:.1f}x "
-                   f"faster than brute force for single queries (target >= {TARGET_SPEEDUP:.0f}x: "
-                   f"{'met' if d['speedup_vs_brute_p50'] >= TARGET_SPEEDUP else 'MISSED'})")
+        out.append(
+            f"index, exported ScaNN default: recall@10 {d['recall@10']:.4f} (target >= {TARGET_RECALL}: "
+            f"{'met' if d['recall@10'] >= TARGET_RECALL else 'MISSED'}), {d['speedup_vs_brute_p50']:.1f}x "
+            f"faster than brute force for single queries (target >= {TARGET_SPEEDUP:.0f}x: "
+            f"{'met' if d['speedup_vs_brute_p50'] >= TARGET_SPEEDUP else 'MISSED'})"
+        )
     e2e = results.get("e2e", {})
     for name, row in e2e.get("single", {}).items():
         if not name.startswith("GetModelStatus"):
-            out.append(f"{name}: single-request p99 {row['p99_ms']:.2f} ms (target <= {TARGET_P99_MS:.0f} ms: "
-                       f"{'met' if row['p99_ms'] <= TARGET_P99_MS else 'MISSED'})")
+            out.append(
+                f"{name}: single-request p99 {row['p99_ms']:.2f} ms (target <= {TARGET_P99_MS:.0f} ms: "
+                f"{'met' if row['p99_ms'] <= TARGET_P99_MS else 'MISSED'})"
+            )
     for row in e2e.get("concurrency", []):
         if row["clients"] == 16:
-            out.append(f"{row['model']}: {row['rps']:,.0f} requests/s with 16 clients (target >= {TARGET_RPS:,.0f}: "
-                       f"{'met' if row['rps'] >= TARGET_RPS else 'MISSED'})")
+            out.append(
+                f"{row['model']}: {row['rps']:,.0f} requests/s with 16 clients (target >= {TARGET_RPS:,.0f}: "
+                f"{'met' if row['rps'] >= TARGET_RPS else 'MISSED'})"
+            )
     if "load" in e2e:
-        out.append("load and faults: " + ", ".join(f"{k} {'OK' if v else 'FAILED'}"
-                                                  for k, v in e2e["load"]["checks"].items()))
+        out.append(
+            "load and faults: " + ", ".join(f"{k} {'OK' if v else 'FAILED'}" for k, v in e2e["load"]["checks"].items())
+        )
     return out
 
 
@@ -1040,8 +1297,12 @@ def main(argv=None) -> int:
 
     import tfseqrec  # noqa: F401  (Keras 2 before TensorFlow)
     import scann  # noqa: F401  (the ScaNN ops, before any ScaNN SavedModel is loaded)
-    results = {"argv": sys.argv[1:] if argv is None else list(argv), "machine": machine_info(),
-               "args": {k: v for k, v in vars(args).items()}}
+
+    results = {
+        "argv": sys.argv[1:] if argv is None else list(argv),
+        "machine": machine_info(),
+        "args": {k: v for k, v in vars(args).items()},
+    }
     if results["machine"]["training_running"]:
         log("warning: a `tfseqrec.cli train` process is running: latency figures will be distorted")
     log(f"catalogue: {args.num_items:,} x {args.dim}, {args.clusters:,} clusters")
@@ -1052,6 +1313,7 @@ def main(argv=None) -> int:
     def watch():  # every 5 s: did someone start a training or a test run meanwhile?
         while not watching.wait(5.0):
             seen.update(other_heavy_processes())
+
     threading.Thread(target=watch, daemon=True).start()
     _run_parts(args, parts, cat, out, results)
     watching.set()
@@ -1074,30 +1336,52 @@ def main(argv=None) -> int:
 def _parse_args(argv=None) -> argparse.Namespace:
     """The command line, with the defaults that depend on ``--quick`` filled in."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--num-items", type=int, default=None, help="catalogue size (default 1,000,000; 20,000 "
-                        "with --quick)")
+    parser.add_argument(
+        "--num-items", type=int, default=None, help="catalogue size (default 1,000,000; 20,000 with --quick)"
+    )
     parser.add_argument("--dim", type=int, default=64, help="embedding dimension")
     parser.add_argument("--clusters", type=int, default=None, help="Gaussian cluster centres (default: items/500)")
-    parser.add_argument("--queries", type=int, default=None, help="queries for recall and latency (default 500; "
-                        "100 with --quick)")
-    parser.add_argument("--throughput-seconds", type=float, default=None,
-                        help="seconds per concurrency level (default 15; 3 with --quick)")
-    parser.add_argument("--load-seconds", type=float, default=None, help="load test length (default 60; 12 with "
-                        "--quick)")
-    parser.add_argument("--ml1m-run", default=None, help=f"trained ML-1M SASRec run (default {DEFAULT_ML1M_RUN}, "
-                        "skipped when missing or with --quick)")
-    parser.add_argument("--only", nargs="+", choices=("index", "ml1m", "e2e", "load"), default=None,
-                        help="parts to run (default: all)")
+    parser.add_argument(
+        "--queries", type=int, default=None, help="queries for recall and latency (default 500; 100 with --quick)"
+    )
+    parser.add_argument(
+        "--throughput-seconds",
+        type=float,
+        default=None,
+        help="seconds per concurrency level (default 15; 3 with --quick)",
+    )
+    parser.add_argument(
+        "--load-seconds", type=float, default=None, help="load test length (default 60; 12 with --quick)"
+    )
+    parser.add_argument(
+        "--ml1m-run",
+        default=None,
+        help=f"trained ML-1M SASRec run (default {DEFAULT_ML1M_RUN}, skipped when missing or with --quick)",
+    )
+    parser.add_argument(
+        "--only", nargs="+", choices=("index", "ml1m", "e2e", "load"), default=None, help="parts to run (default: all)"
+    )
     parser.add_argument("--quick", action="store_true", help="small smoke run (about 75 s)")
-    parser.add_argument("--builds", type=int, default=None, help="ScaNN index builds measured at the exported "
-                        "default (its training is randomised; default 3, 1 with --quick)")
+    parser.add_argument(
+        "--builds",
+        type=int,
+        default=None,
+        help="ScaNN index builds measured at the exported "
+        "default (its training is randomised; default 3, 1 with --quick)",
+    )
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--out", default=str(REPO / "benchmarks" / "out" / "serving"),
-                        help="where report.md, results.json and server.log go")
-    parser.add_argument("--work", default=None, help="keep the exports in WORK/saved_models and reuse them when the "
-                        "catalogue is the same (default: a temporary folder in OUT, deleted at the end)")
-    parser.add_argument("--server-args", default="", help="extra `tfseqrec serve` options, e.g. "
-                        "\"--intra-op-threads 2\"")
+    parser.add_argument(
+        "--out",
+        default=str(REPO / "benchmarks" / "out" / "serving"),
+        help="where report.md, results.json and server.log go",
+    )
+    parser.add_argument(
+        "--work",
+        default=None,
+        help="keep the exports in WORK/saved_models and reuse them when the "
+        "catalogue is the same (default: a temporary folder in OUT, deleted at the end)",
+    )
+    parser.add_argument("--server-args", default="", help='extra `tfseqrec serve` options, e.g. "--intra-op-threads 2"')
     args = parser.parse_args(argv)
     args.num_items = args.num_items or (20_000 if args.quick else 1_000_000)
     args.clusters = args.clusters or max(10, args.num_items // 500)
@@ -1118,6 +1402,7 @@ def _run_parts(args, parts: set, cat, out: Path, results: dict) -> None:
             log(f"ml1m: skipped: {results['ml1m']['skipped']}")
     if parts & {"e2e", "load"}:
         import gc
+
         gc.collect()
         work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="work-", dir=str(out)))
         try:

@@ -11,6 +11,7 @@ spell of the machine hits both. Per configuration it prints the median training 
 over the rounds, the ratio current / base, and the spread of the ratios over rounds (the noise to judge the ratio
 by); the CPU other processes used during each timing is kept with the rows. The machine should be idle.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,9 +30,20 @@ DEFAULT_CONFIGS = ("sasrec_full_ce", "sasrec_bce", "gru4rec_full_ce", "bert4rec_
 def run_tree(tree: Path, args: argparse.Namespace, out: Path) -> list[dict]:
     """One ``train_throughput.py`` process of ``tree``; its rows (``name``, ``targets_per_second``, ...)."""
     env = {**os.environ, "PYTHONPATH": str(tree), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    command = [sys.executable, str(tree / "benchmarks" / "train_throughput.py"), "--data-dir", args.data_dir,
-               "--max-len", str(args.max_len), "--steps", str(args.steps), "--json", str(out),
-               "--only", *args.only]
+    command = [
+        sys.executable,
+        str(tree / "benchmarks" / "train_throughput.py"),
+        "--data-dir",
+        args.data_dir,
+        "--max-len",
+        str(args.max_len),
+        "--steps",
+        str(args.steps),
+        "--json",
+        str(out),
+        "--only",
+        *args.only,
+    ]
     if args.bucket_pool_batches:
         command += ["--bucket-pool-batches", str(args.bucket_pool_batches)]
     subprocess.run(command, check=True, env=env, cwd=tree, stdout=subprocess.DEVNULL)
@@ -43,28 +55,45 @@ def summarise(rounds: list[dict[str, list[dict]]]) -> list[dict]:
     names = [row["name"] for row in rounds[0]["base"]]
     table = []
     for name in names:
-        speed = {tree: [next(r["targets_per_second"] for r in rnd[tree] if r["name"] == name) for rnd in rounds]
-                 for tree in ("base", "current")}
-        others = [next(r["other_cores"] for r in rnd[tree] if r["name"] == name) or 0.0
-                  for rnd in rounds for tree in ("base", "current")]
+        speed = {
+            tree: [next(r["targets_per_second"] for r in rnd[tree] if r["name"] == name) for rnd in rounds]
+            for tree in ("base", "current")
+        }
+        others = [
+            next(r["other_cores"] for r in rnd[tree] if r["name"] == name) or 0.0
+            for rnd in rounds
+            for tree in ("base", "current")
+        ]
         ratios = [c / b for b, c in zip(speed["base"], speed["current"])]
-        table.append({"name": name, "base_targets_per_second": statistics.median(speed["base"]),
-                      "current_targets_per_second": statistics.median(speed["current"]),
-                      "ratio": statistics.median(speed["current"]) / statistics.median(speed["base"]),
-                      "ratio_per_round": ratios, "max_other_cores": max(others)})
+        table.append(
+            {
+                "name": name,
+                "base_targets_per_second": statistics.median(speed["base"]),
+                "current_targets_per_second": statistics.median(speed["current"]),
+                "ratio": statistics.median(speed["current"]) / statistics.median(speed["base"]),
+                "ratio_per_round": ratios,
+                "max_other_cores": max(others),
+            }
+        )
     return table
 
 
 def markdown(table: list[dict], args: argparse.Namespace, base_commit: str, current: str) -> str:
-    lines = [f"Training throughput, `{args.data_dir}` at max length {args.max_len}, batch 128, {args.steps} timed "
-             f"steps per configuration, {args.rounds} alternating rounds; base = {base_commit}, current = {current}.",
-             "", "| configuration | base targets/s | current targets/s | current / base | ratio per round | "
-             "other processes' cores (max) |", "|" + "---|" * 6]
+    lines = [
+        f"Training throughput, `{args.data_dir}` at max length {args.max_len}, batch 128, {args.steps} timed "
+        f"steps per configuration, {args.rounds} alternating rounds; base = {base_commit}, current = {current}.",
+        "",
+        "| configuration | base targets/s | current targets/s | current / base | ratio per round | "
+        "other processes' cores (max) |",
+        "|" + "---|" * 6,
+    ]
     for row in table:
         per_round = ", ".join(f"{r:.3f}" for r in row["ratio_per_round"])
-        lines.append(f"| {row['name']} | {row['base_targets_per_second']:,.0f} | "
-                     f"{row['current_targets_per_second']:,.0f} | {row['ratio']:.3f} | {per_round} | "
-                     f"{row['max_other_cores']:.2f} |")
+        lines.append(
+            f"| {row['name']} | {row['base_targets_per_second']:,.0f} | "
+            f"{row['current_targets_per_second']:,.0f} | {row['ratio']:.3f} | {per_round} | "
+            f"{row['max_other_cores']:.2f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -79,19 +108,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", default=list(DEFAULT_CONFIGS), help="train_throughput.py configs")
     parser.add_argument("--report", help="folder for throughput.json and throughput.md")
     args = parser.parse_args(argv)
-    base_commit = subprocess.run(["git", "rev-parse", "--short", args.base], cwd=REPO, check=True,
-                                 capture_output=True, text=True).stdout.strip()
-    current = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO, check=True,
-                             capture_output=True, text=True).stdout.strip()
+    base_commit = subprocess.run(
+        ["git", "rev-parse", "--short", args.base], cwd=REPO, check=True, capture_output=True, text=True
+    ).stdout.strip()
+    current = subprocess.run(
+        ["git", "describe", "--always", "--dirty"], cwd=REPO, check=True, capture_output=True, text=True
+    ).stdout.strip()
     with tempfile.TemporaryDirectory(prefix="tfseqrec-base-") as tmp:
         base_tree = Path(tmp) / "tree"
-        subprocess.run(["git", "worktree", "add", "--detach", str(base_tree), base_commit], cwd=REPO, check=True,
-                       capture_output=True)
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", str(base_tree), base_commit],
+            cwd=REPO,
+            check=True,
+            capture_output=True,
+        )
         try:
             rounds = []
             for i in range(args.rounds):
-                rounds.append({tree: run_tree(path, args, Path(tmp) / f"{tree}_{i}.json")
-                               for tree, path in (("base", base_tree), ("current", REPO))})
+                rounds.append(
+                    {
+                        tree: run_tree(path, args, Path(tmp) / f"{tree}_{i}.json")
+                        for tree, path in (("base", base_tree), ("current", REPO))
+                    }
+                )
                 print(f"round {i + 1}/{args.rounds} done", file=sys.stderr)
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(base_tree)], cwd=REPO, check=False)
@@ -101,9 +140,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.report:
         folder = Path(args.report)
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "throughput.json").write_text(json.dumps(
-            {"base": base_commit, "current": current, "data_dir": args.data_dir, "max_len": args.max_len,
-             "steps": args.steps, "rounds": rounds, "table": table}, indent=1) + "\n")
+        (folder / "throughput.json").write_text(
+            json.dumps(
+                {
+                    "base": base_commit,
+                    "current": current,
+                    "data_dir": args.data_dir,
+                    "max_len": args.max_len,
+                    "steps": args.steps,
+                    "rounds": rounds,
+                    "table": table,
+                },
+                indent=1,
+            )
+            + "\n"
+        )
         (folder / "throughput.md").write_text(text)
     return 0
 

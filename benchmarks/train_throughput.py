@@ -15,6 +15,7 @@ every batch shape), from the call to the end of the last batch (``BatchClock``),
 process, and prints seconds per step, training targets (non-padding positions) per second and the
 implied seconds per epoch. All rows run in the same process so their ratios are comparable.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,18 +47,33 @@ CONFIGS = {
 }
 
 
-def measure(spec, name: str, max_len: int, steps: int, batch_size: int, jit: bool, bucket_pool_batches: int = 0,
-            precision: str = "float32") -> dict:
+def measure(
+    spec,
+    name: str,
+    max_len: int,
+    steps: int,
+    batch_size: int,
+    jit: bool,
+    bucket_pool_batches: int = 0,
+    precision: str = "float32",
+) -> dict:
     with keras_policy(precision):  # the policy is read when layers are created
         return _measure(spec, name, max_len, steps, batch_size, jit, bucket_pool_batches, precision)
 
 
 def _measure(spec, name, max_len, steps, batch_size, jit, bucket_pool_batches, precision) -> dict:
     model_name, extra = CONFIGS[name]
-    model = build_model(model_name, {"embedding_dim": 64, "max_len": max_len, "dropout": 0.2, **extra},
-                        spec.vocabulary.size, item_counts=load_item_counts(spec))
-    data = train_dataset(spec, TrainConfig(data_dir=spec.directory, batch_size=batch_size,
-                                           bucket_pool_batches=bucket_pool_batches), max_len)
+    model = build_model(
+        model_name,
+        {"embedding_dim": 64, "max_len": max_len, "dropout": 0.2, **extra},
+        spec.vocabulary.size,
+        item_counts=load_item_counts(spec),
+    )
+    data = train_dataset(
+        spec,
+        TrainConfig(data_dir=spec.directory, batch_size=batch_size, bucket_pool_batches=bucket_pool_batches),
+        max_len,
+    )
     batches = data.take(steps).cache()
     targets = 0
     for batch in batches:  # fills the cache and counts the targets (positions with an input and a target)
@@ -73,10 +89,16 @@ def _measure(spec, name, max_len, steps, batch_size, jit, bucket_pool_batches, p
         seconds = clock.ends[-1] - started
     epoch_steps = -(-spec.splits["train"].num_records // batch_size)
     tags = (["buckets"] if bucket_pool_batches else []) + ([precision] if precision != "float32" else [])
-    return {"name": name + (f" ({', '.join(tags)})" if tags else ""), "seconds_per_step": seconds / steps,
-            "targets_per_second": targets / seconds, "seconds_per_epoch": seconds / steps * epoch_steps,
-            "fit_seconds": fit_seconds, "precision": precision, "buckets": bool(bucket_pool_batches),
-            "other_cores": contention.other_cores}
+    return {
+        "name": name + (f" ({', '.join(tags)})" if tags else ""),
+        "seconds_per_step": seconds / steps,
+        "targets_per_second": targets / seconds,
+        "seconds_per_epoch": seconds / steps * epoch_steps,
+        "fit_seconds": fit_seconds,
+        "precision": precision,
+        "buckets": bool(bucket_pool_batches),
+        "other_cores": contention.other_cores,
+    }
 
 
 class BatchClock(tf.keras.callbacks.Callback):
@@ -104,42 +126,75 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=20, help="timed steps per configuration")
     parser.add_argument("--jit", action="store_true", help="compile with XLA (jit_compile=True)")
-    parser.add_argument("--bucket-pool-batches", type=int, default=0,
-                        help="also measure length-bucketed batches with this pool size (0: padded only)")
+    parser.add_argument(
+        "--bucket-pool-batches",
+        type=int,
+        default=0,
+        help="also measure length-bucketed batches with this pool size (0: padded only)",
+    )
     parser.add_argument("--json", default=None, help="also write the rows and the peak RSS to this JSON file")
     parser.add_argument("--only", nargs="+", choices=sorted(CONFIGS), default=sorted(CONFIGS))
-    parser.add_argument("--precisions", nargs="+", choices=PRECISION_POLICIES, default=["float32"],
-                        help="Keras dtype policies to time (e.g. float32 mixed_bfloat16: same process, ratio printed)")
+    parser.add_argument(
+        "--precisions",
+        nargs="+",
+        choices=PRECISION_POLICIES,
+        default=["float32"],
+        help="Keras dtype policies to time (e.g. float32 mixed_bfloat16: same process, ratio printed)",
+    )
     args = parser.parse_args()
     spec = load_feature_spec(args.data_dir)
-    print(f"{'configuration':<44} {'s/step':>8} {'targets/s':>10} {'s/epoch':>8}   "
-          f"(batch {args.batch_size}, max_len {args.max_len}, jit {args.jit}, {tf.config.list_physical_devices()})")
+    print(
+        f"{'configuration':<44} {'s/step':>8} {'targets/s':>10} {'s/epoch':>8}   "
+        f"(batch {args.batch_size}, max_len {args.max_len}, jit {args.jit}, {tf.config.list_physical_devices()})"
+    )
     results = []
     for name in args.only:
-        rows = [measure(spec, name, args.max_len, args.steps, args.batch_size, args.jit, pool, precision)
-                for precision in args.precisions
-                for pool in ([0, args.bucket_pool_batches] if args.bucket_pool_batches else [0])]
+        rows = [
+            measure(spec, name, args.max_len, args.steps, args.batch_size, args.jit, pool, precision)
+            for precision in args.precisions
+            for pool in ([0, args.bucket_pool_batches] if args.bucket_pool_batches else [0])
+        ]
         for r in rows:
             other = "" if r["other_cores"] is None else f"   (other processes: {r['other_cores']:.2f} cores)"
-            print(f"{r['name']:<44} {r['seconds_per_step']:8.3f} {r['targets_per_second']:10,.0f} "
-                  f"{r['seconds_per_epoch']:8.1f}{other}   (whole fit(): {r['fit_seconds']:.2f} s)", flush=True)
+            print(
+                f"{r['name']:<44} {r['seconds_per_step']:8.3f} {r['targets_per_second']:10,.0f} "
+                f"{r['seconds_per_epoch']:8.1f}{other}   (whole fit(): {r['fit_seconds']:.2f} s)",
+                flush=True,
+            )
         results += rows
         for row in rows:
             padded, float32 = _find(rows, row["precision"], False), _find(rows, "float32", row["buckets"])
             if row["buckets"] and padded is not None:
-                print(f"{'':<44} {row['precision']}: length buckets "
-                      f"{row['targets_per_second'] / padded['targets_per_second']:.2f}x the targets/s of padded "
-                      f"batches", flush=True)
+                print(
+                    f"{'':<44} {row['precision']}: length buckets "
+                    f"{row['targets_per_second'] / padded['targets_per_second']:.2f}x the targets/s of padded "
+                    f"batches",
+                    flush=True,
+                )
             if row["precision"] != "float32" and float32 is not None:
-                print(f"{'':<44} {row['name']}: {row['targets_per_second'] / float32['targets_per_second']:.2f}x "
-                      f"the targets/s of float32", flush=True)
+                print(
+                    f"{'':<44} {row['name']}: {row['targets_per_second'] / float32['targets_per_second']:.2f}x "
+                    f"the targets/s of float32",
+                    flush=True,
+                )
     # Linux reports ru_maxrss in KiB; run one configuration per process (--only) for a per-model figure.
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of this process: {peak:,.0f} MiB")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"rows": results, "peak_memory_mib": peak, "max_len": args.max_len, "steps": args.steps,
-                       "batch_size": args.batch_size, "jit": args.jit, "data_dir": args.data_dir}, f, indent=1)
+            json.dump(
+                {
+                    "rows": results,
+                    "peak_memory_mib": peak,
+                    "max_len": args.max_len,
+                    "steps": args.steps,
+                    "batch_size": args.batch_size,
+                    "jit": args.jit,
+                    "data_dir": args.data_dir,
+                },
+                f,
+                indent=1,
+            )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ first; a module may import its own layer and the layers below it. An import of a
 arrow: it is printed and the command fails. The picture draws the layers as rows, highest on top, and one arrow
 per pair of layers that import each other, so every arrow must point down.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -79,8 +80,10 @@ def imported_modules(path: Path) -> list[tuple[str, int]]:
             if node.level:
                 anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
                 base = ".".join(anchor + ([base] if base else []))
-            found += [(f"{base}.{alias.name}" if layer_of(f"{base}.{alias.name}") else base, node.lineno)
-                      for alias in node.names]
+            found += [
+                (f"{base}.{alias.name}" if layer_of(f"{base}.{alias.name}") else base, node.lineno)
+                for alias in node.names
+            ]
     return found
 
 
@@ -97,8 +100,9 @@ def layer_edges() -> tuple[dict[tuple[str, str], int], list[str]]:
                     continue
                 edges[(source, target)] = edges.get((source, target), 0) + 1
                 if RANK[target] > RANK[source]:
-                    upward.append(f"{path.relative_to(REPO)}:{line}: {source} imports {target_module} ({target}, "
-                                  f"a higher layer)")
+                    upward.append(
+                        f"{path.relative_to(REPO)}:{line}: {source} imports {target_module} ({target}, a higher layer)"
+                    )
     return edges, upward
 
 
@@ -109,28 +113,38 @@ def render_svg(edges: dict[tuple[str, str], int]) -> str:
     rows = list(reversed(LAYERS))
     top = {name: margin + i * (box_h + gap_y) for i, (name, _) in enumerate(rows)}
     adjacent = sorted(e for e in edges if abs(RANK[e[0]] - RANK[e[1]]) == 1)
-    long = sorted((e for e in edges if abs(RANK[e[0]] - RANK[e[1]]) > 1),
-                  key=lambda e: (abs(RANK[e[0]] - RANK[e[1]]), -RANK[e[0]]))
+    long = sorted(
+        (e for e in edges if abs(RANK[e[0]] - RANK[e[1]]) > 1),
+        key=lambda e: (abs(RANK[e[0]] - RANK[e[1]]), -RANK[e[0]]),
+    )
     right = margin + box_w
     width = right + margin + lane_gap * (len(long) + 1)
     height = 2 * margin + len(rows) * box_h + (len(rows) - 1) * gap_y
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'font-family="sans-serif" font-size="13">',
-           '<defs><marker id="head" markerWidth="7" markerHeight="7" refX="6" refY="3.5" orient="auto">'
-           '<path d="M0,0 L7,3.5 L0,7 z" fill="#555"/></marker></defs>',
-           f'<rect width="{width}" height="{height}" fill="white"/>']
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'font-family="sans-serif" font-size="13">',
+        '<defs><marker id="head" markerWidth="7" markerHeight="7" refX="6" refY="3.5" orient="auto">'
+        '<path d="M0,0 L7,3.5 L0,7 z" fill="#555"/></marker></defs>',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+    ]
     for name, text in rows:
-        out.append(f'<rect x="{margin}" y="{top[name]}" width="{box_w}" height="{box_h}" rx="5" fill="#eef3fb" '
-                   f'stroke="#4a6fa5"/>')
-        out.append(f'<text x="{margin + 10}" y="{top[name] + 20}"><tspan font-weight="bold">{escape(name)}</tspan>'
-                   f'<tspan x="{margin + 150}" fill="#444">{escape(text)}</tspan></text>')
+        out.append(
+            f'<rect x="{margin}" y="{top[name]}" width="{box_w}" height="{box_h}" rx="5" fill="#eef3fb" '
+            f'stroke="#4a6fa5"/>'
+        )
+        out.append(
+            f'<text x="{margin + 10}" y="{top[name] + 20}"><tspan font-weight="bold">{escape(name)}</tspan>'
+            f'<tspan x="{margin + 150}" fill="#444">{escape(text)}</tspan></text>'
+        )
 
     def line(points, source, target, upward):
         path = " ".join(f"{x},{y}" for x, y in points)
         color = "red" if upward else "#555"
-        return (f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="1.3" '
-                f'marker-end="url(#head)"><title>{source} imports {target} ({edges[(source, target)]} imports)'
-                f'</title></polyline>')
+        return (
+            f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="1.3" '
+            f'marker-end="url(#head)"><title>{source} imports {target} ({edges[(source, target)]} imports)'
+            f"</title></polyline>"
+        )
 
     for i, (source, target) in enumerate(adjacent):
         x = margin + 20 + 14 * (i % 6) if RANK[source] > RANK[target] else margin + box_w - 20

@@ -23,11 +23,27 @@ FAST_BEAM = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 def generated_dataset(root: Path, num_users: int, num_items: int, seed: int, *preprocess_args: str) -> Path:
     """A generated interaction log under ``root``, preprocessed by the CLI into ``root/data`` (returned)."""
     from tfseqrec.cli import main
+
     log = root / "log.csv"
-    assert main(["generate", "--output", str(log), "--num-users", str(num_users), "--num-items", str(num_items),
-                 "--seed", str(seed)]) == 0
-    assert main(["preprocess", "--input", str(log), "--output-dir", str(root / "data"), *preprocess_args,
-                 *FAST_BEAM]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "--output",
+                str(log),
+                "--num-users",
+                str(num_users),
+                "--num-items",
+                str(num_items),
+                "--seed",
+                str(seed),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(["preprocess", "--input", str(log), "--output-dir", str(root / "data"), *preprocess_args, *FAST_BEAM]) == 0
+    )
     return root / "data"
 
 

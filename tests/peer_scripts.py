@@ -1,4 +1,5 @@
 """Loads the scripts of benchmarks/ and benchmarks/peers/ (not packages) as modules, for their tests."""
+
 import importlib.util
 import sys
 from pathlib import Path

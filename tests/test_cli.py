@@ -1,4 +1,5 @@
 """End-to-end CLI runs: help texts, generate, preprocess on good and bad input, stats, demo."""
+
 import json
 import subprocess
 import sys
@@ -66,13 +67,15 @@ def test_generate_preprocess_stats_round_trip(tmp_path, capsys):
 
 def test_bad_rows_go_to_rejects_and_are_counted(tmp_path):
     log = tmp_path / "log.csv"
-    log.write_text("user_id,item_id,timestamp\n"
-                   "u1,a,1\nu1,b,2\nu1,c,3\n"
-                   "u1,d\n"            # truncated line
-                   "u2,a,4,9\n"        # too many fields
-                   "u2,b,yesterday\n"  # non-numeric timestamp
-                   ",c,5\n"            # empty user
-                   "u2,c,6\nu2,a,7\nu2,b")  # last line truncated mid-row
+    log.write_text(
+        "user_id,item_id,timestamp\n"
+        "u1,a,1\nu1,b,2\nu1,c,3\n"
+        "u1,d\n"  # truncated line
+        "u2,a,4,9\n"  # too many fields
+        "u2,b,yesterday\n"  # non-numeric timestamp
+        ",c,5\n"  # empty user
+        "u2,c,6\nu2,a,7\nu2,b"
+    )  # last line truncated mid-row
     code, out = _preprocess(tmp_path, "--input", log, "--min-time", "0")  # times 1-7: seconds after the epoch
     assert code == 0
     stats = _stats(out)
@@ -81,8 +84,12 @@ def test_bad_rows_go_to_rejects_and_are_counted(tmp_path):
     assert stats["rows"]["rows_kept"] == 5 and stats["rows"]["balanced"]
     rejects = _rejects(out)
     assert sorted((r["line"], r["reason"]) for r in rejects) == [
-        (5, "wrong_field_count"), (6, "wrong_field_count"), (7, "bad_timestamp"), (8, "empty_field"),
-        (11, "wrong_field_count")]
+        (5, "wrong_field_count"),
+        (6, "wrong_field_count"),
+        (7, "bad_timestamp"),
+        (8, "empty_field"),
+        (11, "wrong_field_count"),
+    ]
     assert all(r["file"] == str(log) for r in rejects)
     assert any(r["text"] == "u2,b,yesterday" for r in rejects)
 
@@ -137,8 +144,9 @@ def test_split_needing_time_without_time_column(tmp_path, capsys):
 def test_kcore_not_converged_fails_with_advice(tmp_path, capsys):
     log = tmp_path / "log.txt"
     log.write_text("u1 x x\nu2 x y\nu3 y z\n")
-    code, _ = _preprocess(tmp_path, "--input", log, "--item-min-count", "2", "--user-min-count", "2",
-                          "--kcore-max-rounds", "1")
+    code, _ = _preprocess(
+        tmp_path, "--input", log, "--item-min-count", "2", "--user-min-count", "2", "--kcore-max-rounds", "1"
+    )
     assert code == 3 and "--kcore-max-rounds" in capsys.readouterr().err
 
 
@@ -190,9 +198,11 @@ def test_chunked_parallel_read_gives_identical_output(tmp_path):
     a, b = _stats(whole), _stats(chunked)
     assert a["rows"] == b["rows"] and a["rows"]["rows_rejected"] == 2
     assert sorted((r["line"], r["reason"]) for r in _rejects(whole)) == sorted(
-        (r["line"], r["reason"]) for r in _rejects(chunked))
+        (r["line"], r["reason"]) for r in _rejects(chunked)
+    )
     import tensorflow as tf
 
     def examples(out):
         return sorted(r.numpy() for p in sorted(out.glob("*.tfrecord")) for r in tf.data.TFRecordDataset(str(p)))
+
     assert examples(whole) == examples(chunked) and len(examples(whole)) == 120  # 40 users x 3 splits

@@ -1,4 +1,5 @@
 """scripts/dependencies.py: the package layers import only downwards, and docs/dependencies.svg is current."""
+
 import importlib.util
 from pathlib import Path
 

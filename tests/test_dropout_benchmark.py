@@ -1,4 +1,5 @@
 """benchmarks/dropout.py: both variants train the same model, only the dropout layers' class differs."""
+
 import pytest
 
 from tests.conftest import generated_dataset
@@ -14,9 +15,11 @@ def test_times_both_variants_of_a_tiny_bert4rec(dropout_benchmark, tmp_path, cap
     import tensorflow as tf
 
     from tfseqrec.models.dropout import FastDropout
+
     data = generated_dataset(tmp_path, num_users=150, num_items=80, seed=1)
-    result = dropout_benchmark.main(["--data-dir", str(data), "--max-len", "12", "--batch-size", "8",
-                                     "--steps", "2", "--rounds", "1"])
+    result = dropout_benchmark.main(
+        ["--data-dir", str(data), "--max-len", "12", "--batch-size", "8", "--steps", "2", "--rounds", "1"]
+    )
     out = capsys.readouterr().out
     assert "bert4rec, length 12, batch 8, 7 dropout layers" in out  # input + 2 blocks x (attention, 2 FFN)
     assert result["dropout_layers"] == 7 and result["speedup"] > 0

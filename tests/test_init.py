@@ -1,4 +1,5 @@
 """Importing tfseqrec picks Keras 2 for TFRS, and refuses a TensorFlow already bound to Keras 3."""
+
 import os
 import subprocess
 import sys
@@ -11,8 +12,10 @@ def _python(code: str, **env):
 
 
 def test_import_sets_legacy_keras_before_tensorflow():
-    out = _python("import os, tfseqrec, sys; assert 'tensorflow' not in sys.modules; "
-                  "print(os.environ['TF_USE_LEGACY_KERAS']); import tensorflow as tf; print(tf.keras.__name__)")
+    out = _python(
+        "import os, tfseqrec, sys; assert 'tensorflow' not in sys.modules; "
+        "print(os.environ['TF_USE_LEGACY_KERAS']); import tensorflow as tf; print(tf.keras.__name__)"
+    )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.split()
     assert lines[0] == "1" and lines[1].startswith("tf_keras")

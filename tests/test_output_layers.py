@@ -1,4 +1,5 @@
 """benchmarks/output_layers.py: both output layers compute the same loss and gradients on the same inputs."""
+
 import numpy as np
 import pytest
 

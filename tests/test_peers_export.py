@@ -1,4 +1,5 @@
 """benchmarks/peers/export_split.py on a tiny generated leave-one-out dataset (no RecBole needed)."""
+
 import tfseqrec  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow)
 import importlib.util
 import json
@@ -41,8 +42,13 @@ def _write(path, records):
 
 
 def _record(sid, items, target=None):
-    return encode_example({"sequence_id": ("bytes", [sid]), "item_ids": ("int64", items),
-                           "target_ids": ("int64", [] if target is None else [target])})
+    return encode_example(
+        {
+            "sequence_id": ("bytes", [sid]),
+            "item_ids": ("int64", items),
+            "target_ids": ("int64", [] if target is None else [target]),
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -61,13 +67,19 @@ def dataset(tmp_path_factory):
     _write(d / "test-00000-of-00001.tfrecord", test)
     (d / "vocab.tsv").write_text("[PAD]\t0\n[OOV]\t0\n" + "".join(f"i{i}\t1\n" for i in range(2, VOCAB_SIZE)))
     spec = FeatureSpec(
-        features={"sequence_id": FeatureInfo("string", "scalar"), "item_ids": FeatureInfo("int64", "list"),
-                  "target_ids": FeatureInfo("int64", "list")},
-        splits={"train": SplitFiles("train-*.tfrecord", len(train)),
-                "valid": SplitFiles("valid-*.tfrecord", len(valid), num_targets=len(valid)),
-                "test": SplitFiles("test-*.tfrecord", len(test), num_targets=len(test))},
+        features={
+            "sequence_id": FeatureInfo("string", "scalar"),
+            "item_ids": FeatureInfo("int64", "list"),
+            "target_ids": FeatureInfo("int64", "list"),
+        },
+        splits={
+            "train": SplitFiles("train-*.tfrecord", len(train)),
+            "valid": SplitFiles("valid-*.tfrecord", len(valid), num_targets=len(valid)),
+            "test": SplitFiles("test-*.tfrecord", len(test), num_targets=len(test)),
+        },
         vocabulary=VocabularyInfo("vocab.tsv", size=VOCAB_SIZE, num_items=VOCAB_SIZE - 2),
-        protocol={"split": "leave_one_out", "targets_per_record": 1})
+        protocol={"split": "leave_one_out", "targets_per_record": 1},
+    )
     (d / "feature_spec.json").write_text(json.dumps(spec.to_json()))
     return d
 
@@ -123,7 +135,7 @@ def test_train_rows_are_every_prefix(exported):
     expected = []
     for user, seq in SEQUENCES.items():
         train = seq[:-2] if len(seq) >= 3 else seq
-        expected += [(user, train[max(0, t - MAX_LEN):t], train[t]) for t in range(1, len(train))]
+        expected += [(user, train[max(0, t - MAX_LEN) : t], train[t]) for t in range(1, len(train))]
     assert sorted((u, h, i) for u, h, i, _ in rows) == sorted(expected)
     assert manifest["counts"]["train"]["rows"] == len(expected)
     assert all(0 < len(h) <= MAX_LEN for _, h, _, _ in rows)

@@ -1,5 +1,6 @@
 """benchmarks/peers/limits.py: the best speed and memory ratios any TensorFlow full-cross-entropy trainer could show
 against RecBole, and results.py's column for them (measurements replaced by fixed figures, except one tiny timing)."""
+
 import json
 from pathlib import Path
 
@@ -12,12 +13,18 @@ _script = load_peer_script
 
 def _throughput_report(folder: Path) -> Path:
     folder.mkdir()
-    rows = [{"model": "SASRec", "ours": {"targets_per_second": 4000.0, "peak_memory_mib": 1400.0,
-                                         "configuration": "x", "other_cores": 0.0},
-             "recbole": {"targets_per_second": 100.0, "peak_memory_mib": 4000.0, "other_cores": 0.0}},
-            {"model": "GRU4Rec", "ours": {"targets_per_second": 6000.0, "peak_memory_mib": 1300.0,
-                                          "configuration": "x", "other_cores": 0.0},
-             "recbole": {"targets_per_second": 2000.0, "peak_memory_mib": 700.0, "other_cores": 0.0}}]
+    rows = [
+        {
+            "model": "SASRec",
+            "ours": {"targets_per_second": 4000.0, "peak_memory_mib": 1400.0, "configuration": "x", "other_cores": 0.0},
+            "recbole": {"targets_per_second": 100.0, "peak_memory_mib": 4000.0, "other_cores": 0.0},
+        },
+        {
+            "model": "GRU4Rec",
+            "ours": {"targets_per_second": 6000.0, "peak_memory_mib": 1300.0, "configuration": "x", "other_cores": 0.0},
+            "recbole": {"targets_per_second": 2000.0, "peak_memory_mib": 700.0, "other_cores": 0.0},
+        },
+    ]
     (folder / "throughput.json").write_text(json.dumps({"rows": rows, "args": {}}))
     return folder
 
@@ -25,15 +32,37 @@ def _throughput_report(folder: Path) -> Path:
 def test_limits_divide_the_measured_bounds_by_recboles_figures(tmp_path, monkeypatch, capsys):
     limits = _script("limits")
     report = _throughput_report(tmp_path / "tp")
-    speeds = {("plain", 1024, False): 12000.0, ("plain", 1024, True): 15000.0, ("plain", 4096, False): 11000.0,
-              ("plain", 4096, True): 14000.0, ("tfseqrec", 1024, False): 13000.0, ("tfseqrec", 1024, True): 9000.0,
-              ("tfseqrec", 4096, False): 14500.0, ("tfseqrec", 4096, True): 8000.0}
-    monkeypatch.setattr(limits, "output_layer_targets_per_second",
-                        lambda items, dim, targets, jit_compile=False, layer="plain":
-                        speeds[(layer, targets, jit_compile)])
+    speeds = {
+        ("plain", 1024, False): 12000.0,
+        ("plain", 1024, True): 15000.0,
+        ("plain", 4096, False): 11000.0,
+        ("plain", 4096, True): 14000.0,
+        ("tfseqrec", 1024, False): 13000.0,
+        ("tfseqrec", 1024, True): 9000.0,
+        ("tfseqrec", 4096, False): 14500.0,
+        ("tfseqrec", 4096, True): 8000.0,
+    }
+    monkeypatch.setattr(
+        limits,
+        "output_layer_targets_per_second",
+        lambda items, dim, targets, jit_compile=False, layer="plain": speeds[(layer, targets, jit_compile)],
+    )
     monkeypatch.setattr(limits, "peak_memory_mib", lambda python, code: 800.0 if "tensorflow" in code else 300.0)
-    monkeypatch.setattr("sys.argv", ["limits.py", "--report", str(report), "--items", "500", "--targets", "1024",
-                                     "4096", "--recbole-python", "/bin/sh"])
+    monkeypatch.setattr(
+        "sys.argv",
+        [
+            "limits.py",
+            "--report",
+            str(report),
+            "--items",
+            "500",
+            "--targets",
+            "1024",
+            "4096",
+            "--recbole-python",
+            "/bin/sh",
+        ],
+    )
     assert limits.main() == 0
     written = json.loads((report / "limits.json").read_text())
     assert written["ceiling"]["targets_per_second"] == 15000.0
@@ -53,8 +82,9 @@ def test_limits_divide_the_measured_bounds_by_recboles_figures(tmp_path, monkeyp
     assert "the plain TensorFlow layer at best: 15,000 targets/s" in text
 
     results = _script("results")
-    lines = results.section(results._titled([f"Toy={report}"], "--throughput", "throughput.json",
-                                            companion="limits.json"), [], "cmd").splitlines()
+    lines = results.section(
+        results._titled([f"Toy={report}"], "--throughput", "throughput.json", companion="limits.json"), [], "cmd"
+    ).splitlines()
     assert any(line.startswith("| Toy | SASRec |") and line.endswith("| 150.0x / 0.20 |") for line in lines)
     assert any(line.startswith("| Toy | GRU4Rec |") and line.endswith("| 7.5x / 1.14 |") for line in lines)
 
@@ -77,8 +107,9 @@ def test_output_layer_timing_runs_both_executors_on_a_tiny_catalogue():
     limits = _script("limits")
     for layer in limits.LAYERS:
         for jit in (False, True):
-            speed = limits.output_layer_targets_per_second(items=40, dim=8, targets=16, jit_compile=jit,
-                                                           min_seconds=0.05, layer=layer)
+            speed = limits.output_layer_targets_per_second(
+                items=40, dim=8, targets=16, jit_compile=jit, min_seconds=0.05, layer=layer
+            )
             assert speed > 0
     with pytest.raises(ValueError, match="layer='fast'"):
         limits.output_layer_targets_per_second(items=40, dim=8, targets=16, layer="fast")
@@ -87,7 +118,7 @@ def test_output_layer_timing_runs_both_executors_on_a_tiny_catalogue():
 def test_memory_floor_is_the_child_process_own_peak(tmp_path):
     """A child's ru_maxrss would carry this (TensorFlow-sized) process's peak; VmHWM is the child's own."""
     limits = _script("limits")
-    code = limits.PEAK_CODE + "\nblock = b\"x\" * (64 * 1024 * 1024)\nprint(_peak_kib())\n"
+    code = limits.PEAK_CODE + '\nblock = b"x" * (64 * 1024 * 1024)\nprint(_peak_kib())\n'
     small = limits.peak_memory_mib("python3", limits.PEAK_CODE + "\nprint(_peak_kib())\n")
     large = limits.peak_memory_mib("python3", code)
     assert 0 < small < 200 and large - small == pytest.approx(64, abs=8)

@@ -1,4 +1,5 @@
 """Models and losses from outside ``tfseqrec``: a config's ``plugins:`` list, entry points, and the errors."""
+
 import csv
 import json
 import os
@@ -33,7 +34,8 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 def test_cli_trains_and_evaluates_a_plugin_model_with_a_plugin_loss(dataset, tmp_path):
     run = tmp_path / "run"
     config = tmp_path / "toy.yaml"
-    config.write_text(textwrap.dedent(f"""\
+    config.write_text(
+        textwrap.dedent(f"""\
         data_dir: {dataset}
         plugins: [tests.plugins.toy_plugin]
         model: toy_last_item
@@ -47,7 +49,8 @@ def test_cli_trains_and_evaluates_a_plugin_model_with_a_plugin_loss(dataset, tmp
         batch_size: 32
         verbose: 0
         output_dir: {run}
-        """))
+        """)
+    )
     trained = _cli("train", "--config", str(config))
     assert trained.returncode == 0, trained.stderr[-3000:]
     assert "toy_last_item: test HR@10" in trained.stdout
@@ -76,8 +79,10 @@ def test_a_fresh_process_finds_every_builtin_registration_without_a_list():
     models = _registered_in_sources("tfseqrec/models", "register")
     losses = _registered_in_sources("tfseqrec/tasks", "register_loss")
     assert {"sasrec", "hrnn"} <= models and {"full_ce", "gbce", "in_batch"} <= losses
-    code = ("import json; from tfseqrec.models import available_models; from tfseqrec.tasks import available_losses; "
-            "print(json.dumps([available_models(), available_losses()]))")
+    code = (
+        "import json; from tfseqrec.models import available_models; from tfseqrec.tasks import available_losses; "
+        "print(json.dumps([available_models(), available_losses()]))"
+    )
     found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
     found_models, found_losses = json.loads(found.stdout.strip().splitlines()[-1])
     assert models <= set(found_models) and losses <= set(found_losses)
@@ -87,6 +92,7 @@ def test_a_missing_plugin_module_is_named(dataset, tmp_path):
     with pytest.raises(ValueError, match=r"plugins: cannot import 'no_such_plugin_module'.*PYTHONPATH"):
         import_plugins(["no_such_plugin_module"])
     from tfseqrec.training.config import load_train_config
+
     with pytest.raises(ValueError, match="plugins='tests.plugins.toy_plugin': give a list"):
         load_train_config(None, [f"data_dir={dataset}", "plugins=tests.plugins.toy_plugin"])
     assert load_train_config(None, [f"data_dir={dataset}", "plugins=[a.b]"]).plugins == ("a.b",)
@@ -110,19 +116,24 @@ def isolated_registries(monkeypatch):
 
 
 def test_entry_points_register_a_model_and_a_loss(tmp_path, monkeypatch, isolated_registries):
-    _install_dist(tmp_path, """\
+    _install_dist(
+        tmp_path,
+        """\
         [tfseqrec.models]
         ep_last_item = ep_toy_module:EntryPointModel
         [tfseqrec.losses]
         ep_hinge = ep_toy_module
-        """, "ep_toy_module", """\
+        """,
+        "ep_toy_module",
+        """\
         from tfseqrec.models import register
         from tfseqrec.tasks import register_loss
         from tests.plugins.toy_plugin import Hinge, HingeConfig, LastItemConfig, LastItemModel
 
         EntryPointModel = register("ep_last_item", LastItemConfig)(type("EntryPointModel", (LastItemModel,), {}))
         register_loss("ep_hinge", HingeConfig)(type("EntryPointHinge", (Hinge,), {}))
-        """)
+        """,
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     assert "ep_toy_module" not in sys.modules
     model_class, config_class = get_model_class("ep_last_item")  # loaded on first lookup
@@ -134,17 +145,28 @@ def test_entry_points_register_a_model_and_a_loss(tmp_path, monkeypatch, isolate
 
 
 def test_broken_entry_points_are_named(tmp_path, monkeypatch, isolated_registries):
-    _install_dist(tmp_path, """\
+    _install_dist(
+        tmp_path,
+        """\
         [tfseqrec.models]
         ep_broken = ep_broken_module:Missing
         [tfseqrec.losses]
         ep_silent = ep_broken_module
-        """, "ep_broken_module", "VALUE = 1\n")
+        """,
+        "ep_broken_module",
+        "VALUE = 1\n",
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.raises(ValueError, match=r"entry point ep_broken = ep_broken_module:Missing \(group "
-                                         r"tfseqrec.models\) failed to load: AttributeError"):
+    with pytest.raises(
+        ValueError,
+        match=r"entry point ep_broken = ep_broken_module:Missing \(group "
+        r"tfseqrec.models\) failed to load: AttributeError",
+    ):
         get_model_class("ep_broken")
-    with pytest.raises(ValueError, match=r"entry point ep_silent = ep_broken_module \(group tfseqrec.losses\) "
-                                         r"registered no loss named 'ep_silent'"):
+    with pytest.raises(
+        ValueError,
+        match=r"entry point ep_silent = ep_broken_module \(group tfseqrec.losses\) "
+        r"registered no loss named 'ep_silent'",
+    ):
         LossConfig(name="ep_silent")
     assert get_model_class("sasrec")[0].registry_name == "sasrec"  # other names are not affected

@@ -1,4 +1,5 @@
 """benchmarks/profile_step.py: the op table from a real profile, and the summary arithmetic on fixed rows."""
+
 import sys
 
 import pytest
@@ -13,9 +14,11 @@ def profile_step():
 
 
 def test_summary_per_step_by_type_and_op(profile_step):
-    rows = [{"type": "MatMul", "operation": "task/MatMul", "total_self_time": 6000.0},
-            {"type": "MatMul", "operation": "MatMul_1", "total_self_time": 2000.0},
-            {"type": "Softmax", "operation": "task/Softmax", "total_self_time": 2000.0}]
+    rows = [
+        {"type": "MatMul", "operation": "task/MatMul", "total_self_time": 6000.0},
+        {"type": "MatMul", "operation": "MatMul_1", "total_self_time": 2000.0},
+        {"type": "Softmax", "operation": "task/Softmax", "total_self_time": 2000.0},
+    ]
     text = profile_step.summarise(rows, steps=2, top=5)
     # 8,000 us over 2 steps = 4.0 ms/step, 80% of 10,000 us
     lines = [line.split() for line in text.splitlines()]
@@ -26,8 +29,23 @@ def test_summary_per_step_by_type_and_op(profile_step):
 
 def test_profiles_a_tiny_sasrec(profile_step, tmp_path, monkeypatch, capsys):
     data = generated_dataset(tmp_path, num_users=150, num_items=80, seed=1)
-    monkeypatch.setattr(sys, "argv", ["profile_step.py", "--data-dir", str(data), "--max-len", "12",
-                                      "--batch-size", "8", "--steps", "2", "--logdir", str(tmp_path / "trace")])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "profile_step.py",
+            "--data-dir",
+            str(data),
+            "--max-len",
+            "12",
+            "--batch-size",
+            "8",
+            "--steps",
+            "2",
+            "--logdir",
+            str(tmp_path / "trace"),
+        ],
+    )
     profile_step.main()
     out = capsys.readouterr().out
     assert "sasrec, loss full_ce, batch 8, length 12" in out

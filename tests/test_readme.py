@@ -1,4 +1,5 @@
 """README.md: a short product page whose links resolve and whose extension recipe runs as printed."""
+
 import json
 import re
 import sys
@@ -38,12 +39,29 @@ def test_the_extension_recipe_trains_as_printed(tmp_path, monkeypatch):
     config_file.write_text(config_text)
     data = generated_dataset(tmp_path / "data", 200, 80, 3)
     run = tmp_path / "run"
-    assert main(["train", "--config", str(config_file), "--data-dir", str(data), "--output-dir", str(run),
-                 "epochs=2", "verbose=0", "model_config.embedding_dim=16", "model_config.max_len=20"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                str(config_file),
+                "--data-dir",
+                str(data),
+                "--output-dir",
+                str(run),
+                "epochs=2",
+                "verbose=0",
+                "model_config.embedding_dim=16",
+                "model_config.max_len=20",
+            ]
+        )
+        == 0
+    )
     summary = json.loads((run / "run.json").read_text())
     assert summary["status"] == "finished" and summary["model"] == "mean_pool"
-    assert summary["model_config"]["loss"] == pytest.approx({**summary["model_config"]["loss"], "name": "hinge",
-                                                             "margin": 0.5, "num_negatives": 64})
+    assert summary["model_config"]["loss"] == pytest.approx(
+        {**summary["model_config"]["loss"], "name": "hinge", "margin": 0.5, "num_negatives": 64}
+    )
     assert 0.0 <= summary["test_metrics"]["NDCG@10"] <= 1.0
     for module in ("my_package.my_models", "my_package.my_losses", "my_package"):
         sys.modules.pop(module, None)

@@ -1,4 +1,5 @@
 """benchmarks/results.py: RESULTS.md is generated from the committed reports, and reads every one of them."""
+
 from tests.peer_scripts import load_benchmark_script
 
 
@@ -24,10 +25,15 @@ def test_report_markdown_is_nested_and_its_links_rebased(tmp_path, monkeypatch):
     folder = tmp_path / "reports" / "grid"
     folder.mkdir(parents=True)
     report = folder / "report.md"
-    report.write_text("# Benchmark\n\nintro\n\n## Accuracy\n\n| a |\n|---|\n| 1 |\n\n![plot](accuracy.png)\n\n"
-                      "## Failure cases\n\nlong\n")
+    report.write_text(
+        "# Benchmark\n\nintro\n\n## Accuracy\n\n| a |\n|---|\n| 1 |\n\n![plot](accuracy.png)\n\n"
+        "## Failure cases\n\nlong\n"
+    )
     monkeypatch.setattr(results, "BENCHMARKS", tmp_path)
-    assert results.whole_markdown((report,)) == ("intro\n\n### Accuracy\n\n| a |\n|---|\n| 1 |\n\n"
-                                                 "![plot](reports/grid/accuracy.png)\n\n### Failure cases\n\nlong")
-    assert results.markdown_parts("Accuracy")((report,)) == ("### Accuracy\n\n| a |\n|---|\n| 1 |\n\n"
-                                                             "![plot](reports/grid/accuracy.png)")
+    assert results.whole_markdown((report,)) == (
+        "intro\n\n### Accuracy\n\n| a |\n|---|\n| 1 |\n\n"
+        "![plot](reports/grid/accuracy.png)\n\n### Failure cases\n\nlong"
+    )
+    assert results.markdown_parts("Accuracy")((report,)) == (
+        "### Accuracy\n\n| a |\n|---|\n| 1 |\n\n![plot](reports/grid/accuracy.png)"
+    )

@@ -1,4 +1,5 @@
 """Tests for the synthetic interaction generator (tfseqrec.synthetic)."""
+
 import csv
 import dataclasses
 from collections import Counter, defaultdict
@@ -110,7 +111,7 @@ def test_event_types_within_set(default_rows):
 
 def test_popularity_is_skewed(default_rows):
     counts = sorted(Counter(row[1] for row in default_rows).values(), reverse=True)
-    top_decile = sum(counts[:SyntheticConfig().num_items // 10])
+    top_decile = sum(counts[: SyntheticConfig().num_items // 10])
     assert top_decile / len(default_rows) > 0.4
 
 
@@ -136,8 +137,9 @@ def test_invalid_config_is_rejected():
 
 
 def test_favourite_prob_zero_leaves_the_walks_unchanged():
-    assert list(generate_interactions(dataclasses.replace(SMALL, favourite_topics=3))) == \
-        list(generate_interactions(SMALL))
+    assert list(generate_interactions(dataclasses.replace(SMALL, favourite_topics=3))) == list(
+        generate_interactions(SMALL)
+    )
 
 
 def test_users_return_to_their_favourite_topics():

@@ -7,6 +7,7 @@ refuses to go on when TensorFlow was already imported with Keras 3 as ``tf.keras
 Importing ``tfseqrec`` does not import TensorFlow itself: Beam workers that only preprocess
 data stay light.
 """
+
 import os
 import sys
 
@@ -20,7 +21,8 @@ def _check_keras_version() -> None:
     if os.environ.get("TF_USE_LEGACY_KERAS") not in ("1", "true", "True"):
         raise ImportError(
             "tfseqrec needs Keras 2 (tf-keras) for TensorFlow Recommenders, but TF_USE_LEGACY_KERAS is "
-            f"set to {os.environ['TF_USE_LEGACY_KERAS']!r}. Unset it or set TF_USE_LEGACY_KERAS=1.")
+            f"set to {os.environ['TF_USE_LEGACY_KERAS']!r}. Unset it or set TF_USE_LEGACY_KERAS=1."
+        )
     tf = sys.modules.get("tensorflow")
     if tf is None:
         return
@@ -29,7 +31,8 @@ def _check_keras_version() -> None:
         raise ImportError(
             "TensorFlow was imported before tfseqrec and uses Keras 3 as tf.keras "
             f"({keras_module}); TensorFlow Recommenders needs Keras 2. Import tfseqrec before "
-            "tensorflow, or set TF_USE_LEGACY_KERAS=1 in the environment before starting Python.")
+            "tensorflow, or set TF_USE_LEGACY_KERAS=1 in the environment before starting Python."
+        )
 
 
 _check_keras_version()

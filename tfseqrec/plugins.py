@@ -10,6 +10,7 @@ module only makes its entries appear, in three ways:
 * setuptools entry points of the registry's group (``tfseqrec.models``, ``tfseqrec.losses``), loaded when a
   name that is not registered yet is looked up (and all of them when every name is listed).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -24,9 +25,11 @@ def import_plugins(modules: Iterable[str]) -> None:
         try:
             importlib.import_module(module)
         except ImportError as error:
-            raise ValueError(f"plugins: cannot import {module!r} ({type(error).__name__}: {error}); list modules "
-                             f"importable from the Python path: install the plugin's package, or put its "
-                             f"directory on PYTHONPATH") from error
+            raise ValueError(
+                f"plugins: cannot import {module!r} ({type(error).__name__}: {error}); list modules "
+                f"importable from the Python path: install the plugin's package, or put its "
+                f"directory on PYTHONPATH"
+            ) from error
 
 
 class Discovery:
@@ -37,8 +40,7 @@ class Discovery:
     ``decorator``: how a class registers, for the error of an entry point that registered nothing.
     """
 
-    def __init__(self, kind: str, package: str, group: str, registered: Callable[[], Collection[str]],
-                 decorator: str):
+    def __init__(self, kind: str, package: str, group: str, registered: Callable[[], Collection[str]], decorator: str):
         self.kind, self.package, self.group = kind, package, group
         self.registered, self.decorator = registered, decorator
         self._builtins_loaded = False
@@ -66,8 +68,10 @@ class Discovery:
             except Exception as error:
                 raise ValueError(f"the {where} failed to load: {type(error).__name__}: {error}") from error
             if entry_point.name not in self.registered():
-                raise ValueError(f"the {where} registered no {self.kind} named {entry_point.name!r}: decorate its "
-                                 f"class with {self.decorator.format(name=repr(entry_point.name))}")
+                raise ValueError(
+                    f"the {where} registered no {self.kind} named {entry_point.name!r}: decorate its "
+                    f"class with {self.decorator.format(name=repr(entry_point.name))}"
+                )
 
     def load(self, name: Optional[str] = None) -> None:
         """Built-ins, then the entry points of ``name`` when it is not registered (all entry points when None)."""

@@ -50,6 +50,7 @@ reconstructs each true sequence. :func:`next_item_predictability` measures how m
 first-order transition model beats most-popular on the data, documenting that sequential
 structure exists.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -99,19 +100,28 @@ class SyntheticConfig:
     def __post_init__(self) -> None:
         _check(self.num_users >= 1, "num_users must be >= 1")
         _check(1 <= self.min_events <= self.max_events, "need 1 <= min_events <= max_events")
-        _check(1 <= self.neighbour_topics < self.num_topics,
-               "need 1 <= neighbour_topics < num_topics")
+        _check(1 <= self.neighbour_topics < self.num_topics, "need 1 <= neighbour_topics < num_topics")
         _check(self.num_successors >= 1, "num_successors must be >= 1")
         _check(self.favourite_topics >= 1, "favourite_topics must be >= 1")
-        _check(self.num_items >= self.num_topics * (self.num_successors + 1),
-               "each topic needs at least num_successors + 1 items")
-        for name in ("topic_stay_prob", "neighbour_prob", "transition_strength", "repeat_prob",
-                     "favourite_prob", "tie_prob", "session_break_prob"):
+        _check(
+            self.num_items >= self.num_topics * (self.num_successors + 1),
+            "each topic needs at least num_successors + 1 items",
+        )
+        for name in (
+            "topic_stay_prob",
+            "neighbour_prob",
+            "transition_strength",
+            "repeat_prob",
+            "favourite_prob",
+            "tie_prob",
+            "session_break_prob",
+        ):
             _check(0.0 <= getattr(self, name) <= 1.0, f"{name} must be in [0, 1]")
-        _check(self.tie_prob + self.session_break_prob <= 1.0,
-               "tie_prob + session_break_prob must be <= 1")
-        _check(len(self.event_types) == len(self.event_type_probs) > 0,
-               "event_types and event_type_probs must have the same non-zero length")
+        _check(self.tie_prob + self.session_break_prob <= 1.0, "tie_prob + session_break_prob must be <= 1")
+        _check(
+            len(self.event_types) == len(self.event_type_probs) > 0,
+            "event_types and event_type_probs must have the same non-zero length",
+        )
         _check(abs(sum(self.event_type_probs) - 1.0) < 1e-6, "event_type_probs must sum to 1")
 
 
@@ -126,12 +136,12 @@ def _check(ok: bool, message: str) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class _Catalogue:
-    item_topic: np.ndarray      # [I] topic of each item
-    topic_items: np.ndarray     # [T, M] items of each topic, padded with -1
-    topic_cdf: np.ndarray       # [T, M] popularity CDF within each topic, padded with 1.0
-    neighbours: np.ndarray      # [T, N] neighbour topics
-    successors: np.ndarray      # [I, S] likely next items
-    successor_cdf: np.ndarray   # [S] CDF of the successor weights
+    item_topic: np.ndarray  # [I] topic of each item
+    topic_items: np.ndarray  # [T, M] items of each topic, padded with -1
+    topic_cdf: np.ndarray  # [T, M] popularity CDF within each topic, padded with 1.0
+    neighbours: np.ndarray  # [T, N] neighbour topics
+    successors: np.ndarray  # [I, S] likely next items
+    successor_cdf: np.ndarray  # [S] CDF of the successor weights
 
 
 def _build_catalogue(config: SyntheticConfig, rng: np.random.Generator) -> _Catalogue:
@@ -148,10 +158,10 @@ def _build_catalogue(config: SyntheticConfig, rng: np.random.Generator) -> _Cata
     successors = np.empty((num_items, config.num_successors), dtype=np.int64)
     for topic in range(num_topics):
         items = np.flatnonzero(item_topic == topic)
-        topic_items[topic, :len(items)] = items
+        topic_items[topic, : len(items)] = items
         cdf = np.cumsum(popularity[items]) / popularity[items].sum()
         cdf[-1] = 1.0  # guards against rounding: a uniform draw in [0, 1) always lands
-        topic_cdf[topic, :len(items)] = cdf
+        topic_cdf[topic, : len(items)] = cdf
         successors[items] = _draw_successors(items, popularity[items], config.num_successors, rng)
 
     neighbours = np.stack([_draw_neighbours(t, config, rng) for t in range(num_topics)])
@@ -161,8 +171,7 @@ def _build_catalogue(config: SyntheticConfig, rng: np.random.Generator) -> _Cata
     return _Catalogue(item_topic, topic_items, topic_cdf, neighbours, successors, successor_cdf)
 
 
-def _draw_successors(items: np.ndarray, weights: np.ndarray, count: int,
-                     rng: np.random.Generator) -> np.ndarray:
+def _draw_successors(items: np.ndarray, weights: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
     """For each item, `count` other items of its topic, popularity-weighted, no replacement.
 
     Uses the Gumbel-top-k trick: the top k of log(w) + Gumbel noise is a weighted sample
@@ -190,8 +199,7 @@ def _sample_in_topic(catalogue: _Catalogue, topics: np.ndarray, u: np.ndarray) -
     return catalogue.topic_items[topics, index]
 
 
-def _walk_items(config: SyntheticConfig, catalogue: _Catalogue,
-                rng: np.random.Generator) -> np.ndarray:
+def _walk_items(config: SyntheticConfig, catalogue: _Catalogue, rng: np.random.Generator) -> np.ndarray:
     """Item ids of shape [users, max_events]; step t depends on step t - 1 and the user's favourite topics (step 5)."""
     users, steps = config.num_users, config.max_events
     # All draws up front with fixed shapes, so the stream does not depend on the outcomes.
@@ -253,10 +261,10 @@ def _draw_timestamps(config: SyntheticConfig, rng: np.random.Generator) -> np.nd
 class _Log:
     """The generated log as flat arrays in generation order."""
 
-    users: np.ndarray       # [N] user index
-    items: np.ndarray       # [N] item index
+    users: np.ndarray  # [N] user index
+    items: np.ndarray  # [N] item index
     timestamps: np.ndarray  # [N] unix seconds
-    events: np.ndarray      # [N] index into config.event_types
+    events: np.ndarray  # [N] index into config.event_types
 
 
 def _simulate(config: SyntheticConfig) -> _Log:
@@ -288,8 +296,7 @@ def _rows(config: SyntheticConfig, log: _Log, order: np.ndarray | None = None) -
         columns = [c[order] for c in columns]
     users, items, timestamps, events = (c.tolist() for c in columns)
     types = config.event_types
-    return [(user_ids[u], item_ids[i], t, types[e])
-            for u, i, t, e in zip(users, items, timestamps, events)]
+    return [(user_ids[u], item_ids[i], t, types[e]) for u, i, t, e in zip(users, items, timestamps, events)]
 
 
 def generate_interactions(config: SyntheticConfig = SyntheticConfig()) -> Iterator[Interaction]:
@@ -337,6 +344,7 @@ def write_csv(config: SyntheticConfig, path: str, shuffle_rows: bool = True) -> 
     text = "\n".join([CSV_HEADER] + [f"{u},{i},{t},{e}" for u, i, t, e in rows]) + "\n"
     if "://" in path:
         from tfseqrec import io_utils
+
         io_utils.write_text(path, text)
     else:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -394,8 +402,7 @@ def next_item_predictability(interactions: Iterable[tuple], k: int = 10) -> dict
     popular = _ranked(popularity, [], k)
     popular_set = set(popular)
     popular_hits = sum(seq[-1] in popular_set for seq in sequences)
-    transition_hits = sum(seq[-1] in _ranked(transitions.get(seq[-2], Counter()), popular, k)
-                          for seq in sequences)
+    transition_hits = sum(seq[-1] in _ranked(transitions.get(seq[-2], Counter()), popular, k) for seq in sequences)
     n = len(sequences)
     popular_hr = popular_hits / n if n else 0.0
     transition_hr = transition_hits / n if n else 0.0

@@ -29,6 +29,7 @@ the Holm-adjusted Wilcoxon p-value over the whole table (``tfseqrec.evaluation.s
 
 Writes ``comparison.json`` and ``comparison.md`` into ``--output`` and prints the Markdown.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,12 +54,26 @@ def bootstrap_ci(values: np.ndarray, num_resamples: int) -> tuple[float, float]:
 
 def paired_rows(pairs: list[tuple[str, str, str, np.ndarray, np.ndarray]], num_resamples: int) -> list[dict]:
     """``[(name_a, name_b, metric, a, b)]`` -> table rows with the paired tests (Holm over the Wilcoxon p-values)."""
-    comparisons = stats.compare_all([stats.compare(a, b, na, nb, metric, num_resamples=num_resamples)
-                                     for na, nb, metric, a, b in pairs])
-    return [{"a": c.name_a, "b": c.name_b, "metric": c.metric, "mean_a": c.mean_a, "mean_b": c.mean_b,
-             "diff": c.mean_diff, "diff_ci": list(c.diff_ci), "ttest_p": c.ttest.pvalue,
-             "wilcoxon_p": c.wilcoxon.pvalue, "wilcoxon_method": c.wilcoxon.method, "holm_p": c.pvalue_holm,
-             "users": len(a)} for c, (_, _, _, a, _) in zip(comparisons, pairs)]
+    comparisons = stats.compare_all(
+        [stats.compare(a, b, na, nb, metric, num_resamples=num_resamples) for na, nb, metric, a, b in pairs]
+    )
+    return [
+        {
+            "a": c.name_a,
+            "b": c.name_b,
+            "metric": c.metric,
+            "mean_a": c.mean_a,
+            "mean_b": c.mean_b,
+            "diff": c.mean_diff,
+            "diff_ci": list(c.diff_ci),
+            "ttest_p": c.ttest.pvalue,
+            "wilcoxon_p": c.wilcoxon.pvalue,
+            "wilcoxon_method": c.wilcoxon.method,
+            "holm_p": c.pvalue_holm,
+            "users": len(a),
+        }
+        for c, (_, _, _, a, _) in zip(comparisons, pairs)
+    ]
 
 
 # ----------------------------------------------------------------------------- reading runs
@@ -80,11 +95,17 @@ def _evaluate_keep_seen(run_dir: Path) -> Path:
     from tfseqrec.data.spec import load_item_counts
     from tfseqrec.evaluation import EvaluationConfig, evaluate
     from tfseqrec.training.trainer import check_input_features, load_trained_model, model_score_fn
+
     model, run, spec = load_trained_model(str(run_dir))
     check_input_features(model, spec)
     cfg = run["config"]
-    config = EvaluationConfig(ks=tuple(cfg.get("ks", (1, 5, 10, 20))), filter_seen=False,
-                              batch_size=cfg.get("eval_batch_size", 256), max_len=model.config.max_len, split="test")
+    config = EvaluationConfig(
+        ks=tuple(cfg.get("ks", (1, 5, 10, 20))),
+        filter_seen=False,
+        batch_size=cfg.get("eval_batch_size", 256),
+        max_len=model.config.max_len,
+        split="test",
+    )
     result = evaluate(model_score_fn(model), spec, config, item_counts=np.asarray(load_item_counts(spec)))
     out = run_dir / "test_keep_seen"
     result.save(str(out))
@@ -96,9 +117,18 @@ def _train_targets(data_dir: str, max_len: int, windows: str = "latest") -> tupl
     ``windows="all"`` (``train_windows=all``) the rows are all the windows, which hold every training target."""
     import tfseqrec  # noqa: F401
     from tfseqrec.data import SequenceBatchConfig, make_dataset
+
     sequences = targets = 0
-    config = SequenceBatchConfig(batch_size=1024, max_len=max_len + 1, padding="ragged", shuffle_buffer=0,
-                                 include_targets=False, prefetch=False, num_parallel_reads=None, windows=windows)
+    config = SequenceBatchConfig(
+        batch_size=1024,
+        max_len=max_len + 1,
+        padding="ragged",
+        shuffle_buffer=0,
+        include_targets=False,
+        prefetch=False,
+        num_parallel_reads=None,
+        windows=windows,
+    )
     for batch in make_dataset(data_dir, "train", config):
         lengths = batch["lengths"].numpy()
         sequences += len(lengths)
@@ -114,8 +144,9 @@ def read_ours(name: str, directory: Path, evaluate_missing: bool) -> dict:
     else:
         eval_dir = None
         test = directory / run.get("test_split", "test")
-        if (test / "metrics.json").exists() and not json.loads((test / "metrics.json").read_text())[
-                "protocol"].get("filter_seen", True):
+        if (test / "metrics.json").exists() and not json.loads((test / "metrics.json").read_text())["protocol"].get(
+            "filter_seen", True
+        ):
             eval_dir = test
         elif (directory / "test_keep_seen" / "metrics.json").exists():
             eval_dir = directory / "test_keep_seen"
@@ -123,30 +154,46 @@ def read_ours(name: str, directory: Path, evaluate_missing: bool) -> dict:
             print(f"[{name}] evaluating {directory} on test with filter_seen=False -> test_keep_seen/", flush=True)
             eval_dir = _evaluate_keep_seen(directory)
         else:
-            raise SystemExit(f"error: {directory} has no evaluation with filter_seen=False (drop --no-evaluate, or "
-                             f"train with filter_seen=false)")
+            raise SystemExit(
+                f"error: {directory} has no evaluation with filter_seen=False (drop --no-evaluate, or "
+                f"train with filter_seen=false)"
+            )
     payload, per_user, ids = _load_eval(eval_dir)
     if payload["protocol"].get("filter_seen", True):
         raise SystemExit(f"error: {eval_dir} was evaluated with filter_seen=True; RecBole does not remove seen items")
-    row = {"name": name, "system": "tfseqrec", "model": run.get("model") if run else None, "dir": str(eval_dir),
-           "summary": payload["summary"], "protocol": payload["protocol"], "per_user": per_user, "ids": ids}
+    row = {
+        "name": name,
+        "system": "tfseqrec",
+        "model": run.get("model") if run else None,
+        "dir": str(eval_dir),
+        "summary": payload["summary"],
+        "protocol": payload["protocol"],
+        "per_user": per_user,
+        "ids": ids,
+    }
     if run is not None:
         mc, cfg = run.get("model_config", {}), run.get("config", {})
         max_len = mc.get("max_len")
-        sequences, targets = (_train_targets(cfg["data_dir"], max_len, cfg.get("train_windows", "latest"))
-                              if max_len else (None, None))
+        sequences, targets = (
+            _train_targets(cfg["data_dir"], max_len, cfg.get("train_windows", "latest")) if max_len else (None, None)
+        )
         spe = run.get("seconds_per_epoch")
         if cfg.get("steps_per_epoch"):
             spe = None  # an "epoch" is then not a pass over the data
         row["costs"] = {
-            "seconds_per_epoch": spe, "peak_memory_mib": run.get("peak_memory_mib"),
-            "targets_per_epoch": targets, "samples_per_epoch": sequences,
+            "seconds_per_epoch": spe,
+            "peak_memory_mib": run.get("peak_memory_mib"),
+            "targets_per_epoch": targets,
+            "samples_per_epoch": sequences,
             "targets_per_second": targets / spe if spe and targets else None,
             "samples_per_second": sequences / spe if spe and sequences else None,
-            "epochs_run": run.get("epochs_run"), "best_epoch": run.get("best_epoch"),
-            "stopped_by": run.get("stopped_by"), "time_budget_minutes": cfg.get("time_budget_minutes"),
+            "epochs_run": run.get("epochs_run"),
+            "best_epoch": run.get("best_epoch"),
+            "stopped_by": run.get("stopped_by"),
+            "time_budget_minutes": cfg.get("time_budget_minutes"),
             "train_minutes": run["train_seconds"] / 60 if run.get("train_seconds") else None,
-            "batch_size": cfg.get("batch_size"), "max_len": max_len,
+            "batch_size": cfg.get("batch_size"),
+            "max_len": max_len,
             "targets_note": "all non-padding positions" if run.get("model") == "bert4rec" else "next-item positions",
             "other_cores": run.get("other_cores_during_training"),
         }
@@ -158,29 +205,39 @@ def read_recbole(name: str, directory: Path) -> dict:
     training = payload.get("training", {})
     cfg = payload.get("config", {})
     throughput = training.get("mode") == "throughput"
-    return {"name": name, "system": "recbole", "model": cfg.get("model"), "dir": str(directory),
-            "summary": payload.get("summary", {}), "protocol": payload.get("protocol", {}),
-            "per_user": per_user, "ids": ids,
-            "costs": {
-                "seconds_per_epoch": (training.get("projected_seconds_per_epoch") if throughput
-                                      else training.get("seconds_per_epoch")),
-                "seconds_per_epoch_projected": throughput,
-                "peak_memory_mib": training.get("peak_memory_mib"),
-                "targets_per_epoch": training.get("train_samples_per_epoch"),
-                "samples_per_epoch": training.get("train_samples_per_epoch"),
-                "targets_per_second": training.get("targets_per_second"),
-                "samples_per_second": training.get("samples_per_second"),
-                "epochs_run": None if throughput else training.get("epochs_run"),
-                "best_epoch": None if throughput else training.get("best_epoch"),
-                "stopped_by": (f"throughput ({training.get('timed_batches')} batches)" if throughput
-                               else training.get("stopped_by")),
-                "time_budget_minutes": training.get("time_budget_minutes"),
-                "train_minutes": None if throughput else (training.get("train_seconds") or 0) / 60,
-                "batch_size": cfg.get("batch_size"), "max_len": cfg.get("max_len"),
-                "targets_note": "masked positions" if cfg.get("model") == "BERT4Rec" else "one per prefix sample",
-                "load_average": training.get("load_average_before") or payload.get("machine", {}).get(
-                    "load_average_at_end"),
-            }}
+    return {
+        "name": name,
+        "system": "recbole",
+        "model": cfg.get("model"),
+        "dir": str(directory),
+        "summary": payload.get("summary", {}),
+        "protocol": payload.get("protocol", {}),
+        "per_user": per_user,
+        "ids": ids,
+        "costs": {
+            "seconds_per_epoch": (
+                training.get("projected_seconds_per_epoch") if throughput else training.get("seconds_per_epoch")
+            ),
+            "seconds_per_epoch_projected": throughput,
+            "peak_memory_mib": training.get("peak_memory_mib"),
+            "targets_per_epoch": training.get("train_samples_per_epoch"),
+            "samples_per_epoch": training.get("train_samples_per_epoch"),
+            "targets_per_second": training.get("targets_per_second"),
+            "samples_per_second": training.get("samples_per_second"),
+            "epochs_run": None if throughput else training.get("epochs_run"),
+            "best_epoch": None if throughput else training.get("best_epoch"),
+            "stopped_by": (
+                f"throughput ({training.get('timed_batches')} batches)" if throughput else training.get("stopped_by")
+            ),
+            "time_budget_minutes": training.get("time_budget_minutes"),
+            "train_minutes": None if throughput else (training.get("train_seconds") or 0) / 60,
+            "batch_size": cfg.get("batch_size"),
+            "max_len": cfg.get("max_len"),
+            "targets_note": "masked positions" if cfg.get("model") == "BERT4Rec" else "one per prefix sample",
+            "load_average": training.get("load_average_before")
+            or payload.get("machine", {}).get("load_average_at_end"),
+        },
+    }
 
 
 # ----------------------------------------------------------------------------- the table
@@ -224,72 +281,118 @@ def build(rows: list[dict], num_resamples: int, cross_model: bool = False) -> di
             ids_b = {str(s): i for i, s in enumerate(b["ids"])}
             shared = sorted(set(ids_a) & set(ids_b))
             if set(ids_a) != set(ids_b):
-                warnings.append(f"{a['name']} vs {b['name']}: {len(ids_a)} and {len(ids_b)} users, {len(shared)} "
-                                f"shared (paired over the shared ones)")
+                warnings.append(
+                    f"{a['name']} vs {b['name']}: {len(ids_a)} and {len(ids_b)} users, {len(shared)} "
+                    f"shared (paired over the shared ones)"
+                )
             ia = np.array([ids_a[s] for s in shared], np.int64)
             ib = np.array([ids_b[s] for s in shared], np.int64)
             for key in ("target_id", "num_candidates"):  # same split: same target and catalogue per user
                 if key in a["per_user"] and key in b["per_user"]:
                     differ = int((np.asarray(a["per_user"][key])[ia] != np.asarray(b["per_user"][key])[ib]).sum())
                     if differ:
-                        warnings.append(f"{a['name']} vs {b['name']}: {differ} of {len(shared)} users have a different "
-                                        f"{key}: not the same split")
+                        warnings.append(
+                            f"{a['name']} vs {b['name']}: {differ} of {len(shared)} users have a different "
+                            f"{key}: not the same split"
+                        )
             for metric in METRICS:
-                pairs.append((a["name"], b["name"], metric, np.asarray(a["per_user"][metric], np.float64)[ia],
-                              np.asarray(b["per_user"][metric], np.float64)[ib]))
+                pairs.append(
+                    (
+                        a["name"],
+                        b["name"],
+                        metric,
+                        np.asarray(a["per_user"][metric], np.float64)[ia],
+                        np.asarray(b["per_user"][metric], np.float64)[ib],
+                    )
+                )
     comparisons = paired_rows(pairs, num_resamples) if pairs else []
     systems = []
     for r in rows:
         s = r["summary"]
-        systems.append({"name": r["name"], "system": r["system"], "model": r["model"], "dir": r["dir"],
-                        "NDCG@10": s.get("NDCG@10"), "NDCG@10_ci": r["ci"].get("NDCG@10"),
-                        "HR@10": s.get("HR@10"), "HR@10_ci": r["ci"].get("HR@10"), "MRR": s.get("MRR"),
-                        "num_users": s.get("num_users"), "filter_seen": r["protocol"].get("filter_seen"),
-                        "num_items": r["protocol"].get("num_items"), "costs": r.get("costs", {})})
-    return {"systems": systems, "comparisons": comparisons, "warnings": warnings,
-            "protocol": "test split, full ranking over all items, seen items NOT removed (filter_seen=False), "
-                        "conservative ties; 95% percentile bootstrap over users (seed 0)",
-            "num_resamples": num_resamples}
+        systems.append(
+            {
+                "name": r["name"],
+                "system": r["system"],
+                "model": r["model"],
+                "dir": r["dir"],
+                "NDCG@10": s.get("NDCG@10"),
+                "NDCG@10_ci": r["ci"].get("NDCG@10"),
+                "HR@10": s.get("HR@10"),
+                "HR@10_ci": r["ci"].get("HR@10"),
+                "MRR": s.get("MRR"),
+                "num_users": s.get("num_users"),
+                "filter_seen": r["protocol"].get("filter_seen"),
+                "num_items": r["protocol"].get("num_items"),
+                "costs": r.get("costs", {}),
+            }
+        )
+    return {
+        "systems": systems,
+        "comparisons": comparisons,
+        "warnings": warnings,
+        "protocol": "test split, full ranking over all items, seen items NOT removed (filter_seen=False), "
+        "conservative ties; 95% percentile bootstrap over users (seed 0)",
+        "num_resamples": num_resamples,
+    }
 
 
 def markdown(table: dict) -> str:
-    lines = ["| run | system | model | NDCG@10 [95% CI] | HR@10 [95% CI] | MRR | users | train targets/s | "
-             "samples/s | s/epoch | peak MiB | epochs (best) | stopped by | budget min | train min |",
-             "|" + "---|" * 15]
+    lines = [
+        "| run | system | model | NDCG@10 [95% CI] | HR@10 [95% CI] | MRR | users | train targets/s | "
+        "samples/s | s/epoch | peak MiB | epochs (best) | stopped by | budget min | train min |",
+        "|" + "---|" * 15,
+    ]
     for s in table["systems"]:
         c = s["costs"]
         spe = _fmt(c.get("seconds_per_epoch"), 1) + (" (projected)" if c.get("seconds_per_epoch_projected") else "")
         epochs = "" if c.get("epochs_run") is None else f"{c['epochs_run']} ({c.get('best_epoch')})"
-        lines.append(f"| {s['name']} | {s['system']} | {s['model'] or ''} | {with_ci(s, 'NDCG@10')} | "
-                     f"{with_ci(s, 'HR@10')} | {_fmt(s['MRR'])} | {_fmt(s['num_users'])} | "
-                     f"{_fmt(c.get('targets_per_second'), 0)} | "
-                     f"{_fmt(c.get('samples_per_second'), 0)} | {spe} | {_fmt(c.get('peak_memory_mib'), 0)} | "
-                     f"{epochs} | {c.get('stopped_by') or ''} | {_minutes(c.get('time_budget_minutes'))} | "
-                     f"{_fmt(c.get('train_minutes'), 1)} |")
+        lines.append(
+            f"| {s['name']} | {s['system']} | {s['model'] or ''} | {with_ci(s, 'NDCG@10')} | "
+            f"{with_ci(s, 'HR@10')} | {_fmt(s['MRR'])} | {_fmt(s['num_users'])} | "
+            f"{_fmt(c.get('targets_per_second'), 0)} | "
+            f"{_fmt(c.get('samples_per_second'), 0)} | {spe} | {_fmt(c.get('peak_memory_mib'), 0)} | "
+            f"{epochs} | {c.get('stopped_by') or ''} | {_minutes(c.get('time_budget_minutes'))} | "
+            f"{_fmt(c.get('train_minutes'), 1)} |"
+        )
     out = "\n".join(lines)
     if table["comparisons"]:
-        rows = ["| a | b | metric | mean a | mean b | a - b [95% CI] | t-test p | Wilcoxon p | Holm p | users |",
-                "|" + "---|" * 10]
+        rows = [
+            "| a | b | metric | mean a | mean b | a - b [95% CI] | t-test p | Wilcoxon p | Holm p | users |",
+            "|" + "---|" * 10,
+        ]
         for c in table["comparisons"]:
             ci = c["diff_ci"]
-            rows.append(f"| {c['a']} | {c['b']} | {c['metric']} | {c['mean_a']:.4f} | {c['mean_b']:.4f} | "
-                        f"{c['diff']:+.4f} [{ci[0]:+.4f}, {ci[1]:+.4f}] | {format_p(c['ttest_p'])} | "
-                        f"{format_p(c['wilcoxon_p'])} | {format_p(c['holm_p'])} | {c['users']} |")
+            rows.append(
+                f"| {c['a']} | {c['b']} | {c['metric']} | {c['mean_a']:.4f} | {c['mean_b']:.4f} | "
+                f"{c['diff']:+.4f} [{ci[0]:+.4f}, {ci[1]:+.4f}] | {format_p(c['ttest_p'])} | "
+                f"{format_p(c['wilcoxon_p'])} | {format_p(c['holm_p'])} | {c['users']} |"
+            )
         out += "\n\nPaired over the same users (matched by sequence id):\n\n" + "\n".join(rows)
     out += f"\n\nProtocol: {table['protocol']}.\n"
-    out += ("Training targets: ours = next-item positions of the padded training windows (each user's latest, or "
-            "all with train_windows=all; BERT4Rec: all non-padding positions); RecBole = one per (prefix, next item) "
-            "sample (BERT4Rec: masked positions). "
-            "s/epoch marked projected = throughput run (a fixed number of batches), extrapolated to one pass.\n")
+    out += (
+        "Training targets: ours = next-item positions of the padded training windows (each user's latest, or "
+        "all with train_windows=all; BERT4Rec: all non-padding positions); RecBole = one per (prefix, next item) "
+        "sample (BERT4Rec: masked positions). "
+        "s/epoch marked projected = throughput run (a fixed number of batches), extrapolated to one pass.\n"
+    )
     loads = [(s["name"], s["costs"].get("load_average")) for s in table["systems"] if s["costs"].get("load_average")]
     if loads:
-        out += "Load average during RecBole timing: " + ", ".join(
-            f"{n} {load[0]:.1f}" for n, load in loads) + f" (on {os.cpu_count()} CPUs).\n"
-    others = [(s["name"], s["costs"].get("other_cores")) for s in table["systems"]
-              if s["costs"].get("other_cores") is not None]
+        out += (
+            "Load average during RecBole timing: "
+            + ", ".join(f"{n} {load[0]:.1f}" for n, load in loads)
+            + f" (on {os.cpu_count()} CPUs).\n"
+        )
+    others = [
+        (s["name"], s["costs"].get("other_cores"))
+        for s in table["systems"]
+        if s["costs"].get("other_cores") is not None
+    ]
     if others:
-        out += "CPU used by other processes during our training (cores, `other_cores_during_training`): " + ", ".join(
-            f"{n} {c:.2f}" for n, c in others) + ".\n"
+        out += (
+            "CPU used by other processes during our training (cores, `other_cores_during_training`): "
+            + ", ".join(f"{n} {c:.2f}" for n, c in others)
+            + ".\n"
+        )
     for w in table["warnings"]:
         out += f"\nWARNING: {w}"
     return out + "\n"
@@ -343,11 +446,15 @@ def main(argv=None) -> int:
     parser.add_argument("--recbole", action="append", metavar="NAME=DIR", help="run_recbole.py output dir")
     parser.add_argument("--output", required=True, help="where comparison.json and comparison.md go")
     parser.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples")
-    parser.add_argument("--cross-model", action="store_true",
-                        help="also pair runs of different architectures (default: ours sasrec only against "
-                             "RecBole's SASRec, and so on)")
-    parser.add_argument("--no-evaluate", action="store_true",
-                        help="fail instead of evaluating a run with filter_seen=False")
+    parser.add_argument(
+        "--cross-model",
+        action="store_true",
+        help="also pair runs of different architectures (default: ours sasrec only against "
+        "RecBole's SASRec, and so on)",
+    )
+    parser.add_argument(
+        "--no-evaluate", action="store_true", help="fail instead of evaluating a run with filter_seen=False"
+    )
     args = parser.parse_args(argv)
     ours, theirs = _named(args.ours, "--ours"), _named(args.recbole, "--recbole")
     if not ours and not theirs:

@@ -39,6 +39,7 @@ its dataloader hands to the model, plus the training rows of a sample of users. 
 records read again through our loader (``make_dataset(..., max_len=L)``, what our evaluator feeds our models):
 the script exits non-zero on the first kind of mismatch and lists examples.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -64,8 +65,10 @@ def read_split(spec, split: str, max_len: Optional[int] = None) -> dict:
     """``{sequence_id: (history ids, target id or None)}`` of one split, through our loader (ragged, unshuffled)."""
     import tfseqrec  # noqa: F401
     from tfseqrec.data import SequenceBatchConfig, make_dataset
-    config = SequenceBatchConfig(batch_size=1024, max_len=max_len, padding="ragged", shuffle_buffer=0,
-                                 num_parallel_reads=None, prefetch=False)
+
+    config = SequenceBatchConfig(
+        batch_size=1024, max_len=max_len, padding="ragged", shuffle_buffer=0, num_parallel_reads=None, prefetch=False
+    )
     out = {}
     for batch in make_dataset(spec, split, config):
         ids = [s.decode("utf-8") for s in batch["sequence_id"].numpy()]
@@ -73,11 +76,15 @@ def read_split(spec, split: str, max_len: Optional[int] = None) -> dict:
         targets = batch["target_ids"].to_list() if "target_ids" in batch else [None] * len(ids)
         for sid, hist, tgt in zip(ids, items, targets):
             if sid in out:
-                raise ValueError(f"split {split!r}: sequence_id {sid!r} has more than one record; the export "
-                                 f"needs one record per user (leave-one-out or temporal splits, not sessions)")
+                raise ValueError(
+                    f"split {split!r}: sequence_id {sid!r} has more than one record; the export "
+                    f"needs one record per user (leave-one-out or temporal splits, not sessions)"
+                )
             if tgt is not None and len(tgt) != 1:
-                raise ValueError(f"split {split!r}: sequence_id {sid!r} has {len(tgt)} targets; the export needs "
-                                 f"exactly one per record (protocol targets_per_record == 1)")
+                raise ValueError(
+                    f"split {split!r}: sequence_id {sid!r} has {len(tgt)} targets; the export needs "
+                    f"exactly one per record (protocol targets_per_record == 1)"
+                )
             out[sid] = (list(hist), None if tgt is None else int(tgt[0]))
     return out
 
@@ -85,13 +92,14 @@ def read_split(spec, split: str, max_len: Optional[int] = None) -> dict:
 def train_rows(items: list, max_len: int, train_targets: str) -> list:
     """``[(history, target, timestamp)]`` for one training sequence (see the module docstring)."""
     first = 1 if train_targets == "all" else max(1, len(items) - max_len)
-    return [(items[max(0, t - max_len):t], items[t], float(t)) for t in range(first, len(items))]
+    return [(items[max(0, t - max_len) : t], items[t], float(t)) for t in range(first, len(items))]
 
 
 def _check_token(sid: str) -> None:
     if not sid or any(c in sid for c in "\t\n\r ") or sid != sid.strip():
-        raise ValueError(f"sequence_id {sid!r} is empty or holds whitespace, which RecBole's atomic files cannot "
-                         f"carry as a token")
+        raise ValueError(
+            f"sequence_id {sid!r} is empty or holds whitespace, which RecBole's atomic files cannot carry as a token"
+        )
 
 
 def _line(sid: str, history: list, target: int, timestamp: float) -> str:
@@ -102,6 +110,7 @@ def export(data_dir: str, output: str, max_len: int, train_targets: str = "all")
     """Writes the atomic files and ``export.json`` (without the check); returns the manifest."""
     import tfseqrec  # noqa: F401
     from tfseqrec.data.spec import load_feature_spec
+
     if max_len < 1:
         raise ValueError(f"--max-len must be positive, got {max_len}")
     if train_targets not in TRAIN_TARGETS:
@@ -109,21 +118,24 @@ def export(data_dir: str, output: str, max_len: int, train_targets: str = "all")
     out = Path(output).resolve()
     name = out.name
     if name in RESERVED_NAMES:
-        raise ValueError(f"the output directory's name is RecBole's dataset name; {name!r} makes RecBole 1.2.1 read "
-                         f"its bundled copy instead of these files: choose another name")
+        raise ValueError(
+            f"the output directory's name is RecBole's dataset name; {name!r} makes RecBole 1.2.1 read "
+            f"its bundled copy instead of these files: choose another name"
+        )
     spec = load_feature_spec(data_dir)
     missing = [s for s in SPLITS if s not in spec.splits]
     if missing:
         raise ValueError(f"{data_dir} has no {missing} split(s); the export needs train, valid and test")
     if spec.protocol.get("targets_per_record") != 1:
-        raise ValueError(f"{data_dir}: protocol {spec.protocol.get('split')!r} with targets_per_record="
-                         f"{spec.protocol.get('targets_per_record')!r}; the export needs one target per record")
+        raise ValueError(
+            f"{data_dir}: protocol {spec.protocol.get('split')!r} with targets_per_record="
+            f"{spec.protocol.get('targets_per_record')!r}; the export needs one target per record"
+        )
     started = time.time()
     records = {split: read_split(spec, split) for split in SPLITS}
     vocab_size = spec.vocabulary.size
     out.mkdir(parents=True, exist_ok=True)
-    counts = {"train": _write_train(out / f"{name}.train.inter", records["train"], vocab_size, max_len,
-                                    train_targets)}
+    counts = {"train": _write_train(out / f"{name}.train.inter", records["train"], vocab_size, max_len, train_targets)}
     consistency = {"valid_history_is_train": 0, "test_history_is_valid_plus_target": 0}
     for split in ("valid", "test"):
         counts[split] = _write_eval(out / f"{name}.{split}.inter", split, records, vocab_size, max_len, consistency)
@@ -147,7 +159,9 @@ def export(data_dir: str, output: str, max_len: int, train_targets: str = "all")
             "benchmark_filename": list(SPLITS),
             "load_col": {"inter": ["user_id", "item_id_list", "item_id", "timestamp"], "item": ["item_id"]},
             "alias_of_item_id": ["item_id_list"],
-            "USER_ID_FIELD": "user_id", "ITEM_ID_FIELD": "item_id", "TIME_FIELD": "timestamp",
+            "USER_ID_FIELD": "user_id",
+            "ITEM_ID_FIELD": "item_id",
+            "TIME_FIELD": "timestamp",
             "MAX_ITEM_LIST_LENGTH": max_len,
         },
         "seconds": round(time.time() - started, 2),
@@ -157,12 +171,13 @@ def export(data_dir: str, output: str, max_len: int, train_targets: str = "all")
     return manifest
 
 
-
 def _check_ids(split: str, sid: str, ids: list, vocab_size: int) -> None:
     bad = [i for i in ids if not FIRST_ITEM <= i < vocab_size]
     if bad:
-        raise ValueError(f"split {split!r}, sequence {sid!r}: ids {bad[:5]} are not real items in [2, {vocab_size})"
-                         f" (PAD/OOV cannot be exported as RecBole items)")
+        raise ValueError(
+            f"split {split!r}, sequence {sid!r}: ids {bad[:5]} are not real items in [2, {vocab_size})"
+            f" (PAD/OOV cannot be exported as RecBole items)"
+        )
 
 
 def _write_train(path: Path, train: dict, vocab_size: int, max_len: int, train_targets: str) -> dict:
@@ -210,8 +225,15 @@ def _write_manifest(out: Path, manifest: dict) -> None:
     os.replace(tmp, out / "export.json")
 
 
-def check_with_recbole(data_dir: str, output: str, max_len: int, train_targets: str,
-                       recbole_python: str = str(RECBOLE_PYTHON), sample_users: int = 200, seed: int = 0) -> dict:
+def check_with_recbole(
+    data_dir: str,
+    output: str,
+    max_len: int,
+    train_targets: str,
+    recbole_python: str = str(RECBOLE_PYTHON),
+    sample_users: int = 200,
+    seed: int = 0,
+) -> dict:
     """Has RecBole load the exported files and compares what its dataloaders hold with our records.
 
     Raises ``AssertionError`` listing examples on any mismatch; returns a summary of what was compared.
@@ -220,17 +242,32 @@ def check_with_recbole(data_dir: str, output: str, max_len: int, train_targets: 
 
     import tfseqrec  # noqa: F401
     from tfseqrec.data.spec import load_feature_spec
+
     spec = load_feature_spec(data_dir)
     with tempfile.TemporaryDirectory() as tmp:
         dump_path = os.path.join(tmp, "recbole_dump.json")
-        cmd = [recbole_python, str(HERE / "run_recbole.py"), "--data-dir", str(output), "--model", "SASRec",
-               "--dump-dataset", dump_path, "--dump-train-users", str(sample_users), "--seed", str(seed),
-               "--output", os.path.join(tmp, "run")]
+        cmd = [
+            recbole_python,
+            str(HERE / "run_recbole.py"),
+            "--data-dir",
+            str(output),
+            "--model",
+            "SASRec",
+            "--dump-dataset",
+            dump_path,
+            "--dump-train-users",
+            str(sample_users),
+            "--seed",
+            str(seed),
+            "--output",
+            os.path.join(tmp, "run"),
+        ]
         env = dict(os.environ, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1")
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if proc.returncode != 0:
-            raise RuntimeError(f"RecBole could not load the export ({' '.join(cmd)}):\n"
-                               f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+            raise RuntimeError(
+                f"RecBole could not load the export ({' '.join(cmd)}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+            )
         with open(dump_path, encoding="utf-8") as f:
             dump = json.load(f)
 
@@ -239,27 +276,34 @@ def check_with_recbole(data_dir: str, output: str, max_len: int, train_targets: 
     expected_items = {str(i) for i in range(2, spec.vocabulary.size)}
     if set(dump["catalogue"]) != expected_items:
         extra, lacking = set(dump["catalogue"]) - expected_items, expected_items - set(dump["catalogue"])
-        problems.append(f"catalogue: RecBole has {len(dump['catalogue'])} items, ours {len(expected_items)} "
-                        f"(extra {sorted(extra)[:5]}, missing {sorted(lacking)[:5]})")
+        problems.append(
+            f"catalogue: RecBole has {len(dump['catalogue'])} items, ours {len(expected_items)} "
+            f"(extra {sorted(extra)[:5]}, missing {sorted(lacking)[:5]})"
+        )
     if dump["max_item_list_len"] > max_len:
         problems.append(f"RecBole item_id_list width {dump['max_item_list_len']} > max_len {max_len}")
     for split in ("valid", "test"):
-        ours = {sid: (hist, tgt) for sid, (hist, tgt) in read_split(spec, split, max_len=max_len).items()
-                if tgt is not None}
+        ours = {
+            sid: (hist, tgt) for sid, (hist, tgt) in read_split(spec, split, max_len=max_len).items() if tgt is not None
+        }
         theirs = dump["splits"][split]
         if dump["duplicates"][split]:
             problems.append(f"{split}: users with more than one RecBole row: {dump['duplicates'][split][:5]}")
         if set(ours) != set(theirs):
-            problems.append(f"{split}: user sets differ: only ours {sorted(set(ours) - set(theirs))[:5]}, "
-                            f"only RecBole {sorted(set(theirs) - set(ours))[:5]}")
+            problems.append(
+                f"{split}: user sets differ: only ours {sorted(set(ours) - set(theirs))[:5]}, "
+                f"only RecBole {sorted(set(theirs) - set(ours))[:5]}"
+            )
         bad = []
         for sid in sorted(set(ours) & set(theirs)):
             hist, tgt = ours[sid]
             row = theirs[sid]
             got_hist = [int(t) for t in row["history"]]
             if got_hist != hist or int(row["target"]) != tgt or not row["padding_is_zero"]:
-                bad.append(f"{sid}: ours {hist[-5:]} -> {tgt} (len {len(hist)}), RecBole {got_hist[-5:]} -> "
-                           f"{row['target']} (len {len(got_hist)}, padding zero: {row['padding_is_zero']})")
+                bad.append(
+                    f"{sid}: ours {hist[-5:]} -> {tgt} (len {len(hist)}), RecBole {got_hist[-5:]} -> "
+                    f"{row['target']} (len {len(got_hist)}, padding zero: {row['padding_is_zero']})"
+                )
         if bad:
             problems.append(f"{split}: {len(bad)} users' history/target differ, e.g. " + "; ".join(bad[:3]))
         compared[split] = {"users": len(set(ours) & set(theirs)), "mismatches": len(bad)}
@@ -274,8 +318,9 @@ def check_with_recbole(data_dir: str, output: str, max_len: int, train_targets: 
         if sorted(got, key=repr) != sorted(want, key=repr):
             bad.append(f"{sid}: {len(want)} expected rows, RecBole has {len(got)}")
     if bad:
-        problems.append(f"train: {len(bad)} of {len(sampled)} sampled users' training rows differ, e.g. "
-                        + "; ".join(bad[:3]))
+        problems.append(
+            f"train: {len(bad)} of {len(sampled)} sampled users' training rows differ, e.g. " + "; ".join(bad[:3])
+        )
     expected_rows = sum(len(train_rows(items, max_len, train_targets)) for items, _ in train.values())
     if dump["train_samples"] != expected_rows:
         problems.append(f"train: RecBole has {dump['train_samples']} training samples, expected {expected_rows}")
@@ -284,42 +329,61 @@ def check_with_recbole(data_dir: str, output: str, max_len: int, train_targets: 
         raise AssertionError("RecBole's view of the export differs from our split:\n  " + "\n  ".join(problems))
     rng = np.random.default_rng(seed)
     example = str(rng.choice(sorted(dump["splits"]["test"]))) if dump["splits"]["test"] else None
-    return {"ok": True, "recbole_item_num": dump["item_num"], "recbole_user_num": dump["user_num"],
-            "compared": compared, "example_user": example,
-            "example_test_history_tail": dump["splits"]["test"][example]["history"][-5:] if example else None}
+    return {
+        "ok": True,
+        "recbole_item_num": dump["item_num"],
+        "recbole_user_num": dump["user_num"],
+        "compared": compared,
+        "example_user": example,
+        "example_test_history_tail": dump["splits"]["test"][example]["history"][-5:] if example else None,
+    }
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", required=True, help="output directory of `tfseqrec preprocess`")
-    parser.add_argument("--output", required=True, help="directory for the atomic files; its name is the RecBole "
-                                                        "dataset name")
+    parser.add_argument(
+        "--output", required=True, help="directory for the atomic files; its name is the RecBole dataset name"
+    )
     parser.add_argument("--max-len", type=int, required=True, help="MAX_ITEM_LIST_LENGTH (the models' max_len)")
-    parser.add_argument("--train-targets", choices=TRAIN_TARGETS, default="all",
-                        help="all: every prefix of the training sequence (RecBole's augmentation); window: only the "
-                             "last max-len targets (those our padded training predicts)")
-    parser.add_argument("--check", choices=("auto", "on", "off"), default="auto",
-                        help="have RecBole load the files and compare with our records (auto: when its venv exists)")
+    parser.add_argument(
+        "--train-targets",
+        choices=TRAIN_TARGETS,
+        default="all",
+        help="all: every prefix of the training sequence (RecBole's augmentation); window: only the "
+        "last max-len targets (those our padded training predicts)",
+    )
+    parser.add_argument(
+        "--check",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="have RecBole load the files and compare with our records (auto: when its venv exists)",
+    )
     parser.add_argument("--check-users", type=int, default=200, help="users whose training rows are compared")
     parser.add_argument("--recbole-python", default=str(RECBOLE_PYTHON), help="python of the RecBole virtualenv")
     args = parser.parse_args(argv)
 
     manifest = export(args.data_dir, args.output, args.max_len, args.train_targets)
     c = manifest["counts"]
-    print(f"wrote {args.output}: train {c['train']['rows']:,} rows ({c['train']['users']:,} users), "
-          f"valid {c['valid']['rows']:,}, test {c['test']['rows']:,}; {manifest['num_items']:,} items; "
-          f"max_len {args.max_len}, train targets {args.train_targets} [{manifest['seconds']:.1f} s]")
+    print(
+        f"wrote {args.output}: train {c['train']['rows']:,} rows ({c['train']['users']:,} users), "
+        f"valid {c['valid']['rows']:,}, test {c['test']['rows']:,}; {manifest['num_items']:,} items; "
+        f"max_len {args.max_len}, train targets {args.train_targets} [{manifest['seconds']:.1f} s]"
+    )
     print(f"consistency of our records: {manifest['consistency']}")
     run_check = args.check == "on" or (args.check == "auto" and os.path.exists(args.recbole_python))
     if args.check == "on" and not os.path.exists(args.recbole_python):
-        print(f"error: --check on but {args.recbole_python} does not exist (run benchmarks/peers/setup_recbole.sh)",
-              file=sys.stderr)
+        print(
+            f"error: --check on but {args.recbole_python} does not exist (run benchmarks/peers/setup_recbole.sh)",
+            file=sys.stderr,
+        )
         return 2
     if run_check:
         started = time.time()
         try:
-            result = check_with_recbole(args.data_dir, args.output, args.max_len, args.train_targets,
-                                        args.recbole_python, args.check_users)
+            result = check_with_recbole(
+                args.data_dir, args.output, args.max_len, args.train_targets, args.recbole_python, args.check_users
+            )
         except AssertionError as e:
             manifest["check"] = {"ok": False, "error": str(e)}
             _write_manifest(Path(args.output).resolve(), manifest)
@@ -329,10 +393,12 @@ def main(argv=None) -> int:
         manifest["check"] = result
         _write_manifest(Path(args.output).resolve(), manifest)
         comp = result["compared"]
-        print(f"check ok: RecBole's valid ({comp['valid']['users']:,} users) and test ({comp['test']['users']:,} "
-              f"users) histories and targets equal ours truncated to {args.max_len}; training rows of "
-              f"{comp['train']['sampled_users']} sampled users equal; {comp['train']['samples']:,} training samples; "
-              f"catalogue {result['recbole_item_num'] - 1:,} items [{result['seconds']} s]")
+        print(
+            f"check ok: RecBole's valid ({comp['valid']['users']:,} users) and test ({comp['test']['users']:,} "
+            f"users) histories and targets equal ours truncated to {args.max_len}; training rows of "
+            f"{comp['train']['sampled_users']} sampled users equal; {comp['train']['samples']:,} training samples; "
+            f"catalogue {result['recbole_item_num'] - 1:,} items [{result['seconds']} s]"
+        )
     elif args.check == "off":
         print("check skipped (--check off)")
     else:

@@ -21,6 +21,7 @@ This script measures two bounds on the same machine and sets them against those 
 Writes ``limits.json`` and ``limits.md`` into the report folder and prints the table. The machine should be idle
 (the CPU used by other processes during the timing is recorded, as in throughput.py).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,7 +48,9 @@ def _peak_kib():
         if line.startswith("VmHWM:"):
             return int(line.split()[1])
 """
-TF_FLOOR_CODE = PEAK_CODE + """
+TF_FLOOR_CODE = (
+    PEAK_CODE
+    + """
 import os
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -56,11 +59,15 @@ import tf_keras  # noqa: F401 (the Keras 2 every TFRS model needs)
 tf.matmul(tf.ones([8, 8]), tf.ones([8, 8])).numpy()
 print(_peak_kib())
 """
-TORCH_FLOOR_CODE = PEAK_CODE + """
+)
+TORCH_FLOOR_CODE = (
+    PEAK_CODE
+    + """
 import torch
 (torch.ones(8, 8) @ torch.ones(8, 8)).sum().item()
 print(_peak_kib())
 """
+)
 
 
 def peak_memory_mib(python: str, code: str) -> float:
@@ -97,12 +104,15 @@ def table(report: dict) -> str:
         f"(best: {c['best']}{_plain_best(c['measured'])}; other processes used "
         f"{'?' if c['other_cores'] is None else format(c['other_cores'], '.2f')} cores meanwhile). "
         "Memory floor (fresh process: import tensorflow + tf_keras, one matmul): "
-        f"{report['tf_floor_mib']:,.0f} MiB" + (f"; import torch alone: {report['torch_floor_mib']:,.0f} MiB"
-                                                 if report.get("torch_floor_mib") else "") + ".",
+        f"{report['tf_floor_mib']:,.0f} MiB"
+        + (f"; import torch alone: {report['torch_floor_mib']:,.0f} MiB" if report.get("torch_floor_mib") else "")
+        + ".",
         "",
         "| model | RecBole targets/s | ours targets/s (ratio) | ceiling / RecBole (best possible ratio; target "
         f">= {SPEED_TARGET:.0f}x) | RecBole peak MiB | ours peak MiB (ratio) | TF floor / RecBole (best possible "
-        f"ratio; target <= {MEMORY_TARGET}) |", "|" + "---|" * 7]
+        f"ratio; target <= {MEMORY_TARGET}) |",
+        "|" + "---|" * 7,
+    ]
     for r in report["rows"]:
         lines.append(
             f"| {r['model']} | {r['recbole_targets_per_second']:,.0f} | {r['ours_targets_per_second']:,.0f} "
@@ -110,11 +120,16 @@ def table(report: dict) -> str:
             f"({'reachable' if r['best_speed_ratio'] >= SPEED_TARGET else 'unreachable'}) | "
             f"{r['recbole_peak_mib']:,.0f} | {r['ours_peak_mib']:,.0f} ({r['ours_memory_ratio']:.2f}) | "
             f"{r['best_memory_ratio']:.2f} ({'reachable' if r['best_memory_ratio'] <= MEMORY_TARGET else 'unreachable'}"
-            ") |")
+            ") |"
+        )
     measured_on = (report.get("throughput_machine") or {}).get("cpu_model")
-    lines += ["", "RecBole's and our figures are the throughput report's (same folder"
-              + (f", measured on {measured_on}" if measured_on else "") + "). BERT4Rec: RecBole counts its "
-              "masked positions, ours every non-padding position, so its ceiling ratio compares unlike targets."]
+    lines += [
+        "",
+        "RecBole's and our figures are the throughput report's (same folder"
+        + (f", measured on {measured_on}" if measured_on else "")
+        + "). BERT4Rec: RecBole counts its "
+        "masked positions, ours every non-padding position, so its ceiling ratio compares unlike targets.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -125,8 +140,13 @@ def main() -> int:
     source.add_argument("--items", type=int, help="catalogue size of the report's dataset")
     source.add_argument("--data-dir", help="our preprocessed data of the report's dataset (reads its item count)")
     parser.add_argument("--dim", type=int, default=64, help="embedding width of the report's models")
-    parser.add_argument("--targets", type=int, nargs="+", default=[1024, 4096, 16384],
-                        help="targets per timed call; the fastest is kept")
+    parser.add_argument(
+        "--targets",
+        type=int,
+        nargs="+",
+        default=[1024, 4096, 16384],
+        help="targets per timed call; the fastest is kept",
+    )
     parser.add_argument("--recbole-python", default=str(RECBOLE_PYTHON))
     args = parser.parse_args()
     folder = Path(args.report)
@@ -141,41 +161,58 @@ def main() -> int:
     machine = describe()
     report_cpu = (source.get("machine") or {}).get("cpu_model")
     if report_cpu is None or report_cpu != machine["cpu_model"]:
-        print(f"warning: {source_file} was measured on {report_cpu or 'an unrecorded CPU'}, this is "
-              f"{machine['cpu_model']}: the bounds are only comparable with figures taken on the same machine",
-              file=sys.stderr)
+        print(
+            f"warning: {source_file} was measured on {report_cpu or 'an unrecorded CPU'}, this is "
+            f"{machine['cpu_model']}: the bounds are only comparable with figures taken on the same machine",
+            file=sys.stderr,
+        )
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # tfseqrec's import already chose Keras 2
     tf_floor = peak_memory_mib(sys.executable, TF_FLOOR_CODE)
-    torch_floor = (peak_memory_mib(args.recbole_python, TORCH_FLOOR_CODE)
-                   if Path(args.recbole_python).exists() else None)
+    torch_floor = peak_memory_mib(args.recbole_python, TORCH_FLOOR_CODE) if Path(args.recbole_python).exists() else None
     speeds = {}
     with CpuContention() as contention:
         for layer in LAYERS:
             for targets in args.targets:
                 for jit in (False, True):
                     name = f"{layer} layer, {targets} targets per call, {'XLA' if jit else 'graph'}"
-                    speeds[name] = output_layer_targets_per_second(items, args.dim, targets, jit_compile=jit,
-                                                                   layer=layer)
+                    speeds[name] = output_layer_targets_per_second(
+                        items, args.dim, targets, jit_compile=jit, layer=layer
+                    )
                     print(f"output layer, {name}: {speeds[name]:,.0f} targets/s", flush=True)
     best = max(speeds, key=speeds.get)
     rows = []
     for r in measured:
         theirs, ours = r["recbole"], r["ours"]
-        rows.append({
-            "model": r["model"],
-            "recbole_targets_per_second": theirs["targets_per_second"],
-            "ours_targets_per_second": ours["targets_per_second"],
-            "ours_speed_ratio": ours["targets_per_second"] / theirs["targets_per_second"],
-            "best_speed_ratio": speeds[best] / theirs["targets_per_second"],
-            "recbole_peak_mib": theirs["peak_memory_mib"], "ours_peak_mib": ours["peak_memory_mib"],
-            "ours_memory_ratio": ours["peak_memory_mib"] / theirs["peak_memory_mib"],
-            "best_memory_ratio": tf_floor / theirs["peak_memory_mib"]})
-    report = {"items": items, "dim": args.dim, "date": time.strftime("%Y-%m-%d"), "machine": machine,
-              "ceiling": {"targets_per_second": speeds[best], "best": best, "measured": speeds,
-                          "other_cores": contention.other_cores},
-              "throughput_machine": source.get("machine"), "tf_floor_mib": tf_floor, "torch_floor_mib": torch_floor,
-              "rows": rows}
+        rows.append(
+            {
+                "model": r["model"],
+                "recbole_targets_per_second": theirs["targets_per_second"],
+                "ours_targets_per_second": ours["targets_per_second"],
+                "ours_speed_ratio": ours["targets_per_second"] / theirs["targets_per_second"],
+                "best_speed_ratio": speeds[best] / theirs["targets_per_second"],
+                "recbole_peak_mib": theirs["peak_memory_mib"],
+                "ours_peak_mib": ours["peak_memory_mib"],
+                "ours_memory_ratio": ours["peak_memory_mib"] / theirs["peak_memory_mib"],
+                "best_memory_ratio": tf_floor / theirs["peak_memory_mib"],
+            }
+        )
+    report = {
+        "items": items,
+        "dim": args.dim,
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": machine,
+        "ceiling": {
+            "targets_per_second": speeds[best],
+            "best": best,
+            "measured": speeds,
+            "other_cores": contention.other_cores,
+        },
+        "throughput_machine": source.get("machine"),
+        "tf_floor_mib": tf_floor,
+        "torch_floor_mib": torch_floor,
+        "rows": rows,
+    }
     text = table(report)
     (folder / "limits.json").write_text(json.dumps(report, indent=1))
     (folder / "limits.md").write_text(text)

@@ -16,6 +16,7 @@ the Wilcoxon and Holm p-values. With ``--readme FILE`` the text replaces the blo
 ``<!-- tfseqrec-peers-results:start -->`` and ``<!-- tfseqrec-peers-results:end -->`` in FILE, so the figures there
 are never typed by hand.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,18 +40,23 @@ PEERS_END = "<!-- tfseqrec-peers-results:end -->"
 def throughput_section(reports: list[tuple[str, dict]]) -> list[str]:
     """One table row per (report, model): targets per second and peak memory, ours against RecBole; with the best
     ratios any TensorFlow full-cross-entropy trainer could reach there when the report has a ``limits.py`` result."""
-    lines = ["| data | model | ours targets/s | RecBole targets/s | ratio (target >= 100x) | ours peak MiB | "
-             "RecBole peak MiB | memory ratio (target <= 0.25) | other processes' cores (ours / RecBole) | "
-             "best possible for TensorFlow (speed / memory) |", "|" + "---|" * 10]
+    lines = [
+        "| data | model | ours targets/s | RecBole targets/s | ratio (target >= 100x) | ours peak MiB | "
+        "RecBole peak MiB | memory ratio (target <= 0.25) | other processes' cores (ours / RecBole) | "
+        "best possible for TensorFlow (speed / memory) |",
+        "|" + "---|" * 10,
+    ]
     for title, report in reports:
         limits = {r["model"]: r for r in (report.get("limits") or {}).get("rows", [])}
         for row in report["rows"]:
             c = throughput.row_cells(row)
             best = limits.get(row["model"])
             bound = "" if best is None else f"{best['best_speed_ratio']:.1f}x / {best['best_memory_ratio']:.2f}"
-            lines.append(f"| {title} | {row['model']} | {c['ours']} | {c['recbole']} | {c['speed']} | "
-                         f"{c['ours_memory']} | {c['recbole_memory']} | {c['memory']} | {c['other_cores']} | "
-                         f"{bound} |")
+            lines.append(
+                f"| {title} | {row['model']} | {c['ours']} | {c['recbole']} | {c['speed']} | "
+                f"{c['ours_memory']} | {c['recbole_memory']} | {c['memory']} | {c['other_cores']} | "
+                f"{bound} |"
+            )
     return lines
 
 
@@ -63,10 +69,15 @@ def comparison_section(title: str, table: dict) -> list[str]:
         lo, hi = c["diff_ci"]
         paired.setdefault(c["a"], []).append(
             f"vs {c['b']}: {c['diff']:+.4f} [{lo:+.4f}, {hi:+.4f}], p {format_p(c['wilcoxon_p'])} "
-            f"(Holm {format_p(c['holm_p'])})")
-    lines = [f"**{title}**", "",
-             "| run | system | NDCG@10 [95% CI] | HR@10 [95% CI] | epochs (best) | stopped by | train min | "
-             "targets/s | machine load | paired NDCG@10 difference, Wilcoxon p |", "|" + "---|" * 10]
+            f"(Holm {format_p(c['holm_p'])})"
+        )
+    lines = [
+        f"**{title}**",
+        "",
+        "| run | system | NDCG@10 [95% CI] | HR@10 [95% CI] | epochs (best) | stopped by | train min | "
+        "targets/s | machine load | paired NDCG@10 difference, Wilcoxon p |",
+        "|" + "---|" * 10,
+    ]
     for s in table["systems"]:
         if s.get("NDCG@10") is None:  # a throughput-only run: no accuracy to show here
             continue
@@ -74,10 +85,12 @@ def comparison_section(title: str, table: dict) -> list[str]:
         epochs = "" if costs.get("epochs_run") is None else f"{costs['epochs_run']} ({costs.get('best_epoch')})"
         minutes = costs.get("train_minutes")
         speed = costs.get("targets_per_second")
-        lines.append(f"| {s['name']} | {s['system']} | {with_ci(s, 'NDCG@10')} | {with_ci(s, 'HR@10')} | {epochs} | "
-                     f"{costs.get('stopped_by') or ''} | {'' if minutes is None else f'{minutes:.1f}'} | "
-                     f"{'' if speed is None else f'{speed:,.0f}'} | {_load(costs)} | "
-                     f"{'; '.join(paired.get(s['name'], []))} |")
+        lines.append(
+            f"| {s['name']} | {s['system']} | {with_ci(s, 'NDCG@10')} | {with_ci(s, 'HR@10')} | {epochs} | "
+            f"{costs.get('stopped_by') or ''} | {'' if minutes is None else f'{minutes:.1f}'} | "
+            f"{'' if speed is None else f'{speed:,.0f}'} | {_load(costs)} | "
+            f"{'; '.join(paired.get(s['name'], []))} |"
+        )
     return lines
 
 
@@ -86,28 +99,33 @@ def section(throughputs: list[tuple[str, dict]], comparisons: list[tuple[str, di
     if throughputs:
         lines += ["**Training throughput and peak memory** (same model sizes, batch 128, one process at a time)", ""]
         lines += throughput_section(throughputs) + [""]
-        lines += ["Targets: ours = every next-item position of a training window (BERT4Rec: every non-padding "
-                  "position, of which ~20% are masked), RecBole = one per (prefix, next item) sample (BERT4Rec: its "
-                  "masked positions). Other processes' cores: CPU used by everything else during the measurement; "
-                  f"above {throughput.BUSY_OTHER_CORES} a ratio is marked not comparable. Best possible for "
-                  "TensorFlow "
-                  "(benchmarks/peers/limits.py, same session as the report): the output layer's forward and backward "
-                  "alone over the whole catalogue (no encoder, no optimizer; the fastest layer its limits.json timed: "
-                  "TensorFlow's plain one, and tfseqrec's fused one in reports measured since that exists) divided by "
-                  "RecBole's targets/s, and the peak memory of a process that only imports "
-                  "TensorFlow divided by RecBole's peak: no TensorFlow trainer with such an output layer can beat "
-                  "these ratios on this machine.", ""]
+        lines += [
+            "Targets: ours = every next-item position of a training window (BERT4Rec: every non-padding "
+            "position, of which ~20% are masked), RecBole = one per (prefix, next item) sample (BERT4Rec: its "
+            "masked positions). Other processes' cores: CPU used by everything else during the measurement; "
+            f"above {throughput.BUSY_OTHER_CORES} a ratio is marked not comparable. Best possible for "
+            "TensorFlow "
+            "(benchmarks/peers/limits.py, same session as the report): the output layer's forward and backward "
+            "alone over the whole catalogue (no encoder, no optimizer; the fastest layer its limits.json timed: "
+            "TensorFlow's plain one, and tfseqrec's fused one in reports measured since that exists) divided by "
+            "RecBole's targets/s, and the peak memory of a process that only imports "
+            "TensorFlow divided by RecBole's peak: no TensorFlow trainer with such an output layer can beat "
+            "these ratios on this machine.",
+            "",
+        ]
     protocols = []
     for title, table in comparisons:
         lines += comparison_section(title, table) + [""]
         if table.get("protocol") and table["protocol"] not in protocols:
             protocols.append(table["protocol"])
     if protocols:
-        lines.append("Accuracy protocol: " + "; ".join(protocols) + ". Paired tests over the same users "
-                     "(matched by sequence id), Holm across each report's comparisons. Machine load: CPU cores "
-                     "other processes used during our training, or the 1-minute load average when RecBole's run "
-                     f"started (its own threads included; {os.cpu_count()} CPUs here); '?': not recorded. Under "
-                     "load RecBole's (PyTorch's) training slows far more than ours: budgets then favour ours.")
+        lines.append(
+            "Accuracy protocol: " + "; ".join(protocols) + ". Paired tests over the same users "
+            "(matched by sequence id), Holm across each report's comparisons. Machine load: CPU cores "
+            "other processes used during our training, or the 1-minute load average when RecBole's run "
+            f"started (its own threads included; {os.cpu_count()} CPUs here); '?': not recorded. Under "
+            "load RecBole's (PyTorch's) training slows far more than ours: budgets then favour ours."
+        )
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -121,8 +139,7 @@ def _load(costs: dict) -> str:
     return "?"
 
 
-def _titled(values: list[str] | None, flag: str, filename: str,
-            companion: str | None = None) -> list[tuple[str, dict]]:
+def _titled(values: list[str] | None, flag: str, filename: str, companion: str | None = None) -> list[tuple[str, dict]]:
     """Parses TITLE=DIR values and loads DIR/filename; DIR/companion, when given and present, is added to the
     loaded object under the companion's stem (``limits.json`` -> ``limits``)."""
     out = []
@@ -149,12 +166,21 @@ def _load_json(path: Path) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--throughput", action="append", metavar="TITLE=DIR",
-                        help="a throughput.py output directory (holds throughput.json)")
-    parser.add_argument("--comparison", action="append", metavar="TITLE=DIR",
-                        help="a compare.py output directory (holds comparison.json)")
-    parser.add_argument("--readme", metavar="FILE",
-                        help=f"rewrite the block between {PEERS_START} and {PEERS_END} in FILE")
+    parser.add_argument(
+        "--throughput",
+        action="append",
+        metavar="TITLE=DIR",
+        help="a throughput.py output directory (holds throughput.json)",
+    )
+    parser.add_argument(
+        "--comparison",
+        action="append",
+        metavar="TITLE=DIR",
+        help="a compare.py output directory (holds comparison.json)",
+    )
+    parser.add_argument(
+        "--readme", metavar="FILE", help=f"rewrite the block between {PEERS_START} and {PEERS_END} in FILE"
+    )
     args = parser.parse_args(argv)
     throughputs = _titled(args.throughput, "--throughput", "throughput.json", companion="limits.json")
     comparisons = _titled(args.comparison, "--comparison", "comparison.json")

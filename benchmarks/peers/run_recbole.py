@@ -49,6 +49,7 @@ Outputs in ``--output``: ``metrics.json`` (``summary`` / ``protocol`` / ``config
 plus ``training`` and ``machine``), ``per_user.npz`` (``rank``, ``HR@10``, ``NDCG@10``, ... per test user and
 ``sequence_ids``: our user ids), RecBole's log under ``log/``.
 """
+
 from __future__ import annotations
 
 import os
@@ -88,8 +89,7 @@ torch.autograd.set_detect_anomaly(False)
 
 MODELS = ("SASRec", "GRU4Rec", "BERT4Rec")
 SOURCE = f"recbole {recbole.__version__}"
-DEFAULTS = {"embedding_dim": 64, "layers": 2, "heads": 1, "dropout": 0.1, "batch_size": 128,
-            "learning_rate": 1e-3}
+DEFAULTS = {"embedding_dim": 64, "layers": 2, "heads": 1, "dropout": 0.1, "batch_size": 128, "learning_rate": 1e-3}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -98,13 +98,25 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--model", choices=MODELS, default="SASRec")
     p.add_argument("--max-len", type=int, default=None, help="MAX_ITEM_LIST_LENGTH; must equal the export's")
     p.add_argument("--embedding-dim", type=int, default=None, help=f"default {DEFAULTS['embedding_dim']}")
-    p.add_argument("--layers", type=int, default=None, help=f"transformer blocks / GRU layers (default "
-                                                           f"{DEFAULTS['layers']}; GRU4Rec: 1)")
+    p.add_argument(
+        "--layers",
+        type=int,
+        default=None,
+        help=f"transformer blocks / GRU layers (default {DEFAULTS['layers']}; GRU4Rec: 1)",
+    )
     p.add_argument("--heads", type=int, default=None, help=f"attention heads (default {DEFAULTS['heads']})")
-    p.add_argument("--dropout", type=float, default=None, help=f"hidden and attention dropout (GRU4Rec: its "
-                                                              f"embedding dropout; default {DEFAULTS['dropout']})")
-    p.add_argument("--inner-size", type=int, default=None,
-                   help="feed-forward width (default as ours: SASRec embedding-dim, BERT4Rec 4 x embedding-dim)")
+    p.add_argument(
+        "--dropout",
+        type=float,
+        default=None,
+        help=f"hidden and attention dropout (GRU4Rec: its embedding dropout; default {DEFAULTS['dropout']})",
+    )
+    p.add_argument(
+        "--inner-size",
+        type=int,
+        default=None,
+        help="feed-forward width (default as ours: SASRec embedding-dim, BERT4Rec 4 x embedding-dim)",
+    )
     p.add_argument("--hidden-act", default="relu", help="feed-forward activation (ours: relu; RecBole's default gelu)")
     p.add_argument("--gru-hidden-size", type=int, default=None, help="GRU4Rec hidden size (default embedding-dim)")
     p.add_argument("--mask-ratio", type=float, default=0.2, help="BERT4Rec mask_ratio")
@@ -113,20 +125,34 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=200)
     p.add_argument("--patience", type=int, default=10, help="validations without improvement before stopping")
     p.add_argument("--eval-step", type=int, default=1, help="validate every N epochs")
-    p.add_argument("--time-budget-minutes", type=float, default=None,
-                   help="stop training after this many minutes (with --resume: of this invocation)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue from OUTPUT/resume_state.pt (written after every complete epoch) if it exists")
-    p.add_argument("--throughput-batches", type=int, default=None,
-                   help="only time N training batches (after --warmup-batches) and stop; no evaluation")
+    p.add_argument(
+        "--time-budget-minutes",
+        type=float,
+        default=None,
+        help="stop training after this many minutes (with --resume: of this invocation)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from OUTPUT/resume_state.pt (written after every complete epoch) if it exists",
+    )
+    p.add_argument(
+        "--throughput-batches",
+        type=int,
+        default=None,
+        help="only time N training batches (after --warmup-batches) and stop; no evaluation",
+    )
     p.add_argument("--warmup-batches", type=int, default=2)
     p.add_argument("--eval-batch-size", type=int, default=256)
     p.add_argument("--ks", type=int, nargs="+", default=[1, 5, 10, 20])
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
-    p.add_argument("--from-run", default=None,
-                   help="a `tfseqrec train` run directory: take max_len, embedding, layers, heads, dropout, ffn, "
-                        "batch size and learning rate from its run.json (explicit flags win)")
+    p.add_argument(
+        "--from-run",
+        default=None,
+        help="a `tfseqrec train` run directory: take max_len, embedding, layers, heads, dropout, ffn, "
+        "batch size and learning rate from its run.json (explicit flags win)",
+    )
     p.add_argument("--output", required=True, help="directory for metrics.json, per_user.npz and RecBole's log")
     p.add_argument("--dump-dataset", default=None, help=argparse.SUPPRESS)  # export_split.py's check
     p.add_argument("--dump-train-users", type=int, default=200, help=argparse.SUPPRESS)
@@ -145,18 +171,26 @@ def _resolve(args) -> None:
     if args.from_run:
         run_json = json.loads((Path(args.from_run) / "run.json").read_text())
         mc, cfg = run_json["model_config"], run_json["config"]
-        run = {"max_len": mc.get("max_len"), "embedding_dim": mc.get("embedding_dim"),
-               "layers": mc.get("num_blocks") or len(mc.get("hidden_units") or [0]),
-               "heads": mc.get("num_heads"), "dropout": mc.get("dropout"),
-               "inner_size": mc.get("ffn_dim"), "batch_size": cfg.get("batch_size"),
-               "learning_rate": (cfg.get("optimizer") or {}).get("learning_rate")}
+        run = {
+            "max_len": mc.get("max_len"),
+            "embedding_dim": mc.get("embedding_dim"),
+            "layers": mc.get("num_blocks") or len(mc.get("hidden_units") or [0]),
+            "heads": mc.get("num_heads"),
+            "dropout": mc.get("dropout"),
+            "inner_size": mc.get("ffn_dim"),
+            "batch_size": cfg.get("batch_size"),
+            "learning_rate": (cfg.get("optimizer") or {}).get("learning_rate"),
+        }
         if run_json.get("model") == "gru4rec":
             units = mc.get("hidden_units")
             run["gru_hidden_size"] = units[0] if units else None
         args.from_run_model = run_json.get("model")
     defaults = dict(DEFAULTS, layers=1 if args.model == "GRU4Rec" else DEFAULTS["layers"])
-    for name, default in list(defaults.items()) + [("max_len", args.manifest["max_len"]), ("inner_size", None),
-                                                   ("gru_hidden_size", None)]:
+    for name, default in list(defaults.items()) + [
+        ("max_len", args.manifest["max_len"]),
+        ("inner_size", None),
+        ("gru_hidden_size", None),
+    ]:
         if getattr(args, name) is None:
             value = run.get(name)
             setattr(args, name, value if value is not None else default)
@@ -165,56 +199,76 @@ def _resolve(args) -> None:
     if args.gru_hidden_size is None:
         args.gru_hidden_size = args.embedding_dim
     if args.max_len != args.manifest["max_len"]:
-        sys.exit(f"error: --max-len {args.max_len} differs from the export's max_len {args.manifest['max_len']} "
-                 f"(export again with export_split.py --max-len {args.max_len})")
+        sys.exit(
+            f"error: --max-len {args.max_len} differs from the export's max_len {args.manifest['max_len']} "
+            f"(export again with export_split.py --max-len {args.max_len})"
+        )
 
 
 def recbole_config_dict(args) -> dict:
     data_dir = Path(args.data_dir).resolve()
     manifest = args.manifest
     if data_dir.name != manifest["dataset_name"]:
-        sys.exit(f"error: {data_dir} holds the dataset {manifest['dataset_name']!r}; RecBole needs the directory "
-                 f"name to be the dataset name (rename it back)")
+        sys.exit(
+            f"error: {data_dir} holds the dataset {manifest['dataset_name']!r}; RecBole needs the directory "
+            f"name to be the dataset name (rename it back)"
+        )
     d = dict(manifest["recbole_config"])
-    d.update({
-        "data_path": str(data_dir.parent),
-        "checkpoint_dir": str(Path(args.output).resolve() / "saved"),
-        "MAX_ITEM_LIST_LENGTH": args.max_len,
-        "loss_type": "CE",
-        "train_neg_sample_args": None,
-        # The split is given by the benchmark files; RecBole checks only that order is TO for sequential models.
-        "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "group_by": "user", "mode": "full"},
-        "repeatable": True,
-        "metrics": ["Hit", "NDCG", "MRR"],
-        "topk": list(args.ks),
-        "valid_metric": "NDCG@10",
-        "metric_decimal_place": 6,
-        "train_batch_size": args.batch_size,
-        "eval_batch_size": args.eval_batch_size,
-        "learner": "adam",
-        "learning_rate": args.learning_rate,
-        "weight_decay": 0.0,
-        "epochs": args.epochs,
-        "eval_step": args.eval_step,
-        "stopping_step": args.patience,
-        "seed": args.seed,
-        "reproducibility": True,
-        "shuffle": True,
-        "show_progress": False,
-        "log_wandb": False,
-        "save_dataset": False,
-        "save_dataloaders": False,
-        "state": "INFO",
-    })
+    d.update(
+        {
+            "data_path": str(data_dir.parent),
+            "checkpoint_dir": str(Path(args.output).resolve() / "saved"),
+            "MAX_ITEM_LIST_LENGTH": args.max_len,
+            "loss_type": "CE",
+            "train_neg_sample_args": None,
+            # The split is given by the benchmark files; RecBole checks only that order is TO for sequential models.
+            "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "group_by": "user", "mode": "full"},
+            "repeatable": True,
+            "metrics": ["Hit", "NDCG", "MRR"],
+            "topk": list(args.ks),
+            "valid_metric": "NDCG@10",
+            "metric_decimal_place": 6,
+            "train_batch_size": args.batch_size,
+            "eval_batch_size": args.eval_batch_size,
+            "learner": "adam",
+            "learning_rate": args.learning_rate,
+            "weight_decay": 0.0,
+            "epochs": args.epochs,
+            "eval_step": args.eval_step,
+            "stopping_step": args.patience,
+            "seed": args.seed,
+            "reproducibility": True,
+            "shuffle": True,
+            "show_progress": False,
+            "log_wandb": False,
+            "save_dataset": False,
+            "save_dataloaders": False,
+            "state": "INFO",
+        }
+    )
     if args.model in ("SASRec", "BERT4Rec"):
-        d.update({"n_layers": args.layers, "n_heads": args.heads, "hidden_size": args.embedding_dim,
-                  "inner_size": args.inner_size, "hidden_dropout_prob": args.dropout,
-                  "attn_dropout_prob": args.dropout, "hidden_act": args.hidden_act})
+        d.update(
+            {
+                "n_layers": args.layers,
+                "n_heads": args.heads,
+                "hidden_size": args.embedding_dim,
+                "inner_size": args.inner_size,
+                "hidden_dropout_prob": args.dropout,
+                "attn_dropout_prob": args.dropout,
+                "hidden_act": args.hidden_act,
+            }
+        )
         if args.model == "BERT4Rec":
             d["mask_ratio"] = args.mask_ratio
     else:
-        d.update({"embedding_size": args.embedding_dim, "hidden_size": args.gru_hidden_size,
-                  "num_layers": args.layers, "dropout_prob": args.dropout})
+        d.update(
+            {
+                "embedding_size": args.embedding_dim,
+                "hidden_size": args.gru_hidden_size,
+                "num_layers": args.layers,
+                "dropout_prob": args.dropout,
+            }
+        )
     return d
 
 
@@ -222,8 +276,7 @@ def build(args):
     """RecBole's Config, dataset, dataloaders (public API, as its quick start does)."""
     argv, sys.argv = sys.argv, sys.argv[:1]  # RecBole's Config reads --key=value from the command line
     try:
-        config = Config(model=args.model, dataset=args.manifest["dataset_name"],
-                        config_dict=recbole_config_dict(args))
+        config = Config(model=args.model, dataset=args.manifest["dataset_name"], config_dict=recbole_config_dict(args))
     finally:
         sys.argv = argv
     init_seed(config["seed"], config["reproducibility"])
@@ -253,9 +306,16 @@ def dump_dataset(args, config, dataset, train_data, valid_data, test_data) -> No
     uid, iid = config["USER_ID_FIELD"], config["ITEM_ID_FIELD"]
     seq_field, len_field = iid + config["LIST_SUFFIX"], config["ITEM_LIST_LENGTH_FIELD"]
     users, items = dataset.field2id_token[uid], dataset.field2id_token[iid]
-    out = {"recbole": recbole.__version__, "item_num": int(dataset.item_num), "user_num": int(dataset.user_num),
-           "catalogue": [str(t) for t in items[1:]], "train_samples": len(train_data._dataset),
-           "max_item_list_len": int(dataset.field2seqlen[seq_field]), "splits": {}, "duplicates": {}}
+    out = {
+        "recbole": recbole.__version__,
+        "item_num": int(dataset.item_num),
+        "user_num": int(dataset.user_num),
+        "catalogue": [str(t) for t in items[1:]],
+        "train_samples": len(train_data._dataset),
+        "max_item_list_len": int(dataset.field2seqlen[seq_field]),
+        "splits": {},
+        "duplicates": {},
+    }
     for name, loader in (("valid", valid_data), ("test", test_data)):
         rows, dups = {}, []
         for batch in loader:
@@ -265,8 +325,11 @@ def dump_dataset(args, config, dataset, train_data, valid_data, test_data) -> No
                 token = str(users[u])
                 if token in rows:
                     dups.append(token)
-                rows[token] = {"history": [str(items[i]) for i in seq[:n]], "target": str(items[t]),
-                               "padding_is_zero": bool((seq[n:] == 0).all())}
+                rows[token] = {
+                    "history": [str(items[i]) for i in seq[:n]],
+                    "target": str(items[t]),
+                    "padding_is_zero": bool((seq[n:] == 0).all()),
+                }
         out["splits"][name], out["duplicates"][name] = rows, dups
     inter = train_data._dataset.inter_feat
     train_uids = inter[uid].numpy()
@@ -279,12 +342,15 @@ def dump_dataset(args, config, dataset, train_data, valid_data, test_data) -> No
     for row in np.nonzero(np.isin(train_uids, list(chosen)))[0]:
         n = lens[row]
         train_rows.setdefault(str(users[train_uids[row]]), []).append(
-            {"history": [str(items[i]) for i in seqs[row][:n]], "target": str(items[targets[row]])})
+            {"history": [str(items[i]) for i in seqs[row][:n]], "target": str(items[targets[row]])}
+        )
     out["train_rows"] = train_rows
     with open(args.dump_dataset, "w", encoding="utf-8") as f:
         json.dump(out, f)
-    print(f"dumped RecBole's view of {args.data_dir}: {len(out['splits']['test'])} test users, "
-          f"{out['train_samples']} training samples, {out['item_num'] - 1} items -> {args.dump_dataset}")
+    print(
+        f"dumped RecBole's view of {args.data_dir}: {len(out['splits']['test'])} test users, "
+        f"{out['train_samples']} training samples, {out['item_num'] - 1} items -> {args.dump_dataset}"
+    )
 
 
 class TargetCounter:
@@ -309,18 +375,39 @@ class TargetCounter:
 
 STATE_FILE = "resume_state.pt"
 # arguments that must match for a resumed run to be the same training
-RESUME_KEYS = ("data_dir", "model", "max_len", "embedding_dim", "layers", "heads", "dropout", "inner_size",
-               "hidden_act", "gru_hidden_size", "mask_ratio", "batch_size", "learning_rate", "seed", "eval_step")
+RESUME_KEYS = (
+    "data_dir",
+    "model",
+    "max_len",
+    "embedding_dim",
+    "layers",
+    "heads",
+    "dropout",
+    "inner_size",
+    "hidden_act",
+    "gru_hidden_size",
+    "mask_ratio",
+    "batch_size",
+    "learning_rate",
+    "seed",
+    "eval_step",
+)
 
 
 def save_training_state(path: Path, model, trainer, train_data, args, loop: dict) -> None:
     """Everything needed to continue training after the epoch just finished (the random generators too, the
     training loader's shuffling one included, so that a resumed run trains as an uninterrupted one would);
     written atomically."""
-    state = {"args": {k: getattr(args, k) for k in RESUME_KEYS}, "model": model.state_dict(),
-             "optimizer": trainer.optimizer.state_dict(), "loop": loop, "torch_rng": torch.get_rng_state(),
-             "numpy_rng": np.random.get_state(), "python_rng": random.getstate(),
-             "loader_rng": train_data.generator.get_state()}
+    state = {
+        "args": {k: getattr(args, k) for k in RESUME_KEYS},
+        "model": model.state_dict(),
+        "optimizer": trainer.optimizer.state_dict(),
+        "loop": loop,
+        "torch_rng": torch.get_rng_state(),
+        "numpy_rng": np.random.get_state(),
+        "python_rng": random.getstate(),
+        "loader_rng": train_data.generator.get_state(),
+    }
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
     tmp.replace(path)
@@ -332,8 +419,11 @@ def load_training_state(path: Path, model, trainer, train_data, args) -> dict:
     state = torch.load(path, map_location="cpu", weights_only=False)
     differ = {k: (v, getattr(args, k)) for k, v in state["args"].items() if v != getattr(args, k)}
     if differ:
-        print(f"error: --resume: {path} was written by a run with other arguments (saved, given): {differ}; "
-              "use the same arguments or another --output", file=sys.stderr)
+        print(
+            f"error: --resume: {path} was written by a run with other arguments (saved, given): {differ}; "
+            "use the same arguments or another --output",
+            file=sys.stderr,
+        )
         raise SystemExit(2)
     model.load_state_dict(state["model"])
     trainer.optimizer.load_state_dict(state["optimizer"])
@@ -345,8 +435,11 @@ def load_training_state(path: Path, model, trainer, train_data, args) -> dict:
 
 
 def _invocation(started: float, epochs_after: int) -> dict:
-    return {"started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
-            "seconds": time.time() - started, "epochs_after": epochs_after}
+    return {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
+        "seconds": time.time() - started,
+        "epochs_after": epochs_after,
+    }
 
 
 def _until(iterable, deadline, state):
@@ -376,8 +469,12 @@ def per_user_ranks(model, test_data, config, item_num: int):
             users.append(inter[uid].cpu().numpy())
             targets.append(target.cpu().numpy())
             lengths.append(inter[len_field].cpu().numpy())
-    return (np.concatenate(ranks).astype(np.int64), np.concatenate(users), np.concatenate(targets),
-            np.concatenate(lengths))
+    return (
+        np.concatenate(ranks).astype(np.int64),
+        np.concatenate(users),
+        np.concatenate(targets),
+        np.concatenate(lengths),
+    )
 
 
 def single_target_metrics(ranks: np.ndarray, num_candidates: int, ks) -> dict:
@@ -399,10 +496,17 @@ def single_target_metrics(ranks: np.ndarray, num_candidates: int, ks) -> dict:
 
 
 def machine() -> dict:
-    return {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
-            "load_average_at_end": list(os.getloadavg()),
-            "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "recbole": recbole.__version__,
-            "numpy": np.__version__, "cuda": torch.cuda.is_available()}
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "load_average_at_end": list(os.getloadavg()),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "recbole": recbole.__version__,
+        "numpy": np.__version__,
+        "cuda": torch.cuda.is_available(),
+    }
 
 
 def _jsonable(obj):
@@ -429,8 +533,11 @@ def main(argv=None) -> int:
     if args.dump_dataset:
         args.dump_dataset = str(Path(args.dump_dataset).resolve())
     os.chdir(output)  # RecBole writes log/ and log_tensorboard/ into the working directory
-    print(f"anomaly detection: switched on by RecBole's import: {ANOMALY_ON_AFTER_IMPORT}; switched off: "
-          f"{not torch.is_anomaly_enabled()} (torch.autograd.set_detect_anomaly(False))", flush=True)
+    print(
+        f"anomaly detection: switched on by RecBole's import: {ANOMALY_ON_AFTER_IMPORT}; switched off: "
+        f"{not torch.is_anomaly_enabled()} (torch.autograd.set_detect_anomaly(False))",
+        flush=True,
+    )
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -451,23 +558,43 @@ def main(argv=None) -> int:
     item_num = int(dataset.item_num)
     train_samples = len(train_data._dataset)
     num_params = sum(p.numel() for p in model.parameters())
-    print(f"RecBole {recbole.__version__} {args.model}: {train_samples:,} training samples (one per prefix), "
-          f"{len(valid_data._dataset):,} valid / {len(test_data._dataset):,} test users, {item_num - 1:,} items, "
-          f"{num_params:,} parameters; data built in {data_seconds:.1f} s, RSS {rss_after_data:.0f} MiB", flush=True)
+    print(
+        f"RecBole {recbole.__version__} {args.model}: {train_samples:,} training samples (one per prefix), "
+        f"{len(valid_data._dataset):,} valid / {len(test_data._dataset):,} test users, {item_num - 1:,} items, "
+        f"{num_params:,} parameters; data built in {data_seconds:.1f} s, RSS {rss_after_data:.0f} MiB",
+        flush=True,
+    )
 
-    training: dict = {"train_samples_per_epoch": train_samples, "data_seconds": data_seconds,
-                      "rss_after_data_mib": rss_after_data, "num_parameters": num_params,
-                      "anomaly_detection": {"enabled_by_recbole_import": ANOMALY_ON_AFTER_IMPORT,
-                                            "disabled_for_this_run": not torch.is_anomaly_enabled()}}
+    training: dict = {
+        "train_samples_per_epoch": train_samples,
+        "data_seconds": data_seconds,
+        "rss_after_data_mib": rss_after_data,
+        "num_parameters": num_params,
+        "anomaly_detection": {
+            "enabled_by_recbole_import": ANOMALY_ON_AFTER_IMPORT,
+            "disabled_for_this_run": not torch.is_anomaly_enabled(),
+        },
+    }
     config_out = {k: v for k, v in vars(args).items() if k not in ("manifest",)}
     config_out["recbole_config"] = {k: config[k] for k in recbole_config_dict(args)}
-    config_out["export"] = {k: args.manifest.get(k) for k in ("dataset_name", "source_data_dir", "max_len",
-                                                              "train_targets", "num_items", "counts")}
+    config_out["export"] = {
+        k: args.manifest.get(k)
+        for k in ("dataset_name", "source_data_dir", "max_len", "train_targets", "num_items", "counts")
+    }
 
     if args.throughput_batches:
         training.update(measure_throughput(args, trainer, train_data, counter, train_samples))
-        _write(output, {"summary": {}, "protocol": _protocol(args, item_num, None), "config": config_out,
-                        "training": training, "machine": machine()}, None)
+        _write(
+            output,
+            {
+                "summary": {},
+                "protocol": _protocol(args, item_num, None),
+                "config": config_out,
+                "training": training,
+                "machine": machine(),
+            },
+            None,
+        )
         return 0
 
     loop = TrainingLoop(args, output / STATE_FILE)
@@ -475,20 +602,34 @@ def main(argv=None) -> int:
     test = evaluate_test(args, model, trainer, test_data, config, dataset, item_num)
     summary = test["summary"]
     training.update(loop.summary())
-    training.update({
-        "eval_seconds": test["eval_seconds"], "peak_memory_mib": peak_rss_mib(), "validation_history": loop.history,
-        "recbole_test_result": {k: float(v) for k, v in test["reported"].items()},
-        "recbole_vs_per_user_max_abs_diff": test["max_diff"],
-    })
-    _write(output, {"summary": summary, "protocol": _protocol(args, item_num, test["max_diff"]),
-                    "config": config_out, "training": training, "machine": machine()},
-           (test["per_user"], test["sequence_ids"]))
+    training.update(
+        {
+            "eval_seconds": test["eval_seconds"],
+            "peak_memory_mib": peak_rss_mib(),
+            "validation_history": loop.history,
+            "recbole_test_result": {k: float(v) for k, v in test["reported"].items()},
+            "recbole_vs_per_user_max_abs_diff": test["max_diff"],
+        }
+    )
+    _write(
+        output,
+        {
+            "summary": summary,
+            "protocol": _protocol(args, item_num, test["max_diff"]),
+            "config": config_out,
+            "training": training,
+            "machine": machine(),
+        },
+        (test["per_user"], test["sequence_ids"]),
+    )
     tps = training["targets_per_second"]
-    print(f"{args.model}: test HR@10 {summary.get('HR@10', float('nan')):.4f}, NDCG@10 "
-          f"{summary.get('NDCG@10', float('nan')):.4f}; best epoch {loop.best_epoch} of {loop.epochs_run} "
-          f"({loop.stopped_by}); {training['seconds_per_epoch'] or float('nan'):.1f} s/epoch, "
-          f"{tps or float('nan'):.0f} targets/s, peak RSS {training['peak_memory_mib']:.0f} MiB; results in {output}",
-          flush=True)
+    print(
+        f"{args.model}: test HR@10 {summary.get('HR@10', float('nan')):.4f}, NDCG@10 "
+        f"{summary.get('NDCG@10', float('nan')):.4f}; best epoch {loop.best_epoch} of {loop.epochs_run} "
+        f"({loop.stopped_by}); {training['seconds_per_epoch'] or float('nan'):.1f} s/epoch, "
+        f"{tps or float('nan'):.0f} targets/s, peak RSS {training['peak_memory_mib']:.0f} MiB; results in {output}",
+        flush=True,
+    )
     if not test["max_diff"] <= 1e-4:
         print(f"ERROR: per-user averages differ from RecBole's by {test['max_diff']:.2e} (> 1e-4)", file=sys.stderr)
         return 3
@@ -507,17 +648,25 @@ def measure_throughput(args, trainer, train_data, counter: TargetCounter, train_
     seconds = time.time() - t0
     out = {
         "load_average_before": load_average_before,
-        "mode": "throughput", "warmup_batches": args.warmup_batches, "timed_batches": counter.batches,
-        "timed_seconds": seconds, "seconds_per_batch": seconds / max(counter.batches, 1),
-        "samples": counter.samples, "targets": counter.targets,
-        "samples_per_second": counter.samples / seconds, "targets_per_second": counter.targets / seconds,
+        "mode": "throughput",
+        "warmup_batches": args.warmup_batches,
+        "timed_batches": counter.batches,
+        "timed_seconds": seconds,
+        "seconds_per_batch": seconds / max(counter.batches, 1),
+        "samples": counter.samples,
+        "targets": counter.targets,
+        "samples_per_second": counter.samples / seconds,
+        "targets_per_second": counter.targets / seconds,
         "projected_seconds_per_epoch": train_samples / (counter.samples / seconds),
         "peak_memory_mib": peak_rss_mib(),
     }
-    print(f"throughput: {counter.batches} batches ({counter.samples:,} samples, {counter.targets:,} targets) in "
-          f"{seconds:.2f} s: {out['targets_per_second']:.0f} targets/s, "
-          f"{seconds / counter.batches:.3f} s/batch; projected epoch {out['projected_seconds_per_epoch'] / 60:.1f} "
-          f"min; peak RSS {out['peak_memory_mib']:.0f} MiB", flush=True)
+    print(
+        f"throughput: {counter.batches} batches ({counter.samples:,} samples, {counter.targets:,} targets) in "
+        f"{seconds:.2f} s: {out['targets_per_second']:.0f} targets/s, "
+        f"{seconds / counter.batches:.3f} s/batch; projected epoch {out['projected_seconds_per_epoch'] / 60:.1f} "
+        f"min; peak RSS {out['peak_memory_mib']:.0f} MiB",
+        flush=True,
+    )
     return out
 
 
@@ -553,18 +702,28 @@ class TrainingLoop:
 
     def _resume(self, model, trainer, train_data) -> None:
         loop = load_training_state(self.state_file, model, trainer, train_data, self.args)
-        self.best, self.best_epoch, self.best_state, self.bad = (loop["best"], loop["best_epoch"],
-                                                                 loop["best_state"], loop["bad"])
+        self.best, self.best_epoch, self.best_state, self.bad = (
+            loop["best"],
+            loop["best_epoch"],
+            loop["best_state"],
+            loop["bad"],
+        )
         self.epoch_seconds, self.history = loop["epoch_seconds"], loop["history"]
         self.train_step_seconds = loop["train_step_seconds"]
-        self.epochs_run, self.earlier_seconds, self.invocations = (loop["epochs_run"], loop["train_seconds"],
-                                                                   loop["invocations"])
+        self.epochs_run, self.earlier_seconds, self.invocations = (
+            loop["epochs_run"],
+            loop["train_seconds"],
+            loop["invocations"],
+        )
         self.stopped_by = loop["stopped_by"]
         # more epochs asked for than the finished run had
         self.finished = loop["finished"] and not (self.stopped_by == "epochs" and self.args.epochs > self.epochs_run)
-        print(f"resumed from {self.state_file}: {self.epochs_run} epochs done, best valid NDCG@10 {self.best:.4f} "
-              f"at {self.best_epoch}, {self.earlier_seconds / 60:.1f} min of training so far"
-              + (f"; already finished ({self.stopped_by})" if self.finished else ""), flush=True)
+        print(
+            f"resumed from {self.state_file}: {self.epochs_run} epochs done, best valid NDCG@10 {self.best:.4f} "
+            f"at {self.best_epoch}, {self.earlier_seconds / 60:.1f} min of training so far"
+            + (f"; already finished ({self.stopped_by})" if self.finished else ""),
+            flush=True,
+        )
 
     def _epoch(self, epoch: int, model, trainer, train_data, valid_data, counter: TargetCounter) -> bool:
         """Trains (and maybe validates) one epoch; returns whether training goes on."""
@@ -578,9 +737,14 @@ class TrainingLoop:
         complete = not self.budget["budget_hit"]
         if complete:
             self.epoch_seconds.append(seconds)
-        record = {"epoch": epoch + 1, "train_seconds": seconds, "complete_epoch": complete,
-                  "samples": counter.samples, "targets": counter.targets,
-                  "loss": None if loss is None else float(loss) / max(counter.batches, 1)}
+        record = {
+            "epoch": epoch + 1,
+            "train_seconds": seconds,
+            "complete_epoch": complete,
+            "samples": counter.samples,
+            "targets": counter.targets,
+            "loss": None if loss is None else float(loss) / max(counter.batches, 1),
+        }
         if counter.samples == 0:
             self.stopped_by = "time_budget"
             return False
@@ -599,31 +763,54 @@ class TrainingLoop:
             return False
         return True
 
-    def _validate(self, epoch: int, seconds: float, record: dict, model, trainer, valid_data,
-                  counter: TargetCounter) -> None:
+    def _validate(
+        self, epoch: int, seconds: float, record: dict, model, trainer, valid_data, counter: TargetCounter
+    ) -> None:
         """RecBole's full-ranking validation; keeps the best weights and counts validations without progress."""
         v0 = time.time()
         result = trainer.evaluate(valid_data, load_best_model=False, show_progress=False)
         value = float(result["ndcg@10"])
-        record.update({"valid_seconds": time.time() - v0, "valid": {k: float(v) for k, v in result.items()},
-                       "elapsed_minutes": (self.earlier_seconds + time.time() - self.train_started) / 60})
+        record.update(
+            {
+                "valid_seconds": time.time() - v0,
+                "valid": {k: float(v) for k, v in result.items()},
+                "elapsed_minutes": (self.earlier_seconds + time.time() - self.train_started) / 60,
+            }
+        )
         if value > self.best:
             self.best, self.best_epoch, self.bad = value, epoch + 1, 0
             self.best_state = copy.deepcopy(model.state_dict())
         else:
             self.bad += 1
-        print(f"epoch {epoch + 1}: {seconds:.1f} s, {counter.targets / seconds:.0f} targets/s, loss "
-              f"{record['loss']:.4f}; valid NDCG@10 {value:.4f} (best {self.best:.4f} at {self.best_epoch}) "
-              f"[{record['valid_seconds']:.1f} s, {record['elapsed_minutes']:.1f} min]", flush=True)
+        print(
+            f"epoch {epoch + 1}: {seconds:.1f} s, {counter.targets / seconds:.0f} targets/s, loss "
+            f"{record['loss']:.4f}; valid NDCG@10 {value:.4f} (best {self.best:.4f} at {self.best_epoch}) "
+            f"[{record['valid_seconds']:.1f} s, {record['elapsed_minutes']:.1f} min]",
+            flush=True,
+        )
 
     def _save(self, model, trainer, train_data) -> None:
-        save_training_state(self.state_file, model, trainer, train_data, self.args, {
-            "best": self.best, "best_epoch": self.best_epoch, "best_state": self.best_state, "bad": self.bad,
-            "epoch_seconds": self.epoch_seconds, "history": self.history,
-            "train_step_seconds": self.train_step_seconds,
-            "epochs_run": self.epochs_run, "finished": self.finished, "stopped_by": self.stopped_by,
-            "train_seconds": self.earlier_seconds + time.time() - self.train_started,
-            "invocations": self.invocations + [_invocation(self.train_started, self.epochs_run)]})
+        save_training_state(
+            self.state_file,
+            model,
+            trainer,
+            train_data,
+            self.args,
+            {
+                "best": self.best,
+                "best_epoch": self.best_epoch,
+                "best_state": self.best_state,
+                "bad": self.bad,
+                "epoch_seconds": self.epoch_seconds,
+                "history": self.history,
+                "train_step_seconds": self.train_step_seconds,
+                "epochs_run": self.epochs_run,
+                "finished": self.finished,
+                "stopped_by": self.stopped_by,
+                "train_seconds": self.earlier_seconds + time.time() - self.train_started,
+                "invocations": self.invocations + [_invocation(self.train_started, self.epochs_run)],
+            },
+        )
 
     def summary(self) -> dict:
         """The ``training`` entries of ``metrics.json`` about the training itself."""
@@ -631,9 +818,14 @@ class TrainingLoop:
         all_samples = sum(r["samples"] for r in self.history)
         total = self.train_step_seconds
         return {
-            "mode": "train", "epochs_run": self.epochs_run, "best_epoch": self.best_epoch,
-            "best_valid_NDCG@10": self.best, "stopped_by": self.stopped_by, "train_seconds": self.train_seconds,
-            "train_step_seconds": total, "invocations": self.invocations,
+            "mode": "train",
+            "epochs_run": self.epochs_run,
+            "best_epoch": self.best_epoch,
+            "best_valid_NDCG@10": self.best,
+            "stopped_by": self.stopped_by,
+            "train_seconds": self.train_seconds,
+            "train_step_seconds": total,
+            "invocations": self.invocations,
             "seconds_per_epoch": float(np.median(self.epoch_seconds)) if self.epoch_seconds else None,
             "samples_per_second": all_samples / total if total else None,
             "targets_per_second": all_targets / total if total else None,
@@ -653,37 +845,72 @@ def evaluate_test(args, model, trainer, test_data, config, dataset, item_num: in
     eval_seconds = time.time() - e0
     num_candidates = item_num - 1
     per_user = single_target_metrics(ranks, num_candidates, args.ks)
-    per_user.update({"rank": ranks, "num_candidates": np.full(len(ranks), num_candidates, np.int64),
-                     "target_id": np.asarray([int(dataset.field2id_token[config["ITEM_ID_FIELD"]][t])
-                                              for t in targets], np.int64),
-                     "input_length": lengths.astype(np.int64)})
+    per_user.update(
+        {
+            "rank": ranks,
+            "num_candidates": np.full(len(ranks), num_candidates, np.int64),
+            "target_id": np.asarray(
+                [int(dataset.field2id_token[config["ITEM_ID_FIELD"]][t]) for t in targets], np.int64
+            ),
+            "input_length": lengths.astype(np.int64),
+        }
+    )
     sequence_ids = np.asarray([str(dataset.field2id_token[config["USER_ID_FIELD"]][u]) for u in uids])
-    summary = {name: float(values.mean()) for name, values in per_user.items()
-               if name not in ("rank", "num_candidates", "target_id", "input_length")}
-    summary.update({"num_users": int(len(ranks)), "seconds": eval_seconds,
-                    "users_per_second": len(ranks) / eval_seconds if eval_seconds > 0 else float("nan")})
-    pairs = [(f"hit@{k}", f"HR@{k}") for k in args.ks] + [(f"ndcg@{k}", f"NDCG@{k}") for k in args.ks] + \
-            [(f"mrr@{k}", f"MRR@{k}") for k in args.ks]
+    summary = {
+        name: float(values.mean())
+        for name, values in per_user.items()
+        if name not in ("rank", "num_candidates", "target_id", "input_length")
+    }
+    summary.update(
+        {
+            "num_users": int(len(ranks)),
+            "seconds": eval_seconds,
+            "users_per_second": len(ranks) / eval_seconds if eval_seconds > 0 else float("nan"),
+        }
+    )
+    pairs = (
+        [(f"hit@{k}", f"HR@{k}") for k in args.ks]
+        + [(f"ndcg@{k}", f"NDCG@{k}") for k in args.ks]
+        + [(f"mrr@{k}", f"MRR@{k}") for k in args.ks]
+    )
     diffs = {ours: abs(float(reported[theirs]) - summary[ours]) for theirs, ours in pairs if theirs in reported}
     max_diff = max(diffs.values()) if diffs else float("nan")
     print("test (RecBole's evaluator vs per-user ranks computed here):")
     for theirs, ours in pairs:
         if theirs in reported:
-            print(f"  {ours:>8}: RecBole {float(reported[theirs]):.6f}  ours {summary[ours]:.6f}  "
-                  f"|diff| {diffs[ours]:.2e}")
-    return {"reported": reported, "per_user": per_user, "sequence_ids": sequence_ids, "summary": summary,
-            "eval_seconds": eval_seconds, "max_diff": max_diff}
+            print(
+                f"  {ours:>8}: RecBole {float(reported[theirs]):.6f}  ours {summary[ours]:.6f}  "
+                f"|diff| {diffs[ours]:.2e}"
+            )
+    return {
+        "reported": reported,
+        "per_user": per_user,
+        "sequence_ids": sequence_ids,
+        "summary": summary,
+        "eval_seconds": eval_seconds,
+        "max_diff": max_diff,
+    }
 
 
 def _protocol(args, item_num: int, max_diff) -> dict:
     m = args.manifest
     return {
-        "name": "recbole full ranking on the exported tfseqrec split", "split": "test", "ranking": "full",
+        "name": "recbole full ranking on the exported tfseqrec split",
+        "split": "test",
+        "ranking": "full",
         "ties": "conservative (per-user ranks); RecBole's own metrics use torch.topk order",
-        "filter_seen": False, "filter_seen_scope": None, "target_in_history": "kept as a candidate",
-        "targets": "single (target_id)", "ks": list(args.ks), "max_len": args.max_len,
-        "num_items": item_num - 1, "dataset": m.get("source_data_dir"), "dataset_protocol": m.get("source_protocol"),
-        "exported_split": args.data_dir, "train_targets": m.get("train_targets"), "source": SOURCE,
+        "filter_seen": False,
+        "filter_seen_scope": None,
+        "target_in_history": "kept as a candidate",
+        "targets": "single (target_id)",
+        "ks": list(args.ks),
+        "max_len": args.max_len,
+        "num_items": item_num - 1,
+        "dataset": m.get("source_data_dir"),
+        "dataset_protocol": m.get("source_protocol"),
+        "exported_split": args.data_dir,
+        "train_targets": m.get("train_targets"),
+        "source": SOURCE,
         "training_samples": "one (prefix, next item) sample per row of the exported train file",
         "anomaly_detection": "disabled after importing RecBole (its sine.py enables it)",
         "recbole_vs_per_user_max_abs_diff": max_diff,
@@ -696,10 +923,13 @@ def _write(output: Path, payload: dict, per_user) -> None:
         return
     arrays, sequence_ids = per_user
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **{k: np.asarray(v) for k, v in arrays.items()},
-                        sequence_ids=np.asarray(sequence_ids, dtype=str),
-                        __protocol_json__=np.asarray(json.dumps(_jsonable(payload["protocol"]), sort_keys=True)),
-                        __config_json__=np.asarray(json.dumps(_jsonable(payload["config"]), sort_keys=True)))
+    np.savez_compressed(
+        buffer,
+        **{k: np.asarray(v) for k, v in arrays.items()},
+        sequence_ids=np.asarray(sequence_ids, dtype=str),
+        __protocol_json__=np.asarray(json.dumps(_jsonable(payload["protocol"]), sort_keys=True)),
+        __config_json__=np.asarray(json.dumps(_jsonable(payload["config"]), sort_keys=True)),
+    )
     (output / "per_user.npz").write_bytes(buffer.getvalue())
 
 

@@ -10,6 +10,7 @@ Needs torch (the RecBole virtualenv of ``setup_recbole.sh`` has it):
 
     benchmarks/peers/.venv-recbole/bin/python benchmarks/peers/torch_gru_curve.py --epochs 10 --threads 1
 """
+
 import argparse
 import collections
 import time
@@ -48,7 +49,7 @@ class GRUModel(torch.nn.Module):
 def right_pad(rows: list[list[int]], value: int) -> torch.Tensor:
     out = np.full((len(rows), max(len(r) for r in rows)), value, dtype=np.int64)
     for i, row in enumerate(rows):
-        out[i, :len(row)] = row
+        out[i, : len(row)] = row
     return torch.from_numpy(out)
 
 
@@ -56,14 +57,14 @@ def validation_ndcg(model: GRUModel, histories, train, max_len: int) -> float:
     total = 0.0
     with torch.no_grad():
         for start in range(0, len(train), 256):
-            inputs = [t[-max_len:] for t in train[start:start + 256]]
+            inputs = [t[-max_len:] for t in train[start : start + 256]]
             lengths = torch.tensor([len(h) for h in inputs])
             query = model.states(right_pad(inputs, 0))[torch.arange(len(inputs)), lengths - 1]
             scores = query @ model.embedding.weight.T
             scores[:, 0] = -np.inf
-            for row, seen in enumerate(train[start:start + 256]):
+            for row, seen in enumerate(train[start : start + 256]):
                 scores[row, torch.tensor(seen)] = -np.inf
-            targets = torch.tensor([h[-2] for h in histories[start:start + len(inputs)]])
+            targets = torch.tensor([h[-2] for h in histories[start : start + len(inputs)]])
             target_scores = scores[torch.arange(len(inputs)), targets]
             rank = (scores >= target_scores[:, None]).sum(1) - 1  # ties count against the model
             total += float(torch.where(rank < 10, 1.0 / torch.log2(rank.float() + 2), 0.0).sum())
@@ -90,7 +91,7 @@ def main() -> None:
         model.train()
         order = rng.permutation(len(train))
         for first in range(0, len(order), 128):
-            rows = [train[u][-args.max_len - 1:] for u in order[first:first + 128]]
+            rows = [train[u][-args.max_len - 1 :] for u in order[first : first + 128]]
             inputs, labels = right_pad([r[:-1] for r in rows], 0), right_pad([r[1:] for r in rows], -100)
             logits = model.states(inputs) @ model.embedding.weight.T  # [B, L, V + 1]
             loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
@@ -99,8 +100,11 @@ def main() -> None:
             optimizer.step()
         if epoch % 2 == 0:
             model.eval()
-            print(f"epoch {epoch}: validation NDCG@10 {validation_ndcg(model, histories, train, args.max_len):.4f} "
-                  f"[{time.time() - start:.0f} s]", flush=True)
+            print(
+                f"epoch {epoch}: validation NDCG@10 {validation_ndcg(model, histories, train, args.max_len):.4f} "
+                f"[{time.time() - start:.0f} s]",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 split name -> sequence_id -> {feature: value}, lists for list features, a single value for scalars
 (``sequence_id`` is the key and is not repeated inside). Only features present in a record appear.
 """
+
 from __future__ import annotations
 
 import json

@@ -16,6 +16,7 @@ protocol but of the record layout): sessions made by ``session_gap_seconds`` are
 ``"<user>#<n>"`` with ``n`` the 0-based session number; event type ids are 1-based positions in the
 sorted list of event types of the sequences that survive k-core.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -44,6 +45,7 @@ class ReferenceOutput:
     ``sizes``: users, sequences, interactions (after k-core, before the split) and items (vocabulary).
     ``kcore``: ``{"removed_per_round": [...], "rounds_removing": n, "converged": bool}`` or None.
     """
+
     splits: dict
     vocab: list
     vocab_counts: list
@@ -72,40 +74,58 @@ def reference_preprocess(cfg: PreprocessConfig) -> ReferenceOutput:
     plan = readers.plan_inputs(cfg.inputs, cfg.reader)
     f = cfg.filters
     acc = _Accounting()
-    rows = read_rows(plan, acc)                                            # 1
-    sequences = group_rows(filter_rows(rows, f, acc))                      # 2, 3
+    rows = read_rows(plan, acc)  # 1
+    sequences = group_rows(filter_rows(rows, f, acc))  # 2, 3
     if f.remove_consecutive_repeats:
-        remove_consecutive_repeats(sequences, acc)                         # 4
+        remove_consecutive_repeats(sequences, acc)  # 4
     if f.session_gap_seconds is not None:
-        sequences = sessionize(sequences, f.session_gap_seconds)           # 5
+        sequences = sessionize(sequences, f.session_gap_seconds)  # 5
     kcore = None
     if f.kcore_enabled:
-        sequences, kcore = kcore_filter(sequences, f, acc)                 # 6
+        sequences, kcore = kcore_filter(sequences, f, acc)  # 6
 
     users = {seq["user"] if seq["user"] is not None else seq["key"] for seq in sequences}
-    sizes = {"users": len(users), "sequences": len(sequences),
-             "interactions": sum(len(seq["events"]) for seq in sequences)}
+    sizes = {
+        "users": len(users),
+        "sequences": len(sequences),
+        "interactions": sum(len(seq["events"]) for seq in sequences),
+    }
     event_types = sorted({e["event"] for seq in sequences for e in seq["events"]}) if plan.has_events else []
 
-    train, evaluation = split_sequences(sequences, cfg.split)              # 7
-    vocab = build_vocabulary(train, evaluation, cfg.split)                 # 8
+    train, evaluation = split_sequences(sequences, cfg.split)  # 7
+    vocab = build_vocabulary(train, evaluation, cfg.split)  # 8
     if cfg.split.protocol == "session":
         drop_unseen_items(evaluation, vocab, acc)
-    encoder = _RecordEncoder(cfg.output.max_len, vocab.ids, {t: i + 1 for i, t in enumerate(event_types)},
-                             plan.has_time, plan.has_events, acc)
-    splits = encoder.splits(train, evaluation)                             # 9
+    encoder = _RecordEncoder(
+        cfg.output.max_len,
+        vocab.ids,
+        {t: i + 1 for i, t in enumerate(event_types)},
+        plan.has_time,
+        plan.has_events,
+        acc,
+    )
+    splits = encoder.splits(train, evaluation)  # 9
     sizes["items"] = len(vocab.items) - FIRST_ITEM_ID
-    return ReferenceOutput(splits=splits, vocab=vocab.items, vocab_counts=vocab.counts, event_types=event_types,
-                           counts=acc.counts(), rejects=acc.rejects, sizes=sizes, kcore=kcore)
+    return ReferenceOutput(
+        splits=splits,
+        vocab=vocab.items,
+        vocab_counts=vocab.counts,
+        event_types=event_types,
+        counts=acc.counts(),
+        rejects=acc.rejects,
+        sizes=sizes,
+        kcore=kcore,
+    )
 
 
 @dataclasses.dataclass
 class _Accounting:
     """The row accounting every step adds to (``stats.json["rows"]``)."""
+
     filtered: Counter = dataclasses.field(default_factory=Counter)  # rule -> rows
     rejected: Counter = dataclasses.field(default_factory=Counter)  # reason -> rows
-    kept: Counter = dataclasses.field(default_factory=Counter)      # where kept rows went
-    rejects: list = dataclasses.field(default_factory=list)         # (file, line, reason), in input order
+    kept: Counter = dataclasses.field(default_factory=Counter)  # where kept rows went
+    rejects: list = dataclasses.field(default_factory=list)  # (file, line, reason), in input order
     rows_read: int = 0
 
     def counts(self) -> dict:
@@ -162,9 +182,9 @@ def group_rows(rows: list) -> list:
     sequences = []
     for key in sorted(groups):
         group = groups[key]
-        group.sort(key=lambda r: (r.time_ms if r.time_ms is not None else 0,
-                                  r.order if r.order is not None else 0,
-                                  r.pos))
+        group.sort(
+            key=lambda r: (r.time_ms if r.time_ms is not None else 0, r.order if r.order is not None else 0, r.pos)
+        )
         events = [{"item": r.item, "time": r.time_ms, "event": r.event} for r in group]
         sequences.append(_new_seq(key, events=events))
     return sequences
@@ -230,9 +250,11 @@ def kcore_filter(sequences: list, f, acc: _Accounting) -> tuple[list, dict]:
         if removed == 0:
             converged = True
             break
-    return sequences, {"removed_per_round": removed_per_round,
-                       "rounds_removing": sum(1 for n in removed_per_round if n),
-                       "converged": converged}
+    return sequences, {
+        "removed_per_round": removed_per_round,
+        "rounds_removing": sum(1 for n in removed_per_round if n),
+        "converged": converged,
+    }
 
 
 def split_sequences(sequences: list, split) -> tuple[list, dict]:
@@ -241,8 +263,8 @@ def split_sequences(sequences: list, split) -> tuple[list, dict]:
     Returns ``(train, {split name: [(seq, targets)]})``; session splits hold whole sessions (targets None).
     """
     names = _split_names(split.protocol, split.valid_days)
-    train = []                                      # sequences
-    evaluation = {name: [] for name in names[1:]}   # name -> [(seq, targets)]
+    train = []  # sequences
+    evaluation = {name: [] for name in names[1:]}  # name -> [(seq, targets)]
     if split.protocol == "none":
         train = list(sequences)
     elif split.protocol == "leave_one_out":
@@ -288,6 +310,7 @@ def split_sequences(sequences: list, split) -> tuple[list, dict]:
 class _Vocabulary:
     """``items``: item strings, index = id; ``counts``: train counts, same index; ``ids``: item -> id (real
     items); ``train_counts``: item -> train count; ``valid_items_known``: validation sessions' items are in it."""
+
     items: list
     counts: list
     ids: dict
@@ -304,17 +327,20 @@ def build_vocabulary(train: list, evaluation: dict, split) -> _Vocabulary:
             for _, targets in pairs:
                 for e in targets:
                     all_items.setdefault(e["item"], 0)
-    valid_items_known = (split.protocol == "session" and split.test_vocabulary == "train_valid"
-                         and "valid" in evaluation)
+    valid_items_known = split.protocol == "session" and split.test_vocabulary == "train_valid" and "valid" in evaluation
     if valid_items_known:  # test sessions may keep the items of validation sessions too
         for seq, _ in evaluation["valid"]:
             for e in seq["events"]:
                 all_items.setdefault(e["item"], 0)
     ordered = sorted(all_items.items(), key=lambda kv: (-kv[1], kv[0]))
     vocab = [PAD_TOKEN, OOV_TOKEN] + [item for item, _ in ordered]
-    return _Vocabulary(items=vocab, counts=[0, 0] + [n for _, n in ordered],
-                       ids={item: i for i, item in enumerate(vocab) if i >= FIRST_ITEM_ID},
-                       train_counts=train_counts, valid_items_known=valid_items_known)
+    return _Vocabulary(
+        items=vocab,
+        counts=[0, 0] + [n for _, n in ordered],
+        ids={item: i for i, item in enumerate(vocab) if i >= FIRST_ITEM_ID},
+        train_counts=train_counts,
+        valid_items_known=valid_items_known,
+    )
 
 
 def drop_unseen_items(evaluation: dict, vocab: _Vocabulary, acc: _Accounting) -> None:
@@ -335,6 +361,7 @@ def drop_unseen_items(evaluation: dict, vocab: _Vocabulary, acc: _Accounting) ->
 @dataclasses.dataclass
 class _RecordEncoder:
     """9. Max length (latest items of each input), and the records with vocabulary ids."""
+
     max_len: Optional[int]
     ids: dict
     event_ids: dict
@@ -349,7 +376,7 @@ class _RecordEncoder:
             splits["train"][seq["key"]] = self.record(seq, None, True, "train_items")
         for name, pairs in evaluation.items():
             for seq, targets in pairs:
-                if targets is None:   # session protocol: the whole session is the record
+                if targets is None:  # session protocol: the whole session is the record
                     splits[name][seq["key"]] = self.record(seq, None, True, f"{name}_items")
                 else:
                     splits[name][seq["key"]] = self.record(seq, targets, False, f"{name}_targets")
@@ -360,7 +387,7 @@ class _RecordEncoder:
         if self.max_len is not None and len(events) > self.max_len:
             if count_truncation:
                 self.acc.filtered["max_len"] += len(events) - self.max_len
-            events = events[-self.max_len:]
+            events = events[-self.max_len :]
         rec = {"item_ids": [self.ids.get(e["item"], OOV_ID) for e in events]}
         if self.has_time:
             rec["timestamps"] = [e["time"] for e in events]

@@ -4,6 +4,7 @@ Each case runs ``tfseqrec preprocess`` end to end (in-memory DirectRunner) and c
 reasons, the rejects file (file, line, reason, text) and that rows read = kept + filtered + rejected;
 reader-level tests cover every text format and chunked / compressed reads.
 """
+
 import codecs
 import datetime
 import gzip
@@ -15,8 +16,15 @@ from pathlib import Path
 import pytest
 
 from beam_pipelines.config import ReaderConfig, SplitConfig
-from beam_pipelines.readers import (InputError, count_newlines, file_size, iter_chunk_rows, iter_file_rows,
-                                    plan_chunks, plan_inputs)
+from beam_pipelines.readers import (
+    InputError,
+    count_newlines,
+    file_size,
+    iter_chunk_rows,
+    iter_file_rows,
+    plan_chunks,
+    plan_inputs,
+)
 from beam_pipelines.records import Interaction, Reject
 from tests.conftest import FAST_BEAM
 from tfseqrec.cli import main
@@ -38,8 +46,12 @@ def _preprocess(tmp_path: Path, log: Path, *flags, name="out"):
     out = tmp_path / name
     code = main(["preprocess", "--input", str(log), "--output-dir", str(out), *map(str, flags), *FAST_BEAM])
     stats = json.loads((out / "stats.json").read_text()) if (out / "stats.json").exists() else None
-    rejects = [json.loads(line) for p in sorted(out.glob("rejects-*.jsonl"))
-               for line in p.read_text(encoding="utf-8").splitlines() if line]
+    rejects = [
+        json.loads(line)
+        for p in sorted(out.glob("rejects-*.jsonl"))
+        for line in p.read_text(encoding="utf-8").splitlines()
+        if line
+    ]
     return code, stats, sorted(rejects, key=lambda r: (r["file"], r["line"]))
 
 
@@ -57,11 +69,18 @@ def _reader_rows(path: Path, cfg=ReaderConfig()):
 
 
 def _three_users(first_user="u1"):
-    return [f"{first_user},a,{T0}", f"{first_user},b,{T0 + 1}", f"{first_user},c,{T0 + 2}",
-            f"u2,a,{T0 + 3}", f"u2,c,{T0 + 4}", f"u2,b,{T0 + 5}"]
+    return [
+        f"{first_user},a,{T0}",
+        f"{first_user},b,{T0 + 1}",
+        f"{first_user},c,{T0 + 2}",
+        f"u2,a,{T0 + 3}",
+        f"u2,c,{T0 + 4}",
+        f"u2,b,{T0 + 5}",
+    ]
 
 
 # ------------------------------------------------------------------------------------ byte-order mark
+
 
 def test_bom_header_is_read(tmp_path):
     log = _write(tmp_path / "export.csv", ["user_id,item_id,timestamp"] + _three_users(), prefix=BOM)
@@ -86,15 +105,20 @@ def test_bom_in_chunked_reads_keeps_line_numbers(tmp_path, chunk_bytes):
         before += count_newlines(chunk) if not chunk.whole_file else 0
     assert rows == whole
     assert [(r.key, r.item, r.pos[1]) for r in rows if isinstance(r, Interaction)] == [("u1", "é", 3), ("u2", "c", 5)]
-    assert [(r.line, r.reason) for r in rows if isinstance(r, Reject)] == [(4, "wrong_field_count"),
-                                                                          (6, "bad_timestamp")]
+    assert [(r.line, r.reason) for r in rows if isinstance(r, Reject)] == [
+        (4, "wrong_field_count"),
+        (6, "bad_timestamp"),
+    ]
 
 
-@pytest.mark.parametrize("name,lines,first_key", [
-    ("seq.txt", ["1 5 6", "2 7"], "1"),
-    ("ratings.dat", [f"1::10::5::{T0}", f"2::11::4::{T0}"], "1"),
-    ("log.jsonl", [json.dumps({"user_id": "1", "item_id": "i", "timestamp": T0})], "1"),
-])
+@pytest.mark.parametrize(
+    "name,lines,first_key",
+    [
+        ("seq.txt", ["1 5 6", "2 7"], "1"),
+        ("ratings.dat", [f"1::10::5::{T0}", f"2::11::4::{T0}"], "1"),
+        ("log.jsonl", [json.dumps({"user_id": "1", "item_id": "i", "timestamp": T0})], "1"),
+    ],
+)
 def test_bom_is_dropped_in_every_text_format(tmp_path, name, lines, first_key):
     _, rows, counts = _reader_rows(_write(tmp_path / name, lines, prefix=BOM))
     assert all(isinstance(r, Interaction) for r in rows) and counts["rows_read"] == len(rows)
@@ -117,8 +141,15 @@ def test_bom_contradicting_the_encoding_and_utf16_are_clear_errors(tmp_path):
 
 # ------------------------------------------------------------------------------------------ encodings
 
-LATIN1_ROWS = ["user_id,item_id,timestamp", f"u1,Amélie,{T0}", f"u1,Léon,{T0 + 1}", f"u1,plain,{T0 + 2}",
-               f"u2,Amélie,{T0 + 3}", f"u2,Léon,{T0 + 4}", f"u2,Zoë,{T0 + 5}"]
+LATIN1_ROWS = [
+    "user_id,item_id,timestamp",
+    f"u1,Amélie,{T0}",
+    f"u1,Léon,{T0 + 1}",
+    f"u1,plain,{T0 + 2}",
+    f"u2,Amélie,{T0 + 3}",
+    f"u2,Léon,{T0 + 4}",
+    f"u2,Zoë,{T0 + 5}",
+]
 
 
 def test_latin1_file_is_rejected_without_encoding_and_read_with_it(tmp_path):
@@ -127,8 +158,13 @@ def test_latin1_file_is_rejected_without_encoding_and_read_with_it(tmp_path):
     assert code == 0
     assert stats["rows"]["rows_read"] == 6 and stats["rows"]["rejected_by_reason"] == {"not_utf8": 5}
     _assert_balanced(stats)
-    assert [(r["line"], r["reason"]) for r in rejects] == [(2, "not_utf8"), (3, "not_utf8"), (5, "not_utf8"),
-                                                           (6, "not_utf8"), (7, "not_utf8")]
+    assert [(r["line"], r["reason"]) for r in rejects] == [
+        (2, "not_utf8"),
+        (3, "not_utf8"),
+        (5, "not_utf8"),
+        (6, "not_utf8"),
+        (7, "not_utf8"),
+    ]
     assert rejects[0]["file"] == str(log) and rejects[0]["text"] == f"u1,Am\\xe9lie,{T0}"
     assert "not valid utf-8" in rejects[0]["detail"] and "--encoding" in rejects[0]["detail"]
 
@@ -148,17 +184,21 @@ def test_latin1_gzip_and_chunked_reads(tmp_path):
     code, stats, rejects = _preprocess(tmp_path, gz, "--encoding", "latin-1", name="gz")
     assert code == 0 and rejects == [] and stats["rows"]["rows_kept"] == 6
     plain = _write(tmp_path / "plain" / "latin1.csv", LATIN1_ROWS, encoding="latin-1")
-    code, chunked, rejects = _preprocess(tmp_path, plain, "--encoding", "latin-1", "--chunk-bytes", "16",
-                                         name="chunked")
+    code, chunked, rejects = _preprocess(
+        tmp_path, plain, "--encoding", "latin-1", "--chunk-bytes", "16", name="chunked"
+    )
     assert code == 0 and rejects == [] and chunked["rows"] == stats["rows"]
 
 
-@pytest.mark.parametrize("name,lines", [
-    ("ratings.dat", [f"1::Amélie::5::{T0}"]),
-    ("seq.txt", ["u1 Amélie Léon"]),
-    ("log.jsonl", ['{"user_id": "u1", "item_id": "Amélie", "timestamp": %d}' % T0]),
-    ("log.tsv", ["user_id\titem_id", "u1\tAmélie"]),
-])
+@pytest.mark.parametrize(
+    "name,lines",
+    [
+        ("ratings.dat", [f"1::Amélie::5::{T0}"]),
+        ("seq.txt", ["u1 Amélie Léon"]),
+        ("log.jsonl", ['{"user_id": "u1", "item_id": "Amélie", "timestamp": %d}' % T0]),
+        ("log.tsv", ["user_id\titem_id", "u1\tAmélie"]),
+    ],
+)
 def test_encoding_applies_to_every_text_format(tmp_path, name, lines):
     path = _write(tmp_path / name, lines, encoding="latin-1")
     _, rows, _ = _reader_rows(path)
@@ -187,17 +227,21 @@ def test_undecodable_header_is_a_clear_error(tmp_path):
 
 # ---------------------------------------------------------------------------------------------- times
 
+
 def test_absurd_timestamps_are_rejected(tmp_path):
-    log = _write(tmp_path / "log.csv", ["user_id,item_id,timestamp"] + _three_users()
-                 + ["u1,d,-5", "u2,e,1e30", "u3,f,0"])
+    log = _write(
+        tmp_path / "log.csv", ["user_id,item_id,timestamp"] + _three_users() + ["u1,d,-5", "u2,e,1e30", "u3,f,0"]
+    )
     code, stats, rejects = _preprocess(tmp_path, log)
     assert code == 0
     assert stats["rows"]["rows_read"] == 9 and stats["rows"]["rejected_by_reason"] == {"time_out_of_range": 3}
     assert stats["rows"]["rows_kept"] == 6
     _assert_balanced(stats)
     assert [(r["line"], r["reason"], r["text"]) for r in rejects] == [
-        (8, "time_out_of_range", "u1,d,-5"), (9, "time_out_of_range", "u2,e,1e30"),
-        (10, "time_out_of_range", "u3,f,0")]
+        (8, "time_out_of_range", "u1,d,-5"),
+        (9, "time_out_of_range", "u2,e,1e30"),
+        (10, "time_out_of_range", "u3,f,0"),
+    ]
     assert "1969-12-31T23:59:55Z, before --min-time 1990-01-01T00:00:00Z" in rejects[0]["detail"]
     assert "after --max-time" in rejects[1]["detail"] and "--min-time/--max-time" in rejects[1]["detail"]
     assert stats["files"]["time_range"]["min"] == "1990-01-01T00:00:00Z"
@@ -205,8 +249,16 @@ def test_absurd_timestamps_are_rejected(tmp_path):
 
 def test_default_upper_bound_is_the_run_start_plus_a_day(tmp_path):
     now = int(time.time())
-    log = _write(tmp_path / "log.csv", ["user_id,item_id,timestamp", f"u1,a,{now - 3600}", f"u1,b,{now + 3600}",
-                                        f"u1,c,{now + 3 * 86400}", f"u1,d,{(now + 3 * 86400) * 1000}"])
+    log = _write(
+        tmp_path / "log.csv",
+        [
+            "user_id,item_id,timestamp",
+            f"u1,a,{now - 3600}",
+            f"u1,b,{now + 3600}",
+            f"u1,c,{now + 3 * 86400}",
+            f"u1,d,{(now + 3 * 86400) * 1000}",
+        ],
+    )
     code, stats, rejects = _preprocess(tmp_path, log, "--split", "none")
     assert code == 0 and stats["rows"]["rows_kept"] == 2
     assert [(r["line"], r["reason"]) for r in rejects] == [(4, "time_out_of_range"), (5, "time_out_of_range")]
@@ -217,21 +269,36 @@ def test_default_upper_bound_is_the_run_start_plus_a_day(tmp_path):
 
 def test_time_range_flags(tmp_path):
     low, high = 1_577_836_800, 1_609_459_200  # 2020-01-01, 2021-01-01
-    lines = ["user_id,item_id,timestamp",
-             f"u1,a,{low - 1}", f"u1,b,{low}", "u1,c,2020-06-01T00:00:00Z", f"u1,d,{high * 1000}",
-             f"u1,e,{high + 1}", f"u1,f,{T0}"]
+    lines = [
+        "user_id,item_id,timestamp",
+        f"u1,a,{low - 1}",
+        f"u1,b,{low}",
+        "u1,c,2020-06-01T00:00:00Z",
+        f"u1,d,{high * 1000}",
+        f"u1,e,{high + 1}",
+        f"u1,f,{T0}",
+    ]
     log = _write(tmp_path / "log.csv", lines)
-    code, stats, rejects = _preprocess(tmp_path, log, "--min-time", "2020-01-01", "--max-time", str(high),
-                                       "--split", "none")
+    code, stats, rejects = _preprocess(
+        tmp_path, log, "--min-time", "2020-01-01", "--max-time", str(high), "--split", "none"
+    )
     assert code == 0
-    assert [(r["line"], r["reason"]) for r in rejects] == [(2, "time_out_of_range"), (6, "time_out_of_range"),
-                                                           (7, "time_out_of_range")]
+    assert [(r["line"], r["reason"]) for r in rejects] == [
+        (2, "time_out_of_range"),
+        (6, "time_out_of_range"),
+        (7, "time_out_of_range"),
+    ]
     assert stats["rows"]["rows_kept"] == 3 and stats["rows"]["rejected_by_reason"] == {"time_out_of_range": 3}
     assert stats["files"]["time_range"] == {"min": "2020-01-01T00:00:00Z", "max": "2021-01-01T00:00:00Z"}
     _assert_balanced(stats)
     # bounds far in the past: small made-up times are accepted
-    code, stats, rejects = _preprocess(tmp_path, _write(tmp_path / "small.csv", [
-        "user_id,item_id,timestamp", "u1,a,1", "u1,b,2", "u1,c,3"]), "--min-time", "0", name="small")
+    code, stats, rejects = _preprocess(
+        tmp_path,
+        _write(tmp_path / "small.csv", ["user_id,item_id,timestamp", "u1,a,1", "u1,b,2", "u1,c,3"]),
+        "--min-time",
+        "0",
+        name="small",
+    )
     assert code == 0 and rejects == [] and stats["rows"]["rows_kept"] == 3
 
 
@@ -255,23 +322,25 @@ def test_order_columns_and_inputs_without_times_are_not_checked(tmp_path):
 
 # ------------------------------------------------------------------------------------------------ ids
 
+
 def test_million_character_ids_are_rejected(tmp_path):
     huge = "x" * 1_000_000
-    lines = ["user_id,item_id,timestamp"] + _three_users() + [
-        f"u1,{huge},{T0 + 9}", f"{huge},a,{T0 + 9}", f"u3,{'y' * 256},{T0}", f"u3,{'z' * 257},{T0}"]
+    lines = (
+        ["user_id,item_id,timestamp"]
+        + _three_users()
+        + [f"u1,{huge},{T0 + 9}", f"{huge},a,{T0 + 9}", f"u3,{'y' * 256},{T0}", f"u3,{'z' * 257},{T0}"]
+    )
     log = _write(tmp_path / "log.csv", lines)
     code, stats, rejects = _preprocess(tmp_path, log, "--split", "none")
     assert code == 0
     assert stats["rows"]["rows_read"] == 10 and stats["rows"]["rejected_by_reason"] == {"id_too_long": 3}
     assert stats["rows"]["rows_kept"] == 7
     _assert_balanced(stats)
-    assert [(r["line"], r["reason"]) for r in rejects] == [(8, "id_too_long"), (9, "id_too_long"),
-                                                           (11, "id_too_long")]
+    assert [(r["line"], r["reason"]) for r in rejects] == [(8, "id_too_long"), (9, "id_too_long"), (11, "id_too_long")]
     assert "the item id has 1,000,000 characters, more than --max-id-length 256" == rejects[0]["detail"]
     assert rejects[1]["detail"].startswith("the user id has 1,000,000 characters")
     assert len(rejects[0]["text"]) == 500  # the text is kept, cut to 500 characters
-    code, stats, rejects = _preprocess(tmp_path, log, "--split", "none", "--max-id-length", "1000000",
-                                       name="longer")
+    code, stats, rejects = _preprocess(tmp_path, log, "--split", "none", "--max-id-length", "1000000", name="longer")
     assert code == 0 and rejects == [] and stats["rows"]["rows_kept"] == 10
 
 
@@ -285,11 +354,22 @@ def test_quoted_field_beyond_the_csv_field_limit_is_a_counted_reject(tmp_path):
 
 # ----------------------------------------------------------------------------- pipeline vs reference
 
+
 def test_broken_rows_agree_with_the_reference(tmp_path):
     from tests.beam_pipelines.test_reference_agreement import _config, run_and_compare
-    lines = [b"user_id,item_id,timestamp"] + [line.encode() for line in _three_users()] + [
-        f"u1,Amélie,{T0 + 7}".encode("latin-1"), b"u2,d,-5", b"u2,e,1e30",
-        f"u3,{'x' * 300},{T0}".encode(), f"u3,a,{T0}".encode(), f"u3,b,{T0 + 1}".encode()]
+
+    lines = (
+        [b"user_id,item_id,timestamp"]
+        + [line.encode() for line in _three_users()]
+        + [
+            f"u1,Amélie,{T0 + 7}".encode("latin-1"),
+            b"u2,d,-5",
+            b"u2,e,1e30",
+            f"u3,{'x' * 300},{T0}".encode(),
+            f"u3,a,{T0}".encode(),
+            f"u3,b,{T0 + 1}".encode(),
+        ]
+    )
     data = _write(tmp_path / "in" / "broken.csv", lines, prefix=BOM)
     ref, stats = run_and_compare(_config(data, tmp_path / "out", split=SplitConfig("leave_one_out")))
     assert ref.counts["rejected_by_reason"] == {"not_utf8": 1, "time_out_of_range": 2, "id_too_long": 1}

@@ -1,5 +1,6 @@
 """`tfseqrec preprocess` end to end, read back with the library: item side features, gzip records, and the
 default (multi-process) DirectRunner giving the same output as the in-memory runner."""
+
 import json
 from pathlib import Path
 
@@ -50,10 +51,19 @@ def _read_item_features(spec) -> dict:
 def test_item_feature_cols_end_to_end(tmp_path):
     # brand of "a" is given twice as acme and once as other (most frequent wins), "b" ties (smallest wins),
     # "c" is never given one (empty), "rare" is dropped by the item k-core and gets no line.
-    lines = ["user_id,item_id,timestamp,category,brand",
-             f"u1,a,{T0},food,acme", f"u1,b,{T0 + 1},toys,zeta", f"u1,c,{T0 + 2},food,",
-             f"u2,a,{T0 + 3},food,acme", f"u2,c,{T0 + 4},food,", f"u2,b,{T0 + 5},toys,beta",
-             f"u3,b,{T0 + 6},toys,", f"u3,a,{T0 + 7},food,other", f"u3,c,{T0 + 8},food,", f"u3,rare,{T0 + 9},x,y"]
+    lines = [
+        "user_id,item_id,timestamp,category,brand",
+        f"u1,a,{T0},food,acme",
+        f"u1,b,{T0 + 1},toys,zeta",
+        f"u1,c,{T0 + 2},food,",
+        f"u2,a,{T0 + 3},food,acme",
+        f"u2,c,{T0 + 4},food,",
+        f"u2,b,{T0 + 5},toys,beta",
+        f"u3,b,{T0 + 6},toys,",
+        f"u3,a,{T0 + 7},food,other",
+        f"u3,c,{T0 + 8},food,",
+        f"u3,rare,{T0 + 9},x,y",
+    ]
     log = _write_log(tmp_path / "log.csv", lines)
     stats = _preprocess(log, tmp_path / "out", "--item-feature-cols", "category,brand", "--item-min-count", "2")
     assert stats["rows"]["balanced"] and stats["rows"]["filtered_by_rule"] == {"kcore_item": 1}
@@ -62,7 +72,10 @@ def test_item_feature_cols_end_to_end(tmp_path):
     vocab = load_vocabulary(spec)
     features = _read_item_features(spec)
     assert {v["item"]: (v["category"], v["brand"]) for v in features.values()} == {
-        "a": ("food", "acme"), "b": ("toys", "beta"), "c": ("food", "")}
+        "a": ("food", "acme"),
+        "b": ("toys", "beta"),
+        "c": ("food", ""),
+    }
     assert all(vocab[i] == v["item"] for i, v in features.items())
     # every item the records hold has its features: join the records read by make_dataset with the table
     records = _batches(spec, "test")
@@ -74,8 +87,9 @@ def test_item_feature_cols_end_to_end(tmp_path):
 
 
 def test_gzip_compression_end_to_end(tmp_path):
-    lines = ["user_id,item_id,timestamp"] + [f"u{u},i{(u * 7 + k) % 11},{T0 + 10 * u + k}"
-                                             for u in range(12) for k in range(3 + u % 4)]
+    lines = ["user_id,item_id,timestamp"] + [
+        f"u{u},i{(u * 7 + k) % 11},{T0 + 10 * u + k}" for u in range(12) for k in range(3 + u % 4)
+    ]
     log = _write_log(tmp_path / "log.csv", lines)
     _preprocess(log, tmp_path / "plain")
     stats = _preprocess(log, tmp_path / "gz", "--compression", "gzip", "--num-shards", "2")
@@ -98,9 +112,15 @@ def test_gzip_compression_end_to_end(tmp_path):
 
 
 def test_default_multi_process_runner_equals_in_memory_runner(tmp_path):
-    lines = ["user_id,item_id,timestamp,event_type"] + [
-        f"u{u},i{(u * 5 + k * 3) % 17},{T0 + 100 * u + k // 2},{'click' if k % 3 else 'cart'}"
-        for u in range(20) for k in range(2 + u % 5)] + ["u1,bad", "u2,i1,soon,click"]
+    lines = (
+        ["user_id,item_id,timestamp,event_type"]
+        + [
+            f"u{u},i{(u * 5 + k * 3) % 17},{T0 + 100 * u + k // 2},{'click' if k % 3 else 'cart'}"
+            for u in range(20)
+            for k in range(2 + u % 5)
+        ]
+        + ["u1,bad", "u2,i1,soon,click"]
+    )
     log = _write_log(tmp_path / "log.csv", lines)
     flags = ["--remove-repeats", "--max-len", "4"]
     default = _preprocess(log, tmp_path / "default", *flags, beam_args=[])

@@ -1,4 +1,5 @@
 """Full real datasets from ../shared/data: the published preprocessing figures, exactly (slow)."""
+
 import json
 
 import pytest
@@ -13,8 +14,12 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def ml1m(tmp_path_factory):
     out = tmp_path_factory.mktemp("ml1m")
-    cfg = PreprocessConfig(inputs=(str(shared_file("ml-1m", "ml-1m.seq.tsv")),), output=OutputConfig(str(out)),
-                           reader=ReaderConfig(order_col="seq_pos"), filters=FilterConfig(item_min_count=5))
+    cfg = PreprocessConfig(
+        inputs=(str(shared_file("ml-1m", "ml-1m.seq.tsv")),),
+        output=OutputConfig(str(out)),
+        reader=ReaderConfig(order_col="seq_pos"),
+        filters=FilterConfig(item_min_count=5),
+    )
     return out, preprocess.run(cfg)  # default options: DirectRunner, multi-process, 2 workers
 
 
@@ -36,6 +41,7 @@ def test_ml1m_records_load_with_the_tf_data_loader(ml1m):
     import tensorflow as tf
 
     from tfseqrec.data import SequenceBatchConfig, load_feature_spec, load_vocabulary, make_dataset
+
     out, _ = ml1m
     spec = load_feature_spec(str(out))
     assert spec.vocabulary.size == 3418 and len(load_vocabulary(spec)) == 3418
@@ -54,6 +60,7 @@ def test_ml1m_user_1_sequence_follows_seq_pos(ml1m, tmp_path):
     import tensorflow as tf
 
     from tfseqrec.data import load_feature_spec, load_vocabulary
+
     out, _ = ml1m
     spec = load_feature_spec(str(out))
     vocab = load_vocabulary(spec)
@@ -72,8 +79,9 @@ def test_ml1m_user_1_sequence_follows_seq_pos(ml1m, tmp_path):
 
 
 def test_amazon_beauty_figures(tmp_path):
-    cfg = PreprocessConfig(inputs=(str(shared_file("amazon-beauty", "Beauty.txt")),),
-                           output=OutputConfig(str(tmp_path), max_len=50))
+    cfg = PreprocessConfig(
+        inputs=(str(shared_file("amazon-beauty", "Beauty.txt")),), output=OutputConfig(str(tmp_path), max_len=50)
+    )
     stats = preprocess.run(cfg)
     assert (stats["users"], stats["items"], stats["interactions"]) == (22_363, 12_101, 198_502)
     assert stats["splits"]["test"] == {"records": 22_363, "targets": 22_363}

@@ -5,6 +5,7 @@ and ``reference_preprocess`` on the same config, then compares every record of e
 features), the vocabulary (order and train counts), the event types, the rejects, the k-core summary,
 the sizes and the row accounting of ``stats.json``, and checks that the accounting balances.
 """
+
 import tfseqrec  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow)
 
 import os
@@ -24,8 +25,9 @@ try:
 except ImportError:  # tests/beam_pipelines is not a package
     from records_io import read_output, read_rejects, read_vocab
 
-SHARED_DATA = Path(os.environ.get("TFSEQREC_SHARED_DATA",
-                                  Path(__file__).resolve().parents[2] / ".." / "shared" / "data"))
+SHARED_DATA = Path(
+    os.environ.get("TFSEQREC_SHARED_DATA", Path(__file__).resolve().parents[2] / ".." / "shared" / "data")
+)
 PIPELINE_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 BASE = 1_700_000_000  # seconds since epoch (2023-11-14)
 DAY = 86_400
@@ -33,10 +35,15 @@ DAY = 86_400
 
 # ------------------------------------------------------------------------------------------ helpers
 
+
 def _config(inputs, out_dir, reader=None, filters=None, split=None, max_len=None) -> PreprocessConfig:
-    return PreprocessConfig(inputs=(str(inputs),), output=OutputConfig(str(out_dir), max_len=max_len),
-                            reader=reader or ReaderConfig(), filters=filters or FilterConfig(),
-                            split=split or SplitConfig())
+    return PreprocessConfig(
+        inputs=(str(inputs),),
+        output=OutputConfig(str(out_dir), max_len=max_len),
+        reader=reader or ReaderConfig(),
+        filters=filters or FilterConfig(),
+        split=split or SplitConfig(),
+    )
 
 
 def _first_differences(name, got: dict, want: dict, limit=5) -> list:
@@ -87,19 +94,18 @@ def run_and_compare(cfg: PreprocessConfig):
     else:
         assert stats["kcore"]["converged"] == ref.kcore["converged"]
         assert stats["kcore"]["rounds_removing"] == ref.kcore["rounds_removing"]
-        assert [n for n in stats["kcore"]["removed_per_round"] if n] == \
-            [n for n in ref.kcore["removed_per_round"] if n]
+        assert [n for n in stats["kcore"]["removed_per_round"] if n] == [n for n in ref.kcore["removed_per_round"] if n]
     return ref, stats
 
 
 def _write(path: Path, lines, encoding="utf-8") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"".join((line if isinstance(line, bytes) else line.encode(encoding)) + b"\n"
-                              for line in lines))
+    path.write_bytes(b"".join((line if isinstance(line, bytes) else line.encode(encoding)) + b"\n" for line in lines))
     return path
 
 
 # ---------------------------------------------------------------------------------- (a) ml-1m slice
+
 
 def test_ml1m_slice_kcore_leave_one_out(tmp_path):
     source = SHARED_DATA / "ml-1m" / "ml-1m.seq.tsv"
@@ -117,9 +123,14 @@ def test_ml1m_slice_kcore_leave_one_out(tmp_path):
             rows.append(line.rstrip("\n"))
     random.Random(7).shuffle(rows)  # the order column, not the file order, must order each user
     data = _write(tmp_path / "in" / "ml1m.tsv", [header] + rows)
-    cfg = _config(data, tmp_path / "out", reader=ReaderConfig(order_col="seq_pos"),
-                  filters=FilterConfig(item_min_count=5, user_min_count=5),
-                  split=SplitConfig("leave_one_out"), max_len=50)
+    cfg = _config(
+        data,
+        tmp_path / "out",
+        reader=ReaderConfig(order_col="seq_pos"),
+        filters=FilterConfig(item_min_count=5, user_min_count=5),
+        split=SplitConfig("leave_one_out"),
+        max_len=50,
+    )
     ref, stats = run_and_compare(cfg)
     assert ref.counts["filtered_by_rule"].get("kcore_item", 0) > 0
     assert ref.counts["filtered_by_rule"].get("max_len", 0) > 0
@@ -127,6 +138,7 @@ def test_ml1m_slice_kcore_leave_one_out(tmp_path):
 
 
 # ------------------------------------------------------------------------------- (b) Amazon Beauty
+
 
 def test_beauty_slice_leave_one_out(tmp_path):
     source = SHARED_DATA / "amazon-beauty" / "Beauty.txt"
@@ -150,56 +162,94 @@ def _edge_case_files(directory: Path) -> Path:
     a = [
         "user_id,item_id,timestamp,event_type",
         # ties in time keep input order; the earlier time goes first whatever its position
-        f"tie,tA,{T0 + 100},click", f"tie,tB,{T0 + 100},cart", f"tie,tC,{T0 + 100},click", f"tie,tD,{T0 + 50},click",
+        f"tie,tA,{T0 + 100},click",
+        f"tie,tB,{T0 + 100},cart",
+        f"tie,tC,{T0 + 100},click",
+        f"tie,tD,{T0 + 50},click",
         # users with 1 and 2 events (train only under leave-one-out)
         f"one,o1,{T0},click",
-        f"two,o1,{T0 + 5},click", f"two,o2,{T0 + 1},purchase",
-        f"fmt,plain,{T0 + 1},click", f"fmt,late,{T0 + 9},click",
+        f"two,o1,{T0 + 5},click",
+        f"two,o2,{T0 + 1},purchase",
+        f"fmt,plain,{T0 + 1},click",
+        f"fmt,late,{T0 + 9},click",
         # malformed rows
-        f",i1,{T0},click",                    # empty user
-        f"u1,,{T0},click",                    # empty item
-        "u1,i1,,click",                       # empty timestamp
-        "u1,i1,yesterday,click",              # non-numeric timestamp
-        f"u1,i1,{T0}",                        # too few fields
-        f"u1,i1,{T0},click,extra",            # too many fields
-        f"u1,i1,{T0},",                       # empty event type
-        b"u1,\xff\xfe,1700000000,click",      # not UTF-8
-        "",                                   # blank line: skipped, not read
-        f'"u,q",i1,{T0},click',               # quoted id with the delimiter inside: valid
+        f",i1,{T0},click",  # empty user
+        f"u1,,{T0},click",  # empty item
+        "u1,i1,,click",  # empty timestamp
+        "u1,i1,yesterday,click",  # non-numeric timestamp
+        f"u1,i1,{T0}",  # too few fields
+        f"u1,i1,{T0},click,extra",  # too many fields
+        f"u1,i1,{T0},",  # empty event type
+        b"u1,\xff\xfe,1700000000,click",  # not UTF-8
+        "",  # blank line: skipped, not read
+        f'"u,q",i1,{T0},click',  # quoted id with the delimiter inside: valid
         f'"u,q",i2,{T0 + 1},click',
         f'"u,q",i3,{T0 + 2},click',
         # unicode ids and event types
-        f"ユーザー,é-item,{T0 + 3},click", f"ユーザー,🍣,{T0 + 1},購入", f"ユーザー,ß,{T0 + 2},click",
-        f"ユーザー,é-item,{T0 + 9},cart", f"😀,🍣,{T0 + 4},click", f"😀,é-item,{T0 + 8},click",
-        f"😀,ß,{T0 + 6},購入", f"😀,o1,{T0 + 7},click",
+        f"ユーザー,é-item,{T0 + 3},click",
+        f"ユーザー,🍣,{T0 + 1},購入",
+        f"ユーザー,ß,{T0 + 2},click",
+        f"ユーザー,é-item,{T0 + 9},cart",
+        f"😀,🍣,{T0 + 4},click",
+        f"😀,é-item,{T0 + 8},click",
+        f"😀,ß,{T0 + 6},購入",
+        f"😀,o1,{T0 + 7},click",
         # consecutive repeats appear only after sorting by time
-        f"rep,r1,{T0 + 3},click", f"rep,r1,{T0 + 1},click", f"rep,r2,{T0 + 4},click",
-        f"rep,r1,{T0 + 2},cart", f"rep,r1,{T0 + 5},click", f"rep,r1,{T0 + 6},click", f"rep,r3,{T0 + 7},click",
+        f"rep,r1,{T0 + 3},click",
+        f"rep,r1,{T0 + 1},click",
+        f"rep,r2,{T0 + 4},click",
+        f"rep,r1,{T0 + 2},cart",
+        f"rep,r1,{T0 + 5},click",
+        f"rep,r1,{T0 + 6},click",
+        f"rep,r3,{T0 + 7},click",
         # sessions (gap 60 s): s3 at +20 and +1000 is a repeat across a session boundary (removed before
         # sessionizing); p -> q is exactly 60 s apart (same session), r -> s1 61 s (new session)
-        f"sess,s1,{T0},click", f"sess,s2,{T0 + 10},click", f"sess,s3,{T0 + 20},click",
-        f"sess,s3,{T0 + 1000},click", f"sess,p,{T0 + 1030},click", f"sess,q,{T0 + 1090},click",
-        f"sess,r,{T0 + 1100},click", f"sess,s1,{T0 + 1161},click", f"sess,s2,{T0 + 1170},click",
-        f"sess,s3,{T0 + 5000},click", f"sess,s1,{T0 + 5010},click",
+        f"sess,s1,{T0},click",
+        f"sess,s2,{T0 + 10},click",
+        f"sess,s3,{T0 + 20},click",
+        f"sess,s3,{T0 + 1000},click",
+        f"sess,p,{T0 + 1030},click",
+        f"sess,q,{T0 + 1090},click",
+        f"sess,r,{T0 + 1100},click",
+        f"sess,s1,{T0 + 1161},click",
+        f"sess,s2,{T0 + 1170},click",
+        f"sess,s3,{T0 + 5000},click",
+        f"sess,s1,{T0 + 5010},click",
         # a k-core chain (item_min_count=2, user_min_count=2): x1 is rare, so c1 gets too short, so a1
         # gets rare, so c2 gets too short, ... until a5 leaves the core users
-        f"c1,x1,{T0},click", f"c1,a1,{T0 + 1},click",
-        f"c2,a1,{T0},click", f"c2,a2,{T0 + 1},click",
-        f"c3,a2,{T0},click", f"c3,a3,{T0 + 1},click",
-        f"c4,a3,{T0},click", f"c4,a4,{T0 + 1},click",
-        f"c5,a4,{T0},click", f"c5,a5,{T0 + 1},click",
-        f"k1,p,{T0},click", f"k1,q,{T0 + 1},click", f"k1,r,{T0 + 2},click", f"k1,a5,{T0 + 3},click",
-        f"k2,p,{T0},click", f"k2,q,{T0 + 1},cart", f"k2,r,{T0 + 2},click", f"k2,p,{T0 + 3},click",
-        f"k3,r,{T0},click", f"k3,q,{T0 + 1},click", f"k3,p,{T0 + 2},purchase", f"k3,p,{T0 + 3},click",
+        f"c1,x1,{T0},click",
+        f"c1,a1,{T0 + 1},click",
+        f"c2,a1,{T0},click",
+        f"c2,a2,{T0 + 1},click",
+        f"c3,a2,{T0},click",
+        f"c3,a3,{T0 + 1},click",
+        f"c4,a3,{T0},click",
+        f"c4,a4,{T0 + 1},click",
+        f"c5,a4,{T0},click",
+        f"c5,a5,{T0 + 1},click",
+        f"k1,p,{T0},click",
+        f"k1,q,{T0 + 1},click",
+        f"k1,r,{T0 + 2},click",
+        f"k1,a5,{T0 + 3},click",
+        f"k2,p,{T0},click",
+        f"k2,q,{T0 + 1},cart",
+        f"k2,r,{T0 + 2},click",
+        f"k2,p,{T0 + 3},click",
+        f"k3,r,{T0},click",
+        f"k3,q,{T0 + 1},click",
+        f"k3,p,{T0 + 2},purchase",
+        f"k3,p,{T0 + 3},click",
         f"k3,q,{T0 + 4},click",
     ]
     b = [
         "timestamp,event_type,item_id,user_id",
-        f"{T0 + 100},click,tE,tie",          # same time as tA..tC, later file: goes after them
+        f"{T0 + 100},click,tE,tie",  # same time as tA..tC, later file: goes after them
         f"{T0 + 60},click,tF,tie",
-        f"{T0 + 11},click,p,only_b", f"{T0 + 12},click,q,only_b", f"{T0 + 13},click,r,only_b",
+        f"{T0 + 11},click,p,only_b",
+        f"{T0 + 12},click,q,only_b",
+        f"{T0 + 13},click,r,only_b",
         f"{T0 + 14},cart,p,only_b",
-        "1700000000000,click,ms,fmt",         # milliseconds (auto unit): T0 exactly
+        "1700000000000,click,ms,fmt",  # milliseconds (auto unit): T0 exactly
         "2023-11-14T22:13:21Z,click,iso,fmt",  # ISO time: T0 + 1, ties with 'plain' (earlier file first)
     ]
     c = ["user_id,item_id,event_type", "z,i1,click", "z,i2,click"]  # no time column: header_mismatch
@@ -211,8 +261,13 @@ def _edge_case_files(directory: Path) -> Path:
 
 def test_edge_cases_leave_one_out(tmp_path):
     data = _edge_case_files(tmp_path / "in")
-    cfg = _config(data, tmp_path / "out", filters=FilterConfig(remove_consecutive_repeats=True),
-                  split=SplitConfig("leave_one_out"), max_len=3)
+    cfg = _config(
+        data,
+        tmp_path / "out",
+        filters=FilterConfig(remove_consecutive_repeats=True),
+        split=SplitConfig("leave_one_out"),
+        max_len=3,
+    )
     ref, stats = run_and_compare(cfg)
     vocab = ref.vocab
     items = lambda ids: [vocab[i] for i in ids]  # noqa: E731
@@ -239,10 +294,19 @@ def test_edge_cases_leave_one_out(tmp_path):
 @pytest.mark.parametrize("max_rounds", [10, 3])
 def test_edge_cases_sessions_and_kcore_chain(tmp_path, max_rounds):
     data = _edge_case_files(tmp_path / "in")
-    cfg = _config(data, tmp_path / "out",
-                  filters=FilterConfig(remove_consecutive_repeats=True, session_gap_seconds=60,
-                                       item_min_count=2, user_min_count=2, kcore_max_rounds=max_rounds),
-                  split=SplitConfig("leave_one_out"), max_len=5)
+    cfg = _config(
+        data,
+        tmp_path / "out",
+        filters=FilterConfig(
+            remove_consecutive_repeats=True,
+            session_gap_seconds=60,
+            item_min_count=2,
+            user_min_count=2,
+            kcore_max_rounds=max_rounds,
+        ),
+        split=SplitConfig("leave_one_out"),
+        max_len=5,
+    )
     ref, stats = run_and_compare(cfg)
     all_keys = set().union(*(set(s) for s in ref.splits.values()))
     if max_rounds == 10:
@@ -256,13 +320,17 @@ def test_edge_cases_sessions_and_kcore_chain(tmp_path, max_rounds):
         for sid, rec in records.items():
             assert sid == f"{rec['user_id']}#{rec['session_index']}"
     vocab = ref.vocab
-    sess = {sid: [vocab[i] for i in rec["item_ids"] + rec.get("target_ids", [])]
-            for sid, rec in ref.splits["test"].items() if sid.startswith("sess#")}
+    sess = {
+        sid: [vocab[i] for i in rec["item_ids"] + rec.get("target_ids", [])]
+        for sid, rec in ref.splits["test"].items()
+        if sid.startswith("sess#")
+    }
     assert sess == {"sess#0": ["s1", "s2", "s3"], "sess#1": ["p", "q", "r"]}
     assert ref.splits["train"]["sess#2"]["item_ids"] == [vocab.index("s1"), vocab.index("s2")]
 
 
 # --------------------------------------------------------------------- (d) temporal split, row filters
+
 
 def test_temporal_split_with_row_filters(tmp_path):
     V, T = BASE, BASE + DAY
@@ -272,30 +340,40 @@ def test_temporal_split_with_row_filters(tmp_path):
     for k, t in enumerate([V - 300, V - 200, V - 100, V + 10, V + 20, T + 5, T + 6]):
         add("t1", f"i{k % 4}", t)
     # t2: only before valid_cut -> train only
-    add("t2", "i0", V - 50); add("t2", "i1", V - 40); add("t2", "i1", V - 30, e="buy")  # noqa: E702
+    add("t2", "i0", V - 50)
+    add("t2", "i1", V - 40)
+    add("t2", "i1", V - 30, e="buy")  # noqa: E702
     # t3: nothing before valid_cut -> validation record with empty input, and a test record
-    add("t3", "i2", V + 100); add("t3", "new0", V + 200); add("t3", "i3", T + 100)  # noqa: E702
+    add("t3", "i2", V + 100)
+    add("t3", "new0", V + 200)
+    add("t3", "i3", T + 100)  # noqa: E702
     # t4: only from test_cut on -> test record with empty input
-    add("t4", "new1", T + 1); add("t4", "i0", T + 2)  # noqa: E702
+    add("t4", "new1", T + 1)
+    add("t4", "i0", T + 2)  # noqa: E702
     # t5: events exactly at the cuts, as milliseconds and ISO strings, and ties at the cut
     add("t5", "i1", V - 1)
-    add("t5", "i2", V * 1000)                         # == valid_cut -> validation
-    add("t5", "i3", "2023-11-15T22:13:20Z")           # == test_cut -> test
-    add("t5", "i0", T); add("t5", "new1", T)          # noqa: E702  ties at test_cut keep input order
+    add("t5", "i2", V * 1000)  # == valid_cut -> validation
+    add("t5", "i3", "2023-11-15T22:13:20Z")  # == test_cut -> test
+    add("t5", "i0", T)
+    add("t5", "new1", T)  # noqa: E702  ties at test_cut keep input order
     # row filters: min_rating (missing ratings count as below it) and event types
     add("t1", "low", V - 250, r="2")
     add("t1", "norating", V - 240, r="")
     add("t2", "viewed", V - 45, e="view")
-    add("t2", "lowview", V - 44, r="1", e="view")     # both rules: counted under min_rating (checked first)
-    add("t3", "badrating", V + 150, r="abc")          # rejected: bad_rating
+    add("t2", "lowview", V - 44, r="1", e="view")  # both rules: counted under min_rating (checked first)
+    add("t3", "badrating", V + 150, r="abc")  # rejected: bad_rating
     # t6: many train events, to exercise max_len on train (counted) and test inputs (not counted)
     for k in range(6):
         add("t6", f"i{k % 3}", V - 1000 + k)
     add("t6", "i3", T + 50)
     data = _write(tmp_path / "in" / "temporal.csv", lines)
-    cfg = _config(data, tmp_path / "out",
-                  filters=FilterConfig(min_rating=3.0, event_types=("click", "buy")),
-                  split=SplitConfig("temporal", valid_cut=float(V), test_cut=float(T)), max_len=3)
+    cfg = _config(
+        data,
+        tmp_path / "out",
+        filters=FilterConfig(min_rating=3.0, event_types=("click", "buy")),
+        split=SplitConfig("temporal", valid_cut=float(V), test_cut=float(T)),
+        max_len=3,
+    )
     ref, _ = run_and_compare(cfg)
     valid, test = ref.splits["valid"], ref.splits["test"]
     assert valid["t3"]["item_ids"] == [] and test["t4"]["item_ids"] == []
@@ -309,6 +387,7 @@ def test_temporal_split_with_row_filters(tmp_path):
 
 # ------------------------------------------------------------------------------- (e) session split
 
+
 def test_session_split_with_unseen_items(tmp_path):
     rng = random.Random(11)
     lines = ["user_id,item_id,timestamp"]
@@ -319,19 +398,31 @@ def test_session_split_with_unseen_items(tmp_path):
         while t < start + 6 * DAY:
             for _ in range(rng.randint(1, 6)):
                 late = t > start + 4 * DAY
-                item = (f"late{rng.randrange(8)}" if late and rng.random() < 0.3 else rng.choice(pool))
+                item = f"late{rng.randrange(8)}" if late and rng.random() < 0.3 else rng.choice(pool)
                 lines.append(f"user{u:02d},{item},{t}")
                 t += rng.randint(1, 600)
             t += rng.randint(2 * 3600, 30 * 3600)
     latest = start + 7 * DAY  # hand-made sessions at the end of the data
-    lines += [f"zz,p00,{latest - 100}", f"zz,unseenA,{latest - 90}", f"zz,unseenB,{latest - 80}",  # -> 1 item: short
-              f"zy,unseenC,{latest - 70}", f"zy,unseenD,{latest - 60}",                         # -> 0 items
-              ] + [f"zx,{pool[k % 5]},{latest - 50 + k}" for k in range(9)]                    # long: max_len
-    lines += [f"zw,p01,{latest - DAY - 3600}", f"zw,p02,{latest - DAY - 3500}",                # validation
-              f"zw,unseenE,{latest - DAY - 3400}"]
+    lines += [
+        f"zz,p00,{latest - 100}",
+        f"zz,unseenA,{latest - 90}",
+        f"zz,unseenB,{latest - 80}",  # -> 1 item: short
+        f"zy,unseenC,{latest - 70}",
+        f"zy,unseenD,{latest - 60}",  # -> 0 items
+    ] + [f"zx,{pool[k % 5]},{latest - 50 + k}" for k in range(9)]  # long: max_len
+    lines += [
+        f"zw,p01,{latest - DAY - 3600}",
+        f"zw,p02,{latest - DAY - 3500}",  # validation
+        f"zw,unseenE,{latest - DAY - 3400}",
+    ]
     data = _write(tmp_path / "in" / "sessions.csv", lines)
-    cfg = _config(data, tmp_path / "out", filters=FilterConfig(session_gap_seconds=1800),
-                  split=SplitConfig("session", test_days=1.0, valid_days=1.0), max_len=6)
+    cfg = _config(
+        data,
+        tmp_path / "out",
+        filters=FilterConfig(session_gap_seconds=1800),
+        split=SplitConfig("session", test_days=1.0, valid_days=1.0),
+        max_len=6,
+    )
     ref, _ = run_and_compare(cfg)
     rules = ref.counts["filtered_by_rule"]
     assert rules["unseen_item"] >= 5 and rules["short_eval_session"] >= 1 and rules["max_len"] >= 3
@@ -342,24 +433,32 @@ def test_session_split_with_unseen_items(tmp_path):
 
 # ------------------------------------------------------------------------------ randomized synthetic
 
+
 @pytest.mark.parametrize("case", ["loo_kcore", "session"])
 def test_synthetic(tmp_path, case):
     data = tmp_path / "in" / "synthetic.csv"
     write_csv(SyntheticConfig(num_users=150, num_items=300, num_topics=10, seed=5), str(data))
     if case == "loo_kcore":
-        cfg = _config(data, tmp_path / "out",
-                      filters=FilterConfig(remove_consecutive_repeats=True, item_min_count=5, user_min_count=5,
-                                           event_types=("click", "cart")),
-                      split=SplitConfig("leave_one_out"), max_len=30)
+        cfg = _config(
+            data,
+            tmp_path / "out",
+            filters=FilterConfig(
+                remove_consecutive_repeats=True, item_min_count=5, user_min_count=5, event_types=("click", "cart")
+            ),
+            split=SplitConfig("leave_one_out"),
+            max_len=30,
+        )
     else:
-        cfg = _config(data, tmp_path / "out",
-                      filters=FilterConfig(session_gap_seconds=3600, item_min_count=2, user_min_count=2),
-                      split=SplitConfig("session", test_days=3.0, valid_days=2.0), max_len=10)
+        cfg = _config(
+            data,
+            tmp_path / "out",
+            filters=FilterConfig(session_gap_seconds=3600, item_min_count=2, user_min_count=2),
+            split=SplitConfig("session", test_days=3.0, valid_days=2.0),
+            max_len=10,
+        )
     ref, _ = run_and_compare(cfg)
     assert ref.splits["train"] and ref.splits["test"]
     assert ref.kcore["converged"]
-
-
 
 
 def test_session_split_test_vocabulary_train_valid_keeps_the_test_set(tmp_path):
@@ -369,17 +468,26 @@ def test_session_split_test_vocabulary_train_valid_keeps_the_test_set(tmp_path):
     # of the split without validation days.
     day = BASE + 10 * DAY
     lines = ["session_id,item_id,timestamp"]
-    lines += [f"tr{k},{a},{BASE + k * 600 + j}" for k in range(6) for j, a in enumerate("abc"[:2 + k % 2])]
-    lines += [f"va,a,{day - DAY - 300}", f"va,v,{day - DAY - 200}", f"va,b,{day - DAY - 100}"]   # validation
-    lines += [f"te,b,{day - 300}", f"te,v,{day - 200}", f"te,u,{day - 150}", f"te,c,{day - 100}",
-              f"t2,v,{day - 50}", f"t2,a,{day}"]
+    lines += [f"tr{k},{a},{BASE + k * 600 + j}" for k in range(6) for j, a in enumerate("abc"[: 2 + k % 2])]
+    lines += [f"va,a,{day - DAY - 300}", f"va,v,{day - DAY - 200}", f"va,b,{day - DAY - 100}"]  # validation
+    lines += [
+        f"te,b,{day - 300}",
+        f"te,v,{day - 200}",
+        f"te,u,{day - 150}",
+        f"te,c,{day - 100}",
+        f"t2,v,{day - 50}",
+        f"t2,a,{day}",
+    ]
     data = _write(tmp_path / "in" / "sessions.csv", lines)
 
     def run(valid_days, vocabulary, name):
         split = SplitConfig("session", test_days=1.0, valid_days=valid_days, test_vocabulary=vocabulary)
         ref, stats = run_and_compare(_config(data, tmp_path / name, split=split))
-        items = {name: {sid: [ref.vocab[i] for i in rec["item_ids"]] for sid, rec in records.items()}
-                 for name, records in ref.splits.items() if name != "train"}
+        items = {
+            name: {sid: [ref.vocab[i] for i in rec["item_ids"]] for sid, rec in records.items()}
+            for name, records in ref.splits.items()
+            if name != "train"
+        }
         return ref, stats, items
 
     _, _, without_valid = run(0.0, "train", "none")

@@ -1,4 +1,5 @@
 """stats.json pieces against values worked out by hand."""
+
 import pytest
 
 from beam_pipelines.stats import accounting, length_summary, popularity_summary, rank_curve
@@ -31,8 +32,17 @@ def test_rank_curve_is_log_spaced_and_ends_at_the_last_item():
 
 
 def test_accounting_balances_and_breaks_down():
-    acc = accounting({"rows_read": 10, "kept/train_items": 5, "kept/test_targets": 1, "filtered/kcore_item": 2,
-                      "rejected/bad_json": 2, "filtered/max_len": 0, "records/train": 3})
+    acc = accounting(
+        {
+            "rows_read": 10,
+            "kept/train_items": 5,
+            "kept/test_targets": 1,
+            "filtered/kcore_item": 2,
+            "rejected/bad_json": 2,
+            "filtered/max_len": 0,
+            "records/train": 3,
+        }
+    )
     assert (acc["rows_kept"], acc["rows_filtered"], acc["rows_rejected"]) == (6, 2, 2) and acc["balanced"]
     assert acc["filtered_by_rule"] == {"kcore_item": 2} and acc["rejected_by_reason"] == {"bad_json": 2}
     assert not accounting({"rows_read": 3, "kept/train_items": 2})["balanced"]

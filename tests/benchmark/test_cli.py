@@ -1,4 +1,5 @@
 """`tfseqrec benchmark` end to end on the committed smoke grid (generated data, real training processes)."""
+
 import json
 from pathlib import Path
 
@@ -20,10 +21,15 @@ def test_help_explains_the_command(capsys):
 def test_smoke_grid_end_to_end_then_resume(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["benchmark", str(SMOKE), "--output", str(out), "--no-progress"]) == 0
-    cells = {p.parent.relative_to(out / "runs").as_posix(): json.loads(p.read_text())
-             for p in out.glob("runs/*/*/*/cell.json")}
-    assert sorted(cells) == ["synthetic/sasrec_tiny/seed1", "synthetic/sasrec_tiny/seed2",
-                             "synthetic/transitions/seed1"]
+    cells = {
+        p.parent.relative_to(out / "runs").as_posix(): json.loads(p.read_text())
+        for p in out.glob("runs/*/*/*/cell.json")
+    }
+    assert sorted(cells) == [
+        "synthetic/sasrec_tiny/seed1",
+        "synthetic/sasrec_tiny/seed2",
+        "synthetic/transitions/seed1",
+    ]
     assert all(c["status"] == "finished" for c in cells.values()), {k: c.get("error") for k, c in cells.items()}
     sasrec = cells["synthetic/sasrec_tiny/seed1"]
     assert sasrec["config"]["seed"] == 1 and sasrec["config"]["epochs"] == 1

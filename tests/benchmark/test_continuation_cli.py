@@ -1,5 +1,6 @@
 """`tfseqrec benchmark` end to end with a continuation, published figures and a target: real training processes
 on a generated log (one epoch each), so `init_from` goes through `tfseqrec train` and its warm start."""
+
 import json
 
 import pytest
@@ -28,8 +29,12 @@ pairs: [[again, first]]
 def test_a_continuation_warm_starts_from_its_parents_cell_and_targets_are_reported(tmp_path):
     (tmp_path / "chain.yaml").write_text(GRID)
     out = tmp_path / "out"
-    assert main(["benchmark", str(tmp_path / "chain.yaml"), "--output", str(out), "--no-progress",
-                 "--num-resamples", "200"]) == 0
+    assert (
+        main(
+            ["benchmark", str(tmp_path / "chain.yaml"), "--output", str(out), "--no-progress", "--num-resamples", "200"]
+        )
+        == 0
+    )
     first, again = out / "runs" / "synthetic" / "first" / "seed3", out / "runs" / "synthetic" / "again" / "seed3"
     run = json.loads((again / "run.json").read_text())
     assert run["initialised_from"]["run_dir"] == str(first) and run["config"]["init_from"] == str(first)

@@ -1,4 +1,5 @@
 """The report from fabricated cells: tables hold the numbers, the plots and the HTML exist."""
+
 import json
 
 import numpy as np
@@ -20,9 +21,19 @@ def benchmark(tmp_path_factory):
     grid = load_grid(root / "grid.yaml")
     FakeRunner(grid, root / "out").run(expand_cells(grid), progress=False)
     serving = root / "serving.json"
-    serving.write_text(json.dumps({"machine": {"cores": 2}, "e2e": {
-        "single": {"bench_scann": {"n": 500, "p50_ms": 2.7029, "p99_ms": 4.8504}},
-        "concurrency": [{"model": "bench_scann", "clients": 4, "p50_ms": 5.25, "p99_ms": 8.45, "rps": 743.6}]}}))
+    serving.write_text(
+        json.dumps(
+            {
+                "machine": {"cores": 2},
+                "e2e": {
+                    "single": {"bench_scann": {"n": 500, "p50_ms": 2.7029, "p99_ms": 4.8504}},
+                    "concurrency": [
+                        {"model": "bench_scann", "clients": 4, "p50_ms": 5.25, "p99_ms": 8.45, "rps": 743.6}
+                    ],
+                },
+            }
+        )
+    )
     path = write_report(root / "out", root / "report", serving_results=serving, num_resamples=RESAMPLES)
     return root, path
 
@@ -48,10 +59,13 @@ def test_pairwise_comparisons_are_paired_and_holm_corrected(benchmark):
     rows = [line for line in section.splitlines() if line.startswith("| toy |")]
     assert len(rows) == 3  # good/weak, good/pop, weak/pop on seed 1
     a, b = per_user_values("good_model", 1), per_user_values("weak_model", 1)
-    expected = stats.compare_all([
-        stats.compare(a, b, "good_model", "weak_model", "NDCG@10", num_resamples=RESAMPLES),
-        stats.compare(a, per_user_values("pop", 1), "good_model", "pop", "NDCG@10", num_resamples=RESAMPLES),
-        stats.compare(b, per_user_values("pop", 1), "weak_model", "pop", "NDCG@10", num_resamples=RESAMPLES)])[0]
+    expected = stats.compare_all(
+        [
+            stats.compare(a, b, "good_model", "weak_model", "NDCG@10", num_resamples=RESAMPLES),
+            stats.compare(a, per_user_values("pop", 1), "good_model", "pop", "NDCG@10", num_resamples=RESAMPLES),
+            stats.compare(b, per_user_values("pop", 1), "weak_model", "pop", "NDCG@10", num_resamples=RESAMPLES),
+        ]
+    )[0]
     cells = [c.strip() for c in rows[0].strip("|").split("|")]
     assert cells[:5] == ["toy", "good_model", "weak_model", "1", "40"]
     assert cells[7] == f"{expected.mean_diff:+.4f}"
@@ -93,9 +107,21 @@ def test_plots_and_html(benchmark):
 
 def test_report_only_from_the_command_line(benchmark, tmp_path, capsys):
     from tfseqrec.cli import main
+
     root, _ = benchmark
-    code = main(["benchmark", str(root / "grid.yaml"), "--output", str(root / "out"), "--report-only",
-                 "--report-dir", str(tmp_path / "again"), "--num-resamples", "200"])
+    code = main(
+        [
+            "benchmark",
+            str(root / "grid.yaml"),
+            "--output",
+            str(root / "out"),
+            "--report-only",
+            "--report-dir",
+            str(tmp_path / "again"),
+            "--num-resamples",
+            "200",
+        ]
+    )
     assert code == 0
     assert (tmp_path / "again" / "report.md").exists() and (tmp_path / "again" / "report.html").exists()
     assert "report: " in capsys.readouterr().out
@@ -109,12 +135,26 @@ def test_empty_output_still_gives_a_report(tmp_path):
 def test_readme_results_block_is_generated_from_the_report(benchmark, tmp_path, capsys):
     from tfseqrec.benchmark.report import RESULTS_END, RESULTS_START
     from tfseqrec.cli import main
+
     root, _ = benchmark
     readme = tmp_path / "README.md"
     quoted = f"Prose quoting `{RESULTS_START}` and `{RESULTS_END}` is not the block.\n"
     readme.write_text(f"# Title\n{quoted}\n## Results\n{RESULTS_START}\nold text\n{RESULTS_END}\n\n## After\nkept\n")
-    code = main(["benchmark", str(root / "grid.yaml"), "--output", str(root / "out"), "--report-only",
-                 "--report-dir", str(tmp_path / "report"), "--num-resamples", "200", "--readme", str(readme)])
+    code = main(
+        [
+            "benchmark",
+            str(root / "grid.yaml"),
+            "--output",
+            str(root / "out"),
+            "--report-only",
+            "--report-dir",
+            str(tmp_path / "report"),
+            "--num-resamples",
+            "200",
+            "--readme",
+            str(readme),
+        ]
+    )
     assert code == 0
     text = readme.read_text()
     block = text.split(f"\n{RESULTS_START}\n")[1].split(f"\n{RESULTS_END}\n")[0]
@@ -125,7 +165,20 @@ def test_readme_results_block_is_generated_from_the_report(benchmark, tmp_path, 
     # Without the markers: a clear error naming the file, and the file is left alone.
     plain = tmp_path / "PLAIN.md"
     plain.write_text("# nothing here\n")
-    code = main(["benchmark", str(root / "grid.yaml"), "--output", str(root / "out"), "--report-only",
-                 "--report-dir", str(tmp_path / "report2"), "--num-resamples", "200", "--readme", str(plain)])
+    code = main(
+        [
+            "benchmark",
+            str(root / "grid.yaml"),
+            "--output",
+            str(root / "out"),
+            "--report-only",
+            "--report-dir",
+            str(tmp_path / "report2"),
+            "--num-resamples",
+            "200",
+            "--readme",
+            str(plain),
+        ]
+    )
     assert code == 2 and "PLAIN.md: no results block" in capsys.readouterr().err
     assert plain.read_text() == "# nothing here\n"

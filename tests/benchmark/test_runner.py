@@ -1,4 +1,5 @@
 """The grid runner with a fake executor: cell records, resumability, failures, and the timing helpers."""
+
 import json
 
 import pytest
@@ -44,12 +45,23 @@ def test_cells_are_recorded_with_metrics_timings_and_arguments(grid, tmp_path):
     args = cell["arguments"]
     assert args[:2] == ["train", "--data-dir"] and args[-1] == "seed=1"
     # grid, dataset, run overrides in that order, then the grid's own settings, then the seed.
-    order = [args.index(a) for a in ("epochs=2", "batch_size=8", "model=sasrec", "model_config.max_len=20",
-                                     "ks=[1, 5, 10]", "validation_metric=NDCG@10", "time_budget_minutes=3",
-                                     "filter_seen=false")]
+    order = [
+        args.index(a)
+        for a in (
+            "epochs=2",
+            "batch_size=8",
+            "model=sasrec",
+            "model_config.max_len=20",
+            "ks=[1, 5, 10]",
+            "validation_metric=NDCG@10",
+            "time_budget_minutes=3",
+            "filter_seen=false",
+        )
+    ]
     assert order == sorted(order)
-    assert cell["metrics"]["NDCG@10"] == pytest.approx(json.loads(
-        (out / "runs/toy/good_model/seed1/test/metrics.json").read_text())["summary"]["NDCG@10"])
+    assert cell["metrics"]["NDCG@10"] == pytest.approx(
+        json.loads((out / "runs/toy/good_model/seed1/test/metrics.json").read_text())["summary"]["NDCG@10"]
+    )
     assert (out / "runs/toy/good_model/seed1" / cell["per_user_file"]).exists()
     timings = cell["timings"]
     assert timings["seconds_per_epoch"] == 2.5 and timings["train_targets_per_epoch"] == 9 * 30 + 20 * 10
@@ -60,8 +72,13 @@ def test_cells_are_recorded_with_metrics_timings_and_arguments(grid, tmp_path):
     assert [p["elapsed_seconds"] for p in cell["validation_curve"]] == pytest.approx([2.5, 6.0])
     assert cell["analysis"]["segments"][0]["dimension"] == "history_length"
     pop = read_cell(out / "runs" / "toy" / "pop" / "seed1")
-    assert pop["kind"] == "baseline" and pop["arguments"][:5] == ["evaluate", "--data-dir", pop["data_dir"],
-                                                                    "--baseline", "most_popular"]
+    assert pop["kind"] == "baseline" and pop["arguments"][:5] == [
+        "evaluate",
+        "--data-dir",
+        pop["data_dir"],
+        "--baseline",
+        "most_popular",
+    ]
     assert "--keep-seen" in pop["arguments"]  # the grid's filter_seen: false reaches the baselines
     assert json.loads((out / "grid.json").read_text())["grid"]["name"] == "fake"
 
@@ -86,8 +103,9 @@ def test_second_run_skips_finished_cells_and_reruns_the_rest(grid, tmp_path):
     assert len(third.calls) == 1 and third.calls[0][-2:] == ["seed=2", "resume=true"] and str(redo) in third.calls[0]
     assert not (redo / "stale.txt").exists() and read_cell(redo)["status"] == "finished"
     after = mtimes(out)
-    assert {p: v for p, v in after.items() if redo not in p.parents} == \
-        {p: v for p, v in before.items() if redo not in p.parents}
+    assert {p: v for p, v in after.items() if redo not in p.parents} == {
+        p: v for p, v in before.items() if redo not in p.parents
+    }
 
 
 def test_a_training_cell_cut_short_resumes_unless_its_arguments_changed(grid, tmp_path):
@@ -118,10 +136,15 @@ def test_a_failed_cell_is_recorded_and_the_grid_goes_on(grid, tmp_path):
     runner = FakeRunner(grid, out)
     records = runner.run(expand_cells(grid), progress=False)
     status = {r["key"]: r["status"] for r in records}
-    assert status == {"toy/good_model/seed1": "finished", "toy/good_model/seed2": "finished",
-                      "toy/broken_model/seed1": "failed", "toy/broken_model/seed2": "failed",
-                      "toy/weak_model/seed1": "finished", "toy/weak_model/seed2": "finished",
-                      "toy/pop/seed1": "finished"}
+    assert status == {
+        "toy/good_model/seed1": "finished",
+        "toy/good_model/seed2": "finished",
+        "toy/broken_model/seed1": "failed",
+        "toy/broken_model/seed2": "failed",
+        "toy/weak_model/seed1": "finished",
+        "toy/weak_model/seed2": "finished",
+        "toy/pop/seed1": "finished",
+    }
     failed = read_cell(out / "runs" / "toy" / "broken_model" / "seed1")
     assert failed["status"] == "failed" and "ValueError: boom" in failed["error"] and failed["finished"]
     # A failed cell is tried again next time; finished ones are not.
@@ -168,16 +191,27 @@ def test_a_continuation_starts_from_its_parents_cell_of_the_same_seed(chained, t
     out = tmp_path / "out"
     runner = FakeRunner(chained, out)
     records = runner.run(expand_cells(chained, only_datasets=["toy"], only_runs=["good_more"]), progress=False)
-    assert [r["key"] for r in records] == ["toy/good_model/seed1", "toy/good_model/seed2", "toy/good_more/seed1",
-                                           "toy/good_more/seed2"]  # the parent first, though not chosen
+    assert [r["key"] for r in records] == [
+        "toy/good_model/seed1",
+        "toy/good_model/seed2",
+        "toy/good_more/seed1",
+        "toy/good_more/seed2",
+    ]  # the parent first, though not chosen
     parent = out / "runs" / "toy" / "good_model" / "seed2"
     more = read_cell(out / "runs" / "toy" / "good_more" / "seed2")
     args = more["arguments"]
     assert f"init_from={parent}" in args and args.index("epochs=3") < args.index(f"init_from={parent}")
     assert not any(a.startswith("init_from=") for a in read_cell(parent)["arguments"])
-    assert more["initialised_from"] == {"cell": "toy/good_model/seed2", "run": "good_model", "run_dir": str(parent),
-                                        "best_epoch": 2, "epochs_run": 2, "train_seconds": 6.0, "epochs_before": 2,
-                                        "train_seconds_before": 6.0}
+    assert more["initialised_from"] == {
+        "cell": "toy/good_model/seed2",
+        "run": "good_model",
+        "run_dir": str(parent),
+        "best_epoch": 2,
+        "epochs_run": 2,
+        "train_seconds": 6.0,
+        "epochs_before": 2,
+        "train_seconds_before": 6.0,
+    }
     assert more["cumulative"] == {"best_epoch": 4, "epochs_run": 4, "train_seconds": 12.0}
     assert read_cell(parent)["initialised_from"] is None
     again = FakeRunner(chained, out)
@@ -190,8 +224,12 @@ def test_a_continuation_whose_parent_failed_fails_with_the_reason(chained, tmp_p
     runner = FakeRunner(chained, out)
     records = runner.run(expand_cells(chained, only_runs=["good_after_broken"]), progress=False)
     status = {r["key"]: r["status"] for r in records}
-    assert status == {"toy/broken_model/seed1": "failed", "toy/broken_model/seed2": "failed",
-                      "toy/good_after_broken/seed1": "failed", "toy/good_after_broken/seed2": "failed"}
+    assert status == {
+        "toy/broken_model/seed1": "failed",
+        "toy/broken_model/seed2": "failed",
+        "toy/good_after_broken/seed1": "failed",
+        "toy/good_after_broken/seed2": "failed",
+    }
     error = read_cell(out / "runs" / "toy" / "good_after_broken" / "seed1")["error"]
     assert "init_from toy/broken_model/seed1: that cell is failed, not finished" in error
     assert len(runner.calls) == 2  # the continuation never started `tfseqrec train`
@@ -211,8 +249,7 @@ def test_train_targets_per_epoch():
     padded = {"batch_size": 4, "batching": "padded", "steps_per_epoch": None}
     assert train_targets_per_epoch(lengths, padded, {"max_len": 20}) == 2 * 2 + 9 + 20
     assert train_targets_per_epoch(lengths, padded, {}) == 2 * 2 + 9 + 49
-    assert train_targets_per_epoch(lengths, {**padded, "steps_per_epoch": 2}, {"max_len": 20}) == round(
-        2 * 4 * 33 / 4)
+    assert train_targets_per_epoch(lengths, {**padded, "steps_per_epoch": 2}, {"max_len": 20}) == round(2 * 4 * 33 / 4)
     parallel = {"batch_size": 4, "batching": "session_parallel", "steps_per_epoch": None}
     assert train_targets_per_epoch(lengths, parallel, {"max_len": 20}) == 2 * 2 + 9 + 49
     assert train_targets_per_epoch(lengths, {**parallel, "steps_per_epoch": 3}, {}) == 12
@@ -220,9 +257,15 @@ def test_train_targets_per_epoch():
 
 
 def test_validation_curve_elapsed_seconds():
-    history = [{"epoch": 1, "epoch_seconds": 1.0}, {"epoch": 2, "epoch_seconds": 2.0},
-               {"epoch": 3, "epoch_seconds": 4.0}, {"epoch": 4, "epoch_seconds": 8.0}]
+    history = [
+        {"epoch": 1, "epoch_seconds": 1.0},
+        {"epoch": 2, "epoch_seconds": 2.0},
+        {"epoch": 3, "epoch_seconds": 4.0},
+        {"epoch": 4, "epoch_seconds": 8.0},
+    ]
     validations = [{"epoch": 2, "seconds": 0.5, "NDCG@10": 0.1}, {"epoch": 4, "seconds": 0.25, "NDCG@10": 0.3}]
     assert validation_curve(validations, history, "NDCG@10") == [
-        {"epoch": 2, "value": 0.1, "elapsed_seconds": 3.5}, {"epoch": 4, "value": 0.3, "elapsed_seconds": 15.75}]
+        {"epoch": 2, "value": 0.1, "elapsed_seconds": 3.5},
+        {"epoch": 4, "value": 0.3, "elapsed_seconds": 15.75},
+    ]
     assert validation_curve(validations, [], "NDCG@10")[0]["elapsed_seconds"] is None

@@ -1,4 +1,5 @@
 """CL4SRec's batched augmentations: shapes, left padding, lengths, mask counts, seeds, in-graph use."""
+
 import math
 
 import numpy as np
@@ -7,8 +8,14 @@ import pytest
 import tfseqrec  # noqa: F401  (Keras 2 before TensorFlow)
 import tensorflow as tf
 
-from tfseqrec.data.augmentation import (AugmentationConfig, item_crop, item_mask, item_reorder,
-                                        random_augmentation, sequence_lengths)
+from tfseqrec.data.augmentation import (
+    AugmentationConfig,
+    item_crop,
+    item_mask,
+    item_reorder,
+    random_augmentation,
+    sequence_lengths,
+)
 
 MASK = 99
 WIDTH = 12
@@ -21,7 +28,7 @@ def _batch(seed=0, rows=64):
     for r in range(rows):
         n = r % (WIDTH + 1)
         if n:
-            ids[r, WIDTH - n:] = rng.integers(2, 51, size=n)
+            ids[r, WIDTH - n :] = rng.integers(2, 51, size=n)
     return ids
 
 
@@ -33,11 +40,11 @@ def _assert_left_padded(out):
     out = np.asarray(out)
     n = _lengths(out)
     for row, length in zip(out, n):
-        assert (row[:WIDTH - length] == 0).all() and (row[WIDTH - length:] != 0).all(), row
+        assert (row[: WIDTH - length] == 0).all() and (row[WIDTH - length :] != 0).all(), row
 
 
 def _is_contiguous_run(sub, seq):
-    return any(list(seq[s:s + len(sub)]) == list(sub) for s in range(len(seq) - len(sub) + 1))
+    return any(list(seq[s : s + len(sub)]) == list(sub) for s in range(len(seq) - len(sub) + 1))
 
 
 @pytest.mark.parametrize("eta", [0.2, 0.6, 1.0])
@@ -50,7 +57,7 @@ def test_crop_keeps_a_contiguous_run_of_floor_eta_n_items(eta):
     expected = np.where(n > 0, np.maximum([math.floor(eta * k) for k in n], 1), 0)
     np.testing.assert_array_equal(_lengths(out), expected)
     for row_in, row_out, k in zip(ids, out, expected):
-        assert _is_contiguous_run(row_out[WIDTH - k:], row_in[row_in != 0])
+        assert _is_contiguous_run(row_out[WIDTH - k :], row_in[row_in != 0])
     if eta == 1.0:
         np.testing.assert_array_equal(out, ids)
 
@@ -89,7 +96,7 @@ def test_reorder_permutes_one_contiguous_window(beta):
     ids = np.zeros([64, WIDTH], np.int64)
     for r in range(64):  # distinct items so that positions are identifiable
         n = r % (WIDTH + 1)
-        ids[r, WIDTH - n:] = np.arange(2, 2 + n)
+        ids[r, WIDTH - n :] = np.arange(2, 2 + n)
     out = item_reorder(tf.constant(ids), beta, seed=13).numpy()
     np.testing.assert_array_equal(out == 0, ids == 0)
     for row_in, row_out in zip(ids, out):
@@ -116,10 +123,12 @@ def test_reorder_window_is_shuffled_uniformly():
 def test_seeds_reproduce_and_differ(op):
     ids = tf.constant(_batch())
     config = AugmentationConfig(mask_token_id=MASK)
-    fn = {"crop": lambda s: item_crop(ids, 0.6, s),
-          "mask": lambda s: item_mask(ids, 0.3, MASK, s),
-          "reorder": lambda s: item_reorder(ids, 0.6, s),
-          "random": lambda s: random_augmentation(ids, config, s)}[op]
+    fn = {
+        "crop": lambda s: item_crop(ids, 0.6, s),
+        "mask": lambda s: item_mask(ids, 0.3, MASK, s),
+        "reorder": lambda s: item_reorder(ids, 0.6, s),
+        "random": lambda s: random_augmentation(ids, config, s),
+    }[op]
     np.testing.assert_array_equal(fn(1).numpy(), fn(1).numpy())
     np.testing.assert_array_equal(fn(tf.constant([4, 5])).numpy(), fn((4, 5)).numpy())
     assert (fn(1).numpy() != fn(2).numpy()).any()

@@ -22,7 +22,11 @@ def test_encoded_example_parses_like_tensorflow_builds_it():
     assert list(f["raw"].bytes_list.value) == [b"\x00\xff", b""]
     assert list(f["score"].float_list.value) == [0.5, -1.25]
 
-    reference = tf.train.Example(features=tf.train.Features(feature={
-        "item_ids": tf.train.Feature(int64_list=tf.train.Int64List(value=[2, 300, 70000, 2**40, -5])),
-    }))
+    reference = tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                "item_ids": tf.train.Feature(int64_list=tf.train.Int64List(value=[2, 300, 70000, 2**40, -5])),
+            }
+        )
+    )
     assert encode_example({"item_ids": ("int64", [2, 300, 70000, 2**40, -5])}) == reference.SerializeToString()

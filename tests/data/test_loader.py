@@ -21,20 +21,21 @@ HISTORIES = {
 }
 TEST_TARGETS = {"u1": 12, "u2": 2, "u3": 3, "u4": 5, "u5": 9}
 # Train records go to two files, to exercise reading several files.
-TRAIN_FILES = {"train-00000-of-00002.tfrecord": ["u1", "u2", "u3"],
-               "train-00001-of-00002.tfrecord": ["u4", "u5"]}
+TRAIN_FILES = {"train-00000-of-00002.tfrecord": ["u1", "u2", "u3"], "train-00001-of-00002.tfrecord": ["u4", "u5"]}
 
 
 def _record(sid, target=None):
     items, times, events = HISTORIES[sid]
-    return encode_example({
-        "sequence_id": ("bytes", [sid]),
-        "item_ids": ("int64", items),
-        "timestamps": ("int64", times),
-        "event_types": ("int64", events),
-        "target_ids": ("int64", [] if target is None else [target]),
-        "target_timestamps": ("int64", [] if target is None else [times[-1] + 1]),
-    })
+    return encode_example(
+        {
+            "sequence_id": ("bytes", [sid]),
+            "item_ids": ("int64", items),
+            "timestamps": ("int64", times),
+            "event_types": ("int64", events),
+            "target_ids": ("int64", [] if target is None else [target]),
+            "target_timestamps": ("int64", [] if target is None else [times[-1] + 1]),
+        }
+    )
 
 
 def _write(path, records, compression):
@@ -48,8 +49,11 @@ def _build(directory, compression=None, features=None):
     os.makedirs(directory, exist_ok=True)
     for name, sids in TRAIN_FILES.items():
         _write(os.path.join(directory, name), [_record(s) for s in sids], compression)
-    _write(os.path.join(directory, "test-00000-of-00001.tfrecord"),
-           [_record(s, TEST_TARGETS[s]) for s in sorted(HISTORIES)], compression)
+    _write(
+        os.path.join(directory, "test-00000-of-00001.tfrecord"),
+        [_record(s, TEST_TARGETS[s]) for s in sorted(HISTORIES)],
+        compression,
+    )
     with open(os.path.join(directory, "vocab.tsv"), "w") as f:
         f.write("[PAD]\t0\n[OOV]\t0\n")
         for i in range(2, 17):
@@ -64,8 +68,10 @@ def _build(directory, compression=None, features=None):
     }
     spec = FeatureSpec(
         features={k: v for k, v in all_features.items() if features is None or k in features},
-        splits={"train": SplitFiles("train-*.tfrecord", len(HISTORIES)),
-                "test": SplitFiles("test-*.tfrecord", len(HISTORIES), num_targets=len(HISTORIES))},
+        splits={
+            "train": SplitFiles("train-*.tfrecord", len(HISTORIES)),
+            "test": SplitFiles("test-*.tfrecord", len(HISTORIES), num_targets=len(HISTORIES)),
+        },
         vocabulary=VocabularyInfo("vocab.tsv", size=17, num_items=15),
         protocol={"split": "leave_one_out", "targets_per_record": 1},
         event_types=["view", "purchase"],
@@ -98,8 +104,10 @@ def _one_batch(directory, split="train", **kwargs):
     assert sorted(sids) == sorted(HISTORIES)
     rows = {}
     for i, sid in enumerate(sids):
-        rows[sid] = {k: (v[i].numpy().tolist() if isinstance(v, tf.RaggedTensor) else np.asarray(v[i]).tolist())
-                     for k, v in batch.items()}
+        rows[sid] = {
+            k: (v[i].numpy().tolist() if isinstance(v, tf.RaggedTensor) else np.asarray(v[i]).tolist())
+            for k, v in batch.items()
+        }
     return batch, rows
 
 
@@ -243,13 +251,29 @@ def test_missing_feature_is_a_clear_error(tmp_path):
     assert set(batch) == {"item_ids", "lengths", "sequence_id", "target_ids", "target_id"}
 
 
-@pytest.mark.parametrize("field,value", [
-    ("batch_size", 0), ("batch_size", 2.5), ("max_len", 0), ("max_len", -3), ("padding", "middle"),
-    ("pad_to_max_len", "yes"), ("include_timestamps", 1), ("include_targets", "auto"),
-    ("shuffle_buffer", -1), ("seed", 1.5), ("drop_remainder", None), ("num_parallel_reads", 0),
-    ("prefetch", "no"), ("repeat", 0), ("bucket_pool_batches", -1), ("bucket_pool_batches", 1.5),
-    ("bucket_width_multiple", 0), ("windows", "every"),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("batch_size", 0),
+        ("batch_size", 2.5),
+        ("max_len", 0),
+        ("max_len", -3),
+        ("padding", "middle"),
+        ("pad_to_max_len", "yes"),
+        ("include_timestamps", 1),
+        ("include_targets", "auto"),
+        ("shuffle_buffer", -1),
+        ("seed", 1.5),
+        ("drop_remainder", None),
+        ("num_parallel_reads", 0),
+        ("prefetch", "no"),
+        ("repeat", 0),
+        ("bucket_pool_batches", -1),
+        ("bucket_pool_batches", 1.5),
+        ("bucket_width_multiple", 0),
+        ("windows", "every"),
+    ],
+)
 def test_bad_config_names_the_field(field, value):
     with pytest.raises(ValueError, match=field):
         SequenceBatchConfig(**{field: value})
@@ -263,8 +287,14 @@ def test_default_config_is_valid():
 
 def test_inconsistent_records_fail_loudly(tmp_path):
     directory = _build(str(tmp_path / "d"))
-    bad = encode_example({"sequence_id": ("bytes", ["x"]), "item_ids": ("int64", [2, 3]),
-                          "timestamps": ("int64", [1]), "target_ids": ("int64", [4, 5])})
+    bad = encode_example(
+        {
+            "sequence_id": ("bytes", ["x"]),
+            "item_ids": ("int64", [2, 3]),
+            "timestamps": ("int64", [1]),
+            "target_ids": ("int64", [4, 5]),
+        }
+    )
     _write(os.path.join(directory, "test-00000-of-00001.tfrecord"), [bad], None)
     with pytest.raises(tf.errors.InvalidArgumentError, match="different lengths"):
         list(make_dataset(directory, "test", SequenceBatchConfig(include_timestamps=True, include_targets=False)))
@@ -274,8 +304,10 @@ def test_inconsistent_records_fail_loudly(tmp_path):
 
 def _bucketed(directory, split="train", **kwargs):
     config = SequenceBatchConfig(bucket_pool_batches=kwargs.pop("pool", 4), **kwargs)
-    return [{k: (v.numpy() if not isinstance(v, tf.RaggedTensor) else v.to_list()) for k, v in b.items()}
-            for b in make_dataset(directory, split, config)]
+    return [
+        {k: (v.numpy() if not isinstance(v, tf.RaggedTensor) else v.to_list()) for k, v in b.items()}
+        for b in make_dataset(directory, split, config)
+    ]
 
 
 def test_bucketing_sorts_a_pool_by_length_and_pads_each_batch_to_its_own_width(data_dir):
@@ -296,8 +328,8 @@ def test_bucketing_keeps_every_record_and_its_targets(data_dir):
     for b in batches:
         for i, sid in enumerate(b["sequence_id"]):
             row = b["item_ids"][i].tolist()
-            seen[sid.decode()] = (row[:b["lengths"][i]], b["target_id"][i], b["target_ids"][i])
-            assert all(x == 0 for x in row[b["lengths"][i]:])
+            seen[sid.decode()] = (row[: b["lengths"][i]], b["target_id"][i], b["target_ids"][i])
+            assert all(x == 0 for x in row[b["lengths"][i] :])
     assert {sid: v[0] for sid, v in seen.items()} == {sid: h[0] for sid, h in HISTORIES.items()}
     assert {sid: v[1] for sid, v in seen.items()} == TEST_TARGETS
     assert {sid: v[2] for sid, v in seen.items()} == {sid: [t] for sid, t in TEST_TARGETS.items()}
@@ -323,6 +355,7 @@ def test_bucketing_ragged_mode_returns_sorted_ragged_batches(data_dir):
 
 def test_window_bounds_cover_every_target_once():
     from tfseqrec.data.loader import window_bounds
+
     row, start, end = (t.numpy().tolist() for t in window_bounds(tf.constant([3, 5, 9, 1]), 4))
     assert row == [0, 1, 1, 2, 2, 2, 3]
     assert list(zip(start, end)) == [(0, 3), (1, 5), (0, 2), (5, 9), (2, 6), (0, 3), (0, 1)]
@@ -337,17 +370,27 @@ def test_window_bounds_cover_every_target_once():
 def test_all_windows_rows_repeat_the_record_features(data_dir):
     config = SequenceBatchConfig(batch_size=64, max_len=3, windows="all", include_timestamps=True)
     batches = list(make_dataset(data_dir, "test", config))
-    rows = [(sid.decode(), items.tolist(), ts.tolist(), int(n), int(t))
-            for b in batches for sid, items, ts, n, t in zip(b["sequence_id"].numpy(), b["item_ids"].numpy(),
-                                                            b["timestamps"].numpy(), b["lengths"].numpy(),
-                                                            b["target_id"].numpy())]
+    rows = [
+        (sid.decode(), items.tolist(), ts.tolist(), int(n), int(t))
+        for b in batches
+        for sid, items, ts, n, t in zip(
+            b["sequence_id"].numpy(),
+            b["item_ids"].numpy(),
+            b["timestamps"].numpy(),
+            b["lengths"].numpy(),
+            b["target_id"].numpy(),
+        )
+    ]
     by_user = {}
     for sid, items, ts, n, t in rows:
         assert t == TEST_TARGETS[sid]
         by_user.setdefault(sid, []).append((items, ts, n))
     # u4 (7 items, width 3): windows [4, 7), [2, 5), [0, 3), left padded to 3
-    assert by_user["u4"] == [([14, 15, 16], [5000, 6000, 7000], 3), ([12, 13, 14], [3000, 4000, 5000], 3),
-                             ([10, 11, 12], [1000, 2000, 3000], 3)]
+    assert by_user["u4"] == [
+        ([14, 15, 16], [5000, 6000, 7000], 3),
+        ([12, 13, 14], [3000, 4000, 5000], 3),
+        ([10, 11, 12], [1000, 2000, 3000], 3),
+    ]
     assert by_user["u2"] == [([0, 7, 8], [0, 10, 20], 2)] and by_user["u3"] == [([0, 0, 9], [0, 0, 5], 1)]
     assert sum(len(v) for v in by_user.values()) == len(rows) == 1 + 2 + 1 + 3 + 1  # u1 u2 u3 u4 u5
 
@@ -357,7 +400,8 @@ def test_all_windows_keep_the_batch_size_and_work_with_buckets(data_dir):
     assert [b["item_ids"].shape[0] for b in plain] == [3, 3, 2]  # 8 windows
     bucketed = _bucketed(data_dir, batch_size=3, max_len=3, windows="all", bucket_width_multiple=1)
     assert sorted(n for b in bucketed for n in b["lengths"].tolist()) == sorted(
-        n for b in plain for n in b["lengths"].numpy().tolist())
+        n for b in plain for n in b["lengths"].numpy().tolist()
+    )
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
@@ -370,6 +414,7 @@ def test_bucketed_windows_give_the_same_number_of_batches_every_pass(data_dir, s
 
 def test_prefix_bounds_give_every_prefix_with_a_target_once():
     from tfseqrec.data.loader import prefix_bounds
+
     row, start, end = (t.numpy().tolist() for t in prefix_bounds(tf.constant([4, 1, 2, 0]), 2))
     assert row == [0, 0, 0, 1, 2, 3]  # n - 1 prefixes of a history of n >= 2 items, one row otherwise
     assert list(zip(start, end)) == [(2, 4), (1, 3), (0, 2), (0, 1), (0, 2), (0, 0)]  # latest 2 items of each
@@ -379,10 +424,13 @@ def test_prefix_bounds_give_every_prefix_with_a_target_once():
 
 def test_prefix_rows_are_recboles_samples_with_their_features(data_dir):
     config = SequenceBatchConfig(batch_size=64, max_len=3, windows="prefixes", include_timestamps=True)
-    rows = [(sid.decode(), items.tolist(), ts.tolist(), int(n))
-            for b in make_dataset(data_dir, "train", config)
-            for sid, items, ts, n in zip(b["sequence_id"].numpy(), b["item_ids"].numpy(), b["timestamps"].numpy(),
-                                         b["lengths"].numpy())]
+    rows = [
+        (sid.decode(), items.tolist(), ts.tolist(), int(n))
+        for b in make_dataset(data_dir, "train", config)
+        for sid, items, ts, n in zip(
+            b["sequence_id"].numpy(), b["item_ids"].numpy(), b["timestamps"].numpy(), b["lengths"].numpy()
+        )
+    ]
     expected = []
     for sid, (items, times, _) in HISTORIES.items():
         for end in range(len(items), 1, -1) if len(items) > 1 else [len(items)]:
@@ -400,6 +448,7 @@ def test_prefix_rows_are_recboles_samples_with_their_features(data_dir):
 
 def test_random_prefix_bounds_draw_every_prefix_with_a_target_uniformly():
     from tfseqrec.data.loader import random_prefix_bounds
+
     tf.random.set_seed(0)
     lengths = tf.constant([5] * 4000 + [1, 0, 2], tf.int64)
     start, end = (t.numpy() for t in random_prefix_bounds(lengths, 3, seed=1))
@@ -414,22 +463,27 @@ def test_random_prefix_bounds_draw_every_prefix_with_a_target_uniformly():
 
 
 def test_random_windows_give_one_prefix_per_record_and_change_every_pass(data_dir):
-    config = SequenceBatchConfig(batch_size=8, max_len=4, windows="random", include_timestamps=True, seed=5,
-                                 shuffle_buffer=8)
+    config = SequenceBatchConfig(
+        batch_size=8, max_len=4, windows="random", include_timestamps=True, seed=5, shuffle_buffer=8
+    )
     dataset = make_dataset(data_dir, "train", config)
 
     def one_pass():
         (batch,) = list(dataset)  # 5 records, one batch; each pass is a new iterator, as in Keras' epochs
         rows = {}
-        for sid, items, ts, n in zip(batch["sequence_id"].numpy(), batch["item_ids"].numpy(),
-                                     batch["timestamps"].numpy(), batch["lengths"].numpy()):
+        for sid, items, ts, n in zip(
+            batch["sequence_id"].numpy(),
+            batch["item_ids"].numpy(),
+            batch["timestamps"].numpy(),
+            batch["lengths"].numpy(),
+        ):
             sid = sid.decode()
             history, times, _ = HISTORIES[sid]
-            real = items[4 - n:].tolist()
-            assert n <= 4 and items[:4 - n].tolist() == [0] * (4 - n)  # left padded
+            real = items[4 - n :].tolist()
+            assert n <= 4 and items[: 4 - n].tolist() == [0] * (4 - n)  # left padded
             # a contiguous run of the history ending after its second item or later, timestamps aligned
-            end = next(e for e in range(len(history), 0, -1) if history[max(0, e - n):e] == real)
-            assert end >= min(2, len(history)) and ts[4 - n:].tolist() == times[end - n:end]
+            end = next(e for e in range(len(history), 0, -1) if history[max(0, e - n) : e] == real)
+            assert end >= min(2, len(history)) and ts[4 - n :].tolist() == times[end - n : end]
             rows[sid] = tuple(real)
         assert sorted(rows) == sorted(HISTORIES)  # one row per record
         return rows

@@ -7,8 +7,12 @@ import pytest
 import tensorflow as tf
 
 from tfseqrec.data.example_codec import encode_example
-from tfseqrec.data.session_parallel import (SessionParallelBatcher, SessionParallelConfig,
-                                            make_session_parallel_dataset, read_sessions)
+from tfseqrec.data.session_parallel import (
+    SessionParallelBatcher,
+    SessionParallelConfig,
+    make_session_parallel_dataset,
+    read_sessions,
+)
 from tfseqrec.data.spec import FeatureInfo, FeatureSpec, SplitFiles, VocabularyInfo
 
 T, F = True, False
@@ -39,8 +43,7 @@ def test_short_sessions_are_skipped():
 
 def test_epoch_ends_when_a_finished_slot_cannot_be_refilled():
     # Both slots finish at step 1 and only one session is left: official policy, stop.
-    assert _steps([[2, 3, 4], [5, 6, 7], [8, 9]], batch_size=2) == [([2, 5], [3, 6], [T, T]),
-                                                                    ([3, 6], [4, 7], [F, F])]
+    assert _steps([[2, 3, 4], [5, 6, 7], [8, 9]], batch_size=2) == [([2, 5], [3, 6], [T, T]), ([3, 6], [4, 7], [F, F])]
     # Fewer sessions than slots: no batch at all.
     assert _steps([[2, 3], [4, 5]], batch_size=3) == []
 
@@ -86,7 +89,7 @@ def test_every_pair_is_a_consecutive_pair_of_the_slot_session():
                 current[slot] = []
             current[slot].append(inputs[slot])
             prefix = current[slot] + [targets[slot]]
-            assert any(s[:len(prefix)] == prefix for s in sessions), "a slot mixed two sessions"
+            assert any(s[: len(prefix)] == prefix for s in sessions), "a slot mixed two sessions"
 
 
 def test_shuffle_is_per_epoch_and_seeded():
@@ -117,15 +120,23 @@ def _write_split(directory, sessions):
     os.makedirs(directory, exist_ok=True)
     with tf.io.TFRecordWriter(os.path.join(directory, "train-00000-of-00001.tfrecord")) as writer:
         for n, items in enumerate(sessions):
-            writer.write(encode_example({"sequence_id": ("bytes", [f"s{n}"]), "item_ids": ("int64", items),
-                                         "target_ids": ("int64", [])}))
+            writer.write(
+                encode_example(
+                    {"sequence_id": ("bytes", [f"s{n}"]), "item_ids": ("int64", items), "target_ids": ("int64", [])}
+                )
+            )
     with open(os.path.join(directory, "vocab.tsv"), "w") as f:
         f.write("[PAD]\t0\n[OOV]\t0\n" + "".join(f"i{i}\t1\n" for i in range(2, 20)))
     spec = FeatureSpec(
-        features={"sequence_id": FeatureInfo("string", "scalar"), "item_ids": FeatureInfo("int64", "list"),
-                  "target_ids": FeatureInfo("int64", "list")},
+        features={
+            "sequence_id": FeatureInfo("string", "scalar"),
+            "item_ids": FeatureInfo("int64", "list"),
+            "target_ids": FeatureInfo("int64", "list"),
+        },
         splits={"train": SplitFiles("train-*.tfrecord", len(sessions))},
-        vocabulary=VocabularyInfo("vocab.tsv", size=20, num_items=18), protocol={})
+        vocabulary=VocabularyInfo("vocab.tsv", size=20, num_items=18),
+        protocol={},
+    )
     with open(os.path.join(directory, "feature_spec.json"), "w") as f:
         json.dump(spec.to_json(), f)
     return str(directory)

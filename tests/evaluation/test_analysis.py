@@ -1,4 +1,5 @@
 """Error analysis: segment labels and means by hand, worst cases, and analyze() / `tfseqrec analyze` end to end."""
+
 import tfseqrec  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow)
 import csv
 import dataclasses
@@ -9,8 +10,18 @@ import numpy as np
 import pytest
 
 from tfseqrec.evaluation.analysis import (
-    UNMATCHED, analyze, cold_segments, history_length_labels, history_length_segments,
-    popularity_segments, popularity_thresholds, segment_metrics, session_position_segments, worst_cases, worst_rows)
+    UNMATCHED,
+    analyze,
+    cold_segments,
+    history_length_labels,
+    history_length_segments,
+    popularity_segments,
+    popularity_thresholds,
+    segment_metrics,
+    session_position_segments,
+    worst_cases,
+    worst_rows,
+)
 
 FAST = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 
@@ -19,8 +30,22 @@ FAST = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 def test_history_length_buckets_by_hand():
     lengths = [0, 1, 5, 6, 10, 11, 20, 21, 50, 51, 100, 101, 200, 201, 5000]
     assert history_length_segments(lengths).tolist() == [
-        "0", "1-5", "1-5", "6-10", "6-10", "11-20", "11-20", "21-50", "21-50", "51-100", "51-100", "101-200",
-        "101-200", "201+", "201+"]
+        "0",
+        "1-5",
+        "1-5",
+        "6-10",
+        "6-10",
+        "11-20",
+        "11-20",
+        "21-50",
+        "21-50",
+        "51-100",
+        "51-100",
+        "101-200",
+        "101-200",
+        "201+",
+        "201+",
+    ]
     assert history_length_labels() == ["0", "1-5", "6-10", "11-20", "21-50", "51-100", "101-200", "201+"]
     # A bucket of one length is written as that length.
     assert history_length_segments([1, 2, 3, 5, 6, 9], edges=(1, 2, 5)).tolist() == ["1", "2", "3-5", "3-5", "6+", "6+"]
@@ -41,20 +66,30 @@ def test_head_torso_tail_by_hand():
     assert labels.tolist() == ["head"] * 3 + ["torso"] * 3 + ["tail"] * 4
     # Target counts need not be catalogue counts; a count of 0 (never trained on) is tail.
     assert popularity_segments([1000, 30, 0], item_counts).tolist() == ["head", "torso", "tail"]
-    assert popularity_thresholds(item_counts) == {"head_min_count": 50, "tail_max_count": 5, "num_head_items": 3,
-                                                  "num_torso_items": 3, "num_tail_items": 4}
+    assert popularity_thresholds(item_counts) == {
+        "head_min_count": 50,
+        "tail_max_count": 5,
+        "num_head_items": 3,
+        "num_torso_items": 3,
+        "num_tail_items": 4,
+    }
     # head_share 0.1: only m < 1 -> 100; tail_share 0.2: m >= 8 -> 1, 0.
-    assert popularity_segments(item_counts[2:], item_counts, 0.1, 0.2).tolist() == \
-        ["head"] + ["torso"] * 7 + ["tail"] * 2
+    assert (
+        popularity_segments(item_counts[2:], item_counts, 0.1, 0.2).tolist() == ["head"] + ["torso"] * 7 + ["tail"] * 2
+    )
     with pytest.raises(ValueError, match="head_share"):
         popularity_segments([1], item_counts, 0.6, 0.5)
 
 
 def test_cold_targets():
-    assert cold_segments([0, 1, 5, 6, 100]).tolist() == ["cold (<= 5 train interactions)"] * 3 + \
-        ["warm (> 5 train interactions)"] * 2
-    assert cold_segments([0, 1], threshold=0).tolist() == ["cold (<= 0 train interactions)",
-                                                           "warm (> 0 train interactions)"]
+    assert (
+        cold_segments([0, 1, 5, 6, 100]).tolist()
+        == ["cold (<= 5 train interactions)"] * 3 + ["warm (> 5 train interactions)"] * 2
+    )
+    assert cold_segments([0, 1], threshold=0).tolist() == [
+        "cold (<= 0 train interactions)",
+        "warm (> 0 train interactions)",
+    ]
 
 
 def test_session_position_buckets():
@@ -62,7 +97,14 @@ def test_session_position_buckets():
     position = [1, 1, 2, 1, 2, 3, 4]
     length = [2, 3, 3, 5, 5, 5, 5]
     assert session_position_segments(position, length).tolist() == [
-        "only (2-item session)", "first", "last", "first", "middle", "middle", "last"]
+        "only (2-item session)",
+        "first",
+        "last",
+        "first",
+        "middle",
+        "middle",
+        "last",
+    ]
     with pytest.raises(ValueError, match="position"):
         session_position_segments([3], [3])
 
@@ -87,10 +129,20 @@ def test_worst_cases_order():
     assert worst_rows(ranks, ids, n=2).tolist() == [2, 1]
     assert worst_rows(ranks, ids, n=3, eligible=[True, True, False, True, True, True]).tolist() == [1, 4, 5]
     histories = [[f"h{u}{j}" for j in range(u + 1)] for u in range(6)]
-    cases = worst_cases(ranks, ids, target_items=[f"t{u}" for u in range(6)], histories=histories,
-                        top_items=[["a", "b"]] * 6, n=2, history_items=2, positions=[5, 6, 7, 8, 9, 10])
-    assert [(c.sequence_id, c.rank, c.target_item, c.position) for c in cases] == [("u1", 9, "t2", 7),
-                                                                                 ("u2", 9, "t1", 6)]
+    cases = worst_cases(
+        ranks,
+        ids,
+        target_items=[f"t{u}" for u in range(6)],
+        histories=histories,
+        top_items=[["a", "b"]] * 6,
+        n=2,
+        history_items=2,
+        positions=[5, 6, 7, 8, 9, 10],
+    )
+    assert [(c.sequence_id, c.rank, c.target_item, c.position) for c in cases] == [
+        ("u1", 9, "t2", 7),
+        ("u2", 9, "t1", 6),
+    ]
     assert cases[0].history == ["h21", "h22"] and cases[1].history == ["h10", "h11"]  # latest 2, most recent last
     assert cases[0].top_items == ["a", "b"]
 
@@ -101,6 +153,7 @@ def _write_dataset(directory, split_records, counts, protocol, features):
 
     from tfseqrec.data.example_codec import encode_example
     from tfseqrec.data.spec import FeatureInfo, FeatureSpec, SplitFiles, VocabularyInfo
+
     os.makedirs(directory, exist_ok=True)
     splits = {}
     for split, records in split_records.items():
@@ -110,17 +163,24 @@ def _write_dataset(directory, split_records, counts, protocol, features):
                 if "target_ids" in features:
                     example["target_ids"] = ("int64", targets)
                 writer.write(encode_example(example))
-        splits[split] = SplitFiles(f"{split}-*.tfrecord", len(records),
-                                   num_targets=sum(len(t) for _, t in records.values()))
+        splits[split] = SplitFiles(
+            f"{split}-*.tfrecord", len(records), num_targets=sum(len(t) for _, t in records.values())
+        )
     with open(os.path.join(directory, "vocab.tsv"), "w") as f:
-        f.write("".join(f"{'[PAD]' if i == 0 else '[OOV]' if i == 1 else f'item{i}'}\t{c}\n"
-                        for i, c in enumerate(counts)))
-    spec = FeatureSpec(features={name: FeatureInfo("string" if name == "sequence_id" else "int64",
-                                                   "scalar" if name == "sequence_id" else "list")
-                                 for name in features},
-                       splits=splits, vocabulary=VocabularyInfo("vocab.tsv", size=len(counts),
-                                                                num_items=len(counts) - 2),
-                       protocol=protocol)
+        f.write(
+            "".join(f"{'[PAD]' if i == 0 else '[OOV]' if i == 1 else f'item{i}'}\t{c}\n" for i, c in enumerate(counts))
+        )
+    spec = FeatureSpec(
+        features={
+            name: FeatureInfo(
+                "string" if name == "sequence_id" else "int64", "scalar" if name == "sequence_id" else "list"
+            )
+            for name in features
+        },
+        splits=splits,
+        vocabulary=VocabularyInfo("vocab.tsv", size=len(counts), num_items=len(counts) - 2),
+        protocol=protocol,
+    )
     with open(os.path.join(directory, "feature_spec.json"), "w") as f:
         json.dump(spec.to_json(), f)
     return str(directory)
@@ -134,6 +194,7 @@ def _most_popular(data_dir, **config):
     from tfseqrec.data.spec import load_feature_spec, load_item_counts
     from tfseqrec.evaluation import EvaluationConfig, evaluate
     from tfseqrec.models.baselines import MostPopular
+
     spec = load_feature_spec(data_dir)
     return evaluate(MostPopular(load_item_counts(spec)).score_fn, spec, EvaluationConfig(**config), verbose=False)
 
@@ -144,8 +205,13 @@ def _segments(analysis, dimension):
 
 @pytest.fixture(scope="module")
 def session_dir(tmp_path_factory):
-    return _write_dataset(tmp_path_factory.mktemp("sessions"), {"test": {k: (v, []) for k, v in SESSIONS.items()}},
-                          COUNTS, {"split": "session", "targets_per_record": 0}, ("sequence_id", "item_ids"))
+    return _write_dataset(
+        tmp_path_factory.mktemp("sessions"),
+        {"test": {k: (v, []) for k, v in SESSIONS.items()}},
+        COUNTS,
+        {"split": "session", "targets_per_record": 0},
+        ("sequence_id", "item_ids"),
+    )
 
 
 def test_session_events_by_hand(session_dir):
@@ -159,8 +225,10 @@ def test_session_events_by_hand(session_dir):
     assert _segments(analysis, "history_length") == {"1": 3, "2": 2, "3": 1}
     assert _segments(analysis, "session_position") == {"first": 2, "middle": 1, "last": 2, "only (2-item session)": 1}
     assert _segments(analysis, "target_popularity") == {"head": 3, "torso": 1, "tail": 2}
-    assert _segments(analysis, "cold_target") == {"cold (<= 3 train interactions)": 2,
-                                                  "warm (> 3 train interactions)": 4}
+    assert _segments(analysis, "cold_target") == {
+        "cold (<= 3 train interactions)": 2,
+        "warm (> 3 train interactions)": 4,
+    }
     # Most popular ranks 2 first: only the target 2 (s4, t = 1) is a hit at 1; its rank-1 row is a "first" event.
     first = next(s for s in analysis.segments if s.dimension == "session_position" and s.segment == "first")
     assert first.metrics["HR@1"] == pytest.approx(0.5)
@@ -169,11 +237,20 @@ def test_session_events_by_hand(session_dir):
     assert (worst.sequence_id, worst.position, worst.target_item, worst.rank) == ("s4", 2, "item6", 5)
     assert worst.history == ["item7", "item2"] and worst.top_items[:2] == ["item2", "item3"]
     assert worst.target_train_count == 2
-    assert [(f.sequence_id, f.rank) for f in analysis.failures] == [("s4", 5), ("s2", 4), ("s1", 3), ("s1", 2),
-                                                                    ("s4", 2), ("s4", 1)]
+    assert [(f.sequence_id, f.rank) for f in analysis.failures] == [
+        ("s4", 5),
+        ("s2", 4),
+        ("s1", 3),
+        ("s1", 2),
+        ("s4", 2),
+        ("s4", 1),
+    ]
     # Older files without the new fields, and without session_index / position, join the same way.
-    for dropped in (("target_id", "history_length"), ("target_id", "history_length", "session_index"),
-                    ("target_id", "history_length", "session_index", "position")):
+    for dropped in (
+        ("target_id", "history_length"),
+        ("target_id", "history_length", "session_index"),
+        ("target_id", "history_length", "session_index", "position"),
+    ):
         old = dataclasses.replace(result, per_user={k: v for k, v in result.per_user.items() if k not in dropped})
         again = analyze(old, session_dir, cold_threshold=3, metrics=("HR@1", "MRR"))
         assert again.segments == analysis.segments and again.failures == analysis.failures
@@ -186,8 +263,7 @@ def test_unmatched_rows_are_counted_in_every_dimension(session_dir):
     per_user["target_id"][0] = 7  # The stored target disagrees with the split.
     ids = result.sequence_ids.copy()
     ids[5] = "nope"
-    analysis = analyze(dataclasses.replace(result, per_user=per_user, sequence_ids=ids), session_dir,
-                       metrics=("MRR",))
+    analysis = analyze(dataclasses.replace(result, per_user=per_user, sequence_ids=ids), session_dir, metrics=("MRR",))
     assert analysis.protocol["unmatched_rows"] == 2 and analysis.protocol["matched_rows"] == 4
     assert sorted(analysis.protocol["unmatched_reasons"].values()) == [1, 1]
     for dimension in ("history_length", "target_popularity", "cold_target", "session_position"):
@@ -200,8 +276,13 @@ def test_unmatched_rows_are_counted_in_every_dimension(session_dir):
 
 def test_several_targets_use_the_first_and_skip_records_without_targets(tmp_path):
     records = {"u1": ([2, 3], [4, 6, 4]), "u2": ([5], [7]), "u3": ([2, 5], [])}
-    data = _write_dataset(tmp_path / "temporal", {"test": records}, COUNTS, {"split": "temporal"},
-                          ("sequence_id", "item_ids", "target_ids"))
+    data = _write_dataset(
+        tmp_path / "temporal",
+        {"test": records},
+        COUNTS,
+        {"split": "temporal"},
+        ("sequence_id", "item_ids", "target_ids"),
+    )
     result = _most_popular(data, ks=(1, 5))
     assert "target_id" not in result.per_user and result.per_user["history_length"].tolist() == [2, 1]
     analysis = analyze(result, data, cold_threshold=3, metrics=("MRR",))
@@ -214,6 +295,7 @@ def test_several_targets_use_the_first_and_skip_records_without_targets(tmp_path
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory):
     from tfseqrec.cli import main
+
     root = tmp_path_factory.mktemp("generated")
     log, data = root / "log.csv", root / "data"
     assert main(["generate", "--output", str(log), "--num-users", "60", "--num-items", "80", "--seed", "3"]) == 0
@@ -221,10 +303,12 @@ def generated(tmp_path_factory):
     from tfseqrec.data.spec import load_feature_spec, load_item_counts
     from tfseqrec.evaluation import EvaluationConfig, evaluate
     from tfseqrec.models.baselines import ItemTransitions
+
     spec = load_feature_spec(str(data))
     counts = load_item_counts(spec)
-    result = evaluate(ItemTransitions(spec, counts).score_fn, spec, EvaluationConfig(ks=(1, 10), max_len=10),
-                      verbose=False)
+    result = evaluate(
+        ItemTransitions(spec, counts).score_fn, spec, EvaluationConfig(ks=(1, 10), max_len=10), verbose=False
+    )
     result.save(str(root / "eval"))
     return data, root / "eval", result, np.asarray(counts)
 
@@ -240,8 +324,9 @@ def test_every_row_lands_in_exactly_one_segment(generated):
         assert sum(s.count for s in segments) == rows and len({s.segment for s in segments}) == len(segments)
     assert not any(s.dimension == "session_position" for s in analysis.segments)
     # The segments agree with what the evaluator stored: the whole history (not the max_len=10 cut) ...
-    assert _segments(analysis, "history_length") == dict(zip(*np.unique(
-        history_length_segments(result.per_user["history_length"]), return_counts=True)))
+    assert _segments(analysis, "history_length") == dict(
+        zip(*np.unique(history_length_segments(result.per_user["history_length"]), return_counts=True))
+    )
     assert result.per_user["history_length"].max() > 10
     # ... and the targets' train counts.
     cold = int((counts[result.per_user["target_id"]] <= 20).sum())
@@ -254,11 +339,11 @@ def test_every_row_lands_in_exactly_one_segment(generated):
     assert len(ranks) == 5 and ranks == sorted(ranks, reverse=True) and ranks[0] == result.per_user["rank"].max()
     assert all(len(f.history) == 3 and len(f.top_items) == 10 for f in analysis.failures)
     assert analysis.coverage == {k: result.summary[k] for k in ("coverage@1", "coverage@10")}
-    assert set(analysis.popularity_bias) == {"popularity_percentile@1", "popularity_percentile@10", "gini@1",
-                                             "gini@10"}
+    assert set(analysis.popularity_bias) == {"popularity_percentile@1", "popularity_percentile@10", "gini@1", "gini@10"}
     # Without the stored fields (files of older versions) the analysis is the same.
-    old = dataclasses.replace(result, per_user={k: v for k, v in result.per_user.items()
-                                                if k not in ("target_id", "history_length")})
+    old = dataclasses.replace(
+        result, per_user={k: v for k, v in result.per_user.items() if k not in ("target_id", "history_length")}
+    )
     again = analyze(old, str(data), cold_threshold=20, n_failures=5, history_items=3)
     assert again.segments == analysis.segments and again.failures == analysis.failures
     assert again.protocol["checked_against_stored"] == []
@@ -266,13 +351,36 @@ def test_every_row_lands_in_exactly_one_segment(generated):
 
 def test_write_and_cli(generated, tmp_path, capsys):
     from tfseqrec.cli import main
+
     data, evaluation, _, _ = generated
     out = tmp_path / "analysis"
-    assert main(["analyze", "--evaluation", str(evaluation), "--data", str(data), "--output", str(out),
-                 "--failures", "4", "--cold-threshold", "20"]) == 0
+    assert (
+        main(
+            [
+                "analyze",
+                "--evaluation",
+                str(evaluation),
+                "--data",
+                str(data),
+                "--output",
+                str(out),
+                "--failures",
+                "4",
+                "--cold-threshold",
+                "20",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
-    for text in ("60 users of split 'test'", "history_length", "target_popularity", "cold_target", "head",
-                 f"wrote analysis.json, segments.csv and failures.csv to {out}"):
+    for text in (
+        "60 users of split 'test'",
+        "history_length",
+        "target_popularity",
+        "cold_target",
+        "head",
+        f"wrote analysis.json, segments.csv and failures.csv to {out}",
+    ):
         assert text in printed, text
     saved = json.loads((out / "analysis.json").read_text())
     assert len(saved["failures"]) == 4 and saved["protocol"]["cold_threshold"] == 20
@@ -290,8 +398,18 @@ def test_write_and_cli(generated, tmp_path, capsys):
         main(["analyze", "--help"])
     assert e.value.code == 0
     help_text = capsys.readouterr().out
-    for option in ("--evaluation", "--data", "--split", "--output", "--failures", "--history-items",
-                   "--cold-threshold", "--head-share", "--tail-share", "--metrics"):
+    for option in (
+        "--evaluation",
+        "--data",
+        "--split",
+        "--output",
+        "--failures",
+        "--history-items",
+        "--cold-threshold",
+        "--head-share",
+        "--tail-share",
+        "--metrics",
+    ):
         assert option in help_text
     assert main(["analyze", "--evaluation", str(evaluation), "--data", str(data), "--split", "valid"]) == 2
     assert "not 'valid'" in capsys.readouterr().err

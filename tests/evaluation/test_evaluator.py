@@ -1,4 +1,5 @@
 """The batched TF ranking against the numpy reference, and evaluate() end to end on a tiny dataset."""
+
 import tfseqrec  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow)
 import json
 import math
@@ -104,18 +105,27 @@ def _build(directory, records, protocol):
     os.makedirs(directory, exist_ok=True)
     with tf.io.TFRecordWriter(os.path.join(directory, "test-00000-of-00001.tfrecord")) as writer:
         for sid, (items, targets) in records.items():
-            writer.write(encode_example({"sequence_id": ("bytes", [sid]), "item_ids": ("int64", items),
-                                         "target_ids": ("int64", targets)}))
+            writer.write(
+                encode_example(
+                    {"sequence_id": ("bytes", [sid]), "item_ids": ("int64", items), "target_ids": ("int64", targets)}
+                )
+            )
     with open(os.path.join(directory, "vocab.tsv"), "w") as f:
-        f.write("".join(f"{'[PAD]' if i == 0 else '[OOV]' if i == 1 else f'item{i}'}\t{c}\n"
-                        for i, c in enumerate(COUNTS)))
+        f.write(
+            "".join(f"{'[PAD]' if i == 0 else '[OOV]' if i == 1 else f'item{i}'}\t{c}\n" for i, c in enumerate(COUNTS))
+        )
     spec = FeatureSpec(
-        features={"sequence_id": FeatureInfo("string", "scalar"), "item_ids": FeatureInfo("int64", "list"),
-                  "target_ids": FeatureInfo("int64", "list")},
-        splits={"test": SplitFiles("test-*.tfrecord", len(records),
-                                   num_targets=sum(len(t) for _, t in records.values()))},
+        features={
+            "sequence_id": FeatureInfo("string", "scalar"),
+            "item_ids": FeatureInfo("int64", "list"),
+            "target_ids": FeatureInfo("int64", "list"),
+        },
+        splits={
+            "test": SplitFiles("test-*.tfrecord", len(records), num_targets=sum(len(t) for _, t in records.values()))
+        },
         vocabulary=VocabularyInfo("vocab.tsv", size=V, num_items=V - 2),
-        protocol=protocol)
+        protocol=protocol,
+    )
     with open(os.path.join(directory, "feature_spec.json"), "w") as f:
         json.dump(spec.to_json(), f)
     return str(directory)
@@ -128,8 +138,9 @@ def loo_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def temporal_dir(tmp_path_factory):
-    return _build(str(tmp_path_factory.mktemp("temporal")), TEMPORAL,
-                  {"split": "temporal", "valid_cut": 1.0, "test_cut": 2.0})
+    return _build(
+        str(tmp_path_factory.mktemp("temporal")), TEMPORAL, {"split": "temporal", "valid_cut": 1.0, "test_cut": 2.0}
+    )
 
 
 def lookup_scores(batch):
@@ -150,7 +161,7 @@ def test_evaluate_leave_one_out_by_hand(loo_dir):
     s = result.summary
     assert s["num_users"] == 3
     assert s["HR@1"] == pytest.approx(1 / 3) and s["HR@2"] == pytest.approx(2 / 3) and s["HR@5"] == 1
-    assert s["NDCG@2"] == pytest.approx((L3 + 1) / 3)                 # ranks 2, 1, 3
+    assert s["NDCG@2"] == pytest.approx((L3 + 1) / 3)  # ranks 2, 1, 3
     assert s["NDCG@5"] == pytest.approx((L3 + 1 + 0.5) / 3)
     assert s["MRR"] == pytest.approx((1 / 2 + 1 + 1 / 3) / 3)
     assert s["AUC"] == pytest.approx((1 - 1 / 3 + 1 + 1 - 2 / 4) / 3)  # 1 - (r - 1) / (n - 1)
@@ -204,11 +215,11 @@ def test_evaluate_multi_target_by_hand(temporal_dir):
     s = result.summary
     assert s["num_users"] == 2 and s["num_users_without_targets"] == 1
     assert s["HR@1"] == 0 and s["HR@2"] == 1
-    assert s["Recall@2"] == pytest.approx((1 / 2 + 1) / 2)              # hits / |T|
-    assert s["Precision@2"] == pytest.approx(0.5)                       # (1/2 + 1/2) / 2
+    assert s["Recall@2"] == pytest.approx((1 / 2 + 1) / 2)  # hits / |T|
+    assert s["Precision@2"] == pytest.approx(0.5)  # (1/2 + 1/2) / 2
     # u1: (1/log2 3) / (1 + 1/log2 3); u2: (1/log2 3) / 1.
     assert s["NDCG@2"] == pytest.approx((L3 / (1 + L3) + L3) / 2)
-    assert s["MAP@2"] == pytest.approx((0.5 / 2 + 0.5 / 1) / 2)         # AP normalised by min(k, |T|)
+    assert s["MAP@2"] == pytest.approx((0.5 / 2 + 0.5 / 1) / 2)  # AP normalised by min(k, |T|)
     assert s["MRR"] == pytest.approx(0.5)
     assert result.protocol["targets"].startswith("multiple")
 
@@ -236,8 +247,7 @@ def test_save_load_round_trip(loo_dir, tmp_path):
 def test_config_and_input_errors(loo_dir):
     assert EvaluationConfig().topk_for_lists == 20
     assert EvaluationConfig(ks=[10, 5, 10]).ks == (5, 10)
-    for bad in ({"ks": ()}, {"ks": (0,)}, {"batch_size": 0}, {"filter_seen": 1}, {"max_len": 0},
-                {"topk_for_lists": 0}):
+    for bad in ({"ks": ()}, {"ks": (0,)}, {"batch_size": 0}, {"filter_seen": 1}, {"max_len": 0}, {"topk_for_lists": 0}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             EvaluationConfig(**bad)
     with pytest.raises(ValueError, match=r"\[3, 8\]"):

@@ -1,4 +1,5 @@
 """Metrics pinned to values computed by hand on tiny arrays (the arithmetic is in the comments)."""
+
 import math
 
 import numpy as np
@@ -88,7 +89,9 @@ def test_single_target_metrics_by_hand():
 def test_single_target_metrics_dict():
     d = m.single_target_metrics(RANKS, CANDIDATES, [1, 10])
     assert set(d) == {f"{n}@{k}" for n in ("HR", "Recall", "NDCG", "MRR", "Precision", "MAP") for k in (1, 10)} | {
-        "MRR", "AUC"}
+        "MRR",
+        "AUC",
+    }
     np.testing.assert_allclose(d["HR@1"], [1, 0, 0, 0])
     np.testing.assert_allclose(d["MAP@10"], [1, 0.5, 1 / 3, 0])
 

@@ -1,4 +1,5 @@
 """The session protocol ("every next item"): event expansion and evaluate() by hand on a tiny split."""
+
 import tfseqrec  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow)
 import json
 import math
@@ -17,11 +18,11 @@ L3 = 1.0 / math.log2(3)
 V = 8  # ids 0..7: PAD, OOV and real items 2..7
 # Scores by the last item of the prefix (rows = last item, columns = ids 0..7).
 TABLE = np.zeros((V, V), np.float32)
-TABLE[2] = [9, 9, 1, 5, 3, 2, 4, 0]   # after 2: 3 > 6 > 4 > 5 > 2 > 7
-TABLE[3] = [0, 0, 0, 1, 6, 6, 2, 3]   # after 3: 4 and 5 tie at the top
-TABLE[5] = [0, 0, 1, 1, 1, 7, 1, 1]   # after 5: 5 (a repeat) at the top
-TABLE[6] = [0, 0, 3, 3, 3, 3, 3, 3]   # after 6: everything ties
-TABLE[7] = [0, 0, 8, 2, 2, 2, 2, 0]   # after 7: 2 at the top
+TABLE[2] = [9, 9, 1, 5, 3, 2, 4, 0]  # after 2: 3 > 6 > 4 > 5 > 2 > 7
+TABLE[3] = [0, 0, 0, 1, 6, 6, 2, 3]  # after 3: 4 and 5 tie at the top
+TABLE[5] = [0, 0, 1, 1, 1, 7, 1, 1]  # after 5: 5 (a repeat) at the top
+TABLE[6] = [0, 0, 3, 3, 3, 3, 3, 3]  # after 6: everything ties
+TABLE[7] = [0, 0, 8, 2, 2, 2, 2, 0]  # after 7: 2 at the top
 # s3 has one item and gives no event. Events: s1 ([2] -> 3, [2 3] -> 4), s2 ([5] -> 5),
 # s4 ([7] -> 2, [7 2] -> 6, [7 2 6] -> 3).
 SESSIONS = {"s1": [2, 3, 4], "s2": [5, 5], "s3": [6], "s4": [7, 2, 6, 3]}
@@ -36,17 +37,32 @@ def session_dir(tmp_path_factory):
     directory = str(tmp_path_factory.mktemp("sessions"))
     with tf.io.TFRecordWriter(os.path.join(directory, "test-00000-of-00001.tfrecord")) as writer:
         for sid, items in SESSIONS.items():
-            writer.write(encode_example({"sequence_id": ("bytes", [sid]), "item_ids": ("int64", items),
-                                         "timestamps": ("int64", _times(items))}))
+            writer.write(
+                encode_example(
+                    {
+                        "sequence_id": ("bytes", [sid]),
+                        "item_ids": ("int64", items),
+                        "timestamps": ("int64", _times(items)),
+                    }
+                )
+            )
     with open(os.path.join(directory, "vocab.tsv"), "w") as f:
-        f.write("".join(f"{'[PAD]' if i == 0 else '[OOV]' if i == 1 else f'item{i}'}\t{c}\n"
-                        for i, c in enumerate([0, 0, 6, 5, 4, 3, 2, 1])))
+        f.write(
+            "".join(
+                f"{'[PAD]' if i == 0 else '[OOV]' if i == 1 else f'item{i}'}\t{c}\n"
+                for i, c in enumerate([0, 0, 6, 5, 4, 3, 2, 1])
+            )
+        )
     spec = FeatureSpec(
-        features={"sequence_id": FeatureInfo("string", "scalar"), "item_ids": FeatureInfo("int64", "list"),
-                  "timestamps": FeatureInfo("int64", "list")},
+        features={
+            "sequence_id": FeatureInfo("string", "scalar"),
+            "item_ids": FeatureInfo("int64", "list"),
+            "timestamps": FeatureInfo("int64", "list"),
+        },
         splits={"test": SplitFiles("test-*.tfrecord", len(SESSIONS), num_targets=0)},
         vocabulary=VocabularyInfo("vocab.tsv", size=V, num_items=V - 2),
-        protocol={"split": "session", "test_days": 1.0, "valid_days": 0.0, "targets_per_record": 0})
+        protocol={"split": "session", "test_days": 1.0, "valid_days": 0.0, "targets_per_record": 0},
+    )
     with open(os.path.join(directory, "feature_spec.json"), "w") as f:
         json.dump(spec.to_json(), f)
     return directory
@@ -66,8 +82,7 @@ def test_events_and_prefixes():
     assert events.position.tolist() == [1, 2, 1, 1, 2, 3]
     assert events.targets.tolist() == [3, 4, 5, 2, 6, 3]
     assert events.event_session_ids.tolist() == ["s1", "s1", "s2", "s4", "s4", "s4"]
-    assert events.prefixes(np.arange(6)).tolist() == [[0, 0, 2], [0, 2, 3], [0, 0, 5], [0, 0, 7], [0, 7, 2],
-                                                      [7, 2, 6]]
+    assert events.prefixes(np.arange(6)).tolist() == [[0, 0, 2], [0, 2, 3], [0, 0, 5], [0, 0, 7], [0, 7, 2], [7, 2, 6]]
     assert events.prefixes(np.array([4, 1]), "timestamps").tolist() == [[70, 20], [20, 30]]
     batches = list(events.batches(4))
     assert [b["item_ids"].shape for b, _ in batches] == [(4, 2), (2, 3)]
@@ -89,8 +104,9 @@ def test_read_session_events_keeps_timestamps(session_dir):
 def test_evaluate_every_next_item_by_hand(session_dir):
     # Without filter_seen: e1 3 is best after 2 -> 1; e2 4 ties with 5 after 3 -> 2; e3 the repeat 5 -> 1;
     # e4 2 after 7 -> 1; e5 6 is behind 3 after 2 -> 2; e6 3 ties with all six items after 6 -> 6.
-    result = evaluate(lookup_scores, session_dir, EvaluationConfig(ks=(1, 2, 5), filter_seen=False, batch_size=4),
-                      verbose=False)
+    result = evaluate(
+        lookup_scores, session_dir, EvaluationConfig(ks=(1, 2, 5), filter_seen=False, batch_size=4), verbose=False
+    )
     assert result.per_user["rank"].tolist() == [1, 2, 1, 1, 2, 6]
     assert result.per_user["num_candidates"].tolist() == [6] * 6
     assert result.per_user["session_index"].tolist() == [0, 0, 1, 3, 3, 3]
@@ -99,7 +115,7 @@ def test_evaluate_every_next_item_by_hand(session_dir):
     s = result.summary
     assert s["num_events"] == 6 and s["num_sessions"] == 3 and "num_users" not in s
     assert s["HR@1"] == pytest.approx(3 / 6) and s["HR@2"] == pytest.approx(5 / 6)
-    assert s["Recall@5"] == pytest.approx(5 / 6)                      # one target: Recall = HR
+    assert s["Recall@5"] == pytest.approx(5 / 6)  # one target: Recall = HR
     assert s["MRR@5"] == pytest.approx((1 + 0.5 + 1 + 1 + 0.5 + 0) / 6)
     assert s["MRR"] == pytest.approx((1 + 0.5 + 1 + 1 + 0.5 + 1 / 6) / 6)
     assert s["NDCG@2"] == pytest.approx((3 + 2 * L3) / 6)

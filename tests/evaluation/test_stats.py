@@ -2,6 +2,7 @@
 inputs, including the method that ``"auto"`` resolves to, and cases computed independently of scipy -- tiny
 ones by hand (the arithmetic is in the comments), sign flips by brute-force enumeration, resamples drawn
 directly."""
+
 import dataclasses
 import math
 import subprocess
@@ -23,10 +24,12 @@ def _rng(seed):
 
 def _metric_like(rng, n, shift):
     """Per-user values like NDCG: many exact zeros and ones (ties, zero differences) plus fractions."""
+
     def one(p_hit):
         hit = rng.random(n) < p_hit
         frac = np.round(1.0 / np.log2(rng.integers(2, 12, size=n)), 3)  # few distinct values -> ties
         return np.where(hit, frac, 0.0)
+
     return one(0.3 + shift), one(0.3)
 
 
@@ -34,36 +37,48 @@ def _datasets():
     """name -> (a, b): fixed seeded paired inputs covering every branch of scipy's method="auto"."""
     out = {}
     r = _rng(0)
-    out["small_distinct_9"] = (r.normal(size=9), r.normal(0.5, 1, size=9))               # auto: exact
+    out["small_distinct_9"] = (r.normal(size=9), r.normal(0.5, 1, size=9))  # auto: exact
     r = _rng(1)
-    out["small_ties_zeros_8"] = (r.integers(0, 4, 8).astype(float),                     # auto: permutation
-                                 r.integers(0, 4, 8).astype(float))
+    out["small_ties_zeros_8"] = (
+        r.integers(0, 4, 8).astype(float),  # auto: permutation
+        r.integers(0, 4, 8).astype(float),
+    )
     r = _rng(2)
-    out["ties_only_7"] = (r.integers(1, 5, 7) * 0.5, np.zeros(7))                       # auto: permutation
+    out["ties_only_7"] = (r.integers(1, 5, 7) * 0.5, np.zeros(7))  # auto: permutation
     r = _rng(3)
-    out["ties_zeros_14"] = (r.integers(0, 5, 14).astype(float),                         # auto: asymptotic
-                            r.integers(0, 5, 14).astype(float))
+    out["ties_zeros_14"] = (
+        r.integers(0, 5, 14).astype(float),  # auto: asymptotic
+        r.integers(0, 5, 14).astype(float),
+    )
     r = _rng(17)
-    out["ties_zeros_30"] = (r.integers(0, 5, 30).astype(float),                         # auto: asymptotic
-                            r.integers(0, 5, 30).astype(float))
+    out["ties_zeros_30"] = (
+        r.integers(0, 5, 30).astype(float),  # auto: asymptotic
+        r.integers(0, 5, 30).astype(float),
+    )
     r = _rng(4)
-    out["distinct_50"] = (r.normal(size=50), r.normal(0.3, 1, size=50))                 # auto: exact (<= 50)
+    out["distinct_50"] = (r.normal(size=50), r.normal(0.3, 1, size=50))  # auto: exact (<= 50)
     r = _rng(5)
-    out["distinct_51"] = (r.normal(size=51), r.normal(0.3, 1, size=51))                 # auto: asymptotic
+    out["distinct_51"] = (r.normal(size=51), r.normal(0.3, 1, size=51))  # auto: asymptotic
     r = _rng(6)
     a = r.normal(size=52)
     b = a + r.normal(0.2, 1, size=52)
     b[:5] = a[:5]  # 47 nonzero differences, but scipy's threshold counts all 52 pairs -> asymptotic
     out["distinct_zeros_52"] = (a, b)
-    out["metric_like_400"] = _metric_like(_rng(7), 400, 0.05)                            # auto: asymptotic
+    out["metric_like_400"] = _metric_like(_rng(7), 400, 0.05)  # auto: asymptotic
     return out
 
 
 DATA = _datasets()
 AUTO_CHOICE = {
-    "small_distinct_9": "exact", "small_ties_zeros_8": "permutation", "ties_only_7": "permutation",
-    "ties_zeros_14": "asymptotic", "ties_zeros_30": "asymptotic", "distinct_50": "exact", "distinct_51": "asymptotic",
-    "distinct_zeros_52": "asymptotic", "metric_like_400": "asymptotic",
+    "small_distinct_9": "exact",
+    "small_ties_zeros_8": "permutation",
+    "ties_only_7": "permutation",
+    "ties_zeros_14": "asymptotic",
+    "ties_zeros_30": "asymptotic",
+    "distinct_50": "exact",
+    "distinct_51": "asymptotic",
+    "distinct_zeros_52": "asymptotic",
+    "metric_like_400": "asymptotic",
 }
 
 
@@ -107,10 +122,12 @@ def test_ttest_matches_scipy(name, alternative):
 def test_wilcoxon_matches_scipy(name, zero_method, correction, method):
     a, b = DATA[name]
     for alternative in ALTERNATIVES:
-        mine = stats.wilcoxon_signed_rank(a, b, alternative=alternative, zero_method=zero_method,
-                                          correction=correction, method=method)
-        ref = scipy.stats.wilcoxon(a, b, zero_method=zero_method, correction=correction,
-                                   alternative=alternative, method=method)
+        mine = stats.wilcoxon_signed_rank(
+            a, b, alternative=alternative, zero_method=zero_method, correction=correction, method=method
+        )
+        ref = scipy.stats.wilcoxon(
+            a, b, zero_method=zero_method, correction=correction, alternative=alternative, method=method
+        )
         _assert_matches(mine, ref)
 
 
@@ -121,8 +138,13 @@ def test_wilcoxon_permutation_matches_scipy_exhaustive_permutation(name, zero_me
     a, b = (DATA["small_distinct_9"][0][:7], DATA["small_distinct_9"][1][:7]) if name == "distinct_7" else DATA[name]
     for alternative in ALTERNATIVES:
         mine = stats.wilcoxon_signed_rank(a, b, alternative, zero_method, method="permutation")
-        ref = scipy.stats.wilcoxon(a, b, zero_method=zero_method, alternative=alternative,
-                                   method=scipy.stats.PermutationMethod(n_resamples=np.inf))
+        ref = scipy.stats.wilcoxon(
+            a,
+            b,
+            zero_method=zero_method,
+            alternative=alternative,
+            method=scipy.stats.PermutationMethod(n_resamples=np.inf),
+        )
         _assert_matches(mine, ref)
         assert mine.method == "Wilcoxon signed-rank (exact permutation)"
 
@@ -163,14 +185,17 @@ def test_auto_picks_scipys_method(name):
     # scipy 1.17 docs: exact when len(d) <= 50 without ties/zeros; with ties or zeros, an exhaustive
     # permutation test when len(d) <= 13, else asymptotic; len(d) counts the zero differences too.
     a, b = DATA[name]
-    expected = {"exact": "Wilcoxon signed-rank (exact)", "permutation": "Wilcoxon signed-rank (exact permutation)",
-                "asymptotic": "Wilcoxon signed-rank (normal approximation)"}[AUTO_CHOICE[name]]
+    expected = {
+        "exact": "Wilcoxon signed-rank (exact)",
+        "permutation": "Wilcoxon signed-rank (exact permutation)",
+        "asymptotic": "Wilcoxon signed-rank (normal approximation)",
+    }[AUTO_CHOICE[name]]
     assert stats.wilcoxon_signed_rank(a, b).method == expected
 
 
 def test_wilcoxon_n_counts_the_pairs_used():
     a, b = DATA["distinct_zeros_52"]
-    assert stats.wilcoxon_signed_rank(a, b).n == 47                       # wilcox drops the 5 zeros
+    assert stats.wilcoxon_signed_rank(a, b).n == 47  # wilcox drops the 5 zeros
     assert stats.wilcoxon_signed_rank(a, b, zero_method="pratt").n == 52
     assert stats.wilcoxon_signed_rank(a, b, zero_method="zsplit").n == 52
 
@@ -425,6 +450,7 @@ def test_wilcoxon_option_errors():
 
 
 def test_import_does_not_load_tensorflow():
-    code = ("import sys; from tfseqrec.evaluation import stats; "
-            "assert 'tensorflow' not in sys.modules, sorted(sys.modules)")
+    code = (
+        "import sys; from tfseqrec.evaluation import stats; assert 'tensorflow' not in sys.modules, sorted(sys.modules)"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

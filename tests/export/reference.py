@@ -1,5 +1,6 @@
 """The in-memory reference: the model's full ranking (``score_all``) with PAD/OOV and seen items masked, as the
 evaluator ranks, computed in NumPy from string histories."""
+
 import numpy as np
 
 import tfseqrec  # noqa: F401
@@ -20,7 +21,7 @@ def reference_top_k(model, vocabulary, histories, k, exclude_seen=True):
     inputs = np.zeros((len(rows), length), np.int64)
     for r, ids in enumerate(rows):
         latest = ids[-length:]
-        inputs[r, length - len(latest):] = latest
+        inputs[r, length - len(latest) :] = latest
     scores = model.score_all(tf.constant(inputs)).numpy()
     excluded = np.zeros(scores.shape, bool)
     excluded[:, :2] = True

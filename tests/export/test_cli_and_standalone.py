@@ -1,4 +1,5 @@
 """`tfseqrec export --help` and errors; exports load and serve in a fresh process without tfseqrec."""
+
 import json
 import os
 import subprocess
@@ -29,9 +30,14 @@ def test_export_serves_in_a_fresh_process_without_its_inputs(exported):
     assert not any(p.exists() for p in exported.deleted)  # dataset and run (checkpoints) are gone
     item = exported.vocabulary[5]
     env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}  # no tf-keras needed either
-    proc = subprocess.run([sys.executable, "-c", STANDALONE, str(exported.paths["brute_force"]),
-                           str(exported.paths["scann"]), item], capture_output=True, text=True, timeout=120,
-                          env=env, cwd=str(exported.base))
+    proc = subprocess.run(
+        [sys.executable, "-c", STANDALONE, str(exported.paths["brute_force"]), str(exported.paths["scann"]), item],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=str(exported.base),
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.split("RESULT", 1)[1])
     popular = exported.vocabulary[2:12]
@@ -44,8 +50,20 @@ def test_help_and_errors(capsys, tmp_path):
         main(["export", "--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
-    for flag in ("RUN_DIR", "--output", "--name", "--version", "--variants", "--k", "--max-k", "--no-exclude-seen",
-                 "--num-leaves", "--leaves-to-search", "--reorder", "models.brute_force.config"):
+    for flag in (
+        "RUN_DIR",
+        "--output",
+        "--name",
+        "--version",
+        "--variants",
+        "--k",
+        "--max-k",
+        "--no-exclude-seen",
+        "--num-leaves",
+        "--leaves-to-search",
+        "--reorder",
+        "models.brute_force.config",
+    ):
         assert flag in text
     assert main(["export", str(tmp_path / "missing"), "--output", str(tmp_path / "out")]) == 2
     assert "run.json not found" in capsys.readouterr().err

@@ -6,6 +6,7 @@ One tiny HRNN is trained a few steps by the CLI on a generated log with timestam
 differs from the top-K without them. Models that read only item ids keep the signatures they always had.
 ``build_hrnn_export`` is shared with ``tests/serving/test_features_served.py`` (one training per session).
 """
+
 import contextlib
 import dataclasses
 import io
@@ -31,11 +32,11 @@ _BUILT: dict = {}  # the one training and export of this session (the fixture is
 
 @dataclasses.dataclass
 class HrnnExport:
-    model: object          # the trained HRNN, in memory
+    model: object  # the trained HRNN, in memory
     vocabulary: list
     counts: list
-    base: Path             # --output of `tfseqrec export`
-    paths: dict            # variant -> version directory
+    base: Path  # --output of `tfseqrec export`
+    paths: dict  # variant -> version directory
     cli_output: str
 
 
@@ -43,11 +44,31 @@ def _train_and_export(root: Path) -> HrnnExport:
     from tfseqrec.cli import main
     from tfseqrec.data.spec import load_item_counts, load_vocabulary
     from tfseqrec.training.trainer import load_trained_model
+
     data = generated_dataset(root, 150, 100, 4)
     run, base = root / "run", root / "saved_models"
-    assert main(["train", "--data-dir", str(data), "--model", "hrnn", "--output-dir", str(run), "--epochs", "1",
-                 "steps_per_epoch=6", "model_config.embedding_dim=16", f"model_config.max_len={MAX_LEN}",
-                 f"model_config.session_gap_seconds={GAP_SECONDS}", "batch_size=32", "verbose=0"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data-dir",
+                str(data),
+                "--model",
+                "hrnn",
+                "--output-dir",
+                str(run),
+                "--epochs",
+                "1",
+                "steps_per_epoch=6",
+                "model_config.embedding_dim=16",
+                f"model_config.max_len={MAX_LEN}",
+                f"model_config.session_gap_seconds={GAP_SECONDS}",
+                "batch_size=32",
+                "verbose=0",
+            ]
+        )
+        == 0
+    )
     model, _, spec = load_trained_model(str(run))
     assert model.input_features == ("item_ids", "timestamps")
     out = io.StringIO()
@@ -77,13 +98,13 @@ def session_histories(vocab, count=16, seed=0):
     histories, times = [], []
     for _ in range(count):
         n = int(rng.integers(2, 15))
-        steps = rng.integers(5_000, 120_000, n)                      # ms: within a session
+        steps = rng.integers(5_000, 120_000, n)  # ms: within a session
         steps[int(rng.integers(1, n))] += int(rng.integers(2, 30)) * HOUR_MS  # one session break
         histories.append([vocab[i] for i in rng.integers(2, len(vocab), n)])
         times.append((1_600_000_000_000 + np.cumsum(steps)).tolist())
-    histories.append([vocab[2], vocab[3], vocab[4]])                 # one session
+    histories.append([vocab[2], vocab[3], vocab[4]])  # one session
     times.append([1_000, 2_000, 3_000])
-    histories.append([vocab[5], "", vocab[6], "", vocab[7]])          # "" entries: their times are ignored
+    histories.append([vocab[5], "", vocab[6], "", vocab[7]])  # "" entries: their times are ignored
     times.append([1_000, 99, 2_000, 7, 2_000 + 5 * HOUR_MS])
     return histories, times
 
@@ -102,9 +123,9 @@ def model_inputs(vocabulary, histories, timestamps=None):
     times = np.zeros((len(histories), MAX_LEN), np.int64)
     for r, history in enumerate(histories):
         keep = [c for c, item in enumerate(history) if item != ""][-MAX_LEN:]
-        ids[r, MAX_LEN - len(keep):] = [index.get(history[c], 1) for c in keep]
+        ids[r, MAX_LEN - len(keep) :] = [index.get(history[c], 1) for c in keep]
         if timestamps is not None:
-            times[r, MAX_LEN - len(keep):] = [timestamps[r][c] for c in keep]
+            times[r, MAX_LEN - len(keep) :] = [timestamps[r][c] for c in keep]
     inputs = {"item_ids": tf.constant(ids)}
     return inputs if timestamps is None else {**inputs, "timestamps": tf.constant(times)}
 
@@ -123,13 +144,16 @@ def reference_top_k(model, vocabulary, histories, k, timestamps=None):
 
 
 def _inputs(histories, times):
-    return {contract.HISTORY: tf.constant(dense_rows(histories, "")),
-            "timestamps": tf.constant(dense_rows(times, 0), tf.int64)}
+    return {
+        contract.HISTORY: tf.constant(dense_rows(histories, "")),
+        "timestamps": tf.constant(dense_rows(times, 0), tf.int64),
+    }
 
 
 @pytest.fixture(scope="module")
 def loaded(hrnn_export):
     import scann  # noqa: F401  (registers the Scann ops)
+
     return {v: tf.saved_model.load(str(p)) for v, p in hrnn_export.paths.items()}
 
 
@@ -139,14 +163,21 @@ def test_signatures_take_the_timestamps(hrnn_export, loaded):
     for variant, module in loaded.items():
         sigs = module.signatures
         history = ((None, None), tf.string)
-        want = {contract.SERVING_SIGNATURE: {contract.HISTORY: history, "timestamps": feature},
-                contract.RECOMMEND_SIGNATURE: {contract.HISTORY: history, "timestamps": feature,
-                                               contract.K: ((None,), tf.int32),
-                                               contract.EXCLUDE_SEEN: ((None,), tf.bool)},
-                contract.ENCODE_SIGNATURE: {contract.HISTORY: history, "timestamps": feature},
-                contract.ITEM_EMBEDDINGS_SIGNATURE: {}}
-        got = {name: {n: (tuple(s.shape.as_list()), s.dtype)
-                      for n, s in sigs[name].structured_input_signature[1].items()} for name in want}
+        want = {
+            contract.SERVING_SIGNATURE: {contract.HISTORY: history, "timestamps": feature},
+            contract.RECOMMEND_SIGNATURE: {
+                contract.HISTORY: history,
+                "timestamps": feature,
+                contract.K: ((None,), tf.int32),
+                contract.EXCLUDE_SEEN: ((None,), tf.bool),
+            },
+            contract.ENCODE_SIGNATURE: {contract.HISTORY: history, "timestamps": feature},
+            contract.ITEM_EMBEDDINGS_SIGNATURE: {},
+        }
+        got = {
+            name: {n: (tuple(s.shape.as_list()), s.dtype) for n, s in sigs[name].structured_input_signature[1].items()}
+            for name in want
+        }
         assert got == want, variant
         info = json.loads((hrnn_export.paths[variant] / contract.EXPORT_INFO_FILE).read_text())
         assert info["model"] == "hrnn" and info["history_features"] == {"timestamps": "int64"}
@@ -163,8 +194,9 @@ def test_served_top_k_equals_the_in_memory_model_with_timestamps(hrnn_export, lo
     assert decode(out[contract.ITEM_IDS]) == want_ids
     np.testing.assert_allclose(out[contract.SCORES].numpy(), want_scores, rtol=1e-5, atol=1e-6)
     k = np.array([MAX_K, 3] * (len(histories) // 2), np.int32)
-    out = brute[contract.RECOMMEND_SIGNATURE](**_inputs(histories, times), k=tf.constant(k),
-                                              exclude_seen=tf.ones(len(histories), tf.bool))
+    out = brute[contract.RECOMMEND_SIGNATURE](
+        **_inputs(histories, times), k=tf.constant(k), exclude_seen=tf.ones(len(histories), tf.bool)
+    )
     want_50, _ = reference_top_k(model, vocab, histories, MAX_K, times)
     assert [row[:n] for row, n in zip(decode(out[contract.ITEM_IDS]), k)] == [row[:n] for row, n in zip(want_50, k)]
     query = brute[contract.ENCODE_SIGNATURE](**_inputs(histories, times))[contract.QUERY].numpy()
@@ -181,8 +213,10 @@ def test_timestamps_at_padding_and_left_or_right_padding_do_not_matter(hrnn_expo
     serve = loaded["brute_force"].signatures[contract.SERVING_SIGNATURE]
     left = serve(**_inputs(histories, times))
     width = max(len(h) for h in histories)
-    right = serve(history=tf.constant([h + [""] * (width - len(h)) for h in histories]),
-                  timestamps=tf.constant([t + [123456] * (width - len(t)) for t in times], tf.int64))
+    right = serve(
+        history=tf.constant([h + [""] * (width - len(h)) for h in histories]),
+        timestamps=tf.constant([t + [123456] * (width - len(t)) for t in times], tf.int64),
+    )
     assert decode(left[contract.ITEM_IDS]) == decode(right[contract.ITEM_IDS])
     np.testing.assert_array_equal(left[contract.SCORES].numpy(), right[contract.SCORES].numpy())
 
@@ -197,6 +231,7 @@ def test_timestamps_of_another_shape_are_refused(hrnn_export, loaded, signature)
 
 def test_warmup_requests_carry_the_timestamps(hrnn_export):
     from tensorflow_serving.apis import prediction_log_pb2
+
     path = hrnn_export.paths["brute_force"] / "assets.extra" / "tf_serving_warmup_requests"
     logs = [prediction_log_pb2.PredictionLog.FromString(r.numpy()) for r in tf.data.TFRecordDataset(str(path))]
     module = tf.saved_model.load(str(hrnn_export.paths["brute_force"]))
@@ -208,21 +243,30 @@ def test_warmup_requests_carry_the_timestamps(hrnn_export):
 
 
 # -- models that read only item ids -----------------------------------------------------------------------------
-IDS_ONLY_INPUTS = {contract.SERVING_SIGNATURE: {contract.HISTORY: (tf.string, [-1, -1])},
-                   contract.RECOMMEND_SIGNATURE: {contract.HISTORY: (tf.string, [-1, -1]), contract.K: (tf.int32, [-1]),
-                                                  contract.EXCLUDE_SEEN: (tf.bool, [-1])},
-                   contract.ENCODE_SIGNATURE: {contract.HISTORY: (tf.string, [-1, -1])},
-                   contract.ITEM_EMBEDDINGS_SIGNATURE: {}}
+IDS_ONLY_INPUTS = {
+    contract.SERVING_SIGNATURE: {contract.HISTORY: (tf.string, [-1, -1])},
+    contract.RECOMMEND_SIGNATURE: {
+        contract.HISTORY: (tf.string, [-1, -1]),
+        contract.K: (tf.int32, [-1]),
+        contract.EXCLUDE_SEEN: (tf.bool, [-1]),
+    },
+    contract.ENCODE_SIGNATURE: {contract.HISTORY: (tf.string, [-1, -1])},
+    contract.ITEM_EMBEDDINGS_SIGNATURE: {},
+}
 
 
 def signature_def_inputs(version_dir) -> dict:
     """Signature name -> {input: (dtype, dims)} from ``saved_model.pb``: what TF Serving validates against."""
     from tensorflow.core.protobuf import saved_model_pb2
+
     saved = saved_model_pb2.SavedModel()
     saved.ParseFromString((Path(version_dir) / "saved_model.pb").read_bytes())
     defs = saved.meta_graphs[0].signature_def
-    return {name: {n: (tf.as_dtype(i.dtype), [d.size for d in i.tensor_shape.dim]) for n, i in sig.inputs.items()}
-            for name, sig in defs.items() if not name.startswith("__")}
+    return {
+        name: {n: (tf.as_dtype(i.dtype), [d.size for d in i.tensor_shape.dim]) for n, i in sig.inputs.items()}
+        for name, sig in defs.items()
+        if not name.startswith("__")
+    }
 
 
 @pytest.mark.parametrize("architecture", ["hrnn", "sasrec"])
@@ -231,20 +275,27 @@ def test_ids_only_models_keep_their_signatures(hrnn_export, tmp_path, architectu
     from tensorflow_serving.apis import prediction_log_pb2
     from tfseqrec.export.exporter import ExportConfig, export_model
     from tfseqrec.models import build_model
+
     vocab, counts = hrnn_export.vocabulary, hrnn_export.counts
-    model = build_model(architecture, {"embedding_dim": 8, "max_len": MAX_LEN}, len(vocab),
-                        item_counts=counts).build_for_inputs()
+    model = build_model(
+        architecture, {"embedding_dim": 8, "max_len": MAX_LEN}, len(vocab), item_counts=counts
+    ).build_for_inputs()
     assert model.input_features == ("item_ids",)
-    paths = export_model(model, vocab, counts, str(tmp_path), architecture,
-                         config=ExportConfig(variants=("brute_force",), max_k=20))
+    paths = export_model(
+        model, vocab, counts, str(tmp_path), architecture, config=ExportConfig(variants=("brute_force",), max_k=20)
+    )
     for path in paths.values():
         assert signature_def_inputs(path) == IDS_ONLY_INPUTS
         info = json.loads((Path(path) / contract.EXPORT_INFO_FILE).read_text())
         assert info["history_features"] == {}
-        logs = [prediction_log_pb2.PredictionLog.FromString(r.numpy()) for r in
-                tf.data.TFRecordDataset(str(Path(path) / "assets.extra" / "tf_serving_warmup_requests"))]
+        logs = [
+            prediction_log_pb2.PredictionLog.FromString(r.numpy())
+            for r in tf.data.TFRecordDataset(str(Path(path) / "assets.extra" / "tf_serving_warmup_requests"))
+        ]
         assert [set(log.predict_log.request.inputs) for log in logs] == [
-            {contract.HISTORY}, {contract.HISTORY, contract.K, contract.EXCLUDE_SEEN}]
+            {contract.HISTORY},
+            {contract.HISTORY, contract.K, contract.EXCLUDE_SEEN},
+        ]
 
 
 def test_the_session_export_signature_defs(hrnn_export):
@@ -260,6 +311,7 @@ def test_the_session_export_signature_defs(hrnn_export):
 def test_a_feature_without_a_serving_input_is_refused_before_writing(hrnn_export, tmp_path):
     from tfseqrec.export.exporter import ExportConfig, export_model
     from tfseqrec.models import build_model
+
     vocab, counts = hrnn_export.vocabulary, hrnn_export.counts
     model = build_model("sasrec", {"embedding_dim": 8, "max_len": MAX_LEN}, len(vocab), item_counts=counts)
     model.input_features = ("item_ids", "user_age")

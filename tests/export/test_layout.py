@@ -1,5 +1,6 @@
 """TF Serving layout: models.config files, versions, no overwrite, no temporary folders left; another
 architecture (GRU4Rec with output biases) through the Python API."""
+
 import os
 
 import numpy as np
@@ -36,7 +37,9 @@ def test_cli_export_layout_and_models_config(exported):
         assert sorted(os.listdir(path.parent)) == ["1"]  # no temporary folder left behind
     assert f"models.config: {base / 'models.config'}" in exported.cli_output
     assert parse_config(base / "models.config") == {
-        "tiny_brute_force": str(base / "tiny_brute_force"), "tiny_scann": str(base / "tiny_scann")}
+        "tiny_brute_force": str(base / "tiny_brute_force"),
+        "tiny_scann": str(base / "tiny_scann"),
+    }
     assert parse_config(base / "models.brute_force.config") == {"tiny_brute_force": str(base / "tiny_brute_force")}
 
 
@@ -44,8 +47,9 @@ def test_cli_export_layout_and_models_config(exported):
 def gru(exported):
     """An untrained GRU4Rec with random output biases: exports must handle biases (and any architecture)."""
     vocab = exported.vocabulary
-    model = build_model("gru4rec", {"embedding_dim": 8, "max_len": 12, "output_bias": True}, len(vocab),
-                        item_counts=exported.counts).build_for_inputs()
+    model = build_model(
+        "gru4rec", {"embedding_dim": 8, "max_len": 12, "output_bias": True}, len(vocab), item_counts=exported.counts
+    ).build_for_inputs()
     model.item_bias.embeddings.assign(np.random.default_rng(0).normal(0, 0.1, (len(vocab), 1)).astype("float32"))
     return model
 
@@ -53,13 +57,17 @@ def gru(exported):
 def test_versions_other_entries_and_biases(exported, gru, tmp_path, monkeypatch):
     vocab, counts = exported.vocabulary, exported.counts
     (tmp_path / "models.config").write_text(
-        'model_config_list { config { name: "other" base_path: "/models/other" model_platform: "tensorflow" } }\n')
+        'model_config_list { config { name: "other" base_path: "/models/other" model_platform: "tensorflow" } }\n'
+    )
     first = export_model(gru, vocab, counts, str(tmp_path), "gru", config=BRUTE)
     assert first == {"brute_force": str(tmp_path / "gru_brute_force" / "1")}
-    assert parse_config(tmp_path / "models.config") == {"other": "/models/other",
-                                                        "gru_brute_force": str(tmp_path / "gru_brute_force")}
+    assert parse_config(tmp_path / "models.config") == {
+        "other": "/models/other",
+        "gru_brute_force": str(tmp_path / "gru_brute_force"),
+    }
     assert parse_config(tmp_path / "models.brute_force.config") == {
-        "gru_brute_force": str(tmp_path / "gru_brute_force")}
+        "gru_brute_force": str(tmp_path / "gru_brute_force")
+    }
     with pytest.raises(FileExistsError, match="version 1 already exists"):
         export_model(gru, vocab, counts, str(tmp_path), "gru", version=1, config=BRUTE)
 

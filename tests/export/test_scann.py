@@ -1,5 +1,6 @@
 """The ScaNN variant: ScaNN ops only there, recall against brute force, exclusions, index parameters, and an
 index that searches only some of its leaves."""
+
 import numpy as np
 import pytest
 
@@ -16,6 +17,7 @@ from tests.export.reference import decode, dense
 def saved_model_op_types(export_dir) -> set:
     """Op types of every node of the SavedModel's graphs and of every function in their libraries."""
     from tensorflow.core.protobuf import saved_model_pb2
+
     saved = saved_model_pb2.SavedModel.FromString((export_dir / "saved_model.pb").read_bytes())
     ops = set()
     for meta_graph in saved.meta_graphs:
@@ -46,10 +48,21 @@ def _recall(got, want):
 def approximate(exported, tmp_path_factory):
     """A ScaNN export that fetches ~30 of the ~100 items (the default config fetches all of a tiny catalogue)."""
     import scann  # noqa: F401
-    config = ExportConfig(variants=("scann",), max_k=50, warmup_requests=False,
-                          scann=ScannConfig(num_leaves=10, num_leaves_to_search=10, num_reordering_candidates=30))
-    paths = export_model(exported.model, exported.vocabulary, exported.counts,
-                         str(tmp_path_factory.mktemp("approx")), "approx", config=config)
+
+    config = ExportConfig(
+        variants=("scann",),
+        max_k=50,
+        warmup_requests=False,
+        scann=ScannConfig(num_leaves=10, num_leaves_to_search=10, num_reordering_candidates=30),
+    )
+    paths = export_model(
+        exported.model,
+        exported.vocabulary,
+        exported.counts,
+        str(tmp_path_factory.mktemp("approx")),
+        "approx",
+        config=config,
+    )
     return tf.saved_model.load(paths["scann"])
 
 
@@ -64,8 +77,9 @@ def test_scann_recall_and_exclusions(request, exported, brute, which):
     assert not any(set(row) & set(history) for row, history in zip(got_ids, histories))
     assert all("" not in row for row in got_ids)
     # Exact rescoring: an item found by both has the same (model) score.
-    want_scores = {(r, item): s for r, row in enumerate(want_ids)
-                   for item, s in zip(row, want[contract.SCORES].numpy()[r])}
+    want_scores = {
+        (r, item): s for r, row in enumerate(want_ids) for item, s in zip(row, want[contract.SCORES].numpy()[r])
+    }
     for r, row in enumerate(got_ids):
         for item, score in zip(row, got[contract.SCORES].numpy()[r]):
             if (r, item) in want_scores:
@@ -78,15 +92,27 @@ def half_searched(exported, tmp_path_factory):
     reordering candidates cover every item, so all the items of the searched leaves are rescored exactly: what
     it misses is only what the tree routed the query away from."""
     import scann  # noqa: F401
-    config = ExportConfig(variants=("scann",), max_k=50, warmup_requests=False,
-                          scann=ScannConfig(num_leaves=10, num_leaves_to_search=5, num_reordering_candidates=100))
-    paths = export_model(exported.model, exported.vocabulary, exported.counts,
-                         str(tmp_path_factory.mktemp("half")), "half", config=config)
+
+    config = ExportConfig(
+        variants=("scann",),
+        max_k=50,
+        warmup_requests=False,
+        scann=ScannConfig(num_leaves=10, num_leaves_to_search=5, num_reordering_candidates=100),
+    )
+    paths = export_model(
+        exported.model,
+        exported.vocabulary,
+        exported.counts,
+        str(tmp_path_factory.mktemp("half")),
+        "half",
+        config=config,
+    )
     return tf.saved_model.load(paths["scann"])
 
 
 def test_scann_searching_half_of_its_leaves(exported, brute, half_searched):
     from scann.proto import scann_pb2
+
     # The searcher saved in the export (the TFRS layer's ScaNN state): its config and each item's leaf.
     state = half_searched.index.scann._serialized_searcher
     partitioning = scann_pb2.ScannConfig.FromString(state.scann_config.numpy()[0]).partitioning
@@ -111,10 +137,15 @@ def test_scann_searching_half_of_its_leaves(exported, brute, half_searched):
 
 def test_scann_recommend_per_row_k_and_empty_rows(exported, scann_export, brute):
     vocab = exported.vocabulary
-    args = dict(history=tf.constant([["", ""], [vocab[4], vocab[8]]]), k=tf.constant([3, 60]),
-                exclude_seen=tf.constant([True, False]))
-    got, want = scann_export.signatures[contract.RECOMMEND_SIGNATURE](**args), \
-        brute.signatures[contract.RECOMMEND_SIGNATURE](**args)
+    args = dict(
+        history=tf.constant([["", ""], [vocab[4], vocab[8]]]),
+        k=tf.constant([3, 60]),
+        exclude_seen=tf.constant([True, False]),
+    )
+    got, want = (
+        scann_export.signatures[contract.RECOMMEND_SIGNATURE](**args),
+        brute.signatures[contract.RECOMMEND_SIGNATURE](**args),
+    )
     assert got[contract.ITEM_IDS].shape == (2, 50)
     assert decode(got[contract.ITEM_IDS])[0] == decode(want[contract.ITEM_IDS])[0]  # most popular, then ""
     assert _recall([decode(got[contract.ITEM_IDS])[1]], [decode(want[contract.ITEM_IDS])[1]]) >= 0.9

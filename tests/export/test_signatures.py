@@ -1,4 +1,5 @@
 """The exported signatures follow contract.py: names, dtypes, shapes; the export's JSON and warmup file."""
+
 import json
 
 import numpy as np
@@ -15,32 +16,48 @@ HISTORY_SPEC = ((None, None), tf.string)
 
 
 def _specs(structure):
-    return {name: (tuple(spec.shape.as_list()) if spec.shape.rank is not None else None, spec.dtype)
-            for name, spec in structure.items()}
+    return {
+        name: (tuple(spec.shape.as_list()) if spec.shape.rank is not None else None, spec.dtype)
+        for name, spec in structure.items()
+    }
 
 
 @pytest.mark.parametrize("variant", ["brute_force", "scann"])
 def test_signatures_match_the_contract(request, variant):
     loaded = request.getfixturevalue("brute" if variant == "brute_force" else "scann_export")
     sigs = loaded.signatures
-    assert set(sigs) == {contract.SERVING_SIGNATURE, contract.RECOMMEND_SIGNATURE, contract.ENCODE_SIGNATURE,
-                         contract.ITEM_EMBEDDINGS_SIGNATURE}
+    assert set(sigs) == {
+        contract.SERVING_SIGNATURE,
+        contract.RECOMMEND_SIGNATURE,
+        contract.ENCODE_SIGNATURE,
+        contract.ITEM_EMBEDDINGS_SIGNATURE,
+    }
     serving = sigs[contract.SERVING_SIGNATURE]
     assert _specs(serving.structured_input_signature[1]) == {contract.HISTORY: HISTORY_SPEC}
-    assert _specs(serving.structured_outputs) == {contract.ITEM_IDS: ((None, 10), tf.string),
-                                                  contract.SCORES: ((None, 10), tf.float32)}
+    assert _specs(serving.structured_outputs) == {
+        contract.ITEM_IDS: ((None, 10), tf.string),
+        contract.SCORES: ((None, 10), tf.float32),
+    }
     recommend = sigs[contract.RECOMMEND_SIGNATURE]
     assert _specs(recommend.structured_input_signature[1]) == {
-        contract.HISTORY: HISTORY_SPEC, contract.K: ((None,), tf.int32), contract.EXCLUDE_SEEN: ((None,), tf.bool)}
-    assert _specs(recommend.structured_outputs) == {contract.ITEM_IDS: ((None, None), tf.string),
-                                                    contract.SCORES: ((None, None), tf.float32)}
+        contract.HISTORY: HISTORY_SPEC,
+        contract.K: ((None,), tf.int32),
+        contract.EXCLUDE_SEEN: ((None,), tf.bool),
+    }
+    assert _specs(recommend.structured_outputs) == {
+        contract.ITEM_IDS: ((None, None), tf.string),
+        contract.SCORES: ((None, None), tf.float32),
+    }
     encode = sigs[contract.ENCODE_SIGNATURE]
     assert _specs(encode.structured_input_signature[1]) == {contract.HISTORY: HISTORY_SPEC}
     assert _specs(encode.structured_outputs) == {contract.QUERY: ((None, 16), tf.float32)}
     items = sigs[contract.ITEM_EMBEDDINGS_SIGNATURE]
     assert items.structured_input_signature[1] == {}
     assert {k: v[1] for k, v in _specs(items.structured_outputs).items()} == {
-        contract.ITEM_IDS: tf.string, contract.EMBEDDINGS: tf.float32, contract.BIASES: tf.float32}
+        contract.ITEM_IDS: tf.string,
+        contract.EMBEDDINGS: tf.float32,
+        contract.BIASES: tf.float32,
+    }
 
 
 def test_encode_query_and_item_embeddings_equal_the_model(exported, brute):
@@ -48,8 +65,9 @@ def test_encode_query_and_item_embeddings_equal_the_model(exported, brute):
     query = brute.signatures[contract.ENCODE_SIGNATURE](history=dense([[vocab[5], vocab[9]], [vocab[3]]], 1))
     ids = np.zeros((2, model.config.max_len), np.int64)
     ids[0, -2:], ids[1, -1] = [5, 9], 3
-    np.testing.assert_allclose(query[contract.QUERY].numpy(), model.query(tf.constant(ids)).numpy(),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        query[contract.QUERY].numpy(), model.query(tf.constant(ids)).numpy(), rtol=1e-5, atol=1e-6
+    )
     items = brute.signatures[contract.ITEM_EMBEDDINGS_SIGNATURE]()
     assert [x.decode() for x in items[contract.ITEM_IDS].numpy()] == vocab[2:]
     np.testing.assert_array_equal(items[contract.EMBEDDINGS].numpy(), model.item_embeddings().numpy()[2:])
@@ -59,6 +77,7 @@ def test_encode_query_and_item_embeddings_equal_the_model(exported, brute):
 @pytest.mark.parametrize("variant", ["brute_force", "scann"])
 def test_export_info_and_warmup_requests(exported, variant):
     from tensorflow_serving.apis import prediction_log_pb2
+
     path = exported.paths[variant]
     info = json.loads((path / contract.EXPORT_INFO_FILE).read_text())
     assert info["served_name"] == f"tiny_{variant}" and info["variant"] == variant and info["version"] == 1
@@ -67,10 +86,14 @@ def test_export_info_and_warmup_requests(exported, variant):
     assert info["vocabulary_size"] == len(exported.vocabulary) and info["index"]["variant"] == variant
     assert info["source"]["run_dir"] == str(exported.deleted[1])
     assert info["tensorflow_version"] == tf.__version__ and info["created"]
-    logs = [prediction_log_pb2.PredictionLog.FromString(r.numpy())
-            for r in tf.data.TFRecordDataset(str(path / "assets.extra" / "tf_serving_warmup_requests"))]
+    logs = [
+        prediction_log_pb2.PredictionLog.FromString(r.numpy())
+        for r in tf.data.TFRecordDataset(str(path / "assets.extra" / "tf_serving_warmup_requests"))
+    ]
     assert [log.predict_log.request.model_spec.signature_name for log in logs] == [
-        contract.SERVING_SIGNATURE, contract.RECOMMEND_SIGNATURE]
+        contract.SERVING_SIGNATURE,
+        contract.RECOMMEND_SIGNATURE,
+    ]
     assert all(log.predict_log.request.model_spec.name == f"tiny_{variant}" for log in logs)
     request = logs[1].predict_log.request
     assert set(request.inputs) == {contract.HISTORY, contract.K, contract.EXCLUDE_SEEN}
@@ -80,9 +103,14 @@ def test_export_info_and_warmup_requests(exported, variant):
 
 def test_warmup_request_runs(exported, brute):
     from tensorflow_serving.apis import prediction_log_pb2
-    record = next(iter(tf.data.TFRecordDataset(
-        str(exported.paths["brute_force"] / "assets.extra" / "tf_serving_warmup_requests"))))
+
+    record = next(
+        iter(
+            tf.data.TFRecordDataset(str(exported.paths["brute_force"] / "assets.extra" / "tf_serving_warmup_requests"))
+        )
+    )
     request = prediction_log_pb2.PredictionLog.FromString(record.numpy()).predict_log.request
     out = brute.signatures[contract.SERVING_SIGNATURE](
-        history=tf.constant(tf.make_ndarray(request.inputs[contract.HISTORY])))
+        history=tf.constant(tf.make_ndarray(request.inputs[contract.HISTORY]))
+    )
     assert decode(out[contract.ITEM_IDS])[1] == exported.vocabulary[2:12]  # the empty row: most popular

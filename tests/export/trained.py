@@ -5,6 +5,7 @@ The ``exported`` fixture is registered in ``tests/conftest.py`` so that ``tests/
 share one session-scoped training and export. Tests must treat ``Exported.base`` as read-only (export into
 their own ``tmp_path`` to write versions).
 """
+
 import contextlib
 import dataclasses
 import io
@@ -21,13 +22,13 @@ MAX_K = 50
 
 @dataclasses.dataclass
 class Exported:
-    model: object            # the trained model, in memory (loaded before the run was deleted)
+    model: object  # the trained model, in memory (loaded before the run was deleted)
     vocabulary: list
     counts: list
-    base: Path               # --output of `tfseqrec export`
-    paths: dict              # variant -> version directory
+    base: Path  # --output of `tfseqrec export`
+    paths: dict  # variant -> version directory
     cli_output: str
-    deleted: tuple           # dataset and run directories, removed after the export
+    deleted: tuple  # dataset and run directories, removed after the export
 
 
 @pytest.fixture(scope="session")
@@ -35,12 +36,31 @@ def exported(tmp_path_factory) -> Exported:
     from tfseqrec.cli import main
     from tfseqrec.data.spec import load_item_counts, load_vocabulary
     from tfseqrec.training.trainer import load_trained_model
+
     root = tmp_path_factory.mktemp("export")
     log, data, run, base = root / "log.csv", root / "data", root / "run", root / "saved_models"
     assert main(["generate", "--output", str(log), "--num-users", "200", "--num-items", "100", "--seed", "1"]) == 0
     assert main(["preprocess", "--input", str(log), "--output-dir", str(data), *FAST]) == 0
-    assert main(["train", "--data-dir", str(data), "--model", "sasrec", "--output-dir", str(run), "--epochs", "2",
-                 "model_config.embedding_dim=16", "model_config.max_len=10", "verbose=0", "batch_size=64"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data-dir",
+                str(data),
+                "--model",
+                "sasrec",
+                "--output-dir",
+                str(run),
+                "--epochs",
+                "2",
+                "model_config.embedding_dim=16",
+                "model_config.max_len=10",
+                "verbose=0",
+                "batch_size=64",
+            ]
+        )
+        == 0
+    )
     model, _, spec = load_trained_model(str(run))
     vocabulary, counts = load_vocabulary(spec), load_item_counts(spec)
     out = io.StringIO()

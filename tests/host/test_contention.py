@@ -1,4 +1,5 @@
 """tfseqrec.host.contention: CPU used by other processes during a measurement."""
+
 import os
 import subprocess
 import sys
@@ -48,8 +49,7 @@ def test_other_cores_is_machine_minus_own_cpu_over_wall_time(tmp_path, monkeypat
     assert measured.wall_seconds == pytest.approx(4.0)
     assert measured.other_cores == pytest.approx((5.0 - 2.0) / 4.0)
     assert measured.busy is True
-    assert measured.as_dict() == {"other_cores": pytest.approx(0.75), "wall_seconds": pytest.approx(4.0),
-                                  "busy": True}
+    assert measured.as_dict() == {"other_cores": pytest.approx(0.75), "wall_seconds": pytest.approx(4.0), "busy": True}
 
 
 def test_rounding_below_zero_is_floored_and_idle_is_not_busy(tmp_path, monkeypatch):
@@ -80,8 +80,12 @@ def test_waited_children_are_own_and_foreign_processes_are_others():
     with contention.CpuContention() as waited:  # subprocess.run reaps its child: its CPU is ours
         subprocess.run(BURNER, check=True)
     # The shell exits at once and leaves the burner orphaned: never our child, so its CPU is someone else's.
-    launched = subprocess.run(["sh", "-c", " ".join(f"'{a}'" for a in BURNER) + " >/dev/null 2>&1 & echo $!"],
-                              check=True, capture_output=True, text=True)
+    launched = subprocess.run(
+        ["sh", "-c", " ".join(f"'{a}'" for a in BURNER) + " >/dev/null 2>&1 & echo $!"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     pid = int(launched.stdout.strip())
     with contention.CpuContention() as foreign:
         for _ in range(600):
@@ -92,4 +96,3 @@ def test_waited_children_are_own_and_foreign_processes_are_others():
     assert waited.wall_seconds >= 1.0 and foreign.wall_seconds >= 1.0
     # ~1 core for the whole interval in the second case, ~0 in the first (compared, so steady background load cancels)
     assert foreign.other_cores - waited.other_cores > 0.5
-

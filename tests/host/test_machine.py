@@ -1,11 +1,14 @@
 """tfseqrec.host.machine: the CPU model every benchmark record carries."""
+
 from tfseqrec.host import machine
 
 
 def test_cpu_model_is_the_first_model_name_of_cpuinfo(tmp_path):
     cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text("processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) Processor\n\n"
-                       "processor\t: 1\nmodel name\t: Other CPU\n")
+    cpuinfo.write_text(
+        "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) Processor\n\n"
+        "processor\t: 1\nmodel name\t: Other CPU\n"
+    )
     assert machine.cpu_model(cpuinfo) == "Intel(R) Xeon(R) Processor"
 
 

@@ -1,5 +1,6 @@
 """BERT4Rec: cloze masking, the mask token outside the output layer, bidirectional states, the cloze loss,
 learning a toy cycle with last-position masking, serialisation, registry, and no held-out items in training."""
+
 import json
 import os
 
@@ -37,19 +38,25 @@ def _cyclic_batch(batch_size=64, length=9, seed=0):
     for r in range(batch_size):
         n = rng.integers(3, length + 1)
         start = rng.integers(0, CYCLE)
-        rows[r, length - n:] = [_next(2, start + i) for i in range(n)]
+        rows[r, length - n :] = [_next(2, start + i) for i in range(n)]
     return rows
 
 
-ROWS = np.array([[0, 0, 0, 2, 3, 4, 5, 6, 7, 8],
-                 [0, 0, 0, 0, 0, 0, 0, 0, 9, 10],
-                 [2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
-                 [0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-                 [0, 0, 0, 0, 5, 1, 6, 1, 7, 1],  # OOV (1) is never masked
-                 [0, 0, 0, 0, 0, 0, 0, 0, 0, 12]], np.int64)
+ROWS = np.array(
+    [
+        [0, 0, 0, 2, 3, 4, 5, 6, 7, 8],
+        [0, 0, 0, 0, 0, 0, 0, 0, 9, 10],
+        [2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
+        [0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        [0, 0, 0, 0, 5, 1, 6, 1, 7, 1],  # OOV (1) is never masked
+        [0, 0, 0, 0, 0, 0, 0, 0, 0, 12],
+    ],
+    np.int64,
+)
 
 
 # -- masking layers -------------------------------------------------------------------------------
+
 
 def test_cloze_masking_masks_only_real_items_with_a_fixed_count_per_row():
     layer = ClozeMasking(0.2, MASK, seed=7)
@@ -110,6 +117,7 @@ def test_last_position_masking_appends_the_mask_and_drops_the_oldest_item():
 
 # -- model ----------------------------------------------------------------------------------------
 
+
 def test_mask_token_is_in_the_input_table_but_never_scored():
     model = _model()
     ids = tf.constant(ROWS[:, 2:])
@@ -150,8 +158,9 @@ def test_loss_counts_masked_positions_only():
     np.testing.assert_allclose(model.cloze_loss(masked, targets).numpy(), manual(masked, targets), rtol=1e-5)
     # Outside training (model.evaluate, build_for_inputs) the loss is the last item's, deterministic.
     last_masked, last_targets = mask_last_item(ids, MASK)
-    np.testing.assert_allclose(model.compute_loss({"item_ids": ids}).numpy(), manual(last_masked, last_targets),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        model.compute_loss({"item_ids": ids}).numpy(), manual(last_masked, last_targets), rtol=1e-5
+    )
 
 
 @pytest.fixture(scope="module", params=["pre_norm", "post_norm"])
@@ -204,8 +213,13 @@ def test_registry_and_config():
     assert (config.num_blocks, config.num_heads, config.mask_prob, config.ffn_width) == (2, 2, 0.2, 256)
     assert config.mask_token_prob == 1.0 and config.output_bias and config.dropout == 0.1
     assert (config.block_style, config.ffn_activation) == ("pre_norm", "relu")
-    for bad in ({"mask_prob": 0.0}, {"embedding_dim": 10, "num_heads": 4}, {"max_len": 1},
-                {"mask_token_prob": 0.9, "random_token_prob": 0.2}, {"block_style": "bert"}):
+    for bad in (
+        {"mask_prob": 0.0},
+        {"embedding_dim": 10, "num_heads": 4},
+        {"max_len": 1},
+        {"mask_token_prob": 0.9, "random_token_prob": 0.2},
+        {"block_style": "bert"},
+    ):
         with pytest.raises(ValueError):
             BERT4RecConfig(**bad)
     with pytest.raises(ValueError, match="has no field"):
@@ -223,12 +237,15 @@ def _write_dataset(directory):
     from tfseqrec.data.spec import FeatureInfo, FeatureSpec, SplitFiles, VocabularyInfo
 
     def record(sid, items, targets):
-        return encode_example({"sequence_id": ("bytes", [sid]), "item_ids": ("int64", items),
-                               "target_ids": ("int64", targets)})
+        return encode_example(
+            {"sequence_id": ("bytes", [sid]), "item_ids": ("int64", items), "target_ids": ("int64", targets)}
+        )
 
-    splits = {"train": [record(s, h, []) for s, h in HISTORIES.items()],
-              "valid": [record(s, h, [HELD_OUT[s][0]]) for s, h in HISTORIES.items()],
-              "test": [record(s, h + [HELD_OUT[s][0]], [HELD_OUT[s][1]]) for s, h in HISTORIES.items()]}
+    splits = {
+        "train": [record(s, h, []) for s, h in HISTORIES.items()],
+        "valid": [record(s, h, [HELD_OUT[s][0]]) for s, h in HISTORIES.items()],
+        "test": [record(s, h + [HELD_OUT[s][0]], [HELD_OUT[s][1]]) for s, h in HISTORIES.items()],
+    }
     for split, records in splits.items():
         with tf.io.TFRecordWriter(os.path.join(directory, f"{split}-00000-of-00001.tfrecord")) as writer:
             for r in records:
@@ -236,13 +253,19 @@ def _write_dataset(directory):
     with open(os.path.join(directory, "vocab.tsv"), "w") as f:
         f.write("[PAD]\t0\n[OOV]\t0\n" + "".join(f"item{i}\t1\n" for i in range(2, 16)))
     spec = FeatureSpec(
-        features={"sequence_id": FeatureInfo("string", "scalar"), "item_ids": FeatureInfo("int64", "list"),
-                  "target_ids": FeatureInfo("int64", "list")},
-        splits={"train": SplitFiles("train-*.tfrecord", 3),
-                "valid": SplitFiles("valid-*.tfrecord", 3, num_targets=3),
-                "test": SplitFiles("test-*.tfrecord", 3, num_targets=3)},
+        features={
+            "sequence_id": FeatureInfo("string", "scalar"),
+            "item_ids": FeatureInfo("int64", "list"),
+            "target_ids": FeatureInfo("int64", "list"),
+        },
+        splits={
+            "train": SplitFiles("train-*.tfrecord", 3),
+            "valid": SplitFiles("valid-*.tfrecord", 3, num_targets=3),
+            "test": SplitFiles("test-*.tfrecord", 3, num_targets=3),
+        },
         vocabulary=VocabularyInfo("vocab.tsv", size=16, num_items=14),
-        protocol={"split": "leave_one_out", "targets_per_record": 1})
+        protocol={"split": "leave_one_out", "targets_per_record": 1},
+    )
     with open(os.path.join(directory, "feature_spec.json"), "w") as f:
         json.dump(spec.to_json(), f)
 
@@ -251,6 +274,7 @@ def test_training_batches_and_cloze_targets_hold_no_held_out_items(tmp_path):
     from tfseqrec.training.config import TrainConfig
     from tfseqrec.training.trainer import train_dataset
     from tfseqrec.data import load_feature_spec
+
     _write_dataset(str(tmp_path))
     spec = load_feature_spec(str(tmp_path))
     tf.keras.utils.set_random_seed(0)
@@ -262,7 +286,7 @@ def test_training_batches_and_cloze_targets_hold_no_held_out_items(tmp_path):
     held_out = {i for pair in HELD_OUT.values() for i in pair}
     assert not held_out & set(ids.numpy().ravel().tolist())
     for _ in range(5):
-        masked, targets = model.cloze_masking(ids[:, -model.config.max_len:], training=True)
+        masked, targets = model.cloze_masking(ids[:, -model.config.max_len :], training=True)
         chosen = targets.numpy() > 0
         assert not held_out & set(targets.numpy()[chosen].tolist())
         assert set(masked.numpy().ravel().tolist()) <= set(range(14)) | {model.mask_token_id}

@@ -1,4 +1,5 @@
 """CL4SRec: the shared contract, loss = next-item loss + lambda * InfoNCE, the [MASK] row, configs."""
+
 import dataclasses
 from pathlib import Path
 
@@ -98,13 +99,16 @@ def test_zero_weight_is_sasrec_with_the_same_weights():
     sasrec_config = {k: v for k, v in model.config.to_dict().items() if k in sasrec_fields}
     sasrec = build_model("sasrec", sasrec_config, NUM_ITEMS).build_for_inputs()
     sasrec.item_embedding.embeddings.assign(model.item_embeddings())  # the first V rows
-    for mine, theirs in zip([model.position_embedding, *model.blocks, model.final_norm],
-                            [sasrec.position_embedding, *sasrec.blocks, sasrec.final_norm]):
+    for mine, theirs in zip(
+        [model.position_embedding, *model.blocks, model.final_norm],
+        [sasrec.position_embedding, *sasrec.blocks, sasrec.final_norm],
+    ):
         theirs.set_weights(mine.get_weights())
     inputs = {"item_ids": ids}
     assert model.compute_loss(inputs).numpy() == pytest.approx(sasrec.compute_loss(inputs).numpy(), rel=1e-6)
-    np.testing.assert_allclose(model.score_all(ids[:, 1:]).numpy(), sasrec.score_all(ids[:, 1:]).numpy(),
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        model.score_all(ids[:, 1:]).numpy(), sasrec.score_all(ids[:, 1:]).numpy(), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_rows_without_items_are_left_out():
@@ -129,13 +133,21 @@ def test_config_defaults_validation_and_yaml():
     model = build_model("cl4srec", {**SMALL, "augmentations": ["mask", "crop"]}, NUM_ITEMS)
     assert model.config.augmentations == ("mask", "crop")
     assert model.augmentation.operations == ("mask", "crop")
-    for bad in ({"contrastive_weight": -1.0}, {"tau": 0}, {"similarity": "l2"}, {"crop_eta": 0.0},
-                {"mask_gamma": 1.5}, {"augmentations": []}, {"augmentations": ["drop"]},
-                {"augmentation_seed": "x"}):
+    for bad in (
+        {"contrastive_weight": -1.0},
+        {"tau": 0},
+        {"similarity": "l2"},
+        {"crop_eta": 0.0},
+        {"mask_gamma": 1.5},
+        {"augmentations": []},
+        {"augmentations": ["drop"]},
+        {"augmentation_seed": "x"},
+    ):
         with pytest.raises(ValueError):
             CL4SRecConfig(**bad)
 
     from tfseqrec.training.config import load_train_config
+
     cl = load_train_config(str(CONFIGS / "cl4srec_beauty.yaml"), data_dir="unused")
     base = load_train_config(str(CONFIGS / "sasrec_beauty.yaml"), data_dir="unused")
     assert cl.model == "cl4srec" and cl.model_config["contrastive_weight"] == 0.1

@@ -3,6 +3,7 @@
 The registry's models are the built-ins plus a plugin's (``tests/plugins/toy_plugin.py``, imported as a
 training config's ``plugins:`` list is), so a model registered from outside ``tfseqrec`` keeps it too.
 """
+
 import numpy as np
 import pytest
 
@@ -31,7 +32,7 @@ def _cyclic_batch(batch_size=16, length=9):
     for r in range(batch_size):
         n = rng.integers(3, length + 1)
         start = rng.integers(0, 12)
-        rows[r, length - n:] = [(start + i) % 12 + 2 for i in range(n)]
+        rows[r, length - n :] = [(start + i) % 12 + 2 for i in range(n)]
     return tf.constant(rows)
 
 
@@ -92,8 +93,11 @@ def test_registry_holds_every_builtin_module_and_the_plugin():
 
 
 def test_registry_names_and_unknown_fields():
-    with pytest.raises(ValueError, match=r"unknown model 'nope'; available: .*sasrec.*register\('nope'.*plugins:.*"
-                                         r"'tfseqrec.models'"):
+    with pytest.raises(
+        ValueError,
+        match=r"unknown model 'nope'; available: .*sasrec.*register\('nope'.*plugins:.*"
+        r"'tfseqrec.models'",
+    ):
         get_model_class("nope")
     with pytest.raises(ValueError, match="has no field"):
         build_model("sasrec", {"embedding_size": 3}, NUM_ITEMS)
@@ -109,10 +113,10 @@ def test_padding_width_does_not_change_loss_or_scores(name):
     fits = tf.reduce_all(tf.equal(ids[:, :3], 0), axis=1)  # the rows whose real items fit in 6 columns
     ids, narrow = tf.boolean_mask(ids, fits), tf.boolean_mask(narrow, fits)
     assert ids.shape[0] >= 4
-    np.testing.assert_allclose(model.compute_loss({"item_ids": narrow}).numpy(),
-                               model.compute_loss({"item_ids": ids}).numpy(), rtol=1e-5)
-    np.testing.assert_allclose(model.score_all(narrow).numpy(), model.score_all(ids).numpy(),
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        model.compute_loss({"item_ids": narrow}).numpy(), model.compute_loss({"item_ids": ids}).numpy(), rtol=1e-5
+    )
+    np.testing.assert_allclose(model.score_all(narrow).numpy(), model.score_all(ids).numpy(), rtol=1e-4, atol=1e-5)
 
 
 def test_sasrec_untied_output_embeddings_are_a_separate_trained_table(tmp_path):

@@ -1,4 +1,5 @@
 """FastDropout: the rate, the scaling, the gradient, determinism, and where the models use it."""
+
 import numpy as np
 import pytest
 
@@ -67,6 +68,7 @@ def test_config_round_trip_and_the_models_use_it():
     again = tf.keras.layers.deserialize(tf.keras.layers.serialize(layer))
     assert isinstance(again, FastDropout) and again.rate == 0.3 and again.seed == 7
     from tfseqrec.models.layers import TransformerBlock
+
     block = TransformerBlock(8, 2, 16, 0.2)
     block(tf.ones([2, 3, 8]), attention_mask=tf.ones([2, 3, 3], tf.bool), padding_mask=tf.ones([2, 3], tf.bool))
     dropouts = [layer for layer in block._flatten_layers() if isinstance(layer, tf.keras.layers.Dropout)]

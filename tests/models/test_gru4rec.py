@@ -1,4 +1,5 @@
 """GRU4Rec: both training modes, state handling, learning, serialisation, registry."""
+
 import numpy as np
 import pytest
 
@@ -27,7 +28,7 @@ def _cycle(start, length):
 def _left_pad(rows, width):
     out = np.zeros([len(rows), width], np.int64)
     for r, row in enumerate(rows):
-        out[r, width - len(row):] = row
+        out[r, width - len(row) :] = row
     return tf.constant(out)
 
 
@@ -43,8 +44,7 @@ def test_config_defaults_and_validation():
     assert config.dropout_embedding == 0.0 and config.hidden_dropout_rate == config.dropout
     assert GRU4RecConfig(hidden_units=[8, 4]).hidden_units == (8, 4)
     assert GRU4RecConfig(dropout=0.3, dropout_hidden=0.1).hidden_dropout_rate == 0.1
-    for bad in ({"hidden_units": ()}, {"hidden_units": (0,)}, {"dropout_embedding": 1.0},
-                {"initializer": "he"}):
+    for bad in ({"hidden_units": ()}, {"hidden_units": (0,)}, {"dropout_embedding": 1.0}, {"initializer": "he"}):
         with pytest.raises(ValueError):
             GRU4RecConfig(**bad)
 
@@ -72,8 +72,7 @@ def test_leading_padding_does_not_change_the_state():
     padded = model.encode(_left_pad([items, [2, 4]], 9)).numpy()
     np.testing.assert_allclose(padded[0, -4:], short[0], atol=1e-5)
     np.testing.assert_array_equal(padded[0, :5], 0.0)  # padding positions are zero
-    np.testing.assert_allclose(padded[1, -2:], model.encode(tf.constant([[2, 4]], tf.int64)).numpy()[0],
-                               atol=1e-5)
+    np.testing.assert_allclose(padded[1, -2:], model.encode(tf.constant([[2, 4]], tf.int64)).numpy()[0], atol=1e-5)
 
 
 def test_step_matches_the_sequence_encoder():
@@ -132,7 +131,6 @@ def test_states_are_not_weights():
     assert model.session_states()[0].shape[0] == 0
 
 
-
 def _cyclic_sessions(count, rng, low=4, high=11):
     return [_cycle(int(rng.integers(CYCLE)), int(rng.integers(low, high))) for _ in range(count)]
 
@@ -146,8 +144,12 @@ def test_learns_the_cycle_in_padded_mode():
     sessions = _cyclic_sessions(48, rng)
     tf.keras.utils.set_random_seed(0)
     loss = {"name": "bpr_max", "num_negatives": 8, "sampler": "popularity"}
-    model = build_model("gru4rec", {"embedding_dim": 16, "max_len": 10, "dropout_hidden": 0.1, "loss": loss},
-                        NUM_ITEMS, item_counts=_counts(sessions))
+    model = build_model(
+        "gru4rec",
+        {"embedding_dim": 16, "max_len": 10, "dropout_hidden": 0.1, "loss": loss},
+        NUM_ITEMS,
+        item_counts=_counts(sessions),
+    )
     model.compile(optimizer=tf.keras.optimizers.Adam(0.02))
     data = tf.data.Dataset.from_tensor_slices({"item_ids": _left_pad(sessions, 11)}).batch(16)
     model.fit(data, epochs=25, verbose=0)
@@ -155,16 +157,23 @@ def test_learns_the_cycle_in_padded_mode():
     assert _hr_at_1(model, histories, [_cycle(s, 5)[-1] for s in range(CYCLE)]) == 1.0
 
 
-@pytest.mark.parametrize("loss", [
-    {"name": "full_ce"},
-    {"name": "bpr_max", "num_negatives": 8, "sampler": "popularity", "sampling_alpha": 0.5},
-])
+@pytest.mark.parametrize(
+    "loss",
+    [
+        {"name": "full_ce"},
+        {"name": "bpr_max", "num_negatives": 8, "sampler": "popularity", "sampling_alpha": 0.5},
+    ],
+)
 def test_learns_the_cycle_in_session_parallel_mode(loss):
     rng = np.random.default_rng(1)
     sessions = _cyclic_sessions(40, rng)
     tf.keras.utils.set_random_seed(0)
-    model = build_model("gru4rec", {"embedding_dim": 16, "max_len": 10, "dropout": 0.0, "loss": loss},
-                        NUM_ITEMS, item_counts=_counts(sessions))
+    model = build_model(
+        "gru4rec",
+        {"embedding_dim": 16, "max_len": 10, "dropout": 0.0, "loss": loss},
+        NUM_ITEMS,
+        item_counts=_counts(sessions),
+    )
     model.compile(optimizer=tf.keras.optimizers.Adam(0.02))
     data = SessionParallelBatcher.from_sessions(sessions, 8, seed=0).dataset()
     model.fit(data, epochs=20, verbose=0)
@@ -177,8 +186,9 @@ def test_learns_the_cycle_in_session_parallel_mode(loss):
     assert list(scores.argmax(axis=1)) == [_cycle(s, 2)[-1] for s in range(CYCLE)]
 
 
-@pytest.mark.parametrize("overrides", [{}, {"hidden_units": [24, 8], "output_bias": True},
-                                       {"tie_embeddings": False, "initializer": "keras"}])
+@pytest.mark.parametrize(
+    "overrides", [{}, {"hidden_units": [24, 8], "output_bias": True}, {"tie_embeddings": False, "initializer": "keras"}]
+)
 def test_config_and_weights_round_trip(overrides, tmp_path):
     model = _model(**overrides)
     model.build_for_inputs()

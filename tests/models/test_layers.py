@@ -1,4 +1,5 @@
 """Transformer layer initialisation: SASRec's query/key/value as torch's nn.MultiheadAttention, the rest N(0, 0.02)."""
+
 import numpy as np
 import pytest
 
@@ -26,8 +27,9 @@ def test_xavier_qkv_ranges():
 
 
 def test_small_normal_keeps_every_projection_small():
-    model = SASRec(SASRecConfig(embedding_dim=32, max_len=10, num_blocks=1, attention_init="small_normal"),
-                   40).build_for_inputs()
+    model = SASRec(
+        SASRecConfig(embedding_dim=32, max_len=10, num_blocks=1, attention_init="small_normal"), 40
+    ).build_for_inputs()
     assert all(v.std() < 0.025 for v in _kernels(model.blocks[0]).values())
 
 

@@ -1,4 +1,5 @@
 """Transformer encoders (SASRec, BERT4Rec): where positions start counting."""
+
 import numpy as np
 import pytest
 

@@ -1,4 +1,5 @@
 """SR-GNN: session graphs (alias, normalised in/out adjacency), padding, causality, learning, serialisation."""
+
 import numpy as np
 import pytest
 
@@ -22,7 +23,7 @@ def _model(**overrides):
 def _left_pad(rows, width):
     out = np.zeros([len(rows), width], np.int64)
     for r, row in enumerate(rows):
-        out[r, width - len(row):] = row
+        out[r, width - len(row) :] = row
     return tf.constant(out)
 
 

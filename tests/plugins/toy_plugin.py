@@ -3,6 +3,7 @@
 Named in a training config with ``plugins: [tests.plugins.toy_plugin]``, ``model: toy_last_item`` and
 ``model_config.loss: {name: toy_hinge, margin: 0.5}``.
 """
+
 import dataclasses
 
 import tfseqrec  # noqa: F401  (Keras 2 before TensorFlow)
@@ -17,6 +18,7 @@ from tfseqrec.tasks.loss_config import check_number
 @dataclasses.dataclass(frozen=True)
 class LastItemConfig(SequentialModelConfig):
     """``SequentialModelConfig`` plus ``use_bias`` of the transition layer."""
+
     use_bias: bool = True
 
 
@@ -35,6 +37,7 @@ class LastItemModel(SequentialRecommender):
 @dataclasses.dataclass(frozen=True)
 class HingeConfig(LossConfig):
     """``LossConfig`` plus the hinge's ``margin`` (>= 0)."""
+
     margin: float = 1.0
 
     def __post_init__(self):

@@ -1,4 +1,5 @@
 """Shared fixtures: tiny contract-following exports (saved once per session) and server helpers."""
+
 from __future__ import annotations
 
 import os
@@ -51,6 +52,7 @@ def remove_version(base: str, version: int) -> None:
 def history_array(rows):
     """A left-padded [B, W] object array of bytes (W >= 1)."""
     from tfseqrec.serving.tensors import string_array
+
     return string_array([[x.encode() for x in r] for r in rows])
 
 
@@ -59,6 +61,7 @@ def predict_request(model, inputs, signature="", version=None, output_filter=())
 
     from tfseqrec.serving.tensors import make_tensor_proto
     import numpy as np
+
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model
     if signature:
@@ -77,6 +80,7 @@ class Stubs:
     def __init__(self, port):
         import grpc
         from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+
         self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
         self.predict = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
         self.model = model_service_pb2_grpc.ModelServiceStub(self.channel)
@@ -90,6 +94,7 @@ def http(port, method, path, body=None, raw=None, timeout=10):
     import json
     import urllib.error
     import urllib.request
+
     data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
     request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method)
     try:
@@ -101,6 +106,7 @@ def http(port, method, path, body=None, raw=None, timeout=10):
 
 def wait_for(predicate, timeout=30.0, interval=0.05, what="condition"):
     import time
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()

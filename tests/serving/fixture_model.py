@@ -5,6 +5,7 @@ known history items (``""`` and unknown ids are ignored); a row without known it
 items. ``calls`` counts executions of the batched signatures, so tests can tell batching from one call per
 request.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,8 +25,9 @@ MAX_K = 20
 
 
 class TinyRecommender(tf.Module):
-    def __init__(self, seed: int = 0, num_items: int = NUM_ITEMS, dim: int = DIM, default_k: int = DEFAULT_K,
-                 max_k: int = MAX_K):
+    def __init__(
+        self, seed: int = 0, num_items: int = NUM_ITEMS, dim: int = DIM, default_k: int = DEFAULT_K, max_k: int = MAX_K
+    ):
         super().__init__()
         rng = np.random.default_rng(seed)
         ids = [f"item_{i}" for i in range(num_items)]
@@ -35,11 +37,12 @@ class TinyRecommender(tf.Module):
         self.biases = tf.Variable(np.zeros(num_items, np.float32))
         self.popularity = tf.constant(np.arange(num_items, 0, -1).astype(np.float32))  # item_0 most popular
         self.table = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(tf.constant(ids), tf.range(num_items, dtype=tf.int64)), -1)
+            tf.lookup.KeyValueTensorInitializer(tf.constant(ids), tf.range(num_items, dtype=tf.int64)), -1
+        )
         self.calls = tf.Variable(0, dtype=tf.int64)
 
     def _query(self, history):
-        idx = self.table.lookup(history)                                   # [B, H], -1 = padding / OOV
+        idx = self.table.lookup(history)  # [B, H], -1 = padding / OOV
         valid = tf.cast(idx >= 0, tf.float32)
         emb = tf.gather(self.embeddings, tf.maximum(idx, 0)) * valid[..., None]
         count = tf.reduce_sum(valid, axis=1)
@@ -69,8 +72,7 @@ class TinyRecommender(tf.Module):
         width = tf.minimum(tf.reduce_max(k), self.max_k)
         ids, scores = self._top(self._scores(history, exclude_seen), width)
         keep = tf.range(width)[None, :] < k[:, None]
-        return {c.ITEM_IDS: tf.where(keep, ids, ""),
-                c.SCORES: tf.where(keep, scores, tf.constant(-np.inf, tf.float32))}
+        return {c.ITEM_IDS: tf.where(keep, ids, ""), c.SCORES: tf.where(keep, scores, tf.constant(-np.inf, tf.float32))}
 
     @tf.function
     def encode(self, history):
@@ -78,8 +80,11 @@ class TinyRecommender(tf.Module):
 
     @tf.function
     def items(self):
-        return {c.ITEM_IDS: self.item_ids, c.EMBEDDINGS: tf.identity(self.embeddings),
-                c.BIASES: tf.identity(self.biases)}
+        return {
+            c.ITEM_IDS: self.item_ids,
+            c.EMBEDDINGS: tf.identity(self.embeddings),
+            c.BIASES: tf.identity(self.biases),
+        }
 
 
 def save_tiny_model(path: str, seed: int = 0, **kwargs) -> str:
@@ -89,7 +94,8 @@ def save_tiny_model(path: str, seed: int = 0, **kwargs) -> str:
     signatures = {
         c.SERVING_SIGNATURE: m.serve.get_concrete_function(history),
         c.RECOMMEND_SIGNATURE: m.recommend.get_concrete_function(
-            history, tf.TensorSpec([None], tf.int32, name=c.K), tf.TensorSpec([None], tf.bool, name=c.EXCLUDE_SEEN)),
+            history, tf.TensorSpec([None], tf.int32, name=c.K), tf.TensorSpec([None], tf.bool, name=c.EXCLUDE_SEEN)
+        ),
         c.ENCODE_SIGNATURE: m.encode.get_concrete_function(history),
         c.ITEM_EMBEDDINGS_SIGNATURE: m.items.get_concrete_function(),
     }

@@ -1,4 +1,5 @@
 """The batcher on its own (no TensorFlow): merging, padding, splitting, the idle fast path, errors, close."""
+
 import threading
 import time
 
@@ -15,7 +16,7 @@ def history(*rows):
     width = max([len(r) for r in rows] + [1])
     arr = np.full((len(rows), width), b"", OBJ)
     for i, r in enumerate(rows):
-        arr[i, width - len(r):] = [x.encode() for x in r]
+        arr[i, width - len(r) :] = [x.encode() for x in r]
     return arr
 
 
@@ -36,8 +37,11 @@ class SlowEcho:
 
 def test_single_request_on_idle_batcher_runs_at_once_in_the_caller():
     seen, out = [], {}
-    b = Batcher("t", lambda x: seen.append(threading.current_thread()) or {"y": x["history"]},
-                BatchingOptions(batch_timeout_micros=3_600_000_000))  # an hour-long window it must not wait for
+    b = Batcher(
+        "t",
+        lambda x: seen.append(threading.current_thread()) or {"y": x["history"]},
+        BatchingOptions(batch_timeout_micros=3_600_000_000),
+    )  # an hour-long window it must not wait for
     caller = threading.Thread(target=lambda: out.update(b.submit({"history": history(["a"])}, 1)))
     caller.start()
     caller.join(timeout=60)

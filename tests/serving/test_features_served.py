@@ -1,6 +1,7 @@
 """The HRNN-with-sessions export (``tests/export/test_input_features.py``: it reads ``timestamps``) served by our
 server over gRPC and REST: the metadata names the timestamps, the served top-K equals the in-memory model's top-K
 computed with them, and a request without them gets a clear INVALID_ARGUMENT while the server keeps serving."""
+
 import threading
 
 import numpy as np
@@ -10,7 +11,13 @@ import tfseqrec  # noqa: F401
 import tensorflow as tf
 
 from tests.export.test_input_features import (
-    MAX_K, build_hrnn_export, dense_rows, model_inputs, reference_top_k, session_histories)
+    MAX_K,
+    build_hrnn_export,
+    dense_rows,
+    model_inputs,
+    reference_top_k,
+    session_histories,
+)
 from tests.serving.conftest import Stubs, history_array, http, predict_request
 from tfseqrec.export import contract
 from tfseqrec.serving import Client, Server, ServerConfig, ServingError
@@ -26,8 +33,9 @@ def hrnn_export(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(hrnn_export):
-    config = ServerConfig(model_config_file=str(hrnn_export.base / "models.config"), grpc_port=0, rest_port=0,
-                          poll_seconds=0)
+    config = ServerConfig(
+        model_config_file=str(hrnn_export.base / "models.config"), grpc_port=0, rest_port=0, poll_seconds=0
+    )
     with Server(config) as s:
         assert sorted(s.manager.model_names) == ["hrnn_brute_force", "hrnn_scann"]
         yield s
@@ -59,8 +67,8 @@ def test_client_top_k_equals_the_in_memory_model_with_timestamps(hrnn_export, se
     want_ids, want_scores = reference_top_k(model, vocab, histories, K, times)
     assert want_ids != reference_top_k(model, vocab, histories, K)[0]  # the timestamps matter
     with Client(_target(server, protocol), MODEL, protocol=protocol) as client:
-        default = client.recommend(histories, timestamps=times)                      # serving_default
-        for_k = client.recommend(histories, k=MAX_K, timestamps=times)             # recommend
+        default = client.recommend(histories, timestamps=times)  # serving_default
+        for_k = client.recommend(histories, k=MAX_K, timestamps=times)  # recommend
         query = client.encode(histories, timestamps=times)
     assert _ids(default) == want_ids
     np.testing.assert_allclose([[s for _, s in row] for row in default], want_scores, rtol=1e-5, atol=1e-6)
@@ -75,8 +83,12 @@ def test_real_stub_and_raw_rest_json_with_ragged_rows(hrnn_export, server):
     want_ids, _ = reference_top_k(model, vocab, histories, K, times)
     stubs = Stubs(server.grpc_port)
     try:
-        response = stubs.predict.Predict(predict_request(MODEL, {
-            "history": history_array(histories), "timestamps": np.array(dense_rows(times, 0), np.int64)}), timeout=30)
+        response = stubs.predict.Predict(
+            predict_request(
+                MODEL, {"history": history_array(histories), "timestamps": np.array(dense_rows(times, 0), np.int64)}
+            ),
+            timeout=30,
+        )
     finally:
         stubs.close()
     assert [[x.decode() for x in row] for row in tf.make_ndarray(response.outputs[contract.ITEM_IDS])] == want_ids
@@ -94,8 +106,11 @@ def test_a_request_without_timestamps_is_refused_clearly_and_the_next_is_served(
     histories, times = session_histories(vocab, count=3, seed=4)
     want_ids, _ = reference_top_k(hrnn_export.model, vocab, histories, K, times)
     with Client(_target(server, protocol), MODEL, protocol=protocol) as client:
-        for call in (lambda: client.recommend(histories), lambda: client.recommend(histories, k=5),
-                     lambda: client.encode(histories)):
+        for call in (
+            lambda: client.recommend(histories),
+            lambda: client.recommend(histories, k=5),
+            lambda: client.encode(histories),
+        ):
             with pytest.raises(ServingError) as error:
                 call()
             assert error.value.code == "INVALID_ARGUMENT"
@@ -113,13 +128,16 @@ def test_timestamps_of_another_shape_answered_clearly_then_served(hrnn_export, s
     path = f"/v1/models/{MODEL}:predict"
     bad = [row[:-1] for row in times]
     status, body = http(server.rest_port, "POST", path, {"inputs": {"history": histories, "timestamps": bad}})
-    assert status == 400 and \
-        f"'timestamps' row 0 has {len(bad[0])} values but 'history' row 0 has {len(histories[0])}" in body["error"]
+    assert (
+        status == 400
+        and f"'timestamps' row 0 has {len(bad[0])} values but 'history' row 0 has {len(histories[0])}" in body["error"]
+    )
     for protocol in ("grpc", "rest"):
         with Client(_target(server, protocol), MODEL, protocol=protocol) as client:
             with pytest.raises(ServingError, match="input 'timestamps' .*one value per") as error:
-                client.predict({"history": history_array(histories),
-                                "timestamps": np.zeros((len(histories), 1), np.int64)})
+                client.predict(
+                    {"history": history_array(histories), "timestamps": np.zeros((len(histories), 1), np.int64)}
+                )
             assert error.value.code == "INVALID_ARGUMENT"
             assert _ids(client.recommend(histories, timestamps=times)) == want_ids  # the server still serves
 
@@ -134,8 +152,9 @@ def test_concurrent_requests_of_different_widths(hrnn_export, server):
 
     def call(i):
         try:
-            with Client(_target(server, "grpc" if i % 2 else "rest"), MODEL, protocol="grpc" if i % 2 else "rest") \
-                    as client:
+            with Client(
+                _target(server, "grpc" if i % 2 else "rest"), MODEL, protocol="grpc" if i % 2 else "rest"
+            ) as client:
                 start.wait(timeout=30)
                 got[i] = _ids(client.recommend(requests[i][0], timestamps=requests[i][1]))
         except Exception as e:  # noqa: BLE001

@@ -1,4 +1,5 @@
 """gRPC API through the real tensorflow-serving-api stubs: Predict, GetModelMetadata, GetModelStatus, errors."""
+
 import time
 
 import grpc
@@ -22,8 +23,16 @@ def server(exports, tmp_path_factory):
     make_model_dir(root, "a", {1: exports["a"], 2: exports["b"]})
     make_model_dir(root, "b", {7: exports["a"]})
     (root / "models.config").write_text(CONFIG)
-    config = ServerConfig(model_config_file=str(root / "models.config"), grpc_port=0, rest_port=None,
-                          poll_seconds=0, max_history=64, max_k=50, max_batch_rows=16, max_request_bytes=64 << 10)
+    config = ServerConfig(
+        model_config_file=str(root / "models.config"),
+        grpc_port=0,
+        rest_port=None,
+        poll_seconds=0,
+        max_history=64,
+        max_k=50,
+        max_batch_rows=16,
+        max_request_bytes=64 << 10,
+    )
     with Server(config) as s:
         yield s
 
@@ -44,14 +53,17 @@ def test_serving_default_returns_default_k_items_and_the_served_version(stubs):
     assert (r.model_spec.name, r.model_spec.version.value, r.model_spec.signature_name) == ("a", 2, "serving_default")
     ids, scores = tf.make_ndarray(r.outputs["item_ids"]), tf.make_ndarray(r.outputs["scores"])
     assert ids.shape == scores.shape == (2, 5) and scores.dtype == np.float32
-    assert not {b"item_1", b"item_2"} & set(ids[0])              # seen items excluded
+    assert not {b"item_1", b"item_2"} & set(ids[0])  # seen items excluded
     assert ids[1].tolist() == [b"item_%d" % i for i in range(5)]  # empty history: popular items
     assert np.all(np.diff(scores, axis=1) <= 0)
 
 
 def test_recommend_honours_k_and_exclude_seen_per_row(stubs):
-    inputs = {"history": history_array([["item_1"], ["item_1"]]), "k": np.array([3, 7], np.int32),
-              "exclude_seen": np.array([True, False])}
+    inputs = {
+        "history": history_array([["item_1"], ["item_1"]]),
+        "k": np.array([3, 7], np.int32),
+        "exclude_seen": np.array([True, False]),
+    }
     r = predict(stubs, "a", inputs, signature="recommend")
     ids, scores = tf.make_ndarray(r.outputs["item_ids"]), tf.make_ndarray(r.outputs["scores"])
     assert ids.shape == (2, 7) and r.model_spec.signature_name == "recommend"
@@ -101,7 +113,9 @@ def test_get_model_status(stubs):
     r = stubs.model.GetModelStatus(request, timeout=10)
     available = get_model_status_pb2.ModelVersionStatus.AVAILABLE
     assert [(s.version, s.state, s.status.error_code) for s in r.model_version_status] == [
-        (2, available, 0), (1, available, 0)]
+        (2, available, 0),
+        (1, available, 0),
+    ]
     request.model_spec.version.value = 1
     assert len(stubs.model.GetModelStatus(request, timeout=10).model_version_status) == 1
     request.model_spec.version.value = 5
@@ -114,26 +128,41 @@ H = history_array([["item_1"]])
 REC = {"history": H, "k": np.array([3], np.int32), "exclude_seen": np.array([True])}
 
 
-@pytest.mark.parametrize("kwargs, code, message", [
-    (dict(inputs={"history": np.array([[1, 2]], np.int32)}), "INVALID_ARGUMENT", "must be DT_STRING; got DT_INT32"),
-    (dict(inputs={"history": np.array([b"item_1"], object)}), "INVALID_ARGUMENT", "must have rank 2"),
-    (dict(inputs={"history": H, "k": np.array([3], np.int32)}, signature="recommend"), "INVALID_ARGUMENT",
-     "missing input(s) 'exclude_seen'"),
-    (dict(inputs={"history": H, "extra": np.array([1], np.int32)}), "INVALID_ARGUMENT", "unknown input(s) 'extra'"),
-    (dict(model="nope"), "NOT_FOUND", "model 'nope' is not served"),
-    (dict(version=9), "NOT_FOUND", "version 9 of model 'a' is not available"),
-    (dict(inputs={**REC, "k": np.array([51], np.int32)}, signature="recommend"), "INVALID_ARGUMENT",
-     "'k' must be in [1, 50]; got 51"),
-    (dict(inputs={**REC, "k": np.array([0], np.int32)}, signature="recommend"), "INVALID_ARGUMENT", "got 0"),
-    (dict(inputs={**REC, "k": np.array([3], np.int64)}, signature="recommend"), "INVALID_ARGUMENT",
-     "must be DT_INT32; got DT_INT64"),
-    (dict(inputs={**REC, "k": np.array([3, 4], np.int32)}, signature="recommend"), "INVALID_ARGUMENT",
-     "same number of rows"),
-    (dict(inputs={"history": history_array([["item_1"] * 65])}), "INVALID_ARGUMENT", "at most 64"),
-    (dict(inputs={"history": history_array([["item_1"]] * 17)}), "INVALID_ARGUMENT", "at most 16 per request"),
-    (dict(signature="nope"), "INVALID_ARGUMENT", "has no signature 'nope'"),
-    (dict(inputs={"history": history_array([["x" * 2000] * 40])}), "RESOURCE_EXHAUSTED", ""),
-])
+@pytest.mark.parametrize(
+    "kwargs, code, message",
+    [
+        (dict(inputs={"history": np.array([[1, 2]], np.int32)}), "INVALID_ARGUMENT", "must be DT_STRING; got DT_INT32"),
+        (dict(inputs={"history": np.array([b"item_1"], object)}), "INVALID_ARGUMENT", "must have rank 2"),
+        (
+            dict(inputs={"history": H, "k": np.array([3], np.int32)}, signature="recommend"),
+            "INVALID_ARGUMENT",
+            "missing input(s) 'exclude_seen'",
+        ),
+        (dict(inputs={"history": H, "extra": np.array([1], np.int32)}), "INVALID_ARGUMENT", "unknown input(s) 'extra'"),
+        (dict(model="nope"), "NOT_FOUND", "model 'nope' is not served"),
+        (dict(version=9), "NOT_FOUND", "version 9 of model 'a' is not available"),
+        (
+            dict(inputs={**REC, "k": np.array([51], np.int32)}, signature="recommend"),
+            "INVALID_ARGUMENT",
+            "'k' must be in [1, 50]; got 51",
+        ),
+        (dict(inputs={**REC, "k": np.array([0], np.int32)}, signature="recommend"), "INVALID_ARGUMENT", "got 0"),
+        (
+            dict(inputs={**REC, "k": np.array([3], np.int64)}, signature="recommend"),
+            "INVALID_ARGUMENT",
+            "must be DT_INT32; got DT_INT64",
+        ),
+        (
+            dict(inputs={**REC, "k": np.array([3, 4], np.int32)}, signature="recommend"),
+            "INVALID_ARGUMENT",
+            "same number of rows",
+        ),
+        (dict(inputs={"history": history_array([["item_1"] * 65])}), "INVALID_ARGUMENT", "at most 64"),
+        (dict(inputs={"history": history_array([["item_1"]] * 17)}), "INVALID_ARGUMENT", "at most 16 per request"),
+        (dict(signature="nope"), "INVALID_ARGUMENT", "has no signature 'nope'"),
+        (dict(inputs={"history": history_array([["x" * 2000] * 40])}), "RESOURCE_EXHAUSTED", ""),
+    ],
+)
 def test_bad_requests_get_clear_errors_and_the_server_keeps_serving(stubs, kwargs, code, message):
     args = dict(model="a", inputs={"history": H}, signature="", version=None)
     args.update(kwargs)
@@ -158,14 +187,16 @@ def test_version_labels_and_classify_are_unimplemented(stubs):
 def test_tensor_content_and_broadcast_inputs_are_read(stubs):
     k = tf.make_tensor_proto(np.array([2, 4], np.int32))  # tensor_content encoding
     assert k.tensor_content
-    excl = tf.make_tensor_proto(True, shape=[2])           # one value filling the shape
-    r = predict(stubs, "a", {"history": history_array([["item_1"], []]), "k": k, "exclude_seen": excl},
-                signature="recommend")
+    excl = tf.make_tensor_proto(True, shape=[2])  # one value filling the shape
+    r = predict(
+        stubs, "a", {"history": history_array([["item_1"], []]), "k": k, "exclude_seen": excl}, signature="recommend"
+    )
     assert tf.make_ndarray(r.outputs["item_ids"]).shape == (2, 4)
 
 
 def test_predict_reports_its_server_side_time_as_trailing_metadata(stubs):
     from tfseqrec.serving.predict import SERVER_TIMING, parse_server_timing
+
     start = time.perf_counter()
     response, call = stubs.predict.Predict.with_call(predict_request("a", {"history": H}), timeout=10)
     round_trip_ms = (time.perf_counter() - start) * 1e3

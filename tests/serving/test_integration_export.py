@@ -5,6 +5,7 @@ The served brute-force top-k equals the in-memory model's full ranking (``score_
 exactly; the ScaNN variant overlaps it strongly; a version published while requests run is picked up without a
 failed request.
 """
+
 import shutil
 import threading
 
@@ -30,7 +31,7 @@ def _histories(vocab, count=24, seed=3):
     rng = np.random.default_rng(seed)
     rows = [[vocab[i] for i in rng.integers(2, len(vocab), rng.integers(1, 15))] for _ in range(count)]
     rows.append([vocab[3], "no-such-item", vocab[3], vocab[40]])  # OOV inside, a repeated item
-    rows.append([vocab[i] for i in range(2, 27)])                  # 25 items: the latest 10 are the input
+    rows.append([vocab[i] for i in range(2, 27)])  # 25 items: the latest 10 are the input
     return rows
 
 
@@ -41,8 +42,9 @@ def _overlap(got, want):
 @pytest.fixture(scope="module")
 def server(exported):
     """The CLI's export (both variants) served from the models.config it wrote, on ephemeral ports."""
-    config = ServerConfig(model_config_file=str(exported.base / "models.config"), grpc_port=0, rest_port=0,
-                          poll_seconds=0)
+    config = ServerConfig(
+        model_config_file=str(exported.base / "models.config"), grpc_port=0, rest_port=0, poll_seconds=0
+    )
     with Server(config) as s:
         assert sorted(s.manager.model_names) == ["tiny_brute_force", "tiny_scann"]
         yield s
@@ -52,8 +54,7 @@ def _predict_with_stub(port, model_name, histories):
     """One Predict over the real stub: (response, top-k item ids as lists of str)."""
     stubs = Stubs(port)
     try:
-        response = stubs.predict.Predict(predict_request(model_name, {"history": history_array(histories)}),
-                                         timeout=30)
+        response = stubs.predict.Predict(predict_request(model_name, {"history": history_array(histories)}), timeout=30)
     finally:
         stubs.close()
     ids = [[x.decode() for x in row] for row in tf.make_ndarray(response.outputs[contract.ITEM_IDS]).tolist()]
@@ -87,8 +88,9 @@ def test_client_brute_force_exact_and_scann_overlap(exported, server, protocol):
             assert _overlap([[i for i, _ in row] for row in approx], want_ids) >= 0.9
             assert not any({i for i, _ in row} & set(h) for row, h in zip(approx, histories))
             if k == K:  # serving_default is the export's default k with seen items excluded
-                assert [[i for i, _ in row] for row in client.recommend(histories)] == \
-                       [[i for i, _ in row] for row in approx]
+                assert [[i for i, _ in row] for row in client.recommend(histories)] == [
+                    [i for i, _ in row] for row in approx
+                ]
             assert [s["state"] for s in client.status()] == ["AVAILABLE"]
 
 
@@ -121,8 +123,7 @@ def test_a_version_exported_while_requests_run_is_served_without_failures(export
             while not stop.is_set():
                 try:
                     r = stubs.predict.Predict(request[name], timeout=30)
-                    ids = [[x.decode() for x in row] for row in
-                           tf.make_ndarray(r.outputs[contract.ITEM_IDS]).tolist()]
+                    ids = [[x.decode() for x in row] for row in tf.make_ndarray(r.outputs[contract.ITEM_IDS]).tolist()]
                     version = r.model_spec.version.value
                     if name == "tiny_brute_force":
                         assert ids == (want10 if version == 1 else want5), (version, ids)
@@ -148,8 +149,14 @@ def test_a_version_exported_while_requests_run_is_served_without_failures(export
             t.start()
         try:
             wait_for(lambda: all(len(v) > 5 for v in seen.values()), what="first responses")
-            v2 = export_model(exported.model, exported.vocabulary, exported.counts, str(base), "tiny",
-                              config=ExportConfig(default_k=5, max_k=MAX_K, warmup_requests=False))
+            v2 = export_model(
+                exported.model,
+                exported.vocabulary,
+                exported.counts,
+                str(base),
+                "tiny",
+                config=ExportConfig(default_k=5, max_k=MAX_K, warmup_requests=False),
+            )
             assert sorted(v2) == sorted(contract.VARIANTS) and all(p.endswith("/2") for p in v2.values())
             wait_for(lambda: all(v and v[-1] == 2 for v in seen.values()), timeout=60, what="version 2 to be served")
             counts = {n: len(v) for n, v in seen.items()}
@@ -163,5 +170,5 @@ def test_a_version_exported_while_requests_run_is_served_without_failures(export
         assert failures == []
         for name, versions in seen.items():
             assert versions[0] == 1 and versions[-1] == 2
-            assert set(versions[versions.index(2):]) == {2}, name  # never back to version 1
+            assert set(versions[versions.index(2) :]) == {2}, name  # never back to version 1
             assert {s.version: s.state for s in server.manager.status(name)} == {2: "AVAILABLE", 1: "END"}

@@ -1,10 +1,16 @@
 """models.config parsing: names, relative base paths, version policies and clear errors."""
+
 import os
 
 import pytest
 
-from tfseqrec.serving.model_config import (ModelConfigError, VersionPolicy, parse_model_config,
-                                           read_model_config, single_model)
+from tfseqrec.serving.model_config import (
+    ModelConfigError,
+    VersionPolicy,
+    parse_model_config,
+    read_model_config,
+    single_model,
+)
 
 CONFIG = """
 # two models
@@ -39,18 +45,26 @@ def test_policies_select_versions():
     assert VersionPolicy("specific", versions=(3, 7)).select(found) == [3]
 
 
-@pytest.mark.parametrize("text, message", [
-    ("model_config_list { config { name: 'a' base_path: 'x' } ", "not a valid text-format"),
-    ("model_config_list { config { base_path: 'x' } }", "`name` is missing"),
-    ("model_config_list { config { name: 'a' } }", "`base_path` is missing"),
-    ("model_config_list { config { name: 'a' base_path: 'x' } config { name: 'a' base_path: 'y' } }",
-     "listed twice"),
-    ("model_config_list { config { name: 'a' base_path: 'x' model_platform: 'pytorch' } }", "pytorch"),
-    ("model_config_list { config { name: 'a' base_path: 'x' model_version_policy { latest { num_versions: 0 } } } }",
-     "num_versions"),
-    ("model_config_list { }", "lists no models"),
-    ("", "expected `model_config_list"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("model_config_list { config { name: 'a' base_path: 'x' } ", "not a valid text-format"),
+        ("model_config_list { config { base_path: 'x' } }", "`name` is missing"),
+        ("model_config_list { config { name: 'a' } }", "`base_path` is missing"),
+        (
+            "model_config_list { config { name: 'a' base_path: 'x' } config { name: 'a' base_path: 'y' } }",
+            "listed twice",
+        ),
+        ("model_config_list { config { name: 'a' base_path: 'x' model_platform: 'pytorch' } }", "pytorch"),
+        (
+            "model_config_list { config { name: 'a' base_path: 'x' "
+            "model_version_policy { latest { num_versions: 0 } } } }",
+            "num_versions",
+        ),
+        ("model_config_list { }", "lists no models"),
+        ("", "expected `model_config_list"),
+    ],
+)
 def test_errors_name_the_file_and_the_problem(text, message):
     with pytest.raises(ModelConfigError) as e:
         parse_model_config(text, source="/x/models.config")

@@ -1,4 +1,5 @@
 """Server-level behaviour: concurrent requests are batched, graceful stop, config checks, the Client."""
+
 import threading
 
 import grpc
@@ -14,8 +15,15 @@ from tfseqrec.serving.model_config import ModelEntry
 @pytest.fixture(scope="module")
 def server(exports, tmp_path_factory):
     base = make_model_dir(tmp_path_factory.mktemp("server_models"), "m", {1: exports["a"]})
-    config = ServerConfig(models=(ModelEntry("m", base),), grpc_port=0, rest_port=0, poll_seconds=0,
-                          max_batch_size=64, batch_timeout_micros=20_000, max_k=50)
+    config = ServerConfig(
+        models=(ModelEntry("m", base),),
+        grpc_port=0,
+        rest_port=0,
+        poll_seconds=0,
+        max_batch_size=64,
+        batch_timeout_micros=20_000,
+        max_k=50,
+    )
     with Server(config) as s:
         yield s
 
@@ -37,8 +45,9 @@ def test_concurrent_requests_are_batched_and_each_gets_its_own_rows(server):
             barrier.wait()
             for i in range(w, 32, 16):
                 try:
-                    r = stubs.predict.Predict(predict_request("m", {"history": history_array([histories[i]])}),
-                                              timeout=10)
+                    r = stubs.predict.Predict(
+                        predict_request("m", {"history": history_array([histories[i]])}), timeout=10
+                    )
                     results[i] = tf.make_ndarray(r.outputs["item_ids"]).tolist()
                 except Exception as e:  # noqa: BLE001
                     errors.append(e)
@@ -129,11 +138,17 @@ def test_graceful_stop_finishes_in_flight_requests_then_refuses(exports, tmp_pat
             outcomes.append(e.code())
 
     def call_rest():
-        outcomes.append("ok" if http(server.rest_port, "POST", "/v1/models/m:predict",
-                                     {"instances": [["item_1"]]})[0] == 200 else "rest failed")
+        outcomes.append(
+            "ok"
+            if http(server.rest_port, "POST", "/v1/models/m:predict", {"instances": [["item_1"]]})[0] == 200
+            else "rest failed"
+        )
 
-    threads = [threading.Thread(target=call_grpc), threading.Thread(target=call_grpc),
-               threading.Thread(target=call_rest)]
+    threads = [
+        threading.Thread(target=call_grpc),
+        threading.Thread(target=call_grpc),
+        threading.Thread(target=call_rest),
+    ]
     for t in threads:
         t.start()
     assert started.wait(30)
@@ -153,6 +168,7 @@ def test_graceful_stop_finishes_in_flight_requests_then_refuses(exports, tmp_pat
 
 def test_a_port_in_use_is_a_clear_error(exports, tmp_path):
     import socket
+
     base = make_model_dir(tmp_path, "m", {1: exports["a"]})
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -177,15 +193,19 @@ def test_server_config_checks():
 def test_thread_pools_are_sized_in_a_fresh_process_and_left_alone_after_tensorflow_ran(caplog):
     import subprocess
     import sys
-    code = ("import tfseqrec, tensorflow as tf\n"
-            "from tfseqrec.serving.server import set_tensorflow_threads\n"
-            "set_tensorflow_threads(1, 2)\n"
-            "print(tf.config.threading.get_intra_op_parallelism_threads(),"
-            " tf.config.threading.get_inter_op_parallelism_threads())\n")
+
+    code = (
+        "import tfseqrec, tensorflow as tf\n"
+        "from tfseqrec.serving.server import set_tensorflow_threads\n"
+        "set_tensorflow_threads(1, 2)\n"
+        "print(tf.config.threading.get_intra_op_parallelism_threads(),"
+        " tf.config.threading.get_inter_op_parallelism_threads())\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.split() == ["1", "2"], out.stderr[-2000:]
     import tensorflow as tf
     from tfseqrec.serving.server import set_tensorflow_threads
+
     tf.constant(1) + 1  # TensorFlow has run here: the pools can no longer change
     before = tf.config.threading.get_intra_op_parallelism_threads()
     set_tensorflow_threads(before + 3, 0)

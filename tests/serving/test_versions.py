@@ -1,4 +1,5 @@
 """Version lifecycle: hot swap under load, corrupt versions, removal, policies, several models at once."""
+
 import logging
 import threading
 import time
@@ -7,8 +8,16 @@ import grpc
 import pytest
 import tensorflow as tf
 
-from tests.serving.conftest import (Stubs, history_array, http, make_model_dir, predict_request, remove_version,
-                                    wait_for, write_corrupt_version)
+from tests.serving.conftest import (
+    Stubs,
+    history_array,
+    http,
+    make_model_dir,
+    predict_request,
+    remove_version,
+    wait_for,
+    write_corrupt_version,
+)
 from tfseqrec.serving import Server, ServerConfig
 from tfseqrec.serving.model_config import ModelEntry, VersionPolicy
 from tests.serving.fixture_model import copy_version
@@ -17,8 +26,9 @@ POLL = 0.1
 
 
 def served_version(stubs, model="m"):
-    return stubs.predict.Predict(predict_request(model, {"history": history_array([["item_1"]])}),
-                                 timeout=10).model_spec.version.value
+    return stubs.predict.Predict(
+        predict_request(model, {"history": history_array([["item_1"]])}), timeout=10
+    ).model_spec.version.value
 
 
 def states(server, model="m"):
@@ -41,8 +51,9 @@ def test_new_version_is_swapped_in_while_requests_keep_succeeding(exports, tmp_p
                         seen.append(version)
                         spans.append((start, time.monotonic(), version))
                     else:
-                        status, body = http(server.rest_port, "POST", "/v1/models/m:predict",
-                                            {"instances": [["item_1"]]})
+                        status, body = http(
+                            server.rest_port, "POST", "/v1/models/m:predict", {"instances": [["item_1"]]}
+                        )
                         assert status == 200, body
                 except Exception as e:  # noqa: BLE001
                     failures.append(repr(e))
@@ -74,8 +85,10 @@ def test_corrupt_version_is_reported_not_served_and_retried_only_when_its_files_
     with Server(config) as server:
         stubs = Stubs(server.grpc_port)
         write_corrupt_version(base, 2)
-        bad = wait_for(lambda: states(server).get(2) if 2 in states(server) and states(server)[2].state == "END"
-                       else None, what="version 2 to fail")
+        bad = wait_for(
+            lambda: states(server).get(2) if 2 in states(server) and states(server)[2].state == "END" else None,
+            what="version 2 to fail",
+        )
         assert bad.error_code != "OK" and "saved_model.pb" in bad.error_message
         polls = server.manager.polls
         assert server.manager.wait_for_polls(polls + 3, timeout=30)  # later polls see the same corrupt files
@@ -97,8 +110,9 @@ def test_corrupt_version_is_reported_not_served_and_retried_only_when_its_files_
 
 def test_removed_version_is_unloaded_and_the_previous_one_served(exports, tmp_path):
     base = make_model_dir(tmp_path, "m", {1: exports["a"], 2: exports["b"]})
-    config = ServerConfig(models=(ModelEntry("m", base, VersionPolicy("latest", 2)),), grpc_port=0, rest_port=None,
-                          poll_seconds=POLL)
+    config = ServerConfig(
+        models=(ModelEntry("m", base, VersionPolicy("latest", 2)),), grpc_port=0, rest_port=None, poll_seconds=POLL
+    )
     with Server(config) as server:
         stubs = Stubs(server.grpc_port)
         assert served_version(stubs) == 2 and server.manager.live_versions("m") == [1, 2]
@@ -110,8 +124,12 @@ def test_removed_version_is_unloaded_and_the_previous_one_served(exports, tmp_pa
 
 def test_models_without_versions_are_not_ready_until_one_arrives(exports, tmp_path):
     empty = tmp_path / "later"
-    config = ServerConfig(models=(ModelEntry("m", make_model_dir(tmp_path, "m", {3: exports["a"]})),
-                                  ModelEntry("later", str(empty))), grpc_port=0, rest_port=0, poll_seconds=POLL)
+    config = ServerConfig(
+        models=(ModelEntry("m", make_model_dir(tmp_path, "m", {3: exports["a"]})), ModelEntry("later", str(empty))),
+        grpc_port=0,
+        rest_port=0,
+        poll_seconds=POLL,
+    )
     with Server(config) as server:
         stubs = Stubs(server.grpc_port)
         status, body = http(server.rest_port, "GET", "/readyz")
@@ -130,13 +148,18 @@ def test_models_without_versions_are_not_ready_until_one_arrives(exports, tmp_pa
 
 def test_specific_policy_serves_only_listed_versions(exports, tmp_path):
     base = make_model_dir(tmp_path, "m", {1: exports["a"], 2: exports["b"], 3: exports["a"]})
-    config = ServerConfig(models=(ModelEntry("m", base, VersionPolicy("specific", versions=(1, 2))),),
-                          grpc_port=0, rest_port=None, poll_seconds=0)
+    config = ServerConfig(
+        models=(ModelEntry("m", base, VersionPolicy("specific", versions=(1, 2))),),
+        grpc_port=0,
+        rest_port=None,
+        poll_seconds=0,
+    )
     with Server(config) as server:
         assert server.manager.live_versions("m") == [1, 2]
         stubs = Stubs(server.grpc_port)
         assert served_version(stubs) == 2
-        out = stubs.predict.Predict(predict_request("m", {"history": history_array([["item_1"]])}, version=1),
-                                    timeout=10)
+        out = stubs.predict.Predict(
+            predict_request("m", {"history": history_array([["item_1"]])}, version=1), timeout=10
+        )
         assert tf.make_ndarray(out.outputs["item_ids"]).shape == (1, 5)
         stubs.close()

@@ -1,4 +1,5 @@
 """InfoNCE (NT-Xent) against a hand computation, its minimum at matching views, masking, serialisation."""
+
 import math
 
 import numpy as np
@@ -31,8 +32,15 @@ def test_two_pairs_by_hand():
     # anchor b1: positive a1 (1), negatives a2 (1), b2 (2) -> -log(e / (e + e + e^2))
     # anchor b2: positive a2 (2), negatives a1 (0), b1 (2) -> -log(e^2 / (e^2 + 1 + e^2))
     e = math.e
-    expected = -(math.log(e / (e + 2)) + math.log(e ** 2 / (e ** 2 + 1 + e))
-                 + math.log(e / (2 * e + e ** 2)) + math.log(e ** 2 / (2 * e ** 2 + 1))) / 4
+    expected = (
+        -(
+            math.log(e / (e + 2))
+            + math.log(e**2 / (e**2 + 1 + e))
+            + math.log(e / (2 * e + e**2))
+            + math.log(e**2 / (2 * e**2 + 1))
+        )
+        / 4
+    )
     a = tf.constant([[1.0, 0.0], [0.0, 1.0]])
     b = tf.constant([[1.0, 1.0], [0.0, 2.0]])
     assert InfoNCE()(a, b).numpy() == pytest.approx(expected, rel=1e-6)

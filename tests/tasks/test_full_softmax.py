@@ -1,4 +1,5 @@
 """The fused full-softmax cross-entropy against numbers by hand and against TensorFlow's own gradients."""
+
 import numpy as np
 import pytest
 
@@ -18,11 +19,13 @@ def reference(queries, table, labels, bias=None, first_id=2):
 
 def random_case(seed, n=37, v=23, d=8, scale=1.0):
     rng = np.random.default_rng(seed)
-    return (tf.constant(rng.normal(size=(n, d)) * scale, tf.float32),
-            tf.constant(rng.normal(size=(v, d)) * scale, tf.float32),
-            tf.constant(rng.integers(2, v, size=n), tf.int64),
-            tf.constant(rng.normal(size=v), tf.float32),
-            tf.constant(rng.uniform(0.5, 1.5, size=n), tf.float32))
+    return (
+        tf.constant(rng.normal(size=(n, d)) * scale, tf.float32),
+        tf.constant(rng.normal(size=(v, d)) * scale, tf.float32),
+        tf.constant(rng.integers(2, v, size=n), tf.int64),
+        tf.constant(rng.normal(size=v), tf.float32),
+        tf.constant(rng.uniform(0.5, 1.5, size=n), tf.float32),
+    )
 
 
 def losses_and_grads(fn, queries, table, labels, bias, weights):
@@ -37,7 +40,7 @@ def test_by_hand_two_items():
     # one query, items 2 and 3 with scores q.E = 1 and 3: loss of item 2 = log(e^1 + e^3) - 1 = 2.1269280
     table = tf.constant([[9.0], [9.0], [1.0], [3.0]])  # PAD and OOV rows take no part
     got = full_softmax_cross_entropy(tf.constant([[1.0]]), table, tf.constant([2])).numpy()
-    np.testing.assert_allclose(got, [np.log(np.e + np.e ** 3) - 1.0], rtol=1e-6)
+    np.testing.assert_allclose(got, [np.log(np.e + np.e**3) - 1.0], rtol=1e-6)
     np.testing.assert_allclose(got, [2.1269280], rtol=1e-6)
 
 

@@ -1,4 +1,5 @@
 """Each loss against numbers worked out by hand (numpy only for exp/log)."""
+
 import numpy as np
 import pytest
 
@@ -56,13 +57,11 @@ def test_gbce_limits_and_stability():
     pos = np.array([1.0, -3.0], np.float32)
     neg = np.array([[0.5, -1.0], [2.0, 0.0]], np.float32)
     # t = 0 gives beta = 1, i.e. plain BCE.
-    np.testing.assert_allclose(losses.gbce(pos, neg, 5, 0.0), losses.binary_cross_entropy(pos, neg),
-                               rtol=1e-6)
+    np.testing.assert_allclose(losses.gbce(pos, neg, 5, 0.0), losses.binary_cross_entropy(pos, neg), rtol=1e-6)
     # t = 1 gives beta = alpha = 0.5.
     assert losses.gbce_beta(2, 5, 1.0) == pytest.approx(0.5)
     # Extreme logits stay finite: softplus(100) = 100, softplus(-100) ~ 0.
-    got = losses.gbce(np.array([-100.0], np.float32), np.array([[100.0, -100.0]], np.float32),
-                      1001, 0.75).numpy()
+    got = losses.gbce(np.array([-100.0], np.float32), np.array([[100.0, -100.0]], np.float32), 1001, 0.75).numpy()
     beta = losses.gbce_beta(2, 1001, 0.75)
     np.testing.assert_allclose(got, [beta * 100.0 + 100.0], rtol=1e-5)
     with pytest.raises(ValueError):
@@ -77,8 +76,7 @@ def test_bpr_max_by_hand():
     # reg = 0.5 * (0.2689414 * 0^2 + 0.7310586 * 1^2) = 0.3655293
     # loss = -log(0.5621412) + 0.3655293 = 0.5760022 + 0.3655293 = 0.9415315
     s = np.exp([0.0, 1.0]) / np.exp([0.0, 1.0]).sum()
-    expected = (-np.log(s[0] * sigmoid(1.0) + s[1] * sigmoid(0.0))
-                + 0.5 * (s[0] * 0.0 ** 2 + s[1] * 1.0 ** 2))
+    expected = -np.log(s[0] * sigmoid(1.0) + s[1] * sigmoid(0.0)) + 0.5 * (s[0] * 0.0**2 + s[1] * 1.0**2)
     got = losses.bpr_max(pos, neg, reg=0.5).numpy()
     np.testing.assert_allclose(got, [expected], rtol=1e-6)
     np.testing.assert_allclose(expected, 0.9415315, rtol=1e-6)
@@ -123,8 +121,7 @@ def test_all_negatives_masked_gives_zero_for_pairwise_losses():
     assert losses.bpr_max(pos, neg, 1.0, mask).numpy()[0] == 0.0
     assert losses.top1_max(pos, neg, mask).numpy()[0] == 0.0
     # BCE keeps the positive's term: -log sig(0.5) = softplus(-0.5)
-    np.testing.assert_allclose(losses.binary_cross_entropy(pos, neg, mask), [softplus(-0.5)],
-                               rtol=1e-6)
+    np.testing.assert_allclose(losses.binary_cross_entropy(pos, neg, mask), [softplus(-0.5)], rtol=1e-6)
 
 
 def test_logq_correction_sign_and_effect():
@@ -146,8 +143,7 @@ def test_logq_correction_sign_and_effect():
 def test_losses_are_differentiable():
     pos = tf.Variable([0.2, -0.1])
     neg = tf.Variable([[0.5, -0.3], [1.0, 0.0]])
-    for fn in (losses.binary_cross_entropy, losses.bpr_max, losses.top1_max,
-               lambda p, n: losses.gbce(p, n, 10, 0.75)):
+    for fn in (losses.binary_cross_entropy, losses.bpr_max, losses.top1_max, lambda p, n: losses.gbce(p, n, 10, 0.75)):
         with tf.GradientTape() as tape:
             value = tf.reduce_sum(fn(pos, neg))
         grad_pos, grad_neg = tape.gradient(value, [pos, neg])
@@ -156,6 +152,7 @@ def test_losses_are_differentiable():
 
 
 # --- score activation (GRU4Rec's final_act='elu-<alpha>') ----------------------------------------
+
 
 def test_elu_values_by_hand():
     x = np.array([-2.0, -0.5, 0.0, 0.5, 3.0], np.float32)
@@ -181,14 +178,16 @@ def test_elu_gradient_is_finite_for_extreme_scores():
     np.testing.assert_allclose(grad, [0.0, 0.5 * np.exp(-1.0), 1.0, 1.0], rtol=1e-6)
 
 
-@pytest.mark.parametrize("spec,alpha", [("linear", None), ("elu", 1.0), ("elu-0.5", 0.5),
-                                        ("elu-1", 1.0), ("elu-2.5e-1", 0.25)])
+@pytest.mark.parametrize(
+    "spec,alpha", [("linear", None), ("elu", 1.0), ("elu-0.5", 0.5), ("elu-1", 1.0), ("elu-2.5e-1", 0.25)]
+)
 def test_parse_score_activation(spec, alpha):
     assert losses.parse_score_activation(spec) == alpha
 
 
-@pytest.mark.parametrize("spec", ["relu", "elu-0", "elu--0.5", "elu-x", "elu-", "elu-inf", "elu-nan",
-                                  "ELU-0.5", "", 0.5, None])
+@pytest.mark.parametrize(
+    "spec", ["relu", "elu-0", "elu--0.5", "elu-x", "elu-", "elu-inf", "elu-nan", "ELU-0.5", "", 0.5, None]
+)
 def test_parse_score_activation_rejects(spec):
     with pytest.raises(ValueError):
         losses.parse_score_activation(spec)
@@ -197,16 +196,19 @@ def test_parse_score_activation_rejects(spec):
 def test_apply_score_activation():
     x = np.array([[-1.0, 2.0]], np.float32)
     np.testing.assert_allclose(losses.apply_score_activation(x, "linear").numpy(), x)
-    np.testing.assert_allclose(losses.apply_score_activation(x, "elu-0.5").numpy(),
-                               [[0.5 * (np.exp(-1.0) - 1), 2.0]], rtol=1e-6)
+    np.testing.assert_allclose(
+        losses.apply_score_activation(x, "elu-0.5").numpy(), [[0.5 * (np.exp(-1.0) - 1), 2.0]], rtol=1e-6
+    )
 
 
 # --- gBCE with a run-time number of negatives ------------------------------------------------------
 
+
 def test_gbce_beta_tensor_matches_gbce_beta_and_clips():
     for s, n, t in [(2, 5, 0.5), (1, 10, 0.75), (9, 10, 0.3), (3, 7, 0.0), (3, 7, 1.0)]:
-        np.testing.assert_allclose(losses.gbce_beta_tensor(tf.constant(s), n, t).numpy(),
-                                   losses.gbce_beta(s, n, t), rtol=1e-6)
+        np.testing.assert_allclose(
+            losses.gbce_beta_tensor(tf.constant(s), n, t).numpy(), losses.gbce_beta(s, n, t), rtol=1e-6
+        )
     # more negatives than non-target items: alpha = 1, beta = 1; none: alpha = 0, beta = 1 - t
     np.testing.assert_allclose(losses.gbce_beta_tensor(50, 5, 0.75).numpy(), 1.0)
     np.testing.assert_allclose(losses.gbce_beta_tensor(0, 5, 0.75).numpy(), 0.25)
@@ -221,5 +223,4 @@ def test_gbce_num_negatives_override():
     # num_negatives=2, catalogue 5: beta = 0.75 (t = 0.5) as in test_gbce_by_hand
     got = losses.gbce(pos, neg, 5, 0.5, negative_mask=mask, num_negatives=2).numpy()
     np.testing.assert_allclose(got, losses.gbce(pos, neg[:, :2], 5, 0.5).numpy(), rtol=1e-6)
-    np.testing.assert_allclose(got, [0.75 * softplus(-1.0) + softplus(0.0) + softplus(-1.0)],
-                               rtol=1e-6)
+    np.testing.assert_allclose(got, [0.75 * softplus(-1.0) + softplus(0.0) + softplus(-1.0)], rtol=1e-6)

@@ -1,4 +1,5 @@
 """Negative samplers: support, distribution, reproducibility, log q."""
+
 import numpy as np
 import pytest
 
@@ -16,8 +17,7 @@ def test_uniform_sampler_support_and_log_q():
     assert ids.min() >= 2 and ids.max() <= 11  # never PAD (0) or OOV (1)
     assert set(ids.tolist()) == set(range(2, 12))
     np.testing.assert_allclose(log_q.numpy(), np.full(5000, -np.log(10.0)), rtol=1e-6)
-    np.testing.assert_allclose(sampler.log_q(tf.constant([[2, 7]])).numpy(), [[-np.log(10.0)] * 2],
-                               rtol=1e-6)
+    np.testing.assert_allclose(sampler.log_q(tf.constant([[2, 7]])).numpy(), [[-np.log(10.0)] * 2], rtol=1e-6)
 
 
 def test_samplers_reproducible_with_seed():
@@ -58,8 +58,7 @@ def test_popularity_zero_counts():
     sampler = PopularitySampler(counts, alpha=1.0, seed=1)
     ids = sampler.sample(5000)[0].numpy()
     assert set(ids.tolist()) == {3, 4}
-    np.testing.assert_allclose(sampler.log_q(tf.constant([2, 3, 4])).numpy(),
-                               np.log([0.25, 0.25, 0.75]), rtol=1e-6)
+    np.testing.assert_allclose(sampler.log_q(tf.constant([2, 3, 4])).numpy(), np.log([0.25, 0.25, 0.75]), rtol=1e-6)
     # alpha = 0: uniform over every real item, zero-count ones included.
     uniform = PopularitySampler(counts, alpha=0.0, seed=1)
     np.testing.assert_allclose(uniform.probabilities, [0, 0, 1 / 3, 1 / 3, 1 / 3])

@@ -1,4 +1,5 @@
 """NextItemTask and LossConfig: numbers against numpy, masking, logQ, accidental hits, learning."""
+
 import dataclasses
 
 import numpy as np
@@ -40,12 +41,19 @@ def fixed_negatives(task, ids):
 
 # --- LossConfig ------------------------------------------------------------------------------
 
+
 def test_config_defaults_and_per_loss_resolution():
     assert set(LOSS_NAMES) <= set(available_losses())
     config = LossConfig()
-    assert (config.name, config.num_negatives, config.sampler, config.sampling_alpha,
-            config.logq_correction, config.remove_accidental_hits,
-            config.negatives_per) == ("full_ce", None, "uniform", 0.75, None, True, "batch")
+    assert (
+        config.name,
+        config.num_negatives,
+        config.sampler,
+        config.sampling_alpha,
+        config.logq_correction,
+        config.remove_accidental_hits,
+        config.negatives_per,
+    ) == ("full_ce", None, "uniform", 0.75, None, True, "batch")
     assert LossConfig(name="gbce").gbce_t == 0.75 and LossConfig(name="bpr_max").bpr_reg == 1.0
     assert LossConfig(name="bce").logit_offset is None and LossConfig(name="gbce").logit_offset is None
     assert LossConfig(name="bce").effective_num_negatives == 1
@@ -62,24 +70,39 @@ def test_config_defaults_and_per_loss_resolution():
     assert dataclasses.replace(LossConfig(name="full_ce"), name="bce").effective_num_negatives == 1
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(name="ce"), dict(name="bce", num_negatives=0), dict(name="bce", num_negatives=2.5),
-    dict(name="full_ce", num_negatives=8), dict(name="in_batch", num_negatives=8),
-    dict(sampler="zipf"), dict(sampling_alpha=-1.0), dict(name="bce", logq_correction=True),
-    dict(name="full_ce", logq_correction=True), dict(name="gbce", gbce_t=1.5), dict(name="bpr_max", bpr_reg=-0.1),
-    dict(gbce_t=0.5), dict(name="bce", bpr_reg=1.0),  # fields of other losses
-    dict(negatives_per="sequence"), dict(remove_accidental_hits="yes"), dict(negative_group_size=0),
-    dict(negative_group_size=2.5), dict(negative_group_size=True),
-    dict(sampling_alpha=float("nan")),
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(name="ce"),
+        dict(name="bce", num_negatives=0),
+        dict(name="bce", num_negatives=2.5),
+        dict(name="full_ce", num_negatives=8),
+        dict(name="in_batch", num_negatives=8),
+        dict(sampler="zipf"),
+        dict(sampling_alpha=-1.0),
+        dict(name="bce", logq_correction=True),
+        dict(name="full_ce", logq_correction=True),
+        dict(name="gbce", gbce_t=1.5),
+        dict(name="bpr_max", bpr_reg=-0.1),
+        dict(gbce_t=0.5),
+        dict(name="bce", bpr_reg=1.0),  # fields of other losses
+        dict(negatives_per="sequence"),
+        dict(remove_accidental_hits="yes"),
+        dict(negative_group_size=0),
+        dict(negative_group_size=2.5),
+        dict(negative_group_size=True),
+        dict(sampling_alpha=float("nan")),
+    ],
+)
 def test_config_validation(kwargs):
     with pytest.raises(ValueError):
         LossConfig(**kwargs)
 
 
 def test_config_dict_round_trip():
-    config = LossConfig(name="gbce", num_negatives=16, sampler="popularity", sampling_alpha=0.5,
-                        gbce_t=0.9, negatives_per="position")
+    config = LossConfig(
+        name="gbce", num_negatives=16, sampler="popularity", sampling_alpha=0.5, gbce_t=0.9, negatives_per="position"
+    )
     assert LossConfig.from_dict(config.to_dict()) == config
     with pytest.raises(ValueError, match="Unknown LossConfig keys"):
         LossConfig.from_dict({"name": "bce", "negatives": 3})
@@ -92,8 +115,9 @@ def test_grouped_negatives_are_shared_by_runs_of_positions(name, data):
     drawn = [[4, 9], [2, 11], [6, 3]]  # one pair of negatives per run
 
     def loss(negatives_per, ids, size=2):
-        task = NextItemTask(LossConfig(name=name, num_negatives=2, negatives_per=negatives_per,
-                                       negative_group_size=size), num_items=V)
+        task = NextItemTask(
+            LossConfig(name=name, num_negatives=2, negatives_per=negatives_per, negative_group_size=size), num_items=V
+        )
         fixed_negatives(task, ids)
         return task.per_example_loss(queries, targets, table).numpy()
 
@@ -107,10 +131,16 @@ def test_grouped_negatives_are_shared_by_runs_of_positions(name, data):
 
 # --- task construction and serialization ---------------------------------------------------------
 
+
 def test_get_config_round_trip(data):
     queries, targets, table = data
-    task = NextItemTask(LossConfig(name="sampled_softmax", num_negatives=5, sampler="popularity"),
-                        num_items=V, item_counts=np.arange(V), seed=11, name="next_item")
+    task = NextItemTask(
+        LossConfig(name="sampled_softmax", num_negatives=5, sampler="popularity"),
+        num_items=V,
+        item_counts=np.arange(V),
+        seed=11,
+        name="next_item",
+    )
     config = task.get_config()
     clone = NextItemTask.from_config(config)
     assert clone.get_config() == config
@@ -133,6 +163,7 @@ def test_construction_errors():
 
 
 # --- full softmax --------------------------------------------------------------------------------
+
 
 def test_full_ce_against_numpy_and_no_probability_on_pad_oov(data):
     queries, targets, table = data
@@ -162,6 +193,7 @@ def test_item_bias_is_added(data):
 
 
 # --- padding, OOV, mask ----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", LOSS_NAMES)
 def test_padding_does_not_change_the_loss(name, data):
@@ -197,12 +229,12 @@ def test_oov_targets_and_mask_drop_positions(data):
 
 # --- sampled softmax, logQ, accidental hits ----------------------------------------------------------
 
+
 def test_sampled_softmax_logq_sign_end_to_end(data):
     queries, targets, table = data
     counts = np.ones(V)
     counts[9] = 1000.0  # item 9 is very popular, every other item has count 1
-    config = LossConfig(name="sampled_softmax", sampler="popularity", sampling_alpha=1.0,
-                        num_negatives=3)
+    config = LossConfig(name="sampled_softmax", sampler="popularity", sampling_alpha=1.0, num_negatives=3)
     task = NextItemTask(config, num_items=V, item_counts=counts)
     negatives = [9, 10, 11]
     fixed_negatives(task, negatives)
@@ -221,8 +253,7 @@ def test_sampled_softmax_logq_sign_end_to_end(data):
     # the popular negative competes harder.
     no_logq = NextItemTask(dataclasses.replace(config, logq_correction=False), V, item_counts=counts)
     fixed_negatives(no_logq, negatives)
-    np.testing.assert_allclose(no_logq(queries, targets, table), -log_softmax(raw)[:, 0].mean(),
-                               rtol=1e-5)
+    np.testing.assert_allclose(no_logq(queries, targets, table), -log_softmax(raw)[:, 0].mean(), rtol=1e-5)
     wrong_sign = -log_softmax(raw + (raw - corrected))[:, 0].mean()
     assert -log_softmax(raw)[:, 0].mean() < wrong_sign
     # The popular negative's softmax share drops under the correction.
@@ -238,8 +269,9 @@ def test_accidental_hit_does_not_contribute(name, negatives_per):
     table = rng.normal(size=(V, D)).astype(np.float32)
 
     def loss_with(negatives, remove=True):
-        config = LossConfig(name=name, num_negatives=len(negatives), negatives_per=negatives_per,
-                            remove_accidental_hits=remove)
+        config = LossConfig(
+            name=name, num_negatives=len(negatives), negatives_per=negatives_per, remove_accidental_hits=remove
+        )
         task = NextItemTask(config, num_items=V)
         fixed_negatives(task, negatives)
         return task(queries, targets, table).numpy()
@@ -277,16 +309,15 @@ def test_in_batch_against_numpy_with_logq_and_hits(data):
     # Without logQ: plain in-batch softmax (hits still removed).
     plain = NextItemTask(LossConfig(name="in_batch", logq_correction=False), num_items=V)
     raw = np.where(hits, -np.inf, q @ table[t].T)
-    np.testing.assert_allclose(plain(queries, targets, table), -np.diag(log_softmax(raw)).mean(),
-                               rtol=1e-5)
+    np.testing.assert_allclose(plain(queries, targets, table), -np.diag(log_softmax(raw)).mean(), rtol=1e-5)
     # Without item_counts the probability is the item's share of the batch (7: 2/5, others 1/5).
     estimated = NextItemTask(LossConfig(name="in_batch"), num_items=V)
     share = np.array([1, 1, 2, 2, 1]) / 5
-    np.testing.assert_allclose(estimated.loss.in_batch_sampling_probability(t), 1 - (1 - share) ** 5,
-                               rtol=1e-5)
+    np.testing.assert_allclose(estimated.loss.in_batch_sampling_probability(t), 1 - (1 - share) ** 5, rtol=1e-5)
 
 
 # --- gradients and learning ------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", LOSS_NAMES)
 def test_gradients_flow_to_item_embeddings(name, data):
@@ -317,8 +348,7 @@ def test_toy_model_learns(name):
     targets[0, 3:] = 0  # some padding
     kwargs = {} if name in ("full_ce", "in_batch") else {"num_negatives": 4}
     counts = np.bincount(targets.ravel(), minlength=V) + 1
-    config = LossConfig(name=name, sampler="popularity" if name == "bpr_max" else "uniform",
-                        **kwargs)
+    config = LossConfig(name=name, sampler="popularity" if name == "bpr_max" else "uniform", **kwargs)
     task = NextItemTask(config, num_items=V, item_counts=counts, seed=9)
     history, _, _ = _train_toy(task, targets, rng)
     # sampled losses are noisy: compare averages of the first and last 5 steps
@@ -326,6 +356,7 @@ def test_toy_model_learns(name):
 
 
 # --- batch targets as negatives (GRU4Rec's session-parallel candidates) --------------------------
+
 
 def sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
@@ -351,8 +382,7 @@ def test_batch_targets_candidate_layout_and_accidental_hits():
     samples = [5, 9]
     candidates = [3, 5, 3, 5, 9]  # [targets (N = 3)] + [samples (S = 2)]
     task = batch_task("bpr_max", samples)
-    got = task.loss._batch_target_candidates(tf.constant(q), tf.constant(targets, tf.int64),
-                                             tf.constant(table), None)
+    got = task.loss._batch_target_candidates(tf.constant(q), tf.constant(targets, tf.int64), tf.constant(table), None)
     logits = q @ table[candidates].T  # [3, 5]
     np.testing.assert_allclose(got.neg_logits, logits, rtol=1e-5)
     np.testing.assert_allclose(got.pos_logits, np.diag(logits), rtol=1e-5)  # own column n
@@ -360,19 +390,20 @@ def test_batch_targets_candidate_layout_and_accidental_hits():
     # row 0 (target 3): own column 0 and column 2 (example 2's target, also 3) are not negatives
     # row 1 (target 5): own column 1 and the sample 5 (column 3) are not negatives
     # row 2 (target 3): own column 2 and column 0 (example 0's target 3) are not negatives
-    np.testing.assert_array_equal(got.negative_mask, [[False, True, False, True, True],
-                                                      [True, False, True, False, True],
-                                                      [False, True, False, True, True]])
+    np.testing.assert_array_equal(
+        got.negative_mask,
+        [[False, True, False, True, True], [True, False, True, False, True], [False, True, False, True, True]],
+    )
     assert int(got.num_drawn) == 3 - 1 + 2
     # Without hit removal only the own column is excluded (the official code's softmax_neg).
     plain = batch_task("bpr_max", samples, remove_accidental_hits=False)
-    got = plain.loss._batch_target_candidates(tf.constant(q), tf.constant(targets, tf.int64),
-                                              tf.constant(table), None)
+    got = plain.loss._batch_target_candidates(tf.constant(q), tf.constant(targets, tf.int64), tf.constant(table), None)
     np.testing.assert_array_equal(got.negative_mask, ~np.eye(3, 5, dtype=bool))
     # An item bias is added to every column.
     bias = np.linspace(-1, 1, V).astype(np.float32)
-    got = plain.loss._batch_target_candidates(tf.constant(q), tf.constant(targets, tf.int64),
-                                              tf.constant(table), tf.constant(bias))
+    got = plain.loss._batch_target_candidates(
+        tf.constant(q), tf.constant(targets, tf.int64), tf.constant(table), tf.constant(bias)
+    )
     np.testing.assert_allclose(got.neg_logits, logits + bias[candidates], rtol=1e-5)
 
 
@@ -398,7 +429,7 @@ def test_batch_targets_bpr_max_by_hand():
     np.testing.assert_allclose(got, (softplus(-2.0) + 1.0 + row1) / 2, rtol=1e-6)
     # With ELU (alpha 0.5) on the scores: -1 -> 0.5 (e^-1 - 1) = -0.3160603, others >= 0 unchanged.
     e = 0.5 * (np.exp(-1.0) - 1)
-    row0 = softplus(-(1.0 - e)) + 1.0 * e ** 2
+    row0 = softplus(-(1.0 - e)) + 1.0 * e**2
     np.testing.assert_allclose(row0, softplus(-1.3160603) + 0.0998941, rtol=1e-6)
     got = batch_task("bpr_max", [4], score_activation="elu-0.5")(q, targets, table)
     np.testing.assert_allclose(got, (row0 + softplus(-2.0)) / 2, rtol=1e-6)
@@ -413,8 +444,9 @@ def official_bpr_max(scores, elu_param, bpreg):
     e_x = np.exp(x - x.max(axis=1, keepdims=True)) * hm
     softmax_scores = e_x / e_x.sum(axis=1, keepdims=True)
     target = np.diag(scores)[:, None]
-    loss = (-np.log(np.sum(sigmoid(target - scores) * softmax_scores, axis=1) + 1e-24)
-            + bpreg * np.sum(scores ** 2 * softmax_scores, axis=1))
+    loss = -np.log(np.sum(sigmoid(target - scores) * softmax_scores, axis=1) + 1e-24) + bpreg * np.sum(
+        scores**2 * softmax_scores, axis=1
+    )
     return loss.sum() / scores.shape[0]
 
 
@@ -428,8 +460,7 @@ def test_batch_targets_bpr_max_matches_the_official_code(targets):
     candidates = targets + samples
     scores = q @ table[candidates].T + bias[candidates]  # official O = X W^T + B, [4, 7]
     # The official code keeps accidental hits: compare with remove_accidental_hits=False.
-    task = batch_task("bpr_max", samples, bpr_reg=1.95, score_activation="elu-0.5",
-                      remove_accidental_hits=False)
+    task = batch_task("bpr_max", samples, bpr_reg=1.95, score_activation="elu-0.5", remove_accidental_hits=False)
     got = task(q, np.array(targets), table, item_bias=bias).numpy()
     np.testing.assert_allclose(got, official_bpr_max(scores, 0.5, 1.95), rtol=1e-5)
     # ... and the official cross-entropy (no logQ) is sampled softmax with label n over N + S.
@@ -438,8 +469,7 @@ def test_batch_targets_bpr_max_matches_the_official_code(targets):
     np.testing.assert_allclose(task(q, np.array(targets), table, item_bias=bias), expected, rtol=1e-5)
 
 
-def reference_batch_losses(name, q, targets, table, samples, counts=None, sampler_probs=None,
-                           remove=True, t=0.75):
+def reference_batch_losses(name, q, targets, table, samples, counts=None, sampler_probs=None, remove=True, t=0.75):
     """Numpy reference of every sampled loss with candidates [targets] + [samples]."""
     n, s = len(targets), len(samples)
     candidates = np.concatenate([targets, samples])
@@ -470,9 +500,8 @@ def reference_batch_losses(name, q, targets, table, samples, counts=None, sample
     weights /= weights.sum(1, keepdims=True)
     safe = logits * mask
     if name == "bpr_max":
-        return (-np.log((weights * sigmoid(pos[:, None] - safe)).sum(1) + 1e-24)
-                + (weights * safe ** 2).sum(1)).mean()
-    return (weights * (sigmoid(safe - pos[:, None]) + sigmoid(safe ** 2))).sum(1).mean()
+        return (-np.log((weights * sigmoid(pos[:, None] - safe)).sum(1) + 1e-24) + (weights * safe**2).sum(1)).mean()
+    return (weights * (sigmoid(safe - pos[:, None]) + sigmoid(safe**2))).sum(1).mean()
 
 
 @pytest.mark.parametrize("name", ["sampled_softmax", "bce", "gbce", "bpr_max", "top1_max"])
@@ -483,7 +512,7 @@ def test_batch_targets_every_loss_against_numpy(name, data):
     samples = [7, 9, 2]  # 7 and 2 are accidental hits for some rows
     counts = np.arange(V, dtype=np.float64)
     task = batch_task(name, samples, counts=counts, sampler="popularity", sampling_alpha=0.5)
-    sampler_probs = counts ** 0.5
+    sampler_probs = counts**0.5
     sampler_probs[:2] = 0
     sampler_probs /= sampler_probs.sum()
     expected = reference_batch_losses(name, q, t, table, np.array(samples), counts, sampler_probs)
@@ -499,14 +528,12 @@ def test_batch_targets_logq_without_item_counts_uses_the_batch_share(data):
     task = batch_task("sampled_softmax", samples)  # uniform sampler, no item_counts
     uniform = np.full(V, 1 / (V - 2))
     uniform[:2] = 0
-    expected = reference_batch_losses("sampled_softmax", q, t, table, np.array(samples), None,
-                                      uniform)
+    expected = reference_batch_losses("sampled_softmax", q, t, table, np.array(samples), None, uniform)
     np.testing.assert_allclose(task(queries, targets, table), expected, rtol=1e-5)
     # Hand check of one correction: item 7 is 2 of the 5 targets and 1 of 2 uniform samples over
     # 10 items: expected copies 2 + 2 / 10 = 2.2; item 10 (not a target): 0 + 0.2.
     cand = task.loss._batch_target_candidates(tf.constant(q), tf.constant(t), tf.constant(table), None)
-    np.testing.assert_allclose(np.exp(cand.neg_log_q.numpy()[0]), [1.2, 1.2, 2.2, 2.2, 1.2, 2.2, 0.2],
-                               rtol=1e-6)
+    np.testing.assert_allclose(np.exp(cand.neg_log_q.numpy()[0]), [1.2, 1.2, 2.2, 2.2, 1.2, 2.2, 0.2], rtol=1e-6)
     np.testing.assert_allclose(np.exp(cand.pos_log_q.numpy()), [1.2, 1.2, 2.2, 2.2, 1.2], rtol=1e-6)
 
 
@@ -544,17 +571,28 @@ def test_score_activation_full_ce_and_sampled(data):
 
 # --- config: new fields --------------------------------------------------------------------------
 
+
 def test_new_config_fields_defaults_and_round_trip():
     config = LossConfig()
     assert config.batch_targets_as_negatives is False and config.score_activation == "linear"
-    config = LossConfig(name="bpr_max", num_negatives=2048, sampler="popularity", sampling_alpha=0.4,
-                        bpr_reg=1.95, batch_targets_as_negatives=True, score_activation="elu-0.5")
+    config = LossConfig(
+        name="bpr_max",
+        num_negatives=2048,
+        sampler="popularity",
+        sampling_alpha=0.4,
+        bpr_reg=1.95,
+        batch_targets_as_negatives=True,
+        score_activation="elu-0.5",
+    )
     as_dict = config.to_dict()
     assert as_dict["batch_targets_as_negatives"] is True and as_dict["score_activation"] == "elu-0.5"
     assert LossConfig.from_dict(as_dict) == config
     # a dict saved before these fields existed still loads, with the defaults
-    old = {key: value for key, value in LossConfig(name="bce").to_dict().items()
-           if key not in ("batch_targets_as_negatives", "score_activation")}
+    old = {
+        key: value
+        for key, value in LossConfig(name="bce").to_dict().items()
+        if key not in ("batch_targets_as_negatives", "score_activation")
+    }
     assert LossConfig.from_dict(old) == LossConfig(name="bce")
     # and through the task's Keras config
     task = NextItemTask(config, num_items=V, item_counts=np.arange(V), seed=1)
@@ -562,25 +600,29 @@ def test_new_config_fields_defaults_and_round_trip():
     assert clone.loss_config == config and clone.get_config() == task.get_config()
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(name="full_ce", batch_targets_as_negatives=True),
-    dict(name="in_batch", batch_targets_as_negatives=True),
-    dict(name="bpr_max", batch_targets_as_negatives=True, negatives_per="position"),
-    dict(name="bpr_max", batch_targets_as_negatives=1),
-    dict(name="bpr_max", num_negatives=0),  # 0 samples only with batch targets
-    dict(name="bpr_max", num_negatives=-1, batch_targets_as_negatives=True),
-    dict(name="bpr_max", score_activation="relu"),
-    dict(name="bpr_max", score_activation="elu-0"),
-    dict(name="bpr_max", score_activation="elu--0.5"),
-    dict(name="bpr_max", score_activation=0.5),
-    dict(name="in_batch", score_activation="elu-0.5"),
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(name="full_ce", batch_targets_as_negatives=True),
+        dict(name="in_batch", batch_targets_as_negatives=True),
+        dict(name="bpr_max", batch_targets_as_negatives=True, negatives_per="position"),
+        dict(name="bpr_max", batch_targets_as_negatives=1),
+        dict(name="bpr_max", num_negatives=0),  # 0 samples only with batch targets
+        dict(name="bpr_max", num_negatives=-1, batch_targets_as_negatives=True),
+        dict(name="bpr_max", score_activation="relu"),
+        dict(name="bpr_max", score_activation="elu-0"),
+        dict(name="bpr_max", score_activation="elu--0.5"),
+        dict(name="bpr_max", score_activation=0.5),
+        dict(name="in_batch", score_activation="elu-0.5"),
+    ],
+)
 def test_new_config_fields_validation(kwargs):
     with pytest.raises(ValueError):
         LossConfig(**kwargs)
 
 
 # --- learning with the new options ---------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", ["sampled_softmax", "bce", "gbce", "bpr_max", "top1_max"])
 def test_toy_model_learns_with_batch_targets_and_elu(name):
@@ -591,8 +633,14 @@ def test_toy_model_learns_with_batch_targets_and_elu(name):
     # ELU bounds negative logits below by -alpha, so (g)BCE could not drive a negative's term below
     # softplus(-alpha): those two learn with linear scores (the official code uses ELU with BPR-max).
     activation = "linear" if name in ("bce", "gbce") else "elu-0.5"
-    config = LossConfig(name=name, num_negatives=4, sampler="popularity", sampling_alpha=0.5,
-                        batch_targets_as_negatives=True, score_activation=activation)
+    config = LossConfig(
+        name=name,
+        num_negatives=4,
+        sampler="popularity",
+        sampling_alpha=0.5,
+        batch_targets_as_negatives=True,
+        score_activation=activation,
+    )
     task = NextItemTask(config, num_items=V, item_counts=counts, seed=9)
     history, queries, table = _train_toy(task, targets, rng)
     assert np.all(np.isfinite(history))
@@ -610,10 +658,18 @@ def test_gru4rec_session_parallel_with_official_candidates():
     cycle = [[(s + i) % 10 + 2 for i in range(6)] for s in range(10)] * 3  # 2 -> 3 -> ... -> 11 -> 2
     counts = np.bincount(np.concatenate(cycle), minlength=V).astype(float)
     tf.keras.utils.set_random_seed(0)
-    loss = {"name": "bpr_max", "num_negatives": 8, "sampler": "popularity", "sampling_alpha": 0.5,
-            "bpr_reg": 1.0, "batch_targets_as_negatives": True, "score_activation": "elu-0.5"}
-    model = build_model("gru4rec", {"embedding_dim": 16, "max_len": 10, "dropout": 0.0, "loss": loss},
-                        V, item_counts=counts)
+    loss = {
+        "name": "bpr_max",
+        "num_negatives": 8,
+        "sampler": "popularity",
+        "sampling_alpha": 0.5,
+        "bpr_reg": 1.0,
+        "batch_targets_as_negatives": True,
+        "score_activation": "elu-0.5",
+    }
+    model = build_model(
+        "gru4rec", {"embedding_dim": 16, "max_len": 10, "dropout": 0.0, "loss": loss}, V, item_counts=counts
+    )
     model.compile(optimizer=tf.keras.optimizers.Adam(0.02))
     data = SessionParallelBatcher.from_sessions(cycle, 8, seed=0).dataset()
     history = model.fit(data, epochs=15, verbose=0).history["loss"]
@@ -643,11 +699,14 @@ def _train_toy(task, targets, rng, steps=50):
     return [float(step()) for _ in range(steps)], queries, table
 
 
-@pytest.mark.parametrize("name,num_negatives,expected", [
-    ("bce", 1, 0.0),  # SASRec's single negative: no offset
-    ("bce", 4, np.log(1 / 4)),
-    ("gbce", 4, np.log((1 - 0.75 * (1 - 4 / (V - 3))) / 4)),  # log(beta / S), catalogue V - 2 items
-])
+@pytest.mark.parametrize(
+    "name,num_negatives,expected",
+    [
+        ("bce", 1, 0.0),  # SASRec's single negative: no offset
+        ("bce", 4, np.log(1 / 4)),
+        ("gbce", 4, np.log((1 - 0.75 * (1 - 4 / (V - 3))) / 4)),  # log(beta / S), catalogue V - 2 items
+    ],
+)
 def test_default_logit_offset_balances_positive_and_negative_gradients(name, num_negatives, expected):
     task = NextItemTask(LossConfig(name=name, num_negatives=num_negatives, negatives_per="batch"), num_items=V)
     np.testing.assert_allclose(float(task.loss.logit_offset(num_negatives)), expected, rtol=1e-6)
@@ -655,13 +714,14 @@ def test_default_logit_offset_balances_positive_and_negative_gradients(name, num
     # (-beta * sigmoid(-offset) * u) and the negatives' push (S * sigmoid(offset) * u) cancel exactly
     fixed_negatives(task, list(range(5, 5 + num_negatives)))
     table = np.zeros((V, D), np.float32)
-    table[4:5 + num_negatives] = np.linspace(-1, 1, D)
+    table[4 : 5 + num_negatives] = np.linspace(-1, 1, D)
     queries = tf.Variable(np.zeros((1, D), np.float32))
     with tf.GradientTape() as tape:
         loss = task(queries, np.array([4]), table)
     np.testing.assert_allclose(tape.gradient(loss, queries), 0.0, atol=1e-6)
-    untuned = NextItemTask(LossConfig(name=name, num_negatives=num_negatives, negatives_per="batch",
-                                      logit_offset=0.0), num_items=V)
+    untuned = NextItemTask(
+        LossConfig(name=name, num_negatives=num_negatives, negatives_per="batch", logit_offset=0.0), num_items=V
+    )
     fixed_negatives(untuned, list(range(5, 5 + num_negatives)))
     with tf.GradientTape() as tape:
         loss = untuned(queries, np.array([4]), table)
@@ -673,18 +733,23 @@ def test_explicit_logit_offset_is_added_to_every_candidate_logit():
     queries = rng.normal(size=(2, D)).astype(np.float32)
     targets = np.array([4, 6])
     table = rng.normal(size=(V, D)).astype(np.float32)
-    task = NextItemTask(LossConfig(name="bce", num_negatives=2, negatives_per="batch", logit_offset=-3.0),
-                        num_items=V)
+    task = NextItemTask(LossConfig(name="bce", num_negatives=2, negatives_per="batch", logit_offset=-3.0), num_items=V)
     fixed_negatives(task, [8, 9])
     logits = queries @ table.T - 3.0
-    expected = [softplus(-logits[i, t]) + softplus(logits[i, 8]) + softplus(logits[i, 9])
-                for i, t in enumerate(targets)]
+    expected = [
+        softplus(-logits[i, t]) + softplus(logits[i, 8]) + softplus(logits[i, 9]) for i, t in enumerate(targets)
+    ]
     np.testing.assert_allclose(task(queries, targets, table), np.mean(expected), rtol=1e-5)
 
 
-@pytest.mark.parametrize("bad", [{"name": "full_ce", "logit_offset": -1.0},
-                                 {"name": "bce", "logit_offset": float("nan")},
-                                 {"name": "gbce", "logit_offset": True}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"name": "full_ce", "logit_offset": -1.0},
+        {"name": "bce", "logit_offset": float("nan")},
+        {"name": "gbce", "logit_offset": True},
+    ],
+)
 def test_logit_offset_is_validated(bad):
     with pytest.raises(ValueError, match="logit_offset"):
         LossConfig(**bad)

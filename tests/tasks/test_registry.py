@@ -1,4 +1,5 @@
 """The loss registry: lookup by name, per-loss config classes, flat dicts, and a loss registered from outside."""
+
 import dataclasses
 
 import numpy as np
@@ -23,13 +24,21 @@ def test_builtin_losses_and_their_config_classes():
     config = LossConfig(name="gbce", num_negatives=8, gbce_t=0.5)
     assert type(config) is GBCEConfig and isinstance(config, LossConfig)
     assert config == GBCEConfig(name="gbce", num_negatives=8, gbce_t=0.5)
-    assert config.to_dict() == {**LossConfig(name="sampled_softmax").to_dict(), "name": "gbce", "num_negatives": 8,
-                                "logit_offset": None, "gbce_t": 0.5}
+    assert config.to_dict() == {
+        **LossConfig(name="sampled_softmax").to_dict(),
+        "name": "gbce",
+        "num_negatives": 8,
+        "logit_offset": None,
+        "gbce_t": 0.5,
+    }
 
 
 def test_unknown_names_and_fields_say_what_to_do():
-    with pytest.raises(ValueError, match=r"unknown loss 'hinge'; available: bce, .*register_loss\('hinge'\).*"
-                                         r"plugins:.*'tfseqrec.losses'"):
+    with pytest.raises(
+        ValueError,
+        match=r"unknown loss 'hinge'; available: bce, .*register_loss\('hinge'\).*"
+        r"plugins:.*'tfseqrec.losses'",
+    ):
         LossConfig(name="hinge")
     with pytest.raises(ValueError, match="loss 'full_ce' has no field.*gbce_t.*its fields are"):
         LossConfig(gbce_t=0.5)
@@ -41,8 +50,9 @@ def test_flat_dicts_load_and_another_loss_s_value_is_refused():
     # a dict listing every built-in loss's fields at their defaults (e.g. a run.json) loads
     every_field = {**LossConfig().to_dict(), "gbce_t": 0.75, "bpr_reg": 1.0, "logit_offset": None}
     assert LossConfig.from_dict(every_field) == LossConfig()
-    assert LossConfig.from_dict({**every_field, "name": "bpr_max", "bpr_reg": 1.95}) == \
-        LossConfig(name="bpr_max", bpr_reg=1.95)
+    assert LossConfig.from_dict({**every_field, "name": "bpr_max", "bpr_reg": 1.95}) == LossConfig(
+        name="bpr_max", bpr_reg=1.95
+    )
     with pytest.raises(ValueError, match=r"Unknown LossConfig keys \['gbce_t'\] for loss 'full_ce'"):
         LossConfig.from_dict({"name": "full_ce", "gbce_t": 0.9})
     # called on any config class, the dict's name decides
@@ -51,8 +61,12 @@ def test_flat_dicts_load_and_another_loss_s_value_is_refused():
 
 def test_model_config_builds_the_loss_s_own_config_class():
     from tfseqrec.models import build_model
-    model = build_model("sasrec", {"max_len": 5, "embedding_dim": 8,
-                                   "loss": {"name": "bpr_max", "num_negatives": 4, "bpr_reg": 1.5}}, 20)
+
+    model = build_model(
+        "sasrec",
+        {"max_len": 5, "embedding_dim": 8, "loss": {"name": "bpr_max", "num_negatives": 4, "bpr_reg": 1.5}},
+        20,
+    )
     assert model.config.loss == LossConfig(name="bpr_max", num_negatives=4, bpr_reg=1.5)
     assert isinstance(model.task.loss, BPRMax) and model.task.loss.config.bpr_reg == 1.5
     assert model.config.to_dict()["loss"]["bpr_reg"] == 1.5  # run.json keeps the flat shape
@@ -91,6 +105,6 @@ def test_a_registered_loss_is_built_once_and_computes_the_task_s_loss(monkeypatc
     assert isinstance(task.loss, MeanSquaredScore) and task.loss.num_items == V
     keep = targets >= 2
     scores = queries[keep] @ table.T
-    expected = 2.0 * (np.mean(scores ** 2, axis=1) - 2.0 * scores[np.arange(4), targets[keep]]).mean()
+    expected = 2.0 * (np.mean(scores**2, axis=1) - 2.0 * scores[np.arange(4), targets[keep]]).mean()
     np.testing.assert_allclose(task(queries, targets, table), expected, rtol=1e-5)
     assert NextItemTask.from_config(task.get_config()).loss_config == config

@@ -1,4 +1,5 @@
 """Training callbacks: the wall-clock budget stops ``model.fit`` at an epoch end."""
+
 import numpy as np
 import pytest
 import tensorflow as tf

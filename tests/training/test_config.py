@@ -1,4 +1,5 @@
 """Training configs: YAML/JSON files, keyword values and dotted overrides, typed and validated."""
+
 import json
 from pathlib import Path
 
@@ -10,7 +11,11 @@ from tfseqrec.training.config import OptimizerConfig, load_train_config, parse_o
 
 def test_overrides_are_typed_yaml_scalars():
     assert parse_overrides(["a.b=1e-3", "c=true", "d=[1, 5]", "e=sasrec"]) == {
-        "a": {"b": 1e-3}, "c": True, "d": [1, 5], "e": "sasrec"}
+        "a": {"b": 1e-3},
+        "c": True,
+        "d": [1, 5],
+        "e": "sasrec",
+    }
     with pytest.raises(ValueError, match="not key=value"):
         parse_overrides(["oops"])
 
@@ -40,12 +45,14 @@ def test_bad_configs_name_the_problem(tmp_path):
 
 def test_model_config_builds_typed_nested_loss():
     from tfseqrec.models import build_model
+
     model = build_model("sasrec", {"max_len": 5, "embedding_dim": 8, "loss": {"name": "gbce", "num_negatives": 4}}, 20)
     assert model.config.loss == LossConfig(name="gbce", num_negatives=4)
 
 
 def test_warmup_then_linear_decay():
     from tfseqrec.training.schedules import WarmupDecay
+
     schedule = WarmupDecay(1.0, warmup_steps=4, total_steps=12, decay="linear")
     values = [float(schedule(step)) for step in (0, 3, 4, 8, 12)]
     assert values == pytest.approx([0.25, 1.0, 1.0, 0.5, 0.0])
@@ -57,6 +64,7 @@ CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
 def test_committed_configs_load_and_build(path):
     from tfseqrec.models import build_model
+
     cfg = load_train_config(str(path), ["data_dir=unused"])
     model = build_model(cfg.model, cfg.model_config, 3000, item_counts=[0, 0] + [3] * 2998)
     assert model.config.max_len >= 1 and cfg.validation_metric.split("@")[-1].isdigit()

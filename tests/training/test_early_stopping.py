@@ -4,6 +4,7 @@ the best epoch's weights, not the last epoch's.
 
 The model trains and is ranked for real; only the validation NDCG@10 the trainer reads is scripted, so that the
 epoch at which it stops improving is known in advance rather than an accident of the tiny data."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -37,6 +38,7 @@ def _same(left, right) -> bool:
 def scripted_validation(monkeypatch):
     """Runs the real evaluator and replaces the NDCG@10 of each validation by the next scripted value."""
     from tfseqrec.evaluation import evaluator
+
     real, script = evaluator.evaluate, iter(SCRIPTED_NDCG)
 
     def evaluate(score_fn, spec, config, **kwargs):
@@ -51,15 +53,30 @@ def scripted_validation(monkeypatch):
 def test_training_stops_early_and_ends_with_the_best_epochs_weights(tmp_path, scripted_validation):
     data = generated_dataset(tmp_path / "data", 100, 80, 3)
     run = tmp_path / "run"
-    cfg = load_train_config(overrides=[
-        f"data_dir={data}", f"output_dir={run}", "model=sasrec", f"epochs={EPOCHS}", f"patience={PATIENCE}",
-        "validation_metric=NDCG@10", "steps_per_epoch=2", "model_config.embedding_dim=8", "model_config.max_len=10",
-        "model_config.num_blocks=1", "batch_size=32", "verbose=0"])
+    cfg = load_train_config(
+        overrides=[
+            f"data_dir={data}",
+            f"output_dir={run}",
+            "model=sasrec",
+            f"epochs={EPOCHS}",
+            f"patience={PATIENCE}",
+            "validation_metric=NDCG@10",
+            "steps_per_epoch=2",
+            "model_config.embedding_dim=8",
+            "model_config.max_len=10",
+            "model_config.num_blocks=1",
+            "batch_size=32",
+            "verbose=0",
+        ]
+    )
     per_epoch = WeightsPerEpoch()
     summary = train(cfg, callbacks=[per_epoch])
 
     assert (summary["epochs_run"], summary["stopped_by"], summary["best_epoch"]) == (
-        STOPPED_AFTER, "early_stopping", BEST_EPOCH)
+        STOPPED_AFTER,
+        "early_stopping",
+        BEST_EPOCH,
+    )
     assert summary["best_valid_NDCG@10"] == SCRIPTED_NDCG[BEST_EPOCH - 1]
     assert [h["NDCG@10"] for h in summary["validation_history"]] == SCRIPTED_NDCG[:STOPPED_AFTER]
     assert len(per_epoch.weights) == STOPPED_AFTER

@@ -1,5 +1,6 @@
 """Optimizers built from ``OptimizerConfig``: the warm-up + cosine learning-rate schedule and AdamW with decoupled
 weight decay and global gradient clipping, against values computed by hand."""
+
 import math
 
 import numpy as np
@@ -13,15 +14,18 @@ from tfseqrec.training.schedules import WarmupDecay, build_optimizer
 # 0.5 (1 + cos(pi p)) of it, p = (s - 2) / 8 clipped to [0, 1]. cos(pi/8) = 0.9238795, cos(pi/4) = 0.7071068,
 # cos(3 pi/8) = 0.3826834.
 COSINE = {
-    0: 0.005, 1: 0.01, 2: 0.01,
-    3: 0.01 * 0.5 * (1 + 0.9238795),   # 0.0096194
-    4: 0.01 * 0.5 * (1 + 0.7071068),   # 0.0085355
-    5: 0.01 * 0.5 * (1 + 0.3826834),   # 0.0069134
+    0: 0.005,
+    1: 0.01,
+    2: 0.01,
+    3: 0.01 * 0.5 * (1 + 0.9238795),  # 0.0096194
+    4: 0.01 * 0.5 * (1 + 0.7071068),  # 0.0085355
+    5: 0.01 * 0.5 * (1 + 0.3826834),  # 0.0069134
     6: 0.005,
-    7: 0.01 * 0.5 * (1 - 0.3826834),   # 0.0030866
-    8: 0.01 * 0.5 * (1 - 0.7071068),   # 0.0014645
-    9: 0.01 * 0.5 * (1 - 0.9238795),   # 0.0003806
-    10: 0.0, 25: 0.0,                  # zero at the end and after it
+    7: 0.01 * 0.5 * (1 - 0.3826834),  # 0.0030866
+    8: 0.01 * 0.5 * (1 - 0.7071068),  # 0.0014645
+    9: 0.01 * 0.5 * (1 - 0.9238795),  # 0.0003806
+    10: 0.0,
+    25: 0.0,  # zero at the end and after it
 }
 
 
@@ -47,8 +51,15 @@ def test_adam_built_from_config_takes_each_step_at_the_scheduled_rate():
 
 
 def test_adamw_from_config_applies_weight_decay_and_global_clipnorm():
-    cfg = load_train_config(overrides=["data_dir=unused", "optimizer.name=adamw", "optimizer.learning_rate=0.1",
-                                       "optimizer.weight_decay=0.5", "optimizer.clipnorm=1.0"]).optimizer
+    cfg = load_train_config(
+        overrides=[
+            "data_dir=unused",
+            "optimizer.name=adamw",
+            "optimizer.learning_rate=0.1",
+            "optimizer.weight_decay=0.5",
+            "optimizer.clipnorm=1.0",
+        ]
+    ).optimizer
     optimizer = build_optimizer(cfg, total_steps=100)
     assert type(optimizer) is tf.keras.optimizers.AdamW
     assert (optimizer.weight_decay, optimizer.global_clipnorm, optimizer.clipnorm) == (0.5, 1.0, None)

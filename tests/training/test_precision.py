@@ -1,4 +1,5 @@
 """Mixed precision: the policy a config asks for, applied only during a run; float32 losses, scores and tests."""
+
 import json
 
 import numpy as np
@@ -15,9 +16,17 @@ from tfseqrec.training.config import TrainConfig
 from tfseqrec.training.precision import float32_twin, keras_policy, resolve_policy
 
 
-@pytest.mark.parametrize("value, gpu, expected", [
-    (False, True, "float32"), ("float32", True, "float32"), (True, True, "mixed_float16"), (True, False, "float32"),
-    ("mixed_bfloat16", False, "mixed_bfloat16"), ("mixed_float16", False, "mixed_float16")])
+@pytest.mark.parametrize(
+    "value, gpu, expected",
+    [
+        (False, True, "float32"),
+        ("float32", True, "float32"),
+        (True, True, "mixed_float16"),
+        (True, False, "float32"),
+        ("mixed_bfloat16", False, "mixed_bfloat16"),
+        ("mixed_float16", False, "mixed_float16"),
+    ],
+)
 def test_resolve_policy(value, gpu, expected):
     assert resolve_policy(value, gpu) == expected
 
@@ -89,9 +98,27 @@ def dataset(tmp_path_factory):
 
 def test_cli_trains_in_bfloat16_and_tests_in_float32(dataset, tmp_path):
     run = tmp_path / "run"
-    assert main(["train", "--data-dir", str(dataset), "--model", "sasrec", "--output-dir", str(run), "--epochs", "2",
-                 "model_config.embedding_dim=16", "model_config.max_len=20", "verbose=0", "batch_size=64",
-                 "mixed_precision=mixed_bfloat16"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data-dir",
+                str(dataset),
+                "--model",
+                "sasrec",
+                "--output-dir",
+                str(run),
+                "--epochs",
+                "2",
+                "model_config.embedding_dim=16",
+                "model_config.max_len=20",
+                "verbose=0",
+                "batch_size=64",
+                "mixed_precision=mixed_bfloat16",
+            ]
+        )
+        == 0
+    )
     summary = json.loads((run / "run.json").read_text())
     assert summary["precision"] == {"policy": "mixed_bfloat16", "compute_dtype": "bfloat16", "test_dtype": "float32"}
     assert tf.keras.mixed_precision.global_policy().name == "float32"

@@ -1,5 +1,6 @@
 """Resumable runs (``resume=true``): a run killed after some epochs continues from its last complete epoch with
 the same weights, optimizer state and validation bookkeeping, and its run.json adds the invocations up."""
+
 import json
 import os
 
@@ -48,9 +49,18 @@ def dataset(tmp_path_factory):
 
 
 def _config(dataset, run, *overrides, epochs=4):
-    return load_train_config(overrides=[f"data_dir={dataset}", f"output_dir={run}", "model=sasrec",
-                                        f"epochs={epochs}", "patience=10", "optimizer.decay=linear", *SMALL,
-                                        *overrides])
+    return load_train_config(
+        overrides=[
+            f"data_dir={dataset}",
+            f"output_dir={run}",
+            "model=sasrec",
+            f"epochs={epochs}",
+            "patience=10",
+            "optimizer.decay=linear",
+            *SMALL,
+            *overrides,
+        ]
+    )
 
 
 def test_a_killed_run_resumes_where_it_stopped_and_adds_up_its_invocations(dataset, tmp_path):
@@ -90,15 +100,35 @@ def test_resume_refuses_another_config_and_names_the_keys(dataset, tmp_path, cap
     with pytest.raises(Killed):
         train(_config(dataset, run), callbacks=[KillAfterEpoch(1)])
     # the budget and verbosity may change between invocations; the batch size may not
-    assert main(["train", "--data-dir", str(dataset), "--model", "sasrec", "--output-dir", str(run), "--epochs", "4",
-                 "--resume", "patience=10", "optimizer.decay=linear", *SMALL, "batch_size=32",
-                 "time_budget_minutes=5"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--data-dir",
+                str(dataset),
+                "--model",
+                "sasrec",
+                "--output-dir",
+                str(run),
+                "--epochs",
+                "4",
+                "--resume",
+                "patience=10",
+                "optimizer.decay=linear",
+                *SMALL,
+                "batch_size=32",
+                "time_budget_minutes=5",
+            ]
+        )
+        == 2
+    )
     error = capsys.readouterr().err
     assert "batch_size: saved 64, given 32" in error and "time_budget_minutes" not in error
 
 
 def test_a_state_saved_before_a_config_key_existed_compares_it_as_its_default(tmp_path):
     from tfseqrec.training.resume import read_state
+
     config = load_train_config(overrides=[f"data_dir={tmp_path}", "model=sasrec"]).to_dict()
     (tmp_path / "resume").mkdir()
     saved = {key: value for key, value in config.items() if key != "plugins"}

@@ -1,4 +1,5 @@
 """Warm starts (``init_from``): a run continues from an earlier run's best weights, and says so."""
+
 import json
 
 import pytest
@@ -17,14 +18,42 @@ def dataset(tmp_path_factory):
 @pytest.fixture(scope="module")
 def first_run(dataset, tmp_path_factory):
     run = tmp_path_factory.mktemp("first") / "run"
-    assert main(["train", "--data-dir", str(dataset), "--model", "sasrec", "--output-dir", str(run),
-                 "--epochs", "2", *SMALL]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data-dir",
+                str(dataset),
+                "--model",
+                "sasrec",
+                "--output-dir",
+                str(run),
+                "--epochs",
+                "2",
+                *SMALL,
+            ]
+        )
+        == 0
+    )
     return run
 
 
 def _train(dataset, run, *overrides, model="sasrec", epochs=1):
-    return main(["train", "--data-dir", str(dataset), "--model", model, "--output-dir", str(run),
-                 "--epochs", str(epochs), *SMALL, *overrides])
+    return main(
+        [
+            "train",
+            "--data-dir",
+            str(dataset),
+            "--model",
+            model,
+            "--output-dir",
+            str(run),
+            "--epochs",
+            str(epochs),
+            *SMALL,
+            *overrides,
+        ]
+    )
 
 
 def test_continued_run_starts_from_the_best_weights_and_adds_up_the_cost(dataset, first_run, tmp_path):
@@ -38,19 +67,23 @@ def test_continued_run_starts_from_the_best_weights_and_adds_up_the_cost(dataset
     assert run["best_valid_NDCG@10"] >= first["best_valid_NDCG@10"]  # never ends below where it started
     assert start["model_config_changes"] == {"dropout": {"was": first["model_config"]["dropout"], "now": 0.3}}
     assert start["epochs_before"] == first["best_epoch"]
-    assert run["cumulative"] == {"best_epoch": first["best_epoch"] + run["best_epoch"],
-                                 "epochs_run": first["best_epoch"] + 2,
-                                 "train_seconds": pytest.approx(first["train_seconds"] + run["train_seconds"])}
+    assert run["cumulative"] == {
+        "best_epoch": first["best_epoch"] + run["best_epoch"],
+        "epochs_run": first["best_epoch"] + 2,
+        "train_seconds": pytest.approx(first["train_seconds"] + run["train_seconds"]),
+    }
 
 
 def test_a_chain_of_warm_starts_counts_from_the_first_run(dataset, first_run, tmp_path):
     assert _train(dataset, tmp_path / "second", f"init_from={first_run}") == 0
     assert _train(dataset, tmp_path / "third", f"init_from={tmp_path / 'second'}") == 0
-    first, second, third = (json.loads((d / "run.json").read_text())
-                            for d in (first_run, tmp_path / "second", tmp_path / "third"))
+    first, second, third = (
+        json.loads((d / "run.json").read_text()) for d in (first_run, tmp_path / "second", tmp_path / "third")
+    )
     assert third["initialised_from"]["train_seconds_before"] == pytest.approx(second["cumulative"]["train_seconds"])
     assert third["cumulative"]["train_seconds"] == pytest.approx(
-        first["train_seconds"] + second["train_seconds"] + third["train_seconds"])
+        first["train_seconds"] + second["train_seconds"] + third["train_seconds"]
+    )
 
 
 def test_weights_that_do_not_fit_are_refused_with_the_reason(dataset, first_run, tmp_path, capsys):
@@ -62,8 +95,25 @@ def test_weights_that_do_not_fit_are_refused_with_the_reason(dataset, first_run,
     ]
     for reason, output, source, extra in cases:
         capsys.readouterr()
-        assert main(["train", "--data-dir", str(dataset), "--model", "sasrec", "--output-dir", str(output),
-                     "--epochs", "1", *SMALL, f"init_from={source}", *extra]) == 2, reason
+        assert (
+            main(
+                [
+                    "train",
+                    "--data-dir",
+                    str(dataset),
+                    "--model",
+                    "sasrec",
+                    "--output-dir",
+                    str(output),
+                    "--epochs",
+                    "1",
+                    *SMALL,
+                    f"init_from={source}",
+                    *extra,
+                ]
+            )
+            == 2
+        ), reason
         assert reason in capsys.readouterr().err
 
 
@@ -73,6 +123,7 @@ def test_the_optimizer_starts_fresh_not_at_the_earlier_runs_step(dataset, first_
 
     from tfseqrec.models import build_model
     from tfseqrec.training.warm_start import reset_optimizer, warm_start
+
     first = json.loads((first_run / "run.json").read_text())
 
     def warm_model():
@@ -95,8 +146,17 @@ def test_the_optimizer_starts_fresh_not_at_the_earlier_runs_step(dataset, first_
 
 def test_a_continuation_with_a_decaying_rate_trains(dataset, first_run, tmp_path):
     # linear decay sized for this run: had the first run's step counter been restored, the rate would be 0
-    assert _train(dataset, tmp_path / "decay", f"init_from={first_run}", "optimizer.decay=linear",
-                  "optimizer.learning_rate=0.05", epochs=2) == 0
+    assert (
+        _train(
+            dataset,
+            tmp_path / "decay",
+            f"init_from={first_run}",
+            "optimizer.decay=linear",
+            "optimizer.learning_rate=0.05",
+            epochs=2,
+        )
+        == 0
+    )
     run = json.loads((tmp_path / "decay" / "run.json").read_text())
     scores = [entry["NDCG@10"] for entry in run["validation_history"]]
     assert len(set(scores)) > 1, scores

@@ -54,6 +54,7 @@ per-dataset mapping runs only on the datasets it names (``"*"`` = any other). A 
 earlier in ``runs`` and run on every dataset the continuation runs on; selecting a continuation (``only_runs``)
 selects its parents too.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -82,6 +83,7 @@ class DatasetSpec:
     Paths are absolute after :func:`load_grid`. ``overrides`` go to every training run on this dataset;
     ``filter_seen`` and ``metric`` (optional) override the grid's.
     """
+
     name: str
     data_dir: Optional[str] = None
     preprocess: dict = dataclasses.field(default_factory=dict)
@@ -118,6 +120,7 @@ class RunSpec:
     also beats that run (see :mod:`.report`). ``init_from``: the run whose cell of the same dataset and seed
     gives this run's starting weights (a continuation).
     """
+
     name: str
     config: dict = dataclasses.field(default_factory=dict)
     model: Optional[str] = None
@@ -149,6 +152,7 @@ class BenchmarkGrid:
 
     ``pairs``: the ``(A, B)`` run pairs the report compares (empty: every pair of runs of a dataset).
     """
+
     name: str
     datasets: tuple
     runs: tuple
@@ -181,6 +185,7 @@ class BenchmarkGrid:
 @dataclasses.dataclass(frozen=True)
 class Cell:
     """One unit of work: a run on a dataset with a seed, in ``<output>/runs/<dataset>/<run>/seed<seed>``."""
+
     dataset: DatasetSpec
     run: RunSpec
     seed: int
@@ -197,8 +202,9 @@ class Cell:
         return self.run.config_for(self.dataset.name)
 
 
-def expand_cells(grid: BenchmarkGrid, only_datasets: Optional[Iterable[str]] = None,
-                 only_runs: Optional[Iterable[str]] = None) -> list[Cell]:
+def expand_cells(
+    grid: BenchmarkGrid, only_datasets: Optional[Iterable[str]] = None, only_runs: Optional[Iterable[str]] = None
+) -> list[Cell]:
     """The grid's cells, dataset by dataset, run by run, seed by seed (baselines: the first seed only).
 
     ``only_runs`` brings in the runs that the chosen continuations start from (``init_from``, transitively);
@@ -217,7 +223,7 @@ def expand_cells(grid: BenchmarkGrid, only_datasets: Optional[Iterable[str]] = N
         for run in grid.runs:
             if (only_runs is not None and run.name not in only_runs) or not run.applies_to(dataset.name):
                 continue
-            for seed in (grid.seeds[:1] if run.baseline else grid.seeds):
+            for seed in grid.seeds[:1] if run.baseline else grid.seeds:
                 cells.append(Cell(dataset, run, seed))
     return cells
 
@@ -233,12 +239,46 @@ def _check_names(what: str, chosen: Optional[Iterable[str]], known: list[str]) -
 
 
 # ------------------------------------------------------------------------------------------------ loading
-_GRID_KEYS = {"name", "description", "root", "seeds", "metric", "ks", "time_budget_minutes", "filter_seen",
-              "overrides", "serving_results", "pairs", "datasets", "runs"}
-_DATASET_KEYS = {"name", "data_dir", "preprocess", "synthetic", "beam_args", "overrides", "filter_seen", "metric",
-                 "description"}
-_RUN_KEYS = {"name", "config", "model", "baseline", "overrides", "losses", "datasets", "published", "target",
-             "above", "init_from", "description"}
+_GRID_KEYS = {
+    "name",
+    "description",
+    "root",
+    "seeds",
+    "metric",
+    "ks",
+    "time_budget_minutes",
+    "filter_seen",
+    "overrides",
+    "serving_results",
+    "pairs",
+    "datasets",
+    "runs",
+}
+_DATASET_KEYS = {
+    "name",
+    "data_dir",
+    "preprocess",
+    "synthetic",
+    "beam_args",
+    "overrides",
+    "filter_seen",
+    "metric",
+    "description",
+}
+_RUN_KEYS = {
+    "name",
+    "config",
+    "model",
+    "baseline",
+    "overrides",
+    "losses",
+    "datasets",
+    "published",
+    "target",
+    "above",
+    "init_from",
+    "description",
+}
 _METRIC = re.compile(r"^[A-Za-z_]+(@(\d+))?$")
 
 
@@ -267,8 +307,7 @@ def load_grid(path) -> BenchmarkGrid:
     seeds = _int_list(where, "seeds", raw.get("seeds", [1]))
     budget = raw.get("time_budget_minutes")
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget <= 0):
-        raise GridError(f"{where}: time_budget_minutes: must be a positive number of minutes or null, "
-                        f"got {budget!r}")
+        raise GridError(f"{where}: time_budget_minutes: must be a positive number of minutes or null, got {budget!r}")
     datasets = tuple(_dataset(where, i, d, root, ks) for i, d in enumerate(raw["datasets"]))
     runs = tuple(run for i, r in enumerate(raw["runs"]) for run in _runs(where, i, r, root, ks))
     _unique(where, "datasets", [d.name for d in datasets])
@@ -277,19 +316,25 @@ def load_grid(path) -> BenchmarkGrid:
     for i, run in enumerate(runs):
         for name in list(run.datasets or ()) + [k for k in run.config if k != "*"]:
             if name not in names:
-                raise GridError(f"{where}: runs ({run.name}): dataset {name!r} is not in datasets "
-                                f"({sorted(names)})")
+                raise GridError(f"{where}: runs ({run.name}): dataset {name!r} is not in datasets ({sorted(names)})")
     _check_links(where, runs, [d.name for d in datasets])
     serving = raw.get("serving_results")
     return BenchmarkGrid(
-        name=_name(where, "name", raw.get("name", path.stem)), datasets=datasets, runs=runs, seeds=tuple(seeds),
-        metric=metric, ks=tuple(ks), time_budget_minutes=budget,
+        name=_name(where, "name", raw.get("name", path.stem)),
+        datasets=datasets,
+        runs=runs,
+        seeds=tuple(seeds),
+        metric=metric,
+        ks=tuple(ks),
+        time_budget_minutes=budget,
         filter_seen=_bool(where, "filter_seen", raw.get("filter_seen")),
         overrides=_overrides(where, "overrides", raw.get("overrides")),
         serving_results=str(root / _string(where, "serving_results", serving)) if serving else None,
         pairs=_pairs(where, raw.get("pairs"), runs, [d.name for d in datasets]),
-        description=_string(where, "description", raw.get("description", "")), path=str(path.resolve()),
-        root=str(root))
+        description=_string(where, "description", raw.get("description", "")),
+        path=str(path.resolve()),
+        root=str(root),
+    )
 
 
 def _check_links(where: str, runs: tuple, datasets: list[str]) -> None:
@@ -302,15 +347,22 @@ def _check_links(where: str, runs: tuple, datasets: list[str]) -> None:
             parent = earlier.get(run.init_from)
             if parent is None:
                 known = [r.name for r in runs]
-                raise GridError(f"{where}: {at}.init_from: {run.init_from!r} is not " + (
-                    "an earlier run: a continuation's parent must come before it in runs" if run.init_from in known
-                    else f"a run of this grid ({', '.join(known)})"))
+                raise GridError(
+                    f"{where}: {at}.init_from: {run.init_from!r} is not "
+                    + (
+                        "an earlier run: a continuation's parent must come before it in runs"
+                        if run.init_from in known
+                        else f"a run of this grid ({', '.join(known)})"
+                    )
+                )
             if parent.baseline:
                 raise GridError(f"{where}: {at}.init_from: {parent.name!r} is a baseline; continue a training run")
             missing = [d for d in datasets if run.applies_to(d) and not parent.applies_to(d)]
             if missing:
-                raise GridError(f"{where}: {at}.init_from: {parent.name!r} does not run on {', '.join(missing)}, "
-                                f"where this run does")
+                raise GridError(
+                    f"{where}: {at}.init_from: {parent.name!r} does not run on {', '.join(missing)}, "
+                    f"where this run does"
+                )
         if run.above is not None:
             if run.above == run.name or run.above not in {r.name for r in runs}:
                 raise GridError(f"{where}: {at}.above: {run.above!r} is not another run of this grid")
@@ -332,13 +384,16 @@ def _pairs(where: str, value: Any, runs: tuple, datasets: list[str]) -> tuple:
         raise GridError(f"{where}: pairs: must be a list of [A, B] run pairs, got {value!r}")
     pairs = []
     for i, pair in enumerate(value):
-        if (not isinstance(pair, list) or len(pair) != 2 or not all(isinstance(n, str) for n in pair)
-                or pair[0] == pair[1]):
+        if (
+            not isinstance(pair, list)
+            or len(pair) != 2
+            or not all(isinstance(n, str) for n in pair)
+            or pair[0] == pair[1]
+        ):
             raise GridError(f"{where}: pairs[{i}]: must be [A, B], two different run names, got {pair!r}")
         unknown = [n for n in pair if n not in by_name]
         if unknown:
-            raise GridError(f"{where}: pairs[{i}]: {unknown[0]!r} is not a run of this grid "
-                            f"({', '.join(by_name)})")
+            raise GridError(f"{where}: pairs[{i}]: {unknown[0]!r} is not a run of this grid ({', '.join(by_name)})")
         _shared_dataset(where, f"pairs[{i}]", by_name[pair[0]], by_name[pair[1]], datasets)
         pairs.append(tuple(pair))
     _unique(where, "pairs", [" - ".join(p) for p in pairs])
@@ -363,12 +418,16 @@ def _dataset(where: str, index: int, raw: Any, root: Path, ks: list[int]) -> Dat
     if raw.get("preprocess") and "synthetic" not in sources:
         sources.append("preprocess")
     if len(sources) != 1:
-        raise GridError(f"{where}: {at}: give exactly one of data_dir, preprocess or synthetic "
-                        f"(synthetic may come with extra preprocess flags); got {sources or 'none'}")
+        raise GridError(
+            f"{where}: {at}: give exactly one of data_dir, preprocess or synthetic "
+            f"(synthetic may come with extra preprocess flags); got {sources or 'none'}"
+        )
     preprocess = raw.get("preprocess") or {}
     if not isinstance(preprocess, dict):
-        raise GridError(f"{where}: {at}.preprocess: must be a mapping of `tfseqrec preprocess` flags to values "
-                        f"(e.g. {{input: data.csv, item-min-count: 5}})")
+        raise GridError(
+            f"{where}: {at}.preprocess: must be a mapping of `tfseqrec preprocess` flags to values "
+            f"(e.g. {{input: data.csv, item-min-count: 5}})"
+        )
     preprocess = {str(k).replace("_", "-"): v for k, v in preprocess.items()}
     _check_preprocess_flags(where, at, preprocess)
     if "synthetic" in sources:
@@ -384,6 +443,7 @@ def _dataset(where: str, index: int, raw: Any, root: Path, ks: list[int]) -> Dat
         if not isinstance(synthetic, dict):
             raise GridError(f"{where}: {at}.synthetic: must be a mapping of SyntheticConfig fields")
         from tfseqrec.synthetic import SyntheticConfig
+
         fields = {f.name for f in dataclasses.fields(SyntheticConfig)}
         bad = sorted(set(synthetic) - fields)
         if bad:
@@ -397,23 +457,30 @@ def _dataset(where: str, index: int, raw: Any, root: Path, ks: list[int]) -> Dat
         raise GridError(f"{where}: {at}.beam_args: must be a list of Beam options like --direct_num_workers=1")
     data_dir = raw.get("data_dir")
     return DatasetSpec(
-        name=name, data_dir=_resolve(root, _string(where, f"{at}.data_dir", data_dir)) if data_dir else None,
-        preprocess=preprocess, synthetic=dict(synthetic) if synthetic is not None else None,
-        beam_args=tuple(beam_args), overrides=_overrides(where, f"{at}.overrides", raw.get("overrides")),
+        name=name,
+        data_dir=_resolve(root, _string(where, f"{at}.data_dir", data_dir)) if data_dir else None,
+        preprocess=preprocess,
+        synthetic=dict(synthetic) if synthetic is not None else None,
+        beam_args=tuple(beam_args),
+        overrides=_overrides(where, f"{at}.overrides", raw.get("overrides")),
         filter_seen=_bool(where, f"{at}.filter_seen", raw.get("filter_seen")),
         metric=_metric(where, f"{at}.metric", raw["metric"], ks) if raw.get("metric") is not None else None,
-        description=_string(where, f"{at}.description", raw.get("description", "")))
+        description=_string(where, f"{at}.description", raw.get("description", "")),
+    )
 
 
 def _check_preprocess_flags(where: str, at: str, preprocess: dict) -> None:
     from beam_pipelines.options import known_flags
+
     known = known_flags()
     for key in preprocess:
         if key == "output-dir" or key == "overwrite":
             raise GridError(f"{where}: {at}.preprocess.{key}: set by the runner (data go to <output>/data/<name>)")
         if key not in known:
-            raise GridError(f"{where}: {at}.preprocess.{key}: not a `tfseqrec preprocess` flag; known: "
-                            f"{', '.join(sorted(known - {'output-dir', 'overwrite'}))}")
+            raise GridError(
+                f"{where}: {at}.preprocess.{key}: not a `tfseqrec preprocess` flag; known: "
+                f"{', '.join(sorted(known - {'output-dir', 'overwrite'}))}"
+            )
 
 
 def _runs(where: str, index: int, raw: Any, root: Path, ks: list[int]) -> list[RunSpec]:
@@ -442,14 +509,17 @@ def _runs(where: str, index: int, raw: Any, root: Path, ks: list[int]) -> list[R
     if datasets is not None and (not isinstance(datasets, list) or not all(isinstance(d, str) for d in datasets)):
         raise GridError(f"{where}: {at}.datasets: must be a list of dataset names")
     overrides = _overrides(where, f"{at}.overrides", raw.get("overrides"))
-    common = dict(config=configs, model=_string(where, f"{at}.model", model) if model else None,
-                  baseline=baseline, datasets=tuple(datasets) if datasets is not None else None,
-                  published=_figures(where, f"{at}.published", raw.get("published"), ks),
-                  target=_figures(where, f"{at}.target", raw.get("target"), ks),
-                  above=_name(where, f"{at}.above", raw["above"]) if raw.get("above") is not None else None,
-                  init_from=(_name(where, f"{at}.init_from", raw["init_from"])
-                             if raw.get("init_from") is not None else None),
-                  description=_string(where, f"{at}.description", raw.get("description", "")))
+    common = dict(
+        config=configs,
+        model=_string(where, f"{at}.model", model) if model else None,
+        baseline=baseline,
+        datasets=tuple(datasets) if datasets is not None else None,
+        published=_figures(where, f"{at}.published", raw.get("published"), ks),
+        target=_figures(where, f"{at}.target", raw.get("target"), ks),
+        above=_name(where, f"{at}.above", raw["above"]) if raw.get("above") is not None else None,
+        init_from=(_name(where, f"{at}.init_from", raw["init_from"]) if raw.get("init_from") is not None else None),
+        description=_string(where, f"{at}.description", raw.get("description", "")),
+    )
     losses = raw.get("losses")
     if losses is None:
         model_override = (f"model={model}",) if model and not baseline else ()
@@ -457,9 +527,14 @@ def _runs(where: str, index: int, raw: Any, root: Path, ks: list[int]) -> list[R
     if not isinstance(losses, list) or not losses or not all(isinstance(x, str) for x in losses):
         raise GridError(f"{where}: {at}.losses: must be a non-empty list of loss names (e.g. [full_ce, bce])")
     model_override = (f"model={model}",) if model else ()
-    return [RunSpec(name=_name(where, f"{at}.losses", f"{name}_{loss}"),
-                    overrides=model_override + (f"model_config.loss.name={loss}",) + overrides, **common)
-            for loss in losses]
+    return [
+        RunSpec(
+            name=_name(where, f"{at}.losses", f"{name}_{loss}"),
+            overrides=model_override + (f"model_config.loss.name={loss}",) + overrides,
+            **common,
+        )
+        for loss in losses
+    ]
 
 
 def _metric(where: str, key: str, value: Any, ks: list[int]) -> str:
@@ -477,8 +552,7 @@ def _figures(where: str, key: str, value: Any, ks: list[int]) -> dict:
     if value is None:
         return {}
     if not isinstance(value, dict) or not value:
-        raise GridError(f"{where}: {key}: must be a mapping of metric to number, e.g. {{NDCG@10: 0.18}}; "
-                        f"got {value!r}")
+        raise GridError(f"{where}: {key}: must be a mapping of metric to number, e.g. {{NDCG@10: 0.18}}; got {value!r}")
     figures = {}
     for metric, number in value.items():
         metric = _metric(where, key, metric, ks)
@@ -498,8 +572,11 @@ def _unknown(where: str, at: str, raw: dict, known: set) -> None:
     bad = sorted(str(k) for k in set(raw) - known)
     if bad:
         prefix = f"{at}." if at else ""
-        raise GridError(f"{where}: unknown key {prefix}{bad[0]}" + (f" (and {bad[1:]})" if len(bad) > 1 else "")
-                        + f"; known keys{' of ' + at if at else ''}: {', '.join(sorted(known))}")
+        raise GridError(
+            f"{where}: unknown key {prefix}{bad[0]}"
+            + (f" (and {bad[1:]})" if len(bad) > 1 else "")
+            + f"; known keys{' of ' + at if at else ''}: {', '.join(sorted(known))}"
+        )
 
 
 def _unique(where: str, key: str, names: list[str]) -> None:
@@ -512,8 +589,7 @@ def _unique(where: str, key: str, names: list[str]) -> None:
 
 def _name(where: str, key: str, value: Any) -> str:
     if not isinstance(value, str) or not NAME_PATTERN.match(value):
-        raise GridError(f"{where}: {key}: {value!r} is not a valid name (letters, digits, _ . -; it names "
-                        f"a folder)")
+        raise GridError(f"{where}: {key}: {value!r} is not a valid name (letters, digits, _ . -; it names a folder)")
     return value
 
 
@@ -532,8 +608,11 @@ def _bool(where: str, key: str, value: Any) -> Optional[bool]:
 def _int_list(where: str, key: str, value: Any) -> list[int]:
     if isinstance(value, int) and not isinstance(value, bool):
         value = [value]
-    if (not isinstance(value, list) or not value
-            or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    ):
         raise GridError(f"{where}: {key}: must be a non-empty list of integers, got {value!r}")
     if len(set(value)) != len(value):
         raise GridError(f"{where}: {key}: has duplicates: {value}")

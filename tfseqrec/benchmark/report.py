@@ -24,6 +24,7 @@ Plots (matplotlib, Agg backend, no display needed): ``accuracy.png`` (bars with 
 ``curves.png`` (validation metric against epochs and against training seconds), ``accuracy_vs_time.png``
 and ``segments_<dataset>.png`` (the error analysis' segments, e.g. history length and target popularity).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -72,6 +73,7 @@ def _grid_info(output_dir) -> dict:
 def _stats_module():
     try:
         from tfseqrec.evaluation import stats
+
         return stats
     except ImportError:
         return None
@@ -125,6 +127,7 @@ def _align(pairs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, list
 @dataclasses.dataclass
 class Group:
     """The finished cells of one run on one dataset (one per seed)."""
+
     dataset: str
     run: str
     cells: list
@@ -155,8 +158,9 @@ def _groups(cells: list[dict], grid: dict) -> dict[str, list[Group]]:
     names = sorted({d for d, _ in by}, key=lambda d: (datasets.index(d) if d in datasets else len(datasets), d))
     result = {}
     for dataset in names:
-        runs = sorted({r for d, r in by if d == dataset},
-                      key=lambda r: (order.index(r) if r in order else len(order), r))
+        runs = sorted(
+            {r for d, r in by if d == dataset}, key=lambda r: (order.index(r) if r in order else len(order), r)
+        )
         result[dataset] = [Group(dataset, r, sorted(by[(dataset, r)], key=lambda c: c["seed"])) for r in runs]
     return result
 
@@ -219,20 +223,23 @@ class _Doc:
                 body.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in block[1]) + "</ul>")
             elif kind == "table":
                 head = "".join(f"<th>{_inline(h)}</th>" for h in block[1])
-                rows = "".join("<tr>" + "".join(f"<td>{_inline(v)}</td>" for v in row) + "</tr>"
-                               for row in block[2])
+                rows = "".join("<tr>" + "".join(f"<td>{_inline(v)}</td>" for v in row) + "</tr>" for row in block[2])
                 body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
             elif kind == "img":
                 body.append(f'<p><img src="{html.escape(block[1])}" alt="{html.escape(block[2])}"></p>')
             elif kind == "pre":
                 body.append(f"<pre>{html.escape(block[1])}</pre>")
-        style = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;line-height:1.4}"
-                 "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}"
-                 "th,td{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top}"
-                 "th{background:#f2f2f2}img{max-width:100%}code{background:#f4f4f4;padding:0 3px}"
-                 "pre{background:#f4f4f4;padding:0.6em;overflow-x:auto}")
-        return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}"
-                f"</title><style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+        style = (
+            "body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;line-height:1.4}"
+            "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}"
+            "th,td{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top}"
+            "th{background:#f2f2f2}img{max-width:100%}code{background:#f4f4f4;padding:0 3px}"
+            "pre{background:#f4f4f4;padding:0.6em;overflow-x:auto}"
+        )
+        return (
+            f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}'
+            f"</title><style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+        )
 
 
 def _cell_text(value) -> str:
@@ -287,8 +294,14 @@ def _seconds(x: Optional[float]) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ the report
-def write_report(output_dir, report_dir=None, serving_results=None, metric: Optional[str] = None,
-                 num_resamples: int = NUM_RESAMPLES, readme=None) -> Path:
+def write_report(
+    output_dir,
+    report_dir=None,
+    serving_results=None,
+    metric: Optional[str] = None,
+    num_resamples: int = NUM_RESAMPLES,
+    readme=None,
+) -> Path:
     """Writes ``report.md``, ``report.html`` and the PNG plots into ``report_dir`` (default:
     ``<output_dir>/report``); returns the path of ``report.md``. ``serving_results``: a JSON file of
     ``benchmarks/serving.py`` or a folder of them (default: the grid's ``serving_results``, if any).
@@ -302,10 +315,19 @@ def write_report(output_dir, report_dir=None, serving_results=None, metric: Opti
     metrics = _headline_metrics(grid, cells, metric)
     serving_results = serving_results or grid.get("serving_results")
     groups = _groups(cells, grid)
-    ctx = _Report(output_dir=output_dir, report_dir=report_dir, grid=grid, cells=cells, metrics=metrics,
-                  groups=groups, label=_label(metrics, groups), per_user=_PerUser(), stats=_stats_module(),
-                  colors=_colors([r["name"] for r in grid.get("runs", [])] + sorted({c["run"] for c in cells})),
-                  num_resamples=num_resamples)
+    ctx = _Report(
+        output_dir=output_dir,
+        report_dir=report_dir,
+        grid=grid,
+        cells=cells,
+        metrics=metrics,
+        groups=groups,
+        label=_label(metrics, groups),
+        per_user=_PerUser(),
+        stats=_stats_module(),
+        colors=_colors([r["name"] for r in grid.get("runs", [])] + sorted({c["run"] for c in cells})),
+        num_resamples=num_resamples,
+    )
 
     doc = _Doc()
     title = f"Benchmark: {grid.get('name') or output_dir.name}"
@@ -331,16 +353,17 @@ def write_report(output_dir, report_dir=None, serving_results=None, metric: Opti
 @dataclasses.dataclass
 class _Report:
     """What the sections of :func:`write_report` read."""
+
     output_dir: Path
     report_dir: Path
     grid: dict
     cells: list[dict]
-    metrics: dict            # dataset -> headline metric
-    groups: dict             # dataset -> [Group] (finished cells)
-    label: str               # the headline metric in the text (one name, or "headline metric")
+    metrics: dict  # dataset -> headline metric
+    groups: dict  # dataset -> [Group] (finished cells)
+    label: str  # the headline metric in the text (one name, or "headline metric")
     per_user: _PerUser
-    stats: Any               # tfseqrec.evaluation.stats, or None
-    colors: dict             # run -> plot color
+    stats: Any  # tfseqrec.evaluation.stats, or None
+    colors: dict  # run -> plot color
     num_resamples: int
 
 
@@ -355,10 +378,13 @@ def _intro_section(doc: _Doc, ctx: _Report, title: str) -> None:
         doc.p(grid["description"])
     finished = sum(c.get("status") == "finished" for c in cells)
     failed = _failed_cells(cells)
-    doc.p(f"Generated {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')} from "
-          f"{len(cells)} cells in `{ctx.output_dir}` ({finished} finished, {len(failed)} failed or unfinished). "
-          f"Headline metric: {_headline_text(ctx.metrics, ctx.groups)} on each dataset's test split"
-          + (f"; seeds {', '.join(map(str, grid['seeds']))}" if grid.get("seeds") else "") + ".")
+    doc.p(
+        f"Generated {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')} from "
+        f"{len(cells)} cells in `{ctx.output_dir}` ({finished} finished, {len(failed)} failed or unfinished). "
+        f"Headline metric: {_headline_text(ctx.metrics, ctx.groups)} on each dataset's test split"
+        + (f"; seeds {', '.join(map(str, grid['seeds']))}" if grid.get("seeds") else "")
+        + "."
+    )
 
 
 def _accuracy_section(doc: _Doc, ctx: _Report) -> dict:
@@ -367,25 +393,48 @@ def _accuracy_section(doc: _Doc, ctx: _Report) -> dict:
     Returns ``{(dataset, run): (mean over seeds or None, CI or None)}``.
     """
     doc.h(2, "Accuracy")
-    doc.p(f"Mean ± sample std over seeds; **95% CI**: bootstrap over test users ({ctx.num_resamples:,} resamples) "
-          f"of each user's {ctx.label} averaged over the run's seeds (rows paired by sequence id; the spread over "
-          f"seeds is the ± std). Baselines are deterministic and run once.")
+    doc.p(
+        f"Mean ± sample std over seeds; **95% CI**: bootstrap over test users ({ctx.num_resamples:,} resamples) "
+        f"of each user's {ctx.label} averaged over the run's seeds (rows paired by sequence id; the spread over "
+        f"seeds is the ± std). Baselines are deterministic and run once."
+    )
     accuracy = {}
     for dataset, dataset_groups in ctx.groups.items():
         metric = ctx.metrics[dataset]
-        extra = [m for m in _extra_metrics(metric) if any(m in c.get("metrics", {}) for g in dataset_groups
-                                                          for c in g.cells)]
+        extra = [
+            m for m in _extra_metrics(metric) if any(m in c.get("metrics", {}) for g in dataset_groups for c in g.cells)
+        ]
         rows = []
         for g in dataset_groups:
             values = g.values(("metrics", metric))
             ci = _group_ci(g, metric, ctx.per_user, ctx.stats, ctx.num_resamples)
             accuracy[(dataset, g.run)] = (_mean(values), ci)
-            rows.append([g.run, g.cells[0].get("model", ""), ", ".join(str(c["seed"]) for c in g.cells),
-                         mean_std(values), _ci_text(ci), *[mean_std(g.values(("metrics", m))) for m in extra],
-                         ", ".join(_num(v) for v in values), _users(g.cells[0])])
+            rows.append(
+                [
+                    g.run,
+                    g.cells[0].get("model", ""),
+                    ", ".join(str(c["seed"]) for c in g.cells),
+                    mean_std(values),
+                    _ci_text(ci),
+                    *[mean_std(g.values(("metrics", m))) for m in extra],
+                    ", ".join(_num(v) for v in values),
+                    _users(g.cells[0]),
+                ]
+            )
         doc.h(3, dataset)
-        doc.table(["run", "model", "seeds", f"{metric} mean ± std", "95% CI (users)",
-                   *[f"{m} mean ± std" for m in extra], f"{metric} per seed", "test rows"], rows)
+        doc.table(
+            [
+                "run",
+                "model",
+                "seeds",
+                f"{metric} mean ± std",
+                "95% CI (users)",
+                *[f"{m} mean ± std" for m in extra],
+                f"{metric} per seed",
+                "test rows",
+            ],
+            rows,
+        )
     if ctx.stats is None:
         doc.p("_Confidence intervals and tests are not available: `tfseqrec.evaluation.stats` is not installed._")
     if ctx.groups:
@@ -403,33 +452,74 @@ def _comparisons_section(doc: _Doc, ctx: _Report) -> None:
     pairs = [tuple(p) for p in ctx.grid.get("pairs") or ()]
     comparisons = _comparisons(ctx.groups, ctx.metrics, ctx.per_user, stats, ctx.num_resamples, pairs)
     if comparisons:
-        doc.p(f"Within each dataset, {'the pairs the grid names' if pairs else 'every pair of runs'} on the same "
-              f"seed (the smallest seed both finished), over the test users both have: difference of the "
-              f"per-user {metric} (A − B) with a 95% bootstrap interval, paired t-test and Wilcoxon signed-rank "
-              f"p-values, and the Wilcoxon p-values "
-              f"Holm-Bonferroni adjusted over all {len(comparisons)} comparisons of this report (one family).")
-        doc.table(["dataset", "A", "B", "seed", "users", f"{metric} A", f"{metric} B", "A − B", "95% CI of A − B",
-                   "t-test p", "Wilcoxon p", "Holm p (Wilcoxon)", "note"],
-                  [[d, c.name_a, c.name_b, seed, getattr(c.ttest, "n", ""), _num(c.mean_a), _num(c.mean_b),
-                    f"{c.mean_diff:+.4f}", _ci_text(c.diff_ci, signed=True), _pvalue(c.ttest.pvalue),
-                    _pvalue(c.wilcoxon.pvalue), _pvalue(c.pvalue_holm), note]
-                   for d, seed, c, note in comparisons])
+        doc.p(
+            f"Within each dataset, {'the pairs the grid names' if pairs else 'every pair of runs'} on the same "
+            f"seed (the smallest seed both finished), over the test users both have: difference of the "
+            f"per-user {metric} (A − B) with a 95% bootstrap interval, paired t-test and Wilcoxon signed-rank "
+            f"p-values, and the Wilcoxon p-values "
+            f"Holm-Bonferroni adjusted over all {len(comparisons)} comparisons of this report (one family)."
+        )
+        doc.table(
+            [
+                "dataset",
+                "A",
+                "B",
+                "seed",
+                "users",
+                f"{metric} A",
+                f"{metric} B",
+                "A − B",
+                "95% CI of A − B",
+                "t-test p",
+                "Wilcoxon p",
+                "Holm p (Wilcoxon)",
+                "note",
+            ],
+            [
+                [
+                    d,
+                    c.name_a,
+                    c.name_b,
+                    seed,
+                    getattr(c.ttest, "n", ""),
+                    _num(c.mean_a),
+                    _num(c.mean_b),
+                    f"{c.mean_diff:+.4f}",
+                    _ci_text(c.diff_ci, signed=True),
+                    _pvalue(c.ttest.pvalue),
+                    _pvalue(c.wilcoxon.pvalue),
+                    _pvalue(c.pvalue_holm),
+                    note,
+                ]
+                for d, seed, c, note in comparisons
+            ],
+        )
     else:
-        doc.p("No comparisons: " + ("`tfseqrec.evaluation.stats` is not installed." if stats is None else
-                                    "no dataset has two finished runs with per-user results."))
+        doc.p(
+            "No comparisons: "
+            + (
+                "`tfseqrec.evaluation.stats` is not installed."
+                if stats is None
+                else "no dataset has two finished runs with per-user results."
+            )
+        )
     best = _best_runs(ctx.groups, ctx.metrics, ctx.per_user, stats, ctx.num_resamples)
     if best:
         doc.h(3, "Best run per dataset")
-        doc.p("The trained run with the highest mean headline metric over seeds against the runner-up, then a "
-              "paired test of the two over the rows they share, each row's value averaged over the run's seeds.")
+        doc.p(
+            "The trained run with the highest mean headline metric over seeds against the runner-up, then a "
+            "paired test of the two over the rows they share, each row's value averaged over the run's seeds."
+        )
         doc.items(best)
 
 
 def _curves_sections(doc: _Doc, ctx: _Report) -> None:
     """Validation curves, and test accuracy against training time."""
     doc.h(2, "Training curves")
-    doc.p(f"Validation {ctx.label} after each validated epoch, against epochs and against wall seconds of training "
-          f"(training steps plus the validations so far); one line per seed.")
+    doc.p(
+        f"Validation {ctx.label} after each validated epoch, against epochs and against wall seconds of training "
+        f"(training steps plus the validations so far); one line per seed."
+    )
     plot = _plot_curves(ctx.groups, ctx.metrics, ctx.colors, ctx.report_dir / "curves.png")
     if plot:
         doc.image(plot, "validation curves")
@@ -446,34 +536,58 @@ def _curves_sections(doc: _Doc, ctx: _Report) -> None:
 
 def _efficiency_section(doc: _Doc, ctx: _Report) -> None:
     doc.h(2, "Efficiency")
-    doc.p("Means over seeds. s/epoch: median wall seconds of an epoch's training steps (validation excluded); "
-          "targets/s: training targets (next-item positions of the padded training sequences) per epoch / "
-          "s/epoch; time to best: training seconds (steps + validations) until the best validation epoch; "
-          "inference users/s: full-ranking test evaluation; peak memory: the training process' peak RSS; "
-          "model size: bytes of the saved best weights. A continuation (`init_from`) gives its best epoch and "
-          "epochs over the whole chain (from the epoch its weights came from) and its training time with the "
-          "chain's.")
+    doc.p(
+        "Means over seeds. s/epoch: median wall seconds of an epoch's training steps (validation excluded); "
+        "targets/s: training targets (next-item positions of the padded training sequences) per epoch / "
+        "s/epoch; time to best: training seconds (steps + validations) until the best validation epoch; "
+        "inference users/s: full-ranking test evaluation; peak memory: the training process' peak RSS; "
+        "model size: bytes of the saved best weights. A continuation (`init_from`) gives its best epoch and "
+        "epochs over the whole chain (from the epoch its weights came from) and its training time with the "
+        "chain's."
+    )
     rows = []
     for dataset, dataset_groups in ctx.groups.items():
         for g in dataset_groups:
             size = _mean(g.values(("model_size_bytes",)))
-            rows.append([dataset, g.run, _num(_mean(g.values(("timings", "seconds_per_epoch"))), 2),
-                         _int(_mean(g.values(("timings", "targets_per_second")))),
-                         _epochs(g), _seconds(_mean(g.values(("timings", "time_to_best_seconds")))),
-                         _train_time(g),
-                         _int(_mean(g.values(("timings", "inference_users_per_second")))),
-                         _int(_mean(g.values(("peak_memory_mib",)))),
-                         f"{size / 2 ** 20:.2f}" if size is not None else ""])
-    doc.table(["dataset", "run", "s/epoch", "targets/s", "best epoch / epochs", "time to best", "train time",
-               "inference users/s", "peak MiB", "model MiB"], rows)
+            rows.append(
+                [
+                    dataset,
+                    g.run,
+                    _num(_mean(g.values(("timings", "seconds_per_epoch"))), 2),
+                    _int(_mean(g.values(("timings", "targets_per_second")))),
+                    _epochs(g),
+                    _seconds(_mean(g.values(("timings", "time_to_best_seconds")))),
+                    _train_time(g),
+                    _int(_mean(g.values(("timings", "inference_users_per_second")))),
+                    _int(_mean(g.values(("peak_memory_mib",)))),
+                    f"{size / 2**20:.2f}" if size is not None else "",
+                ]
+            )
+    doc.table(
+        [
+            "dataset",
+            "run",
+            "s/epoch",
+            "targets/s",
+            "best epoch / epochs",
+            "time to best",
+            "train time",
+            "inference users/s",
+            "peak MiB",
+            "model MiB",
+        ],
+        rows,
+    )
 
 
 def _serving_section(doc: _Doc, ctx: _Report, serving_results) -> None:
     doc.h(2, "Serving latency")
     serving = _serving_rows(serving_results)
     if serving:
-        doc.p(f"From `{_under_root(str(serving_results), ctx.grid)}` (the serving benchmark, `benchmarks/serving.py`; "
-              f"its own machine and settings are in that file).")
+        doc.p(
+            f"From `{_under_root(str(serving_results), ctx.grid)}` (the serving benchmark, `benchmarks/serving.py`; "
+            f"its own machine and settings are in that file)."
+        )
         doc.table(["source", "measurement", "p50 ms", "p99 ms", "requests/s"], serving)
     else:
         doc.p(f"No latency figures found in `{serving_results}`.")
@@ -507,11 +621,23 @@ def _failures_section(doc: _Doc, ctx: _Report) -> None:
         for g in dataset_groups:
             cell = next((c for c in g.cells if _analysis_present(c)), None)
             for f in ((cell or {}).get("analysis") or {}).get("failures", [])[:N_FAILURES_SHOWN]:
-                rows.append([dataset, g.run, cell["seed"], f.get("sequence_id"), f.get("target_item"),
-                             f.get("rank"), _items(f.get("history"), last=True), _items(f.get("top_items"))])
+                rows.append(
+                    [
+                        dataset,
+                        g.run,
+                        cell["seed"],
+                        f.get("sequence_id"),
+                        f.get("target_item"),
+                        f.get("rank"),
+                        _items(f.get("history"), last=True),
+                        _items(f.get("top_items")),
+                    ]
+                )
     if rows:
-        doc.p(f"The error analysis' worst-ranked test targets, top {N_FAILURES_SHOWN} per run (first seed): the "
-              f"user's most recent history items (oldest first) and the model's top items.")
+        doc.p(
+            f"The error analysis' worst-ranked test targets, top {N_FAILURES_SHOWN} per run (first seed): the "
+            f"user's most recent history items (oldest first) and the model's top items."
+        )
         doc.table(["dataset", "run", "seed", "sequence", "target", "rank", "history (latest)", "top items"], rows)
     else:
         doc.p("No failure cases recorded.")
@@ -522,8 +648,9 @@ def _closing_sections(doc: _Doc, ctx: _Report) -> None:
     failed = _failed_cells(ctx.cells)
     if failed:
         doc.h(2, "Failed or unfinished cells")
-        doc.table(["cell", "status", "error"], [[c.get("key"), c.get("status"), (c.get("error") or "")[:300]]
-                                                for c in failed])
+        doc.table(
+            ["cell", "status", "error"], [[c.get("key"), c.get("status"), (c.get("error") or "")[:300]] for c in failed]
+        )
     doc.h(2, "Protocol")
     doc.items(_protocol_lines(ctx.cells, ctx.grid))
     machines = {json.dumps(c.get("machine"), sort_keys=True) for c in ctx.cells if c.get("machine")}
@@ -536,8 +663,9 @@ RESULTS_START = "<!-- tfseqrec-benchmark-results:start -->"
 RESULTS_END = "<!-- tfseqrec-benchmark-results:end -->"
 
 
-def results_section(groups: dict, accuracy: dict, metric, cells: list[dict], grid: dict, report_path: Path,
-                    readme: Path) -> str:
+def results_section(
+    groups: dict, accuracy: dict, metric, cells: list[dict], grid: dict, report_path: Path, readme: Path
+) -> str:
     """Markdown for a README: per dataset, every run's test ``metric`` (a name, or ``{dataset: name}``; mean ±
     std over seeds, 95% CI over users), then the protocol; generated, never typed by hand."""
     metrics = metric
@@ -546,20 +674,31 @@ def results_section(groups: dict, accuracy: dict, metric, cells: list[dict], gri
         link = os.path.relpath(report_path, readme.resolve().parent)
     except ValueError:  # another drive
         link = str(report_path)
-    doc.p(f"_Generated by `tfseqrec benchmark` from {len(cells)} cells of grid "
-          f"`{grid.get('name') or report_path.parent.name}` (full report: [{link}]({link})); do not edit by hand._")
+    doc.p(
+        f"_Generated by `tfseqrec benchmark` from {len(cells)} cells of grid "
+        f"`{grid.get('name') or report_path.parent.name}` (full report: [{link}]({link})); do not edit by hand._"
+    )
     for dataset, dataset_groups in groups.items():
         metric = metrics[dataset] if isinstance(metrics, dict) else metrics
         rows = []
         for g in dataset_groups:
             mean, ci = accuracy.get((dataset, g.run), (None, None))
-            rows.append([g.run, g.cells[0].get("model", ""), mean_std(g.values(("metrics", metric))), _ci_text(ci),
-                         mean_std(g.values(("metrics", "HR@10"))), len(g.cells),
-                         _num(_mean(g.values(("timings", "seconds_per_epoch"))), 2)])
+            rows.append(
+                [
+                    g.run,
+                    g.cells[0].get("model", ""),
+                    mean_std(g.values(("metrics", metric))),
+                    _ci_text(ci),
+                    mean_std(g.values(("metrics", "HR@10"))),
+                    len(g.cells),
+                    _num(_mean(g.values(("timings", "seconds_per_epoch"))), 2),
+                ]
+            )
         rows.sort(key=lambda r: r[2], reverse=True)
         doc.p(f"**{dataset}**")
-        doc.table(["run", "model", f"{metric} mean ± std", "95% CI (users)", "HR@10 mean ± std", "seeds", "s/epoch"],
-                  rows)
+        doc.table(
+            ["run", "model", f"{metric} mean ± std", "95% CI (users)", "HR@10 mean ± std", "seeds", "s/epoch"], rows
+        )
     doc.p("Protocol:")
     doc.items(_protocol_lines(cells, grid))
     return doc.markdown().strip() + "\n"
@@ -577,8 +716,10 @@ def update_readme(path, section: str, start: str = RESULTS_START, end: str = RES
     starts = [i for i, line in enumerate(lines) if line.strip() == start]
     ends = [i for i, line in enumerate(lines) if line.strip() == end]
     if not starts or not ends or ends[0] < starts[0]:
-        raise ValueError(f"{path}: no results block; add the lines {start!r} and {end!r} "
-                         "(in this order, each on a line of its own) where the generated results should go")
+        raise ValueError(
+            f"{path}: no results block; add the lines {start!r} and {end!r} "
+            "(in this order, each on a line of its own) where the generated results should go"
+        )
     first, last = starts[0], ends[0]
     path.write_text("".join(lines[: first + 1]) + section + "".join(lines[last:]), encoding="utf-8")
 
@@ -602,8 +743,9 @@ def _int(x: Optional[float]) -> str:
 def _epochs(g: Group) -> str:
     if g.is_baseline:
         return "baseline"
-    return ", ".join(_chain_epochs(c) if c.get("cumulative") else f"{c.get('best_epoch')}/{c.get('epochs_run')}"
-                     for c in g.cells)
+    return ", ".join(
+        _chain_epochs(c) if c.get("cumulative") else f"{c.get('best_epoch')}/{c.get('epochs_run')}" for c in g.cells
+    )
 
 
 def _chain_epochs(cell: dict) -> str:
@@ -663,8 +805,7 @@ def _group_ci(g: Group, metric: str, per_user: _PerUser, stats, num_resamples: i
 _PROTOCOL_KEYS = ("split", "ranking", "ties", "filter_seen", "targets", "dataset_protocol")
 
 
-def _compare_groups(a: Group, b: Group, metric: str, per_user: _PerUser, stats,
-                    num_resamples: int) -> Optional[tuple]:
+def _compare_groups(a: Group, b: Group, metric: str, per_user: _PerUser, stats, num_resamples: int) -> Optional[tuple]:
     """``(seed, Comparison, note)`` of A − B on the smallest seed both finished, over the rows both have."""
     seeds = sorted({c["seed"] for c in a.cells} & {c["seed"] for c in b.cells})
     if not seeds:
@@ -691,13 +832,14 @@ def _compare_groups(a: Group, b: Group, metric: str, per_user: _PerUser, stats,
 def _pairs_of(dataset_groups: list[Group], pairs: list[tuple]) -> list[tuple[Group, Group]]:
     """The ``(A, B)`` groups to compare: the named pairs both of whose runs finished, else every pair."""
     if not pairs:
-        return [(a, b) for i, a in enumerate(dataset_groups) for b in dataset_groups[i + 1:]]
+        return [(a, b) for i, a in enumerate(dataset_groups) for b in dataset_groups[i + 1 :]]
     by_run = {g.run: g for g in dataset_groups}
     return [(by_run[a], by_run[b]) for a, b in pairs if a in by_run and b in by_run]
 
 
-def _comparisons(groups: dict, metrics: dict, per_user: _PerUser, stats, num_resamples: int,
-                 pairs: Optional[list[tuple]] = None) -> list[tuple]:
+def _comparisons(
+    groups: dict, metrics: dict, per_user: _PerUser, stats, num_resamples: int, pairs: Optional[list[tuple]] = None
+) -> list[tuple]:
     """``[(dataset, seed, Comparison, note)]`` with Holm-adjusted p-values over the whole report."""
     if stats is None:
         return []
@@ -709,8 +851,11 @@ def _comparisons(groups: dict, metrics: dict, per_user: _PerUser, stats, num_res
                 found.append((dataset, *compared))
     if not found:
         return []
-    testable = [i for i, (_, _, c, _) in enumerate(found)
-                if isinstance(c.wilcoxon.pvalue, float) and math.isfinite(c.wilcoxon.pvalue)]
+    testable = [
+        i
+        for i, (_, _, c, _) in enumerate(found)
+        if isinstance(c.wilcoxon.pvalue, float) and math.isfinite(c.wilcoxon.pvalue)
+    ]
     adjusted = dict(zip(testable, stats.compare_all([found[i][2] for i in testable]))) if testable else {}
     return [(d, s, adjusted.get(i, c), n) for i, (d, s, c, n) in enumerate(found)]
 
@@ -736,8 +881,9 @@ def _headline_text(metrics: dict, groups: dict) -> str:
     return ", ".join(f"**{metrics[d]}** ({d})" for d in groups)
 
 
-def _targets_section(doc: _Doc, groups: dict, grid: dict, metrics: dict, per_user: _PerUser, stats,
-                     num_resamples: int) -> None:
+def _targets_section(
+    doc: _Doc, groups: dict, grid: dict, metrics: dict, per_user: _PerUser, stats, num_resamples: int
+) -> None:
     """Published figures and targets of the runs that have them, with a met / not met column."""
     specs = {r["name"]: r for r in grid.get("runs", []) if r.get("published") or r.get("target") or r.get("above")}
     tables = []
@@ -745,23 +891,39 @@ def _targets_section(doc: _Doc, groups: dict, grid: dict, metrics: dict, per_use
         shown = [g for g in dataset_groups if g.run in specs]
         if not shown:
             continue
-        names = list(dict.fromkeys([metrics[dataset], *[m for g in shown for key in ("published", "target")
-                                                         for m in specs[g.run].get(key) or {}]]))
+        names = list(
+            dict.fromkeys(
+                [
+                    metrics[dataset],
+                    *[m for g in shown for key in ("published", "target") for m in specs[g.run].get(key) or {}],
+                ]
+            )
+        )
         rows = []
         for g in shown:
             spec = specs[g.run]
             means = {m: _mean(g.values(("metrics", m))) for m in names}
             met = _met(g, spec, means, dataset_groups, metrics[dataset], per_user, stats, num_resamples)
-            rows.append([g.run, len(g.cells), *[_num(means[m]) for m in names],
-                         _figures_text(spec.get("published")), _target_text(spec), met])
+            rows.append(
+                [
+                    g.run,
+                    len(g.cells),
+                    *[_num(means[m]) for m in names],
+                    _figures_text(spec.get("published")),
+                    _target_text(spec),
+                    met,
+                ]
+            )
         tables.append((dataset, ["run", "seeds", *[f"{m} mean" for m in names], "published", "target", "met"], rows))
     if not tables:
         return
     doc.h(2, "Published figures and targets")
-    doc.p("Test metrics as means over seeds next to the published figures and the grid's targets. **met**: yes "
-          "when every target metric's mean reaches its bar and, for a run that must be above another one, its "
-          "mean headline metric is higher than that run's with a paired Wilcoxon signed-rank p < 0.05 (the "
-          "smallest shared seed, the users both have); n/a: no target.")
+    doc.p(
+        "Test metrics as means over seeds next to the published figures and the grid's targets. **met**: yes "
+        "when every target metric's mean reaches its bar and, for a run that must be above another one, its "
+        "mean headline metric is higher than that run's with a paired Wilcoxon signed-rank p < 0.05 (the "
+        "smallest shared seed, the users both have); n/a: no target."
+    )
     for dataset, header, rows in tables:
         doc.h(3, dataset)
         doc.table(header, rows)
@@ -776,8 +938,16 @@ def _target_text(spec: dict) -> str:
     return ", ".join(bars + ([f"above {spec['above']}"] if spec.get("above") else []))
 
 
-def _met(g: Group, spec: dict, means: dict, dataset_groups: list[Group], metric: str, per_user: _PerUser, stats,
-         num_resamples: int) -> str:
+def _met(
+    g: Group,
+    spec: dict,
+    means: dict,
+    dataset_groups: list[Group],
+    metric: str,
+    per_user: _PerUser,
+    stats,
+    num_resamples: int,
+) -> str:
     """``yes`` / ``no: why`` / ``n/a``: the run's means against its bars, then against its ``above`` run."""
     target, above = spec.get("target") or {}, spec.get("above")
     if not target and not above:
@@ -809,26 +979,38 @@ def _best_runs(groups: dict, metrics: dict, per_user: _PerUser, stats, num_resam
     lines = []
     for dataset, dataset_groups in groups.items():
         metric = metrics[dataset]
-        ranked = sorted(((_mean(g.values(("metrics", metric))), g) for g in dataset_groups if not g.is_baseline
-                         and g.values(("metrics", metric))), key=lambda pair: pair[0], reverse=True)
+        ranked = sorted(
+            (
+                (_mean(g.values(("metrics", metric))), g)
+                for g in dataset_groups
+                if not g.is_baseline and g.values(("metrics", metric))
+            ),
+            key=lambda pair: pair[0],
+            reverse=True,
+        )
         if len(ranked) < 2:
             continue
         (b, best), (r, second) = ranked[:2]
         relative = f", {(b / r - 1) * 100:+.1f}%" if r > 0 else ""
-        text = (f"**{dataset}**: `{best.run}` {metric} {b:.4f} against {r:.4f} for the runner-up `{second.run}` "
-                f"({b - r:+.4f}{relative})")
+        text = (
+            f"**{dataset}**: `{best.run}` {metric} {b:.4f} against {r:.4f} for the runner-up `{second.run}` "
+            f"({b - r:+.4f}{relative})"
+        )
         for name in (metric, _extra_metrics(metric)[0]):
             paired = _seed_mean_comparison(best, second, name, per_user, stats, num_resamples)
             if paired is not None:
                 n, c = paired
-                text += (f"; {name} paired over {n:,} rows: {c.mean_diff:+.4f} {_ci_text(c.diff_ci, signed=True)}, "
-                         f"t-test p {_pvalue(c.ttest.pvalue)}, Wilcoxon p {_pvalue(c.wilcoxon.pvalue)}")
+                text += (
+                    f"; {name} paired over {n:,} rows: {c.mean_diff:+.4f} {_ci_text(c.diff_ci, signed=True)}, "
+                    f"t-test p {_pvalue(c.ttest.pvalue)}, Wilcoxon p {_pvalue(c.wilcoxon.pvalue)}"
+                )
         lines.append(text + ".")
     return lines
 
 
-def _seed_mean_comparison(a: Group, b: Group, metric: str, per_user: _PerUser, stats,
-                          num_resamples: int) -> Optional[tuple]:
+def _seed_mean_comparison(
+    a: Group, b: Group, metric: str, per_user: _PerUser, stats, num_resamples: int
+) -> Optional[tuple]:
     """``(rows, Comparison)`` of A − B over the rows both have, each row averaged over the run's seeds."""
     if stats is None:
         return None
@@ -864,8 +1046,10 @@ def _segment_table(dataset_groups: list[Group], metric: str):
                     values.setdefault((g.run, key), []).append(float(value))
     if not runs:
         return None
-    rows = [[dim, seg, counts[(dim, seg)], *[_num(_mean(values.get((r, (dim, seg)), []))) for r in runs]]
-            for dim, seg in seen]
+    rows = [
+        [dim, seg, counts[(dim, seg)], *[_num(_mean(values.get((r, (dim, seg)), []))) for r in runs]]
+        for dim, seg in seen
+    ]
     return ["dimension", "segment", "count", *[f"{r} {metric}" for r in runs]], rows
 
 
@@ -877,9 +1061,15 @@ def _protocol_lines(cells: list[dict], grid: dict) -> list[str]:
     for dataset in sorted({c["dataset"] for c in finished}):
         protos = [c for c in finished if c["dataset"] == dataset]
         keys = sorted({k for c in protos for k in c["protocol"]})
-        common = {k: protos[0]["protocol"].get(k) for k in keys
-                  if all(json.dumps(c["protocol"].get(k), sort_keys=True)
-                         == json.dumps(protos[0]["protocol"].get(k), sort_keys=True) for c in protos)}
+        common = {
+            k: protos[0]["protocol"].get(k)
+            for k in keys
+            if all(
+                json.dumps(c["protocol"].get(k), sort_keys=True)
+                == json.dumps(protos[0]["protocol"].get(k), sort_keys=True)
+                for c in protos
+            )
+        }
         parts = [f"{k}: {_short(v)}" for k, v in common.items() if k != "dataset_protocol"]
         lines.append(f"**{dataset}**: " + "; ".join(parts) + ".")
         if "dataset_protocol" in common:
@@ -891,11 +1081,19 @@ def _protocol_lines(cells: list[dict], grid: dict) -> list[str]:
         configs = sorted({f"{c['run']}: {c.get('config_file')}" for c in protos if c.get("config_file")})
         if configs:
             lines.append(f"**{dataset}** configs: " + "; ".join(f"`{x}`" for x in configs) + ".")
-        chains = sorted({f"`{c['run']}` from `{c['initialised_from']['run']}`" for c in protos
-                         if (c.get("initialised_from") or {}).get("run")})
+        chains = sorted(
+            {
+                f"`{c['run']}` from `{c['initialised_from']['run']}`"
+                for c in protos
+                if (c.get("initialised_from") or {}).get("run")
+            }
+        )
         if chains:
-            lines.append(f"**{dataset}** continuations (best weights of the same seed's cell, fresh optimizer): "
-                         + "; ".join(chains) + ".")
+            lines.append(
+                f"**{dataset}** continuations (best weights of the same seed's cell, fresh optimizer): "
+                + "; ".join(chains)
+                + "."
+            )
     if not lines:
         lines.append("No finished cells.")
     lines = [_under_root(line, grid) for line in lines]
@@ -932,8 +1130,15 @@ def _serving_rows(source) -> list[list]:
                     label = " / ".join(trail)
                     if "clients" in node:
                         label += f" ({node.get('model', '')}, {node['clients']} clients)"
-                    rows.append([file.name, label, _num(node.get("p50_ms"), 2), _num(node.get("p99_ms"), 2),
-                                 _int(node.get("rps", node.get("batch_qps")))])
+                    rows.append(
+                        [
+                            file.name,
+                            label,
+                            _num(node.get("p50_ms"), 2),
+                            _num(node.get("p99_ms"), 2),
+                            _int(node.get("rps", node.get("batch_qps"))),
+                        ]
+                    )
                     return
                 for key, value in node.items():
                     if key not in ("curve", "builds", "argv", "machine", "args"):
@@ -949,6 +1154,7 @@ def _serving_rows(source) -> list[list]:
 # ------------------------------------------------------------------------------------------------ plots
 def _colors(names: list[str]) -> dict:
     from matplotlib import colormaps
+
     palette = colormaps["tab10"].colors + colormaps["Dark2"].colors
     unique = list(dict.fromkeys(names))
     return {name: palette[i % len(palette)] for i, name in enumerate(unique)}
@@ -956,8 +1162,10 @@ def _colors(names: list[str]) -> dict:
 
 def _figure(width: float, height: float):
     import matplotlib
+
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
+
     return Figure(figsize=(width, height), layout="constrained")
 
 
@@ -967,8 +1175,10 @@ def _save(fig, path: Path) -> str:
 
 
 def _plot_accuracy(groups: dict, accuracy: dict, metrics: dict, colors: dict, path: Path) -> Optional[str]:
-    fig = _figure(min(len(groups), 3) * max(4.0, 1.2 + 0.9 * max(len(g) for g in groups.values())),
-                  3.8 * math.ceil(len(groups) / 3))
+    fig = _figure(
+        min(len(groups), 3) * max(4.0, 1.2 + 0.9 * max(len(g) for g in groups.values())),
+        3.8 * math.ceil(len(groups) / 3),
+    )
     axes = fig.subplots(math.ceil(len(groups) / 3), min(len(groups), 3), squeeze=False).ravel()
     for ax, (dataset, dataset_groups) in zip(axes, groups.items()):
         names = [g.run for g in dataset_groups]
@@ -977,13 +1187,12 @@ def _plot_accuracy(groups: dict, accuracy: dict, metrics: dict, colors: dict, pa
         for n, m in zip(names, means):
             ci = accuracy[(dataset, n)][1]
             errors.append([max(m - ci[0], 0.0), max(ci[1] - m, 0.0)] if ci else [0.0, 0.0])
-        ax.bar(range(len(names)), means, color=[colors[n] for n in names],
-               yerr=np.array(errors).T, capsize=4)
+        ax.bar(range(len(names)), means, color=[colors[n] for n in names], yerr=np.array(errors).T, capsize=4)
         ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
         ax.set_title(dataset)
         ax.set_ylabel(metrics[dataset])
         ax.grid(axis="y", alpha=0.3)
-    for ax in axes[len(groups):]:
+    for ax in axes[len(groups) :]:
         ax.set_visible(False)
     return _save(fig, path)
 
@@ -1001,11 +1210,23 @@ def _plot_curves(groups: dict, metrics: dict, colors: dict, path: Path) -> Optio
                 if not curve:
                     continue
                 label = g.run if i == 0 else None
-                row[0].plot([p["epoch"] for p in curve], [p["value"] for p in curve], marker=".",
-                            color=colors[g.run], label=label, alpha=0.85)
+                row[0].plot(
+                    [p["epoch"] for p in curve],
+                    [p["value"] for p in curve],
+                    marker=".",
+                    color=colors[g.run],
+                    label=label,
+                    alpha=0.85,
+                )
                 timed = [p for p in curve if p.get("elapsed_seconds") is not None]
-                row[1].plot([p["elapsed_seconds"] for p in timed], [p["value"] for p in timed], marker=".",
-                            color=colors[g.run], label=label, alpha=0.85)
+                row[1].plot(
+                    [p["elapsed_seconds"] for p in timed],
+                    [p["value"] for p in timed],
+                    marker=".",
+                    color=colors[g.run],
+                    label=label,
+                    alpha=0.85,
+                )
         row[0].set_xlabel("epoch")
         row[1].set_xlabel("training seconds (steps + validation)")
         for ax in row:
@@ -1030,25 +1251,28 @@ def _plot_accuracy_vs_time(groups: dict, metrics: dict, colors: dict, path: Path
                 for value in g.values(("metrics", metric))[:1]:
                     ax.axhline(value, color=colors[g.run], linestyle="--", label=f"{g.run} (baseline)")
                 continue
-            points = [(c["timings"]["train_seconds"], c["metrics"][metric]) for c in g.cells
-                      if isinstance((c.get("timings") or {}).get("train_seconds"), (int, float))
-                      and isinstance(c.get("metrics", {}).get(metric), (int, float))]
+            points = [
+                (c["timings"]["train_seconds"], c["metrics"][metric])
+                for c in g.cells
+                if isinstance((c.get("timings") or {}).get("train_seconds"), (int, float))
+                and isinstance(c.get("metrics", {}).get(metric), (int, float))
+            ]
             if points:
-                ax.scatter([max(p[0], 1e-3) for p in points], [p[1] for p in points], color=colors[g.run],
-                           label=g.run, s=30)
+                ax.scatter(
+                    [max(p[0], 1e-3) for p in points], [p[1] for p in points], color=colors[g.run], label=g.run, s=30
+                )
         ax.set_xscale("log")
         ax.set_xlabel("training seconds")
         ax.set_ylabel(f"test {metric}")
         ax.set_title(dataset)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    for ax in axes[len(datasets):]:
+    for ax in axes[len(datasets) :]:
         ax.set_visible(False)
     return _save(fig, path)
 
 
-def _plot_segments(dataset: str, dataset_groups: list[Group], metric: str, colors: dict,
-                   path: Path) -> Optional[str]:
+def _plot_segments(dataset: str, dataset_groups: list[Group], metric: str, colors: dict, path: Path) -> Optional[str]:
     table = _segment_table(dataset_groups, metric)
     if not table:
         return None
@@ -1056,21 +1280,24 @@ def _plot_segments(dataset: str, dataset_groups: list[Group], metric: str, color
     runs = [h[: -len(metric) - 1] for h in header[3:]]
     dims = list(dict.fromkeys(r[0] for r in rows))
     dims = [d for d in dims if d in PLOT_DIMENSIONS] or dims
-    fig = _figure(max(5.5, 1.0 + 0.9 * max(sum(r[0] == d for r in rows) for d in dims)) * min(len(dims), 2),
-                  3.8 * math.ceil(len(dims) / 2))
+    fig = _figure(
+        max(5.5, 1.0 + 0.9 * max(sum(r[0] == d for r in rows) for d in dims)) * min(len(dims), 2),
+        3.8 * math.ceil(len(dims) / 2),
+    )
     axes = fig.subplots(math.ceil(len(dims) / 2), min(len(dims), 2), squeeze=False).ravel()
     width = 0.8 / max(len(runs), 1)
     for ax, dim in zip(axes, dims):
         segs = [r for r in rows if r[0] == dim]
         for j, run in enumerate(runs):
             heights = [float(r[3 + j]) if r[3 + j] else 0.0 for r in segs]
-            ax.bar(np.arange(len(segs)) + (j - (len(runs) - 1) / 2) * width, heights, width,
-                   color=colors[run], label=run)
+            ax.bar(
+                np.arange(len(segs)) + (j - (len(runs) - 1) / 2) * width, heights, width, color=colors[run], label=run
+            )
         ax.set_xticks(range(len(segs)), [f"{r[1]}\n(n={r[2]})" for r in segs], fontsize=7)
         ax.set_title(f"{dataset}: {dim}")
         ax.set_ylabel(metric)
         ax.grid(axis="y", alpha=0.3)
         ax.legend(fontsize=7)
-    for ax in axes[len(dims):]:
+    for ax in axes[len(dims) :]:
         ax.set_visible(False)
     return _save(fig, path)

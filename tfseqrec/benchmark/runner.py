@@ -32,6 +32,7 @@ A cell whose ``cell.json`` says ``finished`` is skipped (its files are not touch
 ``resume=true``; ``tfseqrec.training.resume``); any other cell folder is deleted and the cell run again. A
 failed cell is recorded with its error and the grid goes on.
 """
+
 from __future__ import annotations
 
 import csv
@@ -60,8 +61,13 @@ class CellError(RuntimeError):
     """A cell's command failed; the message carries the end of its log."""
 
 
-def run_grid(grid: BenchmarkGrid, output_dir, only_datasets: Optional[Iterable[str]] = None,
-             only_runs: Optional[Iterable[str]] = None, progress: bool = True) -> list[dict]:
+def run_grid(
+    grid: BenchmarkGrid,
+    output_dir,
+    only_datasets: Optional[Iterable[str]] = None,
+    only_runs: Optional[Iterable[str]] = None,
+    progress: bool = True,
+) -> list[dict]:
     """Runs every cell of the grid not yet finished; returns the cells' records (``cell.json`` contents)."""
     runner = GridRunner(grid, output_dir)
     return runner.run(expand_cells(grid, only_datasets, only_runs), progress=progress)
@@ -104,8 +110,9 @@ class GridRunner:
     executors) can replace one: ``execute`` runs a ``tfseqrec`` command, ``prepare_dataset`` makes the
     data, ``analyze`` runs the error analysis, ``train_lengths`` reads the training sequence lengths."""
 
-    def __init__(self, grid: BenchmarkGrid, output_dir, python: str = sys.executable,
-                 log: Optional[Callable[[str], None]] = None):
+    def __init__(
+        self, grid: BenchmarkGrid, output_dir, python: str = sys.executable, log: Optional[Callable[[str], None]] = None
+    ):
         self.grid = grid
         self.output_dir = Path(output_dir).resolve()
         self.python = python
@@ -115,11 +122,11 @@ class GridRunner:
     # ------------------------------------------------------------------------------------------ the loop
     def run(self, cells: list[Cell], progress: bool = True) -> list[dict]:
         from tqdm.auto import tqdm
+
         self.output_dir.mkdir(parents=True, exist_ok=True)
         write_json(self.output_dir / GRID_FILE, {"grid": self.grid.to_dict(), "written": now()})
         records = []
-        bar = tqdm(cells, desc=f"benchmark {self.grid.name}", unit="cell", disable=not progress,
-                   dynamic_ncols=True)
+        bar = tqdm(cells, desc=f"benchmark {self.grid.name}", unit="cell", disable=not progress, dynamic_ncols=True)
         self._bar = bar
         counts = {"finished": 0, "skipped": 0, "failed": 0}
         for cell in bar:
@@ -133,18 +140,25 @@ class GridRunner:
             record = self.run_cell(cell)
             counts[record["status"]] += 1
             if record["status"] == "failed":
-                self.log(f"{cell.key}: FAILED: {record['error'].splitlines()[0] if record['error'] else ''} "
-                         f"(see {cell.directory(self.output_dir) / CELL_FILE})")
+                self.log(
+                    f"{cell.key}: FAILED: {record['error'].splitlines()[0] if record['error'] else ''} "
+                    f"(see {cell.directory(self.output_dir) / CELL_FILE})"
+                )
             else:
                 name = self.grid.metric_for(cell.dataset)
                 metric = record["metrics"].get(name)
-                self.log(f"{cell.key}: {name} {metric:.4f} in {record['timings']['wall_seconds']:.0f} s"
-                         if isinstance(metric, (int, float)) else f"{cell.key}: finished")
+                self.log(
+                    f"{cell.key}: {name} {metric:.4f} in {record['timings']['wall_seconds']:.0f} s"
+                    if isinstance(metric, (int, float))
+                    else f"{cell.key}: finished"
+                )
             records.append(record)
         bar.close()
         self._bar = None
-        self.log(f"{len(cells)} cells: {counts['finished']} run, {counts['skipped']} already finished (skipped), "
-                 f"{counts['failed']} failed")
+        self.log(
+            f"{len(cells)} cells: {counts['finished']} run, {counts['skipped']} already finished (skipped), "
+            f"{counts['failed']} failed"
+        )
         return records
 
     def log(self, message: str) -> None:
@@ -163,8 +177,10 @@ class GridRunner:
         except Exception:  # noqa: BLE001 (a warning only)
             return
         if existing.get("arguments") != wanted:
-            self.log(f"{cell.key}: finished with other arguments than the grid now gives; kept (delete "
-                     f"{cell.directory(self.output_dir)} to run it again)")
+            self.log(
+                f"{cell.key}: finished with other arguments than the grid now gives; kept (delete "
+                f"{cell.directory(self.output_dir)} to run it again)"
+            )
 
     # ------------------------------------------------------------------------------------------ one cell
     def _resumable(self, cell: Cell, directory: Path) -> bool:
@@ -185,9 +201,19 @@ class GridRunner:
             shutil.rmtree(directory)
         directory.mkdir(parents=True, exist_ok=True)
         started = time.time()
-        record = {"schema": SCHEMA_VERSION, "status": "running", "key": cell.key, "grid": self.grid.name,
-                  "dataset": cell.dataset.name, "run": cell.run.name, "seed": cell.seed, "kind": cell.run.kind,
-                  "metric": self.grid.metric_for(cell.dataset), "started": now(), "error": None}
+        record = {
+            "schema": SCHEMA_VERSION,
+            "status": "running",
+            "key": cell.key,
+            "grid": self.grid.name,
+            "dataset": cell.dataset.name,
+            "run": cell.run.name,
+            "seed": cell.seed,
+            "kind": cell.run.kind,
+            "metric": self.grid.metric_for(cell.dataset),
+            "started": now(),
+            "error": None,
+        }
         write_json(directory / CELL_FILE, record)
         try:
             data_dir = self.data_dir(cell.dataset)
@@ -213,14 +239,31 @@ class GridRunner:
         grid, dataset, run = self.grid, cell.dataset, cell.run
         filter_seen = dataset.filter_seen if dataset.filter_seen is not None else grid.filter_seen
         if run.baseline:
-            args = ["evaluate", "--data-dir", data_dir, "--baseline", run.baseline,
-                    "--output-dir", str(directory / "test"), "--ks", *map(str, grid.ks)]
+            args = [
+                "evaluate",
+                "--data-dir",
+                data_dir,
+                "--baseline",
+                run.baseline,
+                "--output-dir",
+                str(directory / "test"),
+                "--ks",
+                *map(str, grid.ks),
+            ]
             return args + (["--keep-seen"] if filter_seen is False else [])
         args = ["train"]
         if cell.config_path:
             args += ["--config", cell.config_path]
-        args += ["--data-dir", data_dir, "--output-dir", str(directory), "verbose=2",
-                 *grid.overrides, *dataset.overrides, *run.overrides]
+        args += [
+            "--data-dir",
+            data_dir,
+            "--output-dir",
+            str(directory),
+            "verbose=2",
+            *grid.overrides,
+            *dataset.overrides,
+            *run.overrides,
+        ]
         parent = self.parent_cell(cell)
         if parent is not None:
             args.append(f"init_from={parent.directory(self.output_dir)}")
@@ -245,8 +288,9 @@ class GridRunner:
         with open(log_path, "a" if append else "w", encoding="utf-8") as log:
             log.write("$ " + " ".join([self.python, "-m", "tfseqrec.cli", *args]) + "\n")
             log.flush()
-            code = subprocess.run([self.python, "-m", "tfseqrec.cli", *args], stdout=log, stderr=subprocess.STDOUT,
-                                  env=env).returncode
+            code = subprocess.run(
+                [self.python, "-m", "tfseqrec.cli", *args], stdout=log, stderr=subprocess.STDOUT, env=env
+            ).returncode
         if code != 0:
             tail = "\n".join(Path(log_path).read_text(encoding="utf-8", errors="replace").splitlines()[-15:])
             raise CellError(f"`tfseqrec {args[0]}` exited with status {code}; end of {log_path}:\n{tail}")
@@ -256,8 +300,10 @@ class GridRunner:
         if parent is not None:
             status = (read_cell(parent.directory(self.output_dir)) or {}).get("status", "not run")
             if status != "finished":
-                raise CellError(f"init_from {parent.key}: that cell is {status}, not finished, so there are no "
-                                f"weights to start from; run {parent.run.name!r} on {parent.dataset.name} first")
+                raise CellError(
+                    f"init_from {parent.key}: that cell is {status}, not finished, so there are no "
+                    f"weights to start from; run {parent.run.name!r} on {parent.dataset.name} first"
+                )
         # resume=true: a cell cut short goes on from its last epoch (kept by run_cell); else a fresh run
         self.execute([*record["arguments"], "resume=true"], directory / "train.log", append=True)
         run = json.loads((directory / "run.json").read_text(encoding="utf-8"))
@@ -271,22 +317,35 @@ class GridRunner:
         curve = validation_curve(run.get("validation_history", []), history, self.grid.metric_for(cell.dataset))
         best = next((p for p in curve if p["epoch"] == run.get("best_epoch")), None)
         metrics = run["test_metrics"]
-        record.update({
-            "model": run.get("model"), "model_config": run.get("model_config"), "config": run.get("config"),
-            "config_file": cell.config_path, "protocol": run.get("protocol"), "test_split": split,
-            "metrics": metrics, "metrics_file": f"{split}/metrics.json", "per_user_file": f"{split}/per_user.npz",
-            "validation_curve": curve, "best_epoch": run.get("best_epoch"), "epochs_run": run.get("epochs_run"),
-            "stopped_by": run.get("stopped_by"), "num_items": run.get("num_items"),
-            "train_records": run.get("train_records"),
-            "initialised_from": _chain_start(run.get("initialised_from"), parent),
-            "cumulative": run.get("cumulative"),
-            "peak_memory_mib": run.get("peak_memory_mib"), "model_size_bytes": model_size_bytes(directory),
-            "machine": run.get("machine"),
-        })
+        record.update(
+            {
+                "model": run.get("model"),
+                "model_config": run.get("model_config"),
+                "config": run.get("config"),
+                "config_file": cell.config_path,
+                "protocol": run.get("protocol"),
+                "test_split": split,
+                "metrics": metrics,
+                "metrics_file": f"{split}/metrics.json",
+                "per_user_file": f"{split}/per_user.npz",
+                "validation_curve": curve,
+                "best_epoch": run.get("best_epoch"),
+                "epochs_run": run.get("epochs_run"),
+                "stopped_by": run.get("stopped_by"),
+                "num_items": run.get("num_items"),
+                "train_records": run.get("train_records"),
+                "initialised_from": _chain_start(run.get("initialised_from"), parent),
+                "cumulative": run.get("cumulative"),
+                "peak_memory_mib": run.get("peak_memory_mib"),
+                "model_size_bytes": model_size_bytes(directory),
+                "machine": run.get("machine"),
+            }
+        )
         record["timings"] = {
             "seconds_per_epoch": seconds_per_epoch,
             "epoch_seconds": [row.get("epoch_seconds") for row in history],
-            "train_seconds": run.get("train_seconds"), "eval_seconds": run.get("eval_seconds"),
+            "train_seconds": run.get("train_seconds"),
+            "eval_seconds": run.get("eval_seconds"),
             "total_seconds": run.get("total_seconds"),
             "train_targets_per_epoch": targets,
             "targets_per_second": targets / seconds_per_epoch if targets and seconds_per_epoch else None,
@@ -298,16 +357,35 @@ class GridRunner:
         self.execute(record["arguments"], directory / "evaluate.log")
         payload = json.loads((directory / "test" / "metrics.json").read_text(encoding="utf-8"))
         metrics = payload["summary"]
-        record.update({
-            "model": cell.run.baseline, "model_config": {}, "config": payload.get("config", {}),
-            "config_file": None, "protocol": payload.get("protocol"), "test_split": payload.get("protocol", {}).get(
-                "split", "test"), "metrics": metrics, "metrics_file": "test/metrics.json",
-            "per_user_file": "test/per_user.npz", "validation_curve": [], "best_epoch": None, "epochs_run": 0,
-            "stopped_by": None, "peak_memory_mib": None, "model_size_bytes": None, "machine": describe_machine(),
-        })
-        record["timings"] = {"seconds_per_epoch": None, "train_seconds": 0.0, "eval_seconds": metrics.get("seconds"),
-                             "train_targets_per_epoch": None, "targets_per_second": None,
-                             "time_to_best_seconds": None, "inference_users_per_second": _rows_per_second(metrics)}
+        record.update(
+            {
+                "model": cell.run.baseline,
+                "model_config": {},
+                "config": payload.get("config", {}),
+                "config_file": None,
+                "protocol": payload.get("protocol"),
+                "test_split": payload.get("protocol", {}).get("split", "test"),
+                "metrics": metrics,
+                "metrics_file": "test/metrics.json",
+                "per_user_file": "test/per_user.npz",
+                "validation_curve": [],
+                "best_epoch": None,
+                "epochs_run": 0,
+                "stopped_by": None,
+                "peak_memory_mib": None,
+                "model_size_bytes": None,
+                "machine": describe_machine(),
+            }
+        )
+        record["timings"] = {
+            "seconds_per_epoch": None,
+            "train_seconds": 0.0,
+            "eval_seconds": metrics.get("seconds"),
+            "train_targets_per_epoch": None,
+            "targets_per_second": None,
+            "time_to_best_seconds": None,
+            "inference_users_per_second": _rows_per_second(metrics),
+        }
 
     # ------------------------------------------------------------------------------------------ data
     def data_path(self, dataset: DatasetSpec) -> str:
@@ -336,13 +414,15 @@ class GridRunner:
         inputs = []
         if dataset.synthetic is not None:
             from tfseqrec import synthetic
+
             log_path = out.parent / f"{dataset.name}.csv"
             log_path.parent.mkdir(parents=True, exist_ok=True)
             synthetic.write_csv(synthetic.SyntheticConfig(**dataset.synthetic), str(log_path))
             inputs.append(str(log_path))
         else:
-            missing = [p for p in dataset.preprocess["input"] if "://" not in p and "*" not in p
-                       and not os.path.exists(p)]
+            missing = [
+                p for p in dataset.preprocess["input"] if "://" not in p and "*" not in p and not os.path.exists(p)
+            ]
             if missing:
                 raise FileNotFoundError(f"input {missing[0]} does not exist")
         flags = dataset.preprocess_args(inputs)  # a synthetic log is the input; else preprocess["input"]
@@ -372,15 +452,19 @@ class GridRunner:
             return {"status": "unavailable", "error": f"tfseqrec.evaluation.analysis: {e}"}
         try:
             from tfseqrec.evaluation.results import EvaluationResult
+
             result = EvaluationResult.load(str(directory / Path(record["metrics_file"]).parent))
             from tfseqrec.evaluation.analysis import DEFAULT_METRICS
+
             metrics = tuple(dict.fromkeys([self.grid.metric_for(cell.dataset), *DEFAULT_METRICS]))
-            analysis = analyze(result, data_dir, split=record.get("test_split"), n_failures=N_FAILURES,
-                               metrics=metrics)
+            analysis = analyze(result, data_dir, split=record.get("test_split"), n_failures=N_FAILURES, metrics=metrics)
             analysis.write(str(directory / "analysis"))
-            return {"status": "done", "directory": "analysis",
-                    "segments": [_plain(s) for s in analysis.segments],
-                    "failures": [_plain(f) for f in list(analysis.failures)[:10]]}
+            return {
+                "status": "done",
+                "directory": "analysis",
+                "segments": [_plain(s) for s in analysis.segments],
+                "failures": [_plain(f) for f in list(analysis.failures)[:10]],
+            }
         except Exception as e:  # noqa: BLE001
             return {"status": "failed", "error": f"{type(e).__name__}: {e}"}
 
@@ -390,6 +474,7 @@ def preprocess_in_process(flags: list[str], output_dir: str, beam_args: Iterable
     """``tfseqrec preprocess FLAGS --output-dir OUT --overwrite`` in this process (Beam options as given)."""
     from beam_pipelines import preprocess
     from beam_pipelines.options import check_stats, config_from_flags
+
     stats = preprocess.run(config_from_flags([*flags, "--output-dir", output_dir]), list(beam_args), overwrite=True)
     if stats and check_stats(stats) != 0:
         raise CellError(f"preprocessing into {output_dir} failed its checks (see its stats.json)")
@@ -400,6 +485,7 @@ def read_train_lengths(data_dir: str) -> dict:
     import numpy as np
 
     from tfseqrec.data import SequenceBatchConfig, make_dataset
+
     counts: dict[int, int] = {}
     for batch in make_dataset(data_dir, "train", SequenceBatchConfig(batch_size=4096, padding="ragged")):
         values, freq = np.unique(batch["lengths"].numpy(), return_counts=True)
@@ -459,8 +545,11 @@ def validation_curve(validation_history: list[dict], history: list[dict], metric
         epoch = int(point["epoch"])
         validation_seconds += float(point.get("seconds") or 0.0)
         steps = [epoch_seconds.get(e) for e in range(1, epoch + 1)]
-        elapsed = (sum(s for s in steps if isinstance(s, float)) + validation_seconds
-                   if all(isinstance(s, float) for s in steps) else None)
+        elapsed = (
+            sum(s for s in steps if isinstance(s, float)) + validation_seconds
+            if all(isinstance(s, float) for s in steps)
+            else None
+        )
         curve.append({"epoch": epoch, "value": point.get(metric), "elapsed_seconds": elapsed})
     return curve
 
@@ -476,8 +565,10 @@ def _chain_start(initialised_from: Optional[dict], parent: Optional[Cell]) -> Op
     if not initialised_from:
         return None
     keep = ("run_dir", "best_epoch", "epochs_run", "train_seconds", "epochs_before", "train_seconds_before")
-    return {**({"cell": parent.key, "run": parent.run.name} if parent else {}),
-            **{k: initialised_from.get(k) for k in keep}}
+    return {
+        **({"cell": parent.key, "run": parent.run.name} if parent else {}),
+        **{k: initialised_from.get(k) for k in keep},
+    }
 
 
 def _rows_per_second(metrics: dict) -> Optional[float]:

@@ -1,4 +1,5 @@
 """The ``tfseqrec`` command line: ``tfseqrec <command> --help`` explains each command and its defaults."""
+
 from __future__ import annotations
 
 import argparse
@@ -27,11 +28,17 @@ BEAM_COMMANDS = ("preprocess", "demo")
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="tfseqrec", formatter_class=Formatter,
-        description="Neural sequential recommendation on TensorFlow Recommenders.")
+        prog="tfseqrec",
+        formatter_class=Formatter,
+        description="Neural sequential recommendation on TensorFlow Recommenders.",
+    )
     parser.add_argument("--version", action="version", version=f"tfseqrec {tfseqrec.__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="show the INFO and WARNING logs of TensorFlow, Beam, absl and ScaNN (hidden by default)")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show the INFO and WARNING logs of TensorFlow, Beam, absl and ScaNN (hidden by default)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     preprocess.add_parser(sub)
     stats.add_parser(sub)
@@ -57,6 +64,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.command in BEAM_COMMANDS:
         beam_args = quiet.beam_args(beam_args, args.verbose)
     from beam_pipelines.readers import InputError
+
     with quiet.filtered_stderr(enabled=not args.verbose):
         try:
             return COMMANDS[args.command](args, beam_args)

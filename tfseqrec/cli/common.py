@@ -1,4 +1,5 @@
 """Argument helpers shared by the command modules."""
+
 from __future__ import annotations
 
 import argparse

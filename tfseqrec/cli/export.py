@@ -1,4 +1,5 @@
 """`tfseqrec export`: a trained run -> SavedModels for TF Serving (brute-force and ScaNN top-K)."""
+
 from __future__ import annotations
 
 import argparse
@@ -28,12 +29,21 @@ def run_export(args: argparse.Namespace) -> int:
     from tfseqrec.export.exporter import ExportConfig, export_run
     from tfseqrec.export.indexes import ScannConfig
     from tfseqrec.export.models_config import BRUTE_FORCE_CONFIG, MODELS_CONFIG
+
     config = ExportConfig(
-        default_k=args.k, max_k=args.max_k, exclude_seen=not args.no_exclude_seen, variants=tuple(args.variants),
+        default_k=args.k,
+        max_k=args.max_k,
+        exclude_seen=not args.no_exclude_seen,
+        variants=tuple(args.variants),
         warmup_requests=not args.no_warmup,
-        scann=ScannConfig(num_leaves=args.num_leaves, num_leaves_to_search=args.leaves_to_search,
-                          num_reordering_candidates=args.reorder, dimensions_per_block=args.dimensions_per_block,
-                          training_iterations=args.training_iterations))
+        scann=ScannConfig(
+            num_leaves=args.num_leaves,
+            num_leaves_to_search=args.leaves_to_search,
+            num_reordering_candidates=args.reorder,
+            dimensions_per_block=args.dimensions_per_block,
+            training_iterations=args.training_iterations,
+        ),
+    )
     written = export_run(args.run_dir, args.output, name=args.name, version=args.version, config=config)
     for variant, path in written.items():
         print(f"{variant}: {path}")
@@ -55,11 +65,16 @@ def _positive_int(text: str) -> int:
 
 def add_parser(sub) -> None:
     from tfseqrec.export.contract import VARIANTS
-    p = sub.add_parser("export", formatter_class=Formatter, epilog=EXPORT_EPILOG,
-                       help="export a trained run as SavedModels for TF Serving",
-                       description="Export the best checkpoint of a `tfseqrec train` run as self-contained "
-                       "SavedModels (vocabulary, popularity fallback and top-K index inside) in TF Serving's "
-                       "layout, one per top-K variant.")
+
+    p = sub.add_parser(
+        "export",
+        formatter_class=Formatter,
+        epilog=EXPORT_EPILOG,
+        help="export a trained run as SavedModels for TF Serving",
+        description="Export the best checkpoint of a `tfseqrec train` run as self-contained "
+        "SavedModels (vocabulary, popularity fallback and top-K index inside) in TF Serving's "
+        "layout, one per top-K variant.",
+    )
     p.add_argument("run_dir", metavar="RUN_DIR", help="run directory of `tfseqrec train` (its dataset must exist)")
     p.add_argument("--output", "-o", default="saved_models", help="export base directory")
     p.add_argument("--name", default=None, help="export name, served as NAME_<variant>; None: RUN_DIR's folder name")
@@ -67,15 +82,26 @@ def add_parser(sub) -> None:
     p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS), help="top-K variants")
     p.add_argument("--k", type=_positive_int, default=10, help="items returned by serving_default")
     p.add_argument("--max-k", type=_positive_int, default=1000, help="largest k of the recommend signature")
-    p.add_argument("--no-exclude-seen", action="store_true",
-                   help="serving_default keeps items of the history (recommend decides per row)")
+    p.add_argument(
+        "--no-exclude-seen",
+        action="store_true",
+        help="serving_default keeps items of the history (recommend decides per row)",
+    )
     p.add_argument("--no-warmup", action="store_true", help="do not write TF Serving warmup requests")
     g = p.add_argument_group("ScaNN index (scann variant)")
     g.add_argument("--num-leaves", type=_positive_int, default=None, help="tree partitions; None: ~sqrt(items)")
-    g.add_argument("--leaves-to-search", type=_positive_int, default=None,
-                   help="partitions searched per query; None: >= 5%% of the leaves and enough to hold 20,000 items "
-                   "(or 4x --reorder)")
-    g.add_argument("--reorder", type=_positive_int, default=250,
-                   help="approximate candidates rescored exactly (at least k + history length)")
+    g.add_argument(
+        "--leaves-to-search",
+        type=_positive_int,
+        default=None,
+        help="partitions searched per query; None: >= 5%% of the leaves and enough to hold 20,000 items "
+        "(or 4x --reorder)",
+    )
+    g.add_argument(
+        "--reorder",
+        type=_positive_int,
+        default=250,
+        help="approximate candidates rescored exactly (at least k + history length)",
+    )
     g.add_argument("--dimensions-per-block", type=_positive_int, default=2, help="asymmetric-hashing block size")
     g.add_argument("--training-iterations", type=_positive_int, default=12, help="k-means iterations of the tree")

@@ -1,4 +1,5 @@
 """`tfseqrec preprocess`: the Beam pipeline from the command line."""
+
 from __future__ import annotations
 
 import argparse
@@ -38,6 +39,7 @@ examples:
 
 def run_preprocess(args: argparse.Namespace, beam_args: Sequence[str]) -> int:
     from beam_pipelines import preprocess
+
     cfg = config_from_args(args)
     started = time.time()
     print(f"preprocessing {', '.join(cfg.inputs)} -> {cfg.output.output_dir}", file=sys.stderr)
@@ -50,8 +52,12 @@ def run_preprocess(args: argparse.Namespace, beam_args: Sequence[str]) -> int:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("preprocess", formatter_class=Formatter, epilog=PREPROCESS_EPILOG,
-                       help="raw interaction logs -> sequences as TFRecords (Apache Beam)",
-                       description="Raw interaction logs -> per-user/per-session sequences as TFRecords, with "
-                       "vocabulary, feature spec, stats.json and rejects, on any Beam runner.")
+    p = sub.add_parser(
+        "preprocess",
+        formatter_class=Formatter,
+        epilog=PREPROCESS_EPILOG,
+        help="raw interaction logs -> sequences as TFRecords (Apache Beam)",
+        description="Raw interaction logs -> per-user/per-session sequences as TFRecords, with "
+        "vocabulary, feature spec, stats.json and rejects, on any Beam runner.",
+    )
     add_preprocess_args(p)

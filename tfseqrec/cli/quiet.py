@@ -14,6 +14,7 @@ before TensorFlow or Beam is imported, hides them where each comes from; errors 
 
 Run as a script (``python quiet.py``), this module is that filter: stdin -> stdout, line by line.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -33,10 +34,11 @@ BEAM_LOG_LEVEL_FLAG = "--default_sdk_harness_log_level"
 
 # One INFO/WARNING (or DEBUG) log line of a library, in the formats that reach stderr outside Python's logging.
 LIBRARY_NOISE = re.compile(
-    rb"(?:DEBUG|INFO|WARNING):[\w.-]+:"                          # Python logging's default format (Beam workers)
-    rb"|[DIW]\d{4} [\d:.]+ +\d+ [\w./-]+:\d+\] "                 # absl / glog C++ logs (ScaNN)
-    rb"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IW] "              # TensorFlow's C++ logs
-    rb"|WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR\s*$")
+    rb"(?:DEBUG|INFO|WARNING):[\w.-]+:"  # Python logging's default format (Beam workers)
+    rb"|[DIW]\d{4} [\d:.]+ +\d+ [\w./-]+:\d+\] "  # absl / glog C++ logs (ScaNN)
+    rb"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IW] "  # TensorFlow's C++ logs
+    rb"|WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR\s*$"
+)
 
 _TF_LOG_LEVEL_AT_START = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
 
@@ -103,8 +105,9 @@ def filtered_stderr(enabled: bool = True) -> Iterator[None]:
     sys.stderr.flush()
     terminal = os.dup(2)
     try:
-        flt = subprocess.Popen([sys.executable, "-I", os.path.abspath(__file__)], stdin=subprocess.PIPE,
-                               stdout=terminal)
+        flt = subprocess.Popen(
+            [sys.executable, "-I", os.path.abspath(__file__)], stdin=subprocess.PIPE, stdout=terminal
+        )
     except OSError:  # no filter process: a noisy run is better than none
         flt = None
     if flt is None:
@@ -115,8 +118,9 @@ def filtered_stderr(enabled: bool = True) -> Iterator[None]:
     flt.stdin.close()
     python_stderr = direct = sys.stderr
     if sys.stderr is sys.__stderr__:
-        direct = sys.stderr = open(os.dup(terminal), "w", buffering=1, encoding=python_stderr.encoding,
-                                   errors=python_stderr.errors)
+        direct = sys.stderr = open(
+            os.dup(terminal), "w", buffering=1, encoding=python_stderr.encoding, errors=python_stderr.errors
+        )
     try:
         yield
     finally:

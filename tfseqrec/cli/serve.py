@@ -1,4 +1,5 @@
 """`tfseqrec serve`: serve exports over TF Serving's gRPC and REST APIs (see tfseqrec.serving)."""
+
 from __future__ import annotations
 
 import argparse
@@ -27,41 +28,70 @@ Stop with Ctrl-C or SIGTERM: in-flight requests finish (up to --grace-seconds), 
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser("serve", formatter_class=Formatter, epilog=EPILOG,
-                       help="serve exported models over TF Serving's gRPC and REST APIs",
-                       description="Serve SavedModel exports with TF Serving's gRPC and REST APIs.")
+    p = sub.add_parser(
+        "serve",
+        formatter_class=Formatter,
+        epilog=EPILOG,
+        help="serve exported models over TF Serving's gRPC and REST APIs",
+        description="Serve SavedModel exports with TF Serving's gRPC and REST APIs.",
+    )
     src = p.add_argument_group("models (give --model-config, or --model-dir with --model-name)")
     src.add_argument("--model-config", metavar="FILE", help="TF Serving models.config (text-format ModelServerConfig)")
     src.add_argument("--model-dir", metavar="DIR", help="base path of one model (holds <version>/ directories)")
     src.add_argument("--model-name", metavar="NAME", help="name of the --model-dir model in request URLs/specs")
     net = p.add_argument_group("network")
     net.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for all interfaces)")
-    net.add_argument("--grpc-port", type=int, metavar="PORT", default=8500,
-                     help="gRPC port (0 = any free port, -1 = off)")
-    net.add_argument("--rest-port", type=int, metavar="PORT", default=8501,
-                     help="REST port (0 = any free port, -1 = off)")
+    net.add_argument(
+        "--grpc-port", type=int, metavar="PORT", default=8500, help="gRPC port (0 = any free port, -1 = off)"
+    )
+    net.add_argument(
+        "--rest-port", type=int, metavar="PORT", default=8501, help="REST port (0 = any free port, -1 = off)"
+    )
     net.add_argument("--grpc-threads", type=int, metavar="N", default=32, help="gRPC handler threads")
-    net.add_argument("--max-request-bytes", type=int, metavar="N", default=16 << 20,
-                     help="largest request body (REST) or message (gRPC)")
+    net.add_argument(
+        "--max-request-bytes",
+        type=int,
+        metavar="N",
+        default=16 << 20,
+        help="largest request body (REST) or message (gRPC)",
+    )
     t = p.add_argument_group("TensorFlow threads")
-    t.add_argument("--intra-op-threads", type=int, metavar="N", default=0,
-                   help="threads one op may use (0 = TensorFlow's default, one per core)")
-    t.add_argument("--inter-op-threads", type=int, metavar="N", default=0,
-                   help="ops run at once (0 = TensorFlow's default)")
+    t.add_argument(
+        "--intra-op-threads",
+        type=int,
+        metavar="N",
+        default=0,
+        help="threads one op may use (0 = TensorFlow's default, one per core)",
+    )
+    t.add_argument(
+        "--inter-op-threads", type=int, metavar="N", default=0, help="ops run at once (0 = TensorFlow's default)"
+    )
     b = p.add_argument_group("batching and limits")
     b.add_argument("--max-batch-size", type=int, metavar="N", default=64, help="most rows merged into one model call")
-    b.add_argument("--batch-timeout-micros", type=int, metavar="N", default=500,
-                   help="how long a batch may wait for more requests under load (an idle server never waits)")
-    b.add_argument("--num-batch-threads", type=int, metavar="N", default=1,
-                   help="batches of one signature that may run at once")
+    b.add_argument(
+        "--batch-timeout-micros",
+        type=int,
+        metavar="N",
+        default=500,
+        help="how long a batch may wait for more requests under load (an idle server never waits)",
+    )
+    b.add_argument(
+        "--num-batch-threads", type=int, metavar="N", default=1, help="batches of one signature that may run at once"
+    )
     b.add_argument("--max-history", type=int, metavar="N", default=2048, help="most items per history row")
     b.add_argument("--max-k", type=int, metavar="N", default=1000, help="largest k a request may ask for")
     b.add_argument("--max-batch-rows", type=int, metavar="N", default=1024, help="most rows per request")
     v = p.add_argument_group("versions")
-    v.add_argument("--poll-seconds", type=float, metavar="S", default=2.0,
-                   help="how often to look for new versions (0 = never)")
-    v.add_argument("--grace-seconds", type=float, metavar="S", default=10.0,
-                   help="on shutdown or unload, how long in-flight requests may take to finish")
+    v.add_argument(
+        "--poll-seconds", type=float, metavar="S", default=2.0, help="how often to look for new versions (0 = never)"
+    )
+    v.add_argument(
+        "--grace-seconds",
+        type=float,
+        metavar="S",
+        default=10.0,
+        help="on shutdown or unload, how long in-flight requests may take to finish",
+    )
     return p
 
 
@@ -69,6 +99,7 @@ def build_config(args: argparse.Namespace):
     """The ServerConfig for ``args``; ValueError with a clear message on bad combinations."""
     from tfseqrec.serving.model_config import single_model
     from tfseqrec.serving.server import ServerConfig
+
     if bool(args.model_config) == bool(args.model_dir):
         raise ValueError("give either --model-config FILE or --model-dir DIR (with --model-name NAME)")
     if args.model_dir and not args.model_name:
@@ -81,18 +112,26 @@ def build_config(args: argparse.Namespace):
         host=args.host,
         grpc_port=None if args.grpc_port < 0 else args.grpc_port,
         rest_port=None if args.rest_port < 0 else args.rest_port,
-        poll_seconds=args.poll_seconds, max_batch_size=args.max_batch_size,
-        batch_timeout_micros=args.batch_timeout_micros, num_batch_threads=args.num_batch_threads,
-        max_request_bytes=args.max_request_bytes, max_history=args.max_history, max_k=args.max_k,
-        max_batch_rows=args.max_batch_rows, grpc_threads=args.grpc_threads,
-        intra_op_threads=args.intra_op_threads, inter_op_threads=args.inter_op_threads,
-        unload_grace_seconds=args.grace_seconds)
+        poll_seconds=args.poll_seconds,
+        max_batch_size=args.max_batch_size,
+        batch_timeout_micros=args.batch_timeout_micros,
+        num_batch_threads=args.num_batch_threads,
+        max_request_bytes=args.max_request_bytes,
+        max_history=args.max_history,
+        max_k=args.max_k,
+        max_batch_rows=args.max_batch_rows,
+        grpc_threads=args.grpc_threads,
+        intra_op_threads=args.intra_op_threads,
+        inter_op_threads=args.inter_op_threads,
+        unload_grace_seconds=args.grace_seconds,
+    )
 
 
 def run_serve(args: argparse.Namespace) -> int:
     import logging
 
     from tfseqrec.serving.server import Server
+
     config = build_config(args)
     logging.getLogger("tfseqrec.serving").setLevel(logging.INFO)
     if not logging.getLogger().handlers:

@@ -1,4 +1,5 @@
 """`tfseqrec stats`: read, print and plot what a preprocessing run counted."""
+
 from __future__ import annotations
 
 import argparse
@@ -18,32 +19,49 @@ def format_stats(stats: dict) -> str:
     for title, key in (("filtered", "filtered_by_rule"), ("rejected", "rejected_by_reason")):
         if rows[key]:
             lines.append(f"  {title}: " + ", ".join(f"{k} {v:,}" for k, v in sorted(rows[key].items())))
-    lines.append(f"users {stats['users']:,}   sequences {stats['sequences']:,}   items {stats['items']:,}   "
-                 f"interactions {stats['interactions']:,}")
-    lines.append("splits: " + (", ".join(f"{name} {s['records']:,} records" + (f" / {s['targets']:,} targets"
-                                                                              if s["targets"] else "")
-                                         for name, s in stats["splits"].items()) or "no records written"))
+    lines.append(
+        f"users {stats['users']:,}   sequences {stats['sequences']:,}   items {stats['items']:,}   "
+        f"interactions {stats['interactions']:,}"
+    )
+    lines.append(
+        "splits: "
+        + (
+            ", ".join(
+                f"{name} {s['records']:,} records" + (f" / {s['targets']:,} targets" if s["targets"] else "")
+                for name, s in stats["splits"].items()
+            )
+            or "no records written"
+        )
+    )
     length = stats.get("sequence_length", {})
     if length.get("sequences"):
-        lines.append(f"sequence length: min {length['min']}, median {length['median']}, mean {length['mean']}, "
-                     f"p90 {length['p90']}, max {length['max']}")
+        lines.append(
+            f"sequence length: min {length['min']}, median {length['median']}, mean {length['mean']}, "
+            f"p90 {length['p90']}, max {length['max']}"
+        )
     pop = stats.get("item_popularity", {})
     if pop.get("num_items"):
-        lines.append(f"item popularity: gini {pop['gini']:.3f}, top 10% of items get {pop['top_10pct_share']:.1%} "
-                     f"of train interactions")
+        lines.append(
+            f"item popularity: gini {pop['gini']:.3f}, top 10% of items get {pop['top_10pct_share']:.1%} "
+            f"of train interactions"
+        )
     if stats.get("kcore"):
         k = stats["kcore"]
-        lines.append(f"k-core: {'converged' if k['converged'] else 'NOT converged'} "
-                     f"after {k['rounds_removing']} removing round(s)")
+        lines.append(
+            f"k-core: {'converged' if k['converged'] else 'NOT converged'} "
+            f"after {k['rounds_removing']} removing round(s)"
+        )
     return "\n".join(lines)
 
 
 def plot_stats(stats: dict, path: str) -> None:
     """Sequence-length histogram (log-spaced bins) and item popularity by rank (log-log), as one PNG."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
+
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     exact = {int(k): v for k, v in stats["sequence_length"].get("exact", {}).items()}
     if exact:
@@ -62,8 +80,10 @@ def plot_stats(stats: dict, path: str) -> None:
         ax2.loglog(ranks, np.maximum(counts, 0.5), marker=".")
     ax2.set_xlabel("item rank")
     ax2.set_ylabel("train interactions")
-    ax2.set_title(f"{pop.get('num_items', 0):,} items, gini {pop.get('gini', 0):.2f}, "
-                  f"top 10% = {pop.get('top_10pct_share', 0):.0%} of interactions")
+    ax2.set_title(
+        f"{pop.get('num_items', 0):,} items, gini {pop.get('gini', 0):.2f}, "
+        f"top 10% = {pop.get('top_10pct_share', 0):.0%} of interactions"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -72,6 +92,7 @@ def plot_stats(stats: dict, path: str) -> None:
 def run_stats(args: argparse.Namespace) -> int:
     from tfseqrec import io_utils
     from tfseqrec.data.spec import STATS_FILENAME
+
     path = args.path if args.path.endswith(".json") else io_utils.join(args.path, STATS_FILENAME)
     if not io_utils.exists(path):
         print(f"error: {path} not found; run `tfseqrec preprocess` first", file=sys.stderr)
@@ -85,8 +106,12 @@ def run_stats(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("stats", formatter_class=Formatter, help="summarise a preprocessing output directory",
-                       description="Print the summary of stats.json (and plot it).")
+    p = sub.add_parser(
+        "stats",
+        formatter_class=Formatter,
+        help="summarise a preprocessing output directory",
+        description="Print the summary of stats.json (and plot it).",
+    )
     p.add_argument("path", help="output directory of `tfseqrec preprocess`, or a stats.json")
     p.add_argument("--json", action="store_true", help="print the whole stats.json")
     p.add_argument("--plot", default=None, help="write a PNG with the length histogram and item popularity")

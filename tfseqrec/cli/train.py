@@ -1,4 +1,5 @@
 """`tfseqrec train` and `tfseqrec evaluate`."""
+
 from __future__ import annotations
 
 import argparse
@@ -24,8 +25,17 @@ used (see tfseqrec.models.registry; installed packages can declare entry points 
 
 def run_train(args: argparse.Namespace) -> int:
     from tfseqrec.training import load_train_config, train
-    values = {k: v for k, v in (("data_dir", args.data_dir), ("model", args.model),
-                                ("output_dir", args.output_dir), ("epochs", args.epochs)) if v is not None}
+
+    values = {
+        k: v
+        for k, v in (
+            ("data_dir", args.data_dir),
+            ("model", args.model),
+            ("output_dir", args.output_dir),
+            ("epochs", args.epochs),
+        )
+        if v is not None
+    }
     if args.resume:
         values["resume"] = True
     cfg = load_train_config(args.config, args.overrides, **values)
@@ -37,16 +47,20 @@ def run_train(args: argparse.Namespace) -> int:
 def format_run(summary: dict) -> str:
     metrics = summary["test_metrics"]
     shown = ", ".join(f"{k} {metrics[k]:.4f}" for k in ("HR@10", "NDCG@10", "MRR") if k in metrics)
-    return (f"{summary['model']}: {summary['test_split']} {shown}; best epoch {summary['best_epoch']} of "
-            f"{summary['epochs_run']}, {summary['seconds_per_epoch'] or 0:.1f} s/epoch, "
-            f"train {summary['train_seconds']:.0f} s, peak memory {summary['peak_memory_mib']:.0f} MiB; "
-            f"results in {summary['config']['output_dir']}")
+    return (
+        f"{summary['model']}: {summary['test_split']} {shown}; best epoch {summary['best_epoch']} of "
+        f"{summary['epochs_run']}, {summary['seconds_per_epoch'] or 0:.1f} s/epoch, "
+        f"train {summary['train_seconds']:.0f} s, peak memory {summary['peak_memory_mib']:.0f} MiB; "
+        f"results in {summary['config']['output_dir']}"
+    )
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from tfseqrec.evaluation import EvaluationConfig, evaluate
+
     if args.run_dir:
         from tfseqrec.training.trainer import evaluate_run
+
         result = evaluate_run(args.run_dir, split=args.split, output_dir=args.output_dir)
     else:
         if not (args.data_dir and args.baseline):
@@ -56,11 +70,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
         from tfseqrec.data.spec import load_feature_spec, load_item_counts
         from tfseqrec.models.baselines import ItemTransitions, MostPopular
+
         spec = load_feature_spec(args.data_dir)
         counts = load_item_counts(spec)
         scorer = MostPopular(counts) if args.baseline == "most_popular" else ItemTransitions(spec, counts)
-        cfg = EvaluationConfig(ks=tuple(args.ks), filter_seen=not args.keep_seen, max_len=args.max_len,
-                               split=args.split)
+        cfg = EvaluationConfig(
+            ks=tuple(args.ks), filter_seen=not args.keep_seen, max_len=args.max_len, split=args.split
+        )
         result = evaluate(scorer.score_fn, spec, cfg, item_counts=np.asarray(counts))
         result.save(args.output_dir or os.path.join(args.data_dir, f"eval-{args.baseline}-{args.split}"))
     print(json.dumps(result.summary, indent=2))
@@ -68,23 +84,34 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def add_parsers(sub) -> None:
-    p = sub.add_parser("train", formatter_class=Formatter, epilog=TRAIN_EPILOG,
-                       help="train a sequential recommender with model.fit and full-ranking validation",
-                       description="Train, validate (full ranking, early stopping), restore the best weights, "
-                       "test, and write run.json, history, checkpoints and TensorBoard logs.")
+    p = sub.add_parser(
+        "train",
+        formatter_class=Formatter,
+        epilog=TRAIN_EPILOG,
+        help="train a sequential recommender with model.fit and full-ranking validation",
+        description="Train, validate (full ranking, early stopping), restore the best weights, "
+        "test, and write run.json, history, checkpoints and TensorBoard logs.",
+    )
     p.add_argument("--config", "-c", default=None, help="YAML or JSON training config")
     p.add_argument("--data-dir", default=None, help="output directory of `tfseqrec preprocess`")
     p.add_argument("--model", default=None, help="architecture name (see tfseqrec.models.available_models)")
     p.add_argument("--output-dir", default=None, help="run directory")
     p.add_argument("--epochs", type=int, default=None, help="maximum epochs")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the unfinished run in --output-dir from its last complete epoch (weights, "
-                   "optimizer, validation state; the same config), or start it if there is none; a finished run "
-                   "is not trained again (same as resume=true)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the unfinished run in --output-dir from its last complete epoch (weights, "
+        "optimizer, validation state; the same config), or start it if there is none; a finished run "
+        "is not trained again (same as resume=true)",
+    )
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides (dotted paths)")
-    p = sub.add_parser("evaluate", formatter_class=Formatter, help="full-ranking evaluation of a run or baseline",
-                       description="Rank every item for each user of a split; write metrics.json (with the "
-                       "protocol) and per-user arrays.")
+    p = sub.add_parser(
+        "evaluate",
+        formatter_class=Formatter,
+        help="full-ranking evaluation of a run or baseline",
+        description="Rank every item for each user of a split; write metrics.json (with the "
+        "protocol) and per-user arrays.",
+    )
     p.add_argument("run_dir", nargs="?", help="run directory of `tfseqrec train`")
     p.add_argument("--data-dir", default=None, help="dataset for --baseline")
     p.add_argument("--baseline", choices=("most_popular", "transitions"), default=None)

@@ -23,6 +23,7 @@ so ``floor(0.6 * 5) == 3``):
 * :func:`random_augmentation`: one of the enabled operations per row, chosen uniformly and independently
   per row (CL4SRec samples the two views' operators ``a_i, a_j`` independently from the set ``A``).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -38,12 +39,16 @@ OPERATIONS = ("crop", "mask", "reorder")
 SeedLike = Union[int, Sequence[int], tf.Tensor]
 
 
-def check_ratios(crop_eta: float, mask_gamma: float, reorder_beta: float,
-                 operations: Sequence[str] = OPERATIONS) -> None:
+def check_ratios(
+    crop_eta: float, mask_gamma: float, reorder_beta: float, operations: Sequence[str] = OPERATIONS
+) -> None:
     """Raises ``ValueError`` unless ``0 < eta <= 1``, ``0 <= gamma <= 1``, ``0 <= beta <= 1`` and
     ``operations`` is a non-empty, duplicate-free subset of :data:`OPERATIONS`."""
-    for name, value, low_open in (("crop_eta", crop_eta, True), ("mask_gamma", mask_gamma, False),
-                                  ("reorder_beta", reorder_beta, False)):
+    for name, value, low_open in (
+        ("crop_eta", crop_eta, True),
+        ("mask_gamma", mask_gamma, False),
+        ("reorder_beta", reorder_beta, False),
+    ):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"{name} must be a number, got {value!r}")
         if not ((0.0 < value) if low_open else (0.0 <= value)) or value > 1.0:
@@ -52,8 +57,9 @@ def check_ratios(crop_eta: float, mask_gamma: float, reorder_beta: float,
     operations = tuple(operations)
     unknown = [op for op in operations if op not in OPERATIONS]
     if not operations or unknown or len(set(operations)) != len(operations):
-        raise ValueError(f"augmentation operations must be a non-empty subset of {OPERATIONS} without "
-                         f"repeats, got {operations!r}")
+        raise ValueError(
+            f"augmentation operations must be a non-empty subset of {OPERATIONS} without repeats, got {operations!r}"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +71,7 @@ class AugmentationConfig:
     0.6 / 0.3 / 0.6 are those of the common CL4SRec reimplementations (the paper tunes each ratio per data
     set on a 0.1 - 0.9 grid). ``operations``: the set ``A`` to draw from.
     """
+
     mask_token_id: int
     crop_eta: float = 0.6
     mask_gamma: float = 0.3
@@ -72,10 +79,14 @@ class AugmentationConfig:
     operations: Tuple[str, ...] = OPERATIONS
 
     def __post_init__(self):
-        if isinstance(self.mask_token_id, bool) or not isinstance(self.mask_token_id, int) \
-                or self.mask_token_id == PAD_ID:
-            raise ValueError(f"mask_token_id must be an int other than the padding id {PAD_ID}, got "
-                             f"{self.mask_token_id!r}")
+        if (
+            isinstance(self.mask_token_id, bool)
+            or not isinstance(self.mask_token_id, int)
+            or self.mask_token_id == PAD_ID
+        ):
+            raise ValueError(
+                f"mask_token_id must be an int other than the padding id {PAD_ID}, got {self.mask_token_id!r}"
+            )
         object.__setattr__(self, "operations", tuple(self.operations))
         check_ratios(self.crop_eta, self.mask_gamma, self.reorder_beta, self.operations)
 
@@ -178,8 +189,9 @@ def item_reorder(ids, beta: float, seed: SeedLike) -> tf.Tensor:
     # Sort keys: a column outside the window keeps its index; every column inside gets
     # first + U[0, 1), so the window's items are permuted uniformly among the window's columns.
     noise = tf.random.stateless_uniform(tf.shape(ids), order_seed, dtype=tf.float64)
-    keys = tf.where(inside, tf.cast(first, tf.float64)[:, tf.newaxis] + noise,
-                    tf.cast(columns, tf.float64) + tf.zeros_like(noise))
+    keys = tf.where(
+        inside, tf.cast(first, tf.float64)[:, tf.newaxis] + noise, tf.cast(columns, tf.float64) + tf.zeros_like(noise)
+    )
     order = tf.argsort(keys, axis=1, stable=True)
     return tf.gather(ids, order, batch_dims=1)
 
@@ -205,10 +217,18 @@ def random_augmentation(ids, config: AugmentationConfig, seed: SeedLike) -> tf.T
             candidates.append(item_reorder(ids, config.reorder_beta, op_seed))
     if len(candidates) == 1:
         return candidates[0]
-    choice = tf.random.stateless_uniform(tf.shape(ids)[:1], seeds[0], minval=0, maxval=len(candidates),
-                                         dtype=tf.int32)
+    choice = tf.random.stateless_uniform(tf.shape(ids)[:1], seeds[0], minval=0, maxval=len(candidates), dtype=tf.int32)
     return tf.gather(tf.stack(candidates, axis=1), choice, batch_dims=1)  # [B, K, L] -> [B, L]
 
 
-__all__ = ["OPERATIONS", "AugmentationConfig", "check_ratios", "as_seed", "sequence_lengths", "item_crop",
-           "item_mask", "item_reorder", "random_augmentation"]
+__all__ = [
+    "OPERATIONS",
+    "AugmentationConfig",
+    "check_ratios",
+    "as_seed",
+    "sequence_lengths",
+    "item_crop",
+    "item_mask",
+    "item_reorder",
+    "random_augmentation",
+]

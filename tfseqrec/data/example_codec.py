@@ -5,6 +5,7 @@ TensorFlow in every worker (seconds of start-up and ~1 GB of memory on Dataflow)
 per-field object API. The wire format of ``Example`` is small and stable, so it is written here
 directly. ``tests/data/test_example_codec.py`` checks the bytes against TensorFlow's parser.
 """
+
 from __future__ import annotations
 
 import struct
@@ -39,8 +40,7 @@ def _feature(values: FeatureValue, dtype: str) -> bytes:
         inner = _length_delimited(0x0A, packed) if values else b""
         return _length_delimited(0x12, inner)  # Feature.float_list = 2
     if dtype == "bytes":
-        inner = b"".join(_length_delimited(0x0A, v.encode("utf-8") if isinstance(v, str) else v)
-                         for v in values)
+        inner = b"".join(_length_delimited(0x0A, v.encode("utf-8") if isinstance(v, str) else v) for v in values)
         return _length_delimited(0x0A, inner)  # Feature.bytes_list = 1
     raise ValueError(f"unknown feature dtype {dtype!r}; expected int64, float or bytes")
 

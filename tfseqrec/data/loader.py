@@ -21,6 +21,7 @@ Usage::
         batch["item_ids"]   # int64 [256, 200], left padded with 0
         batch["lengths"]    # int32 [256]
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -32,8 +33,16 @@ import tensorflow as tf
 from tfseqrec.checks import is_int
 from tfseqrec.data.spec import FeatureSpec, resolve_spec
 
-__all__ = ["SequenceBatchConfig", "make_dataset", "dataset_size", "window_bounds", "prefix_bounds",
-           "random_prefix_bounds", "PADDING_MODES", "WINDOW_MODES"]
+__all__ = [
+    "SequenceBatchConfig",
+    "make_dataset",
+    "dataset_size",
+    "window_bounds",
+    "prefix_bounds",
+    "random_prefix_bounds",
+    "PADDING_MODES",
+    "WINDOW_MODES",
+]
 
 PADDING_MODES = ("left", "right", "ragged")
 WINDOW_MODES = ("latest", "all", "random", "prefixes")
@@ -94,6 +103,7 @@ class SequenceBatchConfig:
         prefix is a different masked-LM example whose last item is the inference task. Rows are shuffled
         with ``shuffle_buffer`` (not only ``16 * batch_size``) so that a history's prefixes spread out.
     """
+
     batch_size: int = 128
     max_len: Optional[int] = None
     padding: str = "left"
@@ -120,16 +130,24 @@ class SequenceBatchConfig:
             raise ValueError(f"SequenceBatchConfig.windows must be one of {WINDOW_MODES}, got {self.windows!r}")
         if self.padding not in PADDING_MODES:
             raise ValueError(f"SequenceBatchConfig.padding must be one of {PADDING_MODES}, got {self.padding!r}")
-        for name in ("pad_to_max_len", "include_timestamps", "include_event_types",
-                     "drop_remainder", "repeat", "prefetch"):
+        for name in (
+            "pad_to_max_len",
+            "include_timestamps",
+            "include_event_types",
+            "drop_remainder",
+            "repeat",
+            "prefetch",
+        ):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"SequenceBatchConfig.{name} must be a bool, got {getattr(self, name)!r}")
         if self.include_targets is not None and not isinstance(self.include_targets, bool):
             raise ValueError(
-                f"SequenceBatchConfig.include_targets must be None or a bool, got {self.include_targets!r}")
+                f"SequenceBatchConfig.include_targets must be None or a bool, got {self.include_targets!r}"
+            )
         if not is_int(self.shuffle_buffer) or self.shuffle_buffer < 0:
             raise ValueError(
-                f"SequenceBatchConfig.shuffle_buffer must be an int >= 0 (0 = no shuffle), got {self.shuffle_buffer!r}")
+                f"SequenceBatchConfig.shuffle_buffer must be an int >= 0 (0 = no shuffle), got {self.shuffle_buffer!r}"
+            )
         if self.seed is not None and not is_int(self.seed):
             raise ValueError(f"SequenceBatchConfig.seed must be None or an int, got {self.seed!r}")
         for name, lowest in (("bucket_pool_batches", 0), ("bucket_width_multiple", 1)):
@@ -139,8 +157,8 @@ class SequenceBatchConfig:
         n = self.num_parallel_reads
         if n is not None and (not is_int(n) or (n <= 0 and n != tf.data.AUTOTUNE)):
             raise ValueError(
-                "SequenceBatchConfig.num_parallel_reads must be None, tf.data.AUTOTUNE or a positive int, "
-                f"got {n!r}")
+                f"SequenceBatchConfig.num_parallel_reads must be None, tf.data.AUTOTUNE or a positive int, got {n!r}"
+            )
 
 
 def dataset_size(spec: Union[FeatureSpec, str], split: str) -> int:
@@ -190,8 +208,9 @@ def prefix_bounds(lengths: tf.Tensor, width: Optional[int]) -> tuple[tf.Tensor, 
     return row, start, end
 
 
-def random_prefix_bounds(lengths: tf.Tensor, max_len: Optional[int], seed: Optional[int] = None
-                         ) -> tuple[tf.Tensor, tf.Tensor]:
+def random_prefix_bounds(
+    lengths: tf.Tensor, max_len: Optional[int], seed: Optional[int] = None
+) -> tuple[tf.Tensor, tf.Tensor]:
     """``(start [B], end [B])`` int64 of one random prefix per history of ``lengths [B]`` (``windows="random"``).
 
     ``end`` is uniform over ``min(n, 2) .. n`` (a prefix with at least one next-item target when ``n >= 2``), and
@@ -216,16 +235,18 @@ def _windowed(rt: tf.RaggedTensor, row: tf.Tensor, start: tf.Tensor, end: tf.Ten
 def _wanted_features(spec: FeatureSpec, split: str, config: SequenceBatchConfig) -> tuple[list[str], bool]:
     """Which list features to parse (besides item_ids), and whether targets are included."""
     if "item_ids" not in spec.features:
-        raise ValueError(f"the feature spec of {spec.directory or 'this dataset'} has no 'item_ids' feature; "
-                         f"features: {sorted(spec.features)}")
+        raise ValueError(
+            f"the feature spec of {spec.directory or 'this dataset'} has no 'item_ids' feature; "
+            f"features: {sorted(spec.features)}"
+        )
     extra = []
-    for name, wanted in (("timestamps", config.include_timestamps),
-                         ("event_types", config.include_event_types)):
+    for name, wanted in (("timestamps", config.include_timestamps), ("event_types", config.include_event_types)):
         if wanted:
             if name not in spec.features:
                 raise ValueError(
                     f"include_{name}=True but {spec.directory or 'this dataset'} has no {name!r} feature; "
-                    f"features: {sorted(spec.features)}")
+                    f"features: {sorted(spec.features)}"
+                )
             extra.append(name)
     if config.include_targets is None:
         targets = "target_ids" in spec.features and spec.splits[split].num_targets > 0
@@ -233,7 +254,8 @@ def _wanted_features(spec: FeatureSpec, split: str, config: SequenceBatchConfig)
         if "target_ids" not in spec.features:
             raise ValueError(
                 f"include_targets=True but {spec.directory or 'this dataset'} has no 'target_ids' feature; "
-                f"features: {sorted(spec.features)}")
+                f"features: {sorted(spec.features)}"
+            )
         targets = True
     else:
         targets = False
@@ -264,8 +286,9 @@ def _pad(rt: tf.RaggedTensor, padding: str, width: Optional[int], value) -> tf.T
     return tf.reverse(reversed_rows.to_tensor(default_value=value, shape=shape), axis=[1])
 
 
-def make_dataset(spec_or_dir: Union[FeatureSpec, str], split: str,
-                 config: SequenceBatchConfig = SequenceBatchConfig()) -> tf.data.Dataset:
+def make_dataset(
+    spec_or_dir: Union[FeatureSpec, str], split: str, config: SequenceBatchConfig = SequenceBatchConfig()
+) -> tf.data.Dataset:
     """Batches of sequences from one split of a preprocessed dataset.
 
     Args:
@@ -331,8 +354,9 @@ class _BatchParser:
 
     def __init__(self, spec: FeatureSpec, split: str, config: SequenceBatchConfig):
         self.extra, self.with_targets = _wanted_features(spec, split, config)
-        self.dense_target = (self.with_targets and spec.splits[split].num_targets > 0
-                             and spec.protocol.get("targets_per_record") == 1)
+        self.dense_target = (
+            self.with_targets and spec.splits[split].num_targets > 0 and spec.protocol.get("targets_per_record") == 1
+        )
         self.names = ["item_ids"] + self.extra
         if "sequence_id" in spec.features:
             self.names.append("sequence_id")
@@ -360,8 +384,9 @@ class _BatchParser:
         if self.with_targets:
             out.update(self._targets(parsed["target_ids"]))
         if row is not None:  # one row per window: repeat the per-record features
-            out.update({name: tf.gather(value, row) for name, value in out.items() if name not in seq
-                        and name != "lengths"})
+            out.update(
+                {name: tf.gather(value, row) for name, value in out.items() if name not in seq and name != "lengths"}
+            )
         return out
 
     def _checked_sequences(self, parsed: dict) -> dict:
@@ -369,9 +394,13 @@ class _BatchParser:
         lengths = parsed["item_ids"].row_lengths()
         checks = []
         for name in self.extra:
-            checks.append(tf.debugging.assert_equal(
-                parsed[name].row_lengths(), lengths,
-                message=f"{name} and item_ids have different lengths in some record"))
+            checks.append(
+                tf.debugging.assert_equal(
+                    parsed[name].row_lengths(),
+                    lengths,
+                    message=f"{name} and item_ids have different lengths in some record",
+                )
+            )
         seq = {name: parsed[name] for name in self.names if name in _SEQUENCE_FEATURES}
         if checks:
             with tf.control_dependencies(checks):
@@ -392,7 +421,7 @@ class _BatchParser:
             rows = tf.range(seq["item_ids"].nrows())
             return {name: _windowed(rt, rows, start, end) for name, rt in seq.items()}, None
         if self.max_len is not None:
-            return {name: rt[:, -self.max_len:] for name, rt in seq.items()}, None  # Keep the latest items.
+            return {name: rt[:, -self.max_len :] for name, rt in seq.items()}, None  # Keep the latest items.
         return seq, None
 
     def _targets(self, targets: tf.RaggedTensor) -> dict:
@@ -400,8 +429,10 @@ class _BatchParser:
         out = {"target_ids": targets}
         if self.dense_target:
             check = tf.debugging.assert_equal(
-                targets.row_lengths(), tf.ones_like(targets.row_lengths()),
-                message="protocol targets_per_record == 1 but a record has another number of targets")
+                targets.row_lengths(),
+                tf.ones_like(targets.row_lengths()),
+                message="protocol targets_per_record == 1 but a record has another number of targets",
+            )
             with tf.control_dependencies([check]):
                 out["target_id"] = tf.identity(targets.to_tensor(default_value=self.pad_id, shape=[None, 1])[:, 0])
         return out
@@ -414,8 +445,14 @@ class _BatchParser:
         """Pads the ragged sequence features of a parsed batch to ``[B, batch_width]`` (None: longest row)."""
         if self.config.padding == "ragged":
             return batch
-        return {name: (_pad(value, self.config.padding, batch_width, self.pad_id if name == "item_ids" else 0)
-                       if name in _SEQUENCE_FEATURES else value) for name, value in batch.items()}
+        return {
+            name: (
+                _pad(value, self.config.padding, batch_width, self.pad_id if name == "item_ids" else 0)
+                if name in _SEQUENCE_FEATURES
+                else value
+            )
+            for name, value in batch.items()
+        }
 
     def parse(self, serialized: tf.Tensor) -> dict:
         return self.pad(self.parse_ragged(serialized))
@@ -426,11 +463,11 @@ class _BatchParser:
         order = tf.argsort(batch["lengths"], stable=True)
         count = tf.shape(order, out_type=tf.int64)[0]
         full = count // batch_size
-        sizes = tf.concat([tf.fill([full], tf.constant(batch_size, tf.int64)),
-                           tf.reshape(count - full * batch_size, [1])], axis=0)
+        sizes = tf.concat(
+            [tf.fill([full], tf.constant(batch_size, tf.int64)), tf.reshape(count - full * batch_size, [1])], axis=0
+        )
         sizes = tf.boolean_mask(sizes, sizes > 0)
-        return {name: tf.RaggedTensor.from_row_lengths(tf.gather(value, order), sizes)
-                for name, value in batch.items()}
+        return {name: tf.RaggedTensor.from_row_lengths(tf.gather(value, order), sizes) for name, value in batch.items()}
 
     def pad_bucket(self, batch: dict) -> dict:
         """Pads a bucketed batch to its longest history rounded up to ``bucket_width_multiple`` (<= ``max_len``)."""
@@ -448,8 +485,11 @@ def _read_records(files: list[str], spec: FeatureSpec, config: SequenceBatchConf
     file_ds = tf.data.Dataset.from_tensor_slices(files)
     if shuffle and len(files) > 1:
         file_ds = file_ds.shuffle(len(files), seed=config.seed, reshuffle_each_iteration=True)
-    ds = tf.data.TFRecordDataset(file_ds, compression_type=(spec.compression or "").upper(),
-                                 num_parallel_reads=config.num_parallel_reads if len(files) > 1 else None)
+    ds = tf.data.TFRecordDataset(
+        file_ds,
+        compression_type=(spec.compression or "").upper(),
+        num_parallel_reads=config.num_parallel_reads if len(files) > 1 else None,
+    )
     if shuffle:
         ds = ds.shuffle(config.shuffle_buffer, seed=config.seed, reshuffle_each_iteration=True)
     if config.repeat:
@@ -460,11 +500,15 @@ def _read_records(files: list[str], spec: FeatureSpec, config: SequenceBatchConf
 def _window_rows(records: tf.data.Dataset, parser: _BatchParser, config: SequenceBatchConfig) -> tf.data.Dataset:
     """Serialized records -> one parsed row per window, shuffled again (a history's windows spread out)."""
     rows = records.batch(config.batch_size)
-    rows = rows.map(parser.parse_ragged, num_parallel_calls=tf.data.AUTOTUNE,
-                    deterministic=_is_deterministic(config)).unbatch()
+    rows = rows.map(
+        parser.parse_ragged, num_parallel_calls=tf.data.AUTOTUNE, deterministic=_is_deterministic(config)
+    ).unbatch()
     if config.shuffle_buffer > 0:  # prefixes: ~n rows per history, so a wider buffer
-        buffer = (config.shuffle_buffer if config.windows == "prefixes"
-                  else min(config.shuffle_buffer, 16 * config.batch_size))
+        buffer = (
+            config.shuffle_buffer
+            if config.windows == "prefixes"
+            else min(config.shuffle_buffer, 16 * config.batch_size)
+        )
         rows = rows.shuffle(buffer, seed=config.seed, reshuffle_each_iteration=True)
     return rows
 
@@ -475,15 +519,13 @@ def _batches(records: tf.data.Dataset, parser: _BatchParser, config: SequenceBat
     if config.bucket_pool_batches:
         return _bucketed_batches(records, parser, config)
     if parser.windowed:  # more rows than records: parse, split into windows, then batch the windows
-        ds = _window_rows(records, parser, config).ragged_batch(config.batch_size,
-                                                                drop_remainder=config.drop_remainder)
+        ds = _window_rows(records, parser, config).ragged_batch(config.batch_size, drop_remainder=config.drop_remainder)
         return ds.map(parser.pad, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
     ds = records.batch(config.batch_size, drop_remainder=config.drop_remainder)
     return ds.map(parser.parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
 
 
-def _bucketed_batches(records: tf.data.Dataset, parser: _BatchParser, config: SequenceBatchConfig
-                      ) -> tf.data.Dataset:
+def _bucketed_batches(records: tf.data.Dataset, parser: _BatchParser, config: SequenceBatchConfig) -> tf.data.Dataset:
     """Pools of ``bucket_pool_batches`` batches, sorted by length, cut into batches each padded to its own width."""
     pool = config.bucket_pool_batches
     deterministic = _is_deterministic(config)

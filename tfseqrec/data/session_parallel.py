@@ -42,6 +42,7 @@ Every iteration over the dataset is one epoch with its own session order (``seed
 number give the order, so runs are reproducible); ``model.fit(ds, epochs=n)`` therefore reshuffles
 every epoch.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -53,8 +54,13 @@ import numpy as np
 import tfseqrec  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 import tensorflow as tf
 
-__all__ = ["SessionParallelConfig", "SessionParallelBatcher", "read_sessions",
-           "make_session_parallel_batcher", "make_session_parallel_dataset"]
+__all__ = [
+    "SessionParallelConfig",
+    "SessionParallelBatcher",
+    "read_sessions",
+    "make_session_parallel_batcher",
+    "make_session_parallel_dataset",
+]
 
 MIN_SESSION_LENGTH = 2  # a session needs at least one (input, target) pair
 
@@ -74,6 +80,7 @@ class SessionParallelConfig:
         throughput knob (fewer Python round trips), it does not change the batches.
       prefetch: add ``prefetch(tf.data.AUTOTUNE)``.
     """
+
     batch_size: int = 64
     shuffle: bool = True
     seed: Optional[int] = None
@@ -108,8 +115,7 @@ class SessionParallelBatcher:
         items = np.asarray(items, dtype=np.int64).reshape(-1)
         lengths = np.asarray(lengths, dtype=np.int64).reshape(-1)
         if lengths.sum() != items.size or np.any(lengths < 0):
-            raise ValueError(f"lengths must be >= 0 and sum to len(items)={items.size}, got sum "
-                             f"{int(lengths.sum())}")
+            raise ValueError(f"lengths must be >= 0 and sum to len(items)={items.size}, got sum {int(lengths.sum())}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         keep = lengths >= MIN_SESSION_LENGTH
@@ -122,12 +128,16 @@ class SessionParallelBatcher:
         self.num_skipped = int((~keep).sum())
 
     @classmethod
-    def from_sessions(cls, sessions: Sequence[Sequence[int]], batch_size: int, shuffle: bool = True,
-                      seed: Optional[int] = None) -> "SessionParallelBatcher":
+    def from_sessions(
+        cls, sessions: Sequence[Sequence[int]], batch_size: int, shuffle: bool = True, seed: Optional[int] = None
+    ) -> "SessionParallelBatcher":
         """From a list of item-id lists (one per session)."""
         lengths = np.array([len(s) for s in sessions], dtype=np.int64)
-        items = (np.concatenate([np.asarray(s, dtype=np.int64) for s in sessions])
-                 if len(sessions) else np.zeros([0], np.int64))
+        items = (
+            np.concatenate([np.asarray(s, dtype=np.int64) for s in sessions])
+            if len(sessions)
+            else np.zeros([0], np.int64)
+        )
         return cls(items, lengths, batch_size, shuffle=shuffle, seed=seed)
 
     @property
@@ -165,8 +175,8 @@ class SessionParallelBatcher:
         starts, ends = self.offsets[:-1][order], self.offsets[1:][order]  # [S'] each
         if starts.size < self.batch_size:
             return
-        position = starts[:self.batch_size].copy()  # [B] index of each slot's current item in self.items
-        end = ends[:self.batch_size].copy()  # [B] one past each slot's last item
+        position = starts[: self.batch_size].copy()  # [B] index of each slot's current item in self.items
+        end = ends[: self.batch_size].copy()  # [B] one past each slot's last item
         next_session = self.batch_size
         reset = np.ones(self.batch_size, dtype=bool)
         while True:
@@ -177,8 +187,8 @@ class SessionParallelBatcher:
             if finished.size:
                 if next_session + finished.size > starts.size:
                     return  # a finished slot cannot be refilled: the epoch ends (see module doc)
-                position[finished] = starts[next_session:next_session + finished.size]
-                end[finished] = ends[next_session:next_session + finished.size]
+                position[finished] = starts[next_session : next_session + finished.size]
+                end[finished] = ends[next_session : next_session + finished.size]
                 next_session += finished.size
 
     def chunks(self, epoch: int = 0, steps_per_chunk: int = 256) -> Iterator[Step]:
@@ -206,9 +216,11 @@ class SessionParallelBatcher:
             for inputs, targets, reset in self.chunks(next(epochs), steps_per_chunk):
                 yield {"inputs": inputs, "targets": targets, "reset": reset}
 
-        signature = {"inputs": tf.TensorSpec([None, batch_size], tf.int64),
-                     "targets": tf.TensorSpec([None, batch_size], tf.int64),
-                     "reset": tf.TensorSpec([None, batch_size], tf.bool)}
+        signature = {
+            "inputs": tf.TensorSpec([None, batch_size], tf.int64),
+            "targets": tf.TensorSpec([None, batch_size], tf.int64),
+            "reset": tf.TensorSpec([None, batch_size], tf.bool),
+        }
         ds = tf.data.Dataset.from_generator(generate, output_signature=signature).unbatch()
         return ds.prefetch(tf.data.AUTOTUNE) if prefetch else ds
 
@@ -226,8 +238,7 @@ def read_sessions(spec_or_dir, split: str = "train", read_batch_size: int = 4096
     """
     from tfseqrec.data.loader import SequenceBatchConfig, make_dataset
 
-    config = SequenceBatchConfig(batch_size=read_batch_size, padding="ragged", include_targets=False,
-                                 shuffle_buffer=0)
+    config = SequenceBatchConfig(batch_size=read_batch_size, padding="ragged", include_targets=False, shuffle_buffer=0)
     values, lengths = [], []
     for batch in make_dataset(spec_or_dir, split, config):
         ragged = batch["item_ids"]
@@ -238,20 +249,23 @@ def read_sessions(spec_or_dir, split: str = "train", read_batch_size: int = 4096
     return np.concatenate(values).astype(np.int64), np.concatenate(lengths).astype(np.int64)
 
 
-def make_session_parallel_batcher(spec_or_dir, split: str = "train",
-                                  config: SessionParallelConfig = SessionParallelConfig()) -> "SessionParallelBatcher":
+def make_session_parallel_batcher(
+    spec_or_dir, split: str = "train", config: SessionParallelConfig = SessionParallelConfig()
+) -> "SessionParallelBatcher":
     """The batcher over one split's sessions (see :func:`make_session_parallel_dataset`)."""
     items, lengths = read_sessions(spec_or_dir, split)
-    batcher = SessionParallelBatcher(items, lengths, config.batch_size, shuffle=config.shuffle,
-                                     seed=config.seed)
+    batcher = SessionParallelBatcher(items, lengths, config.batch_size, shuffle=config.shuffle, seed=config.seed)
     if batcher.num_sessions < config.batch_size:
-        raise ValueError(f"split {split!r} has {batcher.num_sessions} sessions with 2+ items, fewer than "
-                         f"batch_size={config.batch_size}: no session-parallel batch can be formed")
+        raise ValueError(
+            f"split {split!r} has {batcher.num_sessions} sessions with 2+ items, fewer than "
+            f"batch_size={config.batch_size}: no session-parallel batch can be formed"
+        )
     return batcher
 
 
-def make_session_parallel_dataset(spec_or_dir, split: str = "train",
-                                  config: SessionParallelConfig = SessionParallelConfig()) -> tf.data.Dataset:
+def make_session_parallel_dataset(
+    spec_or_dir, split: str = "train", config: SessionParallelConfig = SessionParallelConfig()
+) -> tf.data.Dataset:
     """Session-parallel mini-batches over one split (each record's ``item_ids`` is one session).
 
     Returns:

@@ -23,6 +23,7 @@ Why ``Example`` with list features rather than ``SequenceExample``: one ``tf.io.
 call with ``tf.io.RaggedFeature`` parses a whole batch into ragged tensors (vectorised), the same
 parser serves any split, and TF Serving / TFX tooling handle ``Example`` natively.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -40,6 +41,7 @@ FORMAT_VERSION = 1
 @dataclasses.dataclass(frozen=True)
 class FeatureInfo:
     """One feature of the records: dtype is ``int64`` or ``string``; ``kind`` is ``scalar`` or ``list``."""
+
     dtype: str
     kind: str
     description: str = ""
@@ -48,6 +50,7 @@ class FeatureInfo:
 @dataclasses.dataclass(frozen=True)
 class SplitFiles:
     """Where one split's records are: a glob relative to the output directory, and how many there are."""
+
     file_pattern: str
     num_records: int
     num_targets: int = 0
@@ -60,6 +63,7 @@ class VocabularyInfo:
     Line 0 is ``[PAD]`` (id 0), line 1 is ``[OOV]`` (id 1), real items start at id 2, ordered by
     training frequency (descending; ties by item id string).
     """
+
     file: str
     size: int
     num_items: int
@@ -70,6 +74,7 @@ class VocabularyInfo:
 @dataclasses.dataclass(frozen=True)
 class FeatureSpec:
     """Everything a reader needs to know about one preprocessed dataset directory."""
+
     features: dict[str, FeatureInfo]
     splits: dict[str, SplitFiles]
     vocabulary: VocabularyInfo
@@ -92,7 +97,8 @@ class FeatureSpec:
         if d.get("format_version") != FORMAT_VERSION:
             raise ValueError(
                 f"{directory or 'feature spec'}: format_version {d.get('format_version')!r} is not "
-                f"{FORMAT_VERSION}; re-run `tfseqrec preprocess` with this version of tfseqrec.")
+                f"{FORMAT_VERSION}; re-run `tfseqrec preprocess` with this version of tfseqrec."
+            )
         return cls(
             features={k: FeatureInfo(**v) for k, v in d["features"].items()},
             splits={k: SplitFiles(**v) for k, v in d["splits"].items()},
@@ -110,8 +116,9 @@ class FeatureSpec:
     def split_pattern(self, split: str) -> str:
         """Absolute glob of a split's TFRecord files."""
         if split not in self.splits:
-            raise KeyError(f"split {split!r} is not in {self.directory or 'this dataset'}; "
-                           f"available: {sorted(self.splits)}")
+            raise KeyError(
+                f"split {split!r} is not in {self.directory or 'this dataset'}; available: {sorted(self.splits)}"
+            )
         return io_utils.join(self.directory, self.splits[split].file_pattern)
 
     @property
@@ -128,8 +135,7 @@ def load_feature_spec(directory: str) -> FeatureSpec:
     """Reads ``feature_spec.json`` from a directory written by ``tfseqrec preprocess``."""
     path = io_utils.join(directory, SPEC_FILENAME)
     if not io_utils.exists(path):
-        raise FileNotFoundError(
-            f"{path} not found: is {directory!r} an output directory of `tfseqrec preprocess`?")
+        raise FileNotFoundError(f"{path} not found: is {directory!r} an output directory of `tfseqrec preprocess`?")
     return FeatureSpec.from_json(io_utils.read_json(path), directory=directory)
 
 
@@ -152,7 +158,8 @@ def load_item_counts(spec: FeatureSpec) -> list[int]:
             counts.append(int(line.rsplit("\t", 1)[1]))
         except (IndexError, ValueError):
             raise ValueError(
-                f"{spec.vocabulary_path}, line {number}: expected 'item<TAB>count', got {line!r}") from None
+                f"{spec.vocabulary_path}, line {number}: expected 'item<TAB>count', got {line!r}"
+            ) from None
     return counts
 
 
@@ -162,5 +169,6 @@ def resolve_spec(spec_or_dir) -> FeatureSpec:
         return spec_or_dir
     if isinstance(spec_or_dir, (str, bytes)) or hasattr(spec_or_dir, "__fspath__"):
         import os
+
         return load_feature_spec(os.fsdecode(spec_or_dir))
     raise TypeError(f"expected a FeatureSpec or a directory path, got {type(spec_or_dir).__name__}")

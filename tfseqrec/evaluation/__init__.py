@@ -5,6 +5,7 @@ result files (:mod:`.results`).
 ``metrics`` and ``results`` do not import TensorFlow; ``evaluate`` and ``EvaluationConfig`` are
 loaded lazily (they do).
 """
+
 from tfseqrec.evaluation.results import EvaluationResult
 
 __all__ = ["EvaluationConfig", "EvaluationResult", "evaluate"]
@@ -13,5 +14,6 @@ __all__ = ["EvaluationConfig", "EvaluationResult", "evaluate"]
 def __getattr__(name):  # Lazy: the evaluator imports TensorFlow, the metrics do not.
     if name in ("evaluate", "EvaluationConfig"):
         from tfseqrec.evaluation import evaluator
+
         return getattr(evaluator, name)
     raise AttributeError(name)

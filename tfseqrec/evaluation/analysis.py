@@ -34,6 +34,7 @@ best position among the distinct targets.
 Only numpy is imported with this module; reading the split (:func:`analyze`) imports the TensorFlow
 loader when it is called.
 """
+
 from __future__ import annotations
 
 import csv
@@ -49,16 +50,33 @@ from tfseqrec.data.spec import FeatureSpec, load_feature_spec, load_item_counts,
 from tfseqrec.evaluation.results import EvaluationResult, _jsonable
 
 __all__ = [
-    "SegmentRow", "FailureCase", "ErrorAnalysis", "analyze", "history_length_segments", "history_length_labels",
-    "popularity_segments", "popularity_thresholds", "cold_segments", "session_position_segments",
-    "segment_metrics", "worst_rows", "worst_cases", "DIMENSIONS", "DEFAULT_METRICS", "HISTORY_EDGES",
-    "SESSION_HISTORY_EDGES", "UNMATCHED", "ANALYSIS_FILENAME", "SEGMENTS_FILENAME", "FAILURES_FILENAME",
+    "SegmentRow",
+    "FailureCase",
+    "ErrorAnalysis",
+    "analyze",
+    "history_length_segments",
+    "history_length_labels",
+    "popularity_segments",
+    "popularity_thresholds",
+    "cold_segments",
+    "session_position_segments",
+    "segment_metrics",
+    "worst_rows",
+    "worst_cases",
+    "DIMENSIONS",
+    "DEFAULT_METRICS",
+    "HISTORY_EDGES",
+    "SESSION_HISTORY_EDGES",
+    "UNMATCHED",
+    "ANALYSIS_FILENAME",
+    "SEGMENTS_FILENAME",
+    "FAILURES_FILENAME",
 ]
 
 DIMENSIONS = ("history_length", "target_popularity", "cold_target", "session_position")
 DEFAULT_METRICS = ("HR@10", "NDCG@10", "MRR")
-HISTORY_EDGES = (5, 10, 20, 50, 100, 200)        # users: 1-5, 6-10, 11-20, 21-50, 51-100, 101-200, 201+
-SESSION_HISTORY_EDGES = (1, 2, 3, 5, 10, 20)     # session prefixes: 1, 2, 3, 4-5, 6-10, 11-20, 21+
+HISTORY_EDGES = (5, 10, 20, 50, 100, 200)  # users: 1-5, 6-10, 11-20, 21-50, 51-100, 101-200, 201+
+SESSION_HISTORY_EDGES = (1, 2, 3, 5, 10, 20)  # session prefixes: 1, 2, 3, 4-5, 6-10, 11-20, 21+
 HEAD, TORSO, TAIL = "head", "torso", "tail"
 FIRST, MIDDLE, LAST, ONLY = "first", "middle", "last", "only (2-item session)"
 UNMATCHED = "unmatched"
@@ -77,6 +95,7 @@ class SegmentRow:
       count: evaluated rows in the segment.
       metrics: metric name -> mean over the segment's rows (names of ``per_user``: ``"HR@10"``, ...).
     """
+
     dimension: str
     segment: str
     count: int
@@ -96,6 +115,7 @@ class FailureCase:
       position: session events: ``t`` (the prefix length); None for users.
       target_train_count: training interactions of the target (0: never seen in training).
     """
+
     sequence_id: str
     target_item: str
     rank: int
@@ -118,6 +138,7 @@ class ErrorAnalysis:
         segment definitions and thresholds, the unmatched rows and why.
       overall: ``count`` and the metric means over all rows, to compare the segments with.
     """
+
     segments: list
     failures: list
     coverage: dict
@@ -127,14 +148,16 @@ class ErrorAnalysis:
 
     def to_dict(self) -> dict:
         """A JSON-able dict of everything."""
-        return _jsonable({
-            "overall": self.overall,
-            "segments": [dataclasses.asdict(s) for s in self.segments],
-            "failures": [dataclasses.asdict(f) for f in self.failures],
-            "coverage": self.coverage,
-            "popularity_bias": self.popularity_bias,
-            "protocol": self.protocol,
-        })
+        return _jsonable(
+            {
+                "overall": self.overall,
+                "segments": [dataclasses.asdict(s) for s in self.segments],
+                "failures": [dataclasses.asdict(f) for f in self.failures],
+                "coverage": self.coverage,
+                "popularity_bias": self.popularity_bias,
+                "protocol": self.protocol,
+            }
+        )
 
     def write(self, directory: str) -> None:
         """Writes ``analysis.json`` (all of it), ``segments.csv`` (dimension, segment, count, share, one
@@ -152,17 +175,28 @@ class ErrorAnalysis:
         writer.writerow(["dimension", "segment", "count", "share"] + names)
         for row in self.segments:
             share = row.count / totals[row.dimension] if totals[row.dimension] else float("nan")
-            writer.writerow([row.dimension, row.segment, row.count, f"{share:.6g}"]
-                            + [f"{row.metrics[n]:.6g}" if n in row.metrics else "" for n in names])
+            writer.writerow(
+                [row.dimension, row.segment, row.count, f"{share:.6g}"]
+                + [f"{row.metrics[n]:.6g}" if n in row.metrics else "" for n in names]
+            )
         io_utils.write_text(io_utils.join(directory, SEGMENTS_FILENAME), buffer.getvalue())
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["sequence_id", "position", "target_item", "target_train_count", "rank", "history",
-                         "top_items"])
+        writer.writerow(
+            ["sequence_id", "position", "target_item", "target_train_count", "rank", "history", "top_items"]
+        )
         for f in self.failures:
-            writer.writerow([f.sequence_id, "" if f.position is None else f.position, f.target_item,
-                             "" if f.target_train_count is None else f.target_train_count, f.rank,
-                             " ".join(f.history), " ".join(f.top_items)])
+            writer.writerow(
+                [
+                    f.sequence_id,
+                    "" if f.position is None else f.position,
+                    f.target_item,
+                    "" if f.target_train_count is None else f.target_train_count,
+                    f.rank,
+                    " ".join(f.history),
+                    " ".join(f.top_items),
+                ]
+            )
         io_utils.write_text(io_utils.join(directory, FAILURES_FILENAME), buffer.getvalue())
 
 
@@ -216,10 +250,13 @@ def popularity_thresholds(item_counts, head_share: float = 0.2, tail_share: floa
     counts = _real_counts(item_counts)
     labels = popularity_segments(counts, np.concatenate([[0, 0], counts]), head_share, tail_share)
     head, tail = counts[labels == HEAD], counts[labels == TAIL]
-    return {"head_min_count": int(head.min()) if head.size else None,
-            "tail_max_count": int(tail.max()) if tail.size else None,
-            "num_head_items": int(head.size), "num_torso_items": int((labels == TORSO).sum()),
-            "num_tail_items": int(tail.size)}
+    return {
+        "head_min_count": int(head.min()) if head.size else None,
+        "tail_max_count": int(tail.max()) if tail.size else None,
+        "num_head_items": int(head.size),
+        "num_torso_items": int((labels == TORSO).sum()),
+        "num_tail_items": int(tail.size),
+    }
 
 
 def _real_counts(item_counts) -> np.ndarray:
@@ -253,8 +290,9 @@ def popularity_segments(target_counts, item_counts, head_share: float = 0.2, tai
       str ``[num_rows]``: ``"head"``, ``"torso"`` or ``"tail"``.
     """
     if not (0 <= head_share and 0 <= tail_share and head_share + tail_share <= 1):
-        raise ValueError(f"need head_share >= 0, tail_share >= 0 and head_share + tail_share <= 1, "
-                         f"got {head_share}, {tail_share}")
+        raise ValueError(
+            f"need head_share >= 0, tail_share >= 0 and head_share + tail_share <= 1, got {head_share}, {tail_share}"
+        )
     ordered = np.sort(_real_counts(item_counts))
     n = ordered.size
     target_counts = np.asarray(target_counts).reshape(-1)
@@ -302,8 +340,13 @@ def session_position_segments(position, session_length) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------- metrics, failures
-def segment_metrics(per_user: dict, labels, dimension: str, metrics: Sequence[str] = DEFAULT_METRICS,
-                    order: Optional[Sequence[str]] = None) -> list[SegmentRow]:
+def segment_metrics(
+    per_user: dict,
+    labels,
+    dimension: str,
+    metrics: Sequence[str] = DEFAULT_METRICS,
+    order: Optional[Sequence[str]] = None,
+) -> list[SegmentRow]:
     """Mean metrics per segment.
 
     Args:
@@ -332,8 +375,15 @@ def segment_metrics(per_user: dict, labels, dimension: str, metrics: Sequence[st
     index = {label: i for i, label in enumerate(present.tolist())}
     listed = [s for s in (order or ()) if s in index]
     ordered = list(dict.fromkeys(listed)) + sorted(s for s in index if s not in set(listed))
-    return [SegmentRow(dimension=dimension, segment=s, count=int(counts[index[s]]),
-                       metrics={name: float(means[name][index[s]]) for name in metrics}) for s in ordered]
+    return [
+        SegmentRow(
+            dimension=dimension,
+            segment=s,
+            count=int(counts[index[s]]),
+            metrics={name: float(means[name][index[s]]) for name in metrics},
+        )
+        for s in ordered
+    ]
 
 
 def worst_rows(ranks, sequence_ids, n: int = 20, eligible=None) -> np.ndarray:
@@ -351,8 +401,18 @@ def worst_rows(ranks, sequence_ids, n: int = 20, eligible=None) -> np.ndarray:
     return rows[order[:n]]
 
 
-def worst_cases(ranks, sequence_ids, target_items, histories, top_items, n: int = 20, eligible=None,
-                history_items: int = 20, positions=None, target_counts=None) -> list[FailureCase]:
+def worst_cases(
+    ranks,
+    sequence_ids,
+    target_items,
+    histories,
+    top_items,
+    n: int = 20,
+    eligible=None,
+    history_items: int = 20,
+    positions=None,
+    target_counts=None,
+) -> list[FailureCase]:
     """The failure cases of the :func:`worst_rows`.
 
     Args:
@@ -371,12 +431,17 @@ def worst_cases(ranks, sequence_ids, target_items, histories, top_items, n: int 
     cases = []
     for u in worst_rows(ranks, ids, n, eligible).tolist():
         history = list(histories[u])
-        cases.append(FailureCase(
-            sequence_id=str(ids[u]), target_item=str(target_items[u]), rank=int(ranks[u]),
-            history=[str(x) for x in (history[len(history) - history_items:] if history_items else [])],
-            top_items=[str(x) for x in top_items[u]],
-            position=None if positions is None else int(positions[u]),
-            target_train_count=None if target_counts is None else int(target_counts[u])))
+        cases.append(
+            FailureCase(
+                sequence_id=str(ids[u]),
+                target_item=str(target_items[u]),
+                rank=int(ranks[u]),
+                history=[str(x) for x in (history[len(history) - history_items :] if history_items else [])],
+                top_items=[str(x) for x in top_items[u]],
+                position=None if positions is None else int(positions[u]),
+                target_train_count=None if target_counts is None else int(target_counts[u]),
+            )
+        )
     return cases
 
 
@@ -394,13 +459,14 @@ class _Rows:
 @dataclasses.dataclass
 class _Joined:
     """The evaluation rows joined with the split (``U`` rows). For unmatched rows the arrays hold -1."""
-    matched: np.ndarray          # bool [U]
-    reasons: np.ndarray          # str [U], "" when matched
-    history_length: np.ndarray   # int64 [U]
-    target_id: np.ndarray        # int64 [U]
+
+    matched: np.ndarray  # bool [U]
+    reasons: np.ndarray  # str [U], "" when matched
+    history_length: np.ndarray  # int64 [U]
+    target_id: np.ndarray  # int64 [U]
     history: Callable[[int], np.ndarray]  # row -> its history ids, oldest first
     session_length: Optional[np.ndarray] = None  # int64 [U] (session events)
-    position: Optional[np.ndarray] = None         # int64 [U] (session events)
+    position: Optional[np.ndarray] = None  # int64 [U] (session events)
     join: str = ""
 
 
@@ -423,6 +489,7 @@ def _occurrence(ids: np.ndarray) -> np.ndarray:
 def _read_records(spec: FeatureSpec, split: str):
     """The split's records in read order: ids str [R], items flat + offsets [R + 1], targets flat + offsets."""
     from tfseqrec.data.loader import SequenceBatchConfig, make_dataset
+
     config = SequenceBatchConfig(batch_size=4096, padding="ragged", include_targets=True, num_parallel_reads=None)
     ids, items, lengths, targets, target_lengths = [], [], [], [], []
     for batch in make_dataset(spec, split, config):
@@ -454,11 +521,14 @@ def _join_records(result: EvaluationResult, spec: FeatureSpec, split: str, singl
     else:  # The evaluator leaves out records without a target (ids 0 are padding).
         target_row = np.repeat(np.arange(rec_ids.size), target_offsets[1:] - target_offsets[:-1])
         evaluated = np.flatnonzero(np.bincount(target_row[targets > 0], minlength=rec_ids.size) > 0)
-    lookup = {(sid, int(k)): int(r) for sid, k, r in
-              zip(rec_ids[evaluated].tolist(), _occurrence(rec_ids[evaluated]).tolist(), evaluated.tolist())}
+    lookup = {
+        (sid, int(k)): int(r)
+        for sid, k, r in zip(rec_ids[evaluated].tolist(), _occurrence(rec_ids[evaluated]).tolist(), evaluated.tolist())
+    }
     ids = np.asarray(result.sequence_ids).astype(str)
-    record = np.array([lookup.get((sid, int(k)), -1) for sid, k in zip(ids.tolist(), _occurrence(ids).tolist())],
-                      dtype=np.int64)
+    record = np.array(
+        [lookup.get((sid, int(k)), -1) for sid, k in zip(ids.tolist(), _occurrence(ids).tolist())], dtype=np.int64
+    )
     matched = record >= 0
     reasons = np.where(matched, "", f"sequence_id not among the evaluated records of split {split!r}").astype(object)
     safe = np.where(matched, record, 0)
@@ -467,16 +537,20 @@ def _join_records(result: EvaluationResult, spec: FeatureSpec, split: str, singl
     _check_stored(result, matched, reasons, history_length, target_id, check_target=single)
     matched = reasons == ""
     return _Joined(
-        matched=matched, reasons=reasons.astype(str), history_length=np.where(matched, history_length, -1),
+        matched=matched,
+        reasons=reasons.astype(str),
+        history_length=np.where(matched, history_length, -1),
         target_id=np.where(matched, target_id, -1),
-        history=lambda u: items[offsets[record[u]]:offsets[record[u] + 1]],
+        history=lambda u: items[offsets[record[u]] : offsets[record[u] + 1]],
         join="by sequence_id: the k-th evaluated row with an id is the k-th record with it in the split's read "
-             "order (records without targets are not evaluated)")
+        "order (records without targets are not evaluated)",
+    )
 
 
 def _join_sessions(result: EvaluationResult, spec: FeatureSpec, split: str) -> _Joined:
     """Session events: by ``(sequence_id, session_index, position)``."""
     from tfseqrec.evaluation.sessions import read_session_events
+
     events = read_session_events(spec, split)
     values, offsets = events.values["item_ids"], events.offsets
     lengths = offsets[1:] - offsets[:-1]
@@ -486,8 +560,9 @@ def _join_sessions(result: EvaluationResult, spec: FeatureSpec, split: str) -> _
     if "session_index" in per_user and "position" in per_user:
         session = np.asarray(per_user["session_index"], np.int64)
         position = np.asarray(per_user["position"], np.int64)
-        join = ("by (sequence_id, session_index, position): session_index is the session's place in the split's "
-                "read order")
+        join = (
+            "by (sequence_id, session_index, position): session_index is the session's place in the split's read order"
+        )
     elif "position" in per_user:
         first = {}
         for s, sid in enumerate(events.session_ids.tolist()):
@@ -512,15 +587,25 @@ def _join_sessions(result: EvaluationResult, spec: FeatureSpec, split: str) -> _
     _check_stored(result, ok, reasons, history_length, target_id, check_target=True)
     matched = reasons == ""
     return _Joined(
-        matched=matched, reasons=reasons.astype(str), history_length=np.where(matched, history_length, -1),
+        matched=matched,
+        reasons=reasons.astype(str),
+        history_length=np.where(matched, history_length, -1),
         target_id=np.where(matched, target_id, -1),
-        history=lambda u: values[offsets[session[u]]:offsets[session[u]] + position[u]],
+        history=lambda u: values[offsets[session[u]] : offsets[session[u]] + position[u]],
         session_length=np.where(matched, lengths[safe] if lengths.size else 0, -1),
-        position=np.where(matched, position, -1), join=join)
+        position=np.where(matched, position, -1),
+        join=join,
+    )
 
 
-def _check_stored(result: EvaluationResult, ok: np.ndarray, reasons: np.ndarray, history_length: np.ndarray,
-                  target_id: np.ndarray, check_target: bool) -> None:
+def _check_stored(
+    result: EvaluationResult,
+    ok: np.ndarray,
+    reasons: np.ndarray,
+    history_length: np.ndarray,
+    target_id: np.ndarray,
+    check_target: bool,
+) -> None:
     """Marks rows whose stored ``target_id`` / ``history_length`` (newer evaluations) disagree with the split."""
     checks = [("history_length", history_length)] + ([("target_id", target_id)] if check_target else [])
     for name, recomputed in checks:
@@ -532,10 +617,18 @@ def _check_stored(result: EvaluationResult, ok: np.ndarray, reasons: np.ndarray,
 
 
 # -------------------------------------------------------------------------------------------- analyze
-def analyze(result: EvaluationResult, data_dir: str, split: Optional[str] = None, n_failures: int = 20,
-            history_items: int = 20, cold_threshold: int = 5, metrics: Sequence[str] = DEFAULT_METRICS,
-            head_share: float = 0.2, tail_share: float = 0.5,
-            history_edges: Optional[Sequence[int]] = None) -> ErrorAnalysis:
+def analyze(
+    result: EvaluationResult,
+    data_dir: str,
+    split: Optional[str] = None,
+    n_failures: int = 20,
+    history_items: int = 20,
+    cold_threshold: int = 5,
+    metrics: Sequence[str] = DEFAULT_METRICS,
+    head_share: float = 0.2,
+    tail_share: float = 0.5,
+    history_edges: Optional[Sequence[int]] = None,
+) -> ErrorAnalysis:
     """Segments an evaluation's rows and lists its worst failures.
 
     Args:
@@ -563,8 +656,10 @@ def analyze(result: EvaluationResult, data_dir: str, split: Optional[str] = None
     available = [m for m in metrics if m in result.per_user and np.ndim(result.per_user[m]) == 1]
     missing = [m for m in metrics if m not in available]
     if not available:
-        raise ValueError(f"none of the metrics {list(metrics)} is in the evaluation; per-row names: "
-                         f"{sorted(k for k, v in result.per_user.items() if np.ndim(v) == 1)}")
+        raise ValueError(
+            f"none of the metrics {list(metrics)} is in the evaluation; per-row names: "
+            f"{sorted(k for k, v in result.per_user.items() if np.ndim(v) == 1)}"
+        )
 
     joined = _join_sessions(result, spec, split) if session else _join_records(result, spec, split, single)
     vocab = load_vocabulary(spec)
@@ -572,27 +667,37 @@ def analyze(result: EvaluationResult, data_dir: str, split: Optional[str] = None
     known = joined.matched & (joined.target_id >= 0) & (joined.target_id < item_counts.size)
     target_counts = np.where(known, item_counts[np.where(known, joined.target_id, 0)], 0)
     options = _Options(
-        n_failures=n_failures, history_items=history_items, cold_threshold=cold_threshold, head_share=head_share,
-        tail_share=tail_share, edges=_check_edges(history_edges if history_edges is not None
-                                                  else SESSION_HISTORY_EDGES if session else HISTORY_EDGES))
+        n_failures=n_failures,
+        history_items=history_items,
+        cold_threshold=cold_threshold,
+        head_share=head_share,
+        tail_share=tail_share,
+        edges=_check_edges(
+            history_edges if history_edges is not None else SESSION_HISTORY_EDGES if session else HISTORY_EDGES
+        ),
+    )
     segments = _segments(result, joined, target_counts, item_counts, session, available, options)
     failures = _failures(result, joined, vocab, target_counts, options)
-    protocol = _analysis_protocol(result, data_dir, split, session, single, joined, target_counts, item_counts,
-                                  available, missing, options)
+    protocol = _analysis_protocol(
+        result, data_dir, split, session, single, joined, target_counts, item_counts, available, missing, options
+    )
     rows = int(joined.matched.size)
-    overall = {"count": rows, **{m: float(np.mean(result.per_user[m])) if rows else float("nan")
-                                 for m in available}}
+    overall = {"count": rows, **{m: float(np.mean(result.per_user[m])) if rows else float("nan") for m in available}}
     summary = result.summary
     return ErrorAnalysis(
-        segments=segments, failures=failures,
+        segments=segments,
+        failures=failures,
         coverage={k: v for k, v in summary.items() if k.startswith("coverage@")},
         popularity_bias={k: v for k, v in summary.items() if k.startswith(("popularity_percentile@", "gini@"))},
-        protocol=protocol, overall=overall)
+        protocol=protocol,
+        overall=overall,
+    )
 
 
 @dataclasses.dataclass(frozen=True)
 class _Options:
     """The options of :func:`analyze` (``edges``: the checked ``history_length`` bucket ends)."""
+
     n_failures: int
     history_items: int
     cold_threshold: int
@@ -614,8 +719,10 @@ def _check_dataset(result: EvaluationResult, spec: FeatureSpec, data_dir: str) -
     """Raises when ``data_dir`` cannot be the evaluated dataset; returns whether it is a session split."""
     expected = result.protocol.get("num_items")
     if expected is not None and int(expected) != spec.num_items:
-        raise ValueError(f"the evaluation ranked {expected} items but {data_dir} has {spec.num_items}: "
-                         f"is it the dataset that was evaluated?")
+        raise ValueError(
+            f"the evaluation ranked {expected} items but {data_dir} has {spec.num_items}: "
+            f"is it the dataset that was evaluated?"
+        )
     session = _is_session_split(spec)
     if "position" in result.per_user and not session:
         raise ValueError(f"the evaluation holds session events but {data_dir} is not a session split")
@@ -624,8 +731,15 @@ def _check_dataset(result: EvaluationResult, spec: FeatureSpec, data_dir: str) -
     return session
 
 
-def _segments(result: EvaluationResult, joined: _Joined, target_counts: np.ndarray, item_counts: np.ndarray,
-              session: bool, available: list[str], options: _Options) -> list[SegmentRow]:
+def _segments(
+    result: EvaluationResult,
+    joined: _Joined,
+    target_counts: np.ndarray,
+    item_counts: np.ndarray,
+    session: bool,
+    available: list[str],
+    options: _Options,
+) -> list[SegmentRow]:
     """The metrics of every segment of every dimension (unmatched rows in the segment ``"unmatched"``)."""
     matched = joined.matched
     rows = int(matched.size)
@@ -638,23 +752,35 @@ def _segments(result: EvaluationResult, joined: _Joined, target_counts: np.ndarr
     edges = options.edges
     cold, warm = _cold_labels(options.cold_threshold)
     dimensions = [
-        ("history_length", labelled(history_length_segments(joined.history_length[matched], edges)),
-         history_length_labels(edges)),
-        ("target_popularity", labelled(popularity_segments(target_counts[matched], item_counts, options.head_share,
-                                                           options.tail_share)), [HEAD, TORSO, TAIL]),
+        (
+            "history_length",
+            labelled(history_length_segments(joined.history_length[matched], edges)),
+            history_length_labels(edges),
+        ),
+        (
+            "target_popularity",
+            labelled(popularity_segments(target_counts[matched], item_counts, options.head_share, options.tail_share)),
+            [HEAD, TORSO, TAIL],
+        ),
         ("cold_target", labelled(cold_segments(target_counts[matched], options.cold_threshold)), [cold, warm]),
     ]
     if session:
-        dimensions.append(("session_position", labelled(session_position_segments(
-            joined.position[matched], joined.session_length[matched])), [FIRST, MIDDLE, LAST, ONLY]))
+        dimensions.append(
+            (
+                "session_position",
+                labelled(session_position_segments(joined.position[matched], joined.session_length[matched])),
+                [FIRST, MIDDLE, LAST, ONLY],
+            )
+        )
     segments = []
     for name, labels, order in dimensions:
         segments += segment_metrics(result.per_user, labels, name, available, order=list(order) + [UNMATCHED])
     return segments
 
 
-def _failures(result: EvaluationResult, joined: _Joined, vocab: list, target_counts: np.ndarray,
-              options: _Options) -> list[FailureCase]:
+def _failures(
+    result: EvaluationResult, joined: _Joined, vocab: list, target_counts: np.ndarray, options: _Options
+) -> list[FailureCase]:
     """The matched rows with the largest rank, with their items as strings."""
     history_items = options.history_items
     rows = int(joined.matched.size)
@@ -664,17 +790,32 @@ def _failures(result: EvaluationResult, joined: _Joined, vocab: list, target_cou
 
     topk = np.asarray(result.per_user.get("topk_ids", np.zeros((rows, 0), np.int64)))
     return worst_cases(
-        result.per_user["rank"], result.sequence_ids,
+        result.per_user["rank"],
+        result.sequence_ids,
         target_items=_Rows(lambda u: raw(int(joined.target_id[u]))),
         histories=_Rows(lambda u: [raw(int(i)) for i in joined.history(u)[-history_items:]] if history_items else []),
         top_items=_Rows(lambda u: [raw(int(i)) for i in topk[u] if i > 0]),
-        n=options.n_failures, eligible=joined.matched, history_items=history_items,
-        positions=joined.position, target_counts=target_counts)
+        n=options.n_failures,
+        eligible=joined.matched,
+        history_items=history_items,
+        positions=joined.position,
+        target_counts=target_counts,
+    )
 
 
-def _analysis_protocol(result: EvaluationResult, data_dir: str, split: str, session: bool, single: bool,
-                       joined: _Joined, target_counts: np.ndarray, item_counts: np.ndarray, available: list[str],
-                       missing: list[str], options: _Options) -> dict[str, Any]:
+def _analysis_protocol(
+    result: EvaluationResult,
+    data_dir: str,
+    split: str,
+    session: bool,
+    single: bool,
+    joined: _Joined,
+    target_counts: np.ndarray,
+    item_counts: np.ndarray,
+    available: list[str],
+    missing: list[str],
+    options: _Options,
+) -> dict[str, Any]:
     """How the analysis was made: the join, the unmatched rows and why, the definitions of the segments."""
     matched = joined.matched
     reasons, reason_counts = np.unique(joined.reasons[~matched], return_counts=True)
@@ -691,22 +832,30 @@ def _analysis_protocol(result: EvaluationResult, data_dir: str, split: str, sess
         "unmatched_reasons": {str(r): int(c) for r, c in zip(reasons.tolist(), reason_counts.tolist())},
         "metrics": available,
         "metrics_missing": missing,
-        "target": "s[t], the item after the prefix" if session else "the target item" if single else
-                  "the first target (the next item); rank is the best position among the distinct targets",
-        "history_length": "the prefix length t" if session else
-                          "items of the whole stored history (before any max_len cut of the evaluation)",
+        "target": "s[t], the item after the prefix"
+        if session
+        else "the target item"
+        if single
+        else "the first target (the next item); rank is the best position among the distinct targets",
+        "history_length": "the prefix length t"
+        if session
+        else "items of the whole stored history (before any max_len cut of the evaluation)",
         "history_edges": list(options.edges),
-        "popularity": {"head_share": options.head_share, "tail_share": options.tail_share,
-                       **popularity_thresholds(item_counts, options.head_share, options.tail_share),
-                       "definition": "items ranked by train count; m = items with a strictly larger count; "
-                                     "head: m < head_share * n, tail: m >= (1 - tail_share) * n or count 0, "
-                                     "torso: the rest (n = real items of the vocabulary)"},
+        "popularity": {
+            "head_share": options.head_share,
+            "tail_share": options.tail_share,
+            **popularity_thresholds(item_counts, options.head_share, options.tail_share),
+            "definition": "items ranked by train count; m = items with a strictly larger count; "
+            "head: m < head_share * n, tail: m >= (1 - tail_share) * n or count 0, "
+            "torso: the rest (n = real items of the vocabulary)",
+        },
         "cold_threshold": options.cold_threshold,
         "targets_unseen_in_training": int((matched & (target_counts <= 0)).sum()),
         "failures": "the matched rows with the largest rank; ties by sequence_id, then row order",
         "history_items": options.history_items,
     }
     if session:
-        protocol["session_position"] = ("first: t = 1; last: t = n - 1; middle: between; "
-                                        "only (2-item session): n = 2 (n = items in the session)")
+        protocol["session_position"] = (
+            "first: t = 1; last: t = n - 1; middle: between; only (2-item session): n = 2 (n = items in the session)"
+        )
     return protocol

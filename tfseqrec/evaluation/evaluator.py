@@ -34,6 +34,7 @@ Protocol (written into every result):
   (int ``[U]``: items of the whole stored history before any ``max_len`` cut; session events: ``t``)
   and, with one target per row, ``target_id`` (int ``[U]``: the ranked item).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -80,6 +81,7 @@ class EvaluationConfig:
         popularity; None = ``max(ks)``. Catalogue metrics are reported for each K <= it.
       protocol: a name for this protocol, recorded in the results.
     """
+
     ks: tuple[int, ...] = (1, 5, 10, 20)
     filter_seen: bool = True
     batch_size: int = 256
@@ -105,7 +107,8 @@ class EvaluationConfig:
             object.__setattr__(self, "topk_for_lists", max(self.ks))
         elif not is_int(self.topk_for_lists) or self.topk_for_lists <= 0:
             raise ValueError(
-                f"EvaluationConfig.topk_for_lists must be None or a positive int, got {self.topk_for_lists!r}")
+                f"EvaluationConfig.topk_for_lists must be None or a positive int, got {self.topk_for_lists!r}"
+            )
         if not isinstance(self.protocol, str):
             raise ValueError(f"EvaluationConfig.protocol must be a string, got {self.protocol!r}")
 
@@ -143,16 +146,22 @@ def _split_mode(spec: FeatureSpec, split: str) -> str:
         raise ValueError(
             f"split {split!r} of {spec.directory or 'this dataset'} has no targets (protocol "
             f"{spec.protocol.get('split')!r}); evaluate() needs target_ids (leave_one_out or temporal splits) "
-            f"or a session split (every next item of each session)")
+            f"or a session split (every next item of each session)"
+        )
     return SINGLE if spec.protocol.get("targets_per_record") == 1 else MULTI
 
 
 def _record_batches(spec: FeatureSpec, config: EvaluationConfig, single: bool):
     """``(batch, targets)`` per batch of records: ``target_id [B]``, or ``target_ids [B, T]`` padded with 0."""
     batch_config = SequenceBatchConfig(
-        batch_size=config.batch_size, max_len=None, padding="left", include_targets=True,
-        include_timestamps="timestamps" in spec.features, include_event_types="event_types" in spec.features,
-        num_parallel_reads=None)
+        batch_size=config.batch_size,
+        max_len=None,
+        padding="left",
+        include_targets=True,
+        include_timestamps="timestamps" in spec.features,
+        include_event_types="event_types" in spec.features,
+        num_parallel_reads=None,
+    )
     for batch in make_dataset(spec, config.split, batch_config):
         if single:
             targets = batch["target_id"]
@@ -162,9 +171,13 @@ def _record_batches(spec: FeatureSpec, config: EvaluationConfig, single: bool):
         yield batch, targets
 
 
-def evaluate(score_fn: ScoreFn, spec_or_dir: Union[FeatureSpec, str],
-             config: EvaluationConfig = EvaluationConfig(), item_counts: Optional[Sequence[int]] = None,
-             verbose: bool = True) -> EvaluationResult:
+def evaluate(
+    score_fn: ScoreFn,
+    spec_or_dir: Union[FeatureSpec, str],
+    config: EvaluationConfig = EvaluationConfig(),
+    item_counts: Optional[Sequence[int]] = None,
+    verbose: bool = True,
+) -> EvaluationResult:
     """Full-ranking evaluation of ``score_fn`` on one split.
 
     Args:
@@ -198,8 +211,8 @@ def evaluate(score_fn: ScoreFn, spec_or_dir: Union[FeatureSpec, str],
     else:
         batches, total, unit = _record_batches(spec, config, single), spec.splits[config.split].num_records, "user"
     from tqdm.auto import tqdm
-    bar = tqdm(total=total, unit=unit, desc=f"evaluate {config.split}",
-               disable=not verbose or not sys.stderr.isatty())
+
+    bar = tqdm(total=total, unit=unit, desc=f"evaluate {config.split}", disable=not verbose or not sys.stderr.isatty())
     ranked = _rank_all(score_fn, rank_batch, batches, config.max_len, vocab_size, single, bar)
     seconds = time.perf_counter() - start
     bar.close()
@@ -210,8 +223,13 @@ def evaluate(score_fn: ScoreFn, spec_or_dir: Union[FeatureSpec, str],
         per_user["position"] = events.position
     summary = _summary(per_user, config, per_user["topk_ids"], spec.num_items, item_counts)
     summary.update(_throughput(int(len(sequence_ids)), seconds, events, single, skipped))
-    return EvaluationResult(summary=summary, per_user=per_user, sequence_ids=sequence_ids,
-                            protocol=_protocol(config, spec, single, list_k, events), config=config.to_json())
+    return EvaluationResult(
+        summary=summary,
+        per_user=per_user,
+        sequence_ids=sequence_ids,
+        protocol=_protocol(config, spec, single, list_k, events),
+        config=config.to_json(),
+    )
 
 
 def _checked_item_counts(spec: FeatureSpec, item_counts: Optional[Sequence[int]]) -> Optional[np.ndarray]:
@@ -232,6 +250,7 @@ def _batch_ranker(vocab_size: int, filter_seen: bool, single: bool, list_k: int)
     ``where``: the conservative rank ``[B]`` of ``target_id`` (``single``), else the positions ``[B, T]`` of the
     distinct ``target_ids``.
     """
+
     @tf.function(reduce_retracing=True)
     def rank_batch(scores, history, targets):
         excl = ranking.exclusion_mask(history, vocab_size, filter_seen)
@@ -247,12 +266,13 @@ def _batch_ranker(vocab_size: int, filter_seen: bool, single: bool, list_k: int)
 @dataclasses.dataclass
 class _Ranked:
     """What :func:`_rank_all` gathers, one array per batch (``U`` = rows over all batches)."""
-    found: list = dataclasses.field(default_factory=list)            # ranks [B], or target positions [B, T]
-    counts: list = dataclasses.field(default_factory=list)           # candidates [B]
-    lists: list = dataclasses.field(default_factory=list)            # top-k ids [B, list_k]
-    sequence_ids: list = dataclasses.field(default_factory=list)     # str per row
+
+    found: list = dataclasses.field(default_factory=list)  # ranks [B], or target positions [B, T]
+    counts: list = dataclasses.field(default_factory=list)  # candidates [B]
+    lists: list = dataclasses.field(default_factory=list)  # top-k ids [B, list_k]
+    sequence_ids: list = dataclasses.field(default_factory=list)  # str per row
     history_lengths: list = dataclasses.field(default_factory=list)  # For error analysis (evaluation.analysis).
-    target_ids: list = dataclasses.field(default_factory=list)       # [B], one target per row only
+    target_ids: list = dataclasses.field(default_factory=list)  # [B], one target per row only
 
     def per_user(self, ks: Sequence[int], list_k: int, single: bool) -> tuple[dict, np.ndarray, int]:
         """``(per_user, sequence_ids [U], rows without targets)``; with several targets per row, rows without
@@ -269,16 +289,22 @@ class _Ranked:
             per_user.update(metrics.single_target_metrics(ranks, num_candidates, ks))
         else:
             width = max((f.shape[1] for f in self.found), default=1)
-            positions = np.concatenate([np.pad(f, [(0, 0), (0, width - f.shape[1])]) for f in self.found]
-                                       ).astype(np.int64) if self.found else np.zeros((0, 1), np.int64)
+            positions = (
+                np.concatenate([np.pad(f, [(0, 0), (0, width - f.shape[1])]) for f in self.found]).astype(np.int64)
+                if self.found
+                else np.zeros((0, 1), np.int64)
+            )
             num_targets = (positions > 0).sum(axis=1)
             keep = num_targets > 0  # A record without targets cannot be scored; counted in the summary.
             skipped = int((~keep).sum())
             positions, num_targets = positions[keep], num_targets[keep]
             num_candidates, topk_ids, sequence_ids = num_candidates[keep], topk_ids[keep], sequence_ids[keep]
             history_length = history_length[keep]
-            per_user["rank"] = np.where(positions > 0, positions, np.iinfo(np.int64).max).min(axis=1) \
-                if len(positions) else np.zeros(0, np.int64)
+            per_user["rank"] = (
+                np.where(positions > 0, positions, np.iinfo(np.int64).max).min(axis=1)
+                if len(positions)
+                else np.zeros(0, np.int64)
+            )
             per_user["num_targets"] = num_targets
             per_user["target_positions"] = positions
             per_user.update(metrics.multi_target_metrics(positions, num_candidates, ks))
@@ -295,16 +321,19 @@ def _concat(parts: list, empty: np.ndarray) -> np.ndarray:
     return np.concatenate(parts).astype(np.int64) if parts else empty
 
 
-def _rank_all(score_fn: ScoreFn, rank_batch, batches, max_len: Optional[int], vocab_size: int, single: bool,
-              bar) -> _Ranked:
+def _rank_all(
+    score_fn: ScoreFn, rank_batch, batches, max_len: Optional[int], vocab_size: int, single: bool, bar
+) -> _Ranked:
     """Scores and ranks every ``(batch, targets)`` of ``batches``; checks that scores are ``[B, V]``."""
     ranked = _Ranked()
     for batch, targets in batches:
         scores = tf.convert_to_tensor(score_fn(_model_inputs(batch, max_len)))
         rows = int(tf.shape(batch["item_ids"])[0])
         if scores.shape.rank != 2 or scores.shape[0] != rows or scores.shape[1] != vocab_size:
-            raise ValueError(f"score_fn must return [batch, vocabulary size] = [{rows}, {vocab_size}] scores, "
-                             f"got shape {scores.shape}")
+            raise ValueError(
+                f"score_fn must return [batch, vocabulary size] = [{rows}, {vocab_size}] scores, "
+                f"got shape {scores.shape}"
+            )
         where, candidates, topk = rank_batch(scores, batch["item_ids"], targets)
         ranked.found.append(where.numpy())
         ranked.counts.append(candidates.numpy())
@@ -320,12 +349,17 @@ def _rank_all(score_fn: ScoreFn, rank_batch, batches, max_len: Optional[int], vo
     return ranked
 
 
-def _throughput(rows: int, seconds: float, events: Optional[SessionEvents], single: bool,
-                skipped: int) -> dict[str, Any]:
+def _throughput(
+    rows: int, seconds: float, events: Optional[SessionEvents], single: bool, skipped: int
+) -> dict[str, Any]:
     """The summary's counts and speed: events and sessions for session splits, else users."""
     if events is not None:
-        return {"num_events": rows, "num_sessions": events.num_sessions, "seconds": seconds,
-                "events_per_second": rows / seconds if seconds > 0 else float("nan")}
+        return {
+            "num_events": rows,
+            "num_sessions": events.num_sessions,
+            "seconds": seconds,
+            "events_per_second": rows / seconds if seconds > 0 else float("nan"),
+        }
     out: dict[str, Any] = {"num_users": rows}
     if not single:
         out["num_users_without_targets"] = skipped
@@ -334,8 +368,9 @@ def _throughput(rows: int, seconds: float, events: Optional[SessionEvents], sing
     return out
 
 
-def _protocol(config: EvaluationConfig, spec: FeatureSpec, single: bool, list_k: int,
-              events: Optional[SessionEvents]) -> dict[str, Any]:
+def _protocol(
+    config: EvaluationConfig, spec: FeatureSpec, single: bool, list_k: int, events: Optional[SessionEvents]
+) -> dict[str, Any]:
     """The protocol written into the result (see the module docstring)."""
     protocol = {
         "name": config.protocol,
@@ -354,21 +389,29 @@ def _protocol(config: EvaluationConfig, spec: FeatureSpec, single: bool, list_k:
         "dataset_protocol": spec.protocol,
     }
     if events is not None:
-        protocol.update({
-            "targets": SESSION_TARGETS,
-            "events": "a session s of n items gives n - 1 events: input s[:t] (its latest max_len items), "
-                      "target s[t], t = 1..n-1; metrics are means over events",
-            "filter_seen_scope": "the session prefix s[:t]" if config.filter_seen else None,
-        })
+        protocol.update(
+            {
+                "targets": SESSION_TARGETS,
+                "events": "a session s of n items gives n - 1 events: input s[:t] (its latest max_len items), "
+                "target s[t], t = 1..n-1; metrics are means over events",
+                "filter_seen_scope": "the session prefix s[:t]" if config.filter_seen else None,
+            }
+        )
     return protocol
 
 
-def _summary(per_user: dict[str, np.ndarray], config: EvaluationConfig, topk_ids: np.ndarray,
-             num_items: int, item_counts: Optional[np.ndarray]) -> dict[str, Any]:
+def _summary(
+    per_user: dict[str, np.ndarray],
+    config: EvaluationConfig,
+    topk_ids: np.ndarray,
+    num_items: int,
+    item_counts: Optional[np.ndarray],
+) -> dict[str, Any]:
     """Means of the per-user metrics, and the catalogue metrics of the top-K lists at each K."""
     summary: dict[str, Any] = {}
-    names = [n for k in config.ks for n in (f"HR@{k}", f"Recall@{k}", f"NDCG@{k}", f"MRR@{k}",
-                                             f"Precision@{k}", f"MAP@{k}")] + ["MRR", "AUC"]
+    names = [
+        n for k in config.ks for n in (f"HR@{k}", f"Recall@{k}", f"NDCG@{k}", f"MRR@{k}", f"Precision@{k}", f"MAP@{k}")
+    ] + ["MRR", "AUC"]
     for name in names:
         values = per_user[name]
         summary[name] = float(values.mean()) if values.size else float("nan")

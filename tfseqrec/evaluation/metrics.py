@@ -20,6 +20,7 @@ Conventions (``U`` = users, ``V`` = vocabulary size, ids 0 = PAD, 1 = OOV, real 
 
 Scores containing NaN are rejected (``ValueError``): a NaN comparison is neither a win nor a loss.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -30,11 +31,30 @@ import numpy as np
 from tfseqrec.ids import FIRST_ITEM_ID
 
 __all__ = [
-    "conservative_ranks", "num_candidates",
-    "hit_rate", "recall", "ndcg", "mrr", "precision", "average_precision", "auc", "single_target_metrics",
-    "positions_from_topk", "multi_hit_rate", "multi_recall", "multi_ndcg", "multi_precision",
-    "multi_average_precision", "multi_mrr", "multi_auc", "multi_target_metrics",
-    "coverage", "popularity_percentiles", "gini", "PopularityBias", "popularity_bias",
+    "conservative_ranks",
+    "num_candidates",
+    "hit_rate",
+    "recall",
+    "ndcg",
+    "mrr",
+    "precision",
+    "average_precision",
+    "auc",
+    "single_target_metrics",
+    "positions_from_topk",
+    "multi_hit_rate",
+    "multi_recall",
+    "multi_ndcg",
+    "multi_precision",
+    "multi_average_precision",
+    "multi_mrr",
+    "multi_auc",
+    "multi_target_metrics",
+    "coverage",
+    "popularity_percentiles",
+    "gini",
+    "PopularityBias",
+    "popularity_bias",
 ]
 
 
@@ -63,8 +83,9 @@ def _check_targets(targets: np.ndarray, num_users: int, vocab_size: int) -> np.n
     return targets.astype(np.int64)
 
 
-def conservative_ranks(scores: np.ndarray, targets: np.ndarray,
-                       exclude_mask: Optional[np.ndarray] = None) -> np.ndarray:
+def conservative_ranks(
+    scores: np.ndarray, targets: np.ndarray, exclude_mask: Optional[np.ndarray] = None
+) -> np.ndarray:
     """Conservative full-ranking rank of each user's target.
 
     Args:
@@ -173,13 +194,20 @@ def auc(ranks: np.ndarray, num_candidates: np.ndarray) -> np.ndarray:
 def single_target_metrics(ranks: np.ndarray, num_candidates: np.ndarray, ks: Iterable[int]) -> dict[str, np.ndarray]:
     """All per-user single-target metrics: ``{"HR@k", "Recall@k", "NDCG@k", "MRR@k", "Precision@k",
     "MAP@k"}`` for each k, plus ``"MRR"`` and ``"AUC"``; each float ``[U]``."""
-    cutoffs = (("HR", hit_rate), ("Recall", recall), ("NDCG", ndcg), ("MRR", mrr), ("Precision", precision),
-               ("MAP", average_precision))
+    cutoffs = (
+        ("HR", hit_rate),
+        ("Recall", recall),
+        ("NDCG", ndcg),
+        ("MRR", mrr),
+        ("Precision", precision),
+        ("MAP", average_precision),
+    )
     return _metric_table(cutoffs, mrr, auc, ranks, num_candidates, ks)
 
 
-def _metric_table(cutoffs, mrr_fn, auc_fn, values: np.ndarray, num_candidates: np.ndarray,
-                  ks: Iterable[int]) -> dict[str, np.ndarray]:
+def _metric_table(
+    cutoffs, mrr_fn, auc_fn, values: np.ndarray, num_candidates: np.ndarray, ks: Iterable[int]
+) -> dict[str, np.ndarray]:
     """``{"NAME@k": fn(values, k)}`` for each k and each ``(NAME, fn)`` of ``cutoffs``, then "MRR" and "AUC"."""
     out = {f"{name}@{k}": fn(values, k) for k in ks for name, fn in cutoffs}
     out["MRR"] = mrr_fn(values)
@@ -208,7 +236,7 @@ def positions_from_topk(topk_ids: np.ndarray, targets: np.ndarray) -> np.ndarray
     if topk_ids.ndim != 2 or topk_ids.shape[0] != targets.shape[0]:
         raise ValueError(f"topk_ids must be [U, K] with U = {targets.shape[0]}, got {topk_ids.shape}")
     k = topk_ids.shape[1]
-    match = targets[:, :, None] == topk_ids[:, None, :]               # [U, T, K]
+    match = targets[:, :, None] == topk_ids[:, None, :]  # [U, T, K]
     pos = np.where(match.any(axis=2), match.argmax(axis=2) + 1, k + 1)
     return np.where(targets >= FIRST_ITEM_ID, pos, 0).astype(np.int64)
 
@@ -221,9 +249,9 @@ def _dedupe_targets(targets) -> np.ndarray:
         rows = [list(r) for r in targets]
         t = np.zeros((len(rows), max((len(r) for r in rows), default=0)), dtype=np.int64)
         for i, r in enumerate(rows):
-            t[i, :len(r)] = r
+            t[i, : len(r)] = r
     t = np.where(t >= FIRST_ITEM_ID, t, 0)
-    earlier_same = np.tril(t[:, :, None] == t[:, None, :], k=-1).any(axis=2)   # [U, T]
+    earlier_same = np.tril(t[:, :, None] == t[:, None, :], k=-1).any(axis=2)  # [U, T]
     return np.where(earlier_same, 0, t)
 
 
@@ -242,7 +270,7 @@ def _positions(positions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _hits(sorted_pos: np.ndarray, k: int) -> np.ndarray:
-    return sorted_pos <= k                                              # [U, T] bool
+    return sorted_pos <= k  # [U, T] bool
 
 
 def multi_hit_rate(positions: np.ndarray, k: int) -> np.ndarray:
@@ -265,7 +293,7 @@ def multi_precision(positions: np.ndarray, k: int) -> np.ndarray:
 
 
 def _ideal_dcg(n: np.ndarray, k: int) -> np.ndarray:
-    gains = np.concatenate([[0.0], np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))])   # gains[m] = IDCG of m hits
+    gains = np.concatenate([[0.0], np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))])  # gains[m] = IDCG of m hits
     return gains[np.minimum(n, k)]
 
 
@@ -281,7 +309,7 @@ def multi_average_precision(positions: np.ndarray, k: int) -> np.ndarray:
     """AP@k: float ``[U]``, ``sum over hits (i-th hit at position p) of i / p``, divided by ``min(k, |T|)``."""
     s, _, n = _positions(positions)
     k = _check_k(k)
-    order = np.arange(1, s.shape[1] + 1, dtype=np.float64)[None, :]    # i: the i-th best target
+    order = np.arange(1, s.shape[1] + 1, dtype=np.float64)[None, :]  # i: the i-th best target
     prec = np.where(_hits(s, k), order / np.where(np.isfinite(s), s, 1.0), 0.0)
     return prec.sum(axis=1) / np.minimum(n, k)
 
@@ -321,8 +349,14 @@ def multi_target_metrics(positions: np.ndarray, num_candidates: np.ndarray, ks: 
 
     With one target per user and conservative positions (= ranks) the values equal the single-target ones.
     """
-    cutoffs = (("HR", multi_hit_rate), ("Recall", multi_recall), ("NDCG", multi_ndcg), ("MRR", multi_mrr),
-               ("Precision", multi_precision), ("MAP", multi_average_precision))
+    cutoffs = (
+        ("HR", multi_hit_rate),
+        ("Recall", multi_recall),
+        ("NDCG", multi_ndcg),
+        ("MRR", multi_mrr),
+        ("Precision", multi_precision),
+        ("MAP", multi_average_precision),
+    )
     return _metric_table(cutoffs, multi_mrr, multi_auc, positions, num_candidates, ks)
 
 
@@ -382,6 +416,7 @@ class PopularityBias:
     """``mean_percentile``: mean popularity percentile of the recommended items (0 = niche, 1 = most
     popular; every list slot counts once). ``gini``: Gini coefficient of how often each real item is
     recommended (items never recommended count as 0)."""
+
     mean_percentile: float
     gini: float
 

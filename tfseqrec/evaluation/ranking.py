@@ -6,6 +6,7 @@ excluded, and ties count against the model. Exclusions are applied by masking th
 counts, not by setting scores to ``-inf``, so a model that scores some items ``-inf`` is still
 ranked correctly (a ``-inf`` target ties with every ``-inf`` candidate). NaN scores fail an assertion.
 """
+
 from __future__ import annotations
 
 import tfseqrec  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
@@ -38,8 +39,12 @@ def exclusion_mask(history: tf.Tensor, vocab_size: int, filter_seen: bool) -> tf
     special = tf.tile(_special_columns(vocab_size), [batch, 1])
     if not filter_seen:
         return special
-    seen = tf.math.bincount(tf.cast(history, tf.int32), minlength=vocab_size, maxlength=vocab_size,
-                            axis=-1, dtype=tf.int32) > 0
+    seen = (
+        tf.math.bincount(
+            tf.cast(history, tf.int32), minlength=vocab_size, maxlength=vocab_size, axis=-1, dtype=tf.int32
+        )
+        > 0
+    )
     return seen | special
 
 
@@ -48,8 +53,11 @@ def _check_targets(targets: tf.Tensor, vocab_size, allow_padding: bool) -> tf.Te
     real = (targets >= FIRST_ITEM_ID) & (targets < tf.cast(vocab_size, tf.int64))
     if allow_padding:
         real = real | tf.equal(targets, 0)
-    tf.debugging.Assert(tf.reduce_all(real), [
-        "targets must be real item ids in [2, V) (0 = padding in target lists); got", targets], summarize=20)
+    tf.debugging.Assert(
+        tf.reduce_all(real),
+        ["targets must be real item ids in [2, V) (0 = padding in target lists); got", targets],
+        summarize=20,
+    )
     return targets
 
 
@@ -57,10 +65,9 @@ def _candidates(exclude_mask: tf.Tensor, targets_2d: tf.Tensor, valid: tf.Tensor
     """bool ``[B, V]``: not excluded, PAD/OOV removed, valid targets put back."""
     vocab_size = tf.shape(exclude_mask)[1]
     excl = tf.convert_to_tensor(exclude_mask, tf.bool) | _special_columns(vocab_size)
-    idx = tf.where(valid)                                                  # [n, 2]: (row, column of targets_2d)
+    idx = tf.where(valid)  # [n, 2]: (row, column of targets_2d)
     cols = tf.gather_nd(targets_2d, idx)
-    excl = tf.tensor_scatter_nd_update(excl, tf.stack([idx[:, 0], cols], axis=1),
-                                       tf.zeros_like(cols, dtype=tf.bool))
+    excl = tf.tensor_scatter_nd_update(excl, tf.stack([idx[:, 0], cols], axis=1), tf.zeros_like(cols, dtype=tf.bool))
     return tf.logical_not(excl)
 
 
@@ -85,7 +92,7 @@ def conservative_ranks(scores: tf.Tensor, targets: tf.Tensor, exclude_mask: tf.T
     targets = _check_targets(targets, tf.shape(scores)[1], allow_padding=False)
     candidates = _candidates(exclude_mask, targets[:, None], tf.ones_like(targets[:, None], dtype=tf.bool))
     target_scores = tf.gather(scores, targets, batch_dims=1)
-    ranks = _count_at_least(scores, candidates, target_scores)             # Counts the target itself.
+    ranks = _count_at_least(scores, candidates, target_scores)  # Counts the target itself.
     return ranks, tf.reduce_sum(tf.cast(candidates, tf.int32), axis=1)
 
 
@@ -110,20 +117,23 @@ def target_positions(scores: tf.Tensor, targets: tf.Tensor, exclude_mask: tf.Ten
     scores = _check_scores(scores)
     targets = _check_targets(targets, tf.shape(scores)[1], allow_padding=True)
     num_t = tf.shape(targets)[1]
-    same = tf.equal(targets[:, :, None], targets[:, None, :])               # [B, T, T]
+    same = tf.equal(targets[:, :, None], targets[:, None, :])  # [B, T, T]
     earlier = tf.linalg.band_part(tf.ones([num_t, num_t], tf.bool), -1, 0) & ~tf.eye(num_t, dtype=tf.bool)
-    repeated = tf.reduce_any(same & earlier[None], axis=2)                  # [B, T]
+    repeated = tf.reduce_any(same & earlier[None], axis=2)  # [B, T]
     valid = (targets > 0) & ~repeated
     candidates = _candidates(exclude_mask, targets, valid)
-    target_scores = tf.gather(scores, targets, batch_dims=1)                 # [B, T]
+    target_scores = tf.gather(scores, targets, batch_dims=1)  # [B, T]
 
     # Candidates (targets included) scoring >= each target, one target column at a time: [B, T].
-    at_least = tf.transpose(tf.map_fn(lambda s: _count_at_least(scores, candidates, s),
-                                      tf.transpose(target_scores), fn_output_signature=tf.int32))
-    s_t = target_scores[:, :, None]                                        # this target
-    s_u = target_scores[:, None, :]                                        # the others
+    at_least = tf.transpose(
+        tf.map_fn(
+            lambda s: _count_at_least(scores, candidates, s), tf.transpose(target_scores), fn_output_signature=tf.int32
+        )
+    )
+    s_t = target_scores[:, :, None]  # this target
+    s_u = target_scores[:, None, :]  # the others
     valid_u = valid[:, None, :]
-    targets_at_least = tf.reduce_sum(tf.cast((s_u >= s_t) & valid_u, tf.int32), axis=2)   # Includes t itself.
+    targets_at_least = tf.reduce_sum(tf.cast((s_u >= s_t) & valid_u, tf.int32), axis=2)  # Includes t itself.
     before = (s_u > s_t) | ((s_u == s_t) & earlier[None])  # [B, t, u]: u ahead of t in the list
     targets_above = tf.reduce_sum(tf.cast(before & valid_u, tf.int32), axis=2)
     positions = 1 + (at_least - targets_at_least) + targets_above

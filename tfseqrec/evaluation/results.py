@@ -3,6 +3,7 @@
 Both files carry the protocol (split, filter_seen, ks, tie handling, the dataset's split protocol),
 so a number is never separated from how it was measured. No TensorFlow here.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -45,6 +46,7 @@ class EvaluationResult:
       protocol: how the numbers were measured (split, filter_seen, ks, ties, the spec's protocol).
       config: the :class:`EvaluationConfig` as a dict.
     """
+
     summary: dict[str, Any]
     per_user: dict[str, np.ndarray]
     sequence_ids: np.ndarray
@@ -61,10 +63,14 @@ class EvaluationResult:
             raise ValueError(f"per_user uses reserved names {sorted(reserved)}")
         buffer = io.BytesIO()
         np.savez_compressed(
-            buffer, **{k: np.asarray(v) for k, v in self.per_user.items()},
-            **{_SEQUENCE_IDS_KEY: np.asarray(self.sequence_ids, dtype=str),
-               _PROTOCOL_KEY: np.asarray(json.dumps(_jsonable(self.protocol), sort_keys=True)),
-               _CONFIG_KEY: np.asarray(json.dumps(_jsonable(self.config), sort_keys=True))})
+            buffer,
+            **{k: np.asarray(v) for k, v in self.per_user.items()},
+            **{
+                _SEQUENCE_IDS_KEY: np.asarray(self.sequence_ids, dtype=str),
+                _PROTOCOL_KEY: np.asarray(json.dumps(_jsonable(self.protocol), sort_keys=True)),
+                _CONFIG_KEY: np.asarray(json.dumps(_jsonable(self.config), sort_keys=True)),
+            },
+        )
         _write_bytes(io_utils.join(directory, PER_USER_FILENAME), buffer.getvalue())
 
     @classmethod
@@ -77,8 +83,13 @@ class EvaluationResult:
         sequence_ids = arrays.pop(_SEQUENCE_IDS_KEY)
         arrays.pop(_PROTOCOL_KEY, None)
         arrays.pop(_CONFIG_KEY, None)
-        return cls(summary=payload["summary"], per_user=arrays, sequence_ids=sequence_ids,
-                   protocol=payload["protocol"], config=payload.get("config", {}))
+        return cls(
+            summary=payload["summary"],
+            per_user=arrays,
+            sequence_ids=sequence_ids,
+            protocol=payload["protocol"],
+            config=payload.get("config", {}),
+        )
 
 
 def _jsonable(obj: Any) -> Any:
@@ -96,6 +107,7 @@ def _jsonable(obj: Any) -> Any:
 
 def _write_bytes(path: str, data: bytes) -> None:
     from apache_beam.io.filesystems import FileSystems
+
     if "://" not in path:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with FileSystems.create(path) as f:

@@ -12,6 +12,7 @@ results can be paired (significance tests) by row, or by ``(session_index, posit
 :meth:`SessionEvents.batches` builds left-padded prefix batches with vectorised numpy gathers (no
 Python loop per event).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -43,6 +44,7 @@ class SessionEvents:
       position: int64 ``[E]``: ``t``, the length of the event's prefix; the target is item ``t``
         (0-based) of the session.
     """
+
     values: Mapping[str, np.ndarray]
     offsets: np.ndarray
     session_ids: np.ndarray
@@ -71,11 +73,11 @@ class SessionEvents:
     def prefixes(self, events: np.ndarray, name: str = "item_ids") -> np.ndarray:
         """int64 ``[len(events), W]``: the whole prefixes ``s[:t]`` of ``events`` (indices into ``[E]``)
         of feature ``name``, left padded with 0; ``W`` = the longest of them (at least 1)."""
-        t = self.position[events]                                          # [b]
-        start = self.offsets[self.session_index[events]]                   # [b]
+        t = self.position[events]  # [b]
+        start = self.offsets[self.session_index[events]]  # [b]
         width = max(int(t.max()) if t.size else 1, 1)
-        back = np.arange(width, dtype=np.int64) - width                    # [W]: -W .. -1
-        valid = (t[:, None] + back[None, :]) >= 0                          # [b, W]
+        back = np.arange(width, dtype=np.int64) - width  # [W]: -W .. -1
+        valid = (t[:, None] + back[None, :]) >= 0  # [b, W]
         source = np.where(valid, start[:, None] + t[:, None] + back[None, :], 0)
         return np.where(valid, self.values[name][source], 0)
 
@@ -97,8 +99,9 @@ class SessionEvents:
             yield batch, targets[events]
 
 
-def session_events(values: Mapping[str, np.ndarray], lengths: np.ndarray,
-                   session_ids: Union[Sequence[str], np.ndarray]) -> SessionEvents:
+def session_events(
+    values: Mapping[str, np.ndarray], lengths: np.ndarray, session_ids: Union[Sequence[str], np.ndarray]
+) -> SessionEvents:
     """Lists every next-item event of sessions given as flat arrays.
 
     Args:
@@ -119,24 +122,30 @@ def session_events(values: Mapping[str, np.ndarray], lengths: np.ndarray,
     session_ids = np.asarray(session_ids, dtype=str).reshape(-1)
     if session_ids.size != lengths.size:
         raise ValueError(f"{session_ids.size} session ids for {lengths.size} sessions")
-    per_session = np.maximum(lengths - 1, 0)                               # events per session
+    per_session = np.maximum(lengths - 1, 0)  # events per session
     session_index = np.repeat(np.arange(lengths.size, dtype=np.int64), per_session)
-    first_event = np.cumsum(per_session) - per_session                     # [S]
+    first_event = np.cumsum(per_session) - per_session  # [S]
     position = np.arange(session_index.size, dtype=np.int64) - first_event[session_index] + 1
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    return SessionEvents(values=values, offsets=offsets, session_ids=session_ids,
-                         session_index=session_index, position=position)
+    return SessionEvents(
+        values=values, offsets=offsets, session_ids=session_ids, session_index=session_index, position=position
+    )
 
 
-def read_session_events(spec_or_dir: Union[FeatureSpec, str], split: str,
-                        read_batch_size: int = 4096) -> SessionEvents:
+def read_session_events(spec_or_dir: Union[FeatureSpec, str], split: str, read_batch_size: int = 4096) -> SessionEvents:
     """The events of one split of a session dataset (with the spec's ``timestamps`` / ``event_types``)."""
     from tfseqrec.data.loader import SequenceBatchConfig, make_dataset
+
     spec = resolve_spec(spec_or_dir)
     names = [n for n in SESSION_FEATURES if n in spec.features]
-    config = SequenceBatchConfig(batch_size=read_batch_size, padding="ragged", include_targets=False,
-                                 include_timestamps="timestamps" in names,
-                                 include_event_types="event_types" in names, num_parallel_reads=None)
+    config = SequenceBatchConfig(
+        batch_size=read_batch_size,
+        padding="ragged",
+        include_targets=False,
+        include_timestamps="timestamps" in names,
+        include_event_types="event_types" in names,
+        num_parallel_reads=None,
+    )
     values: dict[str, list] = {name: [] for name in names}
     lengths, ids = [], []
     for batch in make_dataset(spec, split, config):

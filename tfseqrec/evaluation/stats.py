@@ -23,6 +23,7 @@ inputs (identical arrays give p-value 1 rather than NaN) and the report rows. It
 Inputs are validated: 1-D, the same length, at least 2 pairs, no NaN or infinite values
 (``ValueError`` naming the problem). Drop or fill users with undefined metrics before testing.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -33,8 +34,15 @@ import numpy as np
 import scipy.stats
 
 __all__ = [
-    "TestResult", "paired_ttest", "wilcoxon_signed_rank", "bootstrap_ci", "paired_bootstrap_ci",
-    "holm_correction", "Comparison", "compare", "compare_all",
+    "TestResult",
+    "paired_ttest",
+    "wilcoxon_signed_rank",
+    "bootstrap_ci",
+    "paired_bootstrap_ci",
+    "holm_correction",
+    "Comparison",
+    "compare",
+    "compare_all",
 ]
 
 ALTERNATIVES = ("two-sided", "less", "greater")
@@ -68,6 +76,7 @@ class TestResult:
     ``R+`` otherwise, as scipy reports it). ``n``: the pairs used (the Wilcoxon ``"wilcox"`` zero
     method drops the users whose difference is zero). ``method``: a readable name for reports.
     """
+
     __test__ = False  # not a pytest test class, despite the name
 
     statistic: float
@@ -85,8 +94,10 @@ def _as_1d(values, name: str) -> np.ndarray:
     if not np.isfinite(arr).all():
         nan = np.isnan(arr)
         kind, bad = ("NaN", nan) if nan.any() else ("infinite", ~np.isfinite(arr))
-        raise ValueError(f"`{name}` contains {int(bad.sum())} {kind} value(s) (first at index "
-                         f"{int(np.flatnonzero(bad)[0])}); drop or fill those users before testing")
+        raise ValueError(
+            f"`{name}` contains {int(bad.sum())} {kind} value(s) (first at index "
+            f"{int(np.flatnonzero(bad)[0])}); drop or fill those users before testing"
+        )
     return arr
 
 
@@ -94,8 +105,10 @@ def _paired(a, b) -> tuple[np.ndarray, np.ndarray]:
     """Validated paired arrays ``[num_users]``: equal lengths, at least 2 pairs."""
     a, b = _as_1d(a, "a"), _as_1d(b, "b")
     if a.shape != b.shape:
-        raise ValueError(f"`a` and `b` must have the same length (one value per user for both models), "
-                         f"got {a.shape[0]} and {b.shape[0]}")
+        raise ValueError(
+            f"`a` and `b` must have the same length (one value per user for both models), "
+            f"got {a.shape[0]} and {b.shape[0]}"
+        )
     if a.shape[0] < 2:
         raise ValueError(f"a paired test needs at least 2 pairs, got {a.shape[0]}")
     return a, b
@@ -154,8 +167,9 @@ def _auto_method(d: np.ndarray) -> str:
     return "permutation" if d.shape[0] <= _AUTO_PERMUTATION_MAX_PAIRS else "asymptotic"
 
 
-def wilcoxon_signed_rank(a, b, alternative: str = "two-sided", zero_method: str = "wilcox",
-                         correction: bool = False, method: str = "auto") -> TestResult:
+def wilcoxon_signed_rank(
+    a, b, alternative: str = "two-sided", zero_method: str = "wilcox", correction: bool = False, method: str = "auto"
+) -> TestResult:
     """Wilcoxon signed-rank test of whether ``d = a - b`` is symmetric about zero (``a``, ``b``: ``[num_users]``).
 
     The absolute differences are ranked (ties share their average rank); ``R+`` / ``R-`` are the rank sums
@@ -194,12 +208,15 @@ def wilcoxon_signed_rank(a, b, alternative: str = "two-sided", zero_method: str 
     if method == "auto":
         method = _auto_method(d)
     # The exact distribution is over the pairs taking part; scipy's permutation test flips every pair's sign.
-    limit, size, cost = {"exact": (_MAX_EXACT_PAIRS, count, "grows as n**3"),
-                         "permutation": (_MAX_PERMUTATION_PAIRS, num_pairs, "doubles with each pair")
-                         }.get(method, (None, 0, ""))
+    limit, size, cost = {
+        "exact": (_MAX_EXACT_PAIRS, count, "grows as n**3"),
+        "permutation": (_MAX_PERMUTATION_PAIRS, num_pairs, "doubles with each pair"),
+    }.get(method, (None, 0, ""))
     if limit is not None and size > limit:
-        raise ValueError(f"method={method!r} is limited to {limit} pairs (its cost {cost}); got {size}: "
-                         f"use method='asymptotic' (or 'auto')")
+        raise ValueError(
+            f"method={method!r} is limited to {limit} pairs (its cost {cost}); got {size}: "
+            f"use method='asymptotic' (or 'auto')"
+        )
     name = _METHOD_NAMES[method]
 
     if num_zeros == num_pairs:  # no difference at all: nothing to test
@@ -207,14 +224,20 @@ def wilcoxon_signed_rank(a, b, alternative: str = "two-sided", zero_method: str 
         return TestResult(statistic, 1.0, count, name)
 
     scipy_method = scipy.stats.PermutationMethod(n_resamples=np.inf) if method == "permutation" else method
-    res = scipy.stats.wilcoxon(a, b, zero_method=zero_method, correction=correction, alternative=alternative,
-                               method=scipy_method)
+    res = scipy.stats.wilcoxon(
+        a, b, zero_method=zero_method, correction=correction, alternative=alternative, method=scipy_method
+    )
     return TestResult(float(res.statistic), float(res.pvalue), count, name)
 
 
 # ----------------------------------------------------------------------------- bootstrap
-def bootstrap_ci(values, confidence: float = 0.95, num_resamples: int = 10_000, seed: Optional[int] = 0,
-                 statistic: Callable = np.mean) -> tuple[float, float]:
+def bootstrap_ci(
+    values,
+    confidence: float = 0.95,
+    num_resamples: int = 10_000,
+    seed: Optional[int] = 0,
+    statistic: Callable = np.mean,
+) -> tuple[float, float]:
     """Percentile bootstrap confidence interval of ``statistic(values)``, ``values``: ``[num_users]``.
 
     ``scipy.stats.bootstrap`` (``method="percentile"``) draws ``num_resamples`` resamples of the users with
@@ -236,19 +259,29 @@ def bootstrap_ci(values, confidence: float = 0.95, num_resamples: int = 10_000, 
         """``statistic`` of each resample: ``[rows, num_users]`` -> ``[rows]``."""
         reduced = np.asarray(statistic(block, axis=1), dtype=np.float64)
         if reduced.shape != block.shape[:1]:
-            raise ValueError(f"`statistic` must reduce a [rows, num_users] block along axis=1 to [rows]; "
-                             f"got shape {reduced.shape} for {block.shape}")
+            raise ValueError(
+                f"`statistic` must reduce a [rows, num_users] block along axis=1 to [rows]; "
+                f"got shape {reduced.shape} for {block.shape}"
+            )
         return reduced
 
     result = scipy.stats.bootstrap(
-        (values,), block_statistic, n_resamples=num_resamples, batch=max(1, _BOOTSTRAP_CHUNK_ELEMENTS // n),
-        vectorized=True, confidence_level=confidence, method="percentile", rng=np.random.default_rng(seed))
+        (values,),
+        block_statistic,
+        n_resamples=num_resamples,
+        batch=max(1, _BOOTSTRAP_CHUNK_ELEMENTS // n),
+        vectorized=True,
+        confidence_level=confidence,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
     low, high = result.confidence_interval
     return float(low), float(high)
 
 
-def paired_bootstrap_ci(a, b, confidence: float = 0.95, num_resamples: int = 10_000,
-                        seed: Optional[int] = 0) -> tuple[float, float]:
+def paired_bootstrap_ci(
+    a, b, confidence: float = 0.95, num_resamples: int = 10_000, seed: Optional[int] = 0
+) -> tuple[float, float]:
     """Percentile bootstrap interval of ``mean(a - b)`` (``a``, ``b``: ``[num_users]``): users are resampled
     as pairs, so the correlation between the two models is kept. An interval excluding 0 agrees with a
     significant difference."""
@@ -286,6 +319,7 @@ class Comparison:
     ``wilcoxon``: two-sided paired tests; ``pvalue_holm``: the Wilcoxon p-value Holm-adjusted over all
     the rows of a table, filled by :func:`compare_all` (None until then).
     """
+
     name_a: str
     name_b: str
     metric: str
@@ -298,17 +332,30 @@ class Comparison:
     pvalue_holm: Optional[float] = None
 
 
-def compare(per_user_a: np.ndarray, per_user_b: np.ndarray, name_a: str, name_b: str, metric: str,
-            seed: int = 0, num_resamples: int = 10_000) -> Comparison:
+def compare(
+    per_user_a: np.ndarray,
+    per_user_b: np.ndarray,
+    name_a: str,
+    name_b: str,
+    metric: str,
+    seed: int = 0,
+    num_resamples: int = 10_000,
+) -> Comparison:
     """Compares two models on the same users: ``per_user_a``, ``per_user_b`` are ``[num_users]`` values of
     ``metric``, user ``i`` at index ``i`` in both. Two-sided t-test and Wilcoxon (``method="auto"``,
     zeros dropped), and a 95% paired bootstrap interval of the mean difference."""
     a, b = _paired(per_user_a, per_user_b)
     return Comparison(
-        name_a=name_a, name_b=name_b, metric=metric,
-        mean_a=float(np.mean(a)), mean_b=float(np.mean(b)), mean_diff=float(np.mean(a - b)),
+        name_a=name_a,
+        name_b=name_b,
+        metric=metric,
+        mean_a=float(np.mean(a)),
+        mean_b=float(np.mean(b)),
+        mean_diff=float(np.mean(a - b)),
         diff_ci=paired_bootstrap_ci(a, b, num_resamples=num_resamples, seed=seed),
-        ttest=paired_ttest(a, b), wilcoxon=wilcoxon_signed_rank(a, b))
+        ttest=paired_ttest(a, b),
+        wilcoxon=wilcoxon_signed_rank(a, b),
+    )
 
 
 def compare_all(comparisons: list[Comparison]) -> list[Comparison]:

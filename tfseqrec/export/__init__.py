@@ -5,6 +5,7 @@
     from tfseqrec.export import ExportConfig, export_run
     paths = export_run("runs/sasrec", "saved_models", name="sasrec_ml1m")  # {variant: version dir}
 """
+
 from __future__ import annotations
 
 import importlib

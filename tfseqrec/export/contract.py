@@ -37,6 +37,7 @@ served as ``<name>_<variant>`` (the ``<model_name>`` above), and lists them in `
 (all variants) and ``<base>/models.brute_force.config`` (plain TF ops only), TF Serving's text-format
 ``ModelServerConfig``. The ``scann`` variant needs the ScaNN custom ops (``import scann`` before loading).
 """
+
 from __future__ import annotations
 
 SERVING_SIGNATURE = "serving_default"

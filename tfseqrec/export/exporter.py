@@ -20,6 +20,7 @@ Versions are integers: by default one more than the largest existing version of 
 SavedModel is written to a hidden temporary folder next to its version folders and renamed into place
 once every variant is complete, so a server polling ``<name>_<variant>/`` never sees a partial export.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -60,6 +61,7 @@ class ExportConfig:
       scann: parameters of the ``scann`` variant's index.
       warmup_requests: write TF Serving's ``assets.extra/tf_serving_warmup_requests``.
     """
+
     default_k: int = 10
     max_k: int = 1000
     exclude_seen: bool = True
@@ -89,13 +91,19 @@ def existing_versions(model_dir: str) -> list[int]:
     """Integer version folders of ``<export_base>/<served name>`` (hidden temporary folders are not versions)."""
     if not os.path.isdir(model_dir):
         return []
-    return sorted(int(d) for d in os.listdir(model_dir)
-                  if d.isdigit() and os.path.isdir(os.path.join(model_dir, d)))
+    return sorted(int(d) for d in os.listdir(model_dir) if d.isdigit() and os.path.isdir(os.path.join(model_dir, d)))
 
 
-def export_model(model, vocabulary: Sequence[str], item_counts: Sequence[float], export_base: str, name: str,
-                 version: Optional[int] = None, config: Optional[ExportConfig] = None,
-                 source: Optional[dict] = None) -> dict[str, str]:
+def export_model(
+    model,
+    vocabulary: Sequence[str],
+    item_counts: Sequence[float],
+    export_base: str,
+    name: str,
+    version: Optional[int] = None,
+    config: Optional[ExportConfig] = None,
+    source: Optional[dict] = None,
+) -> dict[str, str]:
     """Exports a trained ``SequentialRecommender`` as one SavedModel per variant; updates the models.config files.
 
     Args:
@@ -113,8 +121,10 @@ def export_model(model, vocabulary: Sequence[str], item_counts: Sequence[float],
       a brute-force variant was written) list the exported models afterwards.
     """
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        raise ValueError(f"export name {name!r} must start with a letter or digit and use only letters, digits, "
-                         f"'_', '.', '-' (`tfseqrec export`: pass --name)")
+        raise ValueError(
+            f"export name {name!r} must start with a letter or digit and use only letters, digits, "
+            f"'_', '.', '-' (`tfseqrec export`: pass --name)"
+        )
     config = ExportConfig() if config is None else config
     if not isinstance(config, ExportConfig):
         raise ValueError(f"config must be an ExportConfig, got {type(config).__name__}")
@@ -145,8 +155,13 @@ def export_model(model, vocabulary: Sequence[str], item_counts: Sequence[float],
     return written
 
 
-def export_run(run_dir: str, export_base: str, name: Optional[str] = None, version: Optional[int] = None,
-               config: Optional[ExportConfig] = None) -> dict[str, str]:
+def export_run(
+    run_dir: str,
+    export_base: str,
+    name: Optional[str] = None,
+    version: Optional[int] = None,
+    config: Optional[ExportConfig] = None,
+) -> dict[str, str]:
     """Exports the best checkpoint of a ``tfseqrec train`` run (``name`` defaults to the run folder's name).
 
     Needs the run's dataset (for the vocabulary and counts) at export time only; the export is
@@ -154,15 +169,22 @@ def export_run(run_dir: str, export_base: str, name: Optional[str] = None, versi
     """
     from tfseqrec.data.spec import load_item_counts, load_vocabulary
     from tfseqrec.training.trainer import load_trained_model
+
     if not os.path.isfile(os.path.join(run_dir, "run.json")):
         raise FileNotFoundError(f"{run_dir}/run.json not found: give a run directory of `tfseqrec train`")
     model, run, spec = load_trained_model(run_dir)
     name = name or os.path.basename(os.path.normpath(os.path.abspath(run_dir)))
-    source = {"run_dir": os.path.abspath(run_dir), "data_dir": spec.directory, "run_status": run.get("status"),
-              "best_epoch": run.get("best_epoch"), "test_metrics": run.get("test_metrics"),
-              "protocol": {"data": spec.protocol, "evaluation": run.get("protocol")}}
-    return export_model(model, load_vocabulary(spec), load_item_counts(spec), export_base, name, version, config,
-                        source)
+    source = {
+        "run_dir": os.path.abspath(run_dir),
+        "data_dir": spec.directory,
+        "run_status": run.get("status"),
+        "best_epoch": run.get("best_epoch"),
+        "test_metrics": run.get("test_metrics"),
+        "protocol": {"data": spec.protocol, "evaluation": run.get("protocol")},
+    }
+    return export_model(
+        model, load_vocabulary(spec), load_item_counts(spec), export_base, name, version, config, source
+    )
 
 
 # -- one variant ------------------------------------------------------------------------------------------
@@ -173,16 +195,34 @@ def _choose_version(model_dirs: dict[str, str], version: Optional[int]) -> int:
         raise ValueError(f"version={version!r} must be an int >= 1 (TF Serving versions are positive integers)")
     taken = [d for d in model_dirs.values() if version in existing_versions(d)]
     if taken:
-        raise FileExistsError(f"version {version} already exists in {', '.join(taken)}; exports are never "
-                              f"overwritten: pick another --version or omit it for the next free one")
+        raise FileExistsError(
+            f"version {version} already exists in {', '.join(taken)}; exports are never "
+            f"overwritten: pick another --version or omit it for the next free one"
+        )
     return int(version)
 
 
-def _save_variant(model, vocabulary, item_counts, variant: str, path: str, name: str, version: int,
-                  config: ExportConfig, source: Optional[dict]) -> None:
+def _save_variant(
+    model,
+    vocabulary,
+    item_counts,
+    variant: str,
+    path: str,
+    name: str,
+    version: int,
+    config: ExportConfig,
+    source: Optional[dict],
+) -> None:
     index = build_index(variant, model.item_embeddings, model.item_biases, config.scann)
-    module = ServingModule(model, vocabulary, item_counts, index, default_k=config.default_k,
-                           max_k=config.max_k, exclude_seen=config.exclude_seen)
+    module = ServingModule(
+        model,
+        vocabulary,
+        item_counts,
+        index,
+        default_k=config.default_k,
+        max_k=config.max_k,
+        exclude_seen=config.exclude_seen,
+    )
     options = tf.saved_model.SaveOptions(namespace_whitelist=["Scann"] if variant == "scann" else None)
     tf.saved_model.save(module, path, signatures=module.signatures(), options=options)
     info = export_info(model, module, variant, name, version, config, source)
@@ -191,12 +231,14 @@ def _save_variant(model, vocabulary, item_counts, variant: str, path: str, name:
         json.dump(info, f, indent=2, default=str)
         f.write("\n")
     if config.warmup_requests:
-        write_warmup_requests(os.path.join(path, WARMUP_FILE), served_name(name, variant), vocabulary, item_counts,
-                              module.features)
+        write_warmup_requests(
+            os.path.join(path, WARMUP_FILE), served_name(name, variant), vocabulary, item_counts, module.features
+        )
 
 
-def export_info(model, module: ServingModule, variant: str, name: str, version: int, config: ExportConfig,
-                source: Optional[dict]) -> dict:
+def export_info(
+    model, module: ServingModule, variant: str, name: str, version: int, config: ExportConfig, source: Optional[dict]
+) -> dict:
     """The content of ``assets.extra/tfseqrec_export.json``."""
     return {
         "served_name": served_name(name, variant),
@@ -213,8 +255,12 @@ def export_info(model, module: ServingModule, variant: str, name: str, version: 
         "max_k": config.max_k,
         "exclude_seen": config.exclude_seen,
         "index": module.index.params(),
-        "signatures": [contract.SERVING_SIGNATURE, contract.RECOMMEND_SIGNATURE, contract.ENCODE_SIGNATURE,
-                       contract.ITEM_EMBEDDINGS_SIGNATURE],
+        "signatures": [
+            contract.SERVING_SIGNATURE,
+            contract.RECOMMEND_SIGNATURE,
+            contract.ENCODE_SIGNATURE,
+            contract.ITEM_EMBEDDINGS_SIGNATURE,
+        ],
         "history_features": {n: contract.HISTORY_FEATURES[n] for n in module.features},
         "padding_token": contract.PADDING_TOKEN,
         "needs_custom_ops": ["Scann"] if variant == "scann" else [],
@@ -225,23 +271,29 @@ def export_info(model, module: ServingModule, variant: str, name: str, version: 
     }
 
 
-def write_warmup_requests(path: str, model_name: str, vocabulary: Sequence[str], item_counts: Sequence[float],
-                          features: Sequence[str] = ()) -> None:
+def write_warmup_requests(
+    path: str, model_name: str, vocabulary: Sequence[str], item_counts: Sequence[float], features: Sequence[str] = ()
+) -> None:
     """TF Serving's warmup file: a TFRecord of ``PredictionLog`` s, one ``serving_default`` and one ``recommend``
     request on a batch of two rows (the most popular items, and an empty history), with zeros for each history
     feature the signatures take (``features``: TF Serving refuses to load a model whose warmup fails)."""
     from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
     from tfseqrec.export.serving_module import most_popular
+
     ids, _ = most_popular(item_counts, 3)
     items = [vocabulary[i] for i in ids if i > 0]
     width = max(len(items), 1)
     history = [items + [contract.PADDING_TOKEN] * (width - len(items)), [contract.PADDING_TOKEN] * width]
     extra = {n: tf.make_tensor_proto(tf.zeros([2, width], contract.HISTORY_FEATURES[n])) for n in features}
-    inputs = {contract.SERVING_SIGNATURE: {contract.HISTORY: tf.make_tensor_proto(history, tf.string), **extra},
-              contract.RECOMMEND_SIGNATURE: {contract.HISTORY: tf.make_tensor_proto(history, tf.string),
-                                             contract.K: tf.make_tensor_proto([5, 1], tf.int32),
-                                             contract.EXCLUDE_SEEN: tf.make_tensor_proto([True, False], tf.bool),
-                                             **extra}}
+    inputs = {
+        contract.SERVING_SIGNATURE: {contract.HISTORY: tf.make_tensor_proto(history, tf.string), **extra},
+        contract.RECOMMEND_SIGNATURE: {
+            contract.HISTORY: tf.make_tensor_proto(history, tf.string),
+            contract.K: tf.make_tensor_proto([5, 1], tf.int32),
+            contract.EXCLUDE_SEEN: tf.make_tensor_proto([True, False], tf.bool),
+            **extra,
+        },
+    }
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with tf.io.TFRecordWriter(path) as writer:
         for signature, tensors in inputs.items():

@@ -23,6 +23,7 @@ Scores are the model's, ``query . embedding + bias``, with the model's values at
   top ``k``. Serving it needs the ScaNN custom ops (``import scann`` before loading; TF Serving built with
   ScaNN).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -36,8 +37,8 @@ import tensorflow as tf
 from tfseqrec.evaluation.ranking import exclusion_mask
 from tfseqrec.ids import FIRST_ITEM_ID
 
-EmbeddingsFn = Callable[[], tf.Tensor]            # () -> [V, D]: the whole vocabulary (PAD and OOV included)
-BiasesFn = Callable[[], Optional[tf.Tensor]]     # () -> [V] or None
+EmbeddingsFn = Callable[[], tf.Tensor]  # () -> [V, D]: the whole vocabulary (PAD and OOV included)
+BiasesFn = Callable[[], Optional[tf.Tensor]]  # () -> [V] or None
 NEG_INF = float("-inf")
 # ScaNN's asymmetric hashing learns 16 centres per block: fewer items than this cannot train it.
 MIN_SCANN_ITEMS = 16
@@ -86,8 +87,7 @@ class BruteForceIndex(TopKIndex):
         # Copies only ever read whole, never row by row (see the module docstring: copy-on-read).
         self.table = tf.Variable(tf.convert_to_tensor(embeddings()), trainable=False, name="item_table")
         bias = biases()
-        self.bias = None if bias is None else tf.Variable(tf.convert_to_tensor(bias), trainable=False,
-                                                          name="item_bias")
+        self.bias = None if bias is None else tf.Variable(tf.convert_to_tensor(bias), trainable=False, name="item_bias")
 
     def search(self, queries, exclude_ids, k):
         scores = tf.matmul(queries, self.table, transpose_b=True)  # [B, V], as in score_all
@@ -123,6 +123,7 @@ class ScannConfig:
     tree partitions fit its queries less well: 17 leaves (the 4x rule alone) gave recall 0.90, hence the
     20,000-item floor, which searches every leaf of such catalogues.
     """
+
     num_leaves: Optional[int] = None
     num_leaves_to_search: Optional[int] = None
     num_reordering_candidates: int = 250
@@ -142,12 +143,16 @@ class ScannConfig:
     def resolve(self, num_items: int, dim: int) -> "ScannConfig":
         """Concrete values for ``num_items`` real items of vectors of ``dim`` columns; checks they fit."""
         if num_items < MIN_SCANN_ITEMS:
-            raise ValueError(f"the scann variant needs at least {MIN_SCANN_ITEMS} items, the catalogue has "
-                             f"{num_items}; export only the brute_force variant")
+            raise ValueError(
+                f"the scann variant needs at least {MIN_SCANN_ITEMS} items, the catalogue has "
+                f"{num_items}; export only the brute_force variant"
+            )
         leaves = self.num_leaves or int(min(2000, max(1, round(math.sqrt(num_items)))))
         if leaves > num_items:
-            raise ValueError(f"ScannConfig.num_leaves={leaves} exceeds the {num_items} items of the catalogue; "
-                             f"use at most {num_items} (about sqrt({num_items}) = {round(math.sqrt(num_items))})")
+            raise ValueError(
+                f"ScannConfig.num_leaves={leaves} exceeds the {num_items} items of the catalogue; "
+                f"use at most {num_items} (about sqrt({num_items}) = {round(math.sqrt(num_items))})"
+            )
         to_search = self.num_leaves_to_search
         if to_search is None:
             per_leaf = num_items / leaves
@@ -156,8 +161,10 @@ class ScannConfig:
         if to_search > leaves:
             raise ValueError(f"ScannConfig.num_leaves_to_search={to_search} exceeds num_leaves={leaves}")
         if self.dimensions_per_block > dim:
-            raise ValueError(f"ScannConfig.dimensions_per_block={self.dimensions_per_block} exceeds the {dim} "
-                             f"columns of the index vectors (embedding_dim + 1 for the bias)")
+            raise ValueError(
+                f"ScannConfig.dimensions_per_block={self.dimensions_per_block} exceeds the {dim} "
+                f"columns of the index vectors (embedding_dim + 1 for the bias)"
+            )
         return dataclasses.replace(self, num_leaves=leaves, num_leaves_to_search=to_search)
 
 
@@ -167,31 +174,48 @@ class ScannIndex(TopKIndex):
     variant = "scann"
     exact = False
 
-    def __init__(self, embeddings: EmbeddingsFn, biases: BiasesFn, item_vectors: np.ndarray,
-                 item_biases: Optional[np.ndarray], config: Optional[ScannConfig] = None,
-                 name: str = "scann_index"):
+    def __init__(
+        self,
+        embeddings: EmbeddingsFn,
+        biases: BiasesFn,
+        item_vectors: np.ndarray,
+        item_biases: Optional[np.ndarray],
+        config: Optional[ScannConfig] = None,
+        name: str = "scann_index",
+    ):
         """``item_vectors [V, D]`` / ``item_biases [V]``: the current values of ``embeddings()`` / ``biases()``,
         from which the (frozen) ScaNN index is built."""
         super().__init__(name=name)
         import tensorflow_recommenders as tfrs
+
         self._embeddings = embeddings  # the model's table, read row by row (tf.gather) for the rescoring
         # [V] biases gathered by id; slicing the model's [V, 1] bias table would copy it for every request.
-        self.bias = None if item_biases is None else tf.Variable(np.asarray(item_biases, np.float32),
-                                                                 trainable=False, name="item_bias")
+        self.bias = (
+            None
+            if item_biases is None
+            else tf.Variable(np.asarray(item_biases, np.float32), trainable=False, name="item_bias")
+        )
         vectors = np.asarray(item_vectors, np.float32)[FIRST_ITEM_ID:]  # [N, D]: real items only
-        bias = (np.zeros(len(vectors), np.float32) if item_biases is None
-                else np.asarray(item_biases, np.float32)[FIRST_ITEM_ID:])
+        bias = (
+            np.zeros(len(vectors), np.float32)
+            if item_biases is None
+            else np.asarray(item_biases, np.float32)[FIRST_ITEM_ID:]
+        )
         folded = np.concatenate([vectors, bias[:, None]], axis=1)  # [N, D + 1]: [e, b]
         self.num_items = int(folded.shape[0])
         self.config = (config or ScannConfig()).resolve(self.num_items, int(folded.shape[1]))
         self.scann = tfrs.layers.factorized_top_k.ScaNN(
-            k=min(10, self.num_items), distance_measure="dot_product", num_leaves=self.config.num_leaves,
+            k=min(10, self.num_items),
+            distance_measure="dot_product",
+            num_leaves=self.config.num_leaves,
             num_leaves_to_search=self.config.num_leaves_to_search,
             training_iterations=self.config.training_iterations,
             # ScaNN's own reordering caps the results at num_reordering_candidates (scann 1.4.2), which
             # would break the over-fetch for exclusions: search() rescores exactly in TF instead.
-            dimensions_per_block=self.config.dimensions_per_block, num_reordering_candidates=None,
-            name="scann")
+            dimensions_per_block=self.config.dimensions_per_block,
+            num_reordering_candidates=None,
+            name="scann",
+        )
         self.scann.index(tf.constant(folded))
 
     def search(self, queries, exclude_ids, k):
@@ -210,21 +234,28 @@ class ScannIndex(TopKIndex):
         valid = found & tf.logical_not(excluded)
         masked = tf.where(valid, scores, tf.constant(NEG_INF, scores.dtype))
         top_scores, order = tf.math.top_k(masked, k=tf.minimum(k, tf.shape(masked)[1]))
-        return pad_results(top_scores, tf.gather(ids, order, batch_dims=1),
-                           tf.gather(valid, order, batch_dims=1), k)
+        return pad_results(top_scores, tf.gather(ids, order, batch_dims=1), tf.gather(valid, order, batch_dims=1), k)
 
     def params(self) -> dict:
-        return {**super().params(), **dataclasses.asdict(self.config), "num_items": self.num_items,
-                "distance_measure": "dot_product", "bias_folded": True, "rescoring": "exact"}
+        return {
+            **super().params(),
+            **dataclasses.asdict(self.config),
+            "num_items": self.num_items,
+            "distance_measure": "dot_product",
+            "bias_folded": True,
+            "rescoring": "exact",
+        }
 
 
-def build_index(variant: str, embeddings: EmbeddingsFn, biases: BiasesFn,
-                scann_config: Optional[ScannConfig] = None) -> TopKIndex:
+def build_index(
+    variant: str, embeddings: EmbeddingsFn, biases: BiasesFn, scann_config: Optional[ScannConfig] = None
+) -> TopKIndex:
     """The index of an export variant (``"brute_force"`` or ``"scann"``) over the model's current tables."""
     if variant == "brute_force":
         return BruteForceIndex(embeddings, biases)
     if variant == "scann":
         bias = biases()
-        return ScannIndex(embeddings, biases, embeddings().numpy(), None if bias is None else bias.numpy(),
-                          scann_config)
+        return ScannIndex(
+            embeddings, biases, embeddings().numpy(), None if bias is None else bias.numpy(), scann_config
+        )
     raise ValueError(f"unknown export variant {variant!r}; use 'brute_force' or 'scann'")

@@ -10,6 +10,7 @@ After an export, ``<export_base>`` holds two files:
 Entries of other models already in a file are kept; an entry with the same name is replaced. Each entry
 serves the latest version of ``base_path`` (the absolute directory holding the integer version folders).
 """
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,10 @@ from tensorflow_serving.config import model_server_config_pb2
 
 MODELS_CONFIG = "models.config"
 BRUTE_FORCE_CONFIG = "models.brute_force.config"
-HEADER = ("# TF Serving model config (text protobuf), written by `tfseqrec export`.\n"
-          "# tensorflow_model_server --model_config_file=<this file> serves every entry.\n")
+HEADER = (
+    "# TF Serving model config (text protobuf), written by `tfseqrec export`.\n"
+    "# tensorflow_model_server --model_config_file=<this file> serves every entry.\n"
+)
 
 
 def read_models_config(path: str) -> model_server_config_pb2.ModelServerConfig:

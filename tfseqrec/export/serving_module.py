@@ -14,6 +14,7 @@ columns, ``L`` = the model's ``max_len``, ``V`` = vocabulary size, ``N = V - 2``
    ``filter_seen``; PAD and OOV are never returned;
 4. rows without any real token get the most popular items, scored by their training counts.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -41,16 +42,20 @@ def history_features(model) -> tuple[str, ...]:
     names = tuple(n for n in model.input_features if n != contract.RECORD_ITEM_IDS)
     unknown = [n for n in names if n not in contract.HISTORY_FEATURES]
     if unknown:
-        raise ValueError(f"model {model.registry_name!r} reads the record feature(s) {unknown} (input_features "
-                         f"{list(model.input_features)}), which exports cannot take: the serving signatures take "
-                         f"{', '.join(map(repr, contract.HISTORY_FEATURES))} next to the history")
+        raise ValueError(
+            f"model {model.registry_name!r} reads the record feature(s) {unknown} (input_features "
+            f"{list(model.input_features)}), which exports cannot take: the serving signatures take "
+            f"{', '.join(map(repr, contract.HISTORY_FEATURES))} next to the history"
+        )
     params = inspect.signature(model.query).parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     missing = [n for n in names if n not in params and not takes_any]
     if missing:
-        raise ValueError(f"model {model.registry_name!r} reads {missing} (input_features) but its query() has no "
-                         f"argument named {', '.join(map(repr, missing))}; exports pass each feature to query() "
-                         f"by name")
+        raise ValueError(
+            f"model {model.registry_name!r} reads {missing} (input_features) but its query() has no "
+            f"argument named {', '.join(map(repr, missing))}; exports pass each feature to query() "
+            f"by name"
+        )
     return names
 
 
@@ -69,8 +74,16 @@ class ServingModule(tf.Module):
     take one extra input per history feature of the model (``history_features``), after the contract's.
     """
 
-    def __init__(self, model, vocabulary: Sequence[str], item_counts: Sequence[float], index: TopKIndex,
-                 default_k: int = 10, max_k: int = 1000, exclude_seen: bool = True):
+    def __init__(
+        self,
+        model,
+        vocabulary: Sequence[str],
+        item_counts: Sequence[float],
+        index: TopKIndex,
+        default_k: int = 10,
+        max_k: int = 1000,
+        exclude_seen: bool = True,
+    ):
         super().__init__(name="tfseqrec_serving")
         vocabulary = [str(v) for v in vocabulary]
         check_vocabulary(vocabulary, item_counts, model.num_items)
@@ -85,20 +98,24 @@ class ServingModule(tf.Module):
         self.vocab_size = len(vocabulary)
         items = vocabulary[FIRST_ITEM_ID:]
         self._table = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(tf.constant(items, tf.string),
-                                                tf.range(FIRST_ITEM_ID, self.vocab_size, dtype=tf.int64)),
-            default_value=OOV_ID)
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(items, tf.string), tf.range(FIRST_ITEM_ID, self.vocab_size, dtype=tf.int64)
+            ),
+            default_value=OOV_ID,
+        )
         # id -> string for outputs; PAD (the "no item" id of padded results) and OOV read as "".
         self._id_to_item = tf.constant([contract.PADDING_TOKEN] * FIRST_ITEM_ID + items, tf.string)
         self._real_items = tf.constant(items, tf.string)
         popular_ids, popular_scores = most_popular(item_counts, self.max_k)
-        self._popular_ids = tf.constant(popular_ids, tf.int64)          # [max_k], 0-padded
+        self._popular_ids = tf.constant(popular_ids, tf.int64)  # [max_k], 0-padded
         self._popular_scores = tf.constant(popular_scores, tf.float32)  # [max_k], -inf-padded
-        feature_specs = [tf.TensorSpec([None, None], tf.as_dtype(contract.HISTORY_FEATURES[n]), name=n)
-                         for n in self.features]
+        feature_specs = [
+            tf.TensorSpec([None, None], tf.as_dtype(contract.HISTORY_FEATURES[n]), name=n) for n in self.features
+        ]
         self.serving_default = tf.function(self._serving_default, input_signature=[HISTORY_SPEC, *feature_specs])
-        self.recommend = tf.function(self._recommend_signature,
-                                     input_signature=[HISTORY_SPEC, K_SPEC, EXCLUDE_SEEN_SPEC, *feature_specs])
+        self.recommend = tf.function(
+            self._recommend_signature, input_signature=[HISTORY_SPEC, K_SPEC, EXCLUDE_SEEN_SPEC, *feature_specs]
+        )
         self.encode_query = tf.function(self._encode_query, input_signature=[HISTORY_SPEC, *feature_specs])
         self.item_embeddings = tf.function(self._item_embeddings, input_signature=[])
 
@@ -116,16 +133,21 @@ class ServingModule(tf.Module):
     def _model_input(self, values: tf.Tensor, real: tf.Tensor) -> tf.Tensor:
         """``values [B, H]`` (ids or a history feature) -> ``[B, L]``: each row's values at real tokens, in
         order, the latest ``L`` of them, left-padded with 0."""
-        latest = tf.ragged.boolean_mask(values, real)[:, -self.max_len:]
+        latest = tf.ragged.boolean_mask(values, real)[:, -self.max_len :]
         padding = self.max_len - latest.row_lengths()
         zeros = tf.RaggedTensor.from_row_lengths(tf.zeros([tf.reduce_sum(padding)], values.dtype), padding)
         return tf.concat([zeros, latest], axis=1).to_tensor(shape=[None, self.max_len])
 
     def _check_features(self, history: tf.Tensor, features: Sequence[tf.Tensor]) -> list:
         """In-graph checks that each feature has the shape of ``history`` (one value per entry)."""
-        return [tf.debugging.assert_equal(tf.shape(value), tf.shape(history), message=(
-                    f"{name} must have the shape of history (one value per history entry, 0 at padding)"))
-                for name, value in zip(self.features, features)]
+        return [
+            tf.debugging.assert_equal(
+                tf.shape(value),
+                tf.shape(history),
+                message=(f"{name} must have the shape of history (one value per history entry, 0 at padding)"),
+            )
+            for name, value in zip(self.features, features)
+        ]
 
     def _query(self, ids: tf.Tensor, real: tf.Tensor, features: Sequence[tf.Tensor] = ()) -> tf.Tensor:
         """``[B, D]`` float32 query embeddings; ``features`` ``[B, H]`` in the order of ``self.features``."""
@@ -137,10 +159,16 @@ class ServingModule(tf.Module):
         history = tf.convert_to_tensor(history, tf.string)
         batch = tf.shape(history)[0]
         checks = [  # quotes would be escaped in the error text, so names are bare
-            tf.debugging.assert_equal(tf.shape(k)[0], batch, message=f"recommend: {contract.K} must have one "
-                                      f"entry per row of {contract.HISTORY}"),
-            tf.debugging.assert_equal(tf.shape(exclude_seen)[0], batch, message=f"recommend: {contract.EXCLUDE_SEEN} "
-                                      f"must have one entry per row of {contract.HISTORY}"),
+            tf.debugging.assert_equal(
+                tf.shape(k)[0],
+                batch,
+                message=f"recommend: {contract.K} must have one entry per row of {contract.HISTORY}",
+            ),
+            tf.debugging.assert_equal(
+                tf.shape(exclude_seen)[0],
+                batch,
+                message=f"recommend: {contract.EXCLUDE_SEEN} must have one entry per row of {contract.HISTORY}",
+            ),
             tf.debugging.assert_greater_equal(k, 1, message=f"recommend: {contract.K} must be >= 1 in every row"),
             *self._check_features(history, features),
         ]
@@ -165,8 +193,12 @@ class ServingModule(tf.Module):
     def _serving_default(self, history, *features):
         """Top ``default_k`` with the export's ``exclude_seen``: ``item_ids``, ``scores`` ``[B, default_k]``."""
         batch = tf.shape(history)[0]
-        out = self._recommend(history, tf.fill([batch], tf.constant(self.default_k, tf.int32)),
-                              tf.fill([batch], tf.constant(self.exclude_seen)), features)
+        out = self._recommend(
+            history,
+            tf.fill([batch], tf.constant(self.default_k, tf.int32)),
+            tf.fill([batch], tf.constant(self.exclude_seen)),
+            features,
+        )
         return {name: tf.ensure_shape(value, [None, self.default_k]) for name, value in out.items()}
 
     def _recommend_signature(self, history, k, exclude_seen, *features):
@@ -183,29 +215,34 @@ class ServingModule(tf.Module):
         """The ``N`` real items: ``item_ids [N]``, ``embeddings [N, D]``, ``biases [N]`` (zeros without bias)."""
         table = tf.cast(self.model.item_embeddings(), tf.float32)[FIRST_ITEM_ID:]
         bias = self.model.item_biases()
-        bias = tf.zeros([tf.shape(table)[0]], tf.float32) if bias is None else tf.cast(bias, tf.float32)[
-            FIRST_ITEM_ID:]
+        bias = tf.zeros([tf.shape(table)[0]], tf.float32) if bias is None else tf.cast(bias, tf.float32)[FIRST_ITEM_ID:]
         return {contract.ITEM_IDS: self._real_items, contract.EMBEDDINGS: table, contract.BIASES: bias}
 
     def signatures(self) -> dict:
         """Signature name -> concrete function, for ``tf.saved_model.save``."""
-        return {contract.SERVING_SIGNATURE: self.serving_default.get_concrete_function(),
-                contract.RECOMMEND_SIGNATURE: self.recommend.get_concrete_function(),
-                contract.ENCODE_SIGNATURE: self.encode_query.get_concrete_function(),
-                contract.ITEM_EMBEDDINGS_SIGNATURE: self.item_embeddings.get_concrete_function()}
+        return {
+            contract.SERVING_SIGNATURE: self.serving_default.get_concrete_function(),
+            contract.RECOMMEND_SIGNATURE: self.recommend.get_concrete_function(),
+            contract.ENCODE_SIGNATURE: self.encode_query.get_concrete_function(),
+            contract.ITEM_EMBEDDINGS_SIGNATURE: self.item_embeddings.get_concrete_function(),
+        }
 
 
 def check_vocabulary(vocabulary: Sequence[str], item_counts: Sequence[float], num_items: int) -> None:
     """Raises ValueError unless the vocabulary (``[PAD], [OOV], items...``) and counts fit the model."""
     if len(vocabulary) != num_items:
-        raise ValueError(f"the vocabulary has {len(vocabulary)} entries but the model scores {num_items} ids; "
-                         f"export with the vocabulary of the dataset the model was trained on")
+        raise ValueError(
+            f"the vocabulary has {len(vocabulary)} entries but the model scores {num_items} ids; "
+            f"export with the vocabulary of the dataset the model was trained on"
+        )
     if len(item_counts) != len(vocabulary):
         raise ValueError(f"item_counts has {len(item_counts)} entries, the vocabulary {len(vocabulary)}")
     items = vocabulary[FIRST_ITEM_ID:]
     if contract.PADDING_TOKEN in items:
-        raise ValueError(f"the vocabulary holds the padding token {contract.PADDING_TOKEN!r} as an item id "
-                         f"(id {FIRST_ITEM_ID + list(items).index(contract.PADDING_TOKEN)})")
+        raise ValueError(
+            f"the vocabulary holds the padding token {contract.PADDING_TOKEN!r} as an item id "
+            f"(id {FIRST_ITEM_ID + list(items).index(contract.PADDING_TOKEN)})"
+        )
     if len(set(items)) != len(items):
         seen, dup = set(), None
         for item in items:
@@ -223,6 +260,6 @@ def most_popular(item_counts: Sequence[float], size: int):
     order = np.argsort(-counts, kind="stable")[:size]
     ids = np.zeros(size, np.int64)
     scores = np.full(size, NEG_INF, np.float32)
-    ids[:len(order)] = order + FIRST_ITEM_ID
-    scores[:len(order)] = counts[order]
+    ids[: len(order)] = order + FIRST_ITEM_ID
+    scores[: len(order)] = counts[order]
     return ids, scores

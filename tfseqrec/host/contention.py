@@ -12,6 +12,7 @@ minus those of this process and its waited-for children (``getrusage``), over th
         subprocess.run([...], check=True)
     contention.other_cores  # mean cores used by everything else; None where /proc/stat is missing
 """
+
 from __future__ import annotations
 
 import os

@@ -4,6 +4,7 @@ Speeds taken on different CPUs are not comparable (the same code trains at clear
 EPYC VM and a 2-core Intel Xeon one: compare benchmarks/reports/peers/throughput_*_l200 with their ``_xeon``
 twins), so every benchmark record carries :func:`describe`.
 """
+
 from __future__ import annotations
 
 import os
@@ -28,5 +29,9 @@ def cpu_model(cpuinfo: Path = CPUINFO) -> Optional[str]:
 
 def describe() -> dict:
     """``{"platform", "python", "cpus", "cpu_model"}`` of this machine."""
-    return {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
-            "cpu_model": cpu_model()}
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "cpu_model": cpu_model(),
+    }

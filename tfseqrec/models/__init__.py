@@ -1,7 +1,7 @@
 """Sequential recommenders on one contract (``base.SequentialRecommender``) and their registry."""
+
 from tfseqrec.plugins import import_plugins
-from tfseqrec.models.registry import (available_models, config_from_dict, get_model_class,
-                                      register)
+from tfseqrec.models.registry import available_models, config_from_dict, get_model_class, register
 
 __all__ = ["available_models", "config_from_dict", "get_model_class", "import_plugins", "register", "build_model"]
 

@@ -18,6 +18,7 @@ exactly those into training batches (``compute_loss``) and into scoring batches 
 that needs more than ``item_ids`` (HRNN reads ``timestamps`` to find its sessions) says so here, and no
 caller branches on the model's name.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -31,13 +32,13 @@ from tfseqrec.ids import OOV_ID, PAD_ID
 from tfseqrec.tasks import LossConfig, NextItemTask
 
 
-
 @dataclasses.dataclass(frozen=True)
 class SequentialModelConfig:
     """Fields shared by every architecture; architectures subclass it with their own fields.
 
     ``max_len``: longest input history (older items are dropped). ``loss``: see ``LossConfig``.
     """
+
     embedding_dim: int = 64
     max_len: int = 200
     dropout: float = 0.2
@@ -65,8 +66,9 @@ class SequentialRecommender(tfrs.Model):
     # Record features read by compute_loss and call (each [B, L], aligned with item_ids); see the module doc.
     input_features: tuple = ("item_ids",)
 
-    def __init__(self, config: SequentialModelConfig, num_items: int,
-                 item_counts: Optional[Sequence[float]] = None, **kwargs):
+    def __init__(
+        self, config: SequentialModelConfig, num_items: int, item_counts: Optional[Sequence[float]] = None, **kwargs
+    ):
         super().__init__(**kwargs)
         if num_items < 3:
             raise ValueError(f"num_items={num_items}: the vocabulary needs padding, OOV and at least one item")
@@ -74,12 +76,16 @@ class SequentialRecommender(tfrs.Model):
         self.num_items = int(num_items)
         self._item_counts = None if item_counts is None else [float(c) for c in item_counts]
         self.item_embedding = tf.keras.layers.Embedding(
-            self.num_items + self.num_extra_input_tokens, config.embedding_dim, name="item_embedding",
-            embeddings_initializer=tf.keras.initializers.TruncatedNormal(stddev=0.02))
+            self.num_items + self.num_extra_input_tokens,
+            config.embedding_dim,
+            name="item_embedding",
+            embeddings_initializer=tf.keras.initializers.TruncatedNormal(stddev=0.02),
+        )
         self.item_bias = None
         if config.output_bias:
-            self.item_bias = tf.keras.layers.Embedding(self.num_items, 1, name="item_bias",
-                                                       embeddings_initializer="zeros")
+            self.item_bias = tf.keras.layers.Embedding(
+                self.num_items, 1, name="item_bias", embeddings_initializer="zeros"
+            )
             self.item_bias.build((None,))  # read as a table, never called on ids
         self.task = NextItemTask(config.loss, self.num_items, item_counts=self._item_counts)
 
@@ -103,7 +109,7 @@ class SequentialRecommender(tfrs.Model):
         return None if self.item_bias is None else self.item_bias.embeddings[:, 0]
 
     def _truncate(self, item_ids: tf.Tensor) -> tf.Tensor:
-        return item_ids[:, -self.config.max_len:]
+        return item_ids[:, -self.config.max_len :]
 
     def query(self, item_ids: tf.Tensor, training: bool = False) -> tf.Tensor:
         """Query embedding ``[B, D]``: the state after the most recent item (last column, left padding)."""
@@ -120,8 +126,7 @@ class SequentialRecommender(tfrs.Model):
         Computed in float32 whatever the layers' compute dtype (mixed precision), so rankings are not
         rounded to bfloat16's or float16's few significant bits.
         """
-        scores = tf.matmul(tf.cast(queries, tf.float32), tf.cast(self.item_embeddings(), tf.float32),
-                           transpose_b=True)
+        scores = tf.matmul(tf.cast(queries, tf.float32), tf.cast(self.item_embeddings(), tf.float32), transpose_b=True)
         bias = self.item_biases()
         return scores if bias is None else scores + tf.cast(bias, tf.float32)
 
@@ -133,12 +138,13 @@ class SequentialRecommender(tfrs.Model):
     def compute_loss(self, inputs, training: bool = False) -> tf.Tensor:
         """Next-item loss over every non-padding position of ``inputs["item_ids"] [B, L + 1]``."""
         item_ids = tf.cast(inputs["item_ids"], tf.int64)
-        item_ids = item_ids[:, -(self.config.max_len + 1):]
+        item_ids = item_ids[:, -(self.config.max_len + 1) :]
         history, targets = item_ids[:, :-1], item_ids[:, 1:]
         states = self.encode(history, training=training)
         mask = tf.logical_and(tf.not_equal(history, PAD_ID), tf.not_equal(targets, PAD_ID))
-        return self.task(states, targets, self.item_embeddings(), item_bias=self.item_biases(), mask=mask,
-                         training=training)
+        return self.task(
+            states, targets, self.item_embeddings(), item_bias=self.item_biases(), mask=mask, training=training
+        )
 
     def train_step(self, inputs):
         """``tfrs.Model.train_step`` plus loss scaling when Keras wrapped the optimizer in a
@@ -161,15 +167,21 @@ class SequentialRecommender(tfrs.Model):
 
     # -- serialisation -------------------------------------------------------------------------------
     def get_config(self) -> dict:
-        return {"model": self.registry_name, "config": self.config.to_dict(), "num_items": self.num_items,
-                "item_counts": self._item_counts}
+        return {
+            "model": self.registry_name,
+            "config": self.config.to_dict(),
+            "num_items": self.num_items,
+            "item_counts": self._item_counts,
+        }
 
     @classmethod
     def from_config(cls, config: dict, custom_objects=None):
         from tfseqrec.models.registry import config_from_dict, get_model_class
+
         model_class, config_class = get_model_class(config["model"])
-        return model_class(config_from_dict(config_class, config["config"]), config["num_items"],
-                           item_counts=config.get("item_counts"))
+        return model_class(
+            config_from_dict(config_class, config["config"]), config["num_items"], item_counts=config.get("item_counts")
+        )
 
     def build_for_inputs(self, batch_size: int = 1) -> "SequentialRecommender":
         """Creates the weights by running one dummy batch (for loading weights into a fresh model)."""

@@ -7,6 +7,7 @@
 
 Both expose ``score_fn(batch) -> [B, num_items]`` for ``tfseqrec.evaluation.evaluate``.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -53,6 +54,5 @@ class ItemTransitions:
         last = tf.cast(batch["item_ids"], tf.int64)[:, -1]  # left padding: the most recent item is last
         one_hot = tf.one_hot(last, self.num_items, dtype=tf.float32)  # [B, V]
         # rows of T = one_hot @ T = (T^T @ one_hot^T)^T, computed sparse-dense.
-        rows = tf.transpose(tf.sparse.sparse_dense_matmul(self.transitions, one_hot, adjoint_a=True,
-                                                          adjoint_b=True))
+        rows = tf.transpose(tf.sparse.sparse_dense_matmul(self.transitions, one_hot, adjoint_a=True, adjoint_b=True))
         return rows + self.popularity[tf.newaxis]

@@ -34,6 +34,7 @@ Switching SASRec to a masked-LM objective (Transformers4Rec's ``masking="mlm"`` 
 class: ``attention_mask_fn`` = ``bidirectional_attention_mask`` instead of ``causal_attention_mask``
 plus cloze masking (``compute_loss``) and last-position masking (``query``) instead of shifted targets.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -45,8 +46,14 @@ import tensorflow as tf
 from tfseqrec.models.base import SequentialModelConfig, SequentialRecommender
 from tfseqrec.ids import PAD_ID
 from tfseqrec.models.dropout import FastDropout
-from tfseqrec.models.layers import (bidirectional_attention_mask, check_block_options, check_position_origin,
-                                    position_embedding, position_ids, transformer_blocks)
+from tfseqrec.models.layers import (
+    bidirectional_attention_mask,
+    check_block_options,
+    check_position_origin,
+    position_embedding,
+    position_ids,
+    transformer_blocks,
+)
 from tfseqrec.models.masking import ClozeMasking, LastPositionMasking, mask_last_item
 from tfseqrec.ids import FIRST_ITEM_ID
 from tfseqrec.models.registry import register
@@ -83,6 +90,7 @@ class BERT4RecConfig(SequentialModelConfig):
       masking_seed: seed of the cloze masking; ``None`` = drawn from Python's ``random``
         (``tf.keras.utils.set_random_seed`` makes it repeatable).
     """
+
     dropout: float = 0.1
     output_bias: bool = True
     num_blocks: int = 2
@@ -141,22 +149,40 @@ class BERT4Rec(SequentialRecommender):
         self.position_embedding = position_embedding(config.max_len, dim)
         self.embedding_norm = tf.keras.layers.LayerNormalization(epsilon=config.layer_norm_epsilon)
         self.input_dropout = FastDropout(config.dropout)
-        self.blocks = transformer_blocks(config.num_blocks, dim, config.num_heads, config.ffn_width, config.dropout,
-                                         config.layer_norm_epsilon, block_style=config.block_style,
-                                         ffn_activation=config.ffn_activation)
-        self.final_norm = (tf.keras.layers.LayerNormalization(epsilon=config.layer_norm_epsilon)
-                           if config.block_style == "pre_norm" else None)
+        self.blocks = transformer_blocks(
+            config.num_blocks,
+            dim,
+            config.num_heads,
+            config.ffn_width,
+            config.dropout,
+            config.layer_norm_epsilon,
+            block_style=config.block_style,
+            ffn_activation=config.ffn_activation,
+        )
+        self.final_norm = (
+            tf.keras.layers.LayerNormalization(epsilon=config.layer_norm_epsilon)
+            if config.block_style == "pre_norm"
+            else None
+        )
         self.head_dense = self.head_norm = None
         if config.output_head:
             self.head_dense = tf.keras.layers.Dense(
-                dim, activation="gelu", name="head_dense",
-                kernel_initializer=tf.keras.initializers.TruncatedNormal(stddev=0.02))
+                dim,
+                activation="gelu",
+                name="head_dense",
+                kernel_initializer=tf.keras.initializers.TruncatedNormal(stddev=0.02),
+            )
             self.head_norm = tf.keras.layers.LayerNormalization(epsilon=config.layer_norm_epsilon, name="head_norm")
         self.cloze_masking = ClozeMasking(
-            config.mask_prob, self.mask_token_id, seed=config.masking_seed,
-            mask_token_prob=config.mask_token_prob, random_token_prob=config.random_token_prob,
-            num_items=self.num_items, mask_last_prob=config.mask_last_prob,
-            max_predictions=config.max_predictions)
+            config.mask_prob,
+            self.mask_token_id,
+            seed=config.masking_seed,
+            mask_token_prob=config.mask_token_prob,
+            random_token_prob=config.random_token_prob,
+            num_items=self.num_items,
+            mask_last_prob=config.mask_last_prob,
+            max_predictions=config.max_predictions,
+        )
         self.last_position_masking = LastPositionMasking(self.mask_token_id, config.max_len)
 
     # -- encoder ---------------------------------------------------------------------------------
@@ -193,8 +219,7 @@ class BERT4Rec(SequentialRecommender):
         keep = tf.cast(target_ids, tf.int64) >= FIRST_ITEM_ID
         queries = self.output_queries(tf.boolean_mask(states, keep), training=training)  # [N, D]
         targets = tf.boolean_mask(tf.cast(target_ids, tf.int64), keep)  # [N]
-        return self.task(queries, targets, self.item_embeddings(), item_bias=self.item_biases(),
-                         training=training)
+        return self.task(queries, targets, self.item_embeddings(), item_bias=self.item_biases(), training=training)
 
     def compute_loss(self, inputs, training: bool = False) -> tf.Tensor:
         """Cloze loss on ``inputs["item_ids"]`` (the last ``max_len`` items of each row).
@@ -202,7 +227,7 @@ class BERT4Rec(SequentialRecommender):
         Training: random masking (``ClozeMasking``); otherwise the last item of each row is masked.
         """
         item_ids = inputs["item_ids"] if isinstance(inputs, dict) else inputs
-        item_ids = tf.cast(item_ids, tf.int64)[:, -self.config.max_len:]
+        item_ids = tf.cast(item_ids, tf.int64)[:, -self.config.max_len :]
         if training:
             masked_ids, target_ids = self.cloze_masking(item_ids, training=True)
         else:

@@ -23,6 +23,7 @@ augmentation ratios ``crop_eta`` / ``mask_gamma`` / ``reorder_beta``. The paper 
 values for the ratios: it tunes each of them per data set over 0.1 - 0.9; the defaults here,
 0.6 / 0.3 / 0.6, are the ones of the widely used reimplementations (RecBole / DuoRec's CL4SRec).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -49,6 +50,7 @@ class CL4SRecConfig(SASRecConfig):
     ``augmentation_seed``: seed of the views' random stream (None: drawn from Python's ``random``, which
     ``tf.keras.utils.set_random_seed`` seeds).
     """
+
     contrastive_weight: float = 0.1
     tau: float = 1.0
     similarity: str = "dot"
@@ -61,16 +63,20 @@ class CL4SRecConfig(SASRecConfig):
     def __post_init__(self):
         super().__post_init__()
         object.__setattr__(self, "augmentations", tuple(self.augmentations))
-        if isinstance(self.contrastive_weight, bool) or not isinstance(self.contrastive_weight, (int, float)) \
-                or not self.contrastive_weight >= 0:
+        if (
+            isinstance(self.contrastive_weight, bool)
+            or not isinstance(self.contrastive_weight, (int, float))
+            or not self.contrastive_weight >= 0
+        ):
             raise ValueError(f"contrastive_weight={self.contrastive_weight!r} must be a number >= 0")
         if isinstance(self.tau, bool) or not isinstance(self.tau, (int, float)) or not self.tau > 0:
             raise ValueError(f"tau={self.tau!r} must be a number > 0")
         if self.similarity not in SIMILARITIES:
             raise ValueError(f"similarity={self.similarity!r}: use one of {SIMILARITIES}")
         check_ratios(self.crop_eta, self.mask_gamma, self.reorder_beta, self.augmentations)
-        if self.augmentation_seed is not None and (isinstance(self.augmentation_seed, bool)
-                                                   or not isinstance(self.augmentation_seed, int)):
+        if self.augmentation_seed is not None and (
+            isinstance(self.augmentation_seed, bool) or not isinstance(self.augmentation_seed, int)
+        ):
             raise ValueError(f"augmentation_seed={self.augmentation_seed!r} must be an int or None")
 
 
@@ -83,8 +89,12 @@ class CL4SRec(SASRec):
     def __init__(self, config: CL4SRecConfig, num_items: int, item_counts=None, **kwargs):
         super().__init__(config, num_items, item_counts=item_counts, **kwargs)
         self.augmentation = AugmentationConfig(
-            mask_token_id=self.mask_token_id, crop_eta=config.crop_eta, mask_gamma=config.mask_gamma,
-            reorder_beta=config.reorder_beta, operations=config.augmentations)
+            mask_token_id=self.mask_token_id,
+            crop_eta=config.crop_eta,
+            mask_gamma=config.mask_gamma,
+            reorder_beta=config.reorder_beta,
+            operations=config.augmentations,
+        )
         self.contrastive_task = InfoNCE(config.tau, config.similarity, name="contrastive_task")
         seed = config.augmentation_seed
         if seed is None:
@@ -94,8 +104,10 @@ class CL4SRec(SASRec):
     def augment(self, sequences: tf.Tensor, seed) -> Tuple[tf.Tensor, tf.Tensor]:
         """Two views ``[B, L]`` of left-padded ``sequences``, from the shape-``[2]`` ``seed``."""
         seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=2)
-        return (random_augmentation(sequences, self.augmentation, seeds[0]),
-                random_augmentation(sequences, self.augmentation, seeds[1]))
+        return (
+            random_augmentation(sequences, self.augmentation, seeds[0]),
+            random_augmentation(sequences, self.augmentation, seeds[1]),
+        )
 
     def contrastive_loss(self, sequences: tf.Tensor, training: bool = False, seed=None) -> tf.Tensor:
         """InfoNCE between two views of each row of ``sequences [B, L]`` (at most ``max_len`` columns).
@@ -118,5 +130,5 @@ class CL4SRec(SASRec):
         weight = float(self.config.contrastive_weight)
         if weight == 0.0:
             return loss
-        item_ids = tf.cast(inputs["item_ids"], tf.int64)[:, -(self.config.max_len + 1):]
+        item_ids = tf.cast(inputs["item_ids"], tf.int64)[:, -(self.config.max_len + 1) :]
         return loss + weight * self.contrastive_loss(item_ids[:, :-1], training=training)

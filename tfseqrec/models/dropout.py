@@ -13,6 +13,7 @@ Keras' implementation. Randomness: a stateful op draws each call's stateless see
 ``tf.keras.utils.set_random_seed`` makes runs repeatable, as with Keras' layer (under XLA that op ignores seeds,
 as Keras' own dropout does).
 """
+
 from __future__ import annotations
 
 import tfseqrec  # noqa: F401  (Keras 2 for TFRS)
@@ -37,7 +38,7 @@ def dropout_16bit(inputs: tf.Tensor, rate: float, seed=None) -> tf.Tensor:
     if cut >= _LEVELS:
         raise ValueError(f"dropout rate {rate} drops everything (must be < 1)")
     size = tf.size(inputs)
-    call_seed = tf.random.uniform([2], 0, 2 ** 31 - 1, dtype=tf.int64, seed=seed)
+    call_seed = tf.random.uniform([2], 0, 2**31 - 1, dtype=tf.int64, seed=seed)
     words = tf.random.stateless_uniform([(size + 1) // 2], call_seed, minval=None, maxval=None, dtype=tf.uint32)
     draws = tf.reshape(tf.bitcast(words, tf.uint16), [-1])[:size]  # [size]: two draws per 32-bit word
     scale = 1.0 / (1.0 - cut / _LEVELS)
@@ -57,4 +58,5 @@ class FastDropout(tf.keras.layers.Dropout):
         if training is None:
             training = tf.keras.backend.learning_phase()
         return tf.__internal__.smart_cond.smart_cond(
-            training, lambda: dropout_16bit(inputs, self.rate, self.seed), lambda: tf.identity(inputs))
+            training, lambda: dropout_16bit(inputs, self.rate, self.seed), lambda: tf.identity(inputs)
+        )

@@ -39,6 +39,7 @@ popularity-sampled extra negatives shared by the whole mini-batch, ELU on the sc
 regularisation (see ``benchmarks/configs/gru4rec_ml1m_bprmax.yaml``); or ``"sampled_softmax"`` / ``"full_ce"``
 (cross-entropy). The popularity sampler needs ``item_counts``.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -71,6 +72,7 @@ class GRU4RecConfig(SequentialModelConfig):
       tie_embeddings: output item embeddings = input item embeddings (official ``constrained_embedding``).
       initializer: ``"gru4rec"`` (official uniform ranges) or ``"keras"`` (library defaults).
     """
+
     hidden_units: Optional[Tuple[int, ...]] = None
     dropout_embedding: float = 0.0
     dropout_hidden: Optional[float] = None
@@ -114,8 +116,7 @@ def _gru_layer(units: int, input_dim: int, initializer: str, name: str) -> tf.ke
     """One GRU layer returning its whole output sequence (cuDNN-compatible settings)."""
     kwargs = {}
     if initializer == "gru4rec":  # ranges per gate: the kernels hold the 3 gates side by side
-        kwargs = {"kernel_initializer": _uniform(input_dim, units),
-                  "recurrent_initializer": _uniform(units, units)}
+        kwargs = {"kernel_initializer": _uniform(input_dim, units), "recurrent_initializer": _uniform(units, units)}
     return tf.keras.layers.GRU(units, return_sequences=True, name=name, **kwargs)
 
 
@@ -138,9 +139,9 @@ class _SessionStates:
     def __init__(self, layer_sizes: Sequence[int], name: str):
         self.rows = tf.Variable(0, dtype=tf.int32, trainable=False, name=f"{name}_rows")
         self.variables = [
-            tf.Variable(tf.zeros([0, units]), shape=tf.TensorShape([None, units]), trainable=False,
-                        name=f"{name}_{i}")
-            for i, units in enumerate(layer_sizes)]
+            tf.Variable(tf.zeros([0, units]), shape=tf.TensorShape([None, units]), trainable=False, name=f"{name}_{i}")
+            for i, units in enumerate(layer_sizes)
+        ]
 
     def read(self, reset: tf.Tensor) -> List[tf.Tensor]:
         """States ``[B, H_l]`` for ``reset [B]`` bool: zero rows where ``reset``; all zero if ``B`` changed."""
@@ -156,8 +157,10 @@ class _SessionStates:
 
     def write(self, states: Sequence[tf.Tensor]) -> List[tf.Operation]:
         """Stores ``states`` (without gradient); returns the assign ops."""
-        assigns = [variable.assign(tf.cast(tf.stop_gradient(state), variable.dtype))
-                   for variable, state in zip(self.variables, states)]
+        assigns = [
+            variable.assign(tf.cast(tf.stop_gradient(state), variable.dtype))
+            for variable, state in zip(self.variables, states)
+        ]
         return assigns + [self.rows.assign(tf.shape(states[0])[0])]
 
     def clear(self) -> None:
@@ -178,19 +181,26 @@ class GRU4Rec(SequentialRecommender):
             self.item_embedding.embeddings_initializer = _uniform(self.num_items, config.embedding_dim)
         self.embedding_dropout = FastDropout(config.dropout_embedding, name="embedding_dropout")
         input_dims = (config.embedding_dim,) + sizes[:-1]
-        self.grus = [_gru_layer(units, dim, config.initializer, f"gru_{i}")
-                     for i, (units, dim) in enumerate(zip(sizes, input_dims))]
-        self.hidden_dropouts = [FastDropout(config.hidden_dropout_rate, name=f"hidden_dropout_{i}")
-                                for i in range(len(sizes))]
+        self.grus = [
+            _gru_layer(units, dim, config.initializer, f"gru_{i}")
+            for i, (units, dim) in enumerate(zip(sizes, input_dims))
+        ]
+        self.hidden_dropouts = [
+            FastDropout(config.hidden_dropout_rate, name=f"hidden_dropout_{i}") for i in range(len(sizes))
+        ]
         self.projection = None
         self.output_item_embedding = None
         if config.tie_embeddings and sizes[-1] != config.embedding_dim:
             self.projection = tf.keras.layers.Dense(config.embedding_dim, use_bias=False, name="projection")
         if not config.tie_embeddings:
-            initializer = (_uniform(self.num_items, sizes[-1]) if gru4rec_init
-                           else tf.keras.initializers.TruncatedNormal(stddev=0.02))
+            initializer = (
+                _uniform(self.num_items, sizes[-1])
+                if gru4rec_init
+                else tf.keras.initializers.TruncatedNormal(stddev=0.02)
+            )
             self.output_item_embedding = tf.keras.layers.Embedding(
-                self.num_items, sizes[-1], embeddings_initializer=initializer, name="output_item_embedding")
+                self.num_items, sizes[-1], embeddings_initializer=initializer, name="output_item_embedding"
+            )
             self.output_item_embedding.build((None,))
         self._train_states = _SessionStates(sizes, "gru4rec_train_state")
         self._eval_states = _SessionStates(sizes, "gru4rec_eval_state")
@@ -236,8 +246,9 @@ class GRU4Rec(SequentialRecommender):
         """Zero states, one ``[batch_size, H_l]`` per layer."""
         return [tf.zeros([batch_size, units]) for units in self.config.layer_sizes]
 
-    def step(self, item_ids: tf.Tensor, states: Sequence[tf.Tensor],
-             training: bool = False) -> Tuple[tf.Tensor, List[tf.Tensor]]:
+    def step(
+        self, item_ids: tf.Tensor, states: Sequence[tf.Tensor], training: bool = False
+    ) -> Tuple[tf.Tensor, List[tf.Tensor]]:
         """One GRU step for every slot.
 
         Args:
@@ -279,8 +290,14 @@ class GRU4Rec(SequentialRecommender):
         targets = tf.cast(inputs["targets"], tf.int64)
         query, new_states = self.step(inputs["inputs"], store.read(reset), training=training)
         with tf.control_dependencies(store.write(new_states)):
-            return self.task(query, targets, self.item_embeddings(), item_bias=self.item_biases(),
-                             mask=tf.not_equal(targets, PAD_ID), training=training)
+            return self.task(
+                query,
+                targets,
+                self.item_embeddings(),
+                item_bias=self.item_biases(),
+                mask=tf.not_equal(targets, PAD_ID),
+                training=training,
+            )
 
     def compute_loss(self, inputs, training: bool = False) -> tf.Tensor:
         """Session-parallel loss when the batch has ``"reset"``, else the padded-batch loss of the base."""

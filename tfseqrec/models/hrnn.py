@@ -53,6 +53,7 @@ from TFRecord files and :func:`load_user_sequences` does both for a split of a p
 in-memory path is meant for data sets that fit in memory. (Sessionized records have one leave-one-out
 target per *session*, not per user, which is why ``tfseqrec train`` uses way 1.)
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -89,6 +90,7 @@ class HRNNConfig(SequentialModelConfig):
         the previous one, computed from the ``timestamps`` feature (ms) in-graph; the model then reads
         ``timestamps`` (``input_features``). ``None``: ``session_starts`` are given explicitly, or none.
     """
+
     session_units: Optional[int] = None
     user_units: Optional[int] = None
     user_input: str = "init"
@@ -148,10 +150,10 @@ class HRNN(SequentialRecommender):
         gap = self.config.session_gap_seconds
         if gap is None or timestamps is None:
             return None
-        is_item = tf.not_equal(tf.cast(item_ids, tf.int64), PAD_ID)                    # [B, L]
+        is_item = tf.not_equal(tf.cast(item_ids, tf.int64), PAD_ID)  # [B, L]
         times = tf.cast(timestamps, tf.int64)
-        previous_is_item = tf.pad(is_item[:, :-1], [[0, 0], [1, 0]])                      # [B, L]
-        gaps = times - tf.pad(times[:, :-1], [[0, 0], [1, 0]])                           # ms since the previous
+        previous_is_item = tf.pad(is_item[:, :-1], [[0, 0], [1, 0]])  # [B, L]
+        gaps = times - tf.pad(times[:, :-1], [[0, 0], [1, 0]])  # ms since the previous
         after_gap = gaps > tf.cast(round(gap * 1000.0), tf.int64)
         return is_item & (tf.logical_not(previous_is_item) | after_gap)
 
@@ -219,8 +221,11 @@ class HRNN(SequentialRecommender):
 
         session, user, before, _ = tf.scan(step, elems, initializer=initial)
         to_batch_major = lambda t: tf.transpose(t, [1, 0, 2])  # noqa: E731
-        return {"session": to_batch_major(session), "session_before": to_batch_major(before),
-                "user": to_batch_major(user)}
+        return {
+            "session": to_batch_major(session),
+            "session_before": to_batch_major(before),
+            "user": to_batch_major(user),
+        }
 
     def encode(self, item_ids, training=False, session_starts=None):
         """States ``[B, L, D]`` for left-padded ``item_ids [B, L]`` (padding positions are 0)."""
@@ -241,13 +246,18 @@ class HRNN(SequentialRecommender):
     def score_all(self, item_ids, training: bool = False, session_starts=None, timestamps=None):
         """Scores ``[B, num_items]`` for the next item after each history (``session_starts`` or
         ``timestamps`` optional, ``[B, L]`` like ``item_ids``)."""
-        return self.scores_for(self.query(item_ids, training=training, session_starts=session_starts,
-                                          timestamps=timestamps))
+        return self.scores_for(
+            self.query(item_ids, training=training, session_starts=session_starts, timestamps=timestamps)
+        )
 
     def call(self, inputs, training: bool = False):
         if isinstance(inputs, dict):
-            return self.score_all(inputs["item_ids"], training=training,
-                                  session_starts=inputs.get("session_starts"), timestamps=inputs.get("timestamps"))
+            return self.score_all(
+                inputs["item_ids"],
+                training=training,
+                session_starts=inputs.get("session_starts"),
+                timestamps=inputs.get("timestamps"),
+            )
         return self.score_all(inputs, training=training)
 
     def compute_loss(self, inputs, training: bool = False):
@@ -268,14 +278,19 @@ class HRNN(SequentialRecommender):
             if not self.config.predict_session_starts:
                 mask = tf.logical_and(mask, tf.logical_not(starts[:, 1:]))
         states = self.encode(history, training=training, session_starts=history_starts)
-        return self.task(states, targets, self.item_embeddings(), item_bias=self.item_biases(), mask=mask,
-                         training=training)
+        return self.task(
+            states, targets, self.item_embeddings(), item_bias=self.item_biases(), mask=mask, training=training
+        )
 
 
 # -- data: sessions -> per-user sequences --------------------------------------------------------------------
-def sessions_to_user_sequences(item_ids: Iterable[Sequence[int]], user_ids: Iterable,
-                               session_indices: Iterable[int], max_len: Optional[int] = None,
-                               pad_to_max_len: bool = False) -> Dict[str, np.ndarray]:
+def sessions_to_user_sequences(
+    item_ids: Iterable[Sequence[int]],
+    user_ids: Iterable,
+    session_indices: Iterable[int],
+    max_len: Optional[int] = None,
+    pad_to_max_len: bool = False,
+) -> Dict[str, np.ndarray]:
     """Groups session records per user into left-padded sequences with session-start flags.
 
     Args:
@@ -315,19 +330,20 @@ def sessions_to_user_sequences(item_ids: Iterable[Sequence[int]], user_ids: Iter
     out_starts = np.zeros([len(rows), width], bool)
     for r, (row, flag) in enumerate(zip(rows, flags)):
         if row:
-            out_ids[r, width - len(row):] = row
-            out_starts[r, width - len(row):] = flag
+            out_ids[r, width - len(row) :] = row
+            out_starts[r, width - len(row) :] = flag
     return {"item_ids": out_ids, "session_starts": out_starts, "user_id": np.array(users, dtype=object)}
 
 
 def read_session_records(files: Sequence[str]) -> Dict[str, list]:
     """Reads ``item_ids``, ``user_id`` and ``session_index`` of every record in TFRecord ``files``."""
-    features = {"item_ids": tf.io.RaggedFeature(tf.int64),
-                "user_id": tf.io.FixedLenFeature([], tf.string),
-                "session_index": tf.io.FixedLenFeature([], tf.int64)}
+    features = {
+        "item_ids": tf.io.RaggedFeature(tf.int64),
+        "user_id": tf.io.FixedLenFeature([], tf.string),
+        "session_index": tf.io.FixedLenFeature([], tf.int64),
+    }
     items, users, indices = [], [], []
-    for batch in tf.data.TFRecordDataset(list(files)).batch(1024).map(
-            lambda x: tf.io.parse_example(x, features)):
+    for batch in tf.data.TFRecordDataset(list(files)).batch(1024).map(lambda x: tf.io.parse_example(x, features)):
         items.extend(batch["item_ids"].to_list())
         users.extend(batch["user_id"].numpy().tolist())
         indices.extend(batch["session_index"].numpy().tolist())
@@ -341,24 +357,30 @@ def load_user_sequences(spec_or_dir, split: str = "train", max_len: Optional[int
     log with user ids). Only the records' ``item_ids`` are used (targets of valid/test records are not).
     """
     from tfseqrec.data.spec import resolve_spec
+
     spec = resolve_spec(spec_or_dir)
     missing = [name for name in ("user_id", "session_index") if name not in spec.features]
     if missing:
-        raise ValueError(f"{spec.directory or 'this dataset'} has no {missing} feature(s): HRNN needs "
-                         f"sessionized records of known users; features: {sorted(spec.features)}")
+        raise ValueError(
+            f"{spec.directory or 'this dataset'} has no {missing} feature(s): HRNN needs "
+            f"sessionized records of known users; features: {sorted(spec.features)}"
+        )
     files = sorted(tf.io.gfile.glob(spec.split_pattern(split)))
     if not files:
         raise FileNotFoundError(f"no TFRecord files match {spec.split_pattern(split)!r} (split {split!r})")
     records = read_session_records(files)
-    return sessions_to_user_sequences(records["item_ids"], records["user_id"], records["session_index"],
-                                      max_len=max_len)
+    return sessions_to_user_sequences(
+        records["item_ids"], records["user_id"], records["session_index"], max_len=max_len
+    )
 
 
-def user_sequence_dataset(sequences: Dict[str, np.ndarray], batch_size: int = 128, shuffle_buffer: int = 0,
-                          seed: Optional[int] = None) -> tf.data.Dataset:
+def user_sequence_dataset(
+    sequences: Dict[str, np.ndarray], batch_size: int = 128, shuffle_buffer: int = 0, seed: Optional[int] = None
+) -> tf.data.Dataset:
     """Batches ``{"item_ids", "session_starts"}`` from :func:`sessions_to_user_sequences` for ``model.fit``."""
-    data = tf.data.Dataset.from_tensor_slices({"item_ids": sequences["item_ids"],
-                                               "session_starts": sequences["session_starts"]})
+    data = tf.data.Dataset.from_tensor_slices(
+        {"item_ids": sequences["item_ids"], "session_starts": sequences["session_starts"]}
+    )
     if shuffle_buffer:
         data = data.shuffle(shuffle_buffer, seed=seed)
     return data.batch(batch_size)

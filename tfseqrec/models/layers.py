@@ -3,6 +3,7 @@
 Attention masks are functions of the padding mask, so a causal encoder (SASRec) and a bidirectional
 masked-LM encoder (BERT4Rec) differ only in the mask function they pass to the same blocks.
 """
+
 from __future__ import annotations
 
 import tfseqrec  # noqa: F401
@@ -39,9 +40,11 @@ ATTENTION_INITS = ("small_normal", "xavier_qkv")
 
 def check_attention_init(name: str) -> None:
     if name not in ATTENTION_INITS:
-        raise ValueError(f"attention_init={name!r}: use one of {ATTENTION_INITS} (small_normal: every attention "
-                         "projection ~N(0, 0.02); xavier_qkv: query/key/value uniform Xavier over the packed "
-                         "[3D, D] matrix as torch's nn.MultiheadAttention, output projection ~N(0, 0.02))")
+        raise ValueError(
+            f"attention_init={name!r}: use one of {ATTENTION_INITS} (small_normal: every attention "
+            "projection ~N(0, 0.02); xavier_qkv: query/key/value uniform Xavier over the packed "
+            "[3D, D] matrix as torch's nn.MultiheadAttention, output projection ~N(0, 0.02))"
+        )
 
 
 def qkv_initializer(attention_init: str, dim: int) -> tf.keras.initializers.Initializer:
@@ -72,7 +75,9 @@ class ProjectionInitAttention(tf.keras.layers.MultiHeadAttention):
 
     def _make_output_dense(self, free_dims, common_kwargs, name=None):
         initializer = self._output_kernel_initializer
-        common_kwargs = dict(common_kwargs, kernel_initializer=initializer.__class__.from_config(initializer.get_config()))
+        common_kwargs = dict(
+            common_kwargs, kernel_initializer=initializer.__class__.from_config(initializer.get_config())
+        )
         return super()._make_output_dense(free_dims, common_kwargs, name=name)
 
     def _build_attention(self, rank):
@@ -80,8 +85,10 @@ class ProjectionInitAttention(tf.keras.layers.MultiHeadAttention):
         self._dropout_layer = FastDropout(rate=self._dropout)  # on the attention probabilities [B, H, L, L]
 
     def get_config(self):
-        return {**super().get_config(),
-                "output_kernel_initializer": tf.keras.initializers.serialize(self._output_kernel_initializer)}
+        return {
+            **super().get_config(),
+            "output_kernel_initializer": tf.keras.initializers.serialize(self._output_kernel_initializer),
+        }
 
 
 FFN_ACTIVATIONS = ("relu", "gelu")
@@ -90,8 +97,10 @@ BLOCK_STYLES = ("pre_norm", "post_norm")
 
 def check_block_options(block_style: str, ffn_activation: str) -> None:
     if block_style not in BLOCK_STYLES:
-        raise ValueError(f"block_style={block_style!r}: use one of {BLOCK_STYLES} (pre_norm: SASRec's block; "
-                         "post_norm: BERT's, LayerNorm after each residual sum)")
+        raise ValueError(
+            f"block_style={block_style!r}: use one of {BLOCK_STYLES} (pre_norm: SASRec's block; "
+            "post_norm: BERT's, LayerNorm after each residual sum)"
+        )
     if ffn_activation not in FFN_ACTIVATIONS:
         raise ValueError(f"ffn_activation={ffn_activation!r}: use one of {FFN_ACTIVATIONS}")
 
@@ -102,8 +111,9 @@ class PointWiseFeedForward(tf.keras.layers.Layer):
     def __init__(self, dim: int, hidden_dim: int, dropout: float, activation: str = "relu", **kwargs):
         super().__init__(**kwargs)
         self.dim, self.hidden_dim, self.dropout_rate, self.activation = dim, hidden_dim, dropout, activation
-        self.inner = tf.keras.layers.Dense(hidden_dim, activation=activation,
-                                           kernel_initializer=small_normal_initializer())
+        self.inner = tf.keras.layers.Dense(
+            hidden_dim, activation=activation, kernel_initializer=small_normal_initializer()
+        )
         self.outer = tf.keras.layers.Dense(dim, kernel_initializer=small_normal_initializer())
         self.dropout1 = FastDropout(dropout)
         self.dropout2 = FastDropout(dropout)
@@ -112,8 +122,13 @@ class PointWiseFeedForward(tf.keras.layers.Layer):
         return self.dropout2(self.outer(self.dropout1(self.inner(x), training=training)), training=training)
 
     def get_config(self):
-        return {**super().get_config(), "dim": self.dim, "hidden_dim": self.hidden_dim, "dropout": self.dropout_rate,
-                "activation": self.activation}
+        return {
+            **super().get_config(),
+            "dim": self.dim,
+            "hidden_dim": self.hidden_dim,
+            "dropout": self.dropout_rate,
+            "activation": self.activation,
+        }
 
 
 class TransformerBlock(tf.keras.layers.Layer):
@@ -124,22 +139,43 @@ class TransformerBlock(tf.keras.layers.Layer):
     Padding rows are zeroed. Input/output ``[B, L, D]``; ``attention_mask [B, L, L]`` bool.
     """
 
-    def __init__(self, dim: int, num_heads: int, hidden_dim: int, dropout: float, epsilon: float = 1e-8,
-                 attention_init: str = "small_normal", block_style: str = "pre_norm", ffn_activation: str = "relu",
-                 **kwargs):
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        hidden_dim: int,
+        dropout: float,
+        epsilon: float = 1e-8,
+        attention_init: str = "small_normal",
+        block_style: str = "pre_norm",
+        ffn_activation: str = "relu",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if dim % num_heads:
             raise ValueError(f"embedding_dim {dim} is not divisible by num_heads {num_heads}")
         check_block_options(block_style, ffn_activation)
         self.dim, self.num_heads, self.hidden_dim, self.dropout_rate, self.epsilon = (
-            dim, num_heads, hidden_dim, dropout, epsilon)
+            dim,
+            num_heads,
+            hidden_dim,
+            dropout,
+            epsilon,
+        )
         self.attention_init, self.block_style, self.ffn_activation = attention_init, block_style, ffn_activation
         self.attention_norm = tf.keras.layers.LayerNormalization(epsilon=epsilon)
-        self.attention = ProjectionInitAttention(num_heads, key_dim=dim // num_heads, dropout=dropout,
-                                                 kernel_initializer=qkv_initializer(attention_init, dim),
-                                                 output_kernel_initializer=small_normal_initializer())
-        self.attention_dropout = (FastDropout(dropout)  # BERT's dropout on the attention output
-                                  if block_style == "post_norm" else None)
+        self.attention = ProjectionInitAttention(
+            num_heads,
+            key_dim=dim // num_heads,
+            dropout=dropout,
+            kernel_initializer=qkv_initializer(attention_init, dim),
+            output_kernel_initializer=small_normal_initializer(),
+        )
+        self.attention_dropout = (
+            FastDropout(dropout)  # BERT's dropout on the attention output
+            if block_style == "post_norm"
+            else None
+        )
         self.ffn_norm = tf.keras.layers.LayerNormalization(epsilon=epsilon)
         self.ffn = PointWiseFeedForward(dim, hidden_dim, dropout, activation=ffn_activation)
 
@@ -156,15 +192,27 @@ class TransformerBlock(tf.keras.layers.Layer):
         return x * tf.cast(padding_mask, x.dtype)[..., tf.newaxis]
 
     def get_config(self):
-        return {**super().get_config(), "dim": self.dim, "num_heads": self.num_heads, "hidden_dim": self.hidden_dim,
-                "dropout": self.dropout_rate, "epsilon": self.epsilon, "attention_init": self.attention_init,
-                "block_style": self.block_style, "ffn_activation": self.ffn_activation}
+        return {
+            **super().get_config(),
+            "dim": self.dim,
+            "num_heads": self.num_heads,
+            "hidden_dim": self.hidden_dim,
+            "dropout": self.dropout_rate,
+            "epsilon": self.epsilon,
+            "attention_init": self.attention_init,
+            "block_style": self.block_style,
+            "ffn_activation": self.ffn_activation,
+        }
 
 
 def position_embedding(max_len: int, dim: int) -> tf.keras.layers.Embedding:
     """Learnable absolute positions ``[max_len, dim]`` (truncated-normal init, as the item table)."""
-    return tf.keras.layers.Embedding(max_len, dim, name="position_embedding",
-                                     embeddings_initializer=tf.keras.initializers.TruncatedNormal(stddev=0.02))
+    return tf.keras.layers.Embedding(
+        max_len,
+        dim,
+        name="position_embedding",
+        embeddings_initializer=tf.keras.initializers.TruncatedNormal(stddev=0.02),
+    )
 
 
 POSITION_ORIGINS = ("first", "last")
@@ -172,8 +220,10 @@ POSITION_ORIGINS = ("first", "last")
 
 def check_position_origin(origin: str) -> None:
     if origin not in POSITION_ORIGINS:
-        raise ValueError(f"position_origin={origin!r}: use one of {POSITION_ORIGINS} (first: position 0 is the "
-                         "oldest item kept; last: the newest item is max_len - 1)")
+        raise ValueError(
+            f"position_origin={origin!r}: use one of {POSITION_ORIGINS} (first: position 0 is the "
+            "oldest item kept; last: the newest item is max_len - 1)"
+        )
 
 
 def position_ids(padding_mask: tf.Tensor, max_len: int, origin: str = "first") -> tf.Tensor:
@@ -189,10 +239,29 @@ def position_ids(padding_mask: tf.Tensor, max_len: int, origin: str = "first") -
     return tf.range(max_len - length, max_len)[tf.newaxis]
 
 
-def transformer_blocks(num_blocks: int, dim: int, num_heads: int, hidden_dim: int, dropout: float,
-                       epsilon: float, attention_init: str = "small_normal", block_style: str = "pre_norm",
-                       ffn_activation: str = "relu") -> list:
+def transformer_blocks(
+    num_blocks: int,
+    dim: int,
+    num_heads: int,
+    hidden_dim: int,
+    dropout: float,
+    epsilon: float,
+    attention_init: str = "small_normal",
+    block_style: str = "pre_norm",
+    ffn_activation: str = "relu",
+) -> list:
     """``num_blocks`` ``TransformerBlock``s named ``block_<i>``."""
-    return [TransformerBlock(dim, num_heads, hidden_dim, dropout, epsilon, attention_init, block_style=block_style,
-                             ffn_activation=ffn_activation, name=f"block_{i}")
-            for i in range(num_blocks)]
+    return [
+        TransformerBlock(
+            dim,
+            num_heads,
+            hidden_dim,
+            dropout,
+            epsilon,
+            attention_init,
+            block_style=block_style,
+            ffn_activation=ffn_activation,
+            name=f"block_{i}",
+        )
+        for i in range(num_blocks)
+    ]

@@ -21,6 +21,7 @@ only the real positions are ever masked).
 Masking applies to training sequences only, i.e. to whatever the loader's training split holds (the
 split is made before, so held-out validation / test items are never masked targets).
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -101,10 +102,18 @@ class ClozeMasking(tf.keras.__internal__.layers.BaseRandomLayer):
         ``max_predictions_per_seq``; 40 on ML-1M with 200 items and 0.2, i.e. no cap).
     """
 
-    def __init__(self, mask_prob: float, mask_token_id: int, seed: Optional[int] = None,
-                 mask_token_prob: float = 1.0, random_token_prob: float = 0.0,
-                 num_items: Optional[int] = None, mask_last_prob: float = 0.0,
-                 max_predictions: Optional[int] = None, **kwargs):
+    def __init__(
+        self,
+        mask_prob: float,
+        mask_token_id: int,
+        seed: Optional[int] = None,
+        mask_token_prob: float = 1.0,
+        random_token_prob: float = 0.0,
+        num_items: Optional[int] = None,
+        mask_last_prob: float = 0.0,
+        max_predictions: Optional[int] = None,
+        **kwargs,
+    ):
         super().__init__(seed=seed, rng_type="stateful", **kwargs)
         if int(mask_token_id) < FIRST_ITEM_ID:
             raise ValueError(f"mask_token_id={mask_token_id} must be an id >= {FIRST_ITEM_ID}")
@@ -114,8 +123,9 @@ class ClozeMasking(tf.keras.__internal__.layers.BaseRandomLayer):
         self.mask_token_prob = _check_probability("mask_token_prob", mask_token_prob)
         self.random_token_prob = _check_probability("random_token_prob", random_token_prob)
         if self.mask_token_prob + self.random_token_prob > 1.0 + 1e-9:
-            raise ValueError(f"mask_token_prob + random_token_prob = "
-                             f"{self.mask_token_prob + self.random_token_prob} must be <= 1")
+            raise ValueError(
+                f"mask_token_prob + random_token_prob = {self.mask_token_prob + self.random_token_prob} must be <= 1"
+            )
         self.num_items = int(num_items) if num_items is not None else self.mask_token_id
         if self.random_token_prob > 0 and self.num_items <= FIRST_ITEM_ID:
             raise ValueError(f"num_items={self.num_items}: random replacements need real items")
@@ -166,10 +176,18 @@ class ClozeMasking(tf.keras.__internal__.layers.BaseRandomLayer):
     def get_config(self):
         config = super().get_config()
         config.pop("rng_type", None)
-        config.update({"mask_prob": self.mask_prob, "mask_token_id": self.mask_token_id, "seed": self.seed,
-                       "mask_token_prob": self.mask_token_prob, "random_token_prob": self.random_token_prob,
-                       "num_items": self.num_items, "mask_last_prob": self.mask_last_prob,
-                       "max_predictions": self.max_predictions})
+        config.update(
+            {
+                "mask_prob": self.mask_prob,
+                "mask_token_id": self.mask_token_id,
+                "seed": self.seed,
+                "mask_token_prob": self.mask_token_prob,
+                "random_token_prob": self.random_token_prob,
+                "num_items": self.num_items,
+                "mask_last_prob": self.mask_last_prob,
+                "max_predictions": self.max_predictions,
+            }
+        )
         return config
 
 

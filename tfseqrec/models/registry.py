@@ -29,6 +29,7 @@ A user's model registers from outside the package in either of two ways (losses 
   loaded (``importlib.metadata.entry_points``) when a name that is not registered yet is looked up, and all
   of them by :func:`available_models`; nothing else to list in configs once the package is installed.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -39,8 +40,9 @@ from tfseqrec.plugins import Discovery
 ENTRY_POINT_GROUP = "tfseqrec.models"
 
 _REGISTRY: dict[str, tuple[type, type]] = {}
-_DISCOVERY = Discovery("model", "tfseqrec.models", ENTRY_POINT_GROUP, lambda: _REGISTRY,
-                       "@tfseqrec.models.register({name}, ConfigClass)")
+_DISCOVERY = Discovery(
+    "model", "tfseqrec.models", ENTRY_POINT_GROUP, lambda: _REGISTRY, "@tfseqrec.models.register({name}, ConfigClass)"
+)
 
 
 def register(name: str, config_class: type) -> Callable[[type], type]:
@@ -48,12 +50,18 @@ def register(name: str, config_class: type) -> Callable[[type], type]:
 
     def decorate(model_class: type) -> type:
         from tfseqrec.models.base import SequentialModelConfig, SequentialRecommender
+
         if not (isinstance(model_class, type) and issubclass(model_class, SequentialRecommender)):
             raise TypeError(f"register({name!r}) decorates a SequentialRecommender subclass, not {model_class!r}")
-        if not (isinstance(config_class, type) and issubclass(config_class, SequentialModelConfig)
-                and dataclasses.is_dataclass(config_class)):
-            raise TypeError(f"register({name!r}, {config_class!r}): the config class must be a frozen dataclass "
-                            f"subclass of SequentialModelConfig")
+        if not (
+            isinstance(config_class, type)
+            and issubclass(config_class, SequentialModelConfig)
+            and dataclasses.is_dataclass(config_class)
+        ):
+            raise TypeError(
+                f"register({name!r}, {config_class!r}): the config class must be a frozen dataclass "
+                f"subclass of SequentialModelConfig"
+            )
         if name in _REGISTRY and _REGISTRY[name][0] is not model_class:
             raise ValueError(f"model name {name!r} is already registered to {_REGISTRY[name][0].__name__}")
         _REGISTRY[name] = (model_class, config_class)
@@ -73,11 +81,13 @@ def get_model_class(name: str) -> tuple[type, Type]:
     """(model class, config class) registered under ``name``; ``ValueError`` listing the available ones."""
     _DISCOVERY.load(name)
     if name not in _REGISTRY:
-        raise ValueError(f"unknown model {name!r}; available: {', '.join(available_models())}. To add a model, "
-                         f"decorate a tfseqrec.models.base.SequentialRecommender subclass with "
-                         f"@tfseqrec.models.register({name!r}, YourConfig) in a module listed under `plugins:` in "
-                         f"the training config, or declare it as an entry point in the group "
-                         f"{ENTRY_POINT_GROUP!r} (see tfseqrec.models.registry).")
+        raise ValueError(
+            f"unknown model {name!r}; available: {', '.join(available_models())}. To add a model, "
+            f"decorate a tfseqrec.models.base.SequentialRecommender subclass with "
+            f"@tfseqrec.models.register({name!r}, YourConfig) in a module listed under `plugins:` in "
+            f"the training config, or declare it as an entry point in the group "
+            f"{ENTRY_POINT_GROUP!r} (see tfseqrec.models.registry)."
+        )
     return _REGISTRY[name]
 
 
@@ -90,8 +100,9 @@ def config_from_dict(config_class: type, values: dict):
     fields = {f.name: f for f in dataclasses.fields(config_class)}
     unknown = sorted(set(values) - set(fields))
     if unknown:
-        raise ValueError(f"{config_class.__name__} has no field(s) {', '.join(unknown)}; "
-                         f"fields are: {', '.join(fields)}")
+        raise ValueError(
+            f"{config_class.__name__} has no field(s) {', '.join(unknown)}; fields are: {', '.join(fields)}"
+        )
     kwargs = {}
     for name, value in values.items():
         field = fields[name]

@@ -4,8 +4,10 @@ Item embeddings scaled by sqrt(D) plus learnable absolute position embeddings, d
 pre-norm transformer blocks with a causal mask, and a final layer norm. Positions count from the first
 item of the (truncated) history by default, as in the reference implementations (right-padded there):
 on ML-1M the index of a rating in a user's history carries signal (sign-up ratings come first). With the full
-cross-entropy loss this is the "SASRec+" of Klenitskiy & Vasilev (RecSys 2023); with ``LossConfig("bce")`` it is the original.
+cross-entropy loss this is the "SASRec+" of Klenitskiy & Vasilev (RecSys 2023); with ``LossConfig("bce")`` it is
+the original.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -17,8 +19,14 @@ import tensorflow as tf
 from tfseqrec.models.base import SequentialModelConfig, SequentialRecommender
 from tfseqrec.ids import PAD_ID
 from tfseqrec.models.dropout import FastDropout
-from tfseqrec.models.layers import (causal_attention_mask, check_attention_init, check_position_origin,
-                                    position_embedding, position_ids, transformer_blocks)
+from tfseqrec.models.layers import (
+    causal_attention_mask,
+    check_attention_init,
+    check_position_origin,
+    position_embedding,
+    position_ids,
+    transformer_blocks,
+)
 from tfseqrec.models.registry import register
 
 
@@ -36,6 +44,7 @@ class SASRecConfig(SequentialModelConfig):
     (``reuse_item_embeddings=False``): with many negatives per position, the push on the negatives' output
     embeddings then does not also move their input embeddings.
     """
+
     num_blocks: int = 2
     num_heads: int = 1
     ffn_dim: Optional[int] = None
@@ -61,14 +70,24 @@ class SASRec(SequentialRecommender):
         dim = config.embedding_dim
         self.position_embedding = position_embedding(config.max_len, dim)
         self.input_dropout = FastDropout(config.dropout)
-        self.blocks = transformer_blocks(config.num_blocks, dim, config.num_heads, config.ffn_dim or dim, config.dropout,
-                                         config.layer_norm_epsilon, config.attention_init)
+        self.blocks = transformer_blocks(
+            config.num_blocks,
+            dim,
+            config.num_heads,
+            config.ffn_dim or dim,
+            config.dropout,
+            config.layer_norm_epsilon,
+            config.attention_init,
+        )
         self.final_norm = tf.keras.layers.LayerNormalization(epsilon=config.layer_norm_epsilon)
         self.output_item_embedding = None
         if not config.tie_embeddings:
             self.output_item_embedding = tf.keras.layers.Embedding(
-                self.num_items, dim, name="output_item_embedding",
-                embeddings_initializer=tf.keras.initializers.TruncatedNormal(stddev=0.02))
+                self.num_items,
+                dim,
+                name="output_item_embedding",
+                embeddings_initializer=tf.keras.initializers.TruncatedNormal(stddev=0.02),
+            )
             self.output_item_embedding.build((None,))
 
     def item_embeddings(self) -> tf.Tensor:
@@ -79,7 +98,7 @@ class SASRec(SequentialRecommender):
 
     def encode(self, item_ids, training=False):
         padding_mask = tf.not_equal(item_ids, PAD_ID)  # [B, L]
-        x = self.item_embedding(item_ids) * (self.config.embedding_dim ** 0.5)
+        x = self.item_embedding(item_ids) * (self.config.embedding_dim**0.5)
         x = x + self.position_embedding(position_ids(padding_mask, self.config.max_len, self.config.position_origin))
         x = self.input_dropout(x, training=training) * tf.cast(padding_mask, x.dtype)[..., tf.newaxis]
         attention_mask = self.attention_mask_fn(padding_mask)

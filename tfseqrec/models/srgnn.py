@@ -39,6 +39,7 @@ Initialisation follows the official code: every weight (item table included) is 
 ``+-1 / sqrt(embedding_dim)``. Dropout (``config.dropout``; the paper uses none) is applied to the input
 item embeddings of the nodes.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -61,6 +62,7 @@ class SRGNNConfig(SequentialModelConfig):
       gnn_steps: number of gated graph steps (shared weights); the paper's default is 1.
       nonhybrid: use only the global embedding ``s_g`` as the session embedding (official ``--nonhybrid``).
     """
+
     gnn_steps: int = 1
     nonhybrid: bool = False
 
@@ -115,7 +117,8 @@ class GatedGraphCell(tf.keras.layers.Layer):
         super().__init__(**kwargs)
         self.dim = dim
         dense = lambda units, name: tf.keras.layers.Dense(  # noqa: E731
-            units, kernel_initializer=_uniform(dim), bias_initializer=_uniform(dim), name=name)
+            units, kernel_initializer=_uniform(dim), bias_initializer=_uniform(dim), name=name
+        )
         self.edge_in = dense(dim, "edge_in")
         self.edge_out = dense(dim, "edge_out")
         self.input_gates = dense(3 * dim, "input_gates")
@@ -153,7 +156,8 @@ class SRGNN(SequentialRecommender):
         self.embedding_dropout = FastDropout(config.dropout, name="embedding_dropout")
         self.cell = GatedGraphCell(dim, name="gnn_cell")
         dense = lambda units, name, bias=True: tf.keras.layers.Dense(  # noqa: E731  (fresh initialisers)
-            units, use_bias=bias, kernel_initializer=_uniform(dim), bias_initializer=_uniform(dim), name=name)
+            units, use_bias=bias, kernel_initializer=_uniform(dim), bias_initializer=_uniform(dim), name=name
+        )
         self.attention_last = dense(dim, "attention_last")  # W_1 (+ c)
         self.attention_item = dense(dim, "attention_item")  # W_2
         self.attention_score = dense(1, "attention_score", bias=False)  # q
@@ -176,8 +180,9 @@ class SRGNN(SequentialRecommender):
         length = tf.shape(item_ids)[1]
         in_prefix = tf.range(length)[tf.newaxis, :] <= prefix_ends[:, tf.newaxis]  # [P, L]
         mask = tf.logical_and(in_prefix[tf.newaxis], tf.not_equal(item_ids, PAD_ID)[:, tf.newaxis])  # [B, P, L]
-        alpha = self.attention_score(tf.sigmoid(
-            self.attention_last(last)[:, :, tf.newaxis] + self.attention_item(clicks)))  # [B, P, L, 1]
+        alpha = self.attention_score(
+            tf.sigmoid(self.attention_last(last)[:, :, tf.newaxis] + self.attention_item(clicks))
+        )  # [B, P, L, 1]
         alpha = alpha * tf.cast(mask, alpha.dtype)[..., tf.newaxis]
         global_state = tf.reduce_sum(alpha * clicks, axis=2)  # s_g: [B, P, D]
         if self.combine is None:

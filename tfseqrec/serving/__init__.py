@@ -10,13 +10,18 @@ Modules: ``model_config`` (models.config), ``manager`` (versions, polling, swaps
 version), ``batching``, ``predict`` (request checks), ``tensors`` (TensorProto <-> numpy), ``grpc_service``,
 ``rest`` + ``rest_json``, ``responses`` (status/metadata), ``server``, ``client``, ``errors``.
 """
+
 from __future__ import annotations
 
 _EXPORTS = {
-    "Server": "tfseqrec.serving.server", "ServerConfig": "tfseqrec.serving.server",
-    "Client": "tfseqrec.serving.client", "ServingError": "tfseqrec.serving.errors",
-    "ModelEntry": "tfseqrec.serving.model_config", "VersionPolicy": "tfseqrec.serving.model_config",
-    "read_model_config": "tfseqrec.serving.model_config", "ModelConfigError": "tfseqrec.serving.model_config",
+    "Server": "tfseqrec.serving.server",
+    "ServerConfig": "tfseqrec.serving.server",
+    "Client": "tfseqrec.serving.client",
+    "ServingError": "tfseqrec.serving.errors",
+    "ModelEntry": "tfseqrec.serving.model_config",
+    "VersionPolicy": "tfseqrec.serving.model_config",
+    "read_model_config": "tfseqrec.serving.model_config",
+    "ModelConfigError": "tfseqrec.serving.model_config",
 }
 __all__ = sorted(_EXPORTS)
 
@@ -24,5 +29,6 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name: str):
     if name in _EXPORTS:
         import importlib
+
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'tfseqrec.serving' has no attribute {name!r}")

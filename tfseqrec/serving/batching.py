@@ -14,6 +14,7 @@ different widths are padded on the left with ``""`` (the contract's padding toke
 Outputs are split back by rows; when a request carries ``k`` (the ``recommend`` signature) its rank-2 outputs
 are cut to ``max(k)`` columns of its own, since the merged batch returns ``max(k)`` over all requests.
 """
+
 from __future__ import annotations
 
 import collections
@@ -36,6 +37,7 @@ class BatchingOptions:
     """``max_batch_size``: most rows merged into one call; ``batch_timeout_micros``: how long a leader that
     saw a queue waits (from its own arrival) to fill the batch; ``num_batch_threads``: batches of one
     signature that may run at once."""
+
     max_batch_size: int = 64
     batch_timeout_micros: int = 500
     num_batch_threads: int = 1
@@ -76,7 +78,7 @@ def merge_inputs(tasks: list[_Task]) -> Arrays:
         out = np.full((sum(p.shape[0] for p in parts), width), pad, parts[0].dtype)
         row = 0
         for p in parts:
-            out[row:row + p.shape[0], width - p.shape[1]:] = p
+            out[row : row + p.shape[0], width - p.shape[1] :] = p
             row += p.shape[0]
         merged[name] = out
     return merged

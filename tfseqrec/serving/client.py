@@ -10,6 +10,7 @@ gRPC uses the real ``PredictionServiceStub`` / ``ModelServiceStub``; REST uses p
 columnar (``"inputs"``) JSON format. Every failure raises ``ServingError`` with the server's status code name
 (``INVALID_ARGUMENT``, ``NOT_FOUND``, ``UNAVAILABLE``, ...) and message.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,7 +32,7 @@ GRPC, REST = "grpc", "rest"
 
 def _encode_histories(histories: Sequence[Sequence[str]]) -> np.ndarray:
     if isinstance(histories, (str, bytes)) or any(isinstance(h, (str, bytes)) for h in histories):
-        raise TypeError("histories must be a list of histories, each a list of item ids: [[\"a\", \"b\"], ...]")
+        raise TypeError('histories must be a list of histories, each a list of item ids: [["a", "b"], ...]')
     rows = [[i.encode("utf-8") if isinstance(i, str) else bytes(i) for i in h] for h in histories]
     return string_array(rows)
 
@@ -47,10 +48,11 @@ def _encode_feature(name: str, rows: Sequence[Sequence], histories: Sequence[Seq
     out = np.zeros((len(histories), width), np.dtype(dtype))
     for i, (history, row) in enumerate(zip(histories, rows)):
         if len(row) != len(history):
-            raise ValueError(f"{name}[{i}] has {len(row)} values but history {i} has {len(history)} items; "
-                             f"give one value per item")
+            raise ValueError(
+                f"{name}[{i}] has {len(row)} values but history {i} has {len(history)} items; give one value per item"
+            )
         if len(row):
-            out[i, width - len(row):] = row
+            out[i, width - len(row) :] = row
     return out
 
 
@@ -64,8 +66,10 @@ class Client:
         if protocol == GRPC:
             import grpc
             from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
-            self._channel = grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", -1),
-                                                                   ("grpc.max_send_message_length", -1)])
+
+            self._channel = grpc.insecure_channel(
+                target, options=[("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
+            )
             self._predict_stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
             self._model_stub = model_service_pb2_grpc.ModelServiceStub(self._channel)
         else:
@@ -74,9 +78,14 @@ class Client:
         self._output_names: dict[str, list[str]] = {}
 
     # -- high level -------------------------------------------------------------------------------------
-    def recommend(self, histories: Sequence[Sequence[str]], k: Optional[int] = None,
-                  exclude_seen: Optional[bool] = None, version: Optional[int] = None,
-                  **features: Sequence[Sequence[int]]) -> list[list[tuple[str, float]]]:
+    def recommend(
+        self,
+        histories: Sequence[Sequence[str]],
+        k: Optional[int] = None,
+        exclude_seen: Optional[bool] = None,
+        version: Optional[int] = None,
+        **features: Sequence[Sequence[int]],
+    ) -> list[list[tuple[str, float]]]:
         """Top items per history, best first, as ``(item_id, score)``.
 
         With ``k`` and ``exclude_seen`` both None this calls ``serving_default`` (the export's default k);
@@ -96,12 +105,18 @@ class Client:
             inputs[contract.EXCLUDE_SEEN] = np.full(rows, True if exclude_seen is None else exclude_seen, np.bool_)
         out = self.predict(inputs, signature, version)
         ids, scores = out[contract.ITEM_IDS], out[contract.SCORES]
-        return [[(i.decode("utf-8") if isinstance(i, bytes) else str(i), float(s))
-                 for i, s in zip(row_ids, row_scores) if i not in (b"", "")]
-                for row_ids, row_scores in zip(ids, scores)]
+        return [
+            [
+                (i.decode("utf-8") if isinstance(i, bytes) else str(i), float(s))
+                for i, s in zip(row_ids, row_scores)
+                if i not in (b"", "")
+            ]
+            for row_ids, row_scores in zip(ids, scores)
+        ]
 
-    def encode(self, histories: Sequence[Sequence[str]], version: Optional[int] = None,
-               **features: Sequence[Sequence[int]]) -> np.ndarray:
+    def encode(
+        self, histories: Sequence[Sequence[str]], version: Optional[int] = None, **features: Sequence[Sequence[int]]
+    ) -> np.ndarray:
         """Query embeddings ``[B, D]`` float32 (the ``encode_query`` signature); ``features`` as ``recommend``."""
         out = self.predict(self._history_inputs(histories, features), contract.ENCODE_SIGNATURE, version)
         return np.asarray(out[contract.QUERY], np.float32)
@@ -119,8 +134,12 @@ class Client:
         return inputs
 
     # -- generic ----------------------------------------------------------------------------------------
-    def predict(self, inputs: Mapping[str, np.ndarray], signature: str = contract.SERVING_SIGNATURE,
-                version: Optional[int] = None) -> dict[str, np.ndarray]:
+    def predict(
+        self,
+        inputs: Mapping[str, np.ndarray],
+        signature: str = contract.SERVING_SIGNATURE,
+        version: Optional[int] = None,
+    ) -> dict[str, np.ndarray]:
         """Calls ``signature`` with numpy ``inputs`` (strings as object arrays of bytes); numpy outputs."""
         if self.protocol == GRPC:
             return self._grpc_predict(inputs, signature, version)
@@ -130,20 +149,35 @@ class Client:
         """``[{"version": 2, "state": "AVAILABLE", "error_code": "OK", "error_message": ""}, ...]``."""
         if self.protocol == GRPC:
             from tensorflow_serving.apis import get_model_status_pb2
+
             request = get_model_status_pb2.GetModelStatusRequest()
             self._spec(request.model_spec, version)
             response = self._grpc_call(self._model_stub.GetModelStatus, request)
             state_name = get_model_status_pb2.ModelVersionStatus.State.Name
-            code_field = get_model_status_pb2.ModelVersionStatus.DESCRIPTOR.fields_by_name["status"] \
-                .message_type.fields_by_name["error_code"].enum_type
-            return [{"version": s.version, "state": state_name(s.state),
-                     "error_code": code_field.values_by_number[s.status.error_code].name,
-                     "error_message": s.status.error_message} for s in response.model_version_status]
+            code_field = (
+                get_model_status_pb2.ModelVersionStatus.DESCRIPTOR.fields_by_name["status"]
+                .message_type.fields_by_name["error_code"]
+                .enum_type
+            )
+            return [
+                {
+                    "version": s.version,
+                    "state": state_name(s.state),
+                    "error_code": code_field.values_by_number[s.status.error_code].name,
+                    "error_message": s.status.error_message,
+                }
+                for s in response.model_version_status
+            ]
         body = self._http("GET", self._url(version))
-        return [{"version": int(s["version"]), "state": s["state"],
-                 "error_code": s.get("status", {}).get("error_code", "OK"),
-                 "error_message": s.get("status", {}).get("error_message", "")}
-                for s in body.get("model_version_status", [])]
+        return [
+            {
+                "version": int(s["version"]),
+                "state": s["state"],
+                "error_code": s.get("status", {}).get("error_code", "OK"),
+                "error_message": s.get("status", {}).get("error_message", ""),
+            }
+            for s in body.get("model_version_status", [])
+        ]
 
     def metadata(self, version: Optional[int] = None) -> dict:
         """The REST JSON form of GetModelMetadata: ``{"model_spec": ..., "metadata": {"signature_def": ...}}``."""
@@ -151,6 +185,7 @@ class Client:
             from tensorflow_serving.apis import get_model_metadata_pb2
 
             from tfseqrec.serving.responses import metadata_json
+
             request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
             self._spec(request.model_spec, version)
             return metadata_json(self._grpc_call(self._predict_stub.GetModelMetadata, request))
@@ -176,6 +211,7 @@ class Client:
 
     def _grpc_call(self, method, request):
         import grpc
+
         try:
             return method(request, timeout=self.timeout)
         except grpc.RpcError as e:
@@ -185,6 +221,7 @@ class Client:
         from tensorflow_serving.apis import predict_pb2
 
         from tfseqrec.serving.tensors import fill_tensor_proto, proto_shape, to_ndarray
+
         request = predict_pb2.PredictRequest()
         self._spec(request.model_spec, version, signature)
         for name, value in inputs.items():
@@ -199,8 +236,7 @@ class Client:
 
     def _http(self, method: str, url: str, body: Optional[dict] = None) -> Any:
         data = None if body is None else json.dumps(body).encode("utf-8")
-        request = urllib.request.Request(url, data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 payload = response.read()
@@ -222,13 +258,17 @@ class Client:
         columns = {}
         for name, value in inputs.items():
             arr = np.asarray(value)
-            columns[name] = ([[v.decode("utf-8") for v in row] for row in arr] if arr.dtype == STRING and arr.ndim == 2
-                             else [v.decode("utf-8") for v in arr] if arr.dtype == STRING and arr.ndim == 1
-                             else arr.tolist())
+            columns[name] = (
+                [[v.decode("utf-8") for v in row] for row in arr]
+                if arr.dtype == STRING and arr.ndim == 2
+                else [v.decode("utf-8") for v in arr]
+                if arr.dtype == STRING and arr.ndim == 1
+                else arr.tolist()
+            )
         body = self._http("POST", self._url(version) + ":predict", {"signature_name": signature, "inputs": columns})
         outputs = body.get("outputs") if isinstance(body, dict) else None
         if outputs is None:
-            raise ServingError("INTERNAL", f"the server's predict response has no \"outputs\": {str(body)[:200]}")
+            raise ServingError("INTERNAL", f'the server\'s predict response has no "outputs": {str(body)[:200]}')
         if not isinstance(outputs, dict):  # a single-output signature returns the bare value: find its name
             outputs = {self._single_output_name(signature, version): outputs}
         result = {}
@@ -240,7 +280,6 @@ class Client:
                 arr = arr.astype(np.float32)
             result[name] = arr
         return result
-
 
     def _single_output_name(self, signature: str, version: Optional[int]) -> str:
         if signature not in self._output_names:

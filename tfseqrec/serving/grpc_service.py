@@ -9,6 +9,7 @@ predict;dur=<milliseconds>`` (the HTTP ``Server-Timing`` syntax; the REST API se
 batching and the model call, without gRPC's own transport and (de)serialisation. Clients that do not look
 for it are unaffected (``response, call = stub.Predict.with_call(request)``; ``call.trailing_metadata()``).
 """
+
 from __future__ import annotations
 
 import logging
@@ -16,17 +17,16 @@ import time
 from typing import Callable, TypeVar
 
 import grpc
-from tensorflow_serving.apis import (model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc)
+from tensorflow_serving.apis import model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc
 
 from tfseqrec.serving import predict as checks
 from tfseqrec.serving.errors import ServingError
 from tfseqrec.serving.manager import ModelManager
-from tfseqrec.serving.responses import (metadata_response, model_name, requested_version, status_response)
+from tfseqrec.serving.responses import metadata_response, model_name, requested_version, status_response
 from tfseqrec.serving.tensors import fill_tensor_proto, proto_shape, to_ndarray
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
 
 
 def _call(context: grpc.ServicerContext, method: str, fn: Callable[[], T]) -> T:
@@ -41,8 +41,9 @@ def _call(context: grpc.ServicerContext, method: str, fn: Callable[[], T]) -> T:
     context.abort(code, message)
 
 
-def predict(manager: ModelManager, limits: checks.Limits,
-            request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
+def predict(
+    manager: ModelManager, limits: checks.Limits, request: predict_pb2.PredictRequest
+) -> predict_pb2.PredictResponse:
     name = model_name(request.model_spec)
     with manager.hold(name, requested_version(request.model_spec)) as servable:
         sig = checks.resolve_signature(servable, request.model_spec.signature_name)
@@ -81,8 +82,13 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         def run():
             if not request.HasField("model_spec"):
                 raise ServingError("INVALID_ARGUMENT", "Missing ModelSpec")
-            return metadata_response(self._manager, model_name(request.model_spec),
-                                     requested_version(request.model_spec), tuple(request.metadata_field))
+            return metadata_response(
+                self._manager,
+                model_name(request.model_spec),
+                requested_version(request.model_spec),
+                tuple(request.metadata_field),
+            )
+
         return _call(context, "GetModelMetadata", run)
 
     def Classify(self, request, context):
@@ -92,8 +98,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         context.abort(grpc.StatusCode.UNIMPLEMENTED, "Regress is not supported by tfseqrec serve; use Predict")
 
     def MultiInference(self, request, context):
-        context.abort(grpc.StatusCode.UNIMPLEMENTED,
-                      "MultiInference is not supported by tfseqrec serve; use Predict")
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "MultiInference is not supported by tfseqrec serve; use Predict")
 
 
 class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
@@ -104,14 +109,16 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         def run():
             if not request.HasField("model_spec"):
                 raise ServingError("INVALID_ARGUMENT", "Missing ModelSpec")
-            return status_response(self._manager, model_name(request.model_spec),
-                                   requested_version(request.model_spec))
+            return status_response(self._manager, model_name(request.model_spec), requested_version(request.model_spec))
+
         return _call(context, "GetModelStatus", run)
 
     def HandleReloadConfigRequest(self, request, context):
-        context.abort(grpc.StatusCode.UNIMPLEMENTED,
-                      "config reload is not supported; restart `tfseqrec serve` with the new models.config "
-                      "(new versions of configured models are picked up automatically)")
+        context.abort(
+            grpc.StatusCode.UNIMPLEMENTED,
+            "config reload is not supported; restart `tfseqrec serve` with the new models.config "
+            "(new versions of configured models are picked up automatically)",
+        )
 
 
 def add_services(server: grpc.Server, manager: ModelManager, limits: checks.Limits) -> None:

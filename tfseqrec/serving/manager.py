@@ -11,6 +11,7 @@ it is retried only when its files change. With a ``latest N`` policy, failed ver
 corrupt new export leaves the previous good version live. Per version states follow TF Serving's
 ``ModelVersionStatus``: START -> LOADING -> AVAILABLE -> UNLOADING -> END.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -35,6 +36,7 @@ _VERSION_DIR = re.compile(r"[0-9]+")
 @dataclasses.dataclass(frozen=True)
 class VersionStatus:
     """One version's state; ``error_code`` is a ``tensorflow.error.Code`` name (``"OK"`` when healthy)."""
+
     version: int
     state: str
     error_code: str = "OK"
@@ -44,9 +46,9 @@ class VersionStatus:
 class _Model:
     def __init__(self, entry: ModelEntry):
         self.entry = entry
-        self.live: dict[int, Servable] = {}    # replaced whole on every change (readers need no lock)
+        self.live: dict[int, Servable] = {}  # replaced whole on every change (readers need no lock)
         self.states: dict[int, VersionStatus] = {}
-        self.failed: dict[int, tuple] = {}      # version -> fingerprint of the files that failed
+        self.failed: dict[int, tuple] = {}  # version -> fingerprint of the files that failed
         self.missing_logged = False
 
 
@@ -56,6 +58,7 @@ def scan_versions(base_path: str) -> Optional[dict[int, str]]:
     try:
         if "://" in base_path:
             import tensorflow as tf
+
             names = [n.rstrip("/") for n in tf.io.gfile.listdir(base_path)]
             dirs = [n for n in names if _VERSION_DIR.fullmatch(n) and tf.io.gfile.isdir(f"{base_path}/{n}")]
         else:
@@ -65,8 +68,9 @@ def scan_versions(base_path: str) -> Optional[dict[int, str]]:
         log.debug("cannot list %s: %s", base_path, e)
         return None
     for name in sorted(dirs):
-        found.setdefault(int(name), os.path.join(base_path, name) if "://" not in base_path
-                         else f"{base_path.rstrip('/')}/{name}")
+        found.setdefault(
+            int(name), os.path.join(base_path, name) if "://" not in base_path else f"{base_path.rstrip('/')}/{name}"
+        )
     return found
 
 
@@ -76,6 +80,7 @@ def fingerprint(path: str) -> tuple:
     try:
         if "://" in path:
             import tensorflow as tf
+
             for root, _, files in tf.io.gfile.walk(path):
                 for f in files:
                     st = tf.io.gfile.stat(f"{root}/{f}")
@@ -93,17 +98,22 @@ def fingerprint(path: str) -> tuple:
 class ModelManager:
     """Serves every configured model's versions; ``hold(name, version)`` gives a request its servable."""
 
-    def __init__(self, entries: Sequence[ModelEntry], batching: BatchingOptions = BatchingOptions(),
-                 poll_seconds: float = 2.0, unload_grace_seconds: float = 30.0):
+    def __init__(
+        self,
+        entries: Sequence[ModelEntry],
+        batching: BatchingOptions = BatchingOptions(),
+        poll_seconds: float = 2.0,
+        unload_grace_seconds: float = 30.0,
+    ):
         self._models = {e.name: _Model(e) for e in entries}
         self._batching = batching
         self._poll_seconds = poll_seconds
         self._grace = unload_grace_seconds
-        self._lock = threading.Lock()          # guards states/live replacement
-        self._poll_lock = threading.Lock()     # one poll at a time
+        self._lock = threading.Lock()  # guards states/live replacement
+        self._poll_lock = threading.Lock()  # one poll at a time
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
-        self._polls = 0                         # completed polling passes
+        self._polls = 0  # completed polling passes
         self._polled = threading.Condition()
 
     # -- lifetime ---------------------------------------------------------------------------------------
@@ -111,8 +121,9 @@ class ModelManager:
         """Loads what is on disk now (in this thread when ``wait``), then polls every ``poll_seconds``."""
         if wait:
             self.poll_once()
-        self._thread = threading.Thread(target=self._poll_loop, args=(not wait,), name="tfseqrec-model-poller",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._poll_loop, args=(not wait,), name="tfseqrec-model-poller", daemon=True
+        )
         self._thread.start()
 
     def _poll_loop(self, poll_first: bool) -> None:
@@ -164,8 +175,9 @@ class ModelManager:
         found = scan_versions(entry.base_path)
         if found is None:
             if not model.missing_logged:
-                log.warning("model %s: cannot list base path %s; keeping its current versions", entry.name,
-                            entry.base_path)
+                log.warning(
+                    "model %s: cannot list base path %s; keeping its current versions", entry.name, entry.base_path
+                )
                 model.missing_logged = True
             return
         model.missing_logged = False
@@ -211,8 +223,14 @@ class ModelManager:
         with self._lock:
             model.live = {**model.live, version: servable}
             model.states = {**model.states, version: VersionStatus(version, AVAILABLE)}
-        log.info("model %s version %s is AVAILABLE (%s, loaded in %.1fs; signatures: %s)", name, version, path,
-                 time.monotonic() - started, ", ".join(sorted(servable.signatures)))
+        log.info(
+            "model %s version %s is AVAILABLE (%s, loaded in %.1fs; signatures: %s)",
+            name,
+            version,
+            path,
+            time.monotonic() - started,
+            ", ".join(sorted(servable.signatures)),
+        )
 
     def _unload(self, model: _Model, version: int, timeout: Optional[float]) -> None:
         with self._lock:
@@ -223,8 +241,12 @@ class ModelManager:
             model.states = {**model.states, version: VersionStatus(version, UNLOADING)}
         drained = servable.close(timeout)
         if not drained:
-            log.warning("model %s version %s: in-flight requests still running after %ss; unloading anyway",
-                        model.entry.name, version, timeout)
+            log.warning(
+                "model %s version %s: in-flight requests still running after %ss; unloading anyway",
+                model.entry.name,
+                version,
+                timeout,
+            )
         self._set_state(model, VersionStatus(version, END))
         log.info("model %s version %s unloaded", model.entry.name, version)
 
@@ -250,8 +272,10 @@ class ModelManager:
                     state = model.states.get(version)
                     if state is not None and state.state in (START, LOADING):
                         raise unavailable(f"version {version} of model {name!r} is still loading")
-                    raise not_found(f"version {version} of model {name!r} is not available; available "
-                                    f"versions: {sorted(live) or 'none'}")
+                    raise not_found(
+                        f"version {version} of model {name!r} is not available; available "
+                        f"versions: {sorted(live) or 'none'}"
+                    )
             if servable.try_acquire():
                 return servable
         raise unavailable(f"model {name!r} is being unloaded; retry the request")
@@ -267,8 +291,10 @@ class ModelManager:
     def _why(self, model: _Model) -> str:
         if not model.states:
             return f" (no version directories found under {model.entry.base_path})"
-        states = ", ".join(f"{s.version}: {s.state}" + (f" ({s.error_message})" if s.error_code != "OK" else "")
-                           for s in sorted(model.states.values(), key=lambda s: -s.version))
+        states = ", ".join(
+            f"{s.version}: {s.state}" + (f" ({s.error_message})" if s.error_code != "OK" else "")
+            for s in sorted(model.states.values(), key=lambda s: -s.version)
+        )
         return f" (versions: {states})"
 
     # -- status -----------------------------------------------------------------------------------------

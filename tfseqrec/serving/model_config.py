@@ -4,6 +4,7 @@ Only what our server acts on is kept: each model's name, base path and version p
 ``base_path`` is resolved against the config file's directory, so a config next to its exports
 (``saved_models/models.config`` with ``base_path: "sasrec_ml1m_brute_force"``) works from any working dir.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -24,6 +25,7 @@ class VersionPolicy:
     ``kind`` is ``"latest"`` (the ``num_versions`` highest versions), ``"all"``, or ``"specific"``
     (exactly ``versions``).
     """
+
     kind: str = LATEST
     num_versions: int = 1
     versions: tuple[int, ...] = ()
@@ -42,7 +44,7 @@ class VersionPolicy:
         if self.kind == ALL:
             return found
         if self.kind == LATEST:
-            return found[-self.num_versions:]
+            return found[-self.num_versions :]
         wanted = set(self.versions)
         return [v for v in found if v in wanted]
 
@@ -57,6 +59,7 @@ class VersionPolicy:
 @dataclasses.dataclass(frozen=True)
 class ModelEntry:
     """One served model: ``base_path`` holds its integer version directories."""
+
     name: str
     base_path: str
     policy: VersionPolicy = VersionPolicy()
@@ -81,8 +84,9 @@ def parse_model_config(text: str, source: str = "<models.config>", config_dir: s
     except text_format.ParseError as e:
         raise ModelConfigError(f"{source}: not a valid text-format ModelServerConfig: {e}") from None
     if config.WhichOneof("config") != "model_config_list":
-        raise ModelConfigError(f"{source}: expected `model_config_list {{ config {{ ... }} }}`; "
-                               "custom_model_config is not supported")
+        raise ModelConfigError(
+            f"{source}: expected `model_config_list {{ config {{ ... }} }}`; custom_model_config is not supported"
+        )
     entries, seen = [], set()
     for i, model in enumerate(config.model_config_list.config):
         where = f"{source}: config #{i + 1}" + (f" ({model.name!r})" if model.name else "")
@@ -96,12 +100,14 @@ def parse_model_config(text: str, source: str = "<models.config>", config_dir: s
         if not model.base_path:
             raise ModelConfigError(f"{where}: `base_path` is missing")
         if model.model_platform not in ("", "tensorflow"):
-            raise ModelConfigError(f"{where}: model_platform {model.model_platform!r} is not supported; "
-                                   "use \"tensorflow\"")
+            raise ModelConfigError(
+                f'{where}: model_platform {model.model_platform!r} is not supported; use "tensorflow"'
+            )
         entries.append(ModelEntry(model.name, _resolve(model.base_path, config_dir), _policy(model, where)))
     if not entries:
-        raise ModelConfigError(f"{source}: lists no models; add `model_config_list {{ config {{ name: ... "
-                               "base_path: ... }} }}`")
+        raise ModelConfigError(
+            f"{source}: lists no models; add `model_config_list {{ config {{ name: ... base_path: ... }}}} }}}}`"
+        )
     return entries
 
 
@@ -125,6 +131,7 @@ def read_model_config(path: str) -> list[ModelEntry]:
     try:
         if "://" in path:
             import tensorflow as tf
+
             text = tf.io.gfile.GFile(path).read()
         else:
             with open(path, encoding="utf-8") as f:
@@ -139,5 +146,6 @@ def single_model(name: str, base_path: str, policy: Optional[VersionPolicy] = No
     """The entries for ``--model-name NAME --model-dir DIR`` (no config file)."""
     if not name or "/" in name or ":" in name:
         raise ModelConfigError(f"model name {name!r} must be non-empty without '/' or ':'")
-    return [ModelEntry(name, base_path if "://" in base_path else os.path.abspath(base_path),
-                       policy or VersionPolicy())]
+    return [
+        ModelEntry(name, base_path if "://" in base_path else os.path.abspath(base_path), policy or VersionPolicy())
+    ]

@@ -8,6 +8,7 @@ is an INVALID_ARGUMENT ``ServingError`` whose message names the input and says w
 History features (``contract.HISTORY_FEATURES``, e.g. ``timestamps``) are the inputs an export takes next to
 ``history`` when its model reads them: one value per history entry, so they must have its shape.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -37,6 +38,7 @@ def parse_server_timing(value: str) -> float:
 @dataclasses.dataclass(frozen=True)
 class Limits:
     """Per-request caps: ``max_history`` items per history row, ``max_k`` for ``k``, ``max_batch_rows`` rows."""
+
     max_history: int = 2048
     max_k: int = 1000
     max_batch_rows: int = 1024
@@ -51,8 +53,10 @@ def resolve_signature(servable: Servable, signature_name: str) -> Signature:
     name = signature_name or contract.SERVING_SIGNATURE
     sig = servable.signatures.get(name)
     if sig is None:
-        raise invalid(f"model {servable.name!r} version {servable.version} has no signature {name!r}; "
-                      f"its signatures are: {', '.join(sorted(servable.signatures))}")
+        raise invalid(
+            f"model {servable.name!r} version {servable.version} has no signature {name!r}; "
+            f"its signatures are: {', '.join(sorted(servable.signatures))}"
+        )
     return sig
 
 
@@ -67,11 +71,18 @@ def check_input_names(sig: Signature, names: Iterable[str]) -> None:
     unknown = sorted(names - set(sig.inputs))
     if missing or unknown:
         expected = ", ".join(f"{n} ({s.describe()})" for n, s in sig.inputs.items()) or "none"
-        problems = ([f"missing input(s) {', '.join(map(repr, missing))}"] if missing else []) + \
-                   ([f"unknown input(s) {', '.join(map(repr, unknown))}"] if unknown else [])
+        problems = ([f"missing input(s) {', '.join(map(repr, missing))}"] if missing else []) + (
+            [f"unknown input(s) {', '.join(map(repr, unknown))}"] if unknown else []
+        )
         features = [n for n in missing if is_history_feature(n)]
-        hint = (f" ({', '.join(map(repr, features))}: this model reads them with the history; send one value "
-                f"per 'history' entry, the shape of 'history', 0 at padding)") if features else ""
+        hint = (
+            (
+                f" ({', '.join(map(repr, features))}: this model reads them with the history; send one value "
+                f"per 'history' entry, the shape of 'history', 0 at padding)"
+            )
+            if features
+            else ""
+        )
         raise invalid(f"signature {sig.name!r}: {'; '.join(problems)}; it takes: {expected}{hint}")
 
 
@@ -84,20 +95,29 @@ def check_shape(spec: TensorSpec, shape: Sequence[int], limits: Limits) -> None:
     """Rank and fixed dims from the signature; batch rows and history width from the server's limits."""
     if spec.shape is not None:
         if len(shape) != len(spec.shape):
-            raise invalid(f"input {spec.name!r} must have rank {len(spec.shape)} ({spec.describe()}); "
-                          f"got shape {list(shape)}")
+            raise invalid(
+                f"input {spec.name!r} must have rank {len(spec.shape)} ({spec.describe()}); got shape {list(shape)}"
+            )
         for i, (want, got) in enumerate(zip(spec.shape, shape)):
             if want is not None and want != got:
-                raise invalid(f"input {spec.name!r} must be {spec.describe()}; got shape {list(shape)} "
-                              f"(dim {i} differs)")
+                raise invalid(
+                    f"input {spec.name!r} must be {spec.describe()}; got shape {list(shape)} (dim {i} differs)"
+                )
     if shape and shape[0] > limits.max_batch_rows:
-        raise invalid(f"input {spec.name!r} has {shape[0]} rows; this server takes at most "
-                      f"{limits.max_batch_rows} per request (split the batch)")
-    if (spec.name == contract.HISTORY or is_history_feature(spec.name)) and len(shape) == 2 \
-            and shape[1] > limits.max_history:
+        raise invalid(
+            f"input {spec.name!r} has {shape[0]} rows; this server takes at most "
+            f"{limits.max_batch_rows} per request (split the batch)"
+        )
+    if (
+        (spec.name == contract.HISTORY or is_history_feature(spec.name))
+        and len(shape) == 2
+        and shape[1] > limits.max_history
+    ):
         what = "items" if spec.name == contract.HISTORY else "values"
-        raise invalid(f"input {spec.name!r} has {shape[1]} {what} per row; this server takes at most "
-                      f"{limits.max_history} (send only the latest items)")
+        raise invalid(
+            f"input {spec.name!r} has {shape[1]} {what} per row; this server takes at most "
+            f"{limits.max_history} (send only the latest items)"
+        )
 
 
 def check_values(sig: Signature, arrays: Arrays, limits: Limits) -> tuple[Arrays, int]:
@@ -125,24 +145,32 @@ def check_values(sig: Signature, arrays: Arrays, limits: Limits) -> tuple[Arrays
         return arrays, rows or 1
     for name, arr in arrays.items():
         if is_history_feature(name) and arr.shape != history.shape:
-            raise invalid(f"input {name!r} must have one value per 'history' entry (shape {list(history.shape)}, "
-                          f"0 at padding); got shape {list(arr.shape)}")
+            raise invalid(
+                f"input {name!r} must have one value per 'history' entry (shape {list(history.shape)}, "
+                f"0 at padding); got shape {list(arr.shape)}"
+            )
     if history.dtype == STRING and history.ndim == 2 and history.shape[1] == 0:
         rows_1 = (history.shape[0], 1)
-        arrays = {**arrays, contract.HISTORY: np.full(rows_1, contract.PADDING_TOKEN.encode(), STRING),
-                  **{n: np.zeros(rows_1, a.dtype) for n, a in arrays.items() if is_history_feature(n)}}
+        arrays = {
+            **arrays,
+            contract.HISTORY: np.full(rows_1, contract.PADDING_TOKEN.encode(), STRING),
+            **{n: np.zeros(rows_1, a.dtype) for n, a in arrays.items() if is_history_feature(n)},
+        }
     return arrays, rows or 1
 
 
 def check_output_filter(sig: Signature, output_filter: Sequence[str]) -> None:
     unknown = [n for n in output_filter if n not in sig.outputs]
     if unknown:
-        raise invalid(f"output_filter names unknown output(s) {', '.join(map(repr, unknown))} of signature "
-                      f"{sig.name!r}; its outputs are: {', '.join(sorted(sig.outputs))}")
+        raise invalid(
+            f"output_filter names unknown output(s) {', '.join(map(repr, unknown))} of signature "
+            f"{sig.name!r}; its outputs are: {', '.join(sorted(sig.outputs))}"
+        )
 
 
-def run(servable: Servable, sig: Signature, arrays: Arrays, limits: Limits,
-        output_filter: Sequence[str] = ()) -> Mapping[str, np.ndarray]:
+def run(
+    servable: Servable, sig: Signature, arrays: Arrays, limits: Limits, output_filter: Sequence[str] = ()
+) -> Mapping[str, np.ndarray]:
     """Checks values, runs the signature (batched when it can be) and keeps the filtered outputs."""
     check_output_filter(sig, output_filter)
     arrays, rows = check_values(sig, arrays, limits)

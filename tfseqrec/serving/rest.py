@@ -13,6 +13,7 @@ request, 404 for an unknown model, version or path, 503 while unavailable, ...).
 ``max_request_bytes`` (by ``Content-Length``) are refused with 400 before being read. A handler never lets an
 exception escape: unexpected ones answer 500 and are logged.
 """
+
 from __future__ import annotations
 
 import json
@@ -100,8 +101,9 @@ class RestApp:
                 raise invalid(f"{path} takes GET, not POST")
             raise not_found(f"no route for POST {path}; see /v1/models/<name>[/versions/<v>]:predict")
         if m.group("method").lower() != "predict":
-            raise ServingError("UNIMPLEMENTED", f":{m.group('method')} is not supported by tfseqrec serve; "
-                                                "use :predict")
+            raise ServingError(
+                "UNIMPLEMENTED", f":{m.group('method')} is not supported by tfseqrec serve; use :predict"
+            )
         name, version = _name_version(m)
         try:
             request = json.loads(body)
@@ -109,7 +111,8 @@ class RestApp:
             raise invalid(f"malformed JSON in the request body: {e}") from None
         with self.manager.hold(name, version) as servable:
             sig, arrays, fmt = rest_json.parse_predict_body(
-                request, lambda s: checks.resolve_signature(servable, s), self.limits)
+                request, lambda s: checks.resolve_signature(servable, s), self.limits
+            )
             outputs = checks.run(servable, sig, arrays, self.limits)
         return 200, rest_json.format_outputs(outputs, fmt)
 
@@ -168,8 +171,10 @@ class _Handler(BaseHTTPRequestHandler):
         length = self.headers.get("Content-Length")
         if length is None:
             self.close_connection = True
-            self._send(411 if self.headers.get("Transfer-Encoding") else 400,
-                       {"error": "send the request body with a Content-Length header"})
+            self._send(
+                411 if self.headers.get("Transfer-Encoding") else 400,
+                {"error": "send the request body with a Content-Length header"},
+            )
             return None
         try:
             n = int(length)
@@ -181,8 +186,13 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         if n > limit:
             self.close_connection = True  # the unread body must not be parsed as the next request
-            self._send(400, {"error": f"request body of {n} bytes is over this server's limit of {limit} "
-                                      "bytes (max_request_bytes); send fewer rows per request"})
+            self._send(
+                400,
+                {
+                    "error": f"request body of {n} bytes is over this server's limit of {limit} "
+                    "bytes (max_request_bytes); send fewer rows per request"
+                },
+            )
             return None
         return self.rfile.read(n)
 
@@ -218,8 +228,9 @@ class RestServer:
         self._thread: Optional[threading.Thread] = None
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name="tfseqrec-rest", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2}, name="tfseqrec-rest", daemon=True
+        )
         self._thread.start()
 
     def stop(self, grace: Optional[float]) -> bool:

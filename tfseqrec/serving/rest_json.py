@@ -9,6 +9,7 @@ Responses follow TF Serving: row format (``instances``) -> ``{"predictions": ...
 row unless the signature has a single output; columnar (``inputs``) -> ``{"outputs": ...}``, a dict unless
 single. String outputs are text (``{"b64": ...}`` for outputs named ``*_bytes``).
 """
+
 from __future__ import annotations
 
 import base64
@@ -35,8 +36,10 @@ def _bytes(value: Any, name: str) -> bytes:
             return base64.b64decode(value["b64"], validate=True)
         except (binascii.Error, ValueError):
             raise invalid(f"input {name!r}: {value['b64'][:40]!r} is not valid base64") from None
-    raise invalid(f"input {name!r} is DT_STRING: expected JSON strings (or {{\"b64\": ...}}); got "
-                  f"{type(value).__name__} {str(value)[:40]}")
+    raise invalid(
+        f'input {name!r} is DT_STRING: expected JSON strings (or {{"b64": ...}}); got '
+        f"{type(value).__name__} {str(value)[:40]}"
+    )
 
 
 def _shape_of(value: Any, rank: int) -> tuple[int, ...]:
@@ -55,8 +58,9 @@ def _shape_of(value: Any, rank: int) -> tuple[int, ...]:
 def _history(value: Any, spec: TensorSpec, limits: Limits) -> np.ndarray:
     """A rank-2 string input from a list of (possibly ragged) rows of strings."""
     if not isinstance(value, list) or any(not isinstance(row, list) for row in value):
-        raise invalid(f"input {spec.name!r} must be a list of rows, each a list of item ids "
-                      f"(shape [batch, history_length])")
+        raise invalid(
+            f"input {spec.name!r} must be a list of rows, each a list of item ids (shape [batch, history_length])"
+        )
     check_shape(spec, (len(value), max([len(r) for r in value] + [0])), limits)
     rows = [[_bytes(v, spec.name) for v in row] for row in value]
     return string_array(rows)
@@ -65,14 +69,16 @@ def _history(value: Any, spec: TensorSpec, limits: Limits) -> np.ndarray:
 def _history_feature(value: Any, spec: TensorSpec, limits: Limits) -> np.ndarray:
     """A rank-2 numeric history feature from (possibly ragged) rows, left-padded with 0 like ``history``."""
     if not isinstance(value, list) or any(not isinstance(row, list) for row in value):
-        raise invalid(f"input {spec.name!r} must be a list of rows, each with one value per history entry "
-                      f"(shape [batch, history_length])")
+        raise invalid(
+            f"input {spec.name!r} must be a list of rows, each with one value per history entry "
+            f"(shape [batch, history_length])"
+        )
     width = max([len(r) for r in value] + [0])
     check_shape(spec, (len(value), width), limits)
     out = np.zeros((len(value), max(width, 1)), spec.np_dtype)  # width >= 1, as an empty history row
     for i, row in enumerate(value):
         if row:
-            out[i, out.shape[1] - len(row):] = _numeric(row, spec, spec.np_dtype)
+            out[i, out.shape[1] - len(row) :] = _numeric(row, spec, spec.np_dtype)
     return out
 
 
@@ -86,17 +92,23 @@ def _check_aligned(columns: Mapping[str, Any]) -> None:
             continue
         for i, (items, values) in enumerate(zip(history, rows)):
             if isinstance(items, list) and isinstance(values, list) and len(items) != len(values):
-                raise invalid(f"input {name!r} row {i} has {len(values)} values but 'history' row {i} has "
-                              f"{len(items)} entries; send one value per history entry (0 at padding)")
+                raise invalid(
+                    f"input {name!r} row {i} has {len(values)} values but 'history' row {i} has "
+                    f"{len(items)} entries; send one value per history entry (0 at padding)"
+                )
 
 
 def _numeric(value: Any, spec: TensorSpec, np_dtype: np.dtype) -> np.ndarray:
     kind = np_dtype.kind
     flat = list(_flatten(value))
     for v in flat:
-        ok = (isinstance(v, bool) if kind == "b" else
-              (isinstance(v, int) and not isinstance(v, bool)) if kind in "iu" else
-              (isinstance(v, (int, float)) and not isinstance(v, bool)))
+        ok = (
+            isinstance(v, bool)
+            if kind == "b"
+            else (isinstance(v, int) and not isinstance(v, bool))
+            if kind in "iu"
+            else (isinstance(v, (int, float)) and not isinstance(v, bool))
+        )
         if not ok:
             raise invalid(f"input {spec.name!r} is {dtype_name(spec.dtype)}: got {type(v).__name__} {v!r}")
     try:
@@ -123,8 +135,10 @@ def to_array(value: Any, spec: TensorSpec, limits: Limits) -> np.ndarray:
     """One input's JSON value (all rows) as a numpy array of the signature's dtype, shape-checked."""
     np_dtype = spec.np_dtype
     if np_dtype is None:
-        raise invalid(f"input {spec.name!r} has dtype {dtype_name(spec.dtype)}, which the REST API here "
-                      "does not support; use gRPC")
+        raise invalid(
+            f"input {spec.name!r} has dtype {dtype_name(spec.dtype)}, which the REST API here "
+            "does not support; use gRPC"
+        )
     if np_dtype == STRING and spec.rank == 2 and spec.name == contract.HISTORY:
         return _history(value, spec, limits)
     if np_dtype != STRING and spec.rank == 2 and is_history_feature(spec.name):
@@ -148,17 +162,20 @@ def to_array(value: Any, spec: TensorSpec, limits: Limits) -> np.ndarray:
 def parse_predict_body(body: Any, sig_for: Any, limits: Limits) -> tuple[Signature, dict[str, np.ndarray], str]:
     """``(signature, inputs, format)`` from a decoded predict body; ``sig_for(name)`` resolves the signature."""
     if not isinstance(body, dict):
-        raise invalid("the request body must be a JSON object with \"instances\" or \"inputs\"")
+        raise invalid('the request body must be a JSON object with "instances" or "inputs"')
     unknown = sorted(set(body) - {"signature_name", "instances", "inputs"})
     if unknown:
-        raise invalid(f"unknown key(s) {', '.join(map(repr, unknown))} in the request body; "
-                      "expected \"signature_name\" and \"instances\" or \"inputs\"")
+        raise invalid(
+            f"unknown key(s) {', '.join(map(repr, unknown))} in the request body; "
+            'expected "signature_name" and "instances" or "inputs"'
+        )
     name = body.get("signature_name", "")
     if not isinstance(name, str):
-        raise invalid("\"signature_name\" must be a string")
+        raise invalid('"signature_name" must be a string')
     if ("instances" in body) == ("inputs" in body):
-        raise invalid("the request body must have exactly one of \"instances\" (row format) and \"inputs\" "
-                      "(columnar format)")
+        raise invalid(
+            'the request body must have exactly one of "instances" (row format) and "inputs" (columnar format)'
+        )
     sig: Signature = sig_for(name)
     try:
         if "instances" in body:
@@ -170,10 +187,11 @@ def parse_predict_body(body: Any, sig_for: Any, limits: Limits) -> tuple[Signatu
 
 def _columns_from_instances(instances: Any, sig: Signature, limits: Limits) -> dict[str, np.ndarray]:
     if not isinstance(instances, list) or not instances:
-        raise invalid("\"instances\" must be a non-empty list with one entry per row")
+        raise invalid('"instances" must be a non-empty list with one entry per row')
     if len(instances) > limits.max_batch_rows:
-        raise invalid(f"\"instances\" has {len(instances)} rows; this server takes at most "
-                      f"{limits.max_batch_rows} per request")
+        raise invalid(
+            f'"instances" has {len(instances)} rows; this server takes at most {limits.max_batch_rows} per request'
+        )
     names = list(sig.inputs)
     if all(isinstance(inst, dict) for inst in instances):
         for i, inst in enumerate(instances):
@@ -184,8 +202,10 @@ def _columns_from_instances(instances: Any, sig: Signature, limits: Limits) -> d
                     raise invalid(f"instance {i}: {e.message}") from None
         return _to_arrays({n: [inst[n] for inst in instances] for n in names}, sig, limits)
     if len(names) != 1:
-        raise invalid(f"signature {sig.name!r} takes {len(names)} inputs ({', '.join(names)}): each instance "
-                      "must be a JSON object naming them")
+        raise invalid(
+            f"signature {sig.name!r} takes {len(names)} inputs ({', '.join(names)}): each instance "
+            "must be a JSON object naming them"
+        )
     return {names[0]: to_array(instances, sig.inputs[names[0]], limits)}
 
 
@@ -195,8 +215,10 @@ def _columns_from_inputs(inputs: Any, sig: Signature, limits: Limits) -> dict[st
         check_input_names(sig, inputs)
         return _to_arrays({n: inputs[n] for n in names}, sig, limits)
     if len(names) != 1:
-        raise invalid(f"signature {sig.name!r} takes {len(names)} inputs ({', '.join(names)}): \"inputs\" "
-                      "must be a JSON object naming them")
+        raise invalid(
+            f'signature {sig.name!r} takes {len(names)} inputs ({", ".join(names)}): "inputs" '
+            "must be a JSON object naming them"
+        )
     return {names[0]: to_array(inputs, sig.inputs[names[0]], limits)}
 
 
@@ -225,13 +247,15 @@ def format_outputs(outputs: Mapping[str, np.ndarray], fmt: str) -> dict:
         values = {n: _json_value(n, a) for n, a in outputs.items()}
         return {"outputs": next(iter(values.values())) if len(values) == 1 else values}
     if len(outputs) == 1:
-        (name, arr), = outputs.items()
+        ((name, arr),) = outputs.items()
         return {"predictions": _json_value(name, arr)}
     rows: Optional[int] = None
     for name, arr in outputs.items():
         if arr.ndim == 0 or (rows is not None and arr.shape[0] != rows):
-            raise invalid("the outputs do not share a batch size, so they cannot be returned in row format; "
-                          "send the request in columnar format (\"inputs\")")
+            raise invalid(
+                "the outputs do not share a batch size, so they cannot be returned in row format; "
+                'send the request in columnar format ("inputs")'
+            )
         rows = arr.shape[0]
     values = {n: _json_value(n, a) for n, a in outputs.items()}
     return {"predictions": [{n: v[i] for n, v in values.items()} for i in range(rows or 0)]}

@@ -5,6 +5,7 @@ The input specs (dtype enum, shape with ``None`` for unknown dims) and the ``Sig
 are the loaded concrete functions, reused for every request (no retracing: the exported signatures take
 ``[None, None]`` histories).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -39,6 +40,7 @@ class LoadError(Exception):
 @dataclasses.dataclass(frozen=True)
 class TensorSpec:
     """A signature tensor: ``dtype`` is a TF ``DataType`` enum; ``shape`` None = unknown rank, dims None = any."""
+
     name: str
     dtype: int
     shape: Optional[tuple[Optional[int], ...]]
@@ -65,8 +67,9 @@ class Signature:
 
 
 def _spec(name: str, info) -> TensorSpec:
-    shape = None if info.tensor_shape.unknown_rank else tuple(
-        None if d.size < 0 else d.size for d in info.tensor_shape.dim)
+    shape = (
+        None if info.tensor_shape.unknown_rank else tuple(None if d.size < 0 else d.size for d in info.tensor_shape.dim)
+    )
     return TensorSpec(name, info.dtype, shape)
 
 
@@ -118,8 +121,13 @@ def _read_export_info(path: str) -> dict:
 def _recommends(key: str, inputs: Mapping[str, TensorSpec]) -> bool:
     """A signature of ``BATCHED_SIGNATURES`` with a ``history`` string ``[B, H]`` and a batch axis on every input."""
     history = inputs.get(contract.HISTORY)
-    return (key in BATCHED_SIGNATURES and history is not None and history.dtype == types_pb2.DT_STRING
-            and history.rank == 2 and all(s.rank and s.rank >= 1 for s in inputs.values()))
+    return (
+        key in BATCHED_SIGNATURES
+        and history is not None
+        and history.dtype == types_pb2.DT_STRING
+        and history.rank == 2
+        and all(s.rank and s.rank >= 1 for s in inputs.values())
+    )
 
 
 def _dummy_inputs(sig: Signature) -> dict[str, np.ndarray]:
@@ -146,8 +154,16 @@ class Servable:
     the current ones (in-flight requests on an old version finish normally), then stops its batchers.
     """
 
-    def __init__(self, name: str, version: int, path: str, loaded, signature_defs, batching: BatchingOptions,
-                 export_info: Optional[dict] = None):
+    def __init__(
+        self,
+        name: str,
+        version: int,
+        path: str,
+        loaded,
+        signature_defs,
+        batching: BatchingOptions,
+        export_info: Optional[dict] = None,
+    ):
         self.name, self.version, self.path = name, version, path
         self.signature_defs = signature_defs  # get_model_metadata_pb2.SignatureDefMap
         self.export_info = export_info or {}  # assets.extra/tfseqrec_export.json, for logs and clients
@@ -161,8 +177,11 @@ class Servable:
             outputs = {n: _spec(n, i) for n, i in sig_def.outputs.items()}
             self.signatures[key] = Signature(key, inputs, outputs, _recommends(key, inputs))
             self._fns[key] = loaded.signatures[key]
-        self._batchers = {key: Batcher(f"{name}/{version}/{key}", lambda x, key=key: self.run(key, x), batching)
-                          for key, sig in self.signatures.items() if sig.batched}
+        self._batchers = {
+            key: Batcher(f"{name}/{version}/{key}", lambda x, key=key: self.run(key, x), batching)
+            for key, sig in self.signatures.items()
+            if sig.batched
+        }
         self._cond = threading.Condition()
         self._inflight = 0
         self._closing = False
@@ -173,8 +192,9 @@ class Servable:
         fn = self._fns[signature]
         # tf.constant of a nested list of bytes is ~3x faster than converting an object array; numeric arrays
         # already have the signature's dtype (checked or built that way by the front ends).
-        tensors = {n: tf.constant(v.tolist(), tf.string) if v.dtype == STRING else tf.constant(v)
-                   for n, v in inputs.items()}
+        tensors = {
+            n: tf.constant(v.tolist(), tf.string) if v.dtype == STRING else tf.constant(v) for n, v in inputs.items()
+        }
         try:
             outputs = fn(**tensors)
         except tf.errors.OpError as e:
@@ -226,6 +246,7 @@ class Servable:
 
 def _code_name(error_code: int) -> str:
     from tensorflow.core.protobuf import error_codes_pb2
+
     try:
         return error_codes_pb2.Code.Name(error_code)
     except ValueError:

@@ -8,6 +8,7 @@ every version. TensorFlow places the models on a GPU when one is visible; the de
 Ports: ``0`` asks the OS for a free port (read ``grpc_port`` / ``rest_port`` after ``start()``); ``None``
 disables that API.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -26,12 +27,13 @@ log = logging.getLogger(__name__)
 @dataclasses.dataclass(frozen=True)
 class ServerConfig:
     """Everything ``tfseqrec serve`` takes. Give ``model_config_file`` or ``models`` (not both)."""
+
     model_config_file: Optional[str] = None
     models: tuple[ModelEntry, ...] = ()
     host: str = "127.0.0.1"
     grpc_port: Optional[int] = 8500
     rest_port: Optional[int] = 8501
-    poll_seconds: float = 2.0            # 0 disables polling (versions found at start are served)
+    poll_seconds: float = 2.0  # 0 disables polling (versions found at start are served)
     max_batch_size: int = 64
     batch_timeout_micros: int = 500
     num_batch_threads: int = 1
@@ -40,10 +42,10 @@ class ServerConfig:
     max_k: int = 1000
     max_batch_rows: int = 1024
     grpc_threads: int = 32
-    intra_op_threads: int = 0            # TensorFlow's intra-op / inter-op thread pools; 0 = TensorFlow's default
-    inter_op_threads: int = 0            # (TF Serving's --tensorflow_intra_op_parallelism / _inter_op_)
+    intra_op_threads: int = 0  # TensorFlow's intra-op / inter-op thread pools; 0 = TensorFlow's default
+    inter_op_threads: int = 0  # (TF Serving's --tensorflow_intra_op_parallelism / _inter_op_)
     unload_grace_seconds: float = 30.0
-    wait_for_models: bool = True         # start() returns once the versions on disk are loaded
+    wait_for_models: bool = True  # start() returns once the versions on disk are loaded
 
     def __post_init__(self):
         if (self.model_config_file is None) == (not self.models):
@@ -83,23 +85,38 @@ def set_tensorflow_threads(intra_op: int, inter_op: int) -> None:
     """Sizes TensorFlow's thread pools (0 = leave TensorFlow's default). Only possible before TensorFlow has run
     anything in this process; otherwise the pools stay as they are and a warning says so."""
     import tensorflow as tf
+
     threading_config = tf.config.threading
     for value, getter, setter, name in (
-            (intra_op, threading_config.get_intra_op_parallelism_threads,
-             threading_config.set_intra_op_parallelism_threads, "intra-op"),
-            (inter_op, threading_config.get_inter_op_parallelism_threads,
-             threading_config.set_inter_op_parallelism_threads, "inter-op")):
+        (
+            intra_op,
+            threading_config.get_intra_op_parallelism_threads,
+            threading_config.set_intra_op_parallelism_threads,
+            "intra-op",
+        ),
+        (
+            inter_op,
+            threading_config.get_inter_op_parallelism_threads,
+            threading_config.set_inter_op_parallelism_threads,
+            "inter-op",
+        ),
+    ):
         if value and getter() != value:
             try:
                 setter(value)
             except RuntimeError:
-                log.warning("TensorFlow already ran in this process: its %s thread pool keeps %s threads "
-                            "(asked for %d)", name, getter() or "the default number of", value)
+                log.warning(
+                    "TensorFlow already ran in this process: its %s thread pool keeps %s threads (asked for %d)",
+                    name,
+                    getter() or "the default number of",
+                    value,
+                )
 
 
 def serving_device() -> str:
     """The device TensorFlow places the models on: the first GPU when visible, else the CPU."""
     import tensorflow as tf
+
     gpus = tf.config.list_logical_devices("GPU")
     return gpus[0].name if gpus else "CPU"
 
@@ -137,9 +154,12 @@ class Server:
             if cfg.grpc_port is not None:
                 self._grpc = grpc.server(
                     futures.ThreadPoolExecutor(max_workers=cfg.grpc_threads, thread_name_prefix="tfseqrec-grpc"),
-                    options=[("grpc.max_receive_message_length", cfg.max_request_bytes),
-                             ("grpc.max_send_message_length", -1),
-                             ("grpc.so_reuseport", 0)])
+                    options=[
+                        ("grpc.max_receive_message_length", cfg.max_request_bytes),
+                        ("grpc.max_send_message_length", -1),
+                        ("grpc.so_reuseport", 0),
+                    ],
+                )
                 add_services(self._grpc, self.manager, cfg.limits())
                 address = _grpc_address(cfg.host, cfg.grpc_port)
                 try:
@@ -150,8 +170,9 @@ class Server:
                     raise OSError(f"cannot listen for gRPC on {address} (port in use?)")
                 self._grpc.start()
             if cfg.rest_port is not None:
-                self._rest = RestServer(RestApp(self.manager, cfg.limits(), cfg.max_request_bytes), cfg.host,
-                                        cfg.rest_port)
+                self._rest = RestServer(
+                    RestApp(self.manager, cfg.limits(), cfg.max_request_bytes), cfg.host, cfg.rest_port
+                )
                 self.rest_port = self._rest.port
                 self._rest.start()
         except BaseException:
@@ -171,9 +192,10 @@ class Server:
         if self.manager is not None:
             for name in self.manager.model_names:
                 try:
-                    states = ", ".join(f"v{s.version} {s.state}" + (f" ({s.error_message})" if s.error_code != "OK"
-                                                                    else "")
-                                       for s in self.manager.status(name))
+                    states = ", ".join(
+                        f"v{s.version} {s.state}" + (f" ({s.error_message})" if s.error_code != "OK" else "")
+                        for s in self.manager.status(name)
+                    )
                 except Exception:  # noqa: BLE001  (no versions found yet)
                     states = "no versions found yet"
                 lines.append(f"  model {name}: {states}")

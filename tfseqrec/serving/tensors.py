@@ -4,6 +4,7 @@ Strings are numpy ``object`` arrays of ``bytes``. Common dtypes read and write t
 (``string_val``, ``int_val``, ``float_val``, ``bool_val``, ...) or ``tensor_content`` directly, which is much
 faster than ``tf.make_tensor_proto`` / ``tf.make_ndarray``; anything else falls back to TensorFlow.
 """
+
 from __future__ import annotations
 
 import math
@@ -70,8 +71,10 @@ def to_ndarray(tp: tensor_pb2.TensorProto, name: str, shape: tuple[int, ...]) ->
     n = math.prod(shape)
     if tp.tensor_content and np_dtype is not STRING:
         if len(tp.tensor_content) != n * np_dtype.itemsize:
-            raise invalid(f"input {name!r}: tensor_content has {len(tp.tensor_content)} bytes, "
-                          f"shape {list(shape)} of {dtype_name(tp.dtype)} needs {n * np_dtype.itemsize}")
+            raise invalid(
+                f"input {name!r}: tensor_content has {len(tp.tensor_content)} bytes, "
+                f"shape {list(shape)} of {dtype_name(tp.dtype)} needs {n * np_dtype.itemsize}"
+            )
         return np.frombuffer(tp.tensor_content, np_dtype).reshape(shape)
     values = getattr(tp, field)
     count = len(values)
@@ -83,12 +86,12 @@ def to_ndarray(tp: tensor_pb2.TensorProto, name: str, shape: tuple[int, ...]) ->
         return np.array(values, np_dtype).reshape(shape)
     if count == 1 and n > 1:  # a single value fills the tensor (TensorProto semantics)
         return np.full(shape, values[0], np_dtype)
-    raise invalid(f"input {name!r} has {count} values in {field} but its shape {list(shape)} "
-                  f"needs {n}")
+    raise invalid(f"input {name!r} has {count} values in {field} but its shape {list(shape)} needs {n}")
 
 
 def _fallback(tp: tensor_pb2.TensorProto, name: str) -> np.ndarray:
     import tensorflow as tf
+
     try:
         return tf.make_ndarray(tp)
     except Exception as e:  # noqa: BLE001  (any malformed tensor is the client's error)
@@ -107,6 +110,7 @@ def fill_tensor_proto(tp: tensor_pb2.TensorProto, arr: np.ndarray) -> None:
         return
     if enum == types_pb2.DT_INVALID:
         import tensorflow as tf
+
         tp.CopyFrom(tf.make_tensor_proto(arr))
         return
     tp.dtype = enum
@@ -132,9 +136,18 @@ def string_array(rows: list[list], width: Optional[int] = None, pad: bytes = b""
     arr = np.full((len(rows), width), pad, STRING)
     for i, row in enumerate(rows):
         if row:
-            arr[i, width - len(row):] = row
+            arr[i, width - len(row) :] = row
     return arr
 
 
-__all__ = ["STRING", "dtype_name", "numpy_dtype", "dtype_enum", "proto_shape", "to_ndarray",
-           "fill_tensor_proto", "make_tensor_proto", "string_array"]
+__all__ = [
+    "STRING",
+    "dtype_name",
+    "numpy_dtype",
+    "dtype_enum",
+    "proto_shape",
+    "to_ndarray",
+    "fill_tensor_proto",
+    "make_tensor_proto",
+    "string_array",
+]

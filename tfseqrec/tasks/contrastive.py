@@ -11,6 +11,7 @@ SimCLR's NT-Xent, Chen et al. 2020):
 The loss is the mean of this over all ``2B`` anchors (each view is once the anchor). ``sim`` is the dot
 product (the paper's choice) or the cosine; ``tau`` is a temperature (the paper has none, i.e. 1).
 """
+
 from __future__ import annotations
 
 from typing import Any, Dict
@@ -68,16 +69,18 @@ class InfoNCE(tf.keras.layers.Layer):
         valid = tf.ones([batch], tf.bool) if mask is None else tf.cast(mask, tf.bool)
         valid = tf.concat([valid, valid], axis=0)  # [2B]
         # a view is never its own negative; masked rows are never negatives
-        allowed = tf.logical_and(tf.not_equal(index[:, tf.newaxis], index[tf.newaxis, :]),
-                                 valid[tf.newaxis, :])
+        allowed = tf.logical_and(tf.not_equal(index[:, tf.newaxis], index[tf.newaxis, :]), valid[tf.newaxis, :])
         logits = tf.where(allowed, logits, losses.MASKED_LOGIT)
         per_anchor = losses.softmax_cross_entropy(logits, labels)
         return tf.where(valid, per_anchor, 0.0)
 
     def call(self, view_a, view_b, mask=None):
         per_anchor = self.per_anchor_loss(view_a, view_b, mask)
-        count = 2.0 * tf.reduce_sum(tf.cast(mask, tf.float32)) if mask is not None \
+        count = (
+            2.0 * tf.reduce_sum(tf.cast(mask, tf.float32))
+            if mask is not None
             else tf.cast(tf.size(per_anchor), tf.float32)
+        )
         return tf.math.divide_no_nan(tf.reduce_sum(per_anchor), count)
 
     def compute_mask(self, inputs, mask=None):

@@ -15,6 +15,7 @@ the forward pass keeps only ``softmax(logits)`` (one fused oneDNN kernel) and th
 Only the real items (ids ``first_id ..``) are candidates, so PAD and OOV need no masked logits at all;
 their rows of ``dE`` are zero. Float32 only; other dtypes (mixed precision) use the textbook graph.
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -27,8 +28,13 @@ from tfseqrec.ids import FIRST_ITEM_ID
 _UNDERFLOW = 1e-30
 
 
-def full_softmax_cross_entropy(queries: tf.Tensor, item_embeddings: tf.Tensor, labels: tf.Tensor,
-                               item_bias: Optional[tf.Tensor] = None, first_id: int = FIRST_ITEM_ID) -> tf.Tensor:
+def full_softmax_cross_entropy(
+    queries: tf.Tensor,
+    item_embeddings: tf.Tensor,
+    labels: tf.Tensor,
+    item_bias: Optional[tf.Tensor] = None,
+    first_id: int = FIRST_ITEM_ID,
+) -> tf.Tensor:
     """Softmax cross-entropy of each query against every real item.
 
     Args:
@@ -44,7 +50,8 @@ def full_softmax_cross_entropy(queries: tf.Tensor, item_embeddings: tf.Tensor, l
     queries = tf.convert_to_tensor(queries)
     item_embeddings = tf.convert_to_tensor(item_embeddings)
     for name, tensor in (("queries", queries), ("item_embeddings", item_embeddings)) + (
-            (("item_bias", tf.convert_to_tensor(item_bias)),) if item_bias is not None else ()):
+        (("item_bias", tf.convert_to_tensor(item_bias)),) if item_bias is not None else ()
+    ):
         if tensor.dtype != tf.float32:
             raise TypeError(f"full_softmax_cross_entropy: {name} must be float32, got {tensor.dtype.name}")
     candidates = item_embeddings[first_id:]  # [C, D]; the slice's gradient pads PAD/OOV rows with zeros
@@ -65,8 +72,9 @@ def _forward(queries, candidates, bias, labels):
     losses = -tf.math.log(tf.maximum(label_probs, _UNDERFLOW))
 
     def exact():
-        return tf.where(underflow, tf.reduce_logsumexp(logits, axis=1) - tf.gather(logits, labels, batch_dims=1),
-                        losses)
+        return tf.where(
+            underflow, tf.reduce_logsumexp(logits, axis=1) - tf.gather(logits, labels, batch_dims=1), losses
+        )
 
     losses = tf.cond(tf.reduce_any(underflow), exact, lambda: losses)
     return losses, probs
@@ -78,8 +86,9 @@ def _query_and_item_grads(dy, queries, candidates, labels, probs):
     dy_col = dy[:, tf.newaxis]
     grad_queries = dy_col * (tf.matmul(probs, candidates) - tf.gather(candidates, labels))
     weighted = dy_col * queries  # [N, D]
-    grad_items = (tf.transpose(tf.matmul(weighted, probs, transpose_a=True))
-                  - tf.math.unsorted_segment_sum(weighted, labels, num_candidates))
+    grad_items = tf.transpose(tf.matmul(weighted, probs, transpose_a=True)) - tf.math.unsorted_segment_sum(
+        weighted, labels, num_candidates
+    )
     return grad_queries, grad_items
 
 
@@ -100,8 +109,9 @@ def _softmax_ce_with_bias(queries, candidates, bias, labels):
 
     def grad(dy):
         grad_queries, grad_items = _query_and_item_grads(dy, queries, candidates, labels, probs)
-        grad_bias = (tf.linalg.matvec(probs, dy, transpose_a=True)
-                     - tf.math.unsorted_segment_sum(dy, labels, tf.shape(bias)[0]))
+        grad_bias = tf.linalg.matvec(probs, dy, transpose_a=True) - tf.math.unsorted_segment_sum(
+            dy, labels, tf.shape(bias)[0]
+        )
         return grad_queries, grad_items, grad_bias, None
 
     return losses, grad

@@ -7,6 +7,7 @@ builds the registered class of that name, so a config stays one flat mapping::
     LossConfig(name="gbce", num_negatives=256, gbce_t=0.75)   # a GBCEConfig
     LossConfig.from_dict({"name": "bpr_max", "bpr_reg": 1.95})  # a BPRMaxConfig
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -119,37 +120,44 @@ class LossConfig:
         fields = {field.name for field in dataclasses.fields(config_class)}
         unknown = sorted(set(kwargs) - fields)
         if unknown:
-            raise ValueError(f"LossConfig: loss {name!r} has no field(s) {', '.join(unknown)}; its fields are: "
-                             f"{', '.join(sorted(fields))}.")
+            raise ValueError(
+                f"LossConfig: loss {name!r} has no field(s) {', '.join(unknown)}; its fields are: "
+                f"{', '.join(sorted(fields))}."
+            )
         return super().__new__(config_class)
 
     def __post_init__(self):
         loss = get_loss_class(self.name)
         if type(self) is not loss.config_class:
-            raise ValueError(f"loss {self.name!r} is configured by {loss.config_class.__name__}, not "
-                             f"{type(self).__name__}: build it with LossConfig(name={self.name!r}, ...) or "
-                             f"LossConfig.from_dict")
+            raise ValueError(
+                f"loss {self.name!r} is configured by {loss.config_class.__name__}, not "
+                f"{type(self).__name__}: build it with LossConfig(name={self.name!r}, ...) or "
+                f"LossConfig.from_dict"
+            )
         self._check_negatives(loss)
         if self.sampler not in SAMPLERS:
             raise ValueError(f"LossConfig.sampler must be one of {SAMPLERS}, got {self.sampler!r}.")
         check_number("sampling_alpha", self.sampling_alpha, low=0.0)
         if self.logq_correction is not None:
             if not isinstance(self.logq_correction, bool):
-                raise ValueError(f"LossConfig.logq_correction must be a bool or None, got "
-                                 f"{self.logq_correction!r}.")
+                raise ValueError(f"LossConfig.logq_correction must be a bool or None, got {self.logq_correction!r}.")
             if self.logq_correction and not loss.uses_logq_correction:
-                raise ValueError(f"LossConfig.logq_correction=True only applies to the losses that correct "
-                                 f"their logits (sampled_softmax, in_batch), not {self.name!r}.")
+                raise ValueError(
+                    f"LossConfig.logq_correction=True only applies to the losses that correct "
+                    f"their logits (sampled_softmax, in_batch), not {self.name!r}."
+                )
         if not isinstance(self.remove_accidental_hits, bool):
-            raise ValueError(f"LossConfig.remove_accidental_hits must be a bool, got "
-                             f"{self.remove_accidental_hits!r}.")
+            raise ValueError(f"LossConfig.remove_accidental_hits must be a bool, got {self.remove_accidental_hits!r}.")
         if self.negatives_per not in NEGATIVES_PER:
-            raise ValueError(f"LossConfig.negatives_per must be one of {NEGATIVES_PER}, got "
-                             f"{self.negatives_per!r}.")
-        if isinstance(self.negative_group_size, bool) or not isinstance(self.negative_group_size, int) \
-                or self.negative_group_size < 1:
-            raise ValueError(f"LossConfig.negative_group_size must be a positive int, got "
-                             f"{self.negative_group_size!r}.")
+            raise ValueError(f"LossConfig.negatives_per must be one of {NEGATIVES_PER}, got {self.negatives_per!r}.")
+        if (
+            isinstance(self.negative_group_size, bool)
+            or not isinstance(self.negative_group_size, int)
+            or self.negative_group_size < 1
+        ):
+            raise ValueError(
+                f"LossConfig.negative_group_size must be a positive int, got {self.negative_group_size!r}."
+            )
         try:
             losses.parse_score_activation(self.score_activation)
         except ValueError as error:
@@ -160,22 +168,33 @@ class LossConfig:
     def _check_negatives(self, loss: type) -> None:
         """``batch_targets_as_negatives`` and ``num_negatives`` against what ``loss`` samples."""
         if not isinstance(self.batch_targets_as_negatives, bool):
-            raise ValueError(f"LossConfig.batch_targets_as_negatives must be a bool, got "
-                             f"{self.batch_targets_as_negatives!r}.")
+            raise ValueError(
+                f"LossConfig.batch_targets_as_negatives must be a bool, got {self.batch_targets_as_negatives!r}."
+            )
         if self.batch_targets_as_negatives and (not loss.samples_negatives or self.negatives_per != "batch"):
-            raise ValueError(f"LossConfig.batch_targets_as_negatives=True needs a loss that samples negatives "
-                             f"with negatives_per='batch', got name={self.name!r}, "
-                             f"negatives_per={self.negatives_per!r}.")
+            raise ValueError(
+                f"LossConfig.batch_targets_as_negatives=True needs a loss that samples negatives "
+                f"with negatives_per='batch', got name={self.name!r}, "
+                f"negatives_per={self.negatives_per!r}."
+            )
         if self.num_negatives is None:
             return
         if not loss.samples_negatives:
-            raise ValueError(f"LossConfig.num_negatives applies to the losses that sample negatives; "
-                             f"{self.name!r} samples none: leave it None.")
+            raise ValueError(
+                f"LossConfig.num_negatives applies to the losses that sample negatives; "
+                f"{self.name!r} samples none: leave it None."
+            )
         smallest = 0 if self.batch_targets_as_negatives else 1
-        if isinstance(self.num_negatives, bool) or not isinstance(self.num_negatives, int) \
-                or self.num_negatives < smallest:
-            kind = ("a non-negative int (0: only the batch's targets)" if self.batch_targets_as_negatives
-                    else "a positive int")
+        if (
+            isinstance(self.num_negatives, bool)
+            or not isinstance(self.num_negatives, int)
+            or self.num_negatives < smallest
+        ):
+            kind = (
+                "a non-negative int (0: only the batch's targets)"
+                if self.batch_targets_as_negatives
+                else "a positive int"
+            )
             raise ValueError(f"LossConfig.num_negatives must be {kind} or None, got {self.num_negatives!r}.")
 
     @property
@@ -216,19 +235,25 @@ class LossConfig:
         name = config.get("name", LossConfig.name)
         config_class = get_loss_class(name).config_class
         known = {field.name for field in dataclasses.fields(config_class)}
-        unknown = sorted(key for key, value in config.items()
-                         if key not in known and not _default_of_another_loss(key, value))
+        unknown = sorted(
+            key for key, value in config.items() if key not in known and not _default_of_another_loss(key, value)
+        )
         if unknown:
             raise ValueError(f"Unknown LossConfig keys {unknown} for loss {name!r}; its keys are: {sorted(known)}.")
-        return config_class(**{key: tuple(value) if isinstance(value, list) else value
-                                for key, value in config.items() if key in known})
+        return config_class(
+            **{key: tuple(value) if isinstance(value, list) else value for key, value in config.items() if key in known}
+        )
 
 
 def _default_of_another_loss(key: str, value: Any) -> bool:
     for config_class in registered_config_classes():
         for field in dataclasses.fields(config_class):
-            if field.name == key and field.default is not dataclasses.MISSING and field.default == value \
-                    and type(field.default) is type(value):
+            if (
+                field.name == key
+                and field.default is not dataclasses.MISSING
+                and field.default == value
+                and type(field.default) is type(value)
+            ):
                 return True
     return False
 
@@ -236,7 +261,11 @@ def _default_of_another_loss(key: str, value: Any) -> bool:
 def check_number(field: str, value, low: float, high: float = math.inf) -> None:
     """Raises ``ValueError`` naming ``LossConfig.<field>`` unless ``value`` is a finite number in
     ``[low, high]`` (bools refused)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or not low <= value <= high:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or not low <= value <= high
+    ):
         bounds = f"in [{low}, {high}]" if math.isfinite(high) else f">= {low}"
         raise ValueError(f"LossConfig.{field} must be a finite number {bounds}, got {value!r}.")

@@ -11,6 +11,7 @@ a sampled negative equal to the example's own target); leaving it out counts eve
 Score activations (:func:`parse_score_activation`, :func:`apply_score_activation`) map raw candidate
 scores to the logits the losses see, e.g. GRU4Rec's ``final_act='elu-0.5'``.
 """
+
 import math
 from typing import Optional, Union
 
@@ -89,13 +90,15 @@ def parse_score_activation(spec: str) -> Optional[float]:
         return 1.0
     if spec.startswith("elu-"):
         try:
-            alpha = float(spec[len("elu-"):])
+            alpha = float(spec[len("elu-") :])
         except ValueError:
             alpha = math.nan
         if math.isfinite(alpha) and alpha > 0:
             return alpha
-    raise ValueError(f"score activation must be 'linear', 'elu' or 'elu-<alpha>' with a finite "
-                     f"alpha > 0 (e.g. 'elu-0.5'), got {spec!r}.")
+    raise ValueError(
+        f"score activation must be 'linear', 'elu' or 'elu-<alpha>' with a finite "
+        f"alpha > 0 (e.g. 'elu-0.5'), got {spec!r}."
+    )
 
 
 def apply_score_activation(logits: tf.Tensor, spec: str) -> tf.Tensor:
@@ -123,12 +126,12 @@ def softmax_cross_entropy(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
     Returns:
       ``[N]`` float32 losses.
     """
-    return tf.nn.sparse_softmax_cross_entropy_with_logits(
-        labels=tf.cast(labels, tf.int64), logits=_as_float32(logits))
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(labels, tf.int64), logits=_as_float32(logits))
 
 
-def binary_cross_entropy(pos_logits: tf.Tensor, neg_logits: tf.Tensor,
-                         negative_mask: Optional[tf.Tensor] = None) -> tf.Tensor:
+def binary_cross_entropy(
+    pos_logits: tf.Tensor, neg_logits: tf.Tensor, negative_mask: Optional[tf.Tensor] = None
+) -> tf.Tensor:
     """Binary cross-entropy over one positive and ``S`` negatives (original SASRec: ``S = 1``).
 
     ``loss_n = -log sigmoid(s+_n) - sum_j log(1 - sigmoid(s-_nj))
@@ -161,8 +164,9 @@ def gbce_beta(num_negatives: int, num_items: int, t: float) -> float:
     if num_items < 2:
         raise ValueError(f"gBCE needs num_items >= 2, got {num_items}.")
     if not 0 < num_negatives <= num_items - 1:
-        raise ValueError(f"gBCE needs 0 < num_negatives <= num_items - 1 = {num_items - 1}, "
-                         f"got num_negatives={num_negatives}.")
+        raise ValueError(
+            f"gBCE needs 0 < num_negatives <= num_items - 1 = {num_items - 1}, got num_negatives={num_negatives}."
+        )
     if not 0.0 <= t <= 1.0:
         raise ValueError(f"gBCE calibration parameter t must be in [0, 1], got {t}.")
     alpha = num_negatives / (num_items - 1)
@@ -187,9 +191,14 @@ def gbce_beta_tensor(num_negatives: Union[int, tf.Tensor], num_items: int, t: fl
     return 1.0 - float(t) * (1.0 - alpha)
 
 
-def gbce(pos_logits: tf.Tensor, neg_logits: tf.Tensor, num_items: int, t: float,
-         negative_mask: Optional[tf.Tensor] = None,
-         num_negatives: Optional[Union[int, tf.Tensor]] = None) -> tf.Tensor:
+def gbce(
+    pos_logits: tf.Tensor,
+    neg_logits: tf.Tensor,
+    num_items: int,
+    t: float,
+    negative_mask: Optional[tf.Tensor] = None,
+    num_negatives: Optional[Union[int, tf.Tensor]] = None,
+) -> tf.Tensor:
     """Generalised binary cross-entropy (gBCE) of gSASRec.
 
     Petrov & Macdonald, "gSASRec: Reducing Overconfidence in Sequential Recommendation Trained with
@@ -222,12 +231,10 @@ def gbce(pos_logits: tf.Tensor, neg_logits: tf.Tensor, num_items: int, t: float,
     else:
         num_negatives = neg_logits.shape[-1]
         if num_negatives is None:
-            raise ValueError("gbce needs a static number of negatives (neg_logits.shape[-1]) or "
-                             "num_negatives.")
+            raise ValueError("gbce needs a static number of negatives (neg_logits.shape[-1]) or num_negatives.")
         beta = gbce_beta(int(num_negatives), int(num_items), float(t))
     weights = _negative_weights(neg_logits, negative_mask)
-    return (beta * tf.nn.softplus(-pos_logits)
-            + tf.reduce_sum(weights * tf.nn.softplus(neg_logits), axis=-1))
+    return beta * tf.nn.softplus(-pos_logits) + tf.reduce_sum(weights * tf.nn.softplus(neg_logits), axis=-1)
 
 
 def _masked_softmax(neg_logits: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
@@ -236,8 +243,9 @@ def _masked_softmax(neg_logits: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
     return tf.nn.softmax(masked, axis=-1) * weights
 
 
-def bpr_max(pos_logits: tf.Tensor, neg_logits: tf.Tensor, reg: float = 1.0,
-            negative_mask: Optional[tf.Tensor] = None) -> tf.Tensor:
+def bpr_max(
+    pos_logits: tf.Tensor, neg_logits: tf.Tensor, reg: float = 1.0, negative_mask: Optional[tf.Tensor] = None
+) -> tf.Tensor:
     """BPR-max loss with score regularisation.
 
     Hidasi & Karatzoglou, "Recurrent Neural Networks with Top-k Gains for Session-based
@@ -277,8 +285,7 @@ def bpr_max(pos_logits: tf.Tensor, neg_logits: tf.Tensor, reg: float = 1.0,
     return tf.where(tf.reduce_any(weights > 0, axis=-1), loss, tf.zeros_like(loss))
 
 
-def top1_max(pos_logits: tf.Tensor, neg_logits: tf.Tensor,
-             negative_mask: Optional[tf.Tensor] = None) -> tf.Tensor:
+def top1_max(pos_logits: tf.Tensor, neg_logits: tf.Tensor, negative_mask: Optional[tf.Tensor] = None) -> tf.Tensor:
     """TOP1-max loss.
 
     Hidasi & Karatzoglou, CIKM 2018 (Eq. 5):

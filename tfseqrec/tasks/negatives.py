@@ -14,6 +14,7 @@ Randomness comes from a ``tf.random.Generator``: with a ``seed`` two samplers bu
 same sequence of draws (eagerly and inside ``tf.function``); without one the state is
 non-deterministic.
 """
+
 import math
 from typing import Optional, Sequence, Union
 
@@ -39,16 +40,17 @@ class UniformSampler:
 
     def __init__(self, num_items: int, seed: Optional[int] = None):
         if num_items <= FIRST_ITEM_ID:
-            raise ValueError(f"UniformSampler needs num_items > {FIRST_ITEM_ID} (PAD and OOV plus at "
-                             f"least one item), got {num_items}.")
+            raise ValueError(
+                f"UniformSampler needs num_items > {FIRST_ITEM_ID} (PAD and OOV plus at "
+                f"least one item), got {num_items}."
+            )
         self.num_items = int(num_items)
         self._log_prob = -math.log(self.num_items - FIRST_ITEM_ID)
         self._generator = _generator(seed)
 
     def sample(self, num: Union[int, tf.Tensor]):
         """Draws ``num`` ids; returns ``(ids [num] int64, log_q [num] float32)``."""
-        ids = self._generator.uniform([num], minval=FIRST_ITEM_ID, maxval=self.num_items,
-                                      dtype=tf.int64)
+        ids = self._generator.uniform([num], minval=FIRST_ITEM_ID, maxval=self.num_items, dtype=tf.int64)
         return ids, self.log_q(ids)
 
     def log_q(self, ids: tf.Tensor) -> tf.Tensor:
@@ -77,12 +79,16 @@ class PopularitySampler:
       seed: optional seed for reproducible draws.
     """
 
-    def __init__(self, item_counts: Union[Sequence[float], np.ndarray], alpha: float = 0.75,
-                 smoothing: float = 0.0, seed: Optional[int] = None):
+    def __init__(
+        self,
+        item_counts: Union[Sequence[float], np.ndarray],
+        alpha: float = 0.75,
+        smoothing: float = 0.0,
+        seed: Optional[int] = None,
+    ):
         counts = np.asarray(item_counts, dtype=np.float64).reshape(-1)
         if counts.size <= FIRST_ITEM_ID:
-            raise ValueError(f"item_counts must have length V > {FIRST_ITEM_ID} (PAD, OOV, items), "
-                             f"got {counts.size}.")
+            raise ValueError(f"item_counts must have length V > {FIRST_ITEM_ID} (PAD, OOV, items), got {counts.size}.")
         if not np.all(np.isfinite(counts)) or np.any(counts < 0):
             raise ValueError("item_counts must be finite and non-negative.")
         if not (math.isfinite(alpha) and alpha >= 0):
@@ -93,14 +99,16 @@ class PopularitySampler:
         weights[:FIRST_ITEM_ID] = 0.0
         total = weights.sum()
         if not total > 0:
-            raise ValueError("PopularitySampler: every real item has weight 0 (all counts are 0 and "
-                             "alpha > 0); use smoothing > 0 or alpha = 0.")
+            raise ValueError(
+                "PopularitySampler: every real item has weight 0 (all counts are 0 and "
+                "alpha > 0); use smoothing > 0 or alpha = 0."
+            )
         probs = weights / total
         self.num_items = int(counts.size)
         self.alpha = float(alpha)
         self.probabilities = probs  # numpy [V] float64, for inspection and tests
         cdf = np.cumsum(weights) / total
-        cdf[np.flatnonzero(weights)[-1]:] = 1.0  # exact top, so u < 1 never runs past the last item
+        cdf[np.flatnonzero(weights)[-1] :] = 1.0  # exact top, so u < 1 never runs past the last item
         self._cdf = tf.constant(cdf, tf.float64)
         floor = probs[probs > 0].min()
         self._log_probs = tf.constant(np.log(np.maximum(probs, floor)), tf.float32)

@@ -8,6 +8,7 @@ Item ids: 0 = PAD, 1 = OOV, real items ``2 .. V-1``. Every position whose target
 a training example; positions with target PAD (padding) or OOV (no item to predict), or masked out
 by ``mask``, are dropped before any logits are computed.
 """
+
 from typing import Any, Dict, Optional, Sequence, Union
 
 import numpy as np
@@ -50,9 +51,14 @@ class NextItemTask(tf.keras.layers.Layer):
     negatives too (see :class:`LossConfig`).
     """
 
-    def __init__(self, loss_config: Union[LossConfig, Dict[str, Any]], num_items: int,
-                 item_counts: Optional[Union[Sequence[float], np.ndarray]] = None,
-                 seed: Optional[int] = None, **kwargs):
+    def __init__(
+        self,
+        loss_config: Union[LossConfig, Dict[str, Any]],
+        num_items: int,
+        item_counts: Optional[Union[Sequence[float], np.ndarray]] = None,
+        seed: Optional[int] = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if isinstance(loss_config, dict):
             loss_config = LossConfig.from_dict(loss_config)
@@ -67,11 +73,11 @@ class NextItemTask(tf.keras.layers.Layer):
         if item_counts is not None:
             counts = np.asarray(item_counts, dtype=np.float64).reshape(-1)
             if counts.size != self.num_items:
-                raise ValueError(f"item_counts must have length num_items={self.num_items}, got "
-                                 f"{counts.size}.")
+                raise ValueError(f"item_counts must have length num_items={self.num_items}, got {counts.size}.")
             self.item_counts = counts
-        self.loss = get_loss_class(loss_config.name)(loss_config, self.num_items, item_counts=self.item_counts,
-                                                     seed=self.seed)
+        self.loss = get_loss_class(loss_config.name)(
+            loss_config, self.num_items, item_counts=self.item_counts, seed=self.seed
+        )
 
     def call(self, queries, targets, item_embeddings, item_bias=None, mask=None, training=None):
         per_example = self.per_example_loss(queries, targets, item_embeddings, item_bias, mask)
@@ -89,10 +95,15 @@ class NextItemTask(tf.keras.layers.Layer):
         """Keeps positions with a real-item target (and ``mask`` True): ``[N, D]``, ``[N]`` int64."""
         queries = tf.convert_to_tensor(queries)
         targets = tf.cast(targets, tf.int64)
-        if queries.shape.rank is not None and targets.shape.rank is not None \
-                and queries.shape.rank != targets.shape.rank + 1:
-            raise ValueError(f"queries must have one more axis than targets: got queries "
-                             f"{queries.shape} and targets {targets.shape}.")
+        if (
+            queries.shape.rank is not None
+            and targets.shape.rank is not None
+            and queries.shape.rank != targets.shape.rank + 1
+        ):
+            raise ValueError(
+                f"queries must have one more axis than targets: got queries "
+                f"{queries.shape} and targets {targets.shape}."
+            )
         keep = targets >= FIRST_ITEM_ID
         if mask is not None:
             keep = tf.logical_and(keep, tf.cast(mask, tf.bool))
@@ -100,12 +111,14 @@ class NextItemTask(tf.keras.layers.Layer):
 
     def get_config(self) -> Dict[str, Any]:
         config = super().get_config()
-        config.update({
-            "loss_config": self.loss_config.to_dict(),
-            "num_items": self.num_items,
-            "item_counts": None if self.item_counts is None else self.item_counts.tolist(),
-            "seed": self.seed,
-        })
+        config.update(
+            {
+                "loss_config": self.loss_config.to_dict(),
+                "num_items": self.num_items,
+                "item_counts": None if self.item_counts is None else self.item_counts.tolist(),
+                "seed": self.seed,
+            }
+        )
         return config
 
     @classmethod

@@ -9,6 +9,7 @@ The returned per-position losses are float32; the task averages them. Everything
 batch (a sampler, a Keras layer, probabilities from ``item_counts``) is made in ``__init__``, so a training
 step runs no Python beyond the loss's own graph.
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -45,15 +46,17 @@ class NextItemLoss:
     uses_logq_correction = False
     supports_score_activation = True
 
-    def __init__(self, config: LossConfig, num_items: int, item_counts: Optional[np.ndarray] = None,
-                 seed: Optional[int] = None):
+    def __init__(
+        self, config: LossConfig, num_items: int, item_counts: Optional[np.ndarray] = None, seed: Optional[int] = None
+    ):
         self.config = config
         self.num_items = int(num_items)
         self.item_counts = item_counts
         self.seed = seed
 
-    def per_example(self, queries: tf.Tensor, targets: tf.Tensor, item_embeddings: tf.Tensor,
-                    item_bias: Optional[tf.Tensor] = None) -> tf.Tensor:
+    def per_example(
+        self, queries: tf.Tensor, targets: tf.Tensor, item_embeddings: tf.Tensor, item_bias: Optional[tf.Tensor] = None
+    ) -> tf.Tensor:
         """Losses ``[N]`` float32 of the kept positions.
 
         Args:

@@ -1,4 +1,5 @@
 """GRU4Rec's ranking losses on sampled negatives (Hidasi & Karatzoglou, CIKM 2018): BPR-max and TOP1-max."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -15,6 +16,7 @@ from tfseqrec.tasks.sampled import Candidates, SampledLoss
 class BPRMaxConfig(LossConfig):
     """``LossConfig`` plus BPR-max's score regularisation ``bpr_reg`` (``lambda``, >= 0). Default 1.0, the
     default ``bpreg`` of GRU4Rec's official code (its tuned parameter files use 0.9 - 1.95)."""
+
     bpr_reg: float = 1.0
 
     def __post_init__(self):
@@ -27,8 +29,9 @@ class BPRMax(SampledLoss):
     """:func:`tfseqrec.tasks.losses.bpr_max`: softmax-weighted BPR over the negatives plus ``bpr_reg``."""
 
     def from_candidates(self, candidates: Candidates) -> tf.Tensor:
-        return losses.bpr_max(candidates.pos_logits, candidates.neg_logits, self.config.bpr_reg,
-                              candidates.negative_mask)
+        return losses.bpr_max(
+            candidates.pos_logits, candidates.neg_logits, self.config.bpr_reg, candidates.negative_mask
+        )
 
 
 @register_loss("top1_max")

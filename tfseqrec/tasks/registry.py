@@ -23,6 +23,7 @@ the same as a model's (``tfseqrec.models.registry``):
 
   loaded (``importlib.metadata.entry_points``) when a name that is not registered yet is looked up.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -33,8 +34,9 @@ from tfseqrec.plugins import Discovery
 ENTRY_POINT_GROUP = "tfseqrec.losses"
 
 _REGISTRY: dict[str, type] = {}
-_DISCOVERY = Discovery("loss", "tfseqrec.tasks", ENTRY_POINT_GROUP, lambda: _REGISTRY,
-                       "@tfseqrec.tasks.register_loss({name}, ...)")
+_DISCOVERY = Discovery(
+    "loss", "tfseqrec.tasks", ENTRY_POINT_GROUP, lambda: _REGISTRY, "@tfseqrec.tasks.register_loss({name}, ...)"
+)
 
 
 def register_loss(name: str, config_class: Optional[type] = None) -> Callable[[type], type]:
@@ -46,10 +48,15 @@ def register_loss(name: str, config_class: Optional[type] = None) -> Callable[[t
     from tfseqrec.tasks.next_item_loss import NextItemLoss
 
     config_class = LossConfig if config_class is None else config_class
-    if not (isinstance(config_class, type) and issubclass(config_class, LossConfig)
-            and dataclasses.is_dataclass(config_class)):
-        raise TypeError(f"register_loss({name!r}, {config_class!r}): the config class must be LossConfig or a "
-                        f"frozen dataclass subclass of it")
+    if not (
+        isinstance(config_class, type)
+        and issubclass(config_class, LossConfig)
+        and dataclasses.is_dataclass(config_class)
+    ):
+        raise TypeError(
+            f"register_loss({name!r}, {config_class!r}): the config class must be LossConfig or a "
+            f"frozen dataclass subclass of it"
+        )
 
     def decorate(loss_class: type) -> type:
         if not (isinstance(loss_class, type) and issubclass(loss_class, NextItemLoss)):
@@ -68,11 +75,13 @@ def get_loss_class(name: str) -> type:
     """The loss class registered under ``name``; ``ValueError`` listing the available ones otherwise."""
     _DISCOVERY.load(name)
     if name not in _REGISTRY:
-        raise ValueError(f"unknown loss {name!r}; available: {', '.join(available_losses())}. To add a loss, "
-                         f"decorate a NextItemLoss (or SampledLoss) subclass with "
-                         f"@tfseqrec.tasks.register_loss({name!r}) in a module listed under `plugins:` in the "
-                         f"training config, or declare it as an entry point in the group {ENTRY_POINT_GROUP!r} "
-                         f"(see tfseqrec.tasks.registry).")
+        raise ValueError(
+            f"unknown loss {name!r}; available: {', '.join(available_losses())}. To add a loss, "
+            f"decorate a NextItemLoss (or SampledLoss) subclass with "
+            f"@tfseqrec.tasks.register_loss({name!r}) in a module listed under `plugins:` in the "
+            f"training config, or declare it as an entry point in the group {ENTRY_POINT_GROUP!r} "
+            f"(see tfseqrec.tasks.registry)."
+        )
     return _REGISTRY[name]
 
 

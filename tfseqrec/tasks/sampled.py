@@ -6,6 +6,7 @@ position or per group of positions, or the batch's other targets plus shared sam
 loss's math (``bce``: ``softplus(-s+) + sum softplus(s-)``). A new sampled loss is one subclass with
 ``from_candidates`` and ``@register_loss``.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple, Optional, Union
@@ -21,6 +22,7 @@ from tfseqrec.tasks.next_item_loss import NextItemLoss
 
 class Candidates(NamedTuple):
     """One batch's scored candidates: the positive and the negatives of each of the ``N`` kept positions."""
+
     pos_logits: tf.Tensor  # [N] float32
     neg_logits: tf.Tensor  # [N, C] float32
     negative_mask: Optional[tf.Tensor]  # [N, C] bool (True = counts) or None (all count)
@@ -47,8 +49,9 @@ class SampledLoss(NextItemLoss):
 
     samples_negatives = True
 
-    def __init__(self, config: LossConfig, num_items: int, item_counts: Optional[np.ndarray] = None,
-                 seed: Optional[int] = None):
+    def __init__(
+        self, config: LossConfig, num_items: int, item_counts: Optional[np.ndarray] = None, seed: Optional[int] = None
+    ):
         super().__init__(config, num_items, item_counts=item_counts, seed=seed)
         self.sampler = make_sampler(config, self.num_items, item_counts, seed)
         self._target_probs = None  # [V] float64 p_i for the logQ correction of the batch's targets

@@ -1,4 +1,5 @@
 """Pointwise losses on sampled negatives: BCE (SASRec) and gBCE (gSASRec), with their logit offset."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -30,20 +31,24 @@ class SigmoidLossConfig(LossConfig):
         negatives and gBCE with 256 stayed at best validation NDCG@10 0.016 - 0.039, with it they reached
         0.088 - 0.109). A constant changes no ranking: scores, metrics and exports are unaffected.
     """
+
     logit_offset: Optional[float] = None
 
     def __post_init__(self):
         super().__post_init__()
         if self.logit_offset is not None:
-            if isinstance(self.logit_offset, bool) or not isinstance(self.logit_offset, (int, float)) \
-                    or not math.isfinite(self.logit_offset):
-                raise ValueError(f"LossConfig.logit_offset must be a finite number or None, got "
-                                 f"{self.logit_offset!r}.")
+            if (
+                isinstance(self.logit_offset, bool)
+                or not isinstance(self.logit_offset, (int, float))
+                or not math.isfinite(self.logit_offset)
+            ):
+                raise ValueError(f"LossConfig.logit_offset must be a finite number or None, got {self.logit_offset!r}.")
 
 
 @dataclasses.dataclass(frozen=True)
 class GBCEConfig(SigmoidLossConfig):
     """``SigmoidLossConfig`` plus gSASRec's calibration parameter ``gbce_t`` in ``[0, 1]`` (paper default 0.75)."""
+
     gbce_t: float = 0.75
 
     def __post_init__(self):
@@ -56,8 +61,9 @@ class SigmoidLoss(SampledLoss):
 
     def from_candidates(self, candidates: Candidates) -> tf.Tensor:
         offset = self.logit_offset(candidates.num_drawn)
-        return self.sigmoid_loss(candidates._replace(pos_logits=candidates.pos_logits + offset,
-                                                     neg_logits=candidates.neg_logits + offset))
+        return self.sigmoid_loss(
+            candidates._replace(pos_logits=candidates.pos_logits + offset, neg_logits=candidates.neg_logits + offset)
+        )
 
     def sigmoid_loss(self, candidates: Candidates) -> tf.Tensor:
         """Losses ``[N]`` from the offset logits."""
@@ -103,5 +109,11 @@ class GBCE(SigmoidLoss):
 
     def sigmoid_loss(self, candidates: Candidates) -> tf.Tensor:
         num_drawn = candidates.num_drawn if self.config.batch_targets_as_negatives else None
-        return losses.gbce(candidates.pos_logits, candidates.neg_logits, self.catalogue_size, self.config.gbce_t,
-                           candidates.negative_mask, num_negatives=num_drawn)
+        return losses.gbce(
+            candidates.pos_logits,
+            candidates.neg_logits,
+            self.catalogue_size,
+            self.config.gbce_t,
+            candidates.negative_mask,
+            num_negatives=num_drawn,
+        )

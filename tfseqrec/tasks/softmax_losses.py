@@ -1,4 +1,5 @@
 """Softmax cross-entropy losses: over the whole catalogue, over sampled candidates, over the batch's targets."""
+
 from __future__ import annotations
 
 import tensorflow as tf
@@ -23,8 +24,11 @@ class FullCE(NextItemLoss):
 
     def per_example(self, queries, targets, item_embeddings, item_bias=None):
         activation = self.config.score_activation
-        if (queries.dtype == tf.float32 and losses.parse_score_activation(activation) is None
-                and (item_bias is None or tf.as_dtype(item_bias.dtype) == tf.float32)):
+        if (
+            queries.dtype == tf.float32
+            and losses.parse_score_activation(activation) is None
+            and (item_bias is None or tf.as_dtype(item_bias.dtype) == tf.float32)
+        ):
             return full_softmax_cross_entropy(queries, item_embeddings, targets, item_bias)
         logits = tf.cast(tf.matmul(queries, item_embeddings, transpose_b=True), tf.float32)  # [N, V]
         if item_bias is not None:
@@ -64,7 +68,10 @@ class InBatch(NextItemLoss):
         super().__init__(config, num_items, item_counts=item_counts, seed=seed)
         self.retrieval = tfrs.tasks.Retrieval(
             loss=tf.keras.losses.CategoricalCrossentropy(from_logits=True, reduction=tf.keras.losses.Reduction.NONE),
-            metrics=None, batch_metrics=None, remove_accidental_hits=config.remove_accidental_hits)
+            metrics=None,
+            batch_metrics=None,
+            remove_accidental_hits=config.remove_accidental_hits,
+        )
         self._target_probs = None if item_counts is None else target_probabilities(item_counts)  # [V] float64
 
     def in_batch_sampling_probability(self, targets):
@@ -94,6 +101,11 @@ class InBatch(NextItemLoss):
         if self.config.effective_logq_correction:
             probability = self.in_batch_sampling_probability(targets)
         per_example = self.retrieval(
-            queries, candidates, candidate_sampling_probability=probability,
-            candidate_ids=targets, compute_metrics=False, compute_batch_metrics=False)
+            queries,
+            candidates,
+            candidate_sampling_probability=probability,
+            candidate_ids=targets,
+            compute_metrics=False,
+            compute_batch_metrics=False,
+        )
         return tf.cast(per_example, tf.float32)

@@ -1,4 +1,5 @@
 """Keras callbacks: full-ranking validation with early stopping and best-weight restore, and timing."""
+
 from __future__ import annotations
 
 import time
@@ -19,8 +20,15 @@ class FullRankingValidation(tf.keras.callbacks.Callback):
     end. ``evaluate_fn(model) -> summary dict`` does the ranking (see ``tfseqrec.evaluation``).
     """
 
-    def __init__(self, evaluate_fn: Callable, metric: str = "NDCG@10", every: int = 1, patience: int = 10,
-                 checkpoint_path: Optional[str] = None, verbose: int = 1):
+    def __init__(
+        self,
+        evaluate_fn: Callable,
+        metric: str = "NDCG@10",
+        every: int = 1,
+        patience: int = 10,
+        checkpoint_path: Optional[str] = None,
+        verbose: int = 1,
+    ):
         super().__init__()
         self.evaluate_fn, self.metric, self.every, self.patience = evaluate_fn, metric, every, patience
         self.checkpoint_path, self.verbose = checkpoint_path, verbose
@@ -39,8 +47,12 @@ class FullRankingValidation(tf.keras.callbacks.Callback):
 
     def state(self) -> dict:
         """What a resumed run needs to go on validating as this one would (``tfseqrec.training.resume``)."""
-        return {"best": self.best, "best_epoch": self.best_epoch, "bad_validations": self.bad_validations,
-                "history": self.history}
+        return {
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "bad_validations": self.bad_validations,
+            "history": self.history,
+        }
 
     def load_state(self, state: dict, best_weights) -> None:
         """Takes over a saved :meth:`state` and the best weights so far (None: no epoch validated yet)."""
@@ -63,8 +75,11 @@ class FullRankingValidation(tf.keras.callbacks.Callback):
         if self.metric not in summary:
             raise KeyError(f"validation metric {self.metric!r} is not computed; available: {sorted(summary)}")
         value = float(summary[self.metric])
-        record = {"epoch": epoch + 1, "seconds": time.time() - started,
-                  **{k: float(v) for k, v in summary.items() if isinstance(v, (int, float))}}
+        record = {
+            "epoch": epoch + 1,
+            "seconds": time.time() - started,
+            **{k: float(v) for k, v in summary.items() if isinstance(v, (int, float))},
+        }
         self.history.append(record)
         if logs is not None:  # the headline metrics go to Keras logs (progress bar, CSV, TensorBoard)
             for key, v in summary.items():

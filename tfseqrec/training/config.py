@@ -13,6 +13,7 @@ A config file looks like::
 and ``key=value`` overrides use dotted paths: ``optimizer.learning_rate=5e-4 model_config.loss.name=bce``.
 Values are parsed as YAML scalars (``1e-3``, ``true``, ``[1, 5, 10]``).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -31,9 +32,8 @@ class _YamlLoader(yaml.SafeLoader):
 
 
 _YamlLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"))
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789")
+)
 
 
 def _yaml(text: str):
@@ -43,6 +43,7 @@ def _yaml(text: str):
 @dataclasses.dataclass(frozen=True)
 class OptimizerConfig:
     """Adam or AdamW with optional linear warm-up and linear/cosine decay to zero; ``clipnorm`` per step."""
+
     name: str = "adam"
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
@@ -69,8 +70,10 @@ def check_mixed_precision(value) -> None:
     """Raises ``ValueError`` naming the accepted values unless ``value`` is a bool or a policy name."""
     if isinstance(value, bool) or value in PRECISION_POLICIES:
         return
-    raise ValueError(f"mixed_precision={value!r}: use false, true (mixed_float16 on a GPU, else float32), "
-                     f"or one of {list(PRECISION_POLICIES)}")
+    raise ValueError(
+        f"mixed_precision={value!r}: use false, true (mixed_float16 on a GPU, else float32), "
+        f"or one of {list(PRECISION_POLICIES)}"
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,6 +113,7 @@ class TrainConfig:
     again. The config must be the one the run started with, except ``time_budget_minutes`` (which then counts
     the current invocation) and ``verbose``.
     """
+
     data_dir: str
     plugins: tuple = ()
     model: str = "sasrec"
@@ -139,8 +143,9 @@ class TrainConfig:
 
     def __post_init__(self):
         if not isinstance(self.plugins, (tuple, list)) or not all(isinstance(m, str) and m for m in self.plugins):
-            raise ValueError(f"plugins={self.plugins!r}: give a list of importable module names, e.g. "
-                             f"[my_package.my_models]")
+            raise ValueError(
+                f"plugins={self.plugins!r}: give a list of importable module names, e.g. [my_package.my_models]"
+            )
         if self.batching not in ("padded", "session_parallel"):
             raise ValueError(f"batching={self.batching!r}: use padded or session_parallel")
         if self.epochs < 1 or self.batch_size < 1 or self.patience < 1 or self.validate_every < 1:
@@ -153,8 +158,10 @@ class TrainConfig:
             raise ValueError(f"time_budget_minutes={self.time_budget_minutes} must be > 0 (or null for none)")
         check_mixed_precision(self.mixed_precision)
         if self.init_from is not None and os.path.abspath(self.init_from) == os.path.abspath(self.output_dir):
-            raise ValueError(f"init_from={self.init_from!r} is this run's output_dir: write the continued run to a "
-                             f"new directory (the earlier run's checkpoint would be overwritten)")
+            raise ValueError(
+                f"init_from={self.init_from!r} is this run's output_dir: write the continued run to a "
+                f"new directory (the earlier run's checkpoint would be overwritten)"
+            )
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -191,6 +198,7 @@ def _merge(base: dict, extra: dict) -> dict:
 def load_train_config(path: Optional[str] = None, overrides: Optional[list[str]] = None, **values) -> TrainConfig:
     """Config from a YAML/JSON file (optional), then keyword values, then ``key=value`` overrides."""
     from tfseqrec.models.registry import config_from_dict
+
     raw: dict = {}
     if path:
         text = io_utils.read_text(path)

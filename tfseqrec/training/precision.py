@@ -18,6 +18,7 @@ directory in float32, so rankings are not rounded to 8 (bfloat16) or 11 (float16
 policy is process-global and is read when a layer is created: ``keras_policy`` restores the previous one when
 the run ends, even on error.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -17,6 +17,7 @@ batches). A resumed run trains as an uninterrupted one does, not bit for bit the
 The state file is written after the checkpoint and names its epoch; the two newest checkpoints are kept, so a
 job killed between the two writes resumes from the checkpoint the state file names.
 """
+
 from __future__ import annotations
 
 import json
@@ -43,9 +44,12 @@ def _with_new_defaults(saved: dict) -> dict:
     import dataclasses
 
     from tfseqrec.training.config import TrainConfig
-    defaults = {f.name: f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
-                for f in dataclasses.fields(TrainConfig)
-                if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING}
+
+    defaults = {
+        f.name: f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+        for f in dataclasses.fields(TrainConfig)
+        if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+    }
     return {**json.loads(json.dumps(defaults, default=str)), **saved}
 
 
@@ -65,9 +69,11 @@ def read_state(output_dir: str, config: dict) -> Optional[dict]:
     differ = sorted(key for key in set(saved) | set(given) if saved.get(key) != given.get(key))
     if differ:
         details = "; ".join(f"{key}: saved {saved.get(key)!r}, given {given.get(key)!r}" for key in differ)
-        raise ValueError(f"resume=true: {path} was written by a run with another config ({details}). Resume with "
-                         f"the same config, or train into a new output_dir (or without resume=true, which starts "
-                         f"this directory over)")
+        raise ValueError(
+            f"resume=true: {path} was written by a run with another config ({details}). Resume with "
+            f"the same config, or train into a new output_dir (or without resume=true, which starts "
+            f"this directory over)"
+        )
     return state
 
 
@@ -95,8 +101,10 @@ def restore(model, state: dict, output_dir: str, best_checkpoint: str) -> Option
         best_weights = model.get_weights()
     path = os.path.join(output_dir, RESUME_DIR, f"ckpt-{state['epoch']}")
     if not os.path.exists(path + ".index"):
-        raise FileNotFoundError(f"resume=true: {os.path.join(output_dir, STATE_FILE)} names epoch {state['epoch']} "
-                                f"but {path}.index is missing; train without resume=true to start over")
+        raise FileNotFoundError(
+            f"resume=true: {os.path.join(output_dir, STATE_FILE)} names epoch {state['epoch']} "
+            f"but {path}.index is missing; train without resume=true to start over"
+        )
     _checkpoint(model).restore(path).assert_existing_objects_matched()
     return best_weights
 
@@ -115,8 +123,9 @@ class ResumeCheckpoint(tf.keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         directory = os.path.join(self.output_dir, RESUME_DIR)
-        self._manager = tf.train.CheckpointManager(_checkpoint(self.model), directory, max_to_keep=self.keep,
-                                                   checkpoint_name="ckpt")
+        self._manager = tf.train.CheckpointManager(
+            _checkpoint(self.model), directory, max_to_keep=self.keep, checkpoint_name="ckpt"
+        )
 
     def on_epoch_end(self, epoch, logs=None):
         self._manager.save(checkpoint_number=epoch + 1)

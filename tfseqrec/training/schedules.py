@@ -1,4 +1,5 @@
 """Learning-rate schedules and optimizers from ``OptimizerConfig``."""
+
 from __future__ import annotations
 
 import math
@@ -15,7 +16,11 @@ class WarmupDecay(tf.keras.optimizers.schedules.LearningRateSchedule):
     def __init__(self, learning_rate: float, warmup_steps: int, total_steps: int, decay: str):
         super().__init__()
         self.learning_rate, self.warmup_steps, self.total_steps, self.decay = (
-            float(learning_rate), int(warmup_steps), max(int(total_steps), 1), decay)
+            float(learning_rate),
+            int(warmup_steps),
+            max(int(total_steps), 1),
+            decay,
+        )
 
     def __call__(self, step):
         step = tf.cast(step, tf.float32)
@@ -33,13 +38,20 @@ class WarmupDecay(tf.keras.optimizers.schedules.LearningRateSchedule):
         return lr * warmup_factor * decay_factor
 
     def get_config(self):
-        return {"learning_rate": self.learning_rate, "warmup_steps": self.warmup_steps,
-                "total_steps": self.total_steps, "decay": self.decay}
+        return {
+            "learning_rate": self.learning_rate,
+            "warmup_steps": self.warmup_steps,
+            "total_steps": self.total_steps,
+            "decay": self.decay,
+        }
 
 
 def build_optimizer(cfg: OptimizerConfig, total_steps: int) -> tf.keras.optimizers.Optimizer:
-    schedule = (WarmupDecay(cfg.learning_rate, cfg.warmup_steps, total_steps, cfg.decay)
-                if cfg.warmup_steps or cfg.decay != "none" else cfg.learning_rate)
+    schedule = (
+        WarmupDecay(cfg.learning_rate, cfg.warmup_steps, total_steps, cfg.decay)
+        if cfg.warmup_steps or cfg.decay != "none"
+        else cfg.learning_rate
+    )
     kwargs = {"learning_rate": schedule, "beta_2": cfg.beta_2}
     if cfg.clipnorm:
         kwargs["global_clipnorm"] = cfg.clipnorm

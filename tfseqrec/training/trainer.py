@@ -16,6 +16,7 @@ test use the evaluator's protocol for the split: leave-one-out / temporal target
 each session for session splits (``tfseqrec.evaluation``). With ``resume=true`` an unfinished run continues
 from its last complete epoch (``tfseqrec.training.resume``).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -35,8 +36,13 @@ from tfseqrec.data import SequenceBatchConfig, load_feature_spec, make_dataset
 from tfseqrec.data.spec import FeatureSpec, load_item_counts
 from tfseqrec.evaluation import evaluator
 from tfseqrec.models import build_model, import_plugins
-from tfseqrec.training.callbacks import (EpochTimer, FullRankingValidation, HistoryCSVLogger, TimeBudget,
-                                         validation_log_keys)
+from tfseqrec.training.callbacks import (
+    EpochTimer,
+    FullRankingValidation,
+    HistoryCSVLogger,
+    TimeBudget,
+    validation_log_keys,
+)
 from tfseqrec.training.config import TrainConfig
 from tfseqrec.training import resume
 from tfseqrec.training.precision import float32_twin, keras_policy, resolve_policy
@@ -75,32 +81,50 @@ def check_input_features(model, spec: FeatureSpec) -> None:
             f"model {model.registry_name!r} reads the record feature(s) {missing} (its input_features are "
             f"{list(model.input_features)}), but {spec.directory or 'the dataset'} has only {sorted(spec.features)}. "
             f"Preprocess a log that has them (timestamps need a time column) or change model_config "
-            f"(e.g. hrnn reads timestamps only with session_gap_seconds set)")
+            f"(e.g. hrnn reads timestamps only with session_gap_seconds set)"
+        )
 
 
 def _evaluation_config(cfg: TrainConfig, split: str, max_len: int):
     from tfseqrec.evaluation import EvaluationConfig
-    return EvaluationConfig(ks=tuple(cfg.ks), filter_seen=cfg.filter_seen, batch_size=cfg.eval_batch_size,
-                            max_len=max_len, split=split)
+
+    return EvaluationConfig(
+        ks=tuple(cfg.ks), filter_seen=cfg.filter_seen, batch_size=cfg.eval_batch_size, max_len=max_len, split=split
+    )
 
 
-def train_dataset(spec: FeatureSpec, cfg: TrainConfig, max_len: int,
-                  input_features: Sequence[str] = ("item_ids",)) -> tf.data.Dataset:
+def train_dataset(
+    spec: FeatureSpec, cfg: TrainConfig, max_len: int, input_features: Sequence[str] = ("item_ids",)
+) -> tf.data.Dataset:
     """Left-padded training batches of ``max_len + 1`` items (inputs and shifted targets), shuffled,
     holding ``input_features`` (each ``[B, max_len + 1]``, aligned with ``item_ids``); or GRU4Rec's
     session-parallel mini-batches when ``cfg.batching == "session_parallel"``."""
     names = tuple(input_features)
     if cfg.batching == "session_parallel":
         if names != ("item_ids",):
-            raise ValueError(f"batching=session_parallel feeds item ids only; this model reads {list(names)}: "
-                             f"use batching=padded")
+            raise ValueError(
+                f"batching=session_parallel feeds item ids only; this model reads {list(names)}: use batching=padded"
+            )
         from tfseqrec.data.session_parallel import SessionParallelConfig, make_session_parallel_dataset
-        return make_session_parallel_dataset(spec, "train", SessionParallelConfig(batch_size=cfg.batch_size,
-                                                                                  seed=cfg.seed))
-    ds = make_dataset(spec, "train", SequenceBatchConfig(
-        batch_size=cfg.batch_size, max_len=max_len + 1, padding="left", shuffle_buffer=cfg.shuffle_buffer,
-        seed=cfg.seed, include_timestamps="timestamps" in names, include_event_types="event_types" in names,
-        bucket_pool_batches=cfg.bucket_pool_batches, windows=cfg.train_windows))
+
+        return make_session_parallel_dataset(
+            spec, "train", SessionParallelConfig(batch_size=cfg.batch_size, seed=cfg.seed)
+        )
+    ds = make_dataset(
+        spec,
+        "train",
+        SequenceBatchConfig(
+            batch_size=cfg.batch_size,
+            max_len=max_len + 1,
+            padding="left",
+            shuffle_buffer=cfg.shuffle_buffer,
+            seed=cfg.seed,
+            include_timestamps="timestamps" in names,
+            include_event_types="event_types" in names,
+            bucket_pool_batches=cfg.bucket_pool_batches,
+            windows=cfg.train_windows,
+        ),
+    )
     return ds.map(lambda b: {name: b[name] for name in names})
 
 
@@ -109,13 +133,15 @@ def _training_rows(spec: FeatureSpec, cfg: TrainConfig, max_len: int) -> int:
     once)."""
     if cfg.train_windows not in ("all", "prefixes") or cfg.batching != "padded":
         return spec.splits["train"].num_records
-    config = SequenceBatchConfig(batch_size=4096, max_len=max_len + 1, padding="ragged", windows=cfg.train_windows,
-                                 include_targets=False)
+    config = SequenceBatchConfig(
+        batch_size=4096, max_len=max_len + 1, padding="ragged", windows=cfg.train_windows, include_targets=False
+    )
     return sum(int(batch["lengths"].shape[0]) for batch in make_dataset(spec, "train", config))
 
 
-def training_input(spec: FeatureSpec, cfg: TrainConfig, max_len: int,
-                   input_features: Sequence[str] = ("item_ids",)) -> tuple:
+def training_input(
+    spec: FeatureSpec, cfg: TrainConfig, max_len: int, input_features: Sequence[str] = ("item_ids",)
+) -> tuple:
     """``(dataset for model.fit, steps_per_epoch or None)``.
 
     Padded batches: one pass per epoch unless ``cfg.steps_per_epoch`` is set (then repeated); with length buckets
@@ -126,9 +152,12 @@ def training_input(spec: FeatureSpec, cfg: TrainConfig, max_len: int,
     """
     if cfg.batching == "session_parallel":
         if tuple(input_features) != ("item_ids",):
-            raise ValueError(f"batching=session_parallel feeds item ids only; this model reads "
-                             f"{list(input_features)}: use batching=padded")
+            raise ValueError(
+                f"batching=session_parallel feeds item ids only; this model reads "
+                f"{list(input_features)}: use batching=padded"
+            )
         from tfseqrec.data.session_parallel import SessionParallelConfig, make_session_parallel_batcher
+
         config = SessionParallelConfig(batch_size=cfg.batch_size, seed=cfg.seed)
         batcher = make_session_parallel_batcher(spec, "train", config)
         steps = cfg.steps_per_epoch or batcher.steps_per_epoch()
@@ -195,9 +224,12 @@ class _Run:
         if self.state is None:
             resume.clear(cfg.output_dir)  # a fresh run: an earlier run's resume state must not outlive it
         elif cfg.verbose:
-            print(f"resume=true: continuing {cfg.output_dir} after epoch {self.state['epoch']} (best "
-                  f"{cfg.validation_metric} {self.state['validation']['best']:.4f} at epoch "
-                  f"{self.state['validation']['best_epoch']})", flush=True)
+            print(
+                f"resume=true: continuing {cfg.output_dir} after epoch {self.state['epoch']} (best "
+                f"{cfg.validation_metric} {self.state['validation']['best']:.4f} at epoch "
+                f"{self.state['validation']['best_epoch']})",
+                flush=True,
+            )
         self.epochs_done = self.state["epoch"] if self.state else 0
         # a resumed invocation draws new batches and dropout masks (the data iterator is not checkpointed)
         tf.keras.utils.set_random_seed(cfg.seed + self.epochs_done)
@@ -217,20 +249,34 @@ class _Run:
         steps = self.steps_per_epoch or -(-_training_rows(self.spec, cfg, self.max_len) // cfg.batch_size)
         model.compile(optimizer=build_optimizer(cfg.optimizer, steps * cfg.epochs), jit_compile=cfg.jit_compile)
         self.checkpoint_path = os.path.join(cfg.output_dir, CHECKPOINT)
-        self.best_weights = (resume.restore(model, self.state, cfg.output_dir, self.checkpoint_path)
-                             if self.state else None)
+        self.best_weights = (
+            resume.restore(model, self.state, cfg.output_dir, self.checkpoint_path) if self.state else None
+        )
         if self.initialised_from and self.state is None:
             reset_optimizer(model)
         os.makedirs(cfg.output_dir, exist_ok=True)
         # Written now so that `tfseqrec evaluate` can score the best checkpoint of an unfinished run.
-        _write_run(cfg.output_dir, {"status": "running", "model": cfg.model, "model_config": model.config.to_dict(),
-                                    "config": cfg.to_dict(), "num_items": self.spec.vocabulary.size})
+        _write_run(
+            cfg.output_dir,
+            {
+                "status": "running",
+                "model": cfg.model,
+                "model_config": model.config.to_dict(),
+                "config": cfg.to_dict(),
+                "num_items": self.spec.vocabulary.size,
+            },
+        )
         self.earlier = self.state["invocations"] if self.state else []
         self.contention = CpuContention()
         self.timer = EpochTimer()
-        self.validation = FullRankingValidation(self.validate, cfg.validation_metric, cfg.validate_every,
-                                                cfg.patience, checkpoint_path=self.checkpoint_path,
-                                                verbose=cfg.verbose)
+        self.validation = FullRankingValidation(
+            self.validate,
+            cfg.validation_metric,
+            cfg.validate_every,
+            cfg.patience,
+            checkpoint_path=self.checkpoint_path,
+            verbose=cfg.verbose,
+        )
         self.budget = TimeBudget(cfg.time_budget_minutes, cfg.verbose) if cfg.time_budget_minutes else None
         self.fit_started = None
 
@@ -239,8 +285,13 @@ class _Run:
         return "valid" in self.spec.splits
 
     def validate(self, model) -> dict:
-        return evaluator.evaluate(model_score_fn(model), self.spec, _evaluation_config(self.cfg, "valid", self.max_len),
-                        item_counts=self.item_counts, verbose=False).summary
+        return evaluator.evaluate(
+            model_score_fn(model),
+            self.spec,
+            _evaluation_config(self.cfg, "valid", self.max_len),
+            item_counts=self.item_counts,
+            verbose=False,
+        ).summary
 
     def callbacks(self, extra: list) -> list:
         cfg, state = self.cfg, self.state
@@ -253,33 +304,56 @@ class _Run:
         if self.validated:
             callbacks.append(self.validation)
             if self.initialised_from is not None and state is None:
-                self.initialised_from["valid_" + cfg.validation_metric] = \
-                    self.validation.validate_initial_weights(self.model)
-        callbacks += [HistoryCSVLogger(history_csv, validation_log_keys(cfg.ks) if self.validated else (),
-                                       append=state is not None),
-                      tf.keras.callbacks.TensorBoard(os.path.join(cfg.output_dir, "tensorboard"), write_graph=False,
-                                                     profile_batch=0)]
+                self.initialised_from["valid_" + cfg.validation_metric] = self.validation.validate_initial_weights(
+                    self.model
+                )
+        callbacks += [
+            HistoryCSVLogger(
+                history_csv, validation_log_keys(cfg.ks) if self.validated else (), append=state is not None
+            ),
+            tf.keras.callbacks.TensorBoard(
+                os.path.join(cfg.output_dir, "tensorboard"), write_graph=False, profile_batch=0
+            ),
+        ]
         if self.budget is not None:
             callbacks.append(self.budget)  # after validation, so the epoch that exhausts it is still validated
-        callbacks.append(resume.ResumeCheckpoint(cfg.output_dir, lambda: {
-            "config": cfg.to_dict(), "validation": self.validation.state(), "epoch_seconds": self.timer.seconds,
-            "initialised_from": self.initialised_from, "invocations": self.earlier + [self.invocation()]}))
+        callbacks.append(
+            resume.ResumeCheckpoint(
+                cfg.output_dir,
+                lambda: {
+                    "config": cfg.to_dict(),
+                    "validation": self.validation.state(),
+                    "epoch_seconds": self.timer.seconds,
+                    "initialised_from": self.initialised_from,
+                    "invocations": self.earlier + [self.invocation()],
+                },
+            )
+        )
         return callbacks + extra
 
     def invocation(self) -> dict:
         """This invocation's cost so far."""
         _, other_cores = self.contention.so_far()
-        return {"initial_epoch": self.epochs_done, "train_seconds": time.time() - self.fit_started,
-                "other_cores_during_training": other_cores, "peak_memory_mib": peak_memory_mib()}
+        return {
+            "initial_epoch": self.epochs_done,
+            "train_seconds": time.time() - self.fit_started,
+            "other_cores_during_training": other_cores,
+            "peak_memory_mib": peak_memory_mib(),
+        }
 
     def fit(self, callbacks: list):
         self.fit_started = time.time()
         with self.contention:  # other processes' CPU: is seconds_per_epoch an idle-machine figure?
             # a run killed after its early-stopping epoch but before testing only tests
             stopped = self.state is not None and self.validation.bad_validations >= self.cfg.patience
-            history = self.model.fit(self.data, epochs=self.epochs_done if stopped else self.cfg.epochs,
-                                     initial_epoch=self.epochs_done, steps_per_epoch=self.steps_per_epoch,
-                                     callbacks=callbacks, verbose=self.cfg.verbose)
+            history = self.model.fit(
+                self.data,
+                epochs=self.epochs_done if stopped else self.cfg.epochs,
+                initial_epoch=self.epochs_done,
+                steps_per_epoch=self.steps_per_epoch,
+                callbacks=callbacks,
+                verbose=self.cfg.verbose,
+            )
         if not self.validated:  # no validation picked a best epoch: the run's weights are the last epoch's
             self.model.save_weights(self.checkpoint_path)
         return history
@@ -292,8 +366,13 @@ class _Run:
         test_split = "test" if "test" in self.spec.splits else "valid"
         eval_started = time.time()
         model = float32_twin(self.model)  # mixed precision: test the trained weights in float32
-        result = evaluator.evaluate(model_score_fn(model), self.spec, _evaluation_config(cfg, test_split, self.max_len),
-                          item_counts=self.item_counts, verbose=bool(cfg.verbose))
+        result = evaluator.evaluate(
+            model_score_fn(model),
+            self.spec,
+            _evaluation_config(cfg, test_split, self.max_len),
+            item_counts=self.item_counts,
+            verbose=bool(cfg.verbose),
+        )
         result.save(os.path.join(cfg.output_dir, test_split))
         summary = {
             "status": "finished",
@@ -304,8 +383,13 @@ class _Run:
             "num_items": self.spec.vocabulary.size,
             "train_records": self.spec.splits["train"].num_records,
             "epochs_run": self.epochs_done + len(history.history.get("loss", [])),
-            "stopped_by": ("time_budget" if self.budget is not None and self.budget.exhausted
-                           else "early_stopping" if validation.bad_validations >= cfg.patience else "epochs"),
+            "stopped_by": (
+                "time_budget"
+                if self.budget is not None and self.budget.exhausted
+                else "early_stopping"
+                if validation.bad_validations >= cfg.patience
+                else "epochs"
+            ),
             "best_epoch": validation.best_epoch,
             f"best_valid_{cfg.validation_metric}": validation.best,
             "validation_history": validation.history,
@@ -324,8 +408,9 @@ class _Run:
             summary["invocations"] = invocations
         if self.initialised_from is not None:
             summary["initialised_from"] = self.initialised_from
-            summary["cumulative"] = cumulative(self.initialised_from, validation.best_epoch, summary["epochs_run"],
-                                               train_seconds)
+            summary["cumulative"] = cumulative(
+                self.initialised_from, validation.best_epoch, summary["epochs_run"], train_seconds
+            )
         _write_run(cfg.output_dir, summary)
         resume.clear(cfg.output_dir)
         return summary
@@ -333,8 +418,11 @@ class _Run:
 
 def _mean_other_cores(invocations: list) -> Optional[float]:
     """Other processes' mean cores over all invocations' training, weighted by their seconds."""
-    known = [(e["other_cores_during_training"], e["train_seconds"]) for e in invocations
-             if e["other_cores_during_training"] is not None]
+    known = [
+        (e["other_cores_during_training"], e["train_seconds"])
+        for e in invocations
+        if e["other_cores_during_training"] is not None
+    ]
     seconds = sum(s for _, s in known)
     return sum(c * s for c, s in known) / seconds if known and seconds > 0 else None
 
@@ -352,8 +440,7 @@ def load_trained_model(run_dir: str):
         run = json.load(f)
     import_plugins(run["config"].get("plugins", ()))
     spec = load_feature_spec(run["config"]["data_dir"])
-    model = build_model(run["model"], run["model_config"], run["num_items"],
-                        item_counts=load_item_counts(spec))
+    model = build_model(run["model"], run["model_config"], run["num_items"], item_counts=load_item_counts(spec))
     model.build_for_inputs()
     model.load_weights(os.path.join(run_dir, CHECKPOINT)).expect_partial()
     return model, run, spec
@@ -362,10 +449,16 @@ def load_trained_model(run_dir: str):
 def evaluate_run(run_dir: str, split: str = "test", output_dir: Optional[str] = None, verbose: bool = True):
     """Re-evaluates a trained run on a split; writes ``<run_dir>/<split>`` (or ``output_dir``)."""
     from tfseqrec.training.config import load_train_config
+
     model, run, spec = load_trained_model(run_dir)
     check_input_features(model, spec)
     cfg = load_train_config(**run["config"])
-    result = evaluator.evaluate(model_score_fn(model), spec, _evaluation_config(cfg, split, model.config.max_len),
-                      item_counts=np.asarray(load_item_counts(spec)), verbose=verbose)
+    result = evaluator.evaluate(
+        model_score_fn(model),
+        spec,
+        _evaluation_config(cfg, split, model.config.max_len),
+        item_counts=np.asarray(load_item_counts(spec)),
+        verbose=verbose,
+    )
     result.save(output_dir or os.path.join(run_dir, split))
     return result

@@ -7,6 +7,7 @@ first and are the bar the new run must beat, so a continuation never ends worse 
 started. ``run.json`` records where the weights came from and the cumulative cost (epochs to the best weights
 and training seconds over the whole chain).
 """
+
 from __future__ import annotations
 
 import json
@@ -22,11 +23,14 @@ def read_finished_run(run_dir: str) -> dict:
     """``run.json`` of a run of ``tfseqrec train`` that has a best checkpoint; clear errors otherwise."""
     path = os.path.join(run_dir, "run.json")
     if not os.path.exists(path):
-        raise FileNotFoundError(f"init_from={run_dir!r}: no run.json there; give the output directory of an "
-                                f"earlier `tfseqrec train`")
+        raise FileNotFoundError(
+            f"init_from={run_dir!r}: no run.json there; give the output directory of an earlier `tfseqrec train`"
+        )
     if not os.path.exists(os.path.join(run_dir, CHECKPOINT + ".index")):
-        raise FileNotFoundError(f"init_from={run_dir!r}: no best checkpoint ({CHECKPOINT}.index); the run never "
-                                f"validated, so there are no weights to start from")
+        raise FileNotFoundError(
+            f"init_from={run_dir!r}: no best checkpoint ({CHECKPOINT}.index); the run never "
+            f"validated, so there are no weights to start from"
+        )
     with open(path, encoding="utf-8") as f:
         return json.load(f)
 
@@ -40,19 +44,26 @@ def warm_start(model, run_dir: str) -> dict:
     """
     previous = read_finished_run(run_dir)
     if previous.get("model") != model.registry_name:
-        raise ValueError(f"init_from={run_dir!r} trained {previous.get('model')!r}, this run trains "
-                         f"{model.registry_name!r}: warm starts need the same architecture")
+        raise ValueError(
+            f"init_from={run_dir!r} trained {previous.get('model')!r}, this run trains "
+            f"{model.registry_name!r}: warm starts need the same architecture"
+        )
     model.build_for_inputs()
     try:
         status = model.load_weights(os.path.join(run_dir, CHECKPOINT))
         status.expect_partial()  # the checkpoint may also hold the earlier optimizer's slots
         status.assert_existing_objects_matched()
     except (ValueError, AssertionError, tf.errors.OpError) as error:
-        raise ValueError(f"init_from={run_dir!r}: its best checkpoint does not fit this model (same embedding_dim, "
-                         f"blocks and item vocabulary needed): {error}") from error
+        raise ValueError(
+            f"init_from={run_dir!r}: its best checkpoint does not fit this model (same embedding_dim, "
+            f"blocks and item vocabulary needed): {error}"
+        ) from error
     old_config, new_config = previous.get("model_config", {}), model.config.to_dict()
-    changes = {key: {"was": old_config.get(key), "now": value}
-               for key, value in new_config.items() if old_config.get(key) != value}
+    changes = {
+        key: {"was": old_config.get(key), "now": value}
+        for key, value in new_config.items()
+        if old_config.get(key) != value
+    }
     chain = previous.get("cumulative", {})
     return {
         "run_dir": run_dir,
@@ -85,6 +96,8 @@ def reset_optimizer(model) -> None:
 
 def cumulative(initialised_from: dict, best_epoch: int, epochs_run: int, train_seconds: float) -> dict:
     """Cost over the whole chain of warm-started runs: epochs to the best weights, epochs and seconds trained."""
-    return {"best_epoch": initialised_from["epochs_before"] + max(best_epoch, 0),
-            "epochs_run": initialised_from["epochs_before"] + epochs_run,
-            "train_seconds": initialised_from["train_seconds_before"] + train_seconds}
+    return {
+        "best_epoch": initialised_from["epochs_before"] + max(best_epoch, 0),
+        "epochs_run": initialised_from["epochs_before"] + epochs_run,
+        "train_seconds": initialised_from["train_seconds_before"] + train_seconds,
+    }
