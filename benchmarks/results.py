@@ -253,6 +253,42 @@ SECTIONS = (
         lambda paths: text_block((paths[0], paths[3])) + "\n\n" + json_table(paths[1:3]),
     ),
     Section(
+        "Training throughput against an earlier revision",
+        (
+            "throughput_revisions/ml1m/throughput.md",
+            "throughput_revisions/ml1m/throughput.json",
+            "throughput_revisions/beauty/throughput.md",
+            "throughput_revisions/beauty/throughput.json",
+        ),
+        "`python benchmarks/throughput_revisions.py --base ca98446 --data-dir out/ml-1m --max-len 200 --steps 24 "
+        "--rounds 5 --report benchmarks/reports/throughput_revisions/ml1m`, and for Beauty `--data-dir "
+        "out/beauty --max-len 50 --steps 48`",
+        "`benchmarks/train_throughput.py` of each tree in its own process (padded batches, d 64, batch 128, "
+        "float32), base and current alternating for 5 rounds on an idle 2-core AMD EPYC VM; the headline ratio "
+        "is the median of the rounds' ratios and their spread is the noise. Base ca98446 is the tree before the "
+        "package layout, registries and input hardening of issue 26; data from `tfseqrec preprocess` as in the "
+        "presets of `configs/`.",
+        lambda paths: whole_markdown((paths[0], paths[2])),
+    ),
+    Section(
+        "Preprocessing speed: the Beam pipeline against pandas on ML-1M",
+        ("preprocess/ml1m.txt",),
+        "`python benchmarks/preprocess_ml1m.py --breakdown --repeat 3` (first line of the report)",
+        "full ML-1M `ml-1m.seq.tsv` (1,000,209 rows): read, item 5-core, group, sort, leave-one-out, vocabulary, "
+        "write; Beam on the DirectRunner (2 worker processes) against a pandas implementation of the same "
+        "steps, byte-identical records checked; each run a fresh subprocess on an idle 2-core AMD EPYC VM.",
+        text_block,
+    ),
+    Section(
+        "Serving: indexes, the gRPC server and version swaps under load",
+        ("serving/report.md", "serving/results.json"),
+        "`python benchmarks/serving.py --out benchmarks/reports/serving`",
+        "1,000,000 synthetic clustered items x 64; the exported brute-force and ScaNN indexes, then a SASRec "
+        "export served by `tfseqrec serve` in its own process over gRPC on loopback with client processes on "
+        "the same 2 cores; machine and load in the report's first line.",
+        lambda paths: whole_markdown(paths[:1]),
+    ),
+    Section(
         "BCE / gBCE with many negatives: the logit offset",
         ("logit_offset/report.md",),
         "`MINUTES=3 bash benchmarks/logit_offset.sh`",

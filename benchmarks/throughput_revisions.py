@@ -8,8 +8,9 @@ Two package versions cannot share a process, so this is the closest fair compari
 checked out into a temporary git worktree, and ``benchmarks/train_throughput.py`` of each tree (each importing its
 own ``tfseqrec``) runs in its own process, alternating base / current for ``--rounds`` rounds, so that a slow
 spell of the machine hits both. Per configuration it prints the median training targets per second of each tree
-over the rounds, the ratio current / base, and the spread of the ratios over rounds (the noise to judge the ratio
-by); the CPU other processes used during each timing is kept with the rows. The machine should be idle.
+over the rounds, the ratio current / base of each round and their median (the headline: each round's two
+processes ran back to back, so a slow spell of the machine cancels out), whose spread is the noise to judge it by;
+the CPU other processes used during each timing is kept with the rows. The machine should be idle.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ DEFAULT_CONFIGS = ("sasrec_full_ce", "sasrec_bce", "gru4rec_full_ce", "bert4rec_
 
 def run_tree(tree: Path, args: argparse.Namespace, out: Path) -> list[dict]:
     """One ``train_throughput.py`` process of ``tree``; its rows (``name``, ``targets_per_second``, ...)."""
-    env = {**os.environ, "PYTHONPATH": str(tree), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {**os.environ, "PYTHONPATH": str(tree), "TF_CPP_MIN_LOG_LEVEL": "3"}
     command = [
         sys.executable,
         str(tree / "benchmarks" / "train_throughput.py"),
@@ -51,7 +52,8 @@ def run_tree(tree: Path, args: argparse.Namespace, out: Path) -> list[dict]:
 
 
 def summarise(rounds: list[dict[str, list[dict]]]) -> list[dict]:
-    """Per configuration: median targets/s of each tree over the rounds and the ratios current / base."""
+    """Per configuration: median targets/s of each tree over the rounds, the ratio current / base of each round
+    (the two processes of a round ran back to back) and their median, the headline ratio."""
     names = [row["name"] for row in rounds[0]["base"]]
     table = []
     for name in names:
@@ -70,7 +72,7 @@ def summarise(rounds: list[dict[str, list[dict]]]) -> list[dict]:
                 "name": name,
                 "base_targets_per_second": statistics.median(speed["base"]),
                 "current_targets_per_second": statistics.median(speed["current"]),
-                "ratio": statistics.median(speed["current"]) / statistics.median(speed["base"]),
+                "ratio": statistics.median(ratios),
                 "ratio_per_round": ratios,
                 "max_other_cores": max(others),
             }
@@ -78,13 +80,14 @@ def summarise(rounds: list[dict[str, list[dict]]]) -> list[dict]:
     return table
 
 
-def markdown(table: list[dict], args: argparse.Namespace, base_commit: str, current: str) -> str:
+def markdown(table: list[dict], meta: dict) -> str:
     lines = [
-        f"Training throughput, `{args.data_dir}` at max length {args.max_len}, batch 128, {args.steps} timed "
-        f"steps per configuration, {args.rounds} alternating rounds; base = {base_commit}, current = {current}.",
+        f"Training throughput, `{meta['data_dir']}` at max length {meta['max_len']}, batch 128, {meta['steps']} "
+        f"timed steps per configuration, {meta['rounds']} alternating rounds; base = {meta['base']}, current = "
+        f"{meta['current']}.",
         "",
-        "| configuration | base targets/s | current targets/s | current / base | ratio per round | "
-        "other processes' cores (max) |",
+        "| configuration | base targets/s | current targets/s | current / base (median of rounds) | "
+        "ratio per round | other processes' cores (max) |",
         "|" + "---|" * 6,
     ]
     for row in table:
@@ -97,23 +100,27 @@ def markdown(table: list[dict], args: argparse.Namespace, base_commit: str, curr
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--base", required=True, help="git revision to compare against (commit, tag, HEAD~N)")
-    parser.add_argument("--data-dir", required=True, help="output of `tfseqrec preprocess`")
-    parser.add_argument("--max-len", type=int, default=200)
-    parser.add_argument("--steps", type=int, default=16, help="timed steps per configuration and process")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating base / current processes")
-    parser.add_argument("--bucket-pool-batches", type=int, default=0, help="also time length-bucketed batches")
-    parser.add_argument("--only", nargs="+", default=list(DEFAULT_CONFIGS), help="train_throughput.py configs")
-    parser.add_argument("--report", help="folder for throughput.json and throughput.md")
-    args = parser.parse_args(argv)
-    base_commit = subprocess.run(
-        ["git", "rev-parse", "--short", args.base], cwd=REPO, check=True, capture_output=True, text=True
-    ).stdout.strip()
-    current = subprocess.run(
-        ["git", "describe", "--always", "--dirty"], cwd=REPO, check=True, capture_output=True, text=True
-    ).stdout.strip()
+def write_report(folder: Path, meta: dict, rounds: list[dict]) -> str:
+    """``throughput.json`` (every round's rows and the table) and ``throughput.md`` in ``folder``; the Markdown."""
+    table = summarise(rounds)
+    text = markdown(table, meta)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "throughput.json").write_text(json.dumps({**meta, "rounds": rounds, "table": table}, indent=1) + "\n")
+    (folder / "throughput.md").write_text(text)
+    return text
+
+
+def measure(args: argparse.Namespace) -> tuple[dict, list[dict]]:
+    """(what was compared, the rounds: ``{"base": rows, "current": rows}`` each)."""
+    base_commit = _git("rev-parse", "--short", args.base)
+    meta = {
+        "base": base_commit,
+        "current": _git("describe", "--always", "--dirty"),
+        "data_dir": args.data_dir,
+        "max_len": args.max_len,
+        "steps": args.steps,
+        "rounds": args.rounds,
+    }
     with tempfile.TemporaryDirectory(prefix="tfseqrec-base-") as tmp:
         base_tree = Path(tmp) / "tree"
         subprocess.run(
@@ -134,28 +141,42 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"round {i + 1}/{args.rounds} done", file=sys.stderr)
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(base_tree)], cwd=REPO, check=False)
-    table = summarise(rounds)
-    text = markdown(table, args, base_commit, current)
+    return meta, rounds
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=REPO, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--base", help="git revision to compare against (commit, tag, HEAD~N)")
+    parser.add_argument("--data-dir", help="output of `tfseqrec preprocess`")
+    parser.add_argument("--max-len", type=int, default=200)
+    parser.add_argument("--steps", type=int, default=16, help="timed steps per configuration and process")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating base / current processes")
+    parser.add_argument("--bucket-pool-batches", type=int, default=0, help="also time length-bucketed batches")
+    parser.add_argument("--only", nargs="+", default=list(DEFAULT_CONFIGS), help="train_throughput.py configs")
+    parser.add_argument("--report", help="folder for throughput.json and throughput.md")
+    parser.add_argument(
+        "--rewrite",
+        action="store_true",
+        help="measure nothing: rebuild --report's table and Markdown from its throughput.json",
+    )
+    args = parser.parse_args(argv)
+    if args.rewrite:
+        if not args.report:
+            parser.error("--rewrite needs --report DIR")
+        saved = json.loads((Path(args.report) / "throughput.json").read_text())
+        rounds = saved.pop("rounds")
+        meta = {key: saved[key] for key in ("base", "current", "data_dir", "max_len", "steps")}
+        meta["rounds"] = len(rounds)
+    else:
+        if not args.base or not args.data_dir:
+            parser.error("give --base and --data-dir (or --rewrite --report DIR)")
+        meta, rounds = measure(args)
+    text = write_report(Path(args.report), meta, rounds) if args.report else markdown(summarise(rounds), meta)
     print(text)
-    if args.report:
-        folder = Path(args.report)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "throughput.json").write_text(
-            json.dumps(
-                {
-                    "base": base_commit,
-                    "current": current,
-                    "data_dir": args.data_dir,
-                    "max_len": args.max_len,
-                    "steps": args.steps,
-                    "rounds": rounds,
-                    "table": table,
-                },
-                indent=1,
-            )
-            + "\n"
-        )
-        (folder / "throughput.md").write_text(text)
     return 0
 
 
