@@ -32,6 +32,11 @@ where a kept row is an item in a train sequence, a validation/test target, or (s
 a validation/test session.
 
 Event types get ids 1..n in sorted order over the sequences left after k-core (0 = padding).
+
+**Side features** (``SideFeatureConfig``, optional) are values per item or per user from tables of their own
+(or, with ``item_feature_cols``, the most frequent value of a column of the log per item). Each feature gets a
+vocabulary like the items' and a table from item id (user row) to value ids; ``beam_pipelines.side_features``
+has the rules.
 """
 
 from __future__ import annotations
@@ -46,6 +51,8 @@ TEST_VOCABULARIES = ("train", "train_valid")
 DEFAULT_MIN_TIME = 631_152_000.0  # 1990-01-01T00:00:00Z, seconds since the epoch
 FUTURE_TOLERANCE_SECONDS = 86_400.0  # default max_time: the run's start plus one day
 DEFAULT_MAX_ID_LENGTH = 256
+FEATURE_ENTITIES = ("item", "user")
+DEFAULT_MAX_FEATURE_VALUES = 16
 _INT64_MS_LIMIT_SECONDS = (2**63 - 1) / 1000.0  # times are stored as int64 milliseconds
 
 
@@ -92,6 +99,12 @@ class ReaderConfig:
     when there is no timestamp (or breaks ties within one). ``time_unit`` says what numeric times mean:
     ``s``, ``ms`` or ``auto`` (values above 1e11 are milliseconds). ISO-8601 strings are accepted too.
 
+    ``columns`` names the columns of csv/tsv files without a header, in order (e.g. Taobao's
+    ``user,item,category,event,timestamp``); the names then work with the ``*_col`` options and the common-name
+    detection like header names. A file whose first line looks like a header (a field equal to the ``columns``
+    name at its position, or two fields that are common column names) is an error; rows with another number
+    of fields are rejected as ``wrong_field_count``.
+
     ``chunk_bytes``: uncompressed text files larger than this are read in chunks of this size by
     different workers (line numbers stay exact); compressed and Parquet files are read whole.
 
@@ -118,6 +131,7 @@ class ReaderConfig:
     rating_col: Optional[str] = None
     event_col: Optional[str] = None
     item_feature_cols: tuple[str, ...] = ()
+    columns: tuple[str, ...] = ()
     time_unit: str = "auto"
     chunk_bytes: int = 8 << 20
     encoding: str = "utf-8"
@@ -143,6 +157,18 @@ class ReaderConfig:
             raise ValueError(f"time_unit={self.time_unit!r}: use s, ms or auto")
         if self.delimiter is not None and len(self.delimiter) != 1:
             raise ValueError(f"delimiter={self.delimiter!r} must be a single character")
+        check_column_names(self.columns, "columns")
+        if self.columns and self.format not in (None, "csv", "tsv"):
+            raise ValueError(f"columns apply to csv/tsv files without a header, not to format={self.format!r}")
+
+
+def check_column_names(names: tuple[str, ...], option: str) -> None:
+    """ValueError for an empty or repeated name in a list of column names."""
+    if any(not name.strip() for name in names):
+        raise ValueError(f"{option}={','.join(names)!r} has an empty column name")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"{option} names {', '.join(map(repr, repeated))} more than once")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -245,14 +271,78 @@ class OutputConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class FeatureTablesConfig:
+    """Side-feature tables of one entity (``item`` or ``user``): files that give values per item (user) id.
+
+    - ``files``: one table per entry: a file, a glob or a directory (all files of one entry share a layout and
+      form one table). Formats, from the extension or else the first line: a JSON map ``{id: {field: value or
+      [values]}}`` or ``{id: [values]}`` (``.json``; one field named after the file), JSON Lines rows
+      (``.jsonl``), csv/tsv with a header (``.csv``/``.tsv``), MovieLens ``::`` rows (``.dat``; needs ``columns``).
+    - ``fields``: the fields to keep, over all tables of the entity; empty keeps every field but the id.
+    - ``columns``: names of the columns of the csv/tsv/``::`` tables, which then have no header, in order (e.g.
+      ``item,title,genres``); JSON tables name their fields themselves.
+    - ``id_col``: the id column (JSON Lines: key); None: the first common name of the entity's id the table has
+      (``item_id``, ``movieId``, ``item`` ...; ``user_id``, ``user`` ...).
+    """
+
+    entity: str
+    files: tuple[str, ...] = ()
+    fields: tuple[str, ...] = ()
+    columns: tuple[str, ...] = ()
+    id_col: Optional[str] = None
+
+    def __post_init__(self):
+        if self.entity not in FEATURE_ENTITIES:
+            raise ValueError(f"entity={self.entity!r} is not one of {', '.join(FEATURE_ENTITIES)}")
+        check_column_names(self.columns, f"{self.entity}_feature_columns")
+        check_column_names(self.fields, f"{self.entity}_feature_fields")
+        if (self.fields or self.columns or self.id_col) and not self.files:
+            raise ValueError(
+                f"{self.entity} feature fields/columns/id column are given, but no {self.entity} feature table: "
+                f"add --{self.entity}-features FILE"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class SideFeatureConfig:
+    """Side features: item and user tables, and how their values become ids (see ``beam_pipelines.side_features``).
+
+    ``separator`` splits a text field into several values (``Animation|Comedy``; "" keeps whole fields; JSON
+    lists are lists already). ``encoding`` is the text encoding of every table (e.g. ``latin-1`` for MovieLens'
+    ``movies.dat``). ``max_values``: values kept per item (user) and feature, the first ones in the table's
+    order; the rest are counted as truncated. ``min_count``: a value needs this many train interactions (of
+    the items, or users, that have it) to get an id; rarer values map to OOV and are counted as unknown.
+    """
+
+    items: FeatureTablesConfig = dataclasses.field(default_factory=lambda: FeatureTablesConfig("item"))
+    users: FeatureTablesConfig = dataclasses.field(default_factory=lambda: FeatureTablesConfig("user"))
+    separator: str = "|"
+    encoding: str = "utf-8"
+    max_values: int = DEFAULT_MAX_FEATURE_VALUES
+    min_count: int = 1
+
+    def __post_init__(self):
+        codec_name(self.encoding)
+        if self.items.entity != "item" or self.users.entity != "user":
+            raise ValueError("SideFeatureConfig: items must hold item tables and users user tables")
+        if self.max_values < 1:
+            raise ValueError(f"max_values={self.max_values} must be >= 1")
+        if self.min_count < 1:
+            raise ValueError(f"min_count={self.min_count} must be >= 1")
+        if any(c in self.separator for c in "\t\n\r"):
+            raise ValueError(f"separator={self.separator!r} may not contain tabs or line breaks")
+
+
+@dataclasses.dataclass(frozen=True)
 class PreprocessConfig:
-    """The whole preprocessing run: inputs plus the four parts above."""
+    """The whole preprocessing run: inputs plus the parts above."""
 
     inputs: tuple[str, ...]
     output: OutputConfig
     reader: ReaderConfig = dataclasses.field(default_factory=ReaderConfig)
     filters: FilterConfig = dataclasses.field(default_factory=FilterConfig)
     split: SplitConfig = dataclasses.field(default_factory=SplitConfig)
+    side_features: SideFeatureConfig = dataclasses.field(default_factory=SideFeatureConfig)
 
     def __post_init__(self):
         if not self.inputs:

@@ -12,11 +12,14 @@ import sys
 from typing import Sequence
 
 from beam_pipelines.config import (
+    DEFAULT_MAX_FEATURE_VALUES,
     DEFAULT_MAX_ID_LENGTH,
+    FeatureTablesConfig,
     FilterConfig,
     OutputConfig,
     PreprocessConfig,
     ReaderConfig,
+    SideFeatureConfig,
     SplitConfig,
 )
 from beam_pipelines.readers import parse_time_ms
@@ -69,13 +72,27 @@ def add_preprocess_args(parser: argparse.ArgumentParser) -> None:
     cols.add_argument("--order-col", help="integer order column, used instead of (or to break ties in) time")
     cols.add_argument("--rating-col", help="rating column")
     cols.add_argument("--event-col", help="event type column (view / cart / purchase ...)")
-    cols.add_argument("--item-feature-cols", type=csv_list, default=(), help="comma-separated item side features")
+    cols.add_argument(
+        "--columns",
+        type=csv_list,
+        default=(),
+        help="csv/tsv files without a header: the names of their columns, in order (e.g. "
+        "user,item,category,event,timestamp); the *-col flags and the common-name detection use them",
+    )
+    cols.add_argument(
+        "--item-feature-cols",
+        type=csv_list,
+        default=(),
+        help="comma-separated columns of the log that describe the item: the most frequent value per item becomes "
+        "a side feature (see --item-features for tables of their own)",
+    )
     cols.add_argument(
         "--time-unit",
         choices=("auto", "s", "ms"),
         default="auto",
         help="unit of numeric times (auto: values above 1e11 are milliseconds)",
     )
+    _add_side_feature_args(parser)
     rows = parser.add_argument_group("row checks (failing rows are rejected, counted and written to rejects-*.jsonl)")
     rows.add_argument(
         "--min-time",
@@ -135,6 +152,78 @@ def add_preprocess_args(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--compression", choices=("none", "gzip"), default="none", help="TFRecord compression")
 
 
+def _add_side_feature_args(parser: argparse.ArgumentParser) -> None:
+    side = parser.add_argument_group(
+        "side features (tables of item / user values; each feature gets a vocabulary and an id -> value ids table)"
+    )
+    for entity, example in (("item", "item,title,genres"), ("user", "user,gender,age,occupation,zip")):
+        side.add_argument(
+            f"--{entity}-features",
+            action="append",
+            default=[],
+            metavar="FILE",
+            help=f"{entity} feature table (repeatable; file, glob or directory): JSON map {{id: {{field: value or "
+            f"[values]}}}} or {{id: [values]}} (.json), JSON Lines (.jsonl), csv/tsv with a header, "
+            f"MovieLens :: rows (.dat, with --{entity}-feature-columns)",
+        )
+        side.add_argument(
+            f"--{entity}-feature-fields",
+            type=csv_list,
+            default=(),
+            help=f"fields of the {entity} tables to keep (default: all but the id)",
+        )
+        side.add_argument(
+            f"--{entity}-feature-columns",
+            type=csv_list,
+            default=(),
+            help=f"column names of headerless {entity} tables, in order (e.g. {example})",
+        )
+        side.add_argument(
+            f"--{entity}-feature-id-col",
+            default=None,
+            help=f"id column of the {entity} tables (default: detected by common names, e.g. {entity}_id)",
+        )
+    side.add_argument(
+        "--feature-separator",
+        default="|",
+        help="splits a text field into several values (Animation|Comedy); '' keeps fields whole",
+    )
+    side.add_argument("--feature-encoding", default="utf-8", help="text encoding of the tables (e.g. latin-1)")
+    side.add_argument(
+        "--max-feature-values",
+        type=int,
+        default=DEFAULT_MAX_FEATURE_VALUES,
+        help="values kept per item (user) and feature, the first ones; the rest are counted as truncated",
+    )
+    side.add_argument(
+        "--feature-min-count",
+        type=int,
+        default=1,
+        help="train interactions a value needs to get an id; rarer values map to OOV (counted as unknown)",
+    )
+
+
+def _side_feature_config(args: argparse.Namespace) -> SideFeatureConfig:
+    tables = {
+        entity: FeatureTablesConfig(
+            entity=entity,
+            files=tuple(getattr(args, f"{entity}_features")),
+            fields=tuple(getattr(args, f"{entity}_feature_fields")),
+            columns=tuple(getattr(args, f"{entity}_feature_columns")),
+            id_col=getattr(args, f"{entity}_feature_id_col"),
+        )
+        for entity in ("item", "user")
+    }
+    return SideFeatureConfig(
+        items=tables["item"],
+        users=tables["user"],
+        separator=args.feature_separator,
+        encoding=args.feature_encoding,
+        max_values=args.max_feature_values,
+        min_count=args.feature_min_count,
+    )
+
+
 def config_from_args(args: argparse.Namespace):
     return PreprocessConfig(
         inputs=tuple(args.input),
@@ -154,6 +243,7 @@ def config_from_args(args: argparse.Namespace):
             rating_col=args.rating_col,
             event_col=args.event_col,
             item_feature_cols=tuple(args.item_feature_cols),
+            columns=tuple(args.columns),
             time_unit=args.time_unit,
             chunk_bytes=args.chunk_bytes,
             encoding=args.encoding,
@@ -178,6 +268,7 @@ def config_from_args(args: argparse.Namespace):
             valid_days=args.valid_days,
             test_vocabulary=args.test_vocabulary,
         ),
+        side_features=_side_feature_config(args),
     )
 
 

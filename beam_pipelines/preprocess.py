@@ -12,7 +12,10 @@ Output directory::
     feature_spec.json    record layout, splits, vocabulary, protocol (read by tfseqrec.data)
     stats.json           row accounting, users, items, length histogram, item popularity
     rejects-SSSSS-of-NNNNN.jsonl   malformed rows: file, line, reason, detail, text
-    item_features-*.tsv  id<TAB>item<TAB>feature values (with --item-feature-cols): most frequent value per item
+    item_features.tsv    with side features: id<TAB>item<TAB>value ids per feature (space-separated); line = id + 1
+    item_feature_<name>.tsv   value<TAB>train count per feature; line number = value id (0 [PAD], 1 [OOV])
+    user_features.tsv, user_feature_<name>.tsv   the same for user features (row<TAB>user<TAB>...)
+    feature_rejects-SSSSS-of-NNNNN.jsonl   malformed rows of the feature tables
 """
 
 from __future__ import annotations
@@ -28,7 +31,14 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from beam_pipelines import readers, stats as stats_lib, transforms as T
+from beam_pipelines import (
+    feature_tables,
+    feature_transforms as FT,
+    readers,
+    side_features as side_features_lib,
+    stats as stats_lib,
+    transforms as T,
+)
 from beam_pipelines.config import PreprocessConfig
 from tfseqrec import __version__, io_utils
 from tfseqrec.data.spec import (
@@ -48,7 +58,11 @@ OUTPUT_PATTERNS = (
     "valid-*",
     "test-*",
     "rejects-*",
-    "item_features-*",
+    "feature_rejects-*",
+    "item_features.tsv",
+    "item_feature_*.tsv",
+    "user_features.tsv",
+    "user_feature_*.tsv",
     VOCAB_FILENAME,
     SPEC_FILENAME,
     STATS_FILENAME,
@@ -71,9 +85,16 @@ def default_pipeline_options(pipeline_args: Seq[str]) -> PipelineOptions:
     return PipelineOptions(args)
 
 
-def prepare_output_dir(output_dir: str, overwrite: bool) -> None:
-    """Refuses to mix runs: an output directory that already holds our files needs ``overwrite``."""
+def prepare_output_dir(output_dir: str, overwrite: bool, inputs: Seq[str] = ()) -> None:
+    """Refuses to mix runs: an output directory that already holds our files needs ``overwrite``; and refuses to
+    replace a file among ``inputs`` (the run reads it)."""
     existing = [p for pattern in OUTPUT_PATTERNS for p in io_utils.match(io_utils.join(output_dir, pattern))]
+    clashes = sorted({_normalized(p) for p in existing} & {_normalized(p) for p in inputs})
+    if clashes:
+        raise readers.InputError(
+            f"input {clashes[0]} is in --output-dir and has the name of an output file, which the run replaces; "
+            f"move it or choose another --output-dir"
+        )
     if existing and not overwrite:
         raise FileExistsError(
             f"{output_dir} already holds preprocessing output ({len(existing)} files, e.g. {existing[0]}); "
@@ -85,6 +106,10 @@ def prepare_output_dir(output_dir: str, overwrite: bool) -> None:
         os.makedirs(output_dir, exist_ok=True)
 
 
+def _normalized(path: str) -> str:
+    return path if "://" in path else os.path.abspath(path)
+
+
 def split_names(cfg: PreprocessConfig) -> list[str]:
     """Splits this protocol writes: train always; valid and test unless there is nothing to put there."""
     if cfg.split.protocol == "none":
@@ -94,7 +119,12 @@ def split_names(cfg: PreprocessConfig) -> list[str]:
     return ["train", "valid", "test"]
 
 
-def build_pipeline(p: beam.Pipeline, cfg: PreprocessConfig, plan: readers.InputPlan) -> None:
+def build_pipeline(
+    p: beam.Pipeline,
+    cfg: PreprocessConfig,
+    plan: readers.InputPlan,
+    tables: tuple[feature_tables.TablePlan, ...] = (),
+) -> None:
     """Lays out every step on pipeline ``p`` (see ``beam_pipelines.config`` for the order and rules)."""
     counts = []  # the row accounting of every step, collected into stats.json
     rows, seqs, kcore_rounds = _sequences(p, cfg, plan, counts)
@@ -111,8 +141,7 @@ def build_pipeline(p: beam.Pipeline, cfg: PreprocessConfig, plan: readers.InputP
     counts.append(split[T.COUNTS])
     eval_pairs = {name: split[name] for name in split_names(cfg)[1:]}
     vocab = _vocabularies(cfg, split, eval_pairs, event_types)
-    if plan.columns.features:
-        _write_item_features(rows, plan, vocab.ids, cfg.output.output_dir)
+    summaries = _side_features(p, cfg, plan, tables, rows, seqs, split.train, vocab.items, counts)
     suffix = _write_records(cfg, split, eval_pairs, vocab, counts)
 
     all_counts = counts | "FlattenCounts" >> beam.Flatten() | "Counts" >> T.CollectCounts()
@@ -128,10 +157,13 @@ def build_pipeline(p: beam.Pipeline, cfg: PreprocessConfig, plan: readers.InputP
     }
     if kcore_rounds is not None:
         side["kcore"] = beam.pvalue.AsSingleton(kcore_rounds)
+    if summaries is not None:
+        side["side_features"] = beam.pvalue.AsList(summaries)
     (
         p
         | "Once" >> beam.Create([None])
-        | "WriteSpecAndStats" >> beam.Map(_write_spec_and_stats, cfg=cfg, plan=plan, suffix=suffix, **side)
+        | "WriteSpecAndStats"
+        >> beam.Map(_write_spec_and_stats, cfg=cfg, plan=plan, tables=tables, suffix=suffix, **side)
     )
 
 
@@ -208,19 +240,49 @@ def _vocabularies(cfg: PreprocessConfig, split, eval_pairs: dict, event_types: b
     return _Vocabularies(vocab, vocab_ids, train_item_ids, event_ids)
 
 
-def _write_item_features(rows: beam.PCollection, plan: readers.InputPlan, vocab_ids, out_dir: str) -> None:
-    """``item_features-*.tsv``: the most frequent value of each feature column per item."""
-    (
-        rows
-        | "SideFeatures" >> T.ItemSideFeatures(len(plan.columns.features))
-        | "FeatureLines" >> beam.FlatMap(T.item_feature_lines, vocab_ids)
-        | "WriteFeatures"
-        >> beam.io.WriteToText(
-            io_utils.join(out_dir, "item_features"),
-            file_name_suffix=".tsv",
-            header="\t".join(("id", "item") + plan.columns.features),
+def _side_features(p, cfg: PreprocessConfig, plan, tables, rows, seqs, train, item_vocab, counts: list):
+    """Reads the feature tables (rejects written) and builds the item and user feature tables.
+
+    Returns a PCollection of one summary per entity with features, or None when the run has none.
+    """
+    log_columns = plan.columns.features
+    if not tables and not log_columns:
+        return None
+    side, out_dir = cfg.side_features, cfg.output.output_dir
+    rows_of = {"item": [], "user": []}
+    if tables:
+        read = p | "ReadFeatureTables" >> FT.ReadFeatureTables(tables)
+        counts.append(read[T.COUNTS])
+        (
+            read[T.REJECTS]
+            | "FeatureRejectsToJson" >> beam.Map(T.reject_to_json)
+            | "WriteFeatureRejects"
+            >> beam.io.WriteToText(io_utils.join(out_dir, "feature_rejects"), file_name_suffix=".jsonl")
         )
-    )
+        rows_of["item"].append(read.item)
+        rows_of["user"].append(read.user)
+    if log_columns:
+        rows_of["item"].append(
+            rows
+            | "SideFeatures" >> T.ItemSideFeatures(len(log_columns))
+            | "LogFeatureRows" >> beam.FlatMap(FT.interaction_feature_rows, log_columns)
+        )
+    user_key = "user_id" if cfg.filters.session_gap_seconds is not None else "sequence_id"
+    summaries = []
+    for entity, key in (("item", "item_ids"), ("user", user_key)):
+        sources = FT.feature_sources(tables, entity, log_columns if entity == "item" else ())
+        if not sources:
+            continue
+        index = item_vocab if entity == "item" else seqs | "UserVocabulary" >> FT.UserVocabulary(train)
+        built = (
+            rows_of[entity]
+            | f"{entity}FeatureRows" >> beam.Flatten()
+            | f"{entity}FeatureTable"
+            >> FT.BuildFeatureTable(entity, sources, index, key, side.max_values, side.min_count, out_dir)
+        )
+        counts.append(built[T.COUNTS])
+        summaries.append(built["summary"])
+    return summaries | "FeatureSummaries" >> beam.Flatten()
 
 
 def _write_records(cfg: PreprocessConfig, split, eval_pairs: dict, vocab: _Vocabularies, counts: list) -> str:
@@ -263,9 +325,12 @@ def _write_spec_and_stats(
     num_items: int,
     num_users: int,
     event_types: list,
+    tables: tuple = (),
     kcore: Optional[dict] = None,
+    side_features: Optional[list] = None,
 ) -> None:
     out_dir = cfg.output.output_dir
+    feature_tables_info = side_features_lib.spec_tables(side_features or [], counts)
     protocol = cfg.split.protocol
     splits = {
         name: SplitFiles(
@@ -299,12 +364,13 @@ def _write_spec_and_stats(
         event_types=list(event_types),
         compression=cfg.output.compression,
         time_unit="ms" if plan.has_time else None,
-        item_features={"file_pattern": "item_features-*.tsv", "columns": list(plan.columns.features)}
-        if plan.columns.features
-        else {},
+        item_features=feature_tables_info.get("item"),
+        user_features=feature_tables_info.get("user"),
     )
     io_utils.write_json(io_utils.join(out_dir, SPEC_FILENAME), spec.to_json())
     stats = stats_lib.assemble_stats(cfg, plan, counts, lengths, popularity, num_items, num_users, kcore)
+    if side_features:
+        stats["side_features"] = stats_lib.side_feature_stats(side_features, tables, counts)
     stats["created"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     stats["tfseqrec_version"] = __version__
     stats["python"] = platform.python_version()
@@ -337,11 +403,12 @@ def run(
         raise readers.InputError(f"--min-rating needs a rating column; none was found in {plan.files[0]}")
     if cfg.filters.event_types and not plan.has_events:
         raise readers.InputError(f"--event-types needs an event type column; none was found in {plan.files[0]}")
-    prepare_output_dir(cfg.output.output_dir, overwrite)
+    tables = feature_tables.plan_feature_tables(cfg.side_features, plan.columns.features)
+    prepare_output_dir(cfg.output.output_dir, overwrite, plan.files + tuple(f for t in tables for f in t.files))
     options = options or default_pipeline_options(pipeline_args)
     log.info("preprocessing %d file(s) as %s with columns %s", len(plan.files), plan.format, plan.columns)
     with beam.Pipeline(options=options) as p:
-        build_pipeline(p, cfg, plan)
+        build_pipeline(p, cfg, plan, tables)
     _remove_temp_dirs(cfg.output.output_dir)
     stats_path = io_utils.join(cfg.output.output_dir, STATS_FILENAME)
     return io_utils.read_json(stats_path) if io_utils.exists(stats_path) else {}

@@ -76,6 +76,8 @@ class Columns:
 class InputPlan:
     """What the driver decided about the input: files (sorted), format, delimiter, columns, and the row checks.
 
+    ``column_names`` is non-empty for csv/tsv files without a header (``ReaderConfig.columns``): every line is a row.
+
     ``encoding`` is Python's name of the text encoding; ``min_time_ms`` / ``max_time_ms`` the accepted
     range of times (None: unbounded), resolved once when the input is planned, so that every worker
     applies the same bounds; ``max_id_length`` the longest accepted user/item id.
@@ -85,6 +87,7 @@ class InputPlan:
     format: str
     columns: Columns
     delimiter: Optional[str] = None
+    column_names: tuple[str, ...] = ()  # csv/tsv without a header: the names of its columns
     nested_events: bool = False  # jsonl: OTTO-style {"session", "events": [...]}
     time_unit: str = "auto"
     chunk_bytes: int = 8 << 20
@@ -120,7 +123,7 @@ def _filesystems():
     return FileSystems
 
 
-def _strip_compression(path: str) -> str:
+def strip_compression(path: str) -> str:
     for suffix in _COMPRESSION_SUFFIXES:
         if path.endswith(suffix):
             return path[: -len(suffix)]
@@ -129,7 +132,7 @@ def _strip_compression(path: str) -> str:
 
 def detect_format(path: str) -> Optional[str]:
     """Format named by a file's extension (ignoring a compression suffix), or None."""
-    return _EXTENSION_FORMATS.get(os.path.splitext(_strip_compression(path))[1].lower())
+    return _EXTENSION_FORMATS.get(os.path.splitext(strip_compression(path))[1].lower())
 
 
 def expand_inputs(inputs: tuple[str, ...]) -> list[str]:
@@ -161,7 +164,7 @@ def expand_inputs(inputs: tuple[str, ...]) -> list[str]:
     return sorted(set(files))
 
 
-def _open(path: str):
+def open_file(path: str):
     return _filesystems().open(path)  # compression detected from the extension
 
 
@@ -186,7 +189,7 @@ def strip_bom(raw: bytes, path: str, encoding: str) -> bytes:
 def _first_raw_lines(path: str, n: int, encoding: str) -> list[bytes]:
     """Up to n non-blank lines from the start of a file, as bytes without line ends or byte-order mark."""
     lines = []
-    with _open(path) as f:
+    with open_file(path) as f:
         first = True
         while len(lines) < n:
             raw = f.readline()
@@ -200,7 +203,7 @@ def _first_raw_lines(path: str, n: int, encoding: str) -> list[bytes]:
     return lines
 
 
-def _first_lines(path: str, n: int, encoding: str) -> list[str]:
+def first_lines(path: str, n: int, encoding: str) -> list[str]:
     """Up to n non-blank decoded lines from the start of a file (undecodable bytes replaced)."""
     return [raw.decode(encoding, errors="replace") for raw in _first_raw_lines(path, n, encoding)]
 
@@ -236,8 +239,21 @@ def _resolve(role: str, given: Optional[str], available: list[str], path: str, r
         if alias in lowered:
             return lowered[alias]
     if required:
-        raise InputError(f"{path}: no {role} column found among {', '.join(available)}; name it with --{role}-col")
+        hint = ""
+        if any(_is_number(name) for name in available):
+            hint = " (if the file has no header, name its columns with --columns, e.g. --columns user,item,timestamp)"
+        raise InputError(
+            f"{path}: no {role} column found among {', '.join(available)}; name it with --{role}-col{hint}"
+        )
     return None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _resolve_columns(cfg: ReaderConfig, available: list[str], path: str, user_available=None) -> Columns:
@@ -260,7 +276,7 @@ def _resolve_columns(cfg: ReaderConfig, available: list[str], path: str, user_av
     return columns
 
 
-def _sniff_delimiter(header: str, fmt: str, given: Optional[str]) -> str:
+def sniff_delimiter(header: str, fmt: str, given: Optional[str]) -> str:
     if given is not None:
         return given
     counts = {d: header.count(d) for d in (",", ";", "\t", "|")}
@@ -319,13 +335,28 @@ def _plan_inputs(inputs: tuple[str, ...], cfg: ReaderConfig, encoding: str) -> I
         return InputPlan(tuple(files), fmt, Columns("user", "item", "time", None, "rating", None), time_unit="s")
     if fmt == "seq":
         return InputPlan(tuple(files), fmt, Columns("user", "item"))
+    if cfg.columns and fmt not in ("csv", "tsv"):
+        raise InputError(
+            f"--columns names the columns of csv/tsv files without a header; {first} is {fmt}: leave --columns out "
+            f"or pass --format csv/tsv"
+        )
     if fmt in ("csv", "tsv"):
-        header_line = _decode_header(first, encoding)
-        delimiter = _sniff_delimiter(header_line, fmt, cfg.delimiter)
-        header = next(csv.reader([header_line], delimiter=delimiter))
-        header = [h.strip() for h in header]
+        # A headerless file's first line is a row: decoded leniently (a bad row is a reject, not an error).
+        header_line = first_lines(first, 1, encoding)[0] if cfg.columns else _decode_header(first, encoding)
+        delimiter = sniff_delimiter(header_line, fmt, cfg.delimiter)
+        if cfg.columns:
+            for path in non_empty:
+                refuse_header(path, list(cfg.columns), delimiter, encoding, "--columns", COLUMN_ALIASES.values())
+            header = list(cfg.columns)
+        else:
+            header = [h.strip() for h in next(csv.reader([header_line], delimiter=delimiter))]
         return InputPlan(
-            tuple(files), fmt, _resolve_columns(cfg, header, first), delimiter=delimiter, time_unit=cfg.time_unit
+            tuple(files),
+            fmt,
+            _resolve_columns(cfg, header, first),
+            delimiter=delimiter,
+            column_names=tuple(cfg.columns),
+            time_unit=cfg.time_unit,
         )
     if fmt == "jsonl":
         obj = _first_json_object(first, encoding)
@@ -337,14 +368,36 @@ def _plan_inputs(inputs: tuple[str, ...], cfg: ReaderConfig, encoding: str) -> I
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
-        with _open(first) as f:
+        with open_file(first) as f:
             names = list(pq.ParquetFile(f).schema_arrow.names)
         return InputPlan(tuple(files), fmt, _resolve_columns(cfg, names, first), time_unit=cfg.time_unit)
     raise InputError(f"unknown format {fmt!r}")
 
 
+def refuse_header(path: str, names: list[str], delimiter: str, encoding: str, option: str, aliases) -> None:
+    """InputError when the first line of a file said to have no header looks like one.
+
+    It looks like a header when a field equals (case-insensitively) the name ``option`` gives its position, or when
+    two of its fields are common column names (``aliases``: lists of names).
+    """
+    lines = first_lines(path, 1, encoding)
+    if not lines:
+        return
+    header_line = lines[0]
+    fields = [f.strip() for f in next(csv.reader([header_line], delimiter=delimiter))]
+    same_place = [f for f, name in zip(fields, names) if f.lower() == name.lower()]
+    known = {alias.lower() for group in aliases for alias in group}
+    common = [f for f in fields if f.lower() in known]
+    if same_place or len(common) >= 2:
+        clue = same_place[0] if same_place else ", ".join(common[:3])
+        raise InputError(
+            f"{path}: the first line {header_line[:120]!r} looks like a header ({clue!r}), but {option} says the "
+            f"file has none; leave {option} out to use the header, or remove the header line"
+        )
+
+
 def _first_json_object(path: str, encoding: str) -> dict:
-    for line in _first_lines(path, 50, encoding):
+    for line in first_lines(path, 50, encoding):
         try:
             obj = json.loads(line)
         except ValueError:
@@ -507,7 +560,7 @@ class FileChunk:
 
 def plan_chunks(plan: InputPlan, file_index: int, path: str, chunk_bytes: int, size: int) -> list[FileChunk]:
     """Splits an uncompressed text file of ``size`` bytes into chunks of about ``chunk_bytes``."""
-    splittable = plan.format != "parquet" and _strip_compression(path) == path
+    splittable = plan.format != "parquet" and strip_compression(path) == path
     if not splittable or size <= chunk_bytes:
         return [FileChunk(file_index, path)]
     n = -(-size // chunk_bytes)
@@ -546,7 +599,10 @@ def _iter_lines(
     file (only chunk 0 has it) is dropped; it changes no line number.
     """
     any_line = False
-    opener = _open(chunk.path) if chunk.whole_file else _filesystems().open(chunk.path, compression_type="uncompressed")
+    if chunk.whole_file:
+        opener = open_file(chunk.path)
+    else:
+        opener = _filesystems().open(chunk.path, compression_type="uncompressed")
     with opener as f:
         number, pos = newlines_before, chunk.start
         if chunk.start > 0:  # skip the line that started in the previous chunk
@@ -604,9 +660,9 @@ def iter_chunk_rows(
     if plan.format == "parquet":
         yield from _parse_parquet(plan, path, builder, counts)
         return
-    has_header = plan.format in ("csv", "tsv")
+    has_header = plan.format in ("csv", "tsv") and not plan.column_names
     header_done = not has_header
-    state: dict = {}
+    state: dict = _column_index(plan, list(plan.column_names), path) if plan.column_names else {}
     if has_header and chunk.start > 0:  # the header is the file's first non-blank line, in chunk 0
         first = _first_raw_lines(path, 1, plan.encoding)
         state = _file_header(plan, first[0] if first else None, path)
@@ -665,6 +721,11 @@ def _file_header(plan: InputPlan, raw: Optional[bytes], path: str) -> dict:
     if text is None:
         return {"error": f"{path} has no header line"}
     header = [h.strip() for h in next(csv.reader([text], delimiter=plan.delimiter))]
+    return _column_index(plan, header, path)
+
+
+def _column_index(plan: InputPlan, header: list[str], path: str) -> dict:
+    """Position of each role's column in ``header`` (a file's header, or the names of ``--columns``)."""
     cols = plan.columns
     wanted = {
         "user": cols.user,
@@ -770,7 +831,7 @@ def _parse_parquet(plan, path, builder, counts):
     wanted = [c for c in (cols.user, cols.item, cols.time, cols.order, cols.rating, cols.event) if c] + list(
         cols.features
     )
-    with _open(path) as f:
+    with open_file(path) as f:
         parquet = pq.ParquetFile(f)
         missing = [c for c in wanted if c not in parquet.schema_arrow.names]
         number = 0

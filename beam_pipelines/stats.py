@@ -7,6 +7,7 @@ import math
 
 from beam_pipelines.config import PreprocessConfig
 from beam_pipelines.readers import InputPlan, format_time_ms
+from beam_pipelines.side_features import feature_summary
 
 TOP_ITEMS = 20
 
@@ -193,6 +194,7 @@ def assemble_stats(
             "format": plan.format,
             "encoding": plan.encoding,
             "columns": dataclasses.asdict(plan.columns),
+            "headerless_columns": list(plan.column_names),
             "time_range": time_range(plan),
             "max_id_length": plan.max_id_length,
             "paths": list(plan.files)[:100],
@@ -203,3 +205,33 @@ def assemble_stats(
         "protocol": protocol_description(cfg),
         "config": cfg.to_json(),
     }
+
+
+def side_feature_stats(summaries: list, tables: tuple, counts: dict) -> dict:
+    """``stats.json["side_features"]``: every table's rows read and rejects by reason (one per bad row, or per bad
+    field of a JSON row) and every feature's coverage, vocabulary and counters (values unknown / repeated /
+    truncated, ids not in the vocabulary)."""
+    out: dict = {"tables": []}
+    for plan in tables:
+        prefix = f"table/{plan.index}/"
+        rejected = {k[len(prefix) + 9 :]: v for k, v in counts.items() if k.startswith(prefix + "rejected/") and v}
+        out["tables"].append(
+            {
+                **plan.describe(),
+                "rows_read": counts.get(prefix + "rows_read", 0),
+                "rejects": sum(rejected.values()),
+                "rejected_by_reason": rejected,
+            }
+        )
+    for summary in sorted(summaries, key=lambda s: s["entity"]):
+        entity = summary["entity"]
+        out[entity] = {
+            "file": summary["file"],
+            "key": summary["key"],
+            "num_rows": summary["num_rows"],
+            "features": {
+                name: feature_summary(entity, name, info["source"], info["num_values"], info, counts)
+                for name, info in summary["features"].items()
+            },
+        }
+    return out

@@ -29,11 +29,11 @@ COUNTS = "counts"
 REJECTS = "rejects"
 
 
-def _global(value) -> WindowedValue:
+def global_value(value) -> WindowedValue:
     return WindowedValue(value, MIN_TIMESTAMP, [GlobalWindow()])
 
 
-class _CountingDoFn(beam.DoFn):
+class CountingDoFn(beam.DoFn):
     """A DoFn that keeps named counters per bundle and emits them on the ``counts`` output."""
 
     def start_bundle(self):
@@ -42,7 +42,7 @@ class _CountingDoFn(beam.DoFn):
     def finish_bundle(self):
         for name, n in self.counts.items():
             if n:
-                yield beam.pvalue.TaggedOutput(COUNTS, _global((name, n)))
+                yield beam.pvalue.TaggedOutput(COUNTS, global_value((name, n)))
         self.counts = Counter()
 
 
@@ -101,7 +101,7 @@ class _NewlinesBeforeChunkFn(_LatestPerKeyFn):
         return before
 
 
-class _ParseChunkFn(_CountingDoFn):
+class _ParseChunkFn(CountingDoFn):
     def __init__(self, plan: readers.InputPlan):
         self.plan = plan
 
@@ -147,7 +147,7 @@ class ReadInteractions(beam.PTransform):
         ).with_outputs(REJECTS, COUNTS, main="rows")
 
 
-class _FilterRowsFn(_CountingDoFn):
+class _FilterRowsFn(CountingDoFn):
     def __init__(self, cfg: FilterConfig):
         self.min_rating = cfg.min_rating
         self.event_types = frozenset(cfg.event_types)
@@ -211,7 +211,7 @@ class GroupIntoSequences(beam.PTransform):
         )
 
 
-class _RemoveRepeatsFn(_CountingDoFn):
+class _RemoveRepeatsFn(CountingDoFn):
     def process(self, seq: Sequence):
         seq, dropped = sequence_ops.remove_consecutive_repeats(seq)
         self.counts["filtered/consecutive_repeat"] += dropped
@@ -252,7 +252,7 @@ class _BundleCountsFn(beam.DoFn):
 
     def finish_bundle(self):
         for key, n in self.bundle_counts.items():
-            yield _global((key, n))
+            yield global_value((key, n))
         self.bundle_counts = Counter()
 
 
@@ -272,7 +272,7 @@ class _ItemCountsFn(_BundleCountsFn):
             self.bundle_counts[item] += self.weight
 
 
-class _KCoreRoundFn(_CountingDoFn):
+class _KCoreRoundFn(CountingDoFn):
     def __init__(self, cfg: FilterConfig):
         self.cfg = cfg
 
@@ -344,7 +344,7 @@ class _KCoreSummaryFn(_LatestPerKeyFn):
 # ------------------------------------------------------------------------------------------ split
 
 
-class _SplitFn(_CountingDoFn):
+class _SplitFn(CountingDoFn):
     def __init__(self, cfg: SplitConfig):
         self.cfg = cfg
 
@@ -401,7 +401,7 @@ class _SumPerKeyToDictFn(beam.CombineFn):
         return dict(sorted(acc.items()))
 
 
-class _VocabularyFn(_SumPerKeyToDictFn):
+class RankByCountFn(_SumPerKeyToDictFn):
     """(item, train count) pairs -> list of items ordered by count (desc), then item id string."""
 
     def extract_output(self, acc):
@@ -427,7 +427,7 @@ class BuildVocabulary(beam.PTransform):
             parts
             | "AllItemCounts" >> beam.Flatten()
             | "SumPerItem" >> beam.CombinePerKey(sum)
-            | "OrderVocabulary" >> beam.CombineGlobally(_VocabularyFn())
+            | "OrderVocabulary" >> beam.CombineGlobally(RankByCountFn())
         )
 
 
@@ -475,7 +475,7 @@ class EventTypeVocabulary(beam.PTransform):
 # ---------------------------------------------------------------------------------------- encoding
 
 
-class _EncodeFn(_CountingDoFn):
+class _EncodeFn(CountingDoFn):
     """Truncates, maps items to ids and serialises one split's records."""
 
     def __init__(self, split: str, max_len: Optional[int], paired: bool, count_truncation: bool, with_targets: bool):
@@ -516,7 +516,7 @@ class EncodeRecords(beam.PTransform):
         return elements | beam.ParDo(self.fn, self.vocab_ids, self.event_ids).with_outputs(COUNTS, main="records")
 
 
-class _FilterEvalSessionsFn(_CountingDoFn):
+class _FilterEvalSessionsFn(CountingDoFn):
     def process(self, pair, vocab_ids):
         seq, targets = pair
         kept, unseen, short = sequence_ops.filter_eval_session(seq, vocab_ids)
@@ -577,13 +577,6 @@ class ItemSideFeatures(beam.PTransform):
             | "GroupByItem" >> beam.GroupByKey()
             | "MostFrequent" >> beam.MapTuple(lambda item, g: _most_frequent_values(item, g, num_features))
         )
-
-
-def item_feature_lines(pair, vocab_ids: dict):
-    """One ``id<TAB>item<TAB>value...`` line for items in the vocabulary (others were filtered out)."""
-    item, values = pair
-    if item in vocab_ids:
-        yield "\t".join([str(vocab_ids[item]), item] + [v.replace("\t", " ") for v in values])
 
 
 # ------------------------------------------------------------------------------------------- stats

@@ -1,14 +1,20 @@
-"""`tfseqrec preprocess` end to end, read back with the library: item side features, gzip records, and the
-default (multi-process) DirectRunner giving the same output as the in-memory runner."""
+"""`tfseqrec preprocess` end to end, read back with the library: item side features from log columns, gzip
+records, and the default (multi-process) DirectRunner giving the same output as the in-memory runner."""
 
 import json
 from pathlib import Path
 
 from tests.beam_pipelines.records_io import read_output, read_rejects, read_vocab
 from tests.conftest import FAST_BEAM
-from tfseqrec import io_utils
 from tfseqrec.cli import main
-from tfseqrec.data import SequenceBatchConfig, load_feature_spec, load_vocabulary, make_dataset
+from tfseqrec.data import (
+    SequenceBatchConfig,
+    load_feature_spec,
+    load_feature_vocabulary,
+    load_item_feature_table,
+    load_vocabulary,
+    make_dataset,
+)
 
 T0 = 1_700_000_000
 
@@ -35,22 +41,9 @@ def _batches(spec, split: str) -> dict:
     return out
 
 
-def _read_item_features(spec) -> dict:
-    """item id -> {column: value} from the item_features-*.tsv files the spec names."""
-    columns = spec.item_features["columns"]
-    values = {}
-    for path in sorted(io_utils.match(io_utils.join(spec.directory, spec.item_features["file_pattern"]))):
-        lines = io_utils.read_text(path).splitlines()
-        assert lines[0].split("\t") == ["id", "item"] + columns
-        for line in lines[1:]:
-            fields = line.split("\t")
-            values[int(fields[0])] = dict(item=fields[1], **dict(zip(columns, fields[2:])))
-    return values
-
-
 def test_item_feature_cols_end_to_end(tmp_path):
     # brand of "a" is given twice as acme and once as other (most frequent wins), "b" ties (smallest wins),
-    # "c" is never given one (empty), "rare" is dropped by the item k-core and gets no line.
+    # "c" is never given one (OOV), "rare" is dropped by the item k-core (its values are counted, not kept).
     lines = [
         "user_id,item_id,timestamp,category,brand",
         f"u1,a,{T0},food,acme",
@@ -68,22 +61,28 @@ def test_item_feature_cols_end_to_end(tmp_path):
     stats = _preprocess(log, tmp_path / "out", "--item-feature-cols", "category,brand", "--item-min-count", "2")
     assert stats["rows"]["balanced"] and stats["rows"]["filtered_by_rule"] == {"kcore_item": 1}
     spec = load_feature_spec(str(tmp_path / "out"))
-    assert spec.item_features == {"file_pattern": "item_features-*.tsv", "columns": ["category", "brand"]}
-    vocab = load_vocabulary(spec)
-    features = _read_item_features(spec)
-    assert {v["item"]: (v["category"], v["brand"]) for v in features.values()} == {
-        "a": ("food", "acme"),
-        "b": ("toys", "beta"),
-        "c": ("food", ""),
-    }
-    assert all(vocab[i] == v["item"] for i, v in features.items())
-    # every item the records hold has its features: join the records read by make_dataset with the table
+    # train: u1 [a], u2 [a], u3 [b] -> ids a 2, b 3, c 4 (count 0: only a validation/test target)
+    assert load_vocabulary(spec) == ["[PAD]", "[OOV]", "a", "b", "c"]
+    assert [(n, f.source, f.max_values) for n, f in spec.item_features.features.items()] == [
+        ("category", "interactions", 1),
+        ("brand", "interactions", 1),
+    ]
+    # category: food (a: 2, c: 0) = 2, toys (b: 1) = 3; brand: acme (a) = 2, beta (b) = 3, c has none -> OOV
+    assert load_feature_vocabulary(spec, "item", "category") == ["[PAD]", "[OOV]", "food", "toys"]
+    assert load_feature_vocabulary(spec, "item", "brand") == ["[PAD]", "[OOV]", "acme", "beta"]
+    category = load_item_feature_table(spec, "category")
+    assert category.tolist() == [[0], [1], [2], [3], [2]]
+    assert load_item_feature_table(spec, "brand").tolist() == [[0], [1], [2], [3], [1]]
+    features = stats["side_features"]["item"]["features"]
+    assert [(features[n]["covered"], features[n]["ids_not_in_vocabulary"]) for n in ("category", "brand")] == [
+        (3, 1),
+        (2, 1),
+    ]
+    # every item the records hold has its row: join the records read by make_dataset with the table
     records = _batches(spec, "test")
     assert sorted(records) == ["u1", "u2", "u3"]
     history, target = records["u2"]
-    assert [features[i]["item"] for i in history + target] == ["a", "c", "b"]
-    assert [features[i]["category"] for i in history + target] == ["food", "food", "toys"]
-    assert all(i in features for row, t in records.values() for i in row + t)
+    assert [category[i][0] for i in history + target] == [2, 2, 3]  # food, food, toys
 
 
 def test_gzip_compression_end_to_end(tmp_path):

@@ -34,6 +34,15 @@ examples:
   tfseqrec preprocess --input events.jsonl --split session --session-gap 1800 --test-days 1 --output-dir out/s
   tfseqrec preprocess --input export.csv --encoding cp1252 --min-time 2015-01-01 --max-time 2016-01-01 \\
       --output-dir out/export
+  tfseqrec preprocess --input 'taobao/*.csv' --columns user,item,category,event,timestamp \\
+      --item-feature-cols category --output-dir out/taobao
+  tfseqrec preprocess --input ../shared/data/ml-1m/ml-1m.seq.tsv --order-col seq_pos \\
+      --item-features ../shared/data/ml-1m/original/movies.dat --item-feature-columns item,title,genres \\
+      --item-feature-fields genres --feature-encoding latin-1 --output-dir out/ml-1m-genres
+
+Side features (--item-features, --user-features, --item-feature-cols) become a vocabulary per feature
+(item_feature_<name>.tsv) and a table item id -> value ids (item_features.tsv), described in feature_spec.json;
+see docs/preprocessing.md.
 """
 
 

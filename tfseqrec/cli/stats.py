@@ -45,6 +45,7 @@ def format_stats(stats: dict) -> str:
             f"item popularity: gini {pop['gini']:.3f}, top 10% of items get {pop['top_10pct_share']:.1%} "
             f"of train interactions"
         )
+    lines.extend(format_side_features(stats.get("side_features")))
     if stats.get("kcore"):
         k = stats["kcore"]
         lines.append(
@@ -52,6 +53,36 @@ def format_stats(stats: dict) -> str:
             f"after {k['rounds_removing']} removing round(s)"
         )
     return "\n".join(lines)
+
+
+def format_side_features(side: dict | None) -> list[str]:
+    """One line per feature table (rows read / rejected) and per feature (values, width, coverage, counters)."""
+    if not side:
+        return []
+    lines = []
+    for table in side.get("tables", []):
+        rejected = ", ".join(f"{k} {v:,}" for k, v in sorted(table["rejected_by_reason"].items()))
+        lines.append(
+            f"{table['entity']} table {table['source']} ({table['format']}): rows read {table['rows_read']:,}, "
+            f"rejects {table['rejects']:,}" + (f" ({rejected})" if rejected else "")
+        )
+    for entity in ("item", "user"):
+        for name, f in side.get(entity, {}).get("features", {}).items():
+            counters = [
+                f"{f[key]:,} {label}"
+                for key, label in (
+                    ("values_unknown", "values unknown"),
+                    ("values_truncated", "values truncated"),
+                    ("ids_not_in_vocabulary", f"table {entity}s not in the vocabulary"),
+                )
+                if f.get(key)
+            ]
+            lines.append(
+                f"{entity} feature {name}: {f['num_values']:,} values, up to {f['max_values']} per {entity}, "
+                f"covers {f['covered']:,} of {f['covered'] + f['missing']:,} {entity}s ({f['coverage']:.1%})"
+                + (f"; {', '.join(counters)}" if counters else "")
+            )
+    return lines
 
 
 def plot_stats(stats: dict, path: str) -> None:

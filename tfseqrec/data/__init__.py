@@ -1,9 +1,17 @@
 """Reading what the preprocessing pipeline wrote: the feature spec and a tf.data loader."""
 
+from tfseqrec.data.side_features import (
+    load_feature_vocabulary,
+    load_item_feature_table,
+    load_user_feature_table,
+)
 from tfseqrec.data.spec import FeatureSpec, SplitFiles, VocabularyInfo, load_feature_spec, load_vocabulary
 
 __all__ = [
     "FeatureSpec",
+    "load_feature_vocabulary",
+    "load_item_feature_table",
+    "load_user_feature_table",
     "SplitFiles",
     "VocabularyInfo",
     "load_feature_spec",

@@ -19,6 +19,10 @@ feature              dtype    meaning
 ``target_timestamps`` int64   times of ``target_ids`` in milliseconds (if times are known)
 ===================  =======  ====================================================================
 
+Side features (``item_features`` / ``user_features``, optional; see :class:`SideFeatureTable`) are not in the
+records: each feature has a vocabulary file and a column in a table file that maps an item id (or a user) to value
+ids; :mod:`tfseqrec.data.side_features` loads them as dense arrays.
+
 Why ``Example`` with list features rather than ``SequenceExample``: one ``tf.io.parse_example``
 call with ``tf.io.RaggedFeature`` parses a whole batch into ragged tensors (vectorised), the same
 parser serves any split, and TF Serving / TFX tooling handle ``Example`` natively.
@@ -72,6 +76,62 @@ class VocabularyInfo:
 
 
 @dataclasses.dataclass(frozen=True)
+class SideFeatureInfo:
+    """One side feature: where its values come from, its vocabulary, and its rows' shape in the table.
+
+    ``vocabulary_file`` has ``value<TAB>train count`` lines, line number = value id: 0 ``[PAD]``, 1 ``[OOV]``,
+    real values from 2 by train count (the train interactions of the items, or users, that have the value).
+    ``vocabulary_size`` counts PAD and OOV (``num_values`` + 2). ``max_values`` is M, the columns of the dense
+    table ``[num_rows, M]`` (the longest row); ``multi_valued`` says whether some row holds more than one id.
+    ``covered`` / ``missing``: real rows (items, users) with / without a value in the source (a missing row
+    holds ``[OOV]``); ``coverage = covered / (covered + missing)``. ``source`` is the table as given to
+    ``--item-features`` / ``--user-features``, or ``interactions`` for ``--item-feature-cols``.
+    """
+
+    source: str
+    field: str
+    vocabulary_file: str
+    vocabulary_size: int
+    num_values: int
+    max_values: int
+    multi_valued: bool
+    covered: int
+    missing: int
+    coverage: float
+
+
+@dataclasses.dataclass(frozen=True)
+class SideFeatureTable:
+    """The side features of one entity (items or users) and the file that maps each row to value ids.
+
+    ``file`` (``item_features.tsv`` / ``user_features.tsv``) is a header line ``id<TAB>item<TAB><feature>...``
+    (users: ``row<TAB>user<TAB>...``) and then one line per row, rows 0 .. ``num_rows - 1`` in order: the row
+    number, the item (user) id string, and per feature its value ids separated by spaces. Row 0 is ``[PAD]`` (no
+    ids), row 1 ``[OOV]`` (``[OOV]``). ``key`` is the record feature that picks a row: ``item_ids`` (item vocabulary
+    ids are row numbers: ``num_rows`` = vocabulary size) or ``sequence_id`` / ``user_id`` (strings found in the
+    file's second column; an unknown one is row 1).
+    """
+
+    file: str
+    key: str
+    num_rows: int
+    features: dict[str, SideFeatureInfo]
+
+    @classmethod
+    def from_json(cls, d: Optional[dict], directory: str) -> Optional["SideFeatureTable"]:
+        if not d:
+            return None
+        if "features" not in d:
+            raise ValueError(
+                f"{directory or 'feature spec'}: its side features predate this version of tfseqrec; "
+                f"re-run `tfseqrec preprocess`."
+            )
+        fields = {f.name for f in dataclasses.fields(SideFeatureInfo)}
+        features = {k: SideFeatureInfo(**{f: v[f] for f in fields}) for k, v in d["features"].items()}
+        return cls(file=d["file"], key=d["key"], num_rows=d["num_rows"], features=features)
+
+
+@dataclasses.dataclass(frozen=True)
 class FeatureSpec:
     """Everything a reader needs to know about one preprocessed dataset directory."""
 
@@ -83,7 +143,8 @@ class FeatureSpec:
     compression: Optional[str] = None
     record_type: str = "tf.train.Example"
     time_unit: Optional[str] = "ms"
-    item_features: dict[str, Any] = dataclasses.field(default_factory=dict)
+    item_features: Optional[SideFeatureTable] = None
+    user_features: Optional[SideFeatureTable] = None
     format_version: int = FORMAT_VERSION
     directory: str = ""
 
@@ -108,7 +169,8 @@ class FeatureSpec:
             compression=d.get("compression"),
             record_type=d.get("record_type", "tf.train.Example"),
             time_unit=d.get("time_unit"),
-            item_features=dict(d.get("item_features", {})),
+            item_features=SideFeatureTable.from_json(d.get("item_features"), directory),
+            user_features=SideFeatureTable.from_json(d.get("user_features"), directory),
             format_version=d["format_version"],
             directory=directory,
         )
@@ -124,6 +186,18 @@ class FeatureSpec:
     @property
     def vocabulary_path(self) -> str:
         return io_utils.join(self.directory, self.vocabulary.file)
+
+    def side_features(self, entity: str) -> SideFeatureTable:
+        """The item (``entity="item"``) or user side features; KeyError naming what there is when absent."""
+        table = {"item": self.item_features, "user": self.user_features}.get(entity)
+        if entity not in ("item", "user"):
+            raise KeyError(f"entity {entity!r}: use 'item' or 'user'")
+        if table is None:
+            raise KeyError(
+                f"{self.directory or 'this dataset'} has no {entity} side features; preprocess with "
+                f"--{entity}-features FILE" + (" or --item-feature-cols" if entity == "item" else "")
+            )
+        return table
 
     @property
     def num_items(self) -> int:
