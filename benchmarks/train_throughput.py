@@ -5,6 +5,11 @@
     python benchmarks/train_throughput.py --data-dir out/beauty --max-len 50 --steps 32 --bucket-pool-batches 16
     python benchmarks/train_throughput.py --data-dir out/beauty --max-len 50 --only sasrec_full_ce \
         --precisions float32 mixed_bfloat16       # mixed precision against float32, same process
+    python benchmarks/train_throughput.py --data-dir out/ml1m_ts --only sasrec_full_ce sasrec_positions_rotary
+
+The ``sasrec_positions_<kind>`` rows are ``sasrec_full_ce`` with another ``position_encoding`` (``sasrec_full_ce``
+is the ``learnable`` one); when both are measured, the end of the output gives each one's throughput as a
+multiple of ``sasrec_full_ce``'s (same precision and batching). ``time_interval`` needs data with timestamps.
 
 With ``--bucket-pool-batches N`` every configuration is measured twice, padded to ``max_len`` and with
 length-bucketed batches (``TrainConfig.bucket_pool_batches``), and the ratio is printed; use ``--steps`` a
@@ -45,6 +50,14 @@ CONFIGS = {
     "gru4rec_full_ce": ("gru4rec", {"loss": {"name": "full_ce"}}),
     "bert4rec_full_ce": ("bert4rec", {"loss": {"name": "full_ce"}}),
 }
+POSITIONS_BASELINE = "sasrec_full_ce"  # the learnable position table, the default
+POSITION_KINDS = ("sinusoidal", "none", "rotary", "relative", "alibi", "time_interval")
+CONFIGS.update(
+    {
+        f"sasrec_positions_{kind}": ("sasrec", {**CONFIGS[POSITIONS_BASELINE][1], "position_encoding": {"name": kind}})
+        for kind in POSITION_KINDS
+    }
+)
 
 
 def measure(
@@ -73,6 +86,7 @@ def _measure(spec, name, max_len, steps, batch_size, jit, bucket_pool_batches, p
         spec,
         TrainConfig(data_dir=spec.directory, batch_size=batch_size, bucket_pool_batches=bucket_pool_batches),
         max_len,
+        model.input_features,  # with timestamps for encodings that read them
     )
     batches = data.take(steps).cache()
     targets = 0
@@ -91,6 +105,7 @@ def _measure(spec, name, max_len, steps, batch_size, jit, bucket_pool_batches, p
     tags = (["buckets"] if bucket_pool_batches else []) + ([precision] if precision != "float32" else [])
     return {
         "name": name + (f" ({', '.join(tags)})" if tags else ""),
+        "configuration": name,
         "seconds_per_step": seconds / steps,
         "targets_per_second": targets / seconds,
         "seconds_per_epoch": seconds / steps * epoch_steps,
@@ -117,6 +132,20 @@ class BatchClock(tf.keras.callbacks.Callback):
 
 def _find(rows: list, precision: str, buckets: bool):
     return next((r for r in rows if r["precision"] == precision and r["buckets"] == buckets), None)
+
+
+def position_ratios(results: list) -> list[tuple[str, float]]:
+    """``(row name, targets/s / the learnable baseline's)`` for every ``sasrec_positions_*`` row whose baseline
+    (``POSITIONS_BASELINE``, same precision and batching) was measured too."""
+    baselines = [r for r in results if r["configuration"] == POSITIONS_BASELINE]
+    ratios = []
+    for row in results:
+        if not row["configuration"].startswith("sasrec_positions_"):
+            continue
+        baseline = _find(baselines, row["precision"], row["buckets"])
+        if baseline is not None:
+            ratios.append((row["name"], row["targets_per_second"] / baseline["targets_per_second"]))
+    return ratios
 
 
 def main() -> None:
@@ -177,6 +206,8 @@ def main() -> None:
                     f"the targets/s of float32",
                     flush=True,
                 )
+    for name, ratio in position_ratios(results):
+        print(f"{name:<44} {ratio:.2f}x the targets/s of {POSITIONS_BASELINE} (learnable positions)", flush=True)
     # Linux reports ru_maxrss in KiB; run one configuration per process (--only) for a per-model figure.
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of this process: {peak:,.0f} MiB")

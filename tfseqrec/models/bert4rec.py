@@ -9,7 +9,8 @@ Same contract as every model (``base.SequentialRecommender``): tied item embeddi
   rows only (``item_embeddings()``), so the mask token is never scored nor sampled.
 * **Encoder** (``encode``): item + learnable absolute position embeddings (``position_origin``: counted
   from the newest item by default; ``"first"`` counts from the oldest, as the reference BERT on right
-  padding), LayerNorm and dropout (BERT's embedding post-processing), ``num_blocks`` shared
+  padding; ``position_encoding`` picks another kind, see ``tfseqrec.models.positions``), LayerNorm and
+  dropout (BERT's embedding post-processing), ``num_blocks`` shared
   ``TransformerBlock`` s with ``bidirectional_attention_mask`` (every position attends every real
   position, both sides), final LayerNorm. ``causal = False``: a state may depend on later items.
 * **Training** (``compute_loss``): on the last ``max_len`` items of each training row, ``ClozeMasking``
@@ -19,7 +20,8 @@ Same contract as every model (``base.SequentialRecommender``): tied item embeddi
   (``model.evaluate``, ``build_for_inputs``) the loss is deterministic: only the last item is masked.
 * **Inference** (``query`` / ``score_all``): ``LastPositionMasking`` appends the mask token after the
   history (the oldest item dropped when the history already has ``max_len`` items) and the state at
-  that column, through the output head, scores the next item.
+  that column, through the output head, scores the next item. With an encoding that reads timestamps
+  (``time_interval``), the mask column takes the newest history item's timestamp (interval 0 to it).
 * **Output head** (``output_head=True``, the paper's Eq. 7 and its code's ``get_masked_lm_output``):
   ``LayerNorm(GELU(h W + b))`` before the dot product with the item embeddings, plus a per-item output
   bias (``output_bias`` defaults to True here).
@@ -50,10 +52,10 @@ from tfseqrec.models.layers import (
     bidirectional_attention_mask,
     check_block_options,
     check_position_origin,
-    position_embedding,
-    position_ids,
     transformer_blocks,
 )
+from tfseqrec.models.positions import PositionEncodingConfig, build_position_encoding, position_encoding_config
+from tfseqrec.models.positions.timestamps import TIMESTAMPS, TimestampInputs, columns
 from tfseqrec.models.masking import ClozeMasking, LastPositionMasking, mask_last_item
 from tfseqrec.ids import FIRST_ITEM_ID
 from tfseqrec.models.registry import register
@@ -89,6 +91,8 @@ class BERT4RecConfig(SequentialModelConfig):
       ffn_activation: ``"relu"`` (SASRec's) or ``"gelu"`` (BERT's) in the feed-forward.
       masking_seed: seed of the cloze masking; ``None`` = drawn from Python's ``random``
         (``tf.keras.utils.set_random_seed`` makes it repeatable).
+      position_encoding: a ``PositionEncodingConfig`` (or its mapping, or a bare name); ``learnable`` by
+        default (``tfseqrec.models.positions``).
     """
 
     dropout: float = 0.1
@@ -107,10 +111,12 @@ class BERT4RecConfig(SequentialModelConfig):
     block_style: str = "pre_norm"
     ffn_activation: str = "relu"
     masking_seed: Optional[int] = None
+    position_encoding: PositionEncodingConfig = dataclasses.field(default_factory=PositionEncodingConfig)
 
     def __post_init__(self):
         super().__post_init__()
         check_position_origin(self.position_origin)
+        object.__setattr__(self, "position_encoding", position_encoding_config(self.position_encoding))
         check_block_options(self.block_style, self.ffn_activation)
         if self.max_len < 2:
             raise ValueError(f"max_len={self.max_len} must be >= 2 (the mask token takes one position)")
@@ -136,7 +142,7 @@ class BERT4RecConfig(SequentialModelConfig):
 
 
 @register("bert4rec", BERT4RecConfig)
-class BERT4Rec(SequentialRecommender):
+class BERT4Rec(TimestampInputs, SequentialRecommender):
     """Bidirectional self-attention with cloze training; ``encode``: ``[B, L] -> [B, L, D]``."""
 
     causal = False  # every state sees the whole input (the shared no-future test does not apply)
@@ -146,7 +152,17 @@ class BERT4Rec(SequentialRecommender):
     def __init__(self, config: BERT4RecConfig, num_items: int, item_counts=None, **kwargs):
         super().__init__(config, num_items, item_counts=item_counts, **kwargs)
         dim = config.embedding_dim
-        self.position_embedding = position_embedding(config.max_len, dim)
+        # the encoder's position encoding (any kind), under the attribute name of the learnable table
+        self.position_embedding = build_position_encoding(
+            config.position_encoding,
+            config.max_len,
+            dim,
+            config.num_heads,
+            origin=config.position_origin,
+            causal=self.causal,
+            dropout=config.dropout,
+            name="position_embedding",
+        )
         self.embedding_norm = tf.keras.layers.LayerNormalization(epsilon=config.layer_norm_epsilon)
         self.input_dropout = FastDropout(config.dropout)
         self.blocks = transformer_blocks(
@@ -186,17 +202,23 @@ class BERT4Rec(SequentialRecommender):
         self.last_position_masking = LastPositionMasking(self.mask_token_id, config.max_len)
 
     # -- encoder ---------------------------------------------------------------------------------
-    def encode(self, item_ids, training=False):
-        """States ``[B, L, D]`` of left-padded ids (mask tokens allowed); each attends both sides."""
+    def encode(self, item_ids, training=False, timestamps=None):
+        """States ``[B, L, D]`` of left-padded ids (mask tokens allowed); each attends both sides.
+
+        ``timestamps [B, L]``: for encodings that read them."""
         item_ids = tf.cast(item_ids, tf.int64)
         padding_mask = tf.not_equal(item_ids, PAD_ID)  # [B, L]
-        positions = position_ids(padding_mask, self.config.max_len, self.config.position_origin)
-        x = self.item_embedding(item_ids) + self.position_embedding(positions)
+        x = self.position_embedding(
+            self.item_embedding(item_ids), padding_mask=padding_mask, timestamps=timestamps, training=training
+        )
         x = self.input_dropout(self.embedding_norm(x), training=training)
         x = x * tf.cast(padding_mask, x.dtype)[..., tf.newaxis]
         attention_mask = self.attention_mask_fn(padding_mask)
+        positions = self.position_embedding.attention_positions(padding_mask, attention_mask, timestamps, training)
         for block in self.blocks:
-            x = block(x, attention_mask=attention_mask, padding_mask=padding_mask, training=training)
+            x = block(
+                x, attention_mask=attention_mask, padding_mask=padding_mask, training=training, positions=positions
+            )
         return x if self.final_norm is None else self.final_norm(x)
 
     def output_queries(self, states, training=False):
@@ -206,16 +228,23 @@ class BERT4Rec(SequentialRecommender):
         return self.head_norm(self.head_dense(states))
 
     # -- inference: append the mask token ----------------------------------------------------------
-    def query(self, item_ids, training=False):
-        """Query ``[B, D]``: the state at a mask token appended after the history (through the head)."""
+    def query(self, item_ids, training=False, timestamps=None):
+        """Query ``[B, D]``: the state at a mask token appended after the history (through the head).
+
+        ``timestamps [B, L]`` (encodings that read them): kept like the history, the mask column repeating
+        the last one."""
         inputs = self.last_position_masking(tf.cast(item_ids, tf.int64))
-        states = self.encode(inputs, training=training)
+        if timestamps is not None:
+            timestamps = tf.convert_to_tensor(timestamps)
+            kept = timestamps[:, -(self.config.max_len - 1) :]
+            timestamps = tf.concat([kept, timestamps[:, -1:]], axis=1)
+        states = self.encode(inputs, training=training, timestamps=timestamps)
         return self.output_queries(states[:, -1, :], training=training)
 
     # -- training: cloze targets ---------------------------------------------------------------------
-    def cloze_loss(self, masked_ids, target_ids, training=False):
+    def cloze_loss(self, masked_ids, target_ids, training=False, timestamps=None):
         """The task's loss at the columns with a real-item target (``target_ids >= 2``); others are ignored."""
-        states = self.encode(masked_ids, training=training)
+        states = self.encode(masked_ids, training=training, timestamps=timestamps)
         keep = tf.cast(target_ids, tf.int64) >= FIRST_ITEM_ID
         queries = self.output_queries(tf.boolean_mask(states, keep), training=training)  # [N, D]
         targets = tf.boolean_mask(tf.cast(target_ids, tf.int64), keep)  # [N]
@@ -232,4 +261,5 @@ class BERT4Rec(SequentialRecommender):
             masked_ids, target_ids = self.cloze_masking(item_ids, training=True)
         else:
             masked_ids, target_ids = mask_last_item(item_ids, self.mask_token_id)
-        return self.cloze_loss(masked_ids, target_ids, training=training)
+        timestamps = columns(inputs, TIMESTAMPS, self.config.max_len)
+        return self.cloze_loss(masked_ids, target_ids, training=training, timestamps=timestamps)

@@ -35,6 +35,7 @@ import tensorflow as tf
 
 from tfseqrec.data.augmentation import OPERATIONS, AugmentationConfig, check_ratios, random_augmentation
 from tfseqrec.ids import PAD_ID
+from tfseqrec.models.positions import get_position_encoding_class
 from tfseqrec.models.registry import register
 from tfseqrec.models.sasrec import SASRec, SASRecConfig
 from tfseqrec.tasks.contrastive import SIMILARITIES, InfoNCE
@@ -48,7 +49,8 @@ class CL4SRecConfig(SASRecConfig):
     ``similarity``: "dot" or "cosine". ``crop_eta`` in (0, 1], ``mask_gamma`` and ``reorder_beta`` in
     [0, 1]: the augmentation ratios. ``augmentations``: the operator set ``A``.
     ``augmentation_seed``: seed of the views' random stream (None: drawn from Python's ``random``, which
-    ``tf.keras.utils.set_random_seed`` seeds).
+    ``tf.keras.utils.set_random_seed`` seeds). ``position_encoding``: any kind that reads item ids only (the
+    augmented views carry no timestamps, so ``time_interval`` is refused).
     """
 
     contrastive_weight: float = 0.1
@@ -74,6 +76,11 @@ class CL4SRecConfig(SASRecConfig):
         if self.similarity not in SIMILARITIES:
             raise ValueError(f"similarity={self.similarity!r}: use one of {SIMILARITIES}")
         check_ratios(self.crop_eta, self.mask_gamma, self.reorder_beta, self.augmentations)
+        if get_position_encoding_class(self.position_encoding.name).reads_timestamps:
+            raise ValueError(
+                f"position_encoding {self.position_encoding.name!r} reads timestamps, which CL4SRec's augmented "
+                f"views (crop / mask / reorder) do not carry: use a position encoding of item ids only"
+            )
         if self.augmentation_seed is not None and (
             isinstance(self.augmentation_seed, bool) or not isinstance(self.augmentation_seed, int)
         ):

@@ -1,10 +1,13 @@
-"""Building blocks shared by architectures: attention masks, transformer blocks, position embeddings.
+"""Building blocks shared by architectures: attention masks, transformer blocks, position ids.
 
 Attention masks are functions of the padding mask, so a causal encoder (SASRec) and a bidirectional
-masked-LM encoder (BERT4Rec) differ only in the mask function they pass to the same blocks.
+masked-LM encoder (BERT4Rec) differ only in the mask function they pass to the same blocks. Position encodings
+(``tfseqrec.models.positions``) reach the blocks' attention as an ``AttentionPositions`` (``positions=``).
 """
 
 from __future__ import annotations
+
+import math
 
 import tfseqrec  # noqa: F401
 import tensorflow as tf
@@ -63,15 +66,61 @@ def qkv_initializer(attention_init: str, dim: int) -> tf.keras.initializers.Init
 
 
 class ProjectionInitAttention(tf.keras.layers.MultiHeadAttention):
-    """``MultiHeadAttention`` whose output projection has its own initializer, with :class:`FastDropout`.
+    """``MultiHeadAttention`` whose output projection has its own initializer, with :class:`FastDropout`, and
+    position encodings applied inside the attention.
 
     Keras gives every projection ``kernel_initializer``; here that one covers query, key and value, and
-    ``output_kernel_initializer`` the output projection ``[heads, D / heads, D]``.
+    ``output_kernel_initializer`` the output projection ``[heads, D / heads, D]``. ``call(..., positions=p)``
+    with an ``AttentionPositions`` (``tfseqrec.models.positions.base``) lets ``p`` change the projected
+    queries, keys and values ``[B, T | S, H, Dh]``, add to the logits ``[B, H, T, S]`` and to the output;
+    without it the attention is Keras' own.
     """
 
     def __init__(self, *args, output_kernel_initializer="glorot_uniform", **kwargs):
         super().__init__(*args, **kwargs)
         self._output_kernel_initializer = tf.keras.initializers.get(output_kernel_initializer)
+        self._positions = None  # the AttentionPositions of the call in progress
+
+    def call(
+        self,
+        query,
+        value,
+        key=None,
+        attention_mask=None,
+        return_attention_scores=False,
+        training=None,
+        use_causal_mask=False,
+        positions=None,
+    ):
+        self._positions = positions
+        try:
+            return super().call(
+                query,
+                value,
+                key,
+                attention_mask=attention_mask,
+                return_attention_scores=return_attention_scores,
+                training=training,
+                use_causal_mask=use_causal_mask,
+            )
+        finally:
+            self._positions = None
+
+    def _compute_attention(self, query, key, value, attention_mask=None, training=None):
+        positions = self._positions
+        if positions is None:
+            return super()._compute_attention(query, key, value, attention_mask, training)
+        query, key, value = positions.project(query, key, value)
+        query = tf.multiply(query, 1.0 / math.sqrt(float(self._key_dim)))
+        logits = tf.einsum(self._dot_product_equation, key, query)  # [B, H, T, S]
+        bias = positions.logit_bias(query)
+        if bias is not None:
+            logits = logits + bias
+        probabilities = self._masked_softmax(logits, attention_mask)
+        dropped = self._dropout_layer(probabilities, training=training)
+        output = tf.einsum(self._combine_equation, dropped, value)  # [B, T, H, Dh]
+        extra = positions.value_terms(dropped)
+        return (output if extra is None else output + extra), probabilities
 
     def _make_output_dense(self, free_dims, common_kwargs, name=None):
         initializer = self._output_kernel_initializer
@@ -136,7 +185,8 @@ class TransformerBlock(tf.keras.layers.Layer):
 
     ``pre_norm``: ``q = LN(x); x = q + MHA(q, x, x); x = LN(x); x = x + FFN(x)`` (SASRec's code).
     ``post_norm``: ``x = LN(x + Dropout(MHA(x, x, x))); x = LN(x + FFN(x))`` (BERT, and so BERT4Rec's code).
-    Padding rows are zeroed. Input/output ``[B, L, D]``; ``attention_mask [B, L, L]`` bool.
+    Padding rows are zeroed. Input/output ``[B, L, D]``; ``attention_mask [B, L, L]`` bool; ``positions``: the
+    encoder's ``AttentionPositions`` for this pass (``tfseqrec.models.positions``), or None.
     """
 
     def __init__(
@@ -179,14 +229,14 @@ class TransformerBlock(tf.keras.layers.Layer):
         self.ffn_norm = tf.keras.layers.LayerNormalization(epsilon=epsilon)
         self.ffn = PointWiseFeedForward(dim, hidden_dim, dropout, activation=ffn_activation)
 
-    def call(self, x, attention_mask, padding_mask, training=False):
+    def call(self, x, attention_mask, padding_mask, training=False, positions=None):
         if self.block_style == "pre_norm":
             q = self.attention_norm(x)
-            x = q + self.attention(q, x, x, attention_mask=attention_mask, training=training)
+            x = q + self.attention(q, x, x, attention_mask=attention_mask, training=training, positions=positions)
             x = self.ffn_norm(x)
             x = x + self.ffn(x, training=training)
         else:
-            attended = self.attention(x, x, x, attention_mask=attention_mask, training=training)
+            attended = self.attention(x, x, x, attention_mask=attention_mask, training=training, positions=positions)
             x = self.attention_norm(x + self.attention_dropout(attended, training=training))
             x = self.ffn_norm(x + self.ffn(x, training=training))
         return x * tf.cast(padding_mask, x.dtype)[..., tf.newaxis]
@@ -203,16 +253,6 @@ class TransformerBlock(tf.keras.layers.Layer):
             "block_style": self.block_style,
             "ffn_activation": self.ffn_activation,
         }
-
-
-def position_embedding(max_len: int, dim: int) -> tf.keras.layers.Embedding:
-    """Learnable absolute positions ``[max_len, dim]`` (truncated-normal init, as the item table)."""
-    return tf.keras.layers.Embedding(
-        max_len,
-        dim,
-        name="position_embedding",
-        embeddings_initializer=tf.keras.initializers.TruncatedNormal(stddev=0.02),
-    )
 
 
 POSITION_ORIGINS = ("first", "last")

@@ -6,6 +6,11 @@ item of the (truncated) history by default, as in the reference implementations 
 on ML-1M the index of a rating in a user's history carries signal (sign-up ratings come first). With the full
 cross-entropy loss this is the "SASRec+" of Klenitskiy & Vasilev (RecSys 2023); with ``LossConfig("bce")`` it is
 the original.
+
+``position_encoding`` swaps the learnable table for another kind (``tfseqrec.models.positions``): sinusoidal,
+none, rotary, relative (T5), ALiBi, or TiSASRec's time intervals (``time_interval``), which read the history's
+``timestamps``: the model then lists them in ``input_features`` and ``encode`` / ``query`` / ``score_all`` take
+``timestamps [B, L]``, and ``compute_loss`` reads ``inputs["timestamps"] [B, L + 1]``.
 """
 
 from __future__ import annotations
@@ -23,10 +28,10 @@ from tfseqrec.models.layers import (
     causal_attention_mask,
     check_attention_init,
     check_position_origin,
-    position_embedding,
-    position_ids,
     transformer_blocks,
 )
+from tfseqrec.models.positions import PositionEncodingConfig, build_position_encoding, position_encoding_config
+from tfseqrec.models.positions.timestamps import TIMESTAMPS, TimestampInputs, columns
 from tfseqrec.models.registry import register
 
 
@@ -43,6 +48,8 @@ class SASRecConfig(SequentialModelConfig):
     separate output table ``[num_items, D]``, as gSASRec's reference code does by default
     (``reuse_item_embeddings=False``): with many negatives per position, the push on the negatives' output
     embeddings then does not also move their input embeddings.
+    ``position_encoding``: a :class:`PositionEncodingConfig` (or its mapping, or a bare name), ``learnable``
+    by default; ``position_origin`` applies to the kinds that number absolute positions.
     """
 
     num_blocks: int = 2
@@ -52,15 +59,17 @@ class SASRecConfig(SequentialModelConfig):
     position_origin: str = "first"
     attention_init: str = "xavier_qkv"
     tie_embeddings: bool = True
+    position_encoding: PositionEncodingConfig = dataclasses.field(default_factory=PositionEncodingConfig)
 
     def __post_init__(self):
         super().__post_init__()
         check_position_origin(self.position_origin)
         check_attention_init(self.attention_init)
+        object.__setattr__(self, "position_encoding", position_encoding_config(self.position_encoding))
 
 
 @register("sasrec", SASRecConfig)
-class SASRec(SequentialRecommender):
+class SASRec(TimestampInputs, SequentialRecommender):
     """Self-attentive sequential recommendation; ``encode``: ``[B, L] -> [B, L, D]``."""
 
     attention_mask_fn = staticmethod(causal_attention_mask)
@@ -68,7 +77,17 @@ class SASRec(SequentialRecommender):
     def __init__(self, config: SASRecConfig, num_items: int, item_counts=None, **kwargs):
         super().__init__(config, num_items, item_counts=item_counts, **kwargs)
         dim = config.embedding_dim
-        self.position_embedding = position_embedding(config.max_len, dim)
+        # the encoder's position encoding (any kind), under the attribute name of the learnable table
+        self.position_embedding = build_position_encoding(
+            config.position_encoding,
+            config.max_len,
+            dim,
+            config.num_heads,
+            origin=config.position_origin,
+            causal=self.causal,
+            dropout=config.dropout,
+            name="position_embedding",
+        )
         self.input_dropout = FastDropout(config.dropout)
         self.blocks = transformer_blocks(
             config.num_blocks,
@@ -96,12 +115,36 @@ class SASRec(SequentialRecommender):
             return self.output_item_embedding.embeddings
         return super().item_embeddings()
 
-    def encode(self, item_ids, training=False):
+    def encode(self, item_ids, training=False, timestamps=None):
+        """States ``[B, L, D]`` of left-padded ``item_ids [B, L]`` (``timestamps [B, L]``: for encodings that
+        read them)."""
         padding_mask = tf.not_equal(item_ids, PAD_ID)  # [B, L]
         x = self.item_embedding(item_ids) * (self.config.embedding_dim**0.5)
-        x = x + self.position_embedding(position_ids(padding_mask, self.config.max_len, self.config.position_origin))
+        x = self.position_embedding(x, padding_mask=padding_mask, timestamps=timestamps, training=training)
         x = self.input_dropout(x, training=training) * tf.cast(padding_mask, x.dtype)[..., tf.newaxis]
         attention_mask = self.attention_mask_fn(padding_mask)
+        positions = self.position_embedding.attention_positions(padding_mask, attention_mask, timestamps, training)
         for block in self.blocks:
-            x = block(x, attention_mask=attention_mask, padding_mask=padding_mask, training=training)
+            x = block(
+                x, attention_mask=attention_mask, padding_mask=padding_mask, training=training, positions=positions
+            )
         return self.final_norm(x)
+
+    def query(self, item_ids, training=False, timestamps=None):
+        """Query ``[B, D]``: the state after the most recent item (the last ``max_len`` columns are kept)."""
+        item_ids = self._truncate(tf.cast(item_ids, tf.int64))
+        timestamps = None if timestamps is None else self._truncate(tf.convert_to_tensor(timestamps))
+        return self.encode(item_ids, training=training, timestamps=timestamps)[:, -1, :]
+
+    def compute_loss(self, inputs, training: bool = False) -> tf.Tensor:
+        """Next-item loss over every non-padding position of ``inputs["item_ids"] [B, L + 1]`` (with
+        ``inputs["timestamps"]`` aligned, when the encoding reads them)."""
+        keep = self.config.max_len + 1
+        item_ids = tf.cast(inputs["item_ids"], tf.int64)[:, -keep:]
+        history, targets = item_ids[:, :-1], item_ids[:, 1:]
+        timestamps = columns(inputs, TIMESTAMPS, keep)
+        states = self.encode(history, training=training, timestamps=None if timestamps is None else timestamps[:, :-1])
+        mask = tf.logical_and(tf.not_equal(history, PAD_ID), tf.not_equal(targets, PAD_ID))
+        return self.task(
+            states, targets, self.item_embeddings(), item_bias=self.item_biases(), mask=mask, training=training
+        )
