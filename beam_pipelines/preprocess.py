@@ -355,6 +355,8 @@ def _write_spec_and_stats(
         features["target_ids"] = FeatureInfo("int64", "list", "items to predict (valid/test records)")
         if plan.has_time:
             features["target_timestamps"] = FeatureInfo("int64", "list", "times of target_ids, ms since epoch")
+        if plan.has_events:
+            features["target_event_types"] = FeatureInfo("int64", "list", "event type ids of target_ids (1-based)")
     protocol_info = stats_lib.protocol_description(cfg)
     spec = FeatureSpec(
         features=features,

@@ -149,4 +149,6 @@ def encode_record(inputs: Sequence, targets: Optional[Sequence], vocab: dict, ev
         features["target_ids"] = ("int64", [vocab.get(i, OOV_ID) for i in targets.items])
         if targets.times is not None:
             features["target_timestamps"] = ("int64", targets.times)
+        if targets.events is not None:
+            features["target_event_types"] = ("int64", [event_ids[e] for e in targets.events])
     return encode_example(features)

@@ -6,10 +6,15 @@
     python benchmarks/train_throughput.py --data-dir out/beauty --max-len 50 --only sasrec_full_ce \
         --precisions float32 mixed_bfloat16       # mixed precision against float32, same process
     python benchmarks/train_throughput.py --data-dir out/ml1m_ts --only sasrec_full_ce sasrec_positions_rotary
+    python benchmarks/train_throughput.py --data-dir out/ml-1m-features --only sasrec_full_ce sasrec_side_inputs \
+        sasrec_side_inputs_heads --rounds 3     # side inputs (genres in and out) and heads against ids only
 
 The ``sasrec_positions_<kind>`` rows are ``sasrec_full_ce`` with another ``position_encoding`` (``sasrec_full_ce``
 is the ``learnable`` one); when both are measured, the end of the output gives each one's throughput as a
 multiple of ``sasrec_full_ce``'s (same precision and batching). ``time_interval`` needs data with timestamps.
+``sasrec_side_inputs`` adds every side input the data have (``tfseqrec.models.inputs``: item features in and out,
+event types, time gaps) and ``sasrec_side_inputs_heads`` an auxiliary head per kind too; their ratios to
+``sasrec_full_ce`` are printed the same way.
 
 With ``--bucket-pool-batches N`` every configuration is measured twice, padded to ``max_len`` and with
 length-bucketed batches (``TrainConfig.bucket_pool_batches``), and the ratio is printed; use ``--steps`` a
@@ -26,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import time
 
 import tfseqrec  # noqa: F401
@@ -60,6 +66,33 @@ CONFIGS.update(
 )
 
 
+def side_inputs(spec) -> dict:
+    """Every side input the data allow: all item features (in and out), event types, time gaps."""
+    features = list(spec.item_features.features) if spec.item_features else []
+    return {
+        "item_features": features,
+        "event_types": "event_types" in spec.features,
+        "time_gaps": "timestamps" in spec.features,
+        "output_features": bool(features),
+    }
+
+
+def side_heads(spec) -> list:
+    """An auxiliary head per kind the data allow (the first item feature, event types, time to next)."""
+    heads = [{"name": "next_item_feature", "feature": f} for f in side_inputs(spec)["item_features"][:1]]
+    heads += [{"name": "next_event_type"}] if "event_types" in spec.features else []
+    return heads + ([{"name": "time_to_next"}] if "timestamps" in spec.features else [])
+
+
+# sasrec_full_ce with every side input of the data (``--data-dir`` with item features, ...), and with heads too
+CONFIGS["sasrec_side_inputs"] = ("sasrec", lambda spec: {**CONFIGS[POSITIONS_BASELINE][1], "inputs": side_inputs(spec)})
+CONFIGS["sasrec_side_inputs_heads"] = (
+    "sasrec",
+    lambda spec: {**CONFIGS[POSITIONS_BASELINE][1], "inputs": side_inputs(spec), "heads": side_heads(spec)},
+)
+COMPARED_TO_BASELINE = ("sasrec_positions_", "sasrec_side_")
+
+
 def measure(
     spec,
     name: str,
@@ -76,11 +109,13 @@ def measure(
 
 def _measure(spec, name, max_len, steps, batch_size, jit, bucket_pool_batches, precision) -> dict:
     model_name, extra = CONFIGS[name]
+    extra = extra(spec) if callable(extra) else extra
     model = build_model(
         model_name,
         {"embedding_dim": 64, "max_len": max_len, "dropout": 0.2, **extra},
         spec.vocabulary.size,
         item_counts=load_item_counts(spec),
+        spec=spec,
     )
     data = train_dataset(
         spec,
@@ -135,12 +170,12 @@ def _find(rows: list, precision: str, buckets: bool):
 
 
 def position_ratios(results: list) -> list[tuple[str, float]]:
-    """``(row name, targets/s / the learnable baseline's)`` for every ``sasrec_positions_*`` row whose baseline
-    (``POSITIONS_BASELINE``, same precision and batching) was measured too."""
+    """``(row name, targets/s / the baseline's)`` for every ``sasrec_positions_*`` and ``sasrec_side_*`` row whose
+    baseline (``POSITIONS_BASELINE``, same precision and batching) was measured too."""
     baselines = [r for r in results if r["configuration"] == POSITIONS_BASELINE]
     ratios = []
     for row in results:
-        if not row["configuration"].startswith("sasrec_positions_"):
+        if not row["configuration"].startswith(COMPARED_TO_BASELINE):
             continue
         baseline = _find(baselines, row["precision"], row["buckets"])
         if baseline is not None:
@@ -161,6 +196,12 @@ def main() -> None:
         default=0,
         help="also measure length-bucketed batches with this pool size (0: padded only)",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure every configuration this many times, alternating (ratios: median)",
+    )
     parser.add_argument("--json", default=None, help="also write the rows and the peak RSS to this JSON file")
     parser.add_argument("--only", nargs="+", choices=sorted(CONFIGS), default=sorted(CONFIGS))
     parser.add_argument(
@@ -177,9 +218,12 @@ def main() -> None:
         f"(batch {args.batch_size}, max_len {args.max_len}, jit {args.jit}, {tf.config.list_physical_devices()})"
     )
     results = []
-    for name in args.only:
+    for name, round_ in [(name, r) for r in range(args.rounds) for name in args.only]:  # rounds alternate
         rows = [
-            measure(spec, name, args.max_len, args.steps, args.batch_size, args.jit, pool, precision)
+            {
+                **measure(spec, name, args.max_len, args.steps, args.batch_size, args.jit, pool, precision),
+                "round": round_,
+            }
             for precision in args.precisions
             for pool in ([0, args.bucket_pool_batches] if args.bucket_pool_batches else [0])
         ]
@@ -206,8 +250,17 @@ def main() -> None:
                     f"the targets/s of float32",
                     flush=True,
                 )
-    for name, ratio in position_ratios(results):
-        print(f"{name:<44} {ratio:.2f}x the targets/s of {POSITIONS_BASELINE} (learnable positions)", flush=True)
+    ratios: dict = {}
+    for round_ in range(args.rounds):
+        for name, ratio in position_ratios([r for r in results if r["round"] == round_]):
+            ratios.setdefault(name, []).append(ratio)
+    for name, values in ratios.items():
+        spread = f" (rounds {min(values):.2f}-{max(values):.2f})" if len(values) > 1 else ""
+        print(
+            f"{name:<44} {statistics.median(values):.2f}x the targets/s of {POSITIONS_BASELINE} (ids only, learnable "
+            f"positions){', median of ' + str(len(values)) + ' rounds' + spread if len(values) > 1 else ''}",
+            flush=True,
+        )
     # Linux reports ru_maxrss in KiB; run one configuration per process (--only) for a per-model figure.
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of this process: {peak:,.0f} MiB")
@@ -216,6 +269,8 @@ def main() -> None:
             json.dump(
                 {
                     "rows": results,
+                    "ratios_to_baseline": ratios,
+                    "rounds": args.rounds,
                     "peak_memory_mib": peak,
                     "max_len": args.max_len,
                     "steps": args.steps,

@@ -36,9 +36,9 @@ class ReferenceOutput:
     """What the reference computed.
 
     ``splits``: split name -> sequence_id -> record, a dict with ``item_ids`` (vocabulary ids, oldest
-    first) and, where they apply, ``timestamps`` (ms), ``event_types`` (1-based ids), ``target_ids`` and
-    ``target_timestamps`` (validation/test records of leave_one_out/temporal), ``user_id`` and
-    ``session_index`` (sessionized data).
+    first) and, where they apply, ``timestamps`` (ms), ``event_types`` (1-based ids), ``target_ids``,
+    ``target_timestamps`` and ``target_event_types`` (validation/test records of leave_one_out/temporal),
+    ``user_id`` and ``session_index`` (sessionized data).
     ``vocab``: item strings, index = id (``[PAD]``, ``[OOV]`` first); ``vocab_counts``: train counts, same index.
     ``counts``: the row accounting, keyed like ``stats.json["rows"]``.
     ``rejects``: ``(file, line, reason)`` of every malformed row, in input order.
@@ -400,6 +400,8 @@ class _RecordEncoder:
             rec["target_ids"] = [self.ids.get(e["item"], OOV_ID) for e in targets]
             if self.has_time:
                 rec["target_timestamps"] = [e["time"] for e in targets]
+            if self.has_events:
+                rec["target_event_types"] = [self.event_ids[e["event"]] for e in targets]
             self.acc.kept[kept_name] += len(targets)
         else:
             self.acc.kept[kept_name] += len(events)

@@ -310,14 +310,35 @@ def test_the_session_export_signature_defs(hrnn_export):
 # -- models whose features cannot be served ---------------------------------------------------------------------
 def test_a_feature_without_a_serving_input_is_refused_before_writing(hrnn_export, tmp_path):
     from tfseqrec.export.exporter import ExportConfig, export_model
-    from tfseqrec.models import build_model
+    from tfseqrec.models.sasrec import SASRec, SASRecConfig
+
+    class ReadsAge(SASRec):
+        input_features = ("item_ids", "user_age")
+
+    class QueryWithoutTimestamps(SASRec):  # reads timestamps, but its query() cannot take them
+        input_features = ("item_ids", "timestamps")
+
+        def query(self, item_ids, training=False):
+            return super().query(item_ids, training=training)
 
     vocab, counts = hrnn_export.vocabulary, hrnn_export.counts
-    model = build_model("sasrec", {"embedding_dim": 8, "max_len": MAX_LEN}, len(vocab), item_counts=counts)
-    model.input_features = ("item_ids", "user_age")
+    config = SASRecConfig(embedding_dim=8, max_len=MAX_LEN)
     with pytest.raises(ValueError, match="'user_age'.*timestamps"):
-        export_model(model, vocab, counts, str(tmp_path), "odd", config=ExportConfig(variants=("brute_force",)))
-    model.input_features = ("item_ids", "timestamps")  # SASRec's query takes no timestamps
+        export_model(
+            ReadsAge(config, len(vocab), item_counts=counts),
+            vocab,
+            counts,
+            str(tmp_path),
+            "odd",
+            config=ExportConfig(variants=("brute_force",)),
+        )
     with pytest.raises(ValueError, match="query.*'timestamps'"):
-        export_model(model, vocab, counts, str(tmp_path), "odd", config=ExportConfig(variants=("brute_force",)))
+        export_model(
+            QueryWithoutTimestamps(config, len(vocab), item_counts=counts),
+            vocab,
+            counts,
+            str(tmp_path),
+            "odd",
+            config=ExportConfig(variants=("brute_force",)),
+        )
     assert list(tmp_path.iterdir()) == []

@@ -61,11 +61,11 @@ def test_no_position_sees_later_items_or_times(kind):
     model = _model("sasrec", kind)
     ids = _cyclic_batch()[:, 1:]
     times = _timestamps(ids).numpy()
-    before = model.encode(ids, timestamps=times).numpy()
+    before = model.encode(ids, features={"timestamps": times}).numpy()
     changed, later = ids.numpy().copy(), times.copy()
     changed[:, 5:] = np.where(changed[:, 5:] > 0, (changed[:, 5:] + 3) % 12 + 2, 0)
     later[:, 5:] = np.where(later[:, 5:] > 0, later[:, 5:] + 12_345_678, 0)  # also changes the minimal gap
-    after = model.encode(tf.constant(changed), timestamps=later).numpy()
+    after = model.encode(tf.constant(changed), features={"timestamps": later}).numpy()
     np.testing.assert_allclose(before[:, :5], after[:, :5], atol=1e-5)
     assert not np.allclose(before[:, 5:], after[:, 5:])
 
@@ -119,7 +119,7 @@ def test_trains_in_bfloat16_and_scores_in_float32(name, kind):
     history = {key: value[:, 1:] for key, value in inputs.items()}
     with keras_policy("mixed_bfloat16"):
         model = _model(name, kind)
-        assert model.encode(history["item_ids"], timestamps=history["timestamps"]).dtype == tf.bfloat16
+        assert model.encode(history["item_ids"], features={"timestamps": history["timestamps"]}).dtype == tf.bfloat16
         first = float(model.compute_loss(inputs))
         model.compile(optimizer=tf.keras.optimizers.Adam(0.01))
         model.fit(tf.data.Dataset.from_tensors(inputs).repeat(30), epochs=1, verbose=0)

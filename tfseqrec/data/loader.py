@@ -49,6 +49,9 @@ WINDOW_MODES = ("latest", "all", "random", "prefixes")
 
 # Features of the input history: truncated and padded together with ``item_ids``.
 _SEQUENCE_FEATURES = ("item_ids", "timestamps", "event_types")
+TARGET_EVENT_TYPES = "target_event_types"
+# Lists aligned with target_ids, returned (ragged) beside them when the records have them.
+_TARGET_LISTS = (TARGET_EVENT_TYPES, "target_timestamps")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -306,7 +309,8 @@ def make_dataset(
       * ``sequence_id``: string ``[B]`` (when the spec has the feature; it always should).
       * ``timestamps`` / ``event_types``: int64, same shape and padding as ``item_ids``,
         padded with 0 (when requested).
-      * ``target_ids``: ragged int64 ``[B, None]`` (when targets are included).
+      * ``target_ids``: ragged int64 ``[B, None]`` (when targets are included), with ``target_event_types``
+        and ``target_timestamps`` (ragged, aligned) when the records have them.
       * ``target_id``: int64 ``[B]``, when targets are included, the split has targets
         (``num_targets > 0``) and the protocol says ``targets_per_record == 1``; iterating
         raises ``InvalidArgumentError`` if a record then has a different number of targets.
@@ -362,6 +366,7 @@ class _BatchParser:
             self.names.append("sequence_id")
         if self.with_targets:
             self.names.append("target_ids")
+            self.names += [name for name in _TARGET_LISTS if name in spec.features]
         self.features = _parse_spec(spec, self.names)
         for name in _SEQUENCE_FEATURES + ("target_ids",):
             if name in self.features and not isinstance(self.features[name], tf.io.RaggedFeature):
@@ -383,6 +388,7 @@ class _BatchParser:
             out["sequence_id"] = parsed["sequence_id"]
         if self.with_targets:
             out.update(self._targets(parsed["target_ids"]))
+            out.update({name: parsed[name] for name in _TARGET_LISTS if name in parsed})
         if row is not None:  # one row per window: repeat the per-record features
             out.update(
                 {name: tf.gather(value, row) for name, value in out.items() if name not in seq and name != "lengths"}

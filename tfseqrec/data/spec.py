@@ -17,6 +17,7 @@ feature              dtype    meaning
 ``event_types``      int64    event-type ids of ``item_ids`` (1-based, see ``event_types``; optional)
 ``target_ids``       int64    items to predict after ``item_ids`` (valid/test splits; empty in train)
 ``target_timestamps`` int64   times of ``target_ids`` in milliseconds (if times are known)
+``target_event_types`` int64  event-type ids of ``target_ids`` (if the input had event types)
 ===================  =======  ====================================================================
 
 Side features (``item_features`` / ``user_features``, optional; see :class:`SideFeatureTable`) are not in the

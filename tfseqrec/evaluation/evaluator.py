@@ -51,6 +51,7 @@ from tfseqrec.checks import is_int
 from tfseqrec.data.loader import SequenceBatchConfig, make_dataset
 from tfseqrec.data.spec import FeatureSpec, load_item_counts, resolve_spec
 from tfseqrec.evaluation import metrics, ranking
+from tfseqrec.evaluation.behaviours import OTTO_WEIGHTS, behaviour_metrics
 from tfseqrec.evaluation.results import EvaluationResult
 from tfseqrec.evaluation.sessions import SessionEvents, read_session_events
 from tfseqrec.ids import FIRST_ITEM_ID
@@ -58,7 +59,7 @@ from tfseqrec.ids import FIRST_ITEM_ID
 __all__ = ["EvaluationConfig", "EvaluationResult", "evaluate", "ScoreFn", "is_session_split", "SESSION_TARGETS"]
 
 ScoreFn = Callable[[dict], tf.Tensor]
-_TARGET_KEYS = ("target_ids", "target_id", "target_timestamps")
+_TARGET_KEYS = ("target_ids", "target_id", "target_timestamps", "target_event_types")
 _SEQUENCE_KEYS = ("item_ids", "timestamps", "event_types")
 SESSION_TARGETS = "session: every next item"
 # How the split is evaluated: one target per record, several targets per record, or every next item.
@@ -80,6 +81,9 @@ class EvaluationConfig:
       topk_for_lists: ids kept per user in ``per_user["topk_ids"]`` and used for coverage and
         popularity; None = ``max(ks)``. Catalogue metrics are reported for each K <= it.
       protocol: a name for this protocol, recorded in the results.
+      behaviour_weights: behaviour name -> weight of ``weighted_Recall@K`` in the per-behaviour metrics
+        (``tfseqrec.evaluation.behaviours``); None: OTTO's 0.10 / 0.30 / 0.60 when the data's event types are
+        ``clicks`` / ``carts`` / ``orders``, else no weighted score.
     """
 
     ks: tuple[int, ...] = (1, 5, 10, 20)
@@ -89,6 +93,7 @@ class EvaluationConfig:
     split: str = "test"
     topk_for_lists: Optional[int] = None
     protocol: str = "full_ranking"
+    behaviour_weights: Optional[dict] = None
 
     def __post_init__(self):
         ks = tuple(self.ks) if isinstance(self.ks, (list, tuple)) else ()
@@ -229,7 +234,14 @@ def evaluate(
         sequence_ids=sequence_ids,
         protocol=_protocol(config, spec, single, list_k, events),
         config=config.to_json(),
+        by_behaviour=ranked.behaviours(spec.event_types, config.ks, _behaviour_weights(config, spec)),
     )
+
+
+def _behaviour_weights(config: EvaluationConfig, spec: FeatureSpec) -> Optional[dict]:
+    if config.behaviour_weights is not None:
+        return dict(config.behaviour_weights)
+    return dict(OTTO_WEIGHTS) if set(OTTO_WEIGHTS) <= set(spec.event_types) else None
 
 
 def _checked_item_counts(spec: FeatureSpec, item_counts: Optional[Sequence[int]]) -> Optional[np.ndarray]:
@@ -273,6 +285,17 @@ class _Ranked:
     sequence_ids: list = dataclasses.field(default_factory=list)  # str per row
     history_lengths: list = dataclasses.field(default_factory=list)  # For error analysis (evaluation.analysis).
     target_ids: list = dataclasses.field(default_factory=list)  # [B], one target per row only
+    target_lists: list = dataclasses.field(default_factory=list)  # [B, T] 0-padded, with target_event_types
+    target_events: list = dataclasses.field(default_factory=list)  # [B, T] their event types
+
+    def behaviours(self, event_names: Sequence[str], ks: Sequence[int], weights) -> dict:
+        """Per-behaviour metrics of every row (``tfseqrec.evaluation.behaviours``); empty without event types."""
+        if not self.target_events:
+            return {}
+        width = max(t.shape[1] for t in self.target_lists)
+        pad = lambda parts: np.concatenate([np.pad(p, [(0, 0), (0, width - p.shape[1])]) for p in parts])  # noqa: E731
+        topk = np.concatenate(self.lists)
+        return behaviour_metrics(topk, pad(self.target_lists), pad(self.target_events), event_names, ks, weights)
 
     def per_user(self, ks: Sequence[int], list_k: int, single: bool) -> tuple[dict, np.ndarray, int]:
         """``(per_user, sequence_ids [U], rows without targets)``; with several targets per row, rows without
@@ -341,6 +364,9 @@ def _rank_all(
         ranked.history_lengths.append(np.asarray(batch["lengths"]))  # Whole stored history (session: the prefix).
         if single:
             ranked.target_ids.append(np.asarray(targets))
+        if "target_event_types" in batch:
+            ranked.target_lists.append(batch["target_ids"].to_tensor(default_value=0).numpy())
+            ranked.target_events.append(batch["target_event_types"].to_tensor(default_value=0).numpy())
         if "sequence_id" in batch:
             ranked.sequence_ids.extend(s.decode("utf-8") for s in batch["sequence_id"].numpy())
         else:

@@ -45,6 +45,8 @@ class EvaluationResult:
         session events).
       protocol: how the numbers were measured (split, filter_seen, ks, ties, the spec's protocol).
       config: the :class:`EvaluationConfig` as a dict.
+      by_behaviour: metrics per target behaviour (``tfseqrec.evaluation.behaviours``) when the records carry
+        ``target_event_types``, else empty.
     """
 
     summary: dict[str, Any]
@@ -52,11 +54,14 @@ class EvaluationResult:
     sequence_ids: np.ndarray
     protocol: dict[str, Any]
     config: dict[str, Any] = dataclasses.field(default_factory=dict)
+    by_behaviour: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def save(self, directory: str) -> None:
         """Writes ``metrics.json`` (summary, protocol, config) and ``per_user.npz`` (arrays,
         sequence_ids, protocol and config as JSON strings) into ``directory`` (local or gs://)."""
         payload = {"summary": self.summary, "protocol": self.protocol, "config": self.config}
+        if self.by_behaviour:
+            payload["by_behaviour"] = self.by_behaviour
         io_utils.write_json(io_utils.join(directory, METRICS_FILENAME), _jsonable(payload))
         reserved = {_SEQUENCE_IDS_KEY, _PROTOCOL_KEY, _CONFIG_KEY} & set(self.per_user)
         if reserved:
@@ -89,6 +94,7 @@ class EvaluationResult:
             sequence_ids=sequence_ids,
             protocol=payload["protocol"],
             config=payload.get("config", {}),
+            by_behaviour=payload.get("by_behaviour", {}),
         )
 
 

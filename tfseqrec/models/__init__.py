@@ -6,7 +6,15 @@ from tfseqrec.models.registry import available_models, config_from_dict, get_mod
 __all__ = ["available_models", "config_from_dict", "get_model_class", "import_plugins", "register", "build_model"]
 
 
-def build_model(name: str, config: dict | None, num_items: int, item_counts=None):
-    """A model by registry name, from a plain dict of config values (unknown keys are an error)."""
+def build_model(name: str, config: dict | None, num_items: int, item_counts=None, spec=None):
+    """A model by registry name, from a plain dict of config values (unknown keys are an error).
+
+    ``spec``: the dataset's ``FeatureSpec`` (or directory); the side-feature tables that ``inputs`` names are read
+    from it (``tfseqrec.models.inputs``). Without it, a config naming side features is an error.
+    """
+    from tfseqrec.models.inputs import side_inputs_from_spec
+
     model_class, config_class = get_model_class(name)
-    return model_class(config_from_dict(config_class, config or {}), num_items, item_counts=item_counts)
+    model_config = config_from_dict(config_class, config or {})
+    side_inputs = None if spec is None else side_inputs_from_spec(spec, model_config.inputs)
+    return model_class(model_config, num_items, item_counts=item_counts, side_inputs=side_inputs)

@@ -4,8 +4,10 @@ A model is a ``tfrs.Model`` with
 
 * an item embedding table ``[num_items, dim]`` (ids as in the vocabulary: 0 = padding, 1 = OOV), tied with
   the output layer: the score of item ``i`` for a query state ``q`` is ``q . E[i]`` (+ an optional bias);
-* a sequence encoder ``encode(item_ids [B, L], training) -> states [B, L, D]`` (left-padded input; the state at
-  column ``t`` summarises items ``0..t``): this is the only method an architecture must write;
+* a sequence encoder ``encode(item_ids [B, L], training, features) -> states [B, L, D]`` (left-padded input; the
+  state at column ``t`` summarises items ``0..t``): this is the only method an architecture must write. It
+  embeds positions with ``embed_items`` (``tfseqrec.models.inputs``: the item id plus the side inputs that
+  ``config.inputs`` names), so every architecture gets attributes, behaviour types and time gaps the same way;
 * a ``NextItemTask`` that owns the loss (full softmax, sampled softmax, BCE, gBCE, BPR-max, TOP1-max),
   chosen by ``LossConfig``, never by branches inside models.
 
@@ -15,8 +17,9 @@ Scoring for evaluation and serving is ``score_all(item_ids) -> [B, num_items]`` 
 
 ``input_features`` names the record features (``tfseqrec.data.spec``) a model reads; the trainer puts
 exactly those into training batches (``compute_loss``) and into scoring batches (``call``), so a model
-that needs more than ``item_ids`` (HRNN reads ``timestamps`` to find its sessions) says so here, and no
-caller branches on the model's name.
+that needs more than ``item_ids`` (HRNN reads ``timestamps`` to find its sessions, ``inputs.event_types`` reads
+``event_types``) says so here, and no caller branches on the model's name. They reach ``encode`` as
+``features {name: [B, L]}`` aligned with ``item_ids``, and ``query`` / ``score_all`` by name.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from tfseqrec.ids import OOV_ID, PAD_ID
+from tfseqrec.models.heads.registry import get_head_class, head_config
+from tfseqrec.models.inputs import InputConfig, ItemInputs, SideInputs
 from tfseqrec.tasks import LossConfig, NextItemTask
 
 
@@ -36,7 +41,10 @@ from tfseqrec.tasks import LossConfig, NextItemTask
 class SequentialModelConfig:
     """Fields shared by every architecture; architectures subclass it with their own fields.
 
-    ``max_len``: longest input history (older items are dropped). ``loss``: see ``LossConfig``.
+    ``max_len``: longest input history (older items are dropped). ``loss``: see ``LossConfig``. ``inputs``: what
+    each position embeds besides the item id (``tfseqrec.models.inputs.InputConfig``; id only by default).
+    ``heads``: auxiliary prediction heads trained beside the next item (``tfseqrec.models.heads``), each a mapping
+    ``{name, weight, <its fields>}``.
     """
 
     embedding_dim: int = 64
@@ -44,8 +52,11 @@ class SequentialModelConfig:
     dropout: float = 0.2
     output_bias: bool = False
     loss: LossConfig = dataclasses.field(default_factory=LossConfig)
+    inputs: InputConfig = dataclasses.field(default_factory=InputConfig)
+    heads: tuple = ()
 
     def __post_init__(self):
+        object.__setattr__(self, "heads", tuple(head_config(h) for h in self.heads))
         if self.embedding_dim < 1 or self.max_len < 1:
             raise ValueError(f"embedding_dim ({self.embedding_dim}) and max_len ({self.max_len}) must be >= 1")
         if not 0.0 <= self.dropout < 1.0:
@@ -63,13 +74,26 @@ class SequentialRecommender(tfrs.Model):
     causal = True
     # Input-only token ids after the catalogue (e.g. [MASK] = num_items): embedded, never scored or sampled.
     num_extra_input_tokens = 0
-    # Record features read by compute_loss and call (each [B, L], aligned with item_ids); see the module doc.
-    input_features: tuple = ("item_ids",)
+    # False for encoders whose positions are not a history's events (SR-GNN's graph nodes): they take the
+    # item-level side inputs only, and refuse event types and time gaps.
+    reads_record_inputs = True
+    # False for models whose loss is not the base's next-item loss over states (BERT4Rec's cloze, HRNN's).
+    supports_heads = True
 
     def __init__(
-        self, config: SequentialModelConfig, num_items: int, item_counts: Optional[Sequence[float]] = None, **kwargs
+        self,
+        config: SequentialModelConfig,
+        num_items: int,
+        item_counts: Optional[Sequence[float]] = None,
+        side_inputs: Optional[SideInputs] = None,
+        **kwargs,
     ):
         super().__init__(**kwargs)
+        if config.inputs.record_features and not self.reads_record_inputs:
+            raise ValueError(
+                f"model {self.registry_name!r} embeds item-level side inputs only; "
+                f"inputs.event_types / inputs.time_gaps are not available for it"
+            )
         if num_items < 3:
             raise ValueError(f"num_items={num_items}: the vocabulary needs padding, OOV and at least one item")
         self.config = config
@@ -87,23 +111,77 @@ class SequentialRecommender(tfrs.Model):
                 self.num_items, 1, name="item_bias", embeddings_initializer="zeros"
             )
             self.item_bias.build((None,))  # read as a table, never called on ids
+        self._side_inputs = side_inputs
+        self.item_inputs = ItemInputs(
+            config.inputs, config.embedding_dim, self.num_items + self.num_extra_input_tokens, side_inputs
+        )
         self.task = NextItemTask(config.loss, self.num_items, item_counts=self._item_counts)
+        if config.heads and not self.supports_heads:
+            raise ValueError(f"model {self.registry_name!r} does not take auxiliary heads (model_config.heads)")
+        self.aux_heads = [
+            get_head_class(c.name)(c, config.embedding_dim, self.num_items, side_inputs) for c in config.heads
+        ]
+        self.head_loss_trackers = [tf.keras.metrics.Mean(f"{c.name}_loss") for c in config.heads]
 
     # -- what architectures implement -------------------------------------------------------------
-    def encode(self, item_ids: tf.Tensor, training: bool = False) -> tf.Tensor:
-        """States ``[B, L, D]`` for left-padded ``item_ids [B, L]``; padding rows may hold anything."""
+    def encode(self, item_ids: tf.Tensor, training: bool = False, features: Optional[dict] = None) -> tf.Tensor:
+        """States ``[B, L, D]`` for left-padded ``item_ids [B, L]``; padding rows may hold anything.
+        ``features``: the record features ``{name: [B, L]}`` of ``input_features`` (absent ones default)."""
         raise NotImplementedError
 
+    def encoder_features(self) -> tuple:
+        """Record features the encoder itself reads besides the input layer's (e.g. a position encoding's
+        ``timestamps``)."""
+        return ()
+
     # -- shared behaviour ----------------------------------------------------------------------------
+    @property
+    def input_features(self) -> tuple:
+        """Record features read by ``compute_loss`` and ``call`` (each ``[B, L]``, aligned with ``item_ids``)."""
+        names = ["item_ids"]
+        head_features = tuple(f for head in self.aux_heads for f in head.record_features)
+        for name in tuple(self.config.inputs.record_features) + tuple(self.encoder_features()) + head_features:
+            if name not in names:
+                names.append(name)
+        return tuple(names)
+
+    def embed_items(self, item_ids: tf.Tensor, features: Optional[dict] = None) -> tf.Tensor:
+        """Input embeddings ``[..., D]`` of ``item_ids [...]``: the id embedding fused with ``config.inputs``'s
+        side inputs (``tfseqrec.models.inputs``)."""
+        item_ids = tf.cast(item_ids, tf.int64)
+        return self.item_inputs(self.item_embedding(item_ids), item_ids, features)
+
+    def _encode(self, item_ids: tf.Tensor, training, features: dict) -> tf.Tensor:
+        """``encode`` with the features the encoder and its inputs read (``features=`` only when there are any:
+        encoders of item ids alone may not take it; heads' features are labels, not inputs)."""
+        read = set(self.config.inputs.record_features) | set(self.encoder_features())
+        features = {name: value for name, value in (features or {}).items() if name in read}
+        if features:
+            return self.encode(item_ids, training=training, features=features)
+        return self.encode(item_ids, training=training)
+
+    def record_features(self, inputs, keep: Optional[int] = None) -> dict:
+        """``{name: [B, keep]}``: the batch's record features besides ``item_ids`` (last ``keep`` columns)."""
+        if not isinstance(inputs, dict):
+            return {}
+        found = {}
+        for name in self.input_features[1:]:
+            if inputs.get(name) is not None:
+                value = tf.convert_to_tensor(inputs[name])
+                found[name] = value if keep is None else value[:, -keep:]
+        return found
+
     @property
     def mask_token_id(self) -> int:
         """The first input-only token id (``num_items``); only models with extra input tokens use it."""
         return self.num_items
 
     def item_embeddings(self) -> tf.Tensor:
-        """``[num_items, D]``: the output layer (tied with the input embeddings, extra input tokens left out)."""
+        """``[num_items, D]``: the output layer (tied with the input embeddings, extra input tokens left out;
+        with ``inputs.output_features`` each item's side inputs are added)."""
         table = self.item_embedding.embeddings
-        return table[: self.num_items] if self.num_extra_input_tokens else table
+        table = table[: self.num_items] if self.num_extra_input_tokens else table
+        return self.item_inputs.output_table(table)
 
     def item_biases(self) -> Optional[tf.Tensor]:
         return None if self.item_bias is None else self.item_bias.embeddings[:, 0]
@@ -111,14 +189,16 @@ class SequentialRecommender(tfrs.Model):
     def _truncate(self, item_ids: tf.Tensor) -> tf.Tensor:
         return item_ids[:, -self.config.max_len :]
 
-    def query(self, item_ids: tf.Tensor, training: bool = False) -> tf.Tensor:
-        """Query embedding ``[B, D]``: the state after the most recent item (last column, left padding)."""
-        states = self.encode(self._truncate(tf.cast(item_ids, tf.int64)), training=training)
+    def query(self, item_ids: tf.Tensor, training: bool = False, **features) -> tf.Tensor:
+        """Query embedding ``[B, D]``: the state after the most recent item (last column, left padding);
+        ``features``: record features ``[B, L]`` by name (``timestamps=``, ``event_types=``)."""
+        features = {name: self._truncate(tf.convert_to_tensor(v)) for name, v in features.items() if v is not None}
+        states = self._encode(self._truncate(tf.cast(item_ids, tf.int64)), training, features)
         return states[:, -1, :]
 
-    def score_all(self, item_ids: tf.Tensor, training: bool = False) -> tf.Tensor:
+    def score_all(self, item_ids: tf.Tensor, training: bool = False, **features) -> tf.Tensor:
         """Scores ``[B, num_items]`` for the next item after each (left-padded) history."""
-        return self.scores_for(self.query(item_ids, training=training))
+        return self.scores_for(self.query(item_ids, training=training, **features))
 
     def scores_for(self, queries: tf.Tensor) -> tf.Tensor:
         """float32 scores ``[B, num_items]`` of queries ``[B, D]`` against every item (+ biases).
@@ -133,18 +213,41 @@ class SequentialRecommender(tfrs.Model):
     def call(self, inputs, training: bool = False) -> tf.Tensor:
         """Scores ``[B, num_items]`` for ``item_ids [B, L]``, or a dict holding ``input_features``."""
         item_ids = inputs["item_ids"] if isinstance(inputs, dict) else inputs
-        return self.score_all(item_ids, training=training)
+        return self.score_all(item_ids, training=training, **self.record_features(inputs))
 
     def compute_loss(self, inputs, training: bool = False) -> tf.Tensor:
-        """Next-item loss over every non-padding position of ``inputs["item_ids"] [B, L + 1]``."""
-        item_ids = tf.cast(inputs["item_ids"], tf.int64)
-        item_ids = item_ids[:, -(self.config.max_len + 1) :]
+        """Next-item loss over every non-padding position of ``inputs["item_ids"] [B, L + 1]`` (record features
+        aligned)."""
+        keep = self.config.max_len + 1
+        item_ids = tf.cast(inputs["item_ids"], tf.int64)[:, -keep:]
         history, targets = item_ids[:, :-1], item_ids[:, 1:]
-        states = self.encode(history, training=training)
+        features = self.record_features(inputs, keep)
+        current = {name: value[:, :-1] for name, value in features.items()}
+        states = self._encode(history, training, current)
         mask = tf.logical_and(tf.not_equal(history, PAD_ID), tf.not_equal(targets, PAD_ID))
-        return self.task(
+        loss = self.task(
             states, targets, self.item_embeddings(), item_bias=self.item_biases(), mask=mask, training=training
         )
+        if not self.aux_heads:
+            return loss
+        next_events = {"item_ids": targets, **{name: value[:, 1:] for name, value in features.items()}}
+        return loss + self.heads_loss(states, next_events, {"item_ids": history, **current}, mask)
+
+    def heads_loss(self, states: tf.Tensor, next_events: dict, current: dict, mask: tf.Tensor) -> tf.Tensor:
+        """``sum_h weight_h * mean loss_h`` over the positions of ``mask [B, L]`` (states ``[B, L, D]``); each
+        head's mean is logged as ``<name>_loss``."""
+        weights = tf.cast(mask, tf.float32)
+        total = tf.constant(0.0)
+        for head, tracker in zip(self.aux_heads, self.head_loss_trackers):
+            per_position = head.loss(head.predict(states), head.labels(next_events, current))  # [B, L]
+            mean = tf.reduce_sum(per_position * weights) / tf.maximum(tf.reduce_sum(weights), 1.0)
+            tracker.update_state(mean)
+            total += head.config.weight * mean
+        return total
+
+    @property
+    def metrics(self):
+        return super().metrics + list(self.head_loss_trackers)
 
     def train_step(self, inputs):
         """``tfrs.Model.train_step`` plus loss scaling when Keras wrapped the optimizer in a
@@ -174,18 +277,29 @@ class SequentialRecommender(tfrs.Model):
             "item_counts": self._item_counts,
         }
 
+    @property
+    def side_inputs(self) -> Optional[SideInputs]:
+        """The side-input tables the model was built with (not part of ``get_config``: pass them back to
+        ``from_config``)."""
+        return self._side_inputs
+
     @classmethod
-    def from_config(cls, config: dict, custom_objects=None):
+    def from_config(cls, config: dict, custom_objects=None, side_inputs: Optional[SideInputs] = None):
         from tfseqrec.models.registry import config_from_dict, get_model_class
 
         model_class, config_class = get_model_class(config["model"])
         return model_class(
-            config_from_dict(config_class, config["config"]), config["num_items"], item_counts=config.get("item_counts")
+            config_from_dict(config_class, config["config"]),
+            config["num_items"],
+            item_counts=config.get("item_counts"),
+            side_inputs=side_inputs,
         )
 
     def build_for_inputs(self, batch_size: int = 1) -> "SequentialRecommender":
-        """Creates the weights by running one dummy batch (for loading weights into a fresh model)."""
+        """Creates the weights by running one dummy batch (for loading weights into a fresh model); record
+        features are 1 (the first event type; times 1 ms apart)."""
         dummy = tf.fill([batch_size, self.config.max_len + 1], tf.constant(OOV_ID + 1, tf.int64))
-        self.compute_loss({"item_ids": dummy}, training=False)
-        self.score_all(dummy[:, 1:])
+        batch = {name: dummy for name in self.input_features}
+        self.compute_loss(batch, training=False)
+        self.call({name: value[:, 1:] for name, value in batch.items()})
         return self

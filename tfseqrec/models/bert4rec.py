@@ -55,7 +55,7 @@ from tfseqrec.models.layers import (
     transformer_blocks,
 )
 from tfseqrec.models.positions import PositionEncodingConfig, build_position_encoding, position_encoding_config
-from tfseqrec.models.positions.timestamps import TIMESTAMPS, TimestampInputs, columns
+from tfseqrec.models.positions.timestamps import TIMESTAMPS
 from tfseqrec.models.masking import ClozeMasking, LastPositionMasking, mask_last_item
 from tfseqrec.ids import FIRST_ITEM_ID
 from tfseqrec.models.registry import register
@@ -142,12 +142,13 @@ class BERT4RecConfig(SequentialModelConfig):
 
 
 @register("bert4rec", BERT4RecConfig)
-class BERT4Rec(TimestampInputs, SequentialRecommender):
+class BERT4Rec(SequentialRecommender):
     """Bidirectional self-attention with cloze training; ``encode``: ``[B, L] -> [B, L, D]``."""
 
     causal = False  # every state sees the whole input (the shared no-future test does not apply)
     attention_mask_fn = staticmethod(bidirectional_attention_mask)
     num_extra_input_tokens = 1  # [MASK] = num_items
+    supports_heads = False  # its loss is its own (no per-position next-event states)
 
     def __init__(self, config: BERT4RecConfig, num_items: int, item_counts=None, **kwargs):
         super().__init__(config, num_items, item_counts=item_counts, **kwargs)
@@ -202,14 +203,21 @@ class BERT4Rec(TimestampInputs, SequentialRecommender):
         self.last_position_masking = LastPositionMasking(self.mask_token_id, config.max_len)
 
     # -- encoder ---------------------------------------------------------------------------------
-    def encode(self, item_ids, training=False, timestamps=None):
+    def encoder_features(self) -> tuple:
+        """``("timestamps",)`` when the position encoding reads them."""
+        return (TIMESTAMPS,) if self.position_embedding.reads_timestamps else ()
+
+    def encode(self, item_ids, training=False, features=None):
         """States ``[B, L, D]`` of left-padded ids (mask tokens allowed); each attends both sides.
 
-        ``timestamps [B, L]``: for encodings that read them."""
+        ``features``: record features ``[B, L]`` by name (side inputs; ``timestamps`` for encodings that read
+        them). A mask token has no attributes; its event type and time are the masked event's."""
+        features = features or {}
+        timestamps = features.get(TIMESTAMPS)
         item_ids = tf.cast(item_ids, tf.int64)
         padding_mask = tf.not_equal(item_ids, PAD_ID)  # [B, L]
         x = self.position_embedding(
-            self.item_embedding(item_ids), padding_mask=padding_mask, timestamps=timestamps, training=training
+            self.embed_items(item_ids, features), padding_mask=padding_mask, timestamps=timestamps, training=training
         )
         x = self.input_dropout(self.embedding_norm(x), training=training)
         x = x * tf.cast(padding_mask, x.dtype)[..., tf.newaxis]
@@ -228,23 +236,24 @@ class BERT4Rec(TimestampInputs, SequentialRecommender):
         return self.head_norm(self.head_dense(states))
 
     # -- inference: append the mask token ----------------------------------------------------------
-    def query(self, item_ids, training=False, timestamps=None):
+    def query(self, item_ids, training=False, **features):
         """Query ``[B, D]``: the state at a mask token appended after the history (through the head).
 
-        ``timestamps [B, L]`` (encodings that read them): kept like the history, the mask column repeating
-        the last one."""
+        ``features``: record features ``[B, L]`` by name, kept like the history, the mask column repeating the
+        last one."""
         inputs = self.last_position_masking(tf.cast(item_ids, tf.int64))
-        if timestamps is not None:
-            timestamps = tf.convert_to_tensor(timestamps)
-            kept = timestamps[:, -(self.config.max_len - 1) :]
-            timestamps = tf.concat([kept, timestamps[:, -1:]], axis=1)
-        states = self.encode(inputs, training=training, timestamps=timestamps)
+        kept = {}
+        for name, value in features.items():
+            if value is not None:
+                value = tf.convert_to_tensor(value)
+                kept[name] = tf.concat([value[:, -(self.config.max_len - 1) :], value[:, -1:]], axis=1)
+        states = self.encode(inputs, training=training, features=kept)
         return self.output_queries(states[:, -1, :], training=training)
 
     # -- training: cloze targets ---------------------------------------------------------------------
-    def cloze_loss(self, masked_ids, target_ids, training=False, timestamps=None):
+    def cloze_loss(self, masked_ids, target_ids, training=False, features=None):
         """The task's loss at the columns with a real-item target (``target_ids >= 2``); others are ignored."""
-        states = self.encode(masked_ids, training=training, timestamps=timestamps)
+        states = self.encode(masked_ids, training=training, features=features)
         keep = tf.cast(target_ids, tf.int64) >= FIRST_ITEM_ID
         queries = self.output_queries(tf.boolean_mask(states, keep), training=training)  # [N, D]
         targets = tf.boolean_mask(tf.cast(target_ids, tf.int64), keep)  # [N]
@@ -261,5 +270,5 @@ class BERT4Rec(TimestampInputs, SequentialRecommender):
             masked_ids, target_ids = self.cloze_masking(item_ids, training=True)
         else:
             masked_ids, target_ids = mask_last_item(item_ids, self.mask_token_id)
-        timestamps = columns(inputs, TIMESTAMPS, self.config.max_len)
-        return self.cloze_loss(masked_ids, target_ids, training=training, timestamps=timestamps)
+        features = self.record_features(inputs, self.config.max_len)
+        return self.cloze_loss(masked_ids, target_ids, training=training, features=features)

@@ -192,6 +192,10 @@ class GRU4Rec(SequentialRecommender):
         self.output_item_embedding = None
         if config.tie_embeddings and sizes[-1] != config.embedding_dim:
             self.projection = tf.keras.layers.Dense(config.embedding_dim, use_bias=False, name="projection")
+        if config.inputs.output_features and not config.tie_embeddings:
+            raise ValueError(
+                "inputs.output_features needs tie_embeddings=true for GRU4Rec (the output table is the input one)"
+            )
         if not config.tie_embeddings:
             initializer = (
                 _uniform(self.num_items, sizes[-1])
@@ -210,19 +214,20 @@ class GRU4Rec(SequentialRecommender):
         """``[num_items, D]``: the input table when tied, else the separate output table."""
         if self.output_item_embedding is not None:
             return self.output_item_embedding.embeddings
-        return self.item_embedding.embeddings
+        return super().item_embeddings()
 
     def _to_query(self, hidden: tf.Tensor) -> tf.Tensor:
         """Last layer output ``[..., H]`` -> query ``[..., D]`` (identity unless projected)."""
         return hidden if self.projection is None else self.projection(hidden)
 
-    def _embed(self, item_ids: tf.Tensor, training: bool) -> tf.Tensor:
-        """Input embeddings with dropout: ``[...] -> [..., embedding_dim]``."""
-        return self.embedding_dropout(self.item_embedding(tf.cast(item_ids, tf.int64)), training=training)
+    def _embed(self, item_ids: tf.Tensor, training: bool, features=None) -> tf.Tensor:
+        """Input embeddings (with the side inputs) and dropout: ``[...] -> [..., embedding_dim]``."""
+        return self.embedding_dropout(self.embed_items(item_ids, features), training=training)
 
     # -- padded sequence batches -------------------------------------------------------------------------
-    def encode(self, item_ids, training=False):
-        """States ``[B, L, D]`` for left-padded ``item_ids [B, L]``; padding positions are 0.
+    def encode(self, item_ids, training=False, features=None):
+        """States ``[B, L, D]`` for left-padded ``item_ids [B, L]`` (record ``features [B, L]`` by name);
+        padding positions are 0.
 
         Each row is rotated so that its items come first (right padding), the GRU stack runs from a
         zero state (the items are causal, so trailing padding cannot change their outputs and no mask
@@ -234,7 +239,7 @@ class GRU4Rec(SequentialRecommender):
         is_item = tf.not_equal(item_ids, PAD_ID)  # [B, L]
         lengths = tf.reduce_sum(tf.cast(is_item, tf.int32), axis=1)  # [B]
         padding = tf.shape(item_ids)[1] - lengths  # [B]
-        x = _roll_rows(self._embed(item_ids, training), padding)  # [B, L, E], right padded
+        x = _roll_rows(self._embed(item_ids, training, features), padding)  # [B, L, E], right padded
         for gru, dropout in zip(self.grus, self.hidden_dropouts):
             x = dropout(gru(x, training=training), training=training)  # [B, L, H_l]
         x = _roll_rows(x, lengths)  # back to left padding

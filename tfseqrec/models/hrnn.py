@@ -132,6 +132,9 @@ class HRNNConfig(SequentialModelConfig):
 class HRNN(SequentialRecommender):
     """Hierarchical RNN; ``encode(item_ids [B, L], training, session_starts=None) -> [B, L, D]``."""
 
+    reads_record_inputs = False  # item-level side inputs only (its features are timestamps for sessions)
+    supports_heads = False  # its loss is its own (no per-position next-event states)
+
     @property
     def input_features(self) -> tuple:
         """``("item_ids", "timestamps")`` with ``session_gap_seconds`` (sessions from time gaps), else
@@ -195,7 +198,7 @@ class HRNN(SequentialRecommender):
             starts = tf.zeros_like(is_item)
         else:
             starts = tf.logical_and(tf.cast(session_starts, tf.bool), is_item)
-        x = self.embedding_dropout(self.item_embedding(item_ids), training=training)  # [B, L, E]
+        x = self.embedding_dropout(self.embed_items(item_ids), training=training)  # [B, L, E]
         batch = tf.shape(item_ids)[0]
         s, u = cfg.session_size, cfg.user_size
         zeros_s = tf.zeros([batch, s], x.dtype)

@@ -9,8 +9,8 @@ the original.
 
 ``position_encoding`` swaps the learnable table for another kind (``tfseqrec.models.positions``): sinusoidal,
 none, rotary, relative (T5), ALiBi, or TiSASRec's time intervals (``time_interval``), which read the history's
-``timestamps``: the model then lists them in ``input_features`` and ``encode`` / ``query`` / ``score_all`` take
-``timestamps [B, L]``, and ``compute_loss`` reads ``inputs["timestamps"] [B, L + 1]``.
+``timestamps``: the model then lists them in ``input_features`` and ``encode`` reads ``features["timestamps"]
+[B, L]`` (``query`` / ``score_all`` take ``timestamps=``).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from tfseqrec.models.layers import (
     transformer_blocks,
 )
 from tfseqrec.models.positions import PositionEncodingConfig, build_position_encoding, position_encoding_config
-from tfseqrec.models.positions.timestamps import TIMESTAMPS, TimestampInputs, columns
+from tfseqrec.models.positions.timestamps import TIMESTAMPS
 from tfseqrec.models.registry import register
 
 
@@ -69,7 +69,7 @@ class SASRecConfig(SequentialModelConfig):
 
 
 @register("sasrec", SASRecConfig)
-class SASRec(TimestampInputs, SequentialRecommender):
+class SASRec(SequentialRecommender):
     """Self-attentive sequential recommendation; ``encode``: ``[B, L] -> [B, L, D]``."""
 
     attention_mask_fn = staticmethod(causal_attention_mask)
@@ -112,14 +112,20 @@ class SASRec(TimestampInputs, SequentialRecommender):
     def item_embeddings(self) -> tf.Tensor:
         """``[num_items, D]``: the input table (tied, the default) or the separate output table."""
         if self.output_item_embedding is not None:
-            return self.output_item_embedding.embeddings
+            return self.item_inputs.output_table(self.output_item_embedding.embeddings)
         return super().item_embeddings()
 
-    def encode(self, item_ids, training=False, timestamps=None):
-        """States ``[B, L, D]`` of left-padded ``item_ids [B, L]`` (``timestamps [B, L]``: for encodings that
-        read them)."""
+    def encoder_features(self) -> tuple:
+        """``("timestamps",)`` when the position encoding reads them."""
+        return (TIMESTAMPS,) if self.position_embedding.reads_timestamps else ()
+
+    def encode(self, item_ids, training=False, features=None):
+        """States ``[B, L, D]`` of left-padded ``item_ids [B, L]``; ``features``: record features ``[B, L]`` by
+        name (side inputs, and ``timestamps`` for encodings that read them)."""
+        features = features or {}
+        timestamps = features.get(TIMESTAMPS)
         padding_mask = tf.not_equal(item_ids, PAD_ID)  # [B, L]
-        x = self.item_embedding(item_ids) * (self.config.embedding_dim**0.5)
+        x = self.embed_items(item_ids, features) * (self.config.embedding_dim**0.5)
         x = self.position_embedding(x, padding_mask=padding_mask, timestamps=timestamps, training=training)
         x = self.input_dropout(x, training=training) * tf.cast(padding_mask, x.dtype)[..., tf.newaxis]
         attention_mask = self.attention_mask_fn(padding_mask)
@@ -129,22 +135,3 @@ class SASRec(TimestampInputs, SequentialRecommender):
                 x, attention_mask=attention_mask, padding_mask=padding_mask, training=training, positions=positions
             )
         return self.final_norm(x)
-
-    def query(self, item_ids, training=False, timestamps=None):
-        """Query ``[B, D]``: the state after the most recent item (the last ``max_len`` columns are kept)."""
-        item_ids = self._truncate(tf.cast(item_ids, tf.int64))
-        timestamps = None if timestamps is None else self._truncate(tf.convert_to_tensor(timestamps))
-        return self.encode(item_ids, training=training, timestamps=timestamps)[:, -1, :]
-
-    def compute_loss(self, inputs, training: bool = False) -> tf.Tensor:
-        """Next-item loss over every non-padding position of ``inputs["item_ids"] [B, L + 1]`` (with
-        ``inputs["timestamps"]`` aligned, when the encoding reads them)."""
-        keep = self.config.max_len + 1
-        item_ids = tf.cast(inputs["item_ids"], tf.int64)[:, -keep:]
-        history, targets = item_ids[:, :-1], item_ids[:, 1:]
-        timestamps = columns(inputs, TIMESTAMPS, keep)
-        states = self.encode(history, training=training, timestamps=None if timestamps is None else timestamps[:, :-1])
-        mask = tf.logical_and(tf.not_equal(history, PAD_ID), tf.not_equal(targets, PAD_ID))
-        return self.task(
-            states, targets, self.item_embeddings(), item_bias=self.item_biases(), mask=mask, training=training
-        )

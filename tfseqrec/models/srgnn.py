@@ -147,6 +147,8 @@ class GatedGraphCell(tf.keras.layers.Layer):
 class SRGNN(SequentialRecommender):
     """SR-GNN; ``encode``: ``[B, L] -> [B, L, D]`` (column ``t`` = the prefix ``0..t``'s session embedding)."""
 
+    reads_record_inputs = False  # graph nodes are items, not events: item-level side inputs only
+
     causal = True  # each column's graph holds only the items up to that column
 
     def __init__(self, config: SRGNNConfig, num_items: int, item_counts=None, **kwargs):
@@ -169,7 +171,7 @@ class SRGNN(SequentialRecommender):
         alias, a_in, a_out = session_graph(item_ids, prefix_ends)
         num_prefixes = tf.shape(prefix_ends)[0]
         # Node n's initial state: the embedding of the item in column n (only first occurrences are read).
-        nodes = self.embedding_dropout(self.item_embedding(item_ids), training=training)  # [B, N, D]
+        nodes = self.embedding_dropout(self.embed_items(item_ids), training=training)  # [B, N, D]
         hidden = tf.tile(nodes[:, tf.newaxis], [1, num_prefixes, 1, 1])  # [B, P, N, D]
         for _ in range(self.config.gnn_steps):
             hidden = self.cell(hidden, a_in, a_out)

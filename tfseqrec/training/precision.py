@@ -64,7 +64,7 @@ def float32_twin(model):
     if model.compute_dtype == tf.float32:
         return model
     with keras_policy("float32"):
-        twin = type(model).from_config(model.get_config())
+        twin = type(model).from_config(model.get_config(), side_inputs=model.side_inputs)
         twin.build_for_inputs()
     with tempfile.TemporaryDirectory() as directory:
         path = os.path.join(directory, "weights")

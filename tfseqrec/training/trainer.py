@@ -35,6 +35,7 @@ from tfseqrec.host.machine import describe as describe_machine
 from tfseqrec.data import SequenceBatchConfig, load_feature_spec, make_dataset
 from tfseqrec.data.spec import FeatureSpec, load_item_counts
 from tfseqrec.evaluation import evaluator
+from tfseqrec.evaluation.heads import evaluate_heads
 from tfseqrec.models import build_model, import_plugins
 from tfseqrec.training.callbacks import (
     EpochTimer,
@@ -237,7 +238,9 @@ class _Run:
         item_counts = load_item_counts(self.spec)
         self.item_counts = np.asarray(item_counts)
         if model is None:
-            model = build_model(cfg.model, cfg.model_config, self.spec.vocabulary.size, item_counts=item_counts)
+            model = build_model(
+                cfg.model, cfg.model_config, self.spec.vocabulary.size, item_counts=item_counts, spec=self.spec
+            )
         self.model, self.max_len = model, model.config.max_len
         check_input_features(model, self.spec)
         if self.state is not None:
@@ -404,6 +407,12 @@ class _Run:
             "peak_memory_mib": max([peak_memory_mib()] + [entry["peak_memory_mib"] for entry in self.earlier]),
             "machine": machine_description(),
         }
+        if result.by_behaviour:
+            summary["test_by_behaviour"] = result.by_behaviour
+        if model.aux_heads:  # each auxiliary head against the best constant predictor
+            summary["test_heads"] = evaluate_heads(model, self.spec, test_split, cfg.eval_batch_size)
+            with open(os.path.join(cfg.output_dir, test_split, "heads.json"), "w", encoding="utf-8") as f:
+                json.dump(summary["test_heads"], f, indent=2)
         if self.state is not None:
             summary["invocations"] = invocations
         if self.initialised_from is not None:
@@ -440,7 +449,9 @@ def load_trained_model(run_dir: str):
         run = json.load(f)
     import_plugins(run["config"].get("plugins", ()))
     spec = load_feature_spec(run["config"]["data_dir"])
-    model = build_model(run["model"], run["model_config"], run["num_items"], item_counts=load_item_counts(spec))
+    model = build_model(
+        run["model"], run["model_config"], run["num_items"], item_counts=load_item_counts(spec), spec=spec
+    )
     model.build_for_inputs()
     model.load_weights(os.path.join(run_dir, CHECKPOINT)).expect_partial()
     return model, run, spec

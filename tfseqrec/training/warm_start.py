@@ -58,11 +58,12 @@ def warm_start(model, run_dir: str) -> dict:
             f"init_from={run_dir!r}: its best checkpoint does not fit this model (same embedding_dim, "
             f"blocks and item vocabulary needed): {error}"
         ) from error
-    old_config, new_config = previous.get("model_config", {}), model.config.to_dict()
+    old_config = previous.get("model_config", {})
+    new_config = json.loads(json.dumps(model.config.to_dict(), default=str))  # as run.json holds it
     changes = {
         key: {"was": old_config.get(key), "now": value}
         for key, value in new_config.items()
-        if old_config.get(key) != value
+        if key in old_config and old_config[key] != value
     }
     chain = previous.get("cumulative", {})
     return {
