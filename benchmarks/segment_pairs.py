@@ -1,7 +1,7 @@
 """Paired comparisons of a benchmark grid's pairs on the rows whose target is rare: cold and tail targets.
 
 The grid report averages each segment; this tests the differences. For every pair ``(a, b)`` of the grid and
-every seed both finished, rows (users) are paired by sequence id, and the per-row metric is compared on all
+every seed both finished, rows (users) are paired by sequence id, and each per-row metric is compared on all
 rows, on rows whose target has at most ``--cold-threshold`` training interactions (cold, as ``tfseqrec analyze``),
 and on the tail: targets among the least popular ``--tail-share`` of the catalogue by training count (ties
 included, never-trained items too). Seeds are pooled (a row is paired with itself under the same seed); mean
@@ -42,7 +42,7 @@ def segment_masks(target_ids: np.ndarray, counts: np.ndarray, cold_threshold: in
     }
 
 
-def comparisons(output: Path, metric: str, cold_threshold: int, tail_share: float) -> list:
+def comparisons(output: Path, metrics: list, cold_threshold: int, tail_share: float) -> list:
     grid = json.loads((output / "grid.json").read_text())["grid"]
     rows = []
     for dataset in grid["datasets"]:
@@ -60,13 +60,13 @@ def comparisons(output: Path, metric: str, cold_threshold: int, tail_share: floa
                 index = {key: i for i, key in enumerate(rb.sequence_ids)}
                 order = np.array([index[key] for key in ra.sequence_ids])
                 masks = segment_masks(ra.per_user["target_id"], counts, cold_threshold, tail_share)
-                for segment, mask in masks.items():
-                    va, vb = pooled.setdefault(segment, ([], []))
-                    va.extend(ra.per_user[metric][mask])
-                    vb.extend(rb.per_user[metric][order][mask])
-            for segment, (va, vb) in pooled.items():
-                comparison = compare(np.array(va), np.array(vb), a, b, f"{dataset['name']} {segment} {metric}")
-                rows.append((comparison, len(va)))
+                for metric in metrics:
+                    for segment, mask in masks.items():
+                        va, vb = pooled.setdefault(f"{dataset['name']} {segment} {metric}", ([], []))
+                        va.extend(ra.per_user[metric][mask])
+                        vb.extend(rb.per_user[metric][order][mask])
+            for name, (va, vb) in pooled.items():
+                rows.append((compare(np.array(va), np.array(vb), a, b, name), len(va)))
     adjusted = compare_all([c for c, _ in rows])
     return [
         {
@@ -101,12 +101,12 @@ def markdown(rows: list) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("output", type=Path, help="the --output folder of `tfseqrec benchmark`")
-    parser.add_argument("--metric", default="NDCG@10", help="a per-row metric of per_user.npz")
+    parser.add_argument("--metrics", nargs="+", default=["NDCG@10", "HR@10"], help="per-row metrics of per_user.npz")
     parser.add_argument("--cold-threshold", type=int, default=5, help="cold: at most this many training interactions")
     parser.add_argument("--tail-share", type=float, default=0.5, help="tail: the least popular share of the catalogue")
     parser.add_argument("--report", type=Path, help="also write the rows as JSON here")
     args = parser.parse_args(argv)
-    rows = comparisons(args.output, args.metric, args.cold_threshold, args.tail_share)
+    rows = comparisons(args.output, args.metrics, args.cold_threshold, args.tail_share)
     print(markdown(rows))
     if args.report:
         os.makedirs(args.report.parent, exist_ok=True)
