@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tfseqrec.tasks import LossConfig
@@ -65,8 +66,14 @@ CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"
 def test_committed_configs_load_and_build(path):
     from tfseqrec.models import build_model
 
+    from tfseqrec.models.inputs import SideInputs
+
     cfg = load_train_config(str(path), ["data_dir=unused"])
-    model = build_model(cfg.model, cfg.model_config, 3000, item_counts=[0, 0] + [3] * 2998)
+    features = (cfg.model_config.get("inputs") or {}).get("item_features", ())
+    side = SideInputs(  # stand-in tables for the item features a preset names
+        tables={f: np.ones((3000, 2), np.int64) for f in features}, vocabulary_sizes={f: 4 for f in features}
+    )
+    model = build_model(cfg.model, cfg.model_config, 3000, item_counts=[0, 0] + [3] * 2998, side_inputs=side)
     assert model.config.max_len >= 1 and cfg.validation_metric.split("@")[-1].isdigit()
     if "@" in cfg.validation_metric:
         assert int(cfg.validation_metric.split("@")[1]) in cfg.ks  # the metric is computed
