@@ -63,6 +63,11 @@ def text_block(paths: tuple[Path, ...]) -> str:
     return "\n\n".join(f"`{p.relative_to(BENCHMARKS)}`:\n\n```text\n{p.read_text().rstrip()}\n```" for p in paths)
 
 
+def markdown_tables(paths: tuple[Path, ...]) -> str:
+    """Markdown reports (tables) as they were printed, their headings one level down."""
+    return "\n\n".join(_demote(p.read_text()) for p in paths)
+
+
 def json_table(paths: tuple[Path, ...]) -> str:
     """A list of flat JSON records per file as one table (nested values and seconds shown compactly)."""
     out = []
@@ -254,12 +259,41 @@ SECTIONS = (
         "attribute values, 1-6 per item); configs/sasrec_beauty.yaml for both runs, 30 epochs with early stopping, "
         "seed 1; the attributes run pools them into every input and every output embedding. Paired tests over the "
         "22,363 users, overall and on cold (<= 5 training interactions) and tail (least popular half) targets. "
-        "2-core AMD EPYC VM shared by the two runs.",
+        "2-core AMD EPYC VM shared with other trainings and test runs.",
         lambda paths: (
             markdown_parts("Accuracy", "Pairwise comparisons")(paths[:1])
             + "\n\nOn rare targets (`benchmarks/segment_pairs.py`):\n\n"
             + text_block(paths[1:2])
         ),
+    ),
+    Section(
+        "Behaviour types on the Taobao UserBehavior sample",
+        ("behaviours/report.md", "behaviours/behaviours.md", "behaviours/behaviours.json"),
+        "`tfseqrec benchmark benchmarks/grids/behaviours.yaml --output benchmarks/out/behaviours --report-dir "
+        "benchmarks/reports/behaviours`, then `python benchmarks/behaviours.py benchmarks/out/behaviours --report "
+        "benchmarks/reports/behaviours/behaviours.json > benchmarks/reports/behaviours/behaviours.md`",
+        "929 users' 9 days of pv / cart / fav / buy; temporal split: test targets are 2017-12-03's events, "
+        "validation 2017-12-02's, each from everything before; full ranking over 61,330 items, seen items kept; "
+        "per behaviour, OTTO's Recall@20 and NDCG@20 over the users with targets of it. "
+        "benchmarks/configs/sasrec_taobao.yaml for every run, 12 epochs, seed 1; 2-core AMD EPYC VM shared with up to "
+        "three other trainings.",
+        lambda paths: (
+            markdown_parts("Accuracy", "Pairwise comparisons")(paths[:1])
+            + "\n\nPer target behaviour (`benchmarks/behaviours.py`):\n\n"
+            + markdown_tables(paths[1:2])
+        ),
+    ),
+    Section(
+        "Training throughput with side inputs and heads",
+        ("side_inputs/throughput_ml1m.txt", "side_inputs/throughput_ml1m.json"),
+        "`python benchmarks/train_throughput.py --data-dir out/ml-1m-features --only sasrec_full_ce "
+        "sasrec_side_inputs sasrec_side_inputs_heads --steps 12 --rounds 3 --json "
+        "benchmarks/reports/side_inputs/throughput_ml1m.json` (output in the .txt)",
+        "ML-1M with the genres of movies.dat (18 values, up to 6 per movie), length 200, batch 128, d 64, "
+        "float32; side inputs: genres pooled into every input and output embedding; heads: next genre; the "
+        "configurations alternate for 3 rounds in one process, ratios are medians of the rounds; 2-core AMD "
+        "EPYC VM.",
+        lambda paths: text_block(paths[:1]),
     ),
     Section(
         "Training speed: mixed precision and dropout",
