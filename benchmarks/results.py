@@ -275,8 +275,8 @@ SECTIONS = (
         "929 users' 9 days of pv / cart / fav / buy; temporal split: test targets are 2017-12-03's events, "
         "validation 2017-12-02's, each from everything before; full ranking over 61,330 items, seen items kept; "
         "per behaviour, OTTO's Recall@20 and NDCG@20 over the users with targets of it. "
-        "benchmarks/configs/sasrec_taobao.yaml for every run, 12 epochs, seeds 1 and 2 (seed 1 on a VM shared with up to "
-        "three other trainings, seed 2 on the idle 2-core AMD EPYC VM).",
+        "benchmarks/configs/sasrec_taobao.yaml for every run, 12 epochs, seeds 1 and 2 (seed 1 on a VM shared "
+        "with up to three other trainings, seed 2 on the idle 2-core AMD EPYC VM).",
         lambda paths: (
             markdown_parts("Accuracy", "Pairwise comparisons")(paths[:1])
             + "\n\nPer target behaviour (`benchmarks/behaviours.py`):\n\n"
