@@ -29,6 +29,7 @@ from beam_pipelines.config import FeatureTablesConfig, SideFeatureConfig, codec_
 from beam_pipelines.readers import (
     COLUMN_ALIASES,
     InputError,
+    first_json_object,
     first_lines,
     open_file,
     strip_compression,
@@ -133,7 +134,7 @@ def _plan_table(source: str, tables: FeatureTablesConfig, index: int, encoding: 
     if fmt == "json":
         return _plan_json_map(base, tables)
     if fmt == "jsonl":
-        names = list(_first_json_line(files[0], encoding))
+        names = list(first_json_object(files[0], encoding))
     elif fmt == "movielens":
         if not tables.columns:
             raise InputError(
@@ -208,17 +209,6 @@ def _id_column(tables: FeatureTablesConfig, names: list[str], path: str) -> str:
         f"{path}: no {tables.entity} id column found among {', '.join(names)}; name it with {option}"
         + (f" or name the columns with --{tables.entity}-feature-columns" if not tables.columns else "")
     )
-
-
-def _first_json_line(path: str, encoding: str) -> dict:
-    for line in first_lines(path, 50, encoding):
-        try:
-            obj = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(obj, dict):
-            return obj
-    raise InputError(f"{path}: none of the first 50 lines is a JSON object; is this JSON Lines?")
 
 
 def read_json_map(path: str, encoding: str) -> dict:

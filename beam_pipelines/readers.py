@@ -359,7 +359,7 @@ def _plan_inputs(inputs: tuple[str, ...], cfg: ReaderConfig, encoding: str) -> I
             time_unit=cfg.time_unit,
         )
     if fmt == "jsonl":
-        obj = _first_json_object(first, encoding)
+        obj = first_json_object(first, encoding)
         if isinstance(obj.get("events"), list):
             event_keys = sorted({k for e in obj["events"] if isinstance(e, dict) for k in e})
             columns = _resolve_columns(cfg, event_keys, first, user_available=sorted(obj))
@@ -396,7 +396,8 @@ def refuse_header(path: str, names: list[str], delimiter: str, encoding: str, op
         )
 
 
-def _first_json_object(path: str, encoding: str) -> dict:
+def first_json_object(path: str, encoding: str) -> dict:
+    """The first JSON object among the first 50 lines of a JSON Lines file; InputError when there is none."""
     for line in first_lines(path, 50, encoding):
         try:
             obj = json.loads(line)

@@ -54,8 +54,8 @@ from tfseqrec.models.layers import (
     check_position_origin,
     transformer_blocks,
 )
+from tfseqrec.models.inputs import TIMESTAMPS
 from tfseqrec.models.positions import PositionEncodingConfig, build_position_encoding, position_encoding_config
-from tfseqrec.models.positions.timestamps import TIMESTAMPS
 from tfseqrec.models.masking import ClozeMasking, LastPositionMasking, mask_last_item
 from tfseqrec.ids import FIRST_ITEM_ID
 from tfseqrec.models.registry import register

@@ -30,8 +30,8 @@ from tfseqrec.models.layers import (
     check_position_origin,
     transformer_blocks,
 )
+from tfseqrec.models.inputs import TIMESTAMPS
 from tfseqrec.models.positions import PositionEncodingConfig, build_position_encoding, position_encoding_config
-from tfseqrec.models.positions.timestamps import TIMESTAMPS
 from tfseqrec.models.registry import register
 
 
