@@ -1,8 +1,9 @@
 """Per-behaviour results of a benchmark grid's cells: Recall@K / NDCG@K per target behaviour, with paired tests.
 
 For data with event types (``target_event_types`` in the records), each cell's ``test/per_user.npz`` holds every
-user's top-K list; with the test records' targets and their behaviours this gives, per behaviour ``b``, OTTO's
-``Recall@K`` and each user's ``NDCG@K`` (``tfseqrec.evaluation.behaviours``). The table averages the seeds; the
+user's top-K list (models with a target behaviour: one list per behaviour asked for); with the test records'
+targets and their behaviours this gives, per behaviour ``b``, OTTO's ``Recall@K`` and each user's ``NDCG@K``
+(``tfseqrec.evaluation.behaviours``). The table averages the seeds; the
 paired comparisons (the grid's ``pairs``) pool the users of all seeds, pairing a user with itself under the same
 seed, on the users with targets of ``b``: mean difference, 95% bootstrap interval, Wilcoxon p (Holm over all rows).
 
@@ -23,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tfseqrec.data import SequenceBatchConfig, load_feature_spec, make_dataset  # noqa: E402
 from tfseqrec.evaluation.behaviours import per_user_behaviour  # noqa: E402
+from tfseqrec.evaluation.evaluator import TOPK_FOR_EVENT  # noqa: E402
 from tfseqrec.evaluation.results import EvaluationResult  # noqa: E402
 from tfseqrec.evaluation.stats import compare, compare_all  # noqa: E402
 
@@ -56,7 +58,8 @@ def cell_scores(cell: Path, targets: dict, event_names: list, k: int) -> dict:
         ids[row, : len(t)], events[row, : len(e)] = t, e
     out = {}
     for event_id, name in enumerate(event_names, start=1):
-        hits, wanted, ndcg = per_user_behaviour(topk, ids, events, event_id, k)
+        lists = result.per_user.get(f"{TOPK_FOR_EVENT}{event_id}", topk)  # asked for b (target_behaviour)
+        hits, wanted, ndcg = per_user_behaviour(lists, ids, events, event_id, k)
         out[name] = (np.asarray(result.sequence_ids, str), hits, wanted, ndcg)
     return out
 

@@ -69,3 +69,30 @@ def test_records_carry_target_behaviours_and_the_evaluator_splits_by_them(tmp_pa
     assert by["weighted_Recall@1"] == pytest.approx(0.3)
     result.save(str(tmp_path / "eval"))
     assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["by_behaviour"]["orders"]["Recall@2"] == 1.0
+
+
+def test_condition_on_behaviour_ranks_each_behaviour_with_its_own_list(tmp_path):
+    from tfseqrec.data import load_feature_spec
+    from tfseqrec.evaluation.evaluator import TOPK_FOR_EVENT
+
+    out = tiny_behaviour_data(tmp_path)
+    vocab = [line.split("\t")[0] for line in (out / "vocab.tsv").read_text().splitlines()]
+    orders = load_feature_spec(str(out)).event_types.index("orders") + 1
+    asked_for = []
+
+    def score(batch):  # "orders" asked: e first; anything else (or nothing asked): d first
+        asked = batch.get("target_event_type")
+        asked_for.append(None if asked is None else sorted(set(np.asarray(asked).tolist())))
+        wants_order = asked is not None and int(np.asarray(asked)[0]) == orders
+        return scorer(vocab, ["e", "d"] if wants_order else ["d", "e"])(batch)
+
+    plain = evaluate(score, str(out), EvaluationConfig(ks=(1,), filter_seen=False))
+    assert plain.by_behaviour["orders"]["Recall@1"] == 0.0 and asked_for == [None]
+
+    asked_for.clear()
+    result = evaluate(score, str(out), EvaluationConfig(ks=(1,), filter_seen=False, condition_on_behaviour=True))
+    assert asked_for == [None, [1], [2], [3]]  # the plain pass, then one per event type
+    assert result.by_behaviour["orders"]["Recall@1"] == 1.0  # ranked with "orders" asked
+    assert result.by_behaviour["carts"]["Recall@1"] == 1.0
+    assert result.summary["HR@1"] == plain.summary["HR@1"]  # overall: the list of nothing asked
+    assert result.per_user[f"{TOPK_FOR_EVENT}{orders}"][:, 0].tolist() == [vocab.index("e")] * 6

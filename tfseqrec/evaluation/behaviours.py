@@ -8,6 +8,9 @@ do not count for ``b``. From each user's top-``K`` list ``R_u`` (after ``filter_
 * ``NDCG@K``: the mean over users of ``DCG(R_u; T_ub) / IDCG(min(K, |T_ub|))`` with binary relevance;
 * ``users``: how many users have targets of ``b``.
 
+With a model that answers a target behaviour (``tfseqrec.models.target_behaviour``), ``R_u`` of behaviour ``b`` is
+the list ranked with ``b`` asked for (``topk_by_behaviour``).
+
 ``weighted_Recall@K`` = ``sum_b w_b Recall@K_b`` over the behaviours named in ``weights`` (OTTO:
 ``clicks`` 0.10, ``carts`` 0.30, ``orders`` 0.60); a behaviour without targets counts 0.
 """
@@ -46,6 +49,7 @@ def behaviour_metrics(
     event_names: Sequence[str],
     ks: Sequence[int],
     weights: Optional[Mapping[str, float]] = None,
+    topk_by_behaviour: Optional[Mapping[int, np.ndarray]] = None,
 ) -> dict:
     """``{behaviour: {"Recall@K", "NDCG@K", "users"}, "weighted_Recall@K": ...}`` (module docstring).
 
@@ -56,14 +60,17 @@ def behaviour_metrics(
       event_names: name of event-type id ``i`` at ``event_names[i - 1]``.
       ks: cut-offs (each at most ``K'``).
       weights: behaviour name -> weight of ``weighted_Recall@K`` (None: no weighted score).
+      topk_by_behaviour: event-type id -> ``[U, K']`` lists ranked for that behaviour (used instead of
+        ``topk_ids`` for it).
     """
     ks = [k for k in ks if k <= topk_ids.shape[1]]
     out: dict = {}
     recalls: dict = {}
     for event_id, name in enumerate(event_names, start=1):
         entry: dict = {}
+        lists = (topk_by_behaviour or {}).get(event_id, topk_ids)
         for k in ks:
-            hits, wanted, ndcg = per_user_behaviour(topk_ids, target_ids, target_events, event_id, k)
+            hits, wanted, ndcg = per_user_behaviour(lists, target_ids, target_events, event_id, k)
             has = wanted > 0
             entry["users"] = int(has.sum())
             entry[f"Recall@{k}"] = float(hits.sum() / wanted.sum()) if has.any() else float("nan")

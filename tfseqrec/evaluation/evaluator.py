@@ -59,6 +59,7 @@ from tfseqrec.ids import FIRST_ITEM_ID
 __all__ = ["EvaluationConfig", "EvaluationResult", "evaluate", "ScoreFn", "is_session_split", "SESSION_TARGETS"]
 
 ScoreFn = Callable[[dict], tf.Tensor]
+TOPK_FOR_EVENT = "topk_ids_for_event_"  # + event-type id: per_user lists of condition_on_behaviour
 _TARGET_KEYS = ("target_ids", "target_id", "target_timestamps", "target_event_types")
 _SEQUENCE_KEYS = ("item_ids", "timestamps", "event_types")
 SESSION_TARGETS = "session: every next item"
@@ -84,6 +85,10 @@ class EvaluationConfig:
       behaviour_weights: behaviour name -> weight of ``weighted_Recall@K`` in the per-behaviour metrics
         (``tfseqrec.evaluation.behaviours``); None: OTTO's 0.10 / 0.30 / 0.60 when the data's event types are
         ``clicks`` / ``carts`` / ``orders``, else no weighted score.
+      condition_on_behaviour: for a score function that answers ``target_event_type`` (int ``[B]``; models with
+        ``target_behaviour``): each behaviour's per-behaviour metrics are measured on a top-K list ranked with
+        that behaviour asked for (one more scoring pass per behaviour); the overall metrics keep the list of the
+        batch as given (no behaviour asked: any).
     """
 
     ks: tuple[int, ...] = (1, 5, 10, 20)
@@ -94,6 +99,7 @@ class EvaluationConfig:
     topk_for_lists: Optional[int] = None
     protocol: str = "full_ranking"
     behaviour_weights: Optional[dict] = None
+    condition_on_behaviour: bool = False
 
     def __post_init__(self):
         ks = tuple(self.ks) if isinstance(self.ks, (list, tuple)) else ()
@@ -218,7 +224,8 @@ def evaluate(
     from tqdm.auto import tqdm
 
     bar = tqdm(total=total, unit=unit, desc=f"evaluate {config.split}", disable=not verbose or not sys.stderr.isatty())
-    ranked = _rank_all(score_fn, rank_batch, batches, config.max_len, vocab_size, single, bar)
+    asked = len(spec.event_types) if config.condition_on_behaviour and mode != SESSION else 0
+    ranked = _rank_all(score_fn, rank_batch, batches, config.max_len, vocab_size, single, bar, asked)
     seconds = time.perf_counter() - start
     bar.close()
 
@@ -287,6 +294,7 @@ class _Ranked:
     target_ids: list = dataclasses.field(default_factory=list)  # [B], one target per row only
     target_lists: list = dataclasses.field(default_factory=list)  # [B, T] 0-padded, with target_event_types
     target_events: list = dataclasses.field(default_factory=list)  # [B, T] their event types
+    behaviour_lists: dict = dataclasses.field(default_factory=dict)  # event id -> [[B, list_k]]: lists asked for it
 
     def behaviours(self, event_names: Sequence[str], ks: Sequence[int], weights) -> dict:
         """Per-behaviour metrics of every row (``tfseqrec.evaluation.behaviours``); empty without event types."""
@@ -295,13 +303,17 @@ class _Ranked:
         width = max(t.shape[1] for t in self.target_lists)
         pad = lambda parts: np.concatenate([np.pad(p, [(0, 0), (0, width - p.shape[1])]) for p in parts])  # noqa: E731
         topk = np.concatenate(self.lists)
-        return behaviour_metrics(topk, pad(self.target_lists), pad(self.target_events), event_names, ks, weights)
+        asked = {event_id: np.concatenate(lists) for event_id, lists in self.behaviour_lists.items()}
+        return behaviour_metrics(
+            topk, pad(self.target_lists), pad(self.target_events), event_names, ks, weights, topk_by_behaviour=asked
+        )
 
     def per_user(self, ks: Sequence[int], list_k: int, single: bool) -> tuple[dict, np.ndarray, int]:
         """``(per_user, sequence_ids [U], rows without targets)``; with several targets per row, rows without
         any are left out (and counted)."""
         num_candidates = _concat(self.counts, np.zeros(0, np.int64))
         topk_ids = _concat(self.lists, np.zeros((0, list_k), np.int64))
+        asked = {event_id: _concat(lists, topk_ids[:0]) for event_id, lists in self.behaviour_lists.items()}
         sequence_ids = np.asarray(self.sequence_ids, dtype=str)
         history_length = _concat(self.history_lengths, np.zeros(0, np.int64))
         per_user: dict[str, np.ndarray] = {}
@@ -322,6 +334,7 @@ class _Ranked:
             skipped = int((~keep).sum())
             positions, num_targets = positions[keep], num_targets[keep]
             num_candidates, topk_ids, sequence_ids = num_candidates[keep], topk_ids[keep], sequence_ids[keep]
+            asked = {event_id: lists[keep] for event_id, lists in asked.items()}
             history_length = history_length[keep]
             per_user["rank"] = (
                 np.where(positions > 0, positions, np.iinfo(np.int64).max).min(axis=1)
@@ -333,6 +346,8 @@ class _Ranked:
             per_user.update(metrics.multi_target_metrics(positions, num_candidates, ks))
         per_user["num_candidates"] = num_candidates
         per_user["topk_ids"] = topk_ids
+        for event_id, lists in asked.items():
+            per_user[f"{TOPK_FOR_EVENT}{event_id}"] = lists  # ranked with that behaviour asked for
         per_user["history_length"] = history_length
         if single:
             per_user["target_id"] = _concat(self.target_ids, np.zeros(0, np.int64))
@@ -344,20 +359,38 @@ def _concat(parts: list, empty: np.ndarray) -> np.ndarray:
     return np.concatenate(parts).astype(np.int64) if parts else empty
 
 
+def _checked_scores(score_fn: ScoreFn, inputs: dict, rows: int, vocab_size: int) -> tf.Tensor:
+    scores = tf.convert_to_tensor(score_fn(inputs))
+    if scores.shape.rank != 2 or scores.shape[0] != rows or scores.shape[1] != vocab_size:
+        raise ValueError(
+            f"score_fn must return [batch, vocabulary size] = [{rows}, {vocab_size}] scores, got shape {scores.shape}"
+        )
+    return scores
+
+
 def _rank_all(
-    score_fn: ScoreFn, rank_batch, batches, max_len: Optional[int], vocab_size: int, single: bool, bar
+    score_fn: ScoreFn,
+    rank_batch,
+    batches,
+    max_len: Optional[int],
+    vocab_size: int,
+    single: bool,
+    bar,
+    behaviours_asked: int = 0,
 ) -> _Ranked:
-    """Scores and ranks every ``(batch, targets)`` of ``batches``; checks that scores are ``[B, V]``."""
+    """Scores and ranks every ``(batch, targets)`` of ``batches``; checks that scores are ``[B, V]``. With
+    ``behaviours_asked = n``, also ranks each batch once per event type ``1..n`` with ``target_event_type`` set."""
     ranked = _Ranked()
     for batch, targets in batches:
-        scores = tf.convert_to_tensor(score_fn(_model_inputs(batch, max_len)))
+        inputs = _model_inputs(batch, max_len)
         rows = int(tf.shape(batch["item_ids"])[0])
-        if scores.shape.rank != 2 or scores.shape[0] != rows or scores.shape[1] != vocab_size:
-            raise ValueError(
-                f"score_fn must return [batch, vocabulary size] = [{rows}, {vocab_size}] scores, "
-                f"got shape {scores.shape}"
-            )
+        scores = _checked_scores(score_fn, inputs, rows, vocab_size)
         where, candidates, topk = rank_batch(scores, batch["item_ids"], targets)
+        for event_id in range(1, behaviours_asked + 1):
+            asked = dict(inputs, target_event_type=tf.fill([rows], tf.constant(event_id, tf.int64)))
+            asked_scores = _checked_scores(score_fn, asked, rows, vocab_size)
+            _, _, asked_topk = rank_batch(asked_scores, batch["item_ids"], targets)
+            ranked.behaviour_lists.setdefault(event_id, []).append(asked_topk.numpy())
         ranked.found.append(where.numpy())
         ranked.counts.append(candidates.numpy())
         ranked.lists.append(topk.numpy())

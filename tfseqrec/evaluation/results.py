@@ -36,7 +36,8 @@ class EvaluationResult:
         and ``"users_per_second"`` (session splits: ``"num_events"``, ``"num_sessions"`` and
         ``"events_per_second"``) and ``"seconds"``.
       per_user: name -> array with first dimension ``U``: ``"rank"`` (int), ``"num_candidates"``
-        (int), per-row metrics (float, the same names as the summary), ``"topk_ids"`` ``[U, K]``;
+        (int), per-row metrics (float, the same names as the summary), ``"topk_ids"`` ``[U, K]`` (with
+        ``condition_on_behaviour`` also ``"topk_ids_for_event_<id>"``, each ranked with that behaviour asked);
         for several targets, ``"num_targets"`` and ``"target_positions"`` ``[U, T]``; for session
         splits ``"session_index"`` (the session's place in the split's read order) and
         ``"position"`` (``t``: the event ranks item ``t`` after the prefix ``s[:t]``), which pair the

@@ -30,6 +30,11 @@ since the epoch; ``event_types``: the dataset's 1-based event-type ids). Values 
 lists an export's features as ``history_features`` (name -> dtype), and the SignatureDefs (GetModelMetadata)
 name them with their dtype and shape.
 
+Row features: a model with a target behaviour (``model_config.target_behaviour``) also takes
+``target_event_type`` int64 ``[B]`` in those three signatures, after the history features: the behaviour each
+row asks about (the dataset's 1-based event-type ids; 0 = any behaviour, the unconditioned query).
+``tfseqrec_export.json`` lists them as ``row_features``.
+
 Each export directory also holds ``assets.extra/tfseqrec_export.json`` (see ``EXPORT_INFO_FILE``).
 
 ``tfseqrec export`` (``tfseqrec/export/exporter.py``) writes one export per top-K variant of ``VARIANTS``,
@@ -58,6 +63,8 @@ BIASES = "biases"
 # name -> dtype (numpy / TensorFlow name). ``RECORD_ITEM_IDS`` is the one ``history`` carries.
 RECORD_ITEM_IDS = "item_ids"
 HISTORY_FEATURES = {"timestamps": "int64", "event_types": "int64"}
+# Inputs with one value per row ``[B]`` that an export can take: name -> dtype.
+ROW_FEATURES = {"target_event_type": "int64"}
 
 PADDING_TOKEN = ""
 VARIANTS = ("brute_force", "scann")

@@ -232,7 +232,12 @@ def _save_variant(
         f.write("\n")
     if config.warmup_requests:
         write_warmup_requests(
-            os.path.join(path, WARMUP_FILE), served_name(name, variant), vocabulary, item_counts, module.features
+            os.path.join(path, WARMUP_FILE),
+            served_name(name, variant),
+            vocabulary,
+            item_counts,
+            module.features,
+            module.row_features,
         )
 
 
@@ -262,6 +267,7 @@ def export_info(
             contract.ITEM_EMBEDDINGS_SIGNATURE,
         ],
         "history_features": {n: contract.HISTORY_FEATURES[n] for n in module.features},
+        "row_features": {n: contract.ROW_FEATURES[n] for n in module.row_features},
         "padding_token": contract.PADDING_TOKEN,
         "needs_custom_ops": ["Scann"] if variant == "scann" else [],
         "source": source or {},
@@ -272,11 +278,17 @@ def export_info(
 
 
 def write_warmup_requests(
-    path: str, model_name: str, vocabulary: Sequence[str], item_counts: Sequence[float], features: Sequence[str] = ()
+    path: str,
+    model_name: str,
+    vocabulary: Sequence[str],
+    item_counts: Sequence[float],
+    features: Sequence[str] = (),
+    row_features: Sequence[str] = (),
 ) -> None:
     """TF Serving's warmup file: a TFRecord of ``PredictionLog`` s, one ``serving_default`` and one ``recommend``
     request on a batch of two rows (the most popular items, and an empty history), with zeros for each history
-    feature the signatures take (``features``: TF Serving refuses to load a model whose warmup fails)."""
+    feature and row feature the signatures take (``features``, ``row_features``: TF Serving refuses to load a
+    model whose warmup fails)."""
     from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
     from tfseqrec.export.serving_module import most_popular
 
@@ -285,6 +297,7 @@ def write_warmup_requests(
     width = max(len(items), 1)
     history = [items + [contract.PADDING_TOKEN] * (width - len(items)), [contract.PADDING_TOKEN] * width]
     extra = {n: tf.make_tensor_proto(tf.zeros([2, width], contract.HISTORY_FEATURES[n])) for n in features}
+    extra.update({n: tf.make_tensor_proto(tf.zeros([2], contract.ROW_FEATURES[n])) for n in row_features})
     inputs = {
         contract.SERVING_SIGNATURE: {contract.HISTORY: tf.make_tensor_proto(history, tf.string), **extra},
         contract.RECOMMEND_SIGNATURE: {

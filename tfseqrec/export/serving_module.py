@@ -59,6 +59,12 @@ def history_features(model) -> tuple[str, ...]:
     return names
 
 
+def row_features(model) -> tuple[str, ...]:
+    """The per-row inputs ``[B]`` of ``model`` (``contract.ROW_FEATURES``): ``target_event_type`` for models with
+    a target behaviour, else none."""
+    return tuple(contract.ROW_FEATURES) if getattr(model, "target_behaviour", None) is not None else ()
+
+
 class _Untracked:
     """Holds the Keras model out of the SavedModel's object graph: only its variables are saved (see
     ``ServingModule.model_variables``), so saving never runs Keras' own model serialisation."""
@@ -71,7 +77,8 @@ class ServingModule(tf.Module):
     """A trained model + vocabulary + popularity + top-K index, with the contract's signatures.
 
     The signature functions are built per instance: ``serving_default``, ``recommend`` and ``encode_query``
-    take one extra input per history feature of the model (``history_features``), after the contract's.
+    take one extra input per history feature of the model (``history_features``), after the contract's, then
+    its row features (``row_features``).
     """
 
     def __init__(
@@ -95,6 +102,7 @@ class ServingModule(tf.Module):
         self.max_len = int(model.config.max_len)
         self.default_k, self.max_k, self.exclude_seen = int(default_k), int(max_k), bool(exclude_seen)
         self.features = history_features(model)
+        self.row_features = row_features(model)
         self.vocab_size = len(vocabulary)
         items = vocabulary[FIRST_ITEM_ID:]
         self._table = tf.lookup.StaticHashTable(
@@ -111,7 +119,7 @@ class ServingModule(tf.Module):
         self._popular_scores = tf.constant(popular_scores, tf.float32)  # [max_k], -inf-padded
         feature_specs = [
             tf.TensorSpec([None, None], tf.as_dtype(contract.HISTORY_FEATURES[n]), name=n) for n in self.features
-        ]
+        ] + [tf.TensorSpec([None], tf.as_dtype(contract.ROW_FEATURES[n]), name=n) for n in self.row_features]
         self.serving_default = tf.function(self._serving_default, input_signature=[HISTORY_SPEC, *feature_specs])
         self.recommend = tf.function(
             self._recommend_signature, input_signature=[HISTORY_SPEC, K_SPEC, EXCLUDE_SEEN_SPEC, *feature_specs]
@@ -139,19 +147,29 @@ class ServingModule(tf.Module):
         return tf.concat([zeros, latest], axis=1).to_tensor(shape=[None, self.max_len])
 
     def _check_features(self, history: tf.Tensor, features: Sequence[tf.Tensor]) -> list:
-        """In-graph checks that each feature has the shape of ``history`` (one value per entry)."""
+        """In-graph checks that each history feature has the shape of ``history`` (one value per entry) and each
+        row feature one value per row."""
+        in_history = zip(self.features, features[: len(self.features)])
+        per_row = zip(self.row_features, features[len(self.features) :])
         return [
             tf.debugging.assert_equal(
                 tf.shape(value),
                 tf.shape(history),
                 message=(f"{name} must have the shape of history (one value per history entry, 0 at padding)"),
             )
-            for name, value in zip(self.features, features)
+            for name, value in in_history
+        ] + [
+            tf.debugging.assert_equal(
+                tf.shape(value)[0], tf.shape(history)[0], message=f"{name} must have one value per row of history"
+            )
+            for name, value in per_row
         ]
 
     def _query(self, ids: tf.Tensor, real: tf.Tensor, features: Sequence[tf.Tensor] = ()) -> tf.Tensor:
-        """``[B, D]`` float32 query embeddings; ``features`` ``[B, H]`` in the order of ``self.features``."""
+        """``[B, D]`` float32 query embeddings; ``features``: ``[B, H]`` in the order of ``self.features``, then
+        ``[B]`` in the order of ``self.row_features``."""
         inputs = {name: self._model_input(value, real) for name, value in zip(self.features, features)}
+        inputs.update(zip(self.row_features, features[len(self.features) :]))
         return tf.cast(self.model.query(self._model_input(ids, real), training=False, **inputs), tf.float32)
 
     def _recommend(self, history, k, exclude_seen, features=()):

@@ -33,7 +33,8 @@ import tensorflow_recommenders as tfrs
 
 from tfseqrec.ids import OOV_ID, PAD_ID
 from tfseqrec.models.heads.registry import get_head_class, head_config
-from tfseqrec.models.inputs import InputConfig, ItemInputs, SideInputs
+from tfseqrec.models.inputs import EVENT_TYPES, InputConfig, ItemInputs, SideInputs
+from tfseqrec.models.target_behaviour import TARGET_EVENT_TYPE, TargetBehaviour, TargetBehaviourConfig
 from tfseqrec.tasks import LossConfig, NextItemTask
 
 
@@ -44,7 +45,8 @@ class SequentialModelConfig:
     ``max_len``: longest input history (older items are dropped). ``loss``: see ``LossConfig``. ``inputs``: what
     each position embeds besides the item id (``tfseqrec.models.inputs.InputConfig``; id only by default).
     ``heads``: auxiliary prediction heads trained beside the next item (``tfseqrec.models.heads``), each a mapping
-    ``{name, weight, <its fields>}``.
+    ``{name, weight, <its fields>}``. ``target_behaviour``: condition the query on the behaviour asked about
+    (``tfseqrec.models.target_behaviour``; off by default).
     """
 
     embedding_dim: int = 64
@@ -54,6 +56,7 @@ class SequentialModelConfig:
     loss: LossConfig = dataclasses.field(default_factory=LossConfig)
     inputs: InputConfig = dataclasses.field(default_factory=InputConfig)
     heads: tuple = ()
+    target_behaviour: TargetBehaviourConfig = dataclasses.field(default_factory=TargetBehaviourConfig)
 
     def __post_init__(self):
         object.__setattr__(self, "heads", tuple(head_config(h) for h in self.heads))
@@ -77,7 +80,8 @@ class SequentialRecommender(tfrs.Model):
     # False for encoders whose positions are not a history's events (SR-GNN's graph nodes): they take the
     # item-level side inputs only, and refuse event types and time gaps.
     reads_record_inputs = True
-    # False for models whose loss is not the base's next-item loss over states (BERT4Rec's cloze, HRNN's).
+    # False for models whose loss is not the base's next-item loss over states (BERT4Rec's cloze, HRNN's): they
+    # take neither auxiliary heads nor a target behaviour.
     supports_heads = True
 
     def __init__(
@@ -122,6 +126,14 @@ class SequentialRecommender(tfrs.Model):
             get_head_class(c.name)(c, config.embedding_dim, self.num_items, side_inputs) for c in config.heads
         ]
         self.head_loss_trackers = [tf.keras.metrics.Mean(f"{c.name}_loss") for c in config.heads]
+        self.target_behaviour = None
+        if config.target_behaviour.enabled:
+            if not (self.supports_heads and self.reads_record_inputs):
+                raise ValueError(f"model {self.registry_name!r} does not take model_config.target_behaviour")
+            num_event_types = 0 if side_inputs is None else side_inputs.num_event_types
+            self.target_behaviour = TargetBehaviour(
+                config.target_behaviour, config.embedding_dim, num_event_types, name="target_behaviour"
+            )
 
     # -- what architectures implement -------------------------------------------------------------
     def encode(self, item_ids: tf.Tensor, training: bool = False, features: Optional[dict] = None) -> tf.Tensor:
@@ -140,7 +152,9 @@ class SequentialRecommender(tfrs.Model):
         """Record features read by ``compute_loss`` and ``call`` (each ``[B, L]``, aligned with ``item_ids``)."""
         names = ["item_ids"]
         head_features = tuple(f for head in self.aux_heads for f in head.record_features)
-        for name in tuple(self.config.inputs.record_features) + tuple(self.encoder_features()) + head_features:
+        target_features = (EVENT_TYPES,) if self.target_behaviour is not None else ()
+        read = tuple(self.config.inputs.record_features) + tuple(self.encoder_features()) + head_features
+        for name in read + target_features:
             if name not in names:
                 names.append(name)
         return tuple(names)
@@ -189,12 +203,18 @@ class SequentialRecommender(tfrs.Model):
     def _truncate(self, item_ids: tf.Tensor) -> tf.Tensor:
         return item_ids[:, -self.config.max_len :]
 
-    def query(self, item_ids: tf.Tensor, training: bool = False, **features) -> tf.Tensor:
+    def query(
+        self, item_ids: tf.Tensor, training: bool = False, target_event_type: Optional[tf.Tensor] = None, **features
+    ) -> tf.Tensor:
         """Query embedding ``[B, D]``: the state after the most recent item (last column, left padding);
-        ``features``: record features ``[B, L]`` by name (``timestamps=``, ``event_types=``)."""
+        ``features``: record features ``[B, L]`` by name (``timestamps=``, ``event_types=``);
+        ``target_event_type`` ``[B]``: the behaviour asked about, with ``target_behaviour`` (None or 0: any)."""
         features = {name: self._truncate(tf.convert_to_tensor(v)) for name, v in features.items() if v is not None}
         states = self._encode(self._truncate(tf.cast(item_ids, tf.int64)), training, features)
-        return states[:, -1, :]
+        state = states[:, -1, :]
+        if self.target_behaviour is None:
+            return state
+        return self.target_behaviour(state, None if target_event_type is None else tf.reshape(target_event_type, [-1]))
 
     def score_all(self, item_ids: tf.Tensor, training: bool = False, **features) -> tf.Tensor:
         """Scores ``[B, num_items]`` for the next item after each (left-padded) history."""
@@ -212,8 +232,12 @@ class SequentialRecommender(tfrs.Model):
 
     def call(self, inputs, training: bool = False) -> tf.Tensor:
         """Scores ``[B, num_items]`` for ``item_ids [B, L]``, or a dict holding ``input_features``."""
-        item_ids = inputs["item_ids"] if isinstance(inputs, dict) else inputs
-        return self.score_all(item_ids, training=training, **self.record_features(inputs))
+        if not isinstance(inputs, dict):
+            return self.score_all(inputs, training=training)
+        features = self.record_features(inputs)
+        if inputs.get(TARGET_EVENT_TYPE) is not None:
+            features[TARGET_EVENT_TYPE] = inputs[TARGET_EVENT_TYPE]
+        return self.score_all(inputs["item_ids"], training=training, **features)
 
     def compute_loss(self, inputs, training: bool = False) -> tf.Tensor:
         """Next-item loss over every non-padding position of ``inputs["item_ids"] [B, L + 1]`` (record features
@@ -225,8 +249,12 @@ class SequentialRecommender(tfrs.Model):
         current = {name: value[:, :-1] for name, value in features.items()}
         states = self._encode(history, training, current)
         mask = tf.logical_and(tf.not_equal(history, PAD_ID), tf.not_equal(targets, PAD_ID))
+        queries = states
+        if self.target_behaviour is not None:
+            asked = self.target_behaviour.training_targets(features[EVENT_TYPES][:, 1:], training)
+            queries = self.target_behaviour(states, asked)
         loss = self.task(
-            states, targets, self.item_embeddings(), item_bias=self.item_biases(), mask=mask, training=training
+            queries, targets, self.item_embeddings(), item_bias=self.item_biases(), mask=mask, training=training
         )
         if not self.aux_heads:
             return loss

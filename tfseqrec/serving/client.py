@@ -5,6 +5,8 @@
     client.recommend([["item_1", "item_7"], []], k=10)  # [[("item_3", 4.2), ...], [...popular items...]]
     # a model that reads history features (``client.history_features()``, e.g. HRNN with sessions):
     client.recommend([["item_1", "item_7"]], k=10, timestamps=[[1700000000000, 1700000060000]])  # ms
+    # a model with a target behaviour: the behaviour each row asks about (event-type id; 0 = any)
+    client.recommend([["item_1", "item_7"]], k=10, event_types=[[1, 2]], target_event_type=[3])
 
 gRPC uses the real ``PredictionServiceStub`` / ``ModelServiceStub``; REST uses plain ``urllib`` and the
 columnar (``"inputs"``) JSON format. Every failure raises ``ServingError`` with the server's status code name
@@ -38,10 +40,17 @@ def _encode_histories(histories: Sequence[Sequence[str]]) -> np.ndarray:
 
 
 def _encode_feature(name: str, rows: Sequence[Sequence], histories: Sequence[Sequence[str]]) -> np.ndarray:
-    """``rows`` (one value per item of each history) left-padded with 0 to ``_encode_histories``' width."""
+    """``rows`` (one value per item of each history) left-padded with 0 to ``_encode_histories``' width; a row
+    feature (``contract.ROW_FEATURES``) is one value per history."""
+    if name in contract.ROW_FEATURES:
+        values = np.asarray(rows, np.dtype(contract.ROW_FEATURES[name]))
+        if values.shape != (len(histories),):
+            raise ValueError(f"{name} must hold one value per history ({len(histories)}); got shape {values.shape}")
+        return values
     dtype = contract.HISTORY_FEATURES.get(name)
     if dtype is None:
-        raise ValueError(f"{name!r} is not a history feature; exports take {', '.join(contract.HISTORY_FEATURES)}")
+        known = ", ".join([*contract.HISTORY_FEATURES, *contract.ROW_FEATURES])
+        raise ValueError(f"{name!r} is not a history or row feature; exports take {known}")
     if isinstance(rows, (str, bytes)) or len(rows) != len(histories):
         raise ValueError(f"{name} must hold one row per history ({len(histories)}), each with one value per item")
     width = max([len(h) for h in histories] + [1])
@@ -91,7 +100,8 @@ class Client:
         With ``k`` and ``exclude_seen`` both None this calls ``serving_default`` (the export's default k);
         otherwise ``recommend`` with ``k`` (default ``default_k``) and ``exclude_seen`` (default True).
         ``features``: the history features the model reads (``history_features()``), each one row per history
-        with one value per item, e.g. ``timestamps=[[t1, t2], [t3]]`` (ms, as the records; ``contract.py``).
+        with one value per item, e.g. ``timestamps=[[t1, t2], [t3]]`` (ms, as the records; ``contract.py``), and
+        its row features, one value per history (``target_event_type=[3, 0]``).
         Padding entries (``""``, when fewer than ``k`` items exist) are dropped.
         """
         if not len(histories):
@@ -126,6 +136,12 @@ class Client:
         item ids), from its ``serving_default`` signature in GetModelMetadata."""
         sig = self.metadata(version)["metadata"]["signature_def"]["signature_def"].get(contract.SERVING_SIGNATURE, {})
         return sorted(name for name in sig.get("inputs", {}) if name in contract.HISTORY_FEATURES)
+
+    def row_features(self, version: Optional[int] = None) -> list[str]:
+        """The per-row inputs the served model takes (``["target_event_type"]`` for a model with a target
+        behaviour, else ``[]``), from GetModelMetadata."""
+        sig = self.metadata(version)["metadata"]["signature_def"]["signature_def"].get(contract.SERVING_SIGNATURE, {})
+        return sorted(name for name in sig.get("inputs", {}) if name in contract.ROW_FEATURES)
 
     @staticmethod
     def _history_inputs(histories, features) -> dict[str, np.ndarray]:

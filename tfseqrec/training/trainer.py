@@ -37,6 +37,7 @@ from tfseqrec.data.spec import FeatureSpec, load_item_counts
 from tfseqrec.evaluation import evaluator
 from tfseqrec.evaluation.heads import evaluate_heads
 from tfseqrec.models import build_model, import_plugins
+from tfseqrec.models.target_behaviour import TARGET_EVENT_TYPE
 from tfseqrec.training.callbacks import (
     EpochTimer,
     FullRankingValidation,
@@ -69,9 +70,9 @@ def model_score_fn(model):
     Passes the batch's ``model.input_features`` (e.g. HRNN's ``timestamps``) to ``model.call``; the
     evaluator's batches carry every list feature of the spec, session prefixes included.
     """
-    names = tuple(model.input_features)
+    names = tuple(model.input_features) + (TARGET_EVENT_TYPE,)  # the evaluator's behaviour asked for, if any
     score = tf.function(lambda inputs: model.call(inputs, training=False), reduce_retracing=True)
-    return lambda batch: score({name: batch[name] for name in names})
+    return lambda batch: score({name: batch[name] for name in names if name in batch})
 
 
 def check_input_features(model, spec: FeatureSpec) -> None:
@@ -86,11 +87,18 @@ def check_input_features(model, spec: FeatureSpec) -> None:
         )
 
 
-def _evaluation_config(cfg: TrainConfig, split: str, max_len: int):
+def _evaluation_config(cfg: TrainConfig, split: str, max_len: int, model=None):
+    """The evaluator's config; with ``model``, per-behaviour lists asked for each behaviour when the model takes
+    a target behaviour (tests only: validation reads the overall metric)."""
     from tfseqrec.evaluation import EvaluationConfig
 
     return EvaluationConfig(
-        ks=tuple(cfg.ks), filter_seen=cfg.filter_seen, batch_size=cfg.eval_batch_size, max_len=max_len, split=split
+        ks=tuple(cfg.ks),
+        filter_seen=cfg.filter_seen,
+        batch_size=cfg.eval_batch_size,
+        max_len=max_len,
+        split=split,
+        condition_on_behaviour=getattr(model, "target_behaviour", None) is not None,
     )
 
 
@@ -372,7 +380,7 @@ class _Run:
         result = evaluator.evaluate(
             model_score_fn(model),
             self.spec,
-            _evaluation_config(cfg, test_split, self.max_len),
+            _evaluation_config(cfg, test_split, self.max_len, model),
             item_counts=self.item_counts,
             verbose=bool(cfg.verbose),
         )
@@ -467,7 +475,7 @@ def evaluate_run(run_dir: str, split: str = "test", output_dir: Optional[str] = 
     result = evaluator.evaluate(
         model_score_fn(model),
         spec,
-        _evaluation_config(cfg, split, model.config.max_len),
+        _evaluation_config(cfg, split, model.config.max_len, model),
         item_counts=np.asarray(load_item_counts(spec)),
         verbose=verbose,
     )
