@@ -33,6 +33,10 @@ def test_the_map_by_hand():
     # 0, absent and out-of-range types ask for any behaviour (row 0)
     np.testing.assert_allclose(layer(states, tf.constant([[0, 7]])).numpy(), states.numpy())
     np.testing.assert_allclose(layer(states, None).numpy(), states.numpy())
+    shift = TargetBehaviour(TargetBehaviourConfig(enabled=True, form="shift"), dim=2, num_event_types=2)
+    shift.bias.assign([[0.0, 0.0], [1.0, 0.0], [0.0, -1.0]])
+    assert shift.kernel is None and len(shift.trainable_weights) == 1
+    np.testing.assert_allclose(shift(states, tf.constant([[1, 2]])).numpy(), [[[2.0, 2.0], [3.0, 3.0]]])
 
 
 def test_training_targets_hide_the_next_behaviour_with_the_dropout_rate():
@@ -64,9 +68,10 @@ def _batch(step, batch=64):
     return {"item_ids": tf.constant(items), "event_types": tf.constant(events)}
 
 
-def test_the_asked_behaviour_decides_the_next_item_on_a_toy():
+@pytest.mark.parametrize("form", ["affine", "shift"])
+def test_the_asked_behaviour_decides_the_next_item_on_a_toy(form):
     tf.keras.utils.set_random_seed(3)
-    model = _model()
+    model = _model(target_behaviour={"enabled": True, "form": form})
     model.compile(optimizer=tf.keras.optimizers.Adam(0.01))
     for step in range(150):
         model.train_step(_batch(step))
@@ -96,5 +101,7 @@ def test_errors_name_the_bad_input():
         build_model("sasrec", {"target_behaviour": {"enabled": True}}, NUM_ITEMS)
     with pytest.raises(ValueError, match="does not take model_config.target_behaviour"):
         _model(name="bert4rec")
+    with pytest.raises(ValueError, match="form='scale'"):
+        TargetBehaviourConfig(enabled=True, form="scale")
     with pytest.raises(ValueError, match="dropout"):
         TargetBehaviourConfig(enabled=True, dropout=1.0)

@@ -6,7 +6,9 @@ the behaviour asked about (MB-STR's behaviour-specific prediction, in its smalle
 
     query = state @ W[t] + b[t],   W [n + 1, D, D] initialised to the identity, b [n + 1, D] to zeros,
 
-so an untrained map leaves the id-only model unchanged. Training asks, at every position, for the behaviour of the
+so an untrained map leaves the id-only model unchanged. ``form: shift`` keeps only the offset,
+``query = state + b[t]``: a per-behaviour preference over items (``b[t] . item``), ``D`` weights per behaviour
+instead of ``D^2 + D``. Training asks, at every position, for the behaviour of the
 next event (``event_types`` shifted by one), and hides it (asks for ``0``, any behaviour) with probability
 ``dropout``, so the same model also answers the unconditioned question. A caller names the behaviour with
 ``target_event_type`` (int ``[B]``); absent or 0 asks for any behaviour, which is what old clients send.
@@ -24,17 +26,22 @@ import tfseqrec  # noqa: F401
 import tensorflow as tf
 
 TARGET_EVENT_TYPE = "target_event_type"
+FORMS = ("affine", "shift")
 
 
 @dataclasses.dataclass(frozen=True)
 class TargetBehaviourConfig:
-    """``enabled``: condition the query on the target behaviour. ``dropout``: probability that a training position
-    asks for any behaviour (0) instead of the next event's."""
+    """``enabled``: condition the query on the target behaviour. ``form``: ``affine`` (``state @ W[t] + b[t]``) or
+    ``shift`` (``state + b[t]``). ``dropout``: probability that a training position asks for any behaviour (0)
+    instead of the next event's."""
 
     enabled: bool = False
+    form: str = "affine"
     dropout: float = 0.25
 
     def __post_init__(self):
+        if self.form not in FORMS:
+            raise ValueError(f"target_behaviour.form={self.form!r}: use one of {', '.join(FORMS)}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"target_behaviour.dropout={self.dropout} must be in [0, 1)")
 
@@ -49,10 +56,12 @@ class TargetBehaviour(tf.keras.layers.Layer):
         self.config = config
         self.dim = int(dim)
         self.num_event_types = int(num_event_types)
-        eye = tf.eye(self.dim, batch_shape=[self.num_event_types + 1])
-        self.kernel = self.add_weight(
-            name="kernel", shape=[self.num_event_types + 1, self.dim, self.dim], initializer=lambda *a, **k: eye
-        )
+        self.kernel = None
+        if config.form == "affine":
+            eye = tf.eye(self.dim, batch_shape=[self.num_event_types + 1])
+            self.kernel = self.add_weight(
+                name="kernel", shape=[self.num_event_types + 1, self.dim, self.dim], initializer=lambda *a, **k: eye
+            )
         self.bias = self.add_weight(name="bias", shape=[self.num_event_types + 1, self.dim], initializer="zeros")
 
     def training_targets(self, next_event_types: tf.Tensor, training) -> tf.Tensor:
@@ -73,8 +82,9 @@ class TargetBehaviour(tf.keras.layers.Layer):
         if types is None:
             types = tf.zeros(tf.shape(states)[:-1], tf.int64)
         types = self.valid(types)
-        kernel = tf.cast(self.kernel, states.dtype)
         bias = tf.cast(self.bias, states.dtype)
+        if self.kernel is None:
+            return states + tf.gather(bias, types)
         # Every behaviour's map, then the one asked for: [..., T, D] is small, a gathered [..., D, D] is not.
-        mapped = tf.einsum("...d,tde->...te", states, kernel) + bias  # [..., T, D]
+        mapped = tf.einsum("...d,tde->...te", states, tf.cast(self.kernel, states.dtype)) + bias  # [..., T, D]
         return tf.gather(mapped, types, batch_dims=types.shape.rank)
