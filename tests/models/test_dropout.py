@@ -73,4 +73,4 @@ def test_config_round_trip_and_the_models_use_it():
     block(tf.ones([2, 3, 8]), attention_mask=tf.ones([2, 3, 3], tf.bool), padding_mask=tf.ones([2, 3], tf.bool))
     dropouts = [layer for layer in block._flatten_layers() if isinstance(layer, tf.keras.layers.Dropout)]
     assert dropouts and all(isinstance(layer, FastDropout) for layer in dropouts)
-    assert isinstance(block.attention._dropout_layer, FastDropout)  # on the attention probabilities
+    assert isinstance(block.attention.attention_kernel.dropout, FastDropout)  # on the attention probabilities

@@ -47,11 +47,13 @@ import tensorflow as tf
 
 from tfseqrec.models.base import SequentialModelConfig, SequentialRecommender
 from tfseqrec.ids import PAD_ID
+from tfseqrec.models.attention import AttentionConfig, attention_config, check_positions
 from tfseqrec.models.dropout import FastDropout
 from tfseqrec.models.layers import (
     bidirectional_attention_mask,
     check_block_options,
     check_position_origin,
+    run_blocks,
     transformer_blocks,
 )
 from tfseqrec.models.inputs import TIMESTAMPS
@@ -93,6 +95,8 @@ class BERT4RecConfig(SequentialModelConfig):
         (``tf.keras.utils.set_random_seed`` makes it repeatable).
       position_encoding: a ``PositionEncodingConfig`` (or its mapping, or a bare name); ``learnable`` by
         default (``tfseqrec.models.positions``).
+      attention: an ``AttentionConfig`` (or its mapping, or a bare name): ``full`` softmax by default, or an
+        efficient kind (``tfseqrec.models.attention``: local, linear, performer, linformer).
     """
 
     dropout: float = 0.1
@@ -112,11 +116,13 @@ class BERT4RecConfig(SequentialModelConfig):
     ffn_activation: str = "relu"
     masking_seed: Optional[int] = None
     position_encoding: PositionEncodingConfig = dataclasses.field(default_factory=PositionEncodingConfig)
+    attention: AttentionConfig = dataclasses.field(default_factory=AttentionConfig)
 
     def __post_init__(self):
         super().__post_init__()
         check_position_origin(self.position_origin)
         object.__setattr__(self, "position_encoding", position_encoding_config(self.position_encoding))
+        object.__setattr__(self, "attention", attention_config(self.attention))
         check_block_options(self.block_style, self.ffn_activation)
         if self.max_len < 2:
             raise ValueError(f"max_len={self.max_len} must be >= 2 (the mask token takes one position)")
@@ -164,6 +170,7 @@ class BERT4Rec(SequentialRecommender):
             dropout=config.dropout,
             name="position_embedding",
         )
+        check_positions(config.attention, self.position_embedding)
         self.embedding_norm = tf.keras.layers.LayerNormalization(epsilon=config.layer_norm_epsilon)
         self.input_dropout = FastDropout(config.dropout)
         self.blocks = transformer_blocks(
@@ -175,6 +182,9 @@ class BERT4Rec(SequentialRecommender):
             config.layer_norm_epsilon,
             block_style=config.block_style,
             ffn_activation=config.ffn_activation,
+            attention=config.attention,
+            max_len=config.max_len,
+            causal=self.causal,
         )
         self.final_norm = (
             tf.keras.layers.LayerNormalization(epsilon=config.layer_norm_epsilon)
@@ -221,12 +231,9 @@ class BERT4Rec(SequentialRecommender):
         )
         x = self.input_dropout(self.embedding_norm(x), training=training)
         x = x * tf.cast(padding_mask, x.dtype)[..., tf.newaxis]
-        attention_mask = self.attention_mask_fn(padding_mask)
-        positions = self.position_embedding.attention_positions(padding_mask, attention_mask, timestamps, training)
-        for block in self.blocks:
-            x = block(
-                x, attention_mask=attention_mask, padding_mask=padding_mask, training=training, positions=positions
-            )
+        x = run_blocks(
+            self.blocks, x, padding_mask, self.attention_mask_fn, self.position_embedding, timestamps, training
+        )
         return x if self.final_norm is None else self.final_norm(x)
 
     def output_queries(self, states, training=False):

@@ -2,16 +2,18 @@
 
 Attention masks are functions of the padding mask, so a causal encoder (SASRec) and a bidirectional
 masked-LM encoder (BERT4Rec) differ only in the mask function they pass to the same blocks. Position encodings
-(``tfseqrec.models.positions``) reach the blocks' attention as an ``AttentionPositions`` (``positions=``).
+(``tfseqrec.models.positions``) reach the blocks' attention as an ``AttentionPositions`` (``positions=``); what
+the attention computes is its kernel (``tfseqrec.models.attention``: full softmax by default, or an efficient
+kind that never forms the ``[L, L]`` matrix).
 """
 
 from __future__ import annotations
 
-import math
 
 import tfseqrec  # noqa: F401
 import tensorflow as tf
 
+from tfseqrec.models.attention import AttentionConfig, build_attention
 from tfseqrec.models.dropout import FastDropout
 
 
@@ -66,20 +68,26 @@ def qkv_initializer(attention_init: str, dim: int) -> tf.keras.initializers.Init
 
 
 class ProjectionInitAttention(tf.keras.layers.MultiHeadAttention):
-    """``MultiHeadAttention`` whose output projection has its own initializer, with :class:`FastDropout`, and
-    position encodings applied inside the attention.
+    """``MultiHeadAttention`` whose output projection has its own initializer, whose attention is a pluggable
+    kernel, and with position encodings applied inside the attention.
 
     Keras gives every projection ``kernel_initializer``; here that one covers query, key and value, and
-    ``output_kernel_initializer`` the output projection ``[heads, D / heads, D]``. ``call(..., positions=p)``
-    with an ``AttentionPositions`` (``tfseqrec.models.positions.base``) lets ``p`` change the projected
-    queries, keys and values ``[B, T | S, H, Dh]``, add to the logits ``[B, H, T, S]`` and to the output;
-    without it the attention is Keras' own.
+    ``output_kernel_initializer`` the output projection ``[heads, D / heads, D]``. ``kernel``: an
+    ``AttentionKernel`` (``tfseqrec.models.attention``; full softmax with :class:`FastDropout` on the
+    probabilities when None). ``call(..., positions=p, padding_mask=m)`` with an ``AttentionPositions``
+    (``tfseqrec.models.positions.base``) lets ``p`` change the projected queries, keys and values
+    ``[B, T | S, H, Dh]`` and, for kernels that form them, add to the logits and to the output; ``m [B, L]`` is
+    what kernels without an ``[L, L]`` mask read.
     """
 
-    def __init__(self, *args, output_kernel_initializer="glorot_uniform", **kwargs):
+    def __init__(self, *args, output_kernel_initializer="glorot_uniform", kernel=None, **kwargs):
         super().__init__(*args, **kwargs)
         self._output_kernel_initializer = tf.keras.initializers.get(output_kernel_initializer)
         self._positions = None  # the AttentionPositions of the call in progress
+        self._padding_mask = None  # and its padding mask
+        self.attention_kernel = kernel or build_attention(
+            AttentionConfig(), 0, self._num_heads, self._key_dim, causal=False, dropout=self._dropout
+        )
 
     def call(
         self,
@@ -91,8 +99,9 @@ class ProjectionInitAttention(tf.keras.layers.MultiHeadAttention):
         training=None,
         use_causal_mask=False,
         positions=None,
+        padding_mask=None,
     ):
-        self._positions = positions
+        self._positions, self._padding_mask = positions, padding_mask
         try:
             return super().call(
                 query,
@@ -104,23 +113,21 @@ class ProjectionInitAttention(tf.keras.layers.MultiHeadAttention):
                 use_causal_mask=use_causal_mask,
             )
         finally:
-            self._positions = None
+            self._positions, self._padding_mask = None, None
 
     def _compute_attention(self, query, key, value, attention_mask=None, training=None):
         positions = self._positions
-        if positions is None:
-            return super()._compute_attention(query, key, value, attention_mask, training)
-        query, key, value = positions.project(query, key, value)
-        query = tf.multiply(query, 1.0 / math.sqrt(float(self._key_dim)))
-        logits = tf.einsum(self._dot_product_equation, key, query)  # [B, H, T, S]
-        bias = positions.logit_bias(query)
-        if bias is not None:
-            logits = logits + bias
-        probabilities = self._masked_softmax(logits, attention_mask)
-        dropped = self._dropout_layer(probabilities, training=training)
-        output = tf.einsum(self._combine_equation, dropped, value)  # [B, T, H, Dh]
-        extra = positions.value_terms(dropped)
-        return (output if extra is None else output + extra), probabilities
+        if positions is not None:
+            query, key, value = positions.project(query, key, value)
+        return self.attention_kernel(
+            query,
+            key,
+            value,
+            padding_mask=self._padding_mask,
+            attention_mask=attention_mask,
+            positions=positions,
+            training=training,
+        )
 
     def _make_output_dense(self, free_dims, common_kwargs, name=None):
         initializer = self._output_kernel_initializer
@@ -131,7 +138,7 @@ class ProjectionInitAttention(tf.keras.layers.MultiHeadAttention):
 
     def _build_attention(self, rank):
         super()._build_attention(rank)
-        self._dropout_layer = FastDropout(rate=self._dropout)  # on the attention probabilities [B, H, L, L]
+        self._softmax = self._dropout_layer = None  # the kernel computes the attention (and owns its dropout)
 
     def get_config(self):
         return {
@@ -185,8 +192,11 @@ class TransformerBlock(tf.keras.layers.Layer):
 
     ``pre_norm``: ``q = LN(x); x = q + MHA(q, x, x); x = LN(x); x = x + FFN(x)`` (SASRec's code).
     ``post_norm``: ``x = LN(x + Dropout(MHA(x, x, x))); x = LN(x + FFN(x))`` (BERT, and so BERT4Rec's code).
-    Padding rows are zeroed. Input/output ``[B, L, D]``; ``attention_mask [B, L, L]`` bool; ``positions``: the
-    encoder's ``AttentionPositions`` for this pass (``tfseqrec.models.positions``), or None.
+    Padding rows are zeroed. Input/output ``[B, L, D]``; ``attention_mask [B, L, L]`` bool (None for attention
+    kinds that do not need it); ``padding_mask [B, L]``; ``positions``: the encoder's ``AttentionPositions`` for
+    this pass (``tfseqrec.models.positions``), or None. ``attention``: the kind of attention
+    (``tfseqrec.models.attention``, full softmax by default), for inputs of up to ``max_len`` positions,
+    ``causal`` or not.
     """
 
     def __init__(
@@ -199,6 +209,9 @@ class TransformerBlock(tf.keras.layers.Layer):
         attention_init: str = "small_normal",
         block_style: str = "pre_norm",
         ffn_activation: str = "relu",
+        attention=None,
+        max_len: int = 0,
+        causal: bool = True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -220,6 +233,9 @@ class TransformerBlock(tf.keras.layers.Layer):
             dropout=dropout,
             kernel_initializer=qkv_initializer(attention_init, dim),
             output_kernel_initializer=small_normal_initializer(),
+            kernel=build_attention(
+                attention or AttentionConfig(), max_len, num_heads, dim // num_heads, causal, dropout, name="kernel"
+            ),
         )
         self.attention_dropout = (
             FastDropout(dropout)  # BERT's dropout on the attention output
@@ -230,13 +246,14 @@ class TransformerBlock(tf.keras.layers.Layer):
         self.ffn = PointWiseFeedForward(dim, hidden_dim, dropout, activation=ffn_activation)
 
     def call(self, x, attention_mask, padding_mask, training=False, positions=None):
+        attend = dict(attention_mask=attention_mask, training=training, positions=positions, padding_mask=padding_mask)
         if self.block_style == "pre_norm":
             q = self.attention_norm(x)
-            x = q + self.attention(q, x, x, attention_mask=attention_mask, training=training, positions=positions)
+            x = q + self.attention(q, x, x, **attend)
             x = self.ffn_norm(x)
             x = x + self.ffn(x, training=training)
         else:
-            attended = self.attention(x, x, x, attention_mask=attention_mask, training=training, positions=positions)
+            attended = self.attention(x, x, x, **attend)
             x = self.attention_norm(x + self.attention_dropout(attended, training=training))
             x = self.ffn_norm(x + self.ffn(x, training=training))
         return x * tf.cast(padding_mask, x.dtype)[..., tf.newaxis]
@@ -252,7 +269,21 @@ class TransformerBlock(tf.keras.layers.Layer):
             "attention_init": self.attention_init,
             "block_style": self.block_style,
             "ffn_activation": self.ffn_activation,
+            "attention": self.attention.attention_kernel.config.to_dict(),
+            "max_len": self.attention.attention_kernel.max_len,
+            "causal": self.attention.attention_kernel.causal,
         }
+
+
+def run_blocks(blocks, x, padding_mask, mask_fn, position_encoding, timestamps=None, training=False):
+    """``blocks`` over ``x [B, L, D]``: the ``[B, L, L]`` mask (``mask_fn(padding_mask)``) is built only when the
+    attention kind needs it, and the position encoding's ``AttentionPositions`` once for all blocks."""
+    needs_mask = any(block.attention.attention_kernel.needs_mask for block in blocks)
+    attention_mask = mask_fn(padding_mask) if needs_mask else None
+    positions = position_encoding.attention_positions(padding_mask, attention_mask, timestamps, training)
+    for block in blocks:
+        x = block(x, attention_mask=attention_mask, padding_mask=padding_mask, training=training, positions=positions)
+    return x
 
 
 POSITION_ORIGINS = ("first", "last")
@@ -289,8 +320,12 @@ def transformer_blocks(
     attention_init: str = "small_normal",
     block_style: str = "pre_norm",
     ffn_activation: str = "relu",
+    attention=None,
+    max_len: int = 0,
+    causal: bool = True,
 ) -> list:
-    """``num_blocks`` ``TransformerBlock``s named ``block_<i>``."""
+    """``num_blocks`` ``TransformerBlock``s named ``block_<i>`` (``attention``, ``max_len``, ``causal``: see
+    ``TransformerBlock``)."""
     return [
         TransformerBlock(
             dim,
@@ -301,6 +336,9 @@ def transformer_blocks(
             attention_init,
             block_style=block_style,
             ffn_activation=ffn_activation,
+            attention=attention,
+            max_len=max_len,
+            causal=causal,
             name=f"block_{i}",
         )
         for i in range(num_blocks)

@@ -24,10 +24,12 @@ import tensorflow as tf
 from tfseqrec.models.base import SequentialModelConfig, SequentialRecommender
 from tfseqrec.ids import PAD_ID
 from tfseqrec.models.dropout import FastDropout
+from tfseqrec.models.attention import AttentionConfig, attention_config, check_positions
 from tfseqrec.models.layers import (
     causal_attention_mask,
     check_attention_init,
     check_position_origin,
+    run_blocks,
     transformer_blocks,
 )
 from tfseqrec.models.inputs import TIMESTAMPS
@@ -50,6 +52,8 @@ class SASRecConfig(SequentialModelConfig):
     embeddings then does not also move their input embeddings.
     ``position_encoding``: a :class:`PositionEncodingConfig` (or its mapping, or a bare name), ``learnable``
     by default; ``position_origin`` applies to the kinds that number absolute positions.
+    ``attention``: an :class:`AttentionConfig` (or its mapping, or a bare name): ``full`` softmax by default, or an
+    efficient kind for long histories (``tfseqrec.models.attention``: local, linear, performer).
     """
 
     num_blocks: int = 2
@@ -60,12 +64,14 @@ class SASRecConfig(SequentialModelConfig):
     attention_init: str = "xavier_qkv"
     tie_embeddings: bool = True
     position_encoding: PositionEncodingConfig = dataclasses.field(default_factory=PositionEncodingConfig)
+    attention: AttentionConfig = dataclasses.field(default_factory=AttentionConfig)
 
     def __post_init__(self):
         super().__post_init__()
         check_position_origin(self.position_origin)
         check_attention_init(self.attention_init)
         object.__setattr__(self, "position_encoding", position_encoding_config(self.position_encoding))
+        object.__setattr__(self, "attention", attention_config(self.attention))
 
 
 @register("sasrec", SASRecConfig)
@@ -88,6 +94,7 @@ class SASRec(SequentialRecommender):
             dropout=config.dropout,
             name="position_embedding",
         )
+        check_positions(config.attention, self.position_embedding)
         self.input_dropout = FastDropout(config.dropout)
         self.blocks = transformer_blocks(
             config.num_blocks,
@@ -97,6 +104,9 @@ class SASRec(SequentialRecommender):
             config.dropout,
             config.layer_norm_epsilon,
             config.attention_init,
+            attention=config.attention,
+            max_len=config.max_len,
+            causal=self.causal,
         )
         self.final_norm = tf.keras.layers.LayerNormalization(epsilon=config.layer_norm_epsilon)
         self.output_item_embedding = None
@@ -128,10 +138,7 @@ class SASRec(SequentialRecommender):
         x = self.embed_items(item_ids, features) * (self.config.embedding_dim**0.5)
         x = self.position_embedding(x, padding_mask=padding_mask, timestamps=timestamps, training=training)
         x = self.input_dropout(x, training=training) * tf.cast(padding_mask, x.dtype)[..., tf.newaxis]
-        attention_mask = self.attention_mask_fn(padding_mask)
-        positions = self.position_embedding.attention_positions(padding_mask, attention_mask, timestamps, training)
-        for block in self.blocks:
-            x = block(
-                x, attention_mask=attention_mask, padding_mask=padding_mask, training=training, positions=positions
-            )
+        x = run_blocks(
+            self.blocks, x, padding_mask, self.attention_mask_fn, self.position_embedding, timestamps, training
+        )
         return self.final_norm(x)

@@ -34,6 +34,8 @@ def alibi_slopes(num_heads: int) -> np.ndarray:
 class ALiBi(PositionEncoding):
     """``-m_h |i - j|`` added to every block's logits; inputs unchanged."""
 
+    acts_on_attention_scores = True
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.slopes = tf.constant(alibi_slopes(self.num_heads))

@@ -76,6 +76,9 @@ class PositionEncoding(tf.keras.layers.Layer):
     kind = "base"  # set by register_position_encoding
     config_class = PositionEncodingConfig
     reads_timestamps = False
+    # True for kinds that add to the attention logits or output: they need an attention kind that forms the
+    # [T, S] logits (full softmax; tfseqrec.models.attention).
+    acts_on_attention_scores = False
 
     def __init__(
         self,

@@ -60,6 +60,8 @@ def relative_buckets(offsets: np.ndarray, causal: bool, num_buckets: int, max_di
 class RelativeBias(PositionEncoding):
     """``bias[bucket(j - i), h]`` added to every block's logits; inputs unchanged."""
 
+    acts_on_attention_scores = True
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # bucket of every offset -(max_len - 1) .. max_len - 1, looked up by offset + max_len - 1

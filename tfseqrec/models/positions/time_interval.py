@@ -111,6 +111,7 @@ class TimeIntervalPositions(PositionEncoding):
     """TiSASRec's time-interval (and absolute position) keys and values; inputs unchanged. Reads timestamps."""
 
     reads_timestamps = True
+    acts_on_attention_scores = True
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
