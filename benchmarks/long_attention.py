@@ -1,0 +1,239 @@
+"""Scaling of the attention kinds with history length: seconds per training step and peak memory, as ratios
+against full softmax attention at the same length.
+
+    python benchmarks/long_attention.py                                  # L = 200 .. 4096, every kind
+    python benchmarks/long_attention.py --lengths 512 2048 --variants full local linear --steps 5
+    python benchmarks/long_attention.py --output benchmarks/reports/long_attention   # + results.json, .md, .png
+
+The model is SASRec (d 64, 2 blocks, 1 head, full cross-entropy over a 2,000-item catalogue) on synthetic
+histories of exactly ``L`` items; ``--tokens`` fixes batch x length (default 8,192 positions per step, so
+``B = tokens / L``: every length trains on the same number of positions). For each ``(variant, L)`` a fresh
+subprocess builds the model, measures the training step (compiled ``train_step``, median of ``--steps`` after a
+warm-up step) and the encoder's forward pass alone (``encode``: where the attention's time goes, the rest being the
+output layer, loss and optimizer), and the same for full attention in the same process, alternating, so the
+speed ratio compares two runs on the same machine state. Memory: on a GPU, TensorFlow's peak allocation of the
+timed steps; on a CPU, the growth of the process's peak resident memory from the built model to the end of the
+steps (tracing and allocator slack included, a roughly constant part), each variant in its own process. Full
+attention at the longest lengths may not fit: its row then says so and the ratios are left empty.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+VARIANTS = {
+    "full": {"name": "full"},
+    "local": {"name": "local", "window": 64},
+    "linear": {"name": "linear", "feature_map": "elu", "chunk_size": 64},
+    "linear_l2": {"name": "linear", "feature_map": "l2", "chunk_size": 64},
+    "performer": {"name": "performer", "num_features": 64, "chunk_size": 64},
+}
+NUM_ITEMS = 2000
+
+
+def _model(attention: dict, length: int):
+    from tfseqrec.models import build_model
+
+    config = {
+        "embedding_dim": 64,
+        "num_blocks": 2,
+        "num_heads": 1,
+        "dropout": 0.1,
+        "max_len": length,
+        "loss": {"name": "full_ce"},
+        "attention": attention,
+    }
+    return build_model("sasrec", config, NUM_ITEMS)
+
+
+def _peak_memory_mib(gpu: bool) -> float:
+    import tensorflow as tf
+
+    if gpu:
+        return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _measure(attention: dict, length: int, batch: int, steps: int, gpu: bool) -> dict:
+    """Compiled train step and encoder forward of one model; median seconds and the steps' peak memory."""
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(0)
+    model = _model(attention, length)
+    model.compile(optimizer=tf.keras.optimizers.Adam(1e-3))
+    items = tf.random.uniform([batch, length + 1], 2, NUM_ITEMS, dtype=tf.int64, seed=1)
+    train = tf.function(model.train_step)
+    encode = tf.function(lambda ids: model.encode(ids, training=False))
+    model.build_for_inputs()
+    before = _peak_memory_mib(gpu)  # CPU: the weights are there, no step has run
+    train({"item_ids": items})  # warm-up: trace, create the optimizer slots
+    encode(items[:, 1:]).numpy()
+    if gpu:
+        tf.config.experimental.reset_memory_stats("GPU:0")
+    step_seconds, encode_seconds = [], []
+    for _ in range(steps):
+        start = time.perf_counter()
+        float(train({"item_ids": items})["loss"])
+        step_seconds.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        encode(items[:, 1:]).numpy()
+        encode_seconds.append(time.perf_counter() - start)
+    peak = _peak_memory_mib(gpu)
+    return {
+        "step_seconds": statistics.median(step_seconds),
+        "encode_seconds": statistics.median(encode_seconds),
+        "memory_mib": peak if gpu else peak - before,
+    }
+
+
+def child(variant: str, length: int, batch: int, steps: int) -> dict:
+    """One subprocess: the variant and (for the speed ratio) full attention, alternating rounds."""
+    import tfseqrec  # noqa: F401
+    import tensorflow as tf
+
+    gpu = bool(tf.config.list_physical_devices("GPU"))
+    row = {"variant": variant, "length": length, "batch": batch, "device": "gpu" if gpu else "cpu"}
+    try:
+        row.update(_measure(VARIANTS[variant], length, batch, steps, gpu))
+    except (tf.errors.ResourceExhaustedError, MemoryError) as error:
+        row["error"] = f"{type(error).__name__}: does not fit"
+        return row
+    if variant != "full":
+        try:
+            full = _measure(VARIANTS["full"], length, batch, steps, gpu)
+            row["full_step_seconds_same_process"] = full["step_seconds"]
+            row["speedup_vs_full"] = full["step_seconds"] / row["step_seconds"]
+        except (tf.errors.ResourceExhaustedError, MemoryError):
+            row["full_step_seconds_same_process"] = None
+    return row
+
+
+def run(lengths, variants, tokens: int, steps: int, timeout: float) -> list:
+    rows = []
+    for length in lengths:
+        batch = max(1, tokens // length)
+        for variant in variants:
+            command = [sys.executable, __file__, "--child", variant, str(length), str(batch), str(steps)]
+            try:
+                done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+                lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+                row = json.loads(lines[-1]) if lines else {"error": (done.stderr or "no output")[-500:]}
+            except subprocess.TimeoutExpired:
+                row = {"error": f"over {timeout:.0f} s"}
+            row.update(variant=variant, length=length, batch=batch)
+            rows.append(row)
+            print(_line(row), flush=True)
+    _memory_ratios(rows)
+    return rows
+
+
+def _memory_ratios(rows: list) -> None:
+    full = {r["length"]: r.get("memory_mib") for r in rows if r["variant"] == "full"}
+    for row in rows:
+        base = full.get(row["length"])
+        if row.get("memory_mib") is not None and base:
+            row["memory_vs_full"] = row["memory_mib"] / base
+
+
+def _line(row: dict) -> str:
+    if "error" in row:
+        return f"{row['variant']:>10} L={row['length']:<5} B={row['batch']:<4} {row['error']}"
+    ratio = f" speedup vs full {row['speedup_vs_full']:.2f}x" if row.get("speedup_vs_full") else ""
+    return (
+        f"{row['variant']:>10} L={row['length']:<5} B={row['batch']:<4} step {row['step_seconds'] * 1e3:8.1f} ms "
+        f"(encoder forward {row['encode_seconds'] * 1e3:7.1f} ms) memory {row['memory_mib']:8.1f} MiB{ratio}"
+    )
+
+
+def markdown(rows: list, machine: str) -> str:
+    lines = [
+        "# Attention kinds against history length",
+        "",
+        f"SASRec d 64, 2 blocks, 1 head, full CE over {NUM_ITEMS:,} items; batch x length fixed; {machine}. "
+        "`speedup` = full attention's step time / the kind's, both measured in the same process; `memory` = "
+        "peak memory of the timed steps (GPU: TensorFlow's peak allocation; CPU: growth of the peak resident "
+        "set from the built model on), as a fraction of full attention's at the same length. `encoder` = the "
+        "encoder's forward pass alone (the attention's share of the step; the rest is the output layer, the loss "
+        "and the optimizer).",
+        "",
+        "| kind | L | batch | step ms | encoder fwd ms | speedup vs full | memory MiB | memory / full |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['variant']} | {r['length']} | {r['batch']} | {r['error']} | | | | |")
+            continue
+        speed = f"{r['speedup_vs_full']:.2f}x" if r.get("speedup_vs_full") else "-"
+        memory = f"{r['memory_vs_full']:.2f}" if r.get("memory_vs_full") else "-"
+        lines.append(
+            f"| {r['variant']} | {r['length']} | {r['batch']} | {r['step_seconds'] * 1e3:.1f} | "
+            f"{r['encode_seconds'] * 1e3:.1f} | {speed} | {r['memory_mib']:.0f} | {memory} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows: list, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for variant in dict.fromkeys(r["variant"] for r in rows):
+        ok = [r for r in rows if r["variant"] == variant and "error" not in r]
+        if not ok:
+            continue
+        lengths = [r["length"] for r in ok]
+        axes[0].plot(lengths, [r["step_seconds"] * 1e3 for r in ok], marker="o", label=variant)
+        axes[1].plot(lengths, [max(r["memory_mib"], 1e-3) for r in ok], marker="o", label=variant)
+    for axis, title in zip(axes, ["ms per training step (same positions per step)", "peak memory of the steps, MiB"]):
+        axis.set_xscale("log", base=2)
+        axis.set_yscale("log")
+        axis.set_xlabel("history length L")
+        axis.set_title(title)
+        axis.grid(alpha=0.3)
+    axes[0].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lengths", type=int, nargs="+", default=[200, 512, 1024, 2048, 4096])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--tokens", type=int, default=8192, help="positions per training step (batch x length)")
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per measurement (median)")
+    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per (kind, length) subprocess")
+    parser.add_argument("--output", help="folder for results.json, long_attention.md and long_attention.png")
+    parser.add_argument("--child", nargs=4, metavar=("VARIANT", "L", "B", "STEPS"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    if args.child:
+        variant, length, batch, steps = args.child
+        print(json.dumps(child(variant, int(length), int(batch), int(steps))))
+        return 0
+    rows = run(args.lengths, args.variants, args.tokens, args.steps, args.timeout)
+    if args.output:
+        from tfseqrec.host.machine import describe
+
+        out = Path(args.output)
+        out.mkdir(parents=True, exist_ok=True)
+        machine = describe()
+        devices = sorted({r.get("device", "?") for r in rows})
+        (out / "results.json").write_text(json.dumps({"machine": machine, "devices": devices, "rows": rows}, indent=2))
+        label = f"{machine['cpu_model']} ({machine['cpus']} cores), device {'/'.join(devices)}"
+        (out / "long_attention.md").write_text(markdown(rows, str(label)))
+        plot(rows, out / "long_attention.png")
+        print(f"wrote {out}/results.json, long_attention.md, long_attention.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
