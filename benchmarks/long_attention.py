@@ -5,16 +5,17 @@ against full softmax attention at the same length.
     python benchmarks/long_attention.py --lengths 512 2048 --variants full local linear --steps 5
     python benchmarks/long_attention.py --output benchmarks/reports/long_attention   # + results.json, .md, .png
 
-The model is SASRec (d 64, 2 blocks, 1 head, full cross-entropy over a 2,000-item catalogue) on synthetic
-histories of exactly ``L`` items; ``--tokens`` fixes batch x length (default 8,192 positions per step, so
-``B = tokens / L``: every length trains on the same number of positions). For each ``(variant, L)`` a fresh
-subprocess builds the model, measures the training step (compiled ``train_step``, median of ``--steps`` after a
-warm-up step) and the encoder's forward pass alone (``encode``: where the attention's time goes, the rest being the
-output layer, loss and optimizer), and the same for full attention in the same process, alternating, so the
-speed ratio compares two runs on the same machine state. Memory: on a GPU, TensorFlow's peak allocation of the
-timed steps; on a CPU, the growth of the process's peak resident memory from the built model to the end of the
-steps (tracing and allocator slack included, a roughly constant part), each variant in its own process. Full
-attention at the longest lengths may not fit: its row then says so and the ratios are left empty.
+The model is SASRec with each attention kind, and HSTU (its own pointwise attention, ``O(L^2)``), d 64, 2 blocks,
+1 head, full cross-entropy over a 2,000-item catalogue, on synthetic histories of exactly ``L`` items; ``--tokens``
+fixes batch x length (default 8,192 positions per step, so ``B = tokens / L``: every length trains on the same
+number of positions). For each ``(variant, L)`` a fresh subprocess builds the model, measures the training step
+(compiled ``train_step``, median of ``--steps`` after a warm-up step) and the encoder's forward pass alone
+(``encode``: where the attention's time goes, the rest being the output layer, loss and optimizer), then the same
+for full attention in the same process, so the speed ratio compares two runs of one process. Memory: on a GPU,
+TensorFlow's peak allocation of the timed steps; on a CPU, the growth of the process's peak resident memory from
+the built model to the end of the steps (tracing and allocator slack included, a roughly constant part), each
+variant in its own process. Full attention at the longest lengths may not fit: its row then says so and the
+ratios are left empty.
 """
 
 from __future__ import annotations
@@ -28,29 +29,24 @@ import sys
 import time
 from pathlib import Path
 
+# name -> (model, its config beyond the shared one); "full" is the baseline of every ratio
 VARIANTS = {
-    "full": {"name": "full"},
-    "local": {"name": "local", "window": 64},
-    "linear": {"name": "linear", "feature_map": "elu", "chunk_size": 64},
-    "linear_l2": {"name": "linear", "feature_map": "l2", "chunk_size": 64},
-    "performer": {"name": "performer", "num_features": 64, "chunk_size": 64},
+    "full": ("sasrec", {"attention": {"name": "full"}}),
+    "local": ("sasrec", {"attention": {"name": "local", "window": 64}}),
+    "linear": ("sasrec", {"attention": {"name": "linear", "feature_map": "elu", "chunk_size": 64}}),
+    "linear_l2": ("sasrec", {"attention": {"name": "linear", "feature_map": "l2", "chunk_size": 64}}),
+    "performer": ("sasrec", {"attention": {"name": "performer", "num_features": 64, "chunk_size": 64}}),
+    "hstu": ("hstu", {}),
 }
 NUM_ITEMS = 2000
 
 
-def _model(attention: dict, length: int):
+def _model(variant: str, length: int):
     from tfseqrec.models import build_model
 
-    config = {
-        "embedding_dim": 64,
-        "num_blocks": 2,
-        "num_heads": 1,
-        "dropout": 0.1,
-        "max_len": length,
-        "loss": {"name": "full_ce"},
-        "attention": attention,
-    }
-    return build_model("sasrec", config, NUM_ITEMS)
+    name, extra = VARIANTS[variant]
+    config = {"embedding_dim": 64, "num_blocks": 2, "num_heads": 1, "dropout": 0.1, "max_len": length}
+    return build_model(name, {**config, "loss": {"name": "full_ce"}, **extra}, NUM_ITEMS)
 
 
 def _peak_memory_mib(gpu: bool) -> float:
@@ -61,12 +57,12 @@ def _peak_memory_mib(gpu: bool) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _measure(attention: dict, length: int, batch: int, steps: int, gpu: bool) -> dict:
+def _measure(variant: str, length: int, batch: int, steps: int, gpu: bool) -> dict:
     """Compiled train step and encoder forward of one model; median seconds and the steps' peak memory."""
     import tensorflow as tf
 
     tf.keras.utils.set_random_seed(0)
-    model = _model(attention, length)
+    model = _model(variant, length)
     model.compile(optimizer=tf.keras.optimizers.Adam(1e-3))
     items = tf.random.uniform([batch, length + 1], 2, NUM_ITEMS, dtype=tf.int64, seed=1)
     train = tf.function(model.train_step)
@@ -101,13 +97,13 @@ def child(variant: str, length: int, batch: int, steps: int) -> dict:
     gpu = bool(tf.config.list_physical_devices("GPU"))
     row = {"variant": variant, "length": length, "batch": batch, "device": "gpu" if gpu else "cpu"}
     try:
-        row.update(_measure(VARIANTS[variant], length, batch, steps, gpu))
+        row.update(_measure(variant, length, batch, steps, gpu))
     except (tf.errors.ResourceExhaustedError, MemoryError) as error:
         row["error"] = f"{type(error).__name__}: does not fit"
         return row
     if variant != "full":
         try:
-            full = _measure(VARIANTS["full"], length, batch, steps, gpu)
+            full = _measure("full", length, batch, steps, gpu)
             row["full_step_seconds_same_process"] = full["step_seconds"]
             row["speedup_vs_full"] = full["step_seconds"] / row["step_seconds"]
         except (tf.errors.ResourceExhaustedError, MemoryError):
