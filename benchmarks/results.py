@@ -275,8 +275,11 @@ SECTIONS = (
         "929 users' 9 days of pv / cart / fav / buy; temporal split: test targets are 2017-12-03's events, "
         "validation 2017-12-02's, each from everything before; full ranking over 61,330 items, seen items kept; "
         "per behaviour, OTTO's Recall@20 and NDCG@20 over the users with targets of it. "
-        "benchmarks/configs/sasrec_taobao.yaml for every run, 12 epochs, seeds 1 and 2 (seed 1 on a VM shared "
-        "with up to three other trainings, seed 2 on the idle 2-core AMD EPYC VM).",
+        "benchmarks/configs/sasrec_taobao.yaml for every run, 12 epochs, seeds 1 and 2 (2-core AMD EPYC VM, shared "
+        "with up to three other trainings for some runs; epochs are fixed, so sharing changes times only). The "
+        "behaviour_target runs condition the query on the target behaviour (affine map or shift); their "
+        "per-behaviour metrics rank each behaviour's targets on the list asked for it, their overall metrics on "
+        "the list of nothing asked.",
         lambda paths: (
             markdown_parts("Accuracy", "Pairwise comparisons")(paths[:1])
             + "\n\nPer target behaviour (`benchmarks/behaviours.py`):\n\n"

@@ -179,3 +179,19 @@ def test_a_config_naming_features_without_their_tables_says_how_to_build_it():
         InputConfig(fusion="product")
     with pytest.raises(ValueError, match="item-level side inputs only"):
         build_model("srgnn", {"inputs": {"time_gaps": True}}, NUM_ITEMS)
+
+
+def test_feature_names_that_are_not_scope_names_still_build_train_and_round_trip(tmp_path):
+    """RecBole's atomic files name fields ``class:token_seq``: the layer takes a valid scope name, the config and
+    the tables keep the feature's own."""
+    side = SideInputs(tables={"class:token_seq": CATEGORY}, vocabulary_sizes={"class:token_seq": 5})
+    inputs = {"item_features": ["class:token_seq"], "output_features": True}
+    model = _sasrec(inputs, side=side)
+    model.compile(optimizer=tf.keras.optimizers.Adam(0.01))
+    model.train_step({"item_ids": tf.constant([[0, 2, 5, 13, 4, 3, 7]], tf.int64)})
+    assert model.item_inputs.attribute_embeddings["class:token_seq"].name == "class_token_seq_embedding"
+    model.save_weights(str(tmp_path / "w"))
+    again = _sasrec(inputs, side=side).build_for_inputs()
+    again.load_weights(str(tmp_path / "w"))
+    ids = tf.constant([[0, 2, 5, 13, 4, 3]], tf.int64)
+    np.testing.assert_allclose(again.score_all(ids).numpy(), model.score_all(ids).numpy(), rtol=1e-5)

@@ -24,7 +24,7 @@ def _model(name="sasrec", **config):
 
 
 def test_the_map_by_hand():
-    layer = TargetBehaviour(TargetBehaviourConfig(enabled=True), dim=2, num_event_types=2)
+    layer = TargetBehaviour(TargetBehaviourConfig(enabled=True, form="affine"), dim=2, num_event_types=2)
     layer.kernel.assign([np.eye(2), [[0.0, 1.0], [1.0, 0.0]], 2 * np.eye(2)])
     layer.bias.assign([[0.0, 0.0], [1.0, 0.0], [0.0, -1.0]])
     states = tf.constant([[[1.0, 2.0], [3.0, 4.0]]])  # [1, 2, 2]
@@ -47,8 +47,9 @@ def test_training_targets_hide_the_next_behaviour_with_the_dropout_rate():
     assert 0.22 < hidden < 0.28
 
 
-def test_an_untrained_map_leaves_every_behaviour_with_the_same_query():
-    model = _model()
+@pytest.mark.parametrize("form", ["affine", "shift"])
+def test_an_untrained_map_leaves_every_behaviour_with_the_same_query(form):
+    model = _model(target_behaviour={"enabled": True, "form": form})
     items = tf.constant([[0, 0, 3, 5, 7, 2]])
     events = tf.constant([[0, 0, 1, 1, 2, 1]])
     queries = [model.query(items, event_types=events, target_event_type=tf.constant([t])) for t in (0, 1, 2)]

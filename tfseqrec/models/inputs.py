@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from typing import Optional
 
 import tfseqrec  # noqa: F401
@@ -124,8 +125,13 @@ def time_gap_buckets(timestamps: tf.Tensor, num_buckets: int) -> tf.Tensor:
 
 
 def _embedding(rows: int, dim: int, name: str) -> tf.keras.layers.Embedding:
+    """An embedding table ``[rows, D]``; ``name`` is made a valid TensorFlow scope (feature names such as
+    RecBole's ``class:token_seq`` keep their spelling everywhere else)."""
     return tf.keras.layers.Embedding(
-        rows, dim, name=name, embeddings_initializer=tf.keras.initializers.TruncatedNormal(stddev=0.02)
+        rows,
+        dim,
+        name=re.sub(r"[^A-Za-z0-9_.\-]", "_", name),
+        embeddings_initializer=tf.keras.initializers.TruncatedNormal(stddev=0.02),
     )
 
 
