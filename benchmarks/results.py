@@ -267,6 +267,19 @@ SECTIONS = (
         ),
     ),
     Section(
+        "Position encodings: SASRec with each kind on ML-100K, Yoochoose and Diginetica",
+        ("positions/report.md",),
+        "`tfseqrec benchmark benchmarks/grids/positions.yaml --output benchmarks/out/positions --only-datasets D "
+        "--report-dir benchmarks/reports/positions` for D = ml100k, diginetica, yoochoose",
+        "SASRec with `model_config.position_encoding.name` = each kind and nothing else changed; ML-100K "
+        f"(5-core, {LEAVE_ONE_OUT}, seen items excluded, configs/sasrec_ml1m.yaml, 30 epochs); the Yoochoose "
+        "100k-click sample (last day = test, 12 epochs) and the SR-GNN Diginetica sample (last 7 days, early "
+        "stopping within 100 epochs), every next item of the test sessions; seed 1. Diginetica's times are days, "
+        "so its time intervals are all 0 within a session. 2-core AMD EPYC VM shared with other trainings (fixed "
+        "epochs: sharing changes times only).",
+        markdown_parts("Accuracy", "Pairwise comparisons"),
+    ),
+    Section(
         "Genres: SASRec-CE on MovieLens-100K with and without movie genres",
         ("genres/report.md", "genres/segments.md", "genres/segments.json"),
         "`tfseqrec benchmark benchmarks/grids/genres.yaml --output benchmarks/out/genres --report-dir "
