@@ -267,6 +267,35 @@ SECTIONS = (
         ),
     ),
     Section(
+        "Position encodings: SASRec with each kind on ML-100K, Yoochoose and Diginetica",
+        ("positions/report.md",),
+        "`tfseqrec benchmark benchmarks/grids/positions.yaml --output benchmarks/out/positions --only-datasets D "
+        "--report-dir benchmarks/reports/positions` for D = ml100k, diginetica, yoochoose",
+        "SASRec with `model_config.position_encoding.name` = each kind and nothing else changed; ML-100K "
+        f"(5-core, {LEAVE_ONE_OUT}, seen items excluded, configs/sasrec_ml1m.yaml, 30 epochs); the Yoochoose "
+        "100k-click sample (last day = test, 12 epochs) and the SR-GNN Diginetica sample (last 7 days, early "
+        "stopping within 100 epochs), every next item of the test sessions; seed 1. Diginetica's times are days, "
+        "so its time intervals are all 0 within a session. 2-core AMD EPYC VM shared with other trainings (fixed "
+        "epochs: sharing changes times only).",
+        markdown_parts("Accuracy", "Pairwise comparisons"),
+    ),
+    Section(
+        "Genres: SASRec-CE on MovieLens-100K with and without movie genres",
+        ("genres/report.md", "genres/segments.md", "genres/segments.json"),
+        "`tfseqrec benchmark benchmarks/grids/genres.yaml --output benchmarks/out/genres --report-dir "
+        "benchmarks/reports/genres`, then `python benchmarks/segment_pairs.py benchmarks/out/genres --report "
+        "benchmarks/reports/genres/segments.json > benchmarks/reports/genres/segments.md`",
+        f"{LEAVE_ONE_OUT}, seen items excluded; RecBole's ml-100k atomic files, 5-core (943 users, 1,349 items), "
+        "the 19 genres of ml-100k.item (`class`, up to 6 per movie) pooled into every input and output embedding; "
+        "configs/sasrec_ml1m.yaml for both runs, 30 epochs, seeds 1-3; the rare-target tests pool the seeds. "
+        "2-core AMD EPYC VM shared with other trainings (fixed epochs: sharing changes times only).",
+        lambda paths: (
+            markdown_parts("Accuracy", "Pairwise comparisons")(paths[:1])
+            + "\n\nOn rare targets (`benchmarks/segment_pairs.py`):\n\n"
+            + text_block(paths[1:2])
+        ),
+    ),
+    Section(
         "Behaviour types on the Taobao UserBehavior sample",
         ("behaviours/report.md", "behaviours/behaviours.md", "behaviours/behaviours.json"),
         "`tfseqrec benchmark benchmarks/grids/behaviours.yaml --output benchmarks/out/behaviours --report-dir "
