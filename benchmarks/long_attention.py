@@ -152,6 +152,8 @@ def markdown(rows: list, machine: str) -> str:
     lines = [
         "# Attention kinds against history length",
         "",
+        "![step time and memory against L](long_attention.png)",
+        "",
         f"SASRec d 64, 2 blocks, 1 head, full CE over {NUM_ITEMS:,} items; batch x length fixed; {machine}. "
         "`speedup` = full attention's step time / the kind's, both measured in the same process; `memory` = "
         "peak memory of the timed steps (GPU: TensorFlow's peak allocation; CPU: growth of the peak resident "
