@@ -58,6 +58,14 @@ def markdown_parts(*headings: str) -> Callable[[tuple[Path, ...]], str]:
     return render
 
 
+def accuracy_then(caption: str, render: Callable[[tuple[Path, ...]], str]) -> Callable[[tuple[Path, ...]], str]:
+    """A grid report's accuracy and pairwise tables (the first source), then ``render`` of the second source
+    under ``caption``."""
+    return lambda paths: (
+        markdown_parts("Accuracy", "Pairwise comparisons")(paths[:1]) + f"\n\n{caption}:\n\n" + render(paths[1:2])
+    )
+
+
 def text_block(paths: tuple[Path, ...]) -> str:
     """Plain-text reports as they were printed."""
     return "\n\n".join(f"`{p.relative_to(BENCHMARKS)}`:\n\n```text\n{p.read_text().rstrip()}\n```" for p in paths)
@@ -260,11 +268,7 @@ SECTIONS = (
         "seed 1; the attributes run pools them into every input and every output embedding. Paired tests over the "
         "22,363 users, overall and on cold (<= 5 training interactions) and tail (least popular half) targets. "
         "2-core AMD EPYC VM shared with other trainings and test runs.",
-        lambda paths: (
-            markdown_parts("Accuracy", "Pairwise comparisons")(paths[:1])
-            + "\n\nOn rare targets (`benchmarks/segment_pairs.py`):\n\n"
-            + text_block(paths[1:2])
-        ),
+        accuracy_then("On rare targets (`benchmarks/segment_pairs.py`)", text_block),
     ),
     Section(
         "Position encodings: SASRec with each kind on ML-100K, Yoochoose and Diginetica",
@@ -300,11 +304,7 @@ SECTIONS = (
         "the 19 genres of ml-100k.item (`class`, up to 6 per movie) pooled into every input and output embedding; "
         "configs/sasrec_ml1m.yaml for both runs, 30 epochs, seeds 1-3; the rare-target tests pool the seeds. "
         "2-core AMD EPYC VM shared with other trainings (fixed epochs: sharing changes times only).",
-        lambda paths: (
-            markdown_parts("Accuracy", "Pairwise comparisons")(paths[:1])
-            + "\n\nOn rare targets (`benchmarks/segment_pairs.py`):\n\n"
-            + text_block(paths[1:2])
-        ),
+        accuracy_then("On rare targets (`benchmarks/segment_pairs.py`)", text_block),
     ),
     Section(
         "Behaviour types on the Taobao UserBehavior sample",
@@ -320,11 +320,7 @@ SECTIONS = (
         "behaviour_target runs condition the query on the target behaviour (affine map or shift); their "
         "per-behaviour metrics rank each behaviour's targets on the list asked for it, their overall metrics on "
         "the list of nothing asked.",
-        lambda paths: (
-            markdown_parts("Accuracy", "Pairwise comparisons")(paths[:1])
-            + "\n\nPer target behaviour (`benchmarks/behaviours.py`):\n\n"
-            + markdown_tables(paths[1:2])
-        ),
+        accuracy_then("Per target behaviour (`benchmarks/behaviours.py`)", markdown_tables),
     ),
     Section(
         "Training throughput with side inputs and heads",
