@@ -1,6 +1,6 @@
-"""Long-history models export like the others: SASRec with an efficient attention kind and HSTU, exported with
-the brute-force and ScaNN top-K, serve the in-memory model's top-K for histories longer than ``max_len`` (the
-export keeps the latest items)."""
+"""Long-history models export like the others: SASRec with an efficient attention kind, HSTU and the hierarchical
+and memory-augmented transformers, exported with the brute-force and ScaNN top-K, serve the in-memory model's top-K
+for histories longer than ``max_len`` (the export keeps the latest items)."""
 
 import numpy as np
 import pytest
@@ -25,6 +25,8 @@ COUNTS = [0, 0] + list(range(NUM_ITEMS - 2, 0, -1))
         ("sasrec", {"attention": {"name": "linear", "chunk_size": 16}}),
         ("sasrec", {"attention": {"name": "performer", "num_features": 16}}),
         ("hstu", {}),
+        ("hierarchical", {"chunk_size": 8}),
+        ("memory_transformer", {"segment_size": 8, "memory_slots": 4}),
     ],
 )
 def test_exports_serve_the_in_memory_top_k(name, config, tmp_path):

@@ -29,8 +29,12 @@ from tfseqrec.models.base import SequentialModelConfig, SequentialRecommender
 from tfseqrec.models.dropout import FastDropout
 from tfseqrec.models.inputs import MILLISECONDS_PER_SECOND, TIMESTAMPS
 from tfseqrec.models.layers import causal_attention_mask, small_normal_initializer
-from tfseqrec.models.positions import PositionEncodingConfig, build_position_encoding, position_encoding_config
-from tfseqrec.models.positions.base import PositionEncoding
+from tfseqrec.models.positions import (
+    PositionEncodingConfig,
+    build_position_encoding,
+    position_encoding_config,
+    require_input_positions,
+)
 from tfseqrec.models.registry import register
 
 
@@ -138,11 +142,9 @@ class HSTU(SequentialRecommender):
             dropout=config.dropout,
             name="position_embedding",
         )
-        if type(self.position_embedding).attention_positions is not PositionEncoding.attention_positions:
-            raise ValueError(
-                f"hstu: position_encoding {config.position_encoding.name!r} acts inside a softmax attention; HSTU "
-                f"has its own relative position (and, with time_bias, time) biases: use learnable, sinusoidal or none"
-            )
+        require_input_positions(
+            self.position_embedding, "hstu", "HSTU has its own relative position (and, with time_bias, time) biases"
+        )
         self.input_dropout = FastDropout(config.dropout)
         self.layers_ = [HSTULayer(config, name=f"hstu_{i}") for i in range(config.num_blocks)]
         self.final_norm = tf.keras.layers.LayerNormalization(epsilon=config.layer_norm_epsilon)

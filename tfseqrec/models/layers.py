@@ -323,8 +323,9 @@ def transformer_blocks(
     attention=None,
     max_len: int = 0,
     causal: bool = True,
+    prefix: str = "block",
 ) -> list:
-    """``num_blocks`` ``TransformerBlock``s named ``block_<i>`` (``attention``, ``max_len``, ``causal``: see
+    """``num_blocks`` ``TransformerBlock``s named ``<prefix>_<i>`` (``attention``, ``max_len``, ``causal``: see
     ``TransformerBlock``)."""
     return [
         TransformerBlock(
@@ -339,7 +340,7 @@ def transformer_blocks(
             attention=attention,
             max_len=max_len,
             causal=causal,
-            name=f"block_{i}",
+            name=f"{prefix}_{i}",
         )
         for i in range(num_blocks)
     ]

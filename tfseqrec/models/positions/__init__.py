@@ -19,7 +19,12 @@ Built-in kinds (one module each; the contract is :mod:`tfseqrec.models.positions
 Absolute kinds count positions from ``position_origin`` (a field of the model config).
 """
 
-from tfseqrec.models.positions.base import AttentionPositions, PositionEncoding, build_position_encoding
+from tfseqrec.models.positions.base import (
+    AttentionPositions,
+    PositionEncoding,
+    build_position_encoding,
+    require_input_positions,
+)
 from tfseqrec.models.positions.config import PositionEncodingConfig, position_encoding_config
 from tfseqrec.models.positions.registry import (
     available_position_encodings,
@@ -36,4 +41,5 @@ __all__ = [
     "get_position_encoding_class",
     "position_encoding_config",
     "register_position_encoding",
+    "require_input_positions",
 ]

@@ -128,6 +128,16 @@ class PositionEncoding(tf.keras.layers.Layer):
         }
 
 
+def require_input_positions(encoding: PositionEncoding, model: str, reason: str) -> None:
+    """Refuse a kind that acts inside the attention (rotary, relative, ALiBi, time intervals) for ``model``, whose
+    attention does not take it (``reason`` says why and what to use instead)."""
+    if type(encoding).attention_positions is not PositionEncoding.attention_positions:
+        raise ValueError(
+            f"{model}: position_encoding {encoding.config.name!r} acts inside a softmax attention; {reason}: "
+            f"use learnable, sinusoidal or none"
+        )
+
+
 def build_position_encoding(config, max_len: int, dim: int, num_heads: int, **kwargs) -> PositionEncoding:
     """The registered layer of ``config.name`` (``config``: a config, a mapping or a name)."""
     config = position_encoding_config(config)
