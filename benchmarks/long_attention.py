@@ -5,17 +5,19 @@ against full softmax attention at the same length.
     python benchmarks/long_attention.py --lengths 512 2048 --variants full local linear --steps 5
     python benchmarks/long_attention.py --output benchmarks/reports/long_attention   # + results.json, .md, .png
 
-The model is SASRec with each attention kind, and HSTU (its own pointwise attention, ``O(L^2)``), d 64, 2 blocks,
-1 head, full cross-entropy over a 2,000-item catalogue, on synthetic histories of exactly ``L`` items; ``--tokens``
-fixes batch x length (default 8,192 positions per step, so ``B = tokens / L``: every length trains on the same
-number of positions). For each ``(variant, L)`` a fresh subprocess builds the model, measures the training step
-(compiled ``train_step``, median of ``--steps`` after a warm-up step) and the encoder's forward pass alone
-(``encode``: where the attention's time goes, the rest being the output layer, loss and optimizer), then the same
-for full attention in the same process, so the speed ratio compares two runs of one process. Memory: on a GPU,
-TensorFlow's peak allocation of the timed steps; on a CPU, the growth of the process's peak resident memory from
-the built model to the end of the steps (tracing and allocator slack included, a roughly constant part), each
-variant in its own process. Full attention at the longest lengths may not fit: its row then says so and the
-ratios are left empty.
+The model is SASRec with each attention kind, HSTU (its own pointwise attention, ``O(L^2)``), the hierarchical
+transformer (2 item-level blocks within chunks of 64, 1 block over the chunks) and the memory-augmented transformer
+(2 blocks over segments of 64 with 8 memory slots), d 64, 2 blocks, 1 head, full cross-entropy over a 2,000-item
+catalogue, on synthetic histories of exactly ``L`` items; ``--tokens`` fixes batch x length (default 8,192
+positions per step, so ``B = tokens / L``: every length trains on the same number of positions). For each
+``(variant, L)`` a fresh subprocess builds the model and measures its memory over ``--steps`` training steps, then
+builds full attention too and times both in alternating rounds: the training step (compiled ``train_step``,
+median of ``--steps`` after a warm-up step) and the encoder's forward pass alone (``encode``: where the
+attention's time goes, the rest being the output layer, loss and optimizer); the speed ratio compares the two
+medians of one process. Memory: on a GPU, TensorFlow's peak allocation of the timed steps; on a CPU, the growth of
+the process's peak resident memory from the built model to the end of the steps (tracing and allocator slack
+included, a roughly constant part), each variant measured before full attention is built. Full attention at the
+longest lengths may not fit: its row then says so and the ratios are left empty.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ VARIANTS = {
     "linear_l2": ("sasrec", {"attention": {"name": "linear", "feature_map": "l2", "chunk_size": 64}}),
     "performer": ("sasrec", {"attention": {"name": "performer", "num_features": 64, "chunk_size": 64}}),
     "hstu": ("hstu", {}),
+    "hierarchical": ("hierarchical", {"chunk_size": 64, "chunk_blocks": 1}),
+    "memory": ("memory_transformer", {"segment_size": 64, "memory_slots": 8}),
 }
 NUM_ITEMS = 2000
 
@@ -57,57 +61,89 @@ def _peak_memory_mib(gpu: bool) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _measure(variant: str, length: int, batch: int, steps: int, gpu: bool) -> dict:
-    """Compiled train step and encoder forward of one model; median seconds and the steps' peak memory."""
+class _Runner:
+    """One model's compiled train step and encoder forward on fixed synthetic histories."""
+
+    def __init__(self, variant: str, length: int, batch: int):
+        import tensorflow as tf
+
+        tf.keras.utils.set_random_seed(0)
+        self.model = _model(variant, length)
+        self.model.compile(optimizer=tf.keras.optimizers.Adam(1e-3))
+        self.items = tf.random.uniform([batch, length + 1], 2, NUM_ITEMS, dtype=tf.int64, seed=1)
+        self.train = tf.function(self.model.train_step)
+        self.encode = tf.function(lambda ids: self.model.encode(ids, training=False))
+        self.model.build_for_inputs()
+
+    def warm_up(self) -> None:
+        """Trace both functions and create the optimizer's slots."""
+        self.step()
+        self.forward()
+
+    def step(self) -> float:
+        start = time.perf_counter()
+        float(self.train({"item_ids": self.items})["loss"])
+        return time.perf_counter() - start
+
+    def forward(self) -> float:
+        start = time.perf_counter()
+        self.encode(self.items[:, 1:]).numpy()
+        return time.perf_counter() - start
+
+
+def _memory(variant: str, length: int, batch: int, steps: int, gpu: bool) -> tuple:
+    """The variant built alone in this process: its runner and the peak memory of ``steps`` training steps."""
     import tensorflow as tf
 
-    tf.keras.utils.set_random_seed(0)
-    model = _model(variant, length)
-    model.compile(optimizer=tf.keras.optimizers.Adam(1e-3))
-    items = tf.random.uniform([batch, length + 1], 2, NUM_ITEMS, dtype=tf.int64, seed=1)
-    train = tf.function(model.train_step)
-    encode = tf.function(lambda ids: model.encode(ids, training=False))
-    model.build_for_inputs()
+    runner = _Runner(variant, length, batch)
     before = _peak_memory_mib(gpu)  # CPU: the weights are there, no step has run
-    train({"item_ids": items})  # warm-up: trace, create the optimizer slots
-    encode(items[:, 1:]).numpy()
+    runner.warm_up()
     if gpu:
         tf.config.experimental.reset_memory_stats("GPU:0")
-    step_seconds, encode_seconds = [], []
     for _ in range(steps):
-        start = time.perf_counter()
-        float(train({"item_ids": items})["loss"])
-        step_seconds.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        encode(items[:, 1:]).numpy()
-        encode_seconds.append(time.perf_counter() - start)
+        runner.step()
     peak = _peak_memory_mib(gpu)
-    return {
-        "step_seconds": statistics.median(step_seconds),
-        "encode_seconds": statistics.median(encode_seconds),
-        "memory_mib": peak if gpu else peak - before,
-    }
+    return runner, (peak if gpu else peak - before)
+
+
+def _timings(runners: list, steps: int) -> list:
+    """Median (step, forward) seconds of each runner, timed in alternating rounds so that drift in the machine's
+    speed (other processes, frequency) falls on all of them alike."""
+    step_seconds = [[] for _ in runners]
+    forward_seconds = [[] for _ in runners]
+    for _ in range(steps):
+        for index, runner in enumerate(runners):
+            step_seconds[index].append(runner.step())
+            forward_seconds[index].append(runner.forward())
+    return [(statistics.median(s), statistics.median(f)) for s, f in zip(step_seconds, forward_seconds)]
 
 
 def child(variant: str, length: int, batch: int, steps: int) -> dict:
-    """One subprocess: the variant and (for the speed ratio) full attention, alternating rounds."""
+    """One subprocess: the variant's memory (built alone), then its step time and full attention's, timed in
+    alternating rounds in this process."""
     import tfseqrec  # noqa: F401
     import tensorflow as tf
 
     gpu = bool(tf.config.list_physical_devices("GPU"))
     row = {"variant": variant, "length": length, "batch": batch, "device": "gpu" if gpu else "cpu"}
     try:
-        row.update(_measure(variant, length, batch, steps, gpu))
+        runner, row["memory_mib"] = _memory(variant, length, batch, steps, gpu)
     except (tf.errors.ResourceExhaustedError, MemoryError) as error:
         row["error"] = f"{type(error).__name__}: does not fit"
         return row
+    runners = [runner]
     if variant != "full":
         try:
-            full = _measure("full", length, batch, steps, gpu)
-            row["full_step_seconds_same_process"] = full["step_seconds"]
-            row["speedup_vs_full"] = full["step_seconds"] / row["step_seconds"]
+            full = _Runner("full", length, batch)
+            full.warm_up()
+            runners.append(full)
         except (tf.errors.ResourceExhaustedError, MemoryError):
             row["full_step_seconds_same_process"] = None
+    timings = _timings(runners, steps)
+    row["step_seconds"], row["encode_seconds"] = timings[0]
+    if len(timings) > 1:
+        row["full_step_seconds_same_process"], row["full_encode_seconds_same_process"] = timings[1]
+        row["speedup_vs_full"] = timings[1][0] / timings[0][0]
     return row
 
 
@@ -154,25 +190,31 @@ def markdown(rows: list, machine: str) -> str:
         "",
         "![step time and memory against L](long_attention.png)",
         "",
-        f"SASRec d 64, 2 blocks, 1 head, full CE over {NUM_ITEMS:,} items; batch x length fixed; {machine}. "
-        "`speedup` = full attention's step time / the kind's, both measured in the same process; `memory` = "
+        f"d 64, 2 blocks, 1 head, full CE over {NUM_ITEMS:,} items (SASRec with each attention kind; HSTU; the "
+        "hierarchical transformer with chunks of 64 and one chunk-level block; the memory transformer with "
+        f"segments of 64 and 8 slots); batch x length fixed; {machine}. `step ms` = the kind's median step; "
+        "`full ms` = full attention's, timed in alternating rounds in the same process; `speedup` = their "
+        "ratio; `memory` = "
         "peak memory of the timed steps (GPU: TensorFlow's peak allocation; CPU: growth of the peak resident "
         "set from the built model on), as a fraction of full attention's at the same length. `encoder` = the "
         "encoder's forward pass alone (the attention's share of the step; the rest is the output layer, the loss "
         "and the optimizer).",
         "",
-        "| kind | L | batch | step ms | encoder fwd ms | speedup vs full | memory MiB | memory / full |",
-        "|---|---|---|---|---|---|---|---|",
+        "| kind | L | batch | step ms | full ms | encoder fwd ms | full encoder ms | speedup vs full | memory MiB "
+        "| memory / full |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['variant']} | {r['length']} | {r['batch']} | {r['error']} | | | | |")
+            lines.append(f"| {r['variant']} | {r['length']} | {r['batch']} | {r['error']} | | | | | | |")
             continue
         speed = f"{r['speedup_vs_full']:.2f}x" if r.get("speedup_vs_full") else "-"
         memory = f"{r['memory_vs_full']:.2f}" if r.get("memory_vs_full") else "-"
+        full_step, full_encode = r.get("full_step_seconds_same_process"), r.get("full_encode_seconds_same_process")
         lines.append(
             f"| {r['variant']} | {r['length']} | {r['batch']} | {r['step_seconds'] * 1e3:.1f} | "
-            f"{r['encode_seconds'] * 1e3:.1f} | {speed} | {r['memory_mib']:.0f} | {memory} |"
+            f"{'-' if not full_step else f'{full_step * 1e3:.1f}'} | {r['encode_seconds'] * 1e3:.1f} | "
+            f"{'-' if not full_encode else f'{full_encode * 1e3:.1f}'} | {speed} | {r['memory_mib']:.0f} | {memory} |"
         )
     return "\n".join(lines) + "\n"
 
