@@ -9,13 +9,13 @@ Every kind of ``benchmarks/long_attention.py`` (SASRec with full, local, linear,
 attention, HSTU, the hierarchical and the memory transformer; d 64, 2 blocks, 1 head, untrained weights: latency
 does not depend on them) is built with ``max_len = L`` over a catalogue of ``--items`` items (default: ML-1M's
 3,706 after its 5-core) and exported with ``tfseqrec.export.export_model`` in both variants (brute-force and ScaNN
-top-K). The SavedModels are loaded as TF Serving loads them and their ``recommend`` signature is called with
-one request (``--batch`` rows of ``L`` item-id strings, ``k`` 10, seen items excluded): after 3 untimed calls, ``--requests`` rounds, each
-calling every (kind, variant) once in turn, so drift in the machine's speed falls on all alike. Reported: median
-and p99 milliseconds per request, the ratio of full attention's median to the kind's (same process, same variant),
-and the in-memory encoder's median (``model.query`` compiled; the rest of a request is string lookup, padding and
-the top-K). A model answers like its in-memory twin: the benchmark checks each export's top 10 against
-``score_all`` on the first request (and exits non-zero when one differs).
+top-K). The SavedModels are loaded as TF Serving loads them and their ``recommend`` signature is called with one
+request (``--batch`` rows of ``L`` item-id strings, ``k`` 10, seen items excluded): after 3 untimed calls,
+``--requests`` rounds, each calling every (kind, variant) once in turn, so drift in the machine's speed falls on
+all alike. Reported: median and p99 milliseconds per request, the ratio of full attention's median to the kind's
+(same process, same variant), and the in-memory encoder's median (``model.query`` compiled; the rest of a request
+is string lookup, padding and the top-K). A model answers like its in-memory twin: the benchmark checks each
+export's top 10 against ``score_all`` on the first request (and exits non-zero when one differs).
 """
 
 from __future__ import annotations
