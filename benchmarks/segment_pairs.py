@@ -4,11 +4,14 @@ The grid report averages each segment; this tests the differences. For every pai
 every seed both finished, rows (users) are paired by sequence id, and each per-row metric is compared on all
 rows, on rows whose target has at most ``--cold-threshold`` training interactions (cold, as ``tfseqrec analyze``),
 and on the tail: targets among the least popular ``--tail-share`` of the catalogue by training count (ties
-included, never-trained items too). Seeds are pooled (a row is paired with itself under the same seed); mean
+included, never-trained items too). ``--history-edges`` adds the rows by the length of the user's whole history
+(e.g. ``200 512 1024``: up to 200, 201-512, 513-1024, over 1024), to ask whether a longer ``max_len`` helps the
+users with the longest histories. Seeds are pooled (a row is paired with itself under the same seed); mean
 difference, 95% bootstrap interval and Wilcoxon p, Holm-adjusted over all rows of the table.
 
     python benchmarks/segment_pairs.py benchmarks/out/side_features \
         --report benchmarks/reports/side_features/segments.json
+    python benchmarks/segment_pairs.py benchmarks/out/long_lengths --history-edges 200 512 1024 --no-popularity
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -42,7 +46,27 @@ def segment_masks(target_ids: np.ndarray, counts: np.ndarray, cold_threshold: in
     }
 
 
-def comparisons(output: Path, metrics: list, cold_threshold: int, tail_share: float) -> list:
+def history_masks(lengths: np.ndarray, edges: list) -> dict:
+    """``{"history <= e0": ..., "history e0+1-e1": ..., "history > eN": ...}`` boolean masks over rows by the
+    length of their whole history (``lengths [U]``; ``edges`` increasing)."""
+    masks, low = {}, None
+    for edge in edges:
+        label = f"history <= {edge}" if low is None else f"history {low + 1}-{edge}"
+        masks[label] = (lengths <= edge) if low is None else (lengths > low) & (lengths <= edge)
+        low = edge
+    if low is not None:
+        masks[f"history > {low}"] = lengths > low
+    return masks
+
+
+def comparisons(
+    output: Path,
+    metrics: list,
+    cold_threshold: int,
+    tail_share: float,
+    history_edges: Optional[list] = None,
+    popularity: bool = True,
+) -> list:
     grid = json.loads((output / "grid.json").read_text())["grid"]
     rows = []
     for dataset in grid["datasets"]:
@@ -60,6 +84,10 @@ def comparisons(output: Path, metrics: list, cold_threshold: int, tail_share: fl
                 index = {key: i for i, key in enumerate(rb.sequence_ids)}
                 order = np.array([index[key] for key in ra.sequence_ids])
                 masks = segment_masks(ra.per_user["target_id"], counts, cold_threshold, tail_share)
+                if not popularity:
+                    masks = {"all": masks["all"]}
+                if history_edges:
+                    masks.update(history_masks(np.asarray(ra.per_user["history_length"]), history_edges))
                 for metric in metrics:
                     for segment, mask in masks.items():
                         va, vb = pooled.setdefault(f"{dataset['name']} {segment} {metric}", ([], []))
@@ -104,9 +132,16 @@ def main(argv=None) -> int:
     parser.add_argument("--metrics", nargs="+", default=["NDCG@10", "HR@10"], help="per-row metrics of per_user.npz")
     parser.add_argument("--cold-threshold", type=int, default=5, help="cold: at most this many training interactions")
     parser.add_argument("--tail-share", type=float, default=0.5, help="tail: the least popular share of the catalogue")
+    parser.add_argument(
+        "--history-edges", type=int, nargs="+", help="also compare the rows by whole-history length, cut at these"
+    )
+    parser.add_argument("--no-popularity", action="store_true", help="leave out the cold and tail rows")
     parser.add_argument("--report", type=Path, help="also write the rows as JSON here")
     args = parser.parse_args(argv)
-    rows = comparisons(args.output, args.metrics, args.cold_threshold, args.tail_share)
+    edges = sorted(args.history_edges) if args.history_edges else None
+    rows = comparisons(
+        args.output, args.metrics, args.cold_threshold, args.tail_share, edges, popularity=not args.no_popularity
+    )
     print(markdown(rows))
     if args.report:
         os.makedirs(args.report.parent, exist_ok=True)
