@@ -44,3 +44,17 @@ def test_exports_serve_the_in_memory_top_k(name, config, tmp_path):
     for variant in ("brute_force", "scann"):
         served = tf.saved_model.load(paths[variant]).signatures[contract.SERVING_SIGNATURE](history=dense(histories))
         assert decode(served[contract.ITEM_IDS]) == want, variant
+
+
+def test_a_request_is_padded_to_its_longest_history_not_to_max_len():
+    from tfseqrec.export.indexes import BruteForceIndex
+    from tfseqrec.export.serving_module import ServingModule
+
+    model = build_model("sasrec", {"embedding_dim": 8, "max_len": MAX_LEN, "num_blocks": 1}, NUM_ITEMS)
+    model.build_for_inputs()
+    module = ServingModule(model, VOCABULARY, COUNTS, BruteForceIndex(model.item_embeddings, model.item_biases))
+    ids, real = module._item_ids(tf.constant([["i2", "", "i3", "i4"], ["", "", "i5", ""]]))
+    np.testing.assert_array_equal(module._model_input(ids, real).numpy(), [[2, 3, 4], [0, 0, 5]])
+    long = tf.constant([[f"i{2 + n % 50}" for n in range(MAX_LEN + 7)]])
+    assert module._model_input(*module._item_ids(long)).shape == (1, MAX_LEN)  # the latest max_len items
+    assert module._model_input(*module._item_ids(tf.constant([["", ""]]))).shape == (1, 1)  # nothing: one PAD

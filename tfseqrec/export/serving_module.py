@@ -7,7 +7,8 @@ columns, ``L`` = the model's ``max_len``, ``V`` = vocabulary size, ``N = V - 2``
 
 1. ``history [B, H]`` strings -> ids (unknown -> OOV 1); ``""`` is padding wherever it is;
 2. each row's real tokens are compacted in order (ragged), the latest ``L`` kept and left-padded to
-   ``[B, L]``, the model's training layout; the history features the model reads (``timestamps [B, H]``, ...,
+   ``[B, W]``, the model's training layout, ``W`` = the longest row's count (at most ``L``: a short history
+   costs little even when ``max_len`` is in the thousands); the history features the model reads (``timestamps [B, H]``, ...,
    see ``contract.py``) are compacted the same way, so they stay aligned; the query is
    ``model.query(ids, timestamps=..., ...) [B, D]`` (each feature by name, as the model's ``query`` takes it);
 3. the index returns the top ``K`` with the *whole* history excluded (when asked), like the evaluator's
@@ -139,12 +140,15 @@ class ServingModule(tf.Module):
         return ids, real
 
     def _model_input(self, values: tf.Tensor, real: tf.Tensor) -> tf.Tensor:
-        """``values [B, H]`` (ids or a history feature) -> ``[B, L]``: each row's values at real tokens, in
-        order, the latest ``L`` of them, left-padded with 0."""
+        """``values [B, H]`` (ids or a history feature) -> ``[B, W]``: each row's values at real tokens, in
+        order, the latest ``L`` of them, left-padded with 0 to ``W`` = the longest row's count (at least 1, at most
+        ``L``). Every model's states are the same whatever padding precedes a history (a contract test), so a
+        request costs what its histories hold, not ``max_len``."""
         latest = tf.ragged.boolean_mask(values, real)[:, -self.max_len :]
-        padding = self.max_len - latest.row_lengths()
+        width = tf.maximum(tf.reduce_max(tf.concat([latest.row_lengths(), [0]], 0)), 1)
+        padding = width - latest.row_lengths()
         zeros = tf.RaggedTensor.from_row_lengths(tf.zeros([tf.reduce_sum(padding)], values.dtype), padding)
-        return tf.concat([zeros, latest], axis=1).to_tensor(shape=[None, self.max_len])
+        return tf.concat([zeros, latest], axis=1).to_tensor()
 
     def _check_features(self, history: tf.Tensor, features: Sequence[tf.Tensor]) -> list:
         """In-graph checks that each history feature has the shape of ``history`` (one value per entry) and each
