@@ -8,9 +8,9 @@ columns, ``L`` = the model's ``max_len``, ``V`` = vocabulary size, ``N = V - 2``
 1. ``history [B, H]`` strings -> ids (unknown -> OOV 1); ``""`` is padding wherever it is;
 2. each row's real tokens are compacted in order (ragged), the latest ``L`` kept and left-padded to
    ``[B, W]``, the model's training layout, ``W`` = the longest row's count (at most ``L``: a short history
-   costs little even when ``max_len`` is in the thousands); the history features the model reads (``timestamps [B, H]``, ...,
-   see ``contract.py``) are compacted the same way, so they stay aligned; the query is
-   ``model.query(ids, timestamps=..., ...) [B, D]`` (each feature by name, as the model's ``query`` takes it);
+   costs little even when ``max_len`` is in the thousands); the history features the model reads
+   (``timestamps [B, H]``, ..., see ``contract.py``) are compacted the same way, so they stay aligned; the query
+   is ``model.query(ids, timestamps=..., ...) [B, D]`` (each feature by name, as the model's ``query`` takes it);
 3. the index returns the top ``K`` with the *whole* history excluded (when asked), like the evaluator's
    ``filter_seen``; PAD and OOV are never returned;
 4. rows without any real token get the most popular items, scored by their training counts.
