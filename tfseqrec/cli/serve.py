@@ -78,7 +78,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
     b.add_argument(
         "--num-batch-threads", type=int, metavar="N", default=1, help="batches of one signature that may run at once"
     )
-    b.add_argument("--max-history", type=int, metavar="N", default=2048, help="most items per history row")
+    b.add_argument(
+        "--max-history",
+        type=int,
+        metavar="N",
+        default=2048,
+        help="most items per history row (a model exported with a longer max_len takes up to its max_len)",
+    )
     b.add_argument("--max-k", type=int, metavar="N", default=1000, help="largest k a request may ask for")
     b.add_argument("--max-batch-rows", type=int, metavar="N", default=1024, help="most rows per request")
     v = p.add_argument_group("versions")

@@ -46,6 +46,7 @@ def predict(
 ) -> predict_pb2.PredictResponse:
     name = model_name(request.model_spec)
     with manager.hold(name, requested_version(request.model_spec)) as servable:
+        limits = limits.for_model(servable.export_info)
         sig = checks.resolve_signature(servable, request.model_spec.signature_name)
         inputs = request.inputs
         checks.check_input_names(sig, inputs.keys())

@@ -37,7 +37,8 @@ def parse_server_timing(value: str) -> float:
 
 @dataclasses.dataclass(frozen=True)
 class Limits:
-    """Per-request caps: ``max_history`` items per history row, ``max_k`` for ``k``, ``max_batch_rows`` rows."""
+    """Per-request caps: ``max_history`` items per history row (raised to a model's ``max_len`` for that model,
+    see :meth:`for_model`), ``max_k`` for ``k``, ``max_batch_rows`` rows."""
 
     max_history: int = 2048
     max_k: int = 1000
@@ -47,6 +48,12 @@ class Limits:
         for field in dataclasses.fields(self):
             if getattr(self, field.name) < 1:
                 raise ValueError(f"{field.name} must be >= 1, got {getattr(self, field.name)}")
+
+    def for_model(self, export_info: dict) -> "Limits":
+        """The limits of one served model: ``max_history`` at least its ``max_len`` (from its export's
+        ``tfseqrec_export.json``), so a model trained on longer histories than the server's cap takes them."""
+        max_len = int(export_info.get("max_len") or 0)
+        return dataclasses.replace(self, max_history=max(self.max_history, max_len))
 
 
 def resolve_signature(servable: Servable, signature_name: str) -> Signature:

@@ -110,10 +110,11 @@ class RestApp:
         except (ValueError, UnicodeDecodeError, RecursionError) as e:
             raise invalid(f"malformed JSON in the request body: {e}") from None
         with self.manager.hold(name, version) as servable:
+            limits = self.limits.for_model(servable.export_info)
             sig, arrays, fmt = rest_json.parse_predict_body(
-                request, lambda s: checks.resolve_signature(servable, s), self.limits
+                request, lambda s: checks.resolve_signature(servable, s), limits
             )
-            outputs = checks.run(servable, sig, arrays, self.limits)
+            outputs = checks.run(servable, sig, arrays, limits)
         return 200, rest_json.format_outputs(outputs, fmt)
 
 
