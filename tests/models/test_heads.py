@@ -31,7 +31,7 @@ def _model(heads, name="sasrec", **config):
 
 def test_registry_and_config_errors_name_the_bad_input():
     assert {"next_event_type", "next_item_feature", "time_to_next"} <= set(available_heads())
-    with pytest.raises(ValueError, match="unknown head 'next_price'"):
+    with pytest.raises(ValueError, match="heads.name='next_price' is unknown"):
         head_config({"name": "next_price"})
     with pytest.raises(ValueError, match="has no field"):
         head_config({"name": "time_to_next", "feature": "x"})

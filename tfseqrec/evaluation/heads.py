@@ -38,8 +38,8 @@ def evaluate_heads(model, spec_or_dir: Union[FeatureSpec, str], split: str = "te
         include_event_types="event_types" in spec.features,
         num_parallel_reads=None,
     )
-    scores = {h.head_name: [] for h in heads}
-    labels = {h.head_name: [] for h in heads}
+    scores = {h.kind: [] for h in heads}
+    labels = {h.kind: [] for h in heads}
     names = [n for n in model.input_features if n != "item_ids"]
     for batch in make_dataset(spec, split, config):
         has_target = batch["target_ids"].row_lengths() > 0
@@ -54,11 +54,11 @@ def evaluate_heads(model, spec_or_dir: Union[FeatureSpec, str], split: str = "te
         states = model.query(items, **features)
         for head in heads:
             label = head.labels(next_events, current)
-            scores[head.head_name].append(head.score(head.predict(states), label).numpy())
-            labels[head.head_name].append(label.numpy())
+            scores[head.kind].append(head.score(head.predict(states), label).numpy())
+            labels[head.kind].append(label.numpy())
     out = {}
     for head in heads:
-        name = head.head_name
+        name = head.kind
         all_labels = np.concatenate(labels[name]) if labels[name] else np.zeros(0)
         constant = head.constant_score(tf.constant(all_labels)).numpy() if all_labels.size else np.zeros(0)
         row_scores = np.concatenate(scores[name]) if scores[name] else np.zeros(0)

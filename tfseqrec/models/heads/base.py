@@ -42,7 +42,7 @@ class HeadConfig:
 class Head(tf.keras.layers.Layer):
     """Base class (see the module docstring). ``higher_is_better``: whether ``score`` is a reward (accuracy)."""
 
-    head_name: str = ""
+    kind: str = ""  # set by register_head
     record_features: tuple = ()
     metric_name = "accuracy"
     higher_is_better = True
