@@ -307,6 +307,17 @@ SECTIONS = (
         markdown_parts("Accuracy", "Pairwise comparisons"),
     ),
     Section(
+        "Serving latency of the long-history models at 2,048 items",
+        ("long_serving/long_serving.md", "long_serving/results.json"),
+        "`python benchmarks/long_serving.py --length 2048 --requests 30 --output benchmarks/reports/long_serving`",
+        "Each kind of the scaling benchmark built with max_len 2,048 over 3,706 items (untrained), exported with "
+        "brute-force and ScaNN top-K, one request of one 2,048-item history (k 10, seen excluded) to the loaded "
+        "SavedModel's `recommend` signature; 30 rounds after 3 untimed calls, every export once per round, so the "
+        "ratios compare calls made side by side; each export's top 10 checked against its in-memory model. 2-core "
+        "AMD EPYC VM, no GPU, shared with a test run (absolute times and p99 are inflated by it).",
+        lambda paths: whole_markdown(paths[:1]),
+    ),
+    Section(
         "Genres: SASRec-CE on MovieLens-100K with and without movie genres",
         ("genres/report.md", "genres/segments.md", "genres/segments.json"),
         "`tfseqrec benchmark benchmarks/grids/genres.yaml --output benchmarks/out/genres --report-dir "
