@@ -307,6 +307,21 @@ SECTIONS = (
         markdown_parts("Accuracy", "Pairwise comparisons"),
     ),
     Section(
+        "Does a longer history help? Local attention and the memory transformer at max_len 200, 512 and 1,024",
+        ("long_lengths/report.md", "long_lengths/segments.md", "long_lengths/segments.json"),
+        "`tfseqrec benchmark benchmarks/grids/long_lengths.yaml --output benchmarks/out/long_lengths --report-dir "
+        "benchmarks/reports/long_lengths`, then `python benchmarks/segment_pairs.py benchmarks/out/long_lengths "
+        "--history-edges 200 512 1024 --no-popularity --report benchmarks/reports/long_lengths/segments.json > "
+        "benchmarks/reports/long_lengths/segments.md`",
+        f"{LEAVE_ONE_OUT}, seen items excluded; ML-1M item 5-core (its longest history: 2,277 ratings); SASRec "
+        "with local attention (window 64; with 2 blocks a state reaches back at most 126 items) and the memory "
+        "transformer (segments of 64, 8 slots), configs/sasrec_ml1m.yaml otherwise, 10 epochs on length-bucketed "
+        "batches, seed 1; a longer max_len sees more of each long history and trains on more of its items. "
+        "Paired tests over all users and by the length of their whole history. 2-core AMD EPYC VM shared with "
+        "test runs (fixed epochs: sharing changes times only).",
+        accuracy_then("By history length (`benchmarks/segment_pairs.py`)", text_block),
+    ),
+    Section(
         "Serving latency of the long-history models at 2,048 items",
         ("long_serving/long_serving.md", "long_serving/results.json"),
         "`python benchmarks/long_serving.py --length 2048 --requests 30 --output benchmarks/reports/long_serving`",
