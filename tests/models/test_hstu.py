@@ -7,6 +7,7 @@ import pytest
 import tfseqrec  # noqa: F401
 import tensorflow as tf
 
+from tests.models.long_history_checks import assert_the_cli_trains_and_tests
 from tfseqrec.models import build_model
 from tfseqrec.models.hstu import HSTUConfig, HSTULayer, time_difference_buckets
 
@@ -87,13 +88,4 @@ def test_errors_name_the_bad_input():
 
 
 def test_the_cli_trains_and_tests_hstu(tmp_path):
-    import json
-
-    from tests.conftest import generated_dataset
-    from tfseqrec.cli import main
-
-    data = generated_dataset(tmp_path, 80, 100, 3)
-    run = tmp_path / "run"
-    args = ["train", "--data-dir", str(data), "--model", "hstu", "--output-dir", str(run), "--epochs", "1"]
-    assert main(args + ["steps_per_epoch=3", "batch_size=16", "verbose=0", "model_config.max_len=10"]) == 0
-    assert json.loads((run / "run.json").read_text())["test_metrics"]["NDCG@10"] >= 0.0
+    assert_the_cli_trains_and_tests("hstu", tmp_path)

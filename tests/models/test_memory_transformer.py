@@ -1,14 +1,13 @@
 """Memory-augmented transformer (``tfseqrec.models.memory_transformer``): the segment mask by hand, causality, the
 state carried forward equal to reading the history whole, a toy it learns, save / load, errors, and the CLI."""
 
-import json
-
 import numpy as np
 import pytest
 
 import tfseqrec  # noqa: F401
 import tensorflow as tf
 
+from tests.models.long_history_checks import assert_learns_a_toy_and_round_trips, assert_the_cli_trains_and_tests
 from tfseqrec.models import build_model
 from tfseqrec.models.memory_transformer import segment_attention_mask
 
@@ -75,20 +74,7 @@ def test_the_memory_is_what_links_segments():
 
 
 def test_learns_a_toy_and_round_trips(tmp_path):
-    tf.keras.utils.set_random_seed(0)
-    model = _model(max_len=12)
-    model.compile(optimizer=tf.keras.optimizers.Adam(0.01))
-    rng = np.random.default_rng(0)
-    losses = []
-    for _ in range(60):  # item i + 1 follows item i
-        items = (rng.integers(2, 30, (16, 1)) + np.arange(13)[None]) % 28 + 2
-        losses.append(float(model.train_step({"item_ids": tf.constant(items)})["loss"]))
-    assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:5])
-    model.save_weights(str(tmp_path / "w"))
-    twin = build_model("memory_transformer", model.get_config()["config"], NUM_ITEMS).build_for_inputs()
-    twin.load_weights(str(tmp_path / "w"))
-    ids = tf.constant([[0, 0, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]])
-    np.testing.assert_allclose(twin.score_all(ids).numpy(), model.score_all(ids).numpy(), atol=1e-5)
+    assert_learns_a_toy_and_round_trips(_model(max_len=12), "memory_transformer", NUM_ITEMS, tmp_path)
 
 
 def test_errors_name_the_bad_input():
@@ -99,12 +85,4 @@ def test_errors_name_the_bad_input():
 
 
 def test_the_cli_trains_and_tests_it(tmp_path):
-    from tests.conftest import generated_dataset
-    from tfseqrec.cli import main
-
-    data = generated_dataset(tmp_path, 80, 100, 3)
-    run = tmp_path / "run"
-    args = ["train", "--data-dir", str(data), "--model", "memory_transformer", "--output-dir", str(run)]
-    overrides = ["steps_per_epoch=3", "batch_size=16", "verbose=0", "model_config.max_len=10"]
-    assert main(args + ["--epochs", "1"] + overrides + ["model_config.segment_size=4"]) == 0
-    assert json.loads((run / "run.json").read_text())["test_metrics"]["NDCG@10"] >= 0.0
+    assert_the_cli_trains_and_tests("memory_transformer", tmp_path, "model_config.segment_size=4")
