@@ -292,9 +292,8 @@ SECTIONS = (
         "synthetic histories of exactly L items, 8,192 positions per step (B = 8192 / L); medians of 3 timed steps "
         "after a warm-up, the kind and full attention timed in alternating rounds in one process per (kind, L); "
         "memory is the growth of the process's peak resident set from the built model, measured before full "
-        "attention is built (about 230-330 MiB of it is tracing and allocator slack common to all). 2-core AMD "
-        "EPYC VM, no GPU, shared with a test run up to L = 2,048 (the alternating rounds share the load between "
-        "a kind and full attention; absolute times are inflated).",
+        "attention is built (about 230-330 MiB of it is tracing and allocator slack common to all). Idle 2-core "
+        "AMD EPYC VM, no GPU.",
         lambda paths: whole_markdown(paths[:1]),
     ),
     Section(
