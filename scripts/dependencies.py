@@ -33,6 +33,7 @@ LAYERS: tuple[tuple[str, str], ...] = (
     ("training", "tfseqrec.training"),
     ("export", "tfseqrec.export"),
     ("serving", "tfseqrec.serving"),
+    ("tuning", "tfseqrec.tuning"),
     ("benchmark", "tfseqrec.benchmark"),
     ("cli", "tfseqrec.cli"),
 )
@@ -45,6 +46,7 @@ PREFIXES = {
     "training": ("tfseqrec.training",),
     "export": ("tfseqrec.export",),
     "serving": ("tfseqrec.serving",),
+    "tuning": ("tfseqrec.tuning",),
     "benchmark": ("tfseqrec.benchmark",),
     "cli": ("tfseqrec.cli",),
     "core": ("tfseqrec",),

@@ -7,7 +7,7 @@ import sys
 from typing import Optional, Sequence
 
 import tfseqrec  # noqa: F401  (sets TF_USE_LEGACY_KERAS before anything imports TensorFlow)
-from tfseqrec.cli import analyze, benchmark, demo, export, preprocess, quiet, serve, stats, train
+from tfseqrec.cli import analyze, benchmark, demo, export, preprocess, quiet, serve, stats, train, tune
 from tfseqrec.cli.common import Formatter
 
 # command -> runner(args, beam_args); only preprocess and demo take Beam options.
@@ -22,6 +22,7 @@ COMMANDS = {
     "export": lambda args, beam_args: export.run_export(args),
     "serve": lambda args, beam_args: serve.run_serve(args),
     "benchmark": lambda args, beam_args: benchmark.run_benchmark(args),
+    "tune": lambda args, beam_args: tune.run_tune(args),
 }
 BEAM_COMMANDS = ("preprocess", "demo")
 
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_parser(sub)
     serve.add_parser(sub)
     benchmark.add_parser(sub)
+    tune.add_parser(sub)
     return parser
 
 
