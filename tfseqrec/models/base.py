@@ -36,6 +36,7 @@ from tfseqrec.models.heads.registry import get_head_class, head_config
 from tfseqrec.models.inputs import EVENT_TYPES, InputConfig, ItemInputs, SideInputs
 from tfseqrec.models.target_behaviour import TARGET_EVENT_TYPE, TargetBehaviour, TargetBehaviourConfig
 from tfseqrec.tasks import LossConfig, NextItemTask
+from tfseqrec.tasks.replicas import global_mean, num_replicas, replica_share
 
 
 @dataclasses.dataclass(frozen=True)
@@ -268,8 +269,8 @@ class SequentialRecommender(tfrs.Model):
         total = tf.constant(0.0)
         for head, tracker in zip(self.aux_heads, self.head_loss_trackers):
             per_position = head.loss(head.predict(states), head.labels(next_events, current))  # [B, L]
-            mean = tf.reduce_sum(per_position * weights) / tf.maximum(tf.reduce_sum(weights), 1.0)
-            tracker.update_state(mean)
+            mean = global_mean(tf.reduce_sum(per_position * weights), tf.reduce_sum(weights))
+            tracker.update_state(mean * num_replicas())  # the tracker averages the replicas' values
             total += head.config.weight * mean
         return total
 
@@ -285,7 +286,7 @@ class SequentialRecommender(tfrs.Model):
         scaling = isinstance(optimizer, tf.keras.mixed_precision.LossScaleOptimizer)
         with tf.GradientTape() as tape:
             loss = self.compute_loss(inputs, training=True)
-            regularization_loss = tf.reduce_sum([tf.reduce_sum(extra) for extra in self.losses])
+            regularization_loss = replica_share(tf.reduce_sum([tf.reduce_sum(extra) for extra in self.losses]))
             total_loss = loss + regularization_loss
             scaled_loss = optimizer.get_scaled_loss(total_loss) if scaling else total_loss
         gradients = tape.gradient(scaled_loss, self.trainable_variables)

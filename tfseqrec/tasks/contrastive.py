@@ -20,6 +20,7 @@ import tfseqrec  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is im
 import tensorflow as tf
 
 from tfseqrec.tasks import losses
+from tfseqrec.tasks.replicas import global_mean
 
 SIMILARITIES = ("dot", "cosine")
 
@@ -81,7 +82,7 @@ class InfoNCE(tf.keras.layers.Layer):
             if mask is not None
             else tf.cast(tf.size(per_anchor), tf.float32)
         )
-        return tf.math.divide_no_nan(tf.reduce_sum(per_anchor), count)
+        return global_mean(tf.reduce_sum(per_anchor), count)
 
     def compute_mask(self, inputs, mask=None):
         return None

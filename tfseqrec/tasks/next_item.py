@@ -17,6 +17,7 @@ import tensorflow as tf
 from tfseqrec.ids import FIRST_ITEM_ID
 from tfseqrec.tasks.loss_config import LossConfig
 from tfseqrec.tasks.registry import get_loss_class
+from tfseqrec.tasks.replicas import global_mean
 
 
 @tf.keras.utils.register_keras_serializable(package="tfseqrec")
@@ -82,7 +83,7 @@ class NextItemTask(tf.keras.layers.Layer):
     def call(self, queries, targets, item_embeddings, item_bias=None, mask=None, training=None):
         per_example = self.per_example_loss(queries, targets, item_embeddings, item_bias, mask)
         count = tf.cast(tf.size(per_example), tf.float32)
-        return tf.math.divide_no_nan(tf.reduce_sum(per_example), count)
+        return global_mean(tf.reduce_sum(per_example), count)  # the mean over the global batch (replicas)
 
     def per_example_loss(self, queries, targets, item_embeddings, item_bias=None, mask=None):
         """Losses of the kept positions, ``[N]`` float32, in row-major order of ``targets``."""

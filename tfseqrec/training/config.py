@@ -63,6 +63,7 @@ class OptimizerConfig:
 
 # Keras dtype policies a run may train under (``TrainConfig.mixed_precision``; tfseqrec.training.precision).
 PRECISION_POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
+STRATEGIES = ("default", "mirrored", "multi_worker")  # = tfseqrec.training.distribution.STRATEGIES (no TF import)
 TRAIN_WINDOW_MODES = ("latest", "all", "random", "prefixes")  # = tfseqrec.data.loader.WINDOW_MODES (no TF import here)
 
 
@@ -108,6 +109,9 @@ class TrainConfig:
     ``init_from``: the output directory of an earlier run of the same architecture; its best weights start
     this run (a warm start: continue a run cut short by its budget, or fine-tune on newer data with the same
     items; see ``tfseqrec.training.warm_start``).
+    ``strategy``: ``default`` (one device), ``mirrored`` (this machine's GPUs) or ``multi_worker`` (the cluster in
+    ``TF_CONFIG``; every worker runs the same command); ``batch_size`` is then the global batch and the loss the
+    mean over it, so the single-process learning rate applies (``tfseqrec.training.distribution``).
     ``resume``: continue an unfinished run in ``output_dir`` from its last complete epoch (weights, optimizer,
     validation state; ``tfseqrec.training.resume``) instead of starting it over; a finished one is not trained
     again. The config must be the one the run started with, except ``time_budget_minutes`` (which then counts
@@ -140,6 +144,7 @@ class TrainConfig:
     verbose: int = 1
     init_from: Optional[str] = None
     resume: bool = False
+    strategy: str = "default"
 
     def __post_init__(self):
         if not isinstance(self.plugins, (tuple, list)) or not all(isinstance(m, str) and m for m in self.plugins):
@@ -157,6 +162,15 @@ class TrainConfig:
         if self.time_budget_minutes is not None and not self.time_budget_minutes > 0:
             raise ValueError(f"time_budget_minutes={self.time_budget_minutes} must be > 0 (or null for none)")
         check_mixed_precision(self.mixed_precision)
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy={self.strategy!r}: use one of {', '.join(STRATEGIES)}")
+        if self.strategy != "default" and self.batching != "padded":
+            raise ValueError(f"strategy={self.strategy} trains padded batches only: use batching=padded")
+        if self.strategy == "multi_worker" and self.time_budget_minutes is not None:
+            raise ValueError(
+                "strategy=multi_worker cannot stop on a wall-clock budget (workers could stop at different "
+                "epochs and wait for each other forever): set time_budget_minutes=null and rely on epochs / patience"
+            )
         if self.init_from is not None and os.path.abspath(self.init_from) == os.path.abspath(self.output_dir):
             raise ValueError(
                 f"init_from={self.init_from!r} is this run's output_dir: write the continued run to a "

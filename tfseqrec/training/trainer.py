@@ -38,6 +38,7 @@ from tfseqrec.evaluation import evaluator
 from tfseqrec.evaluation.heads import evaluate_heads
 from tfseqrec.models import build_model, import_plugins
 from tfseqrec.models.target_behaviour import TARGET_EVENT_TYPE
+from tfseqrec.training import distribution
 from tfseqrec.training.callbacks import (
     EpochTimer,
     FullRankingValidation,
@@ -194,9 +195,15 @@ def train(cfg: TrainConfig, model=None, callbacks: Sequence[tf.keras.callbacks.C
             if cfg.verbose:
                 print(f"resume=true: {cfg.output_dir} holds a finished run; not training it again", flush=True)
             return finished
+    strategy = distribution.make_strategy(cfg.strategy)  # first: multi_worker configures the collectives
+    if cfg.strategy != "default":
+        if model is not None:
+            raise ValueError(f"strategy={cfg.strategy}: let train build the model (in the strategy's scope)")
+        distribution.check_global_batch(cfg.batch_size, strategy)
+        cfg = dataclasses.replace(cfg, output_dir=distribution.worker_output_dir(cfg.output_dir, strategy))
     policy = resolve_policy(cfg.mixed_precision, bool(tf.config.list_physical_devices("GPU")))
-    with keras_policy(policy):
-        return _train(cfg, model, policy, list(callbacks))
+    with keras_policy(policy), strategy.scope():
+        return _train(cfg, model, policy, list(callbacks), strategy)
 
 
 def _finished_run(run_dir: str) -> Optional[dict]:
@@ -208,10 +215,10 @@ def _finished_run(run_dir: str) -> Optional[dict]:
     return run if run.get("status") == "finished" else None
 
 
-def _train(cfg: TrainConfig, model, policy: str, extra_callbacks: list) -> dict:
+def _train(cfg: TrainConfig, model, policy: str, extra_callbacks: list, strategy) -> dict:
     started = time.time()
     import_plugins(cfg.plugins)  # before the model and its loss are looked up by name
-    run = _Run(cfg, model)
+    run = _Run(cfg, model, strategy)
     callbacks = run.callbacks(extra_callbacks)
     training_dtype = run.model.compute_dtype
     history = run.fit(callbacks)
@@ -227,7 +234,7 @@ class _Run:
     weights and writes the finished run.json.
     """
 
-    def __init__(self, cfg: TrainConfig, model):
+    def __init__(self, cfg: TrainConfig, model, strategy=None):
         self.cfg = cfg
         self.state = resume.read_state(cfg.output_dir, cfg.to_dict()) if cfg.resume else None
         if self.state is None:
@@ -258,6 +265,12 @@ class _Run:
         data_cfg = dataclasses.replace(cfg, seed=cfg.seed + self.epochs_done)
         self.data, self.steps_per_epoch = training_input(self.spec, data_cfg, self.max_len, model.input_features)
         steps = self.steps_per_epoch or -(-_training_rows(self.spec, cfg, self.max_len) // cfg.batch_size)
+        if cfg.strategy == "multi_worker":  # every worker runs the same number of steps, whatever its shard holds
+            files = tf.io.gfile.glob(self.spec.split_pattern("train"))
+            workers = distribution.num_workers(strategy)
+            self.data = self.data.with_options(distribution.shard_options(len(files), workers))
+            if self.steps_per_epoch is None:
+                self.data, self.steps_per_epoch = self.data.repeat(), steps
         model.compile(optimizer=build_optimizer(cfg.optimizer, steps * cfg.epochs), jit_compile=cfg.jit_compile)
         self.checkpoint_path = os.path.join(cfg.output_dir, CHECKPOINT)
         self.best_weights = (
