@@ -1,0 +1,33 @@
+"""benchmarks/distributed.py on generated data: one process and two localhost workers, compared per seed."""
+
+import importlib.util
+import json
+
+from tests.conftest import REPO, generated_dataset
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("distributed_benchmark", REPO / "benchmarks" / "distributed.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_single_and_two_workers_are_trained_and_compared(tmp_path):
+    data = generated_dataset(tmp_path / "data", 200, 80, 4)
+    bench = _load()
+    code = bench.main(
+        [
+            "--data-dir", str(data), "--seeds", "1", "--runs", str(tmp_path / "runs"),
+            "--output", str(tmp_path / "out"), "--timeout", "300", "--", "time_budget_minutes=null", "epochs=2",
+            "model_config.max_len=20", "model_config.embedding_dim=16", "batch_size=64",
+        ]
+    )  # fmt: skip
+    assert code == 0
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    (row,) = results["seeds"]
+    assert row["single"]["epochs_run"] == row["workers"]["epochs_run"] == 2
+    assert 0 < row["single"]["valid_NDCG@10"] <= 1 and 0 < row["workers"]["valid_NDCG@10"] <= 1
+    assert -1 <= row["paired"]["mean_diff"] <= 1 and 0 <= row["paired"]["wilcoxon_p"] <= 1
+    assert (tmp_path / "runs" / "workers_seed1" / "workers" / "worker_1" / "run.json").exists()
+    assert "| 1 |" in (tmp_path / "out" / "report.md").read_text()
