@@ -67,6 +67,23 @@ def test_filter_lines_keeps_everything_else_in_order():
     assert sink.getvalue() == b"Traceback (most recent call last):\nValueError: bad\nno newline at the end"
 
 
+def test_a_multi_line_noise_record_is_dropped_whole():
+    text = (
+        b"I0000 00:00:1.5    7 eager_service_impl.cc:355] SessionOptions: device_count {\n"
+        b'  key: "CPU"\n'
+        b"}\n"
+        b"gpu_options {\n"
+        b"}\n"
+        b"allow_soft_placement: true\n"
+        b"sasrec: test HR@10 0.76\n"
+        b"  indented, but after our own line\n"
+        b"error: bad input\n"
+    )
+    sink = io.BytesIO()
+    quiet.filter_lines(io.BytesIO(text), sink)
+    assert sink.getvalue() == b"sasrec: test HR@10 0.76\n  indented, but after our own line\nerror: bad input\n"
+
+
 def test_beam_args_quiet_the_local_workers_only():
     level = "--default_sdk_harness_log_level=ERROR"
     assert quiet.beam_args(["--direct_num_workers=1"], verbose=False) == ["--direct_num_workers=1", level]

@@ -93,6 +93,27 @@ def test_two_workers_take_the_one_process_step(single):
         assert_same_step(json.loads(out.strip().splitlines()[-1]), single)
 
 
+def test_a_parameter_server_step_is_the_one_process_step(single):
+    assert_same_step(one_step("parameter_server"), single)
+
+
+def test_in_process_parameter_server_cluster_trains_end_to_end(tmp_path):
+    data = generated_dataset(tmp_path / "data", 200, 80, 6)
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "tfseqrec.cli", "train", "--data-dir", str(data), "--model", "sasrec"]
+    command += ["--output-dir", str(run), "--epochs", "3", "model_config.embedding_dim=16", "model_config.max_len=20"]
+    command += ["batch_size=64", "verbose=0", "strategy=parameter_server", "local_cluster=[2, 2]"]
+    done = subprocess.run(command, env=env(), capture_output=True, text=True, timeout=TIMEOUT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "device_count" not in done.stderr  # the servers' multi-line SessionOptions logs are filtered
+    summary = json.loads((run / "run.json").read_text())
+    assert summary["status"] == "finished" and summary["epochs_run"] == 3
+    assert summary["config"]["local_cluster"] == [2, 2]
+    history = (run / "history.csv").read_text().splitlines()
+    losses = [float(line.split(",")[2]) for line in history[1:]]
+    assert losses[-1] < losses[0]  # it learns
+
+
 def test_two_workers_train_end_to_end_to_the_same_result(tmp_path):
     data = generated_dataset(tmp_path / "data", 200, 80, 5)
     run = tmp_path / "run"
@@ -124,6 +145,10 @@ def test_strategy_settings_are_checked(tmp_path, monkeypatch):
     monkeypatch.setenv("TF_CONFIG", "{not json")
     with pytest.raises(ValueError, match="TF_CONFIG is not JSON"):
         make_strategy("multi_worker")
+    from tfseqrec.training.distribution import in_process_cluster
+
+    with pytest.raises(ValueError, match="needs >= 1 worker and >= 1 ps"):
+        in_process_cluster(2, 0)
     import tensorflow as tf
 
     policy = tf.data.experimental.AutoShardPolicy

@@ -82,10 +82,18 @@ def is_library_noise(line: bytes) -> bool:
     return LIBRARY_NOISE.match(line) is not None
 
 
+# The following lines of a multi-line log record: a protocol buffer in text format (TensorFlow's distributed
+# runtime logs its SessionOptions so): indented lines, closing braces, ``field {`` and ``field: value``.
+NOISE_CONTINUATION = re.compile(rb"\s|\}\s*$|[a-z_]+ \{\s*$|[a-z_]+: \S+\s*$")
+
+
 def filter_lines(source: BinaryIO, sink: BinaryIO) -> None:
-    """Copies ``source`` to ``sink`` line by line without the library noise lines; flushes every line."""
+    """Copies ``source`` to ``sink`` line by line without the library noise lines (and the continuation lines of a
+    multi-line noise record); flushes every line."""
+    in_noise = False
     for line in iter(source.readline, b""):
-        if not is_library_noise(line):
+        in_noise = is_library_noise(line) or (in_noise and NOISE_CONTINUATION.match(line) is not None)
+        if not in_noise:
             sink.write(line)
             sink.flush()
 

@@ -63,7 +63,12 @@ class OptimizerConfig:
 
 # Keras dtype policies a run may train under (``TrainConfig.mixed_precision``; tfseqrec.training.precision).
 PRECISION_POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
-STRATEGIES = ("default", "mirrored", "multi_worker")  # = tfseqrec.training.distribution.STRATEGIES (no TF import)
+STRATEGIES = (
+    "default",
+    "mirrored",
+    "multi_worker",
+    "parameter_server",
+)  # = tfseqrec.training.distribution.STRATEGIES (no TF import)
 TRAIN_WINDOW_MODES = ("latest", "all", "random", "prefixes")  # = tfseqrec.data.loader.WINDOW_MODES (no TF import here)
 
 
@@ -112,6 +117,8 @@ class TrainConfig:
     ``strategy``: ``default`` (one device), ``mirrored`` (this machine's GPUs) or ``multi_worker`` (the cluster in
     ``TF_CONFIG``; every worker runs the same command); ``batch_size`` is then the global batch and the loss the
     mean over it, so the single-process learning rate applies (``tfseqrec.training.distribution``).
+    ``parameter_server``: variables on parameter servers, asynchronous workers with ``batch_size`` rows each; the
+    cluster of ``TF_CONFIG``, else an in-process one of ``local_cluster = [workers, parameter servers]``.
     ``resume``: continue an unfinished run in ``output_dir`` from its last complete epoch (weights, optimizer,
     validation state; ``tfseqrec.training.resume``) instead of starting it over; a finished one is not trained
     again. The config must be the one the run started with, except ``time_budget_minutes`` (which then counts
@@ -145,6 +152,7 @@ class TrainConfig:
     init_from: Optional[str] = None
     resume: bool = False
     strategy: str = "default"
+    local_cluster: tuple = (2, 1)
 
     def __post_init__(self):
         if not isinstance(self.plugins, (tuple, list)) or not all(isinstance(m, str) and m for m in self.plugins):

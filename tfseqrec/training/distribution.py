@@ -4,6 +4,12 @@
 - ``mirrored``: ``tf.distribute.MirroredStrategy``, synchronous data parallelism over this machine's GPUs.
 - ``multi_worker``: ``tf.distribute.MultiWorkerMirroredStrategy`` over the cluster in ``TF_CONFIG``: every
   worker runs the same ``tfseqrec train`` command; gradients are all-reduced each step.
+- ``parameter_server``: ``tf.distribute.ParameterServerStrategy``: variables live on the parameter servers
+  (tables larger than 256 KiB split across them, so an embedding table need not fit one machine), the chief
+  (coordinator) runs ``tfseqrec train`` and schedules steps on the workers, which update asynchronously, each on
+  a batch of ``batch_size`` rows. With ``TF_CONFIG`` the ``worker`` and ``ps`` tasks run the same command, which
+  serves until the job ends; without it the chief starts an in-process cluster of ``local_cluster`` workers and
+  parameter servers (to try it, and for tests).
 
 ``batch_size`` is the **global** batch: each of the ``R`` replicas gets ``batch_size / R`` rows of it, and the
 loss of every replica is its share of the mean over the global batch (``tfseqrec.tasks.replicas``), so one
@@ -27,13 +33,27 @@ from typing import Optional
 
 import tensorflow as tf
 
-STRATEGIES = ("default", "mirrored", "multi_worker")
+STRATEGIES = ("default", "mirrored", "multi_worker", "parameter_server")
 WORKERS_DIR = "workers"
+MIN_SHARD_BYTES = 256 << 10
+_LOCAL_SERVERS: list = []  # the in-process cluster's servers live as long as the process
 
 
-def make_strategy(name: str) -> tf.distribute.Strategy:
+def make_strategy(name: str, resolver=None, local_cluster=(2, 1)) -> tf.distribute.Strategy:
     """The strategy for ``TrainConfig.strategy``; create it before anything else runs TensorFlow ops
-    (``multi_worker`` configures the collective ops of the process)."""
+    (``multi_worker`` configures the collective ops of the process). ``parameter_server`` uses ``resolver``, else
+    the cluster in ``TF_CONFIG``, else an in-process cluster of ``local_cluster = (workers, ps)``."""
+    if name == "parameter_server":
+        if resolver is None:
+            has_ps = bool(tf_config().get("cluster", {}).get("ps"))
+            resolver = (
+                tf.distribute.cluster_resolver.TFConfigClusterResolver()
+                if has_ps
+                else in_process_cluster(*local_cluster)
+            )
+        num_ps = len(resolver.cluster_spec().as_dict().get("ps", []))
+        partitioner = tf.distribute.experimental.partitioners.MinSizePartitioner(MIN_SHARD_BYTES, max_shards=num_ps)
+        return tf.distribute.ParameterServerStrategy(resolver, variable_partitioner=partitioner)
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
@@ -49,6 +69,57 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     raise ValueError(f"strategy={name!r}: use one of {', '.join(STRATEGIES)}")
 
 
+def in_process_cluster(workers: int = 2, ps: int = 1):
+    """Starts ``workers`` worker and ``ps`` parameter-server gRPC servers in this process on free localhost ports;
+    returns the chief's cluster resolver."""
+    if workers < 1 or ps < 1:
+        raise ValueError(f"local_cluster=({workers}, {ps}): a parameter-server cluster needs >= 1 worker and >= 1 ps")
+    ports = _free_ports(workers + ps)
+    spec = tf.train.ClusterSpec(
+        {
+            "worker": [f"localhost:{port}" for port in ports[:workers]],
+            "ps": [f"localhost:{port}" for port in ports[workers:]],
+        }
+    )
+    config = tf.compat.v1.ConfigProto()
+    config.inter_op_parallelism_threads = workers + 1  # a worker's steps must not starve on a small machine
+    for job, count in (("worker", workers), ("ps", ps)):
+        for index in range(count):
+            _LOCAL_SERVERS.append(
+                tf.distribute.Server(spec, job_name=job, task_index=index, config=config, protocol="grpc")
+            )
+    return tf.distribute.cluster_resolver.SimpleClusterResolver(spec, rpc_layer="grpc")
+
+
+def _free_ports(n: int) -> list:
+    import socket
+
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def serve_if_parameter_server_task(name: str) -> bool:
+    """For ``parameter_server`` on a ``worker`` or ``ps`` task of ``TF_CONFIG``: serve the cluster until the job
+    is torn down (never returns). Returns False on the chief and for the other strategies."""
+    if name != "parameter_server":
+        return False
+    config = tf_config()
+    kind = config.get("task", {}).get("type")
+    if kind not in ("worker", "ps"):
+        return False
+    resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
+    server = tf.distribute.Server(
+        resolver.cluster_spec(), job_name=kind, task_index=resolver.task_id, protocol=resolver.rpc_layer or "grpc"
+    )
+    server.join()
+    return True
+
+
 def tf_config() -> dict:
     raw = os.environ.get("TF_CONFIG", "")
     if not raw:
@@ -60,7 +131,10 @@ def tf_config() -> dict:
 
 
 def task(strategy: tf.distribute.Strategy) -> tuple[Optional[str], int]:
-    """``(task type, index)`` of this process in a multi-worker cluster; ``(None, 0)`` otherwise."""
+    """``(task type, index)`` of this process in a multi-worker cluster; ``(None, 0)`` otherwise (also the
+    parameter-server coordinator, which is the chief)."""
+    if isinstance(strategy, tf.distribute.ParameterServerStrategy):
+        return None, 0
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or not resolver.cluster_spec().as_dict():
         return None, 0

@@ -181,6 +181,17 @@ def training_input(
     return data, None
 
 
+def parameter_server_input(spec: FeatureSpec, cfg: TrainConfig, max_len: int, input_features: Sequence[str]):
+    """A ``DatasetCreator`` for ``ParameterServerStrategy``: worker ``i`` of ``n`` takes every ``n``-th batch of
+    the training input, repeated (the coordinator counts the steps of an epoch)."""
+
+    def dataset_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
+        data, _ = training_input(spec, cfg, max_len, input_features)
+        return data.shard(context.num_input_pipelines, context.input_pipeline_id).repeat()
+
+    return tf.keras.utils.experimental.DatasetCreator(dataset_fn)
+
+
 def train(cfg: TrainConfig, model=None, callbacks: Sequence[tf.keras.callbacks.Callback] = ()) -> dict:
     """Trains, validates, restores the best weights, tests; returns the run summary (also in run.json).
 
@@ -195,7 +206,10 @@ def train(cfg: TrainConfig, model=None, callbacks: Sequence[tf.keras.callbacks.C
             if cfg.verbose:
                 print(f"resume=true: {cfg.output_dir} holds a finished run; not training it again", flush=True)
             return finished
-    strategy = distribution.make_strategy(cfg.strategy)  # first: multi_worker configures the collectives
+    if distribution.serve_if_parameter_server_task(cfg.strategy):  # a worker / ps task of a TF_CONFIG cluster
+        return {}
+    # first: multi_worker configures the collectives
+    strategy = distribution.make_strategy(cfg.strategy, local_cluster=tuple(cfg.local_cluster))
     if cfg.strategy != "default":
         if model is not None:
             raise ValueError(f"strategy={cfg.strategy}: let train build the model (in the strategy's scope)")
@@ -265,6 +279,9 @@ class _Run:
         data_cfg = dataclasses.replace(cfg, seed=cfg.seed + self.epochs_done)
         self.data, self.steps_per_epoch = training_input(self.spec, data_cfg, self.max_len, model.input_features)
         steps = self.steps_per_epoch or -(-_training_rows(self.spec, cfg, self.max_len) // cfg.batch_size)
+        if cfg.strategy == "parameter_server":  # each worker reads its own share of the batches, repeated
+            self.data = parameter_server_input(self.spec, data_cfg, self.max_len, model.input_features)
+            self.steps_per_epoch = self.steps_per_epoch or steps
         if cfg.strategy == "multi_worker":  # every worker runs the same number of steps, whatever its shard holds
             files = tf.io.gfile.glob(self.spec.split_pattern("train"))
             workers = distribution.num_workers(strategy)
