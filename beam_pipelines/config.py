@@ -46,7 +46,7 @@ import dataclasses
 from typing import Optional
 
 FORMATS = ("movielens", "csv", "tsv", "jsonl", "parquet", "seq")
-SPLITS = ("leave_one_out", "temporal", "session", "none")
+SPLITS = ("leave_one_out", "temporal", "session", "cold_start", "none")
 TEST_VOCABULARIES = ("train", "train_valid")
 DEFAULT_MIN_TIME = 631_152_000.0  # 1990-01-01T00:00:00Z, seconds since the epoch
 FUTURE_TOLERANCE_SECONDS = 86_400.0  # default max_time: the run's start plus one day
@@ -223,6 +223,13 @@ class SplitConfig:
       ``"train_valid"`` to carve a validation split out of a paper's training period without changing the
       paper's test set: the test records are then the same whatever ``valid_days`` is (validation
       sessions still keep only train items).
+    - ``cold_start``: users split by the time of their first event. The ``cold_user_fraction`` of users who
+      arrived last (first event at or after the cut, the ``1 - fraction`` quantile of first-event times) are
+      new users: none of their events is trained on. Every other (warm) user is split leave-one-out into
+      train / valid / test. Each new user with at least ``K + query_items`` events gives one record to split
+      ``cold_k<K>`` for every ``K`` of ``support_sizes``: input = its first ``K`` events (the support set),
+      targets = the ``query_items`` events after them; shorter new users are counted (``short_cold_user``).
+      Targets never seen in training join the vocabulary with train count 0 (cold items).
     - ``none``: everything is train.
     """
 
@@ -232,6 +239,9 @@ class SplitConfig:
     test_days: float = 1.0
     valid_days: float = 0.0
     test_vocabulary: str = "train"
+    cold_user_fraction: float = 0.2
+    support_sizes: tuple = (1, 3, 5)
+    query_items: int = 1
 
     def __post_init__(self):
         if self.protocol not in SPLITS:
@@ -243,6 +253,12 @@ class SplitConfig:
                 raise ValueError(f"valid_cut {self.valid_cut} is after test_cut {self.test_cut}")
         if self.test_days <= 0 or self.valid_days < 0:
             raise ValueError("test_days must be > 0 and valid_days >= 0")
+        if not 0 < self.cold_user_fraction < 1:
+            raise ValueError(f"cold_user_fraction={self.cold_user_fraction} must be in (0, 1)")
+        if not self.support_sizes or any(int(k) < 1 for k in self.support_sizes):
+            raise ValueError(f"support_sizes={list(self.support_sizes)} must be positive integers, e.g. 1,3,5")
+        if self.query_items < 1:
+            raise ValueError(f"query_items={self.query_items} must be >= 1")
         if self.test_vocabulary not in TEST_VOCABULARIES:
             raise ValueError(f"test_vocabulary={self.test_vocabulary!r} is not one of {', '.join(TEST_VOCABULARIES)}")
         if self.test_vocabulary != "train" and self.protocol != "session":
@@ -250,6 +266,10 @@ class SplitConfig:
                 f"test_vocabulary={self.test_vocabulary!r} applies to the session split only "
                 f"(protocol {self.protocol!r} keeps every evaluation target in the vocabulary)"
             )
+
+    def cold_splits(self) -> list:
+        """The ``cold_k<K>`` split names of the cold-start protocol (none for the others)."""
+        return [f"cold_k{int(k)}" for k in self.support_sizes] if self.protocol == "cold_start" else []
 
 
 @dataclasses.dataclass(frozen=True)

@@ -130,7 +130,7 @@ def add_preprocess_args(parser: argparse.ArgumentParser) -> None:
     spl = parser.add_argument_group("split (DESIGN.md §2)")
     spl.add_argument(
         "--split",
-        choices=("leave_one_out", "temporal", "session", "none"),
+        choices=("leave_one_out", "temporal", "session", "cold_start", "none"),
         default="leave_one_out",
         help="evaluation protocol",
     )
@@ -146,6 +146,19 @@ def add_preprocess_args(parser: argparse.ArgumentParser) -> None:
         "validation sessions (train_valid: the test set does not depend on --valid-days, e.g. "
         "to keep a dataset's given test split while validating on the end of its train period)",
     )
+    spl.add_argument(
+        "--cold-user-fraction",
+        type=float,
+        default=0.2,
+        help="cold_start: the share of users, by latest first event, held out as new users",
+    )
+    spl.add_argument(
+        "--support-sizes",
+        type=lambda text: tuple(int(x) for x in text.split(",") if x.strip()),
+        default=(1, 3, 5),
+        help="cold_start: K values, comma-separated; split cold_k<K> gives a new user's first K events",
+    )
+    spl.add_argument("--query-items", type=int, default=1, help="cold_start: events after the support set to predict")
     out = parser.add_argument_group("records")
     out.add_argument("--max-len", type=int, default=None, help="keep only the latest N items of each sequence")
     out.add_argument("--num-shards", type=int, default=0, help="TFRecord shards per split (0: runner decides)")
@@ -267,6 +280,9 @@ def config_from_args(args: argparse.Namespace):
             test_days=args.test_days,
             valid_days=args.valid_days,
             test_vocabulary=args.test_vocabulary,
+            cold_user_fraction=args.cold_user_fraction,
+            support_sizes=args.support_sizes,
+            query_items=args.query_items,
         ),
         side_features=_side_feature_config(args),
     )

@@ -116,7 +116,7 @@ def split_names(cfg: PreprocessConfig) -> list[str]:
         return ["train"]
     if cfg.split.protocol == "session" and cfg.split.valid_days == 0:
         return ["train", "test"]
-    return ["train", "valid", "test"]
+    return ["train", "valid", "test", *cfg.split.cold_splits()]
 
 
 def build_pipeline(
@@ -300,9 +300,17 @@ def _write_records(cfg: PreprocessConfig, split, eval_pairs: dict, vocab: _Vocab
             pairs = kept.pairs
         # (elements, paired, count truncation, with targets)
         to_encode[name] = (pairs, True, is_session, not is_session)
+    cold = set(cfg.split.cold_splits())  # their events are counted once, as the new users' (kept/new_user_events)
     for name, (elements, paired, count_truncation, with_targets) in to_encode.items():
         encoded = elements | f"Encode_{name}" >> T.EncodeRecords(
-            name, cfg.output.max_len, paired, count_truncation, with_targets, vocab.ids, vocab.event_ids
+            name,
+            cfg.output.max_len,
+            paired,
+            count_truncation,
+            with_targets,
+            vocab.ids,
+            vocab.event_ids,
+            targets_kept=name not in cold,
         )
         counts.append(encoded[T.COUNTS])
         encoded.records | f"Write_{name}" >> beam.io.WriteToTFRecord(
@@ -336,7 +344,7 @@ def _write_spec_and_stats(
         name: SplitFiles(
             file_pattern=f"{name}-*{suffix}",
             num_records=counts.get(f"records/{name}", 0),
-            num_targets=counts.get(f"kept/{name}_targets", 0),
+            num_targets=counts.get(f"kept/{name}_targets", counts.get(f"held_out/{name}_targets", 0)),
         )
         for name in split_names(cfg)
     }
@@ -351,7 +359,7 @@ def _write_spec_and_stats(
         features["timestamps"] = FeatureInfo("int64", "list", "event times of item_ids, ms since epoch")
     if plan.has_events:
         features["event_types"] = FeatureInfo("int64", "list", "event type ids of item_ids (1-based)")
-    if protocol in ("leave_one_out", "temporal"):
+    if protocol in ("leave_one_out", "temporal", "cold_start"):
         features["target_ids"] = FeatureInfo("int64", "list", "items to predict (valid/test records)")
         if plan.has_time:
             features["target_timestamps"] = FeatureInfo("int64", "list", "times of target_ids, ms since epoch")
@@ -394,7 +402,7 @@ def run(
 ) -> dict:
     """Plans the inputs (failing early on bad ones), runs the pipeline and returns ``stats.json``'s content."""
     plan = readers.plan_inputs(cfg.inputs, cfg.reader)
-    if cfg.split.protocol in ("temporal", "session") and not plan.has_time:
+    if cfg.split.protocol in ("temporal", "session", "cold_start") and not plan.has_time:
         raise readers.InputError(
             f"the {cfg.split.protocol} split needs a time column, and none was found in {plan.files[0]}; "
             f"name it with --time-col"

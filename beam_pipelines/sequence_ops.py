@@ -59,26 +59,38 @@ def kcore_filter(seq: Sequence, item_counts: dict, cfg: FilterConfig) -> tuple[O
 class SplitResult:
     """Where one sequence's items went: train part, and (input, targets) pairs for validation and test."""
 
-    __slots__ = ("train", "valid", "test", "dropped")
+    __slots__ = ("train", "valid", "test", "cold", "dropped")
 
     def __init__(self):
         self.train: Optional[Sequence] = None
         self.valid: Optional[tuple[Sequence, Sequence]] = None
         self.test: Optional[tuple[Sequence, Sequence]] = None
+        self.cold: dict[str, tuple[Sequence, Sequence]] = {}  # cold_start: split name -> (support, targets)
         self.dropped: dict[str, int] = {}
 
 
-def split_sequence(seq: Sequence, cfg: SplitConfig, latest_ms: Optional[int] = None) -> SplitResult:
+def split_sequence(
+    seq: Sequence, cfg: SplitConfig, latest_ms: Optional[int] = None, cold_cut_ms: Optional[float] = None
+) -> SplitResult:
     """Applies the protocol of ``cfg`` (see ``SplitConfig``) to one sequence.
 
     For the session protocol this only decides the split of the whole session; the removal of unseen
-    items happens later, once the training vocabulary is known (``filter_eval_session``).
+    items happens later, once the training vocabulary is known (``filter_eval_session``). The cold-start
+    protocol needs ``cold_cut_ms``, the first-event time from which a user is new (``cold_start_cut``).
     """
     out = SplitResult()
     n = len(seq.items)
+    if cfg.protocol == "cold_start" and seq.times[0] >= cold_cut_ms:
+        for k in (int(k) for k in cfg.support_sizes):
+            name = f"cold_k{k}"
+            if n >= k + cfg.query_items:
+                out.cold[name] = (seq.slice(None, k), seq.slice(k, k + cfg.query_items))
+            else:
+                out.dropped[f"short_cold_user/{name}"] = 1
+        return out
     if cfg.protocol == "none":
         out.train = seq
-    elif cfg.protocol == "leave_one_out":
+    elif cfg.protocol in ("leave_one_out", "cold_start"):
         if n < 3:
             out.train = seq
         else:
@@ -109,6 +121,16 @@ def split_sequence(seq: Sequence, cfg: SplitConfig, latest_ms: Optional[int] = N
     else:
         raise ValueError(f"unknown protocol {cfg.protocol!r}")
     return out
+
+
+def cold_start_cut(first_times: list, fraction: float) -> float:
+    """The first-event time from which users are new: the ``1 - fraction`` quantile of ``first_times`` (users at
+    or after it are new, so ties at the cut make the new share slightly larger); +inf without users."""
+    times = sorted(first_times)
+    if not times:
+        return float("inf")
+    index = min(len(times) - 1, int(len(times) * (1.0 - fraction)))
+    return float(times[index])
 
 
 def filter_eval_session(seq: Sequence, vocab: dict) -> tuple[Optional[Sequence], int, int]:

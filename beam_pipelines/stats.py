@@ -112,6 +112,17 @@ def protocol_description(cfg: PreprocessConfig) -> dict:
             test_cut=split.test_cut,
             description="global time cuts: train < valid_cut <= validation < test_cut <= test",
         )
+    elif split.protocol == "cold_start":
+        out.update(
+            cold_user_fraction=split.cold_user_fraction,
+            support_sizes=[int(k) for k in split.support_sizes],
+            query_items=split.query_items,
+            targets_per_record=split.query_items,
+            description="users whose first event is at or after the cut (the 1 - cold_user_fraction quantile "
+            "of first-event times) are new and never trained on; warm users: leave-one-out; each new user with "
+            "K + query_items events: input = its first K events, targets = the next query_items (split "
+            "cold_k<K>); targets unseen in training are cold items (train count 0)",
+        )
     elif split.protocol == "session":
         out.update(
             test_days=split.test_days,
@@ -176,10 +187,19 @@ def assemble_stats(
 ) -> dict:
     acc = accounting(counts)
     split_counts = {
-        name: {"records": counts.get(f"records/{name}", 0), "targets": counts.get(f"kept/{name}_targets", 0)}
-        for name in ("train", "valid", "test")
+        name: {
+            "records": counts.get(f"records/{name}", 0),
+            "targets": counts.get(f"kept/{name}_targets", counts.get(f"held_out/{name}_targets", 0)),
+        }
+        for name in ("train", "valid", "test", *cfg.split.cold_splits())
         if f"records/{name}" in counts
     }
+    new_users = None
+    if cfg.split.protocol == "cold_start":  # how many users are new, and how many were too short for each K
+        new_users = {
+            "users": counts.get("cold_users", 0),
+            "too_short": {k.split("/", 1)[1]: v for k, v in counts.items() if k.startswith("short_cold_user/")},
+        }
     return {
         "rows": acc,
         "users": num_users,
@@ -187,6 +207,7 @@ def assemble_stats(
         "items": num_items,
         "interactions": sum(int(k) * v for k, v in lengths.items()),
         "splits": split_counts,
+        **({"new_users": new_users} if new_users is not None else {}),
         "files": {
             "read": counts.get("files_read", 0),
             "empty": counts.get("files_empty", 0),

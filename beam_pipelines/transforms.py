@@ -348,14 +348,21 @@ class _SplitFn(CountingDoFn):
     def __init__(self, cfg: SplitConfig):
         self.cfg = cfg
 
-    def process(self, seq: Sequence, latest_ms=None):
-        result = sequence_ops.split_sequence(seq, self.cfg, latest_ms)
+    def process(self, seq: Sequence, latest_ms=None, cold_cut_ms=None):
+        result = sequence_ops.split_sequence(seq, self.cfg, latest_ms, cold_cut_ms)
         if result.train is not None:
             yield result.train
         if result.valid is not None:
             yield beam.pvalue.TaggedOutput("valid", result.valid)
         if result.test is not None:
             yield beam.pvalue.TaggedOutput("test", result.test)
+        for name, pair in result.cold.items():
+            yield beam.pvalue.TaggedOutput(name, pair)
+        if self.cfg.protocol == "cold_start" and seq.times[0] >= cold_cut_ms:
+            self.counts["cold_users"] += 1
+            self.counts["kept/new_user_events"] += len(seq.items)  # held out whole: in no training record
+        for reason, n in result.dropped.items():
+            self.counts[reason] += n
 
 
 class SplitSequences(beam.PTransform):
@@ -374,7 +381,20 @@ class SplitSequences(beam.PTransform):
                 | "LatestTime" >> beam.CombineGlobally(lambda times: max(times, default=0))
             )
             extra["latest_ms"] = beam.pvalue.AsSingleton(latest)
-        return seqs | beam.ParDo(_SplitFn(self.cfg), **extra).with_outputs("valid", "test", COUNTS, main="train")
+        if self.cfg.protocol == "cold_start":
+            extra["cold_cut_ms"] = beam.pvalue.AsSingleton(self.cold_cut(seqs))
+        outputs = ("valid", "test", *self.cfg.cold_splits(), COUNTS)
+        return seqs | beam.ParDo(_SplitFn(self.cfg), **extra).with_outputs(*outputs, main="train")
+
+    def cold_cut(self, seqs):
+        """The first-event time from which users are new (one float per user is gathered: exact quantile)."""
+        fraction = self.cfg.cold_user_fraction
+        return (
+            seqs
+            | "FirstEventTime" >> beam.Map(lambda s: s.times[0])
+            | "FirstEventTimes" >> beam.combiners.ToList()
+            | "ColdStartCut" >> beam.Map(sequence_ops.cold_start_cut, fraction)
+        )
 
 
 # ------------------------------------------------------------------------------------- vocabulary
@@ -478,9 +498,19 @@ class EventTypeVocabulary(beam.PTransform):
 class _EncodeFn(CountingDoFn):
     """Truncates, maps items to ids and serialises one split's records."""
 
-    def __init__(self, split: str, max_len: Optional[int], paired: bool, count_truncation: bool, with_targets: bool):
+    def __init__(
+        self,
+        split: str,
+        max_len: Optional[int],
+        paired: bool,
+        count_truncation: bool,
+        with_targets: bool,
+        targets_kept: bool = True,
+    ):
         self.split, self.max_len, self.paired = split, max_len, paired
         self.count_truncation, self.with_targets = count_truncation, with_targets
+        # cold-start records re-use events already counted once (as kept/new_user_events)
+        self.target_prefix = "kept" if targets_kept else "held_out"
 
     def process(self, element, vocab_ids, event_ids):
         inputs, targets = element if self.paired else (element, None)
@@ -489,7 +519,7 @@ class _EncodeFn(CountingDoFn):
             self.counts["filtered/max_len"] += dropped
         self.counts[f"records/{self.split}"] += 1
         if self.with_targets:
-            self.counts[f"kept/{self.split}_targets"] += len(targets.items)
+            self.counts[f"{self.target_prefix}/{self.split}_targets"] += len(targets.items)
         else:
             self.counts[f"kept/{self.split}_items"] += len(inputs.items)
         yield sequence_ops.encode_record(inputs, targets if self.with_targets else None, vocab_ids, event_ids)
@@ -507,9 +537,10 @@ class EncodeRecords(beam.PTransform):
         with_targets: bool,
         vocab_ids,
         event_ids,
+        targets_kept: bool = True,
     ):
         super().__init__()
-        self.fn = _EncodeFn(split, max_len, paired, count_truncation, with_targets)
+        self.fn = _EncodeFn(split, max_len, paired, count_truncation, with_targets, targets_kept)
         self.vocab_ids, self.event_ids = vocab_ids, event_ids
 
     def expand(self, elements):
