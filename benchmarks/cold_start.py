@@ -33,7 +33,8 @@ def _env() -> dict:
 
 
 def _cli(*args: str, timeout: float) -> None:
-    subprocess.run([sys.executable, "-m", "tfseqrec.cli", *args], env=_env(), check=True, timeout=timeout)
+    command = [sys.executable, "-m", "tfseqrec.cli", *args]
+    subprocess.run(command, env=_env(), check=True, timeout=timeout, stdout=subprocess.DEVNULL)
 
 
 def cold_splits(data_dir: str) -> list:
