@@ -335,6 +335,29 @@ SECTIONS = (
         lambda paths: whole_markdown(paths[:1]),
     ),
     Section(
+        "Hyperparameter search: SASRec-CE on MovieLens-100K",
+        (
+            "tune_sasrec_ml100k/report.md",
+            "tune_sasrec_ml100k/trials.csv",
+            "tune_sasrec_ml100k/summary.json",
+            "tune_sasrec_ml100k/best_config.yaml",
+            "tune_sasrec_ml100k/history.png",
+            "tune_sasrec_ml100k/curves.png",
+            "tune_sasrec_ml100k/importance.png",
+            "tune_sasrec_ml100k/parallel.png",
+        ),
+        "`tfseqrec tune benchmarks/tune/sasrec_ml100k.yaml --output benchmarks/out/tune/sasrec_ml100k` (killed "
+        "with `kill -9` during trial 2 and run again, which resumed it as trial 3), then the same command with "
+        "`--report-only`; files copied to `benchmarks/reports/tune_sasrec_ml100k/`",
+        f"{LEAVE_ONE_OUT}, seen items excluded; RecBole's ml-100k atomic file, 5-core (943 users, 1,349 items); "
+        "20 finished trials of TPE (8 random start-up trials) over 10 keys from configs/sasrec_ml1m.yaml, median "
+        "pruning, each trial to early stopping on validation NDCG@10 (every 2 epochs, patience 4 validations, at "
+        "most 100 epochs), training seed 1 for every trial and for the preset. The best trial is chosen on "
+        "validation; its test figure is reported, not used. 2-core AMD EPYC VM shared with another training "
+        "(the search ran at low priority; times are inflated, epochs are not).",
+        lambda paths: whole_markdown(paths[:1]),
+    ),
+    Section(
         "Genres: SASRec-CE on MovieLens-100K with and without movie genres",
         ("genres/report.md", "genres/segments.md", "genres/segments.json"),
         "`tfseqrec benchmark benchmarks/grids/genres.yaml --output benchmarks/out/genres --report-dir "

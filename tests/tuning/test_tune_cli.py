@@ -69,10 +69,11 @@ def test_killed_search_resumes_then_grows_in_parallel(space, tmp_path):
 
     assert main(["tune", str(space), "--output", str(study), "--no-progress"]) == 0
     rows = read_trials(study)
-    assert [r["state"] for r in rows] == ["FAIL", "COMPLETE", "COMPLETE"]  # trial 0 killed, trial 1 resumes it
+    assert [r["state"] for r in rows] == ["INTERRUPTED", "COMPLETE", "COMPLETE"]  # trial 0 killed, trial 1 resumes it
     resumed = json.loads((study / "trials" / "trial_0000" / "run.json").read_text())
     assert resumed["status"] == "finished" and len(resumed["invocations"]) == 2 and resumed["epochs_run"] == 3
-    assert rows[1]["optimizer.learning_rate"] == rows[0]["optimizer.learning_rate"]
+    assert rows[1]["optimizer.learning_rate"] == rows[0]["optimizer.learning_rate"] and rows[1]["resumes_trial"] == "0"
+    assert "1 interrupted" in (study / "report.md").read_text()
     assert json.loads((study / "baseline" / "run.json").read_text())["status"] == "finished"
 
     assert main(["tune", str(space), "--output", str(study), "--trials", "4", "--jobs", "2", "--no-progress"]) == 0

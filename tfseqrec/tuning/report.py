@@ -67,23 +67,30 @@ def paired_test(study_dir: str, trial: optuna.trial.FrozenTrial, split: str, met
     return compare(a.per_user[metric], b.per_user[metric], f"trial {trial.number}", "baseline", metric)
 
 
+def state_name(trial: optuna.trial.FrozenTrial) -> str:
+    """COMPLETE, PRUNED, FAIL, ..., or INTERRUPTED for a trial a kill left running (queued again on resume)."""
+    return "INTERRUPTED" if trial.user_attrs.get("interrupted") else trial.state.name
+
+
 def write_trials_csv(study: optuna.Study, path: str) -> None:
     keys = sorted({k for t in study.trials for k in t.params})
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(["number", "state", "value", "test_NDCG@10", "test_HR@10", "epochs", "seconds", *keys])
+        header = ["number", "state", "value", "test_NDCG@10", "test_HR@10", "epochs", "seconds", "resumes_trial"]
+        writer.writerow(header + keys)
         for t in study.trials:
             test = t.user_attrs.get("test", {})
             seconds = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete else ""
             writer.writerow(
                 [
                     t.number,
-                    t.state.name,
+                    state_name(t),
                     "" if t.value is None else t.value,
                     test.get("NDCG@10", ""),
                     test.get("HR@10", ""),
                     t.user_attrs.get("epochs_run", t.last_step or ""),
                     seconds,
+                    t.user_attrs.get("resumes_trial", ""),
                     *[t.params.get(k, "") for k in keys],
                 ]
             )
@@ -131,6 +138,19 @@ def importances(study: optuna.Study) -> dict:
             return {}
 
 
+def wall_time_line(study: optuna.Study) -> str:
+    """The study's span (first trial start to last trial end) and the trials' summed time, in minutes."""
+    times = [(t.datetime_start, t.datetime_complete) for t in study.trials if t.datetime_start and t.datetime_complete]
+    if not times:
+        return "No trial has finished yet."
+    span = (max(end for _, end in times) - min(start for start, _ in times)).total_seconds() / 60
+    summed = sum((end - start).total_seconds() for start, end in times) / 60
+    return (
+        f"Search time: {span:.0f} minutes from the first trial's start to the last one's end ({summed:.0f} "
+        "trial-minutes; the preset's run and any time the search was stopped not included)."
+    )
+
+
 def _fmt(value, digits: int = 4) -> str:
     return "-" if value is None or value == "" else f"{value:.{digits}f}"
 
@@ -141,7 +161,7 @@ def write_report(space: SearchSpace, study: optuna.Study, study_dir: str, preset
     write_trials_csv(study, os.path.join(study_dir, "trials.csv"))
     state = {}
     for t in study.trials:
-        state[t.state.name] = state.get(t.state.name, 0) + 1
+        state[state_name(t)] = state.get(state_name(t), 0) + 1
     best = best_trial(study)
     baseline = load_baseline(study_dir, metric)
     summary = {"name": space.name, "trials": state, "metric": metric, "baseline": baseline}
@@ -153,7 +173,16 @@ def write_report(space: SearchSpace, study: optuna.Study, study_dir: str, preset
         + f". Objective: best validation {metric}; TPE ({space.startup_trials} random start-up trials, seed "
         f"{space.seed}), pruner {space.pruner.name}.",
         "",
-        "Trials: " + ", ".join(f"{n} {k.lower()}" for k, n in sorted(state.items())) + ".",
+        "Trials: "
+        + ", ".join(f"{n} {k.lower()}" for k, n in sorted(state.items()))
+        + "."
+        + (
+            " An interrupted trial was cut off by a kill and continued as a new trial from its last epoch."
+            if "INTERRUPTED" in state
+            else ""
+        ),
+        "",
+        wall_time_line(study),
         "",
     ]
     if best is not None:
