@@ -1,10 +1,13 @@
-"""Does training on two workers reach what one process reaches? SASRec on a dataset, trained by one process and by
-``--workers`` processes of a ``MultiWorkerMirroredStrategy`` cluster on localhost, per seed, with the same config
-and global batch.
+"""Does distributed training reach what one process reaches? SASRec on a dataset, trained per seed by one process
+and by each of ``--strategies``: ``multi_worker`` (``--workers`` processes of a ``MultiWorkerMirroredStrategy``
+cluster on localhost, the same global batch) and ``parameter_server`` (an in-process cluster of ``--workers``
+workers and one parameter server, asynchronous steps of ``batch_size`` rows).
 
     python benchmarks/distributed.py --data-dir benchmarks/out/data/ml-100k
     python benchmarks/distributed.py --data-dir benchmarks/out/data/ml-100k --seeds 1 2 3 \\
-        --output benchmarks/reports/distributed                     # + results.json and report.md
+        --strategies multi_worker parameter_server --output benchmarks/reports/distributed
+
+Finished runs under ``--runs`` are reused, so a strategy can be added to an earlier comparison.
 
 Each run is a ``tfseqrec train`` of ``--config`` (default: the preset the ML-100K benchmark uses) to early
 stopping, with ``KEY=VALUE`` overrides (default: ``time_budget_minutes=null``, which multi_worker needs). Reported
@@ -53,13 +56,30 @@ def environment(tf_config=None) -> dict:
     return env
 
 
-def run_single(args, run_dir: Path, seed: int) -> dict:
-    subprocess.run(train_command(args, run_dir, seed, "default"), env=environment(), check=True, timeout=args.timeout)
+def finished(run_dir: Path):
+    path = run_dir / "run.json"
+    if path.exists():
+        run = json.loads(path.read_text())
+        if run.get("status") == "finished":
+            return run
+    return None
+
+
+def run_single(args, run_dir: Path, seed: int, strategy: str = "default", extra=()) -> dict:
+    """One process (``default``, or ``parameter_server`` with its in-process cluster); reused when finished."""
+    done = finished(run_dir)
+    if done is not None:
+        return done
+    command = train_command(args, run_dir, seed, strategy) + list(extra)
+    subprocess.run(command, env=environment(), check=True, timeout=args.timeout)
     return json.loads((run_dir / "run.json").read_text())
 
 
 def run_workers(args, run_dir: Path, seed: int) -> list:
-    """Starts the cluster's workers; returns each worker's run.json (the chief's first)."""
+    """Starts the cluster's workers; returns each worker's run.json (the chief's first); reused when finished."""
+    dirs = [run_dir] + [run_dir / "workers" / f"worker_{i}" for i in range(1, args.workers)]
+    if all(finished(d) is not None for d in dirs):
+        return [finished(d) for d in dirs]
     cluster = {"worker": [f"localhost:{port}" for port in free_ports(args.workers)]}
     processes = [
         subprocess.Popen(
@@ -75,17 +95,16 @@ def run_workers(args, run_dir: Path, seed: int) -> list:
     finally:
         for p in processes:
             p.kill()
-    dirs = [run_dir] + [run_dir / "workers" / f"worker_{i}" for i in range(1, args.workers)]
     return [json.loads((d / "run.json").read_text()) for d in dirs]
 
 
-def paired(single_dir: Path, workers_dir: Path) -> dict:
+def paired(single_dir: Path, other_dir: Path) -> dict:
     from tfseqrec.evaluation.results import EvaluationResult
     from tfseqrec.evaluation.stats import compare
 
-    a = EvaluationResult.load(str(workers_dir / "test"))
+    a = EvaluationResult.load(str(other_dir / "test"))
     b = EvaluationResult.load(str(single_dir / "test"))
-    c = compare(a.per_user["NDCG@10"], b.per_user["NDCG@10"], "workers", "single", "NDCG@10")
+    c = compare(a.per_user["NDCG@10"], b.per_user["NDCG@10"], "distributed", "single", "NDCG@10")
     return {"mean_diff": c.mean_diff, "diff_ci": list(c.diff_ci), "wilcoxon_p": c.wilcoxon.pvalue}
 
 
@@ -100,35 +119,45 @@ def figures(run: dict) -> dict:
     }
 
 
+LABELS = {
+    "multi_worker": "{n} workers (MultiWorkerMirroredStrategy on localhost)",
+    "parameter_server": "parameter servers ({n} workers, 1 ps, in process)",
+}
+
+
 def report(results: dict) -> str:
-    rows = results["seeds"]
+    n = results["workers"]
     lines = [
-        f"# {results['workers']} workers (MultiWorkerMirroredStrategy on localhost) against one process",
+        "# Distributed training against one process",
         "",
         f"`{results['command']}` on {results['machine']}; config `{results['config']}` "
-        f"({' '.join(results['overrides'])}), data `{results['data_dir']}`; global batch as configured.",
+        f"({' '.join(results['overrides'])}), data `{results['data_dir']}`.",
         "",
-        "| seed | single valid NDCG@10 | workers valid NDCG@10 | single test NDCG@10 | workers test NDCG@10 | "
-        "paired test difference [95% CI], Wilcoxon p | epochs (best) single / workers | s/epoch single / workers |",
-        "|---|---|---|---|---|---|---|---|",
+        "| seed | strategy | single valid NDCG@10 | distributed valid NDCG@10 | single test NDCG@10 | distributed test "
+        "NDCG@10 | paired test difference [95% CI], Wilcoxon p | epochs (best) single / distributed | s/epoch "
+        "single / distributed |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for row in rows:
-        s, w, p = row["single"], row["workers"], row["paired"]
+    for row in results["seeds"]:
+        s = row["single"]
+        for strategy in results["strategies"]:
+            w, p = row[strategy], row[strategy]["paired"]
+            lines.append(
+                f"| {row['seed']} | {strategy} | {s['valid_NDCG@10']:.4f} | {w['valid_NDCG@10']:.4f} | "
+                f"{s['test_NDCG@10']:.4f} | {w['test_NDCG@10']:.4f} | {p['mean_diff']:+.4f} [{p['diff_ci'][0]:+.4f}, "
+                f"{p['diff_ci'][1]:+.4f}], {p['wilcoxon_p']:.2g} | {s['epochs_run']} ({s['best_epoch']}) / "
+                f"{w['epochs_run']} ({w['best_epoch']}) | {s['seconds_per_epoch']:.1f} / {w['seconds_per_epoch']:.1f} |"
+            )
+    lines += ["", "Validation NDCG@10 over the seeds:", ""]
+    single = results["summary"]["single"]
+    lines.append(f"- one process: {single['mean']:.4f} (sd {single['sd']:.4f})")
+    for strategy in results["strategies"]:
+        summary = results["summary"][strategy]
         lines.append(
-            f"| {row['seed']} | {s['valid_NDCG@10']:.4f} | {w['valid_NDCG@10']:.4f} | {s['test_NDCG@10']:.4f} | "
-            f"{w['test_NDCG@10']:.4f} | {p['mean_diff']:+.4f} [{p['diff_ci'][0]:+.4f}, {p['diff_ci'][1]:+.4f}], "
-            f"{p['wilcoxon_p']:.2g} | {s['epochs_run']} ({s['best_epoch']}) / {w['epochs_run']} ({w['best_epoch']}) | "
-            f"{s['seconds_per_epoch']:.1f} / {w['seconds_per_epoch']:.1f} |"
+            f"- {LABELS[strategy].format(n=n)}: {summary['mean']:.4f} (sd {summary['sd']:.4f}); mean difference "
+            f"{summary['diff_mean']:+.4f}"
         )
-    summary = results["summary"]
-    lines += [
-        "",
-        f"Validation NDCG@10 over the seeds: single {summary['single_valid_mean']:.4f} "
-        f"(sd {summary['single_valid_sd']:.4f}), workers {summary['workers_valid_mean']:.4f} "
-        f"(sd {summary['workers_valid_sd']:.4f}); mean difference {summary['valid_diff_mean']:+.4f}.",
-        "",
-    ]
-    return "\n".join(lines)
+    return "\n".join(lines + [""])
 
 
 def _sd(values: list) -> float:
@@ -140,7 +169,14 @@ def main(argv=None) -> int:
     parser.add_argument("--data-dir", required=True, help="output of tfseqrec preprocess")
     parser.add_argument("--config", default="configs/sasrec_ml1m.yaml", help="training config")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="workers of each distributed run")
+    parser.add_argument(
+        "--strategies",
+        nargs="+",
+        choices=("multi_worker", "parameter_server"),
+        default=["multi_worker"],
+        help="what to compare with one process",
+    )
     parser.add_argument("--runs", default="benchmarks/out/distributed", help="where the runs are written")
     parser.add_argument("--output", default=None, help="directory for results.json and report.md")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per run before it counts as hung")
@@ -152,30 +188,36 @@ def main(argv=None) -> int:
     runs = Path(args.runs)
     rows = []
     for seed in args.seeds:
-        single_dir, workers_dir = runs / f"single_seed{seed}", runs / f"workers_seed{seed}"
         started = time.time()
-        single = run_single(args, single_dir, seed)
-        workers = run_workers(args, workers_dir, seed)
-        chief = workers[0]
-        for other in workers[1:]:
-            if abs(other["test_metrics"]["NDCG@10"] - chief["test_metrics"]["NDCG@10"]) > 1e-9:
-                print(f"seed {seed}: the workers' weights differ (test NDCG@10)", file=sys.stderr)
-                return 1
-        rows.append(
-            {
-                "seed": seed,
-                "single": figures(single),
-                "workers": figures(chief),
-                "paired": paired(single_dir, workers_dir),
-            }
-        )
-        print(
-            f"seed {seed}: valid NDCG@10 single {single['best_valid_NDCG@10']:.4f}, workers "
-            f"{chief['best_valid_NDCG@10']:.4f} ({time.time() - started:.0f} s)",
-            flush=True,
-        )
+        single_dir = runs / f"single_seed{seed}"
+        row = {"seed": seed, "single": figures(run_single(args, single_dir, seed))}
+        for strategy in args.strategies:
+            if strategy == "multi_worker":
+                other_dir = runs / f"workers_seed{seed}"
+                workers = run_workers(args, other_dir, seed)
+                if any(
+                    abs(w["test_metrics"]["NDCG@10"] - workers[0]["test_metrics"]["NDCG@10"]) > 1e-9 for w in workers
+                ):
+                    print(f"seed {seed}: the workers' weights differ (test NDCG@10)", file=sys.stderr)
+                    return 1
+                run = workers[0]
+            else:
+                other_dir = runs / f"ps_seed{seed}"
+                run = run_single(args, other_dir, seed, strategy, [f"local_cluster=[{args.workers}, 1]"])
+            row[strategy] = {**figures(run), "paired": paired(single_dir, other_dir)}
+        rows.append(row)
+        shown = ", ".join(f"{k} {row[k]['valid_NDCG@10']:.4f}" for k in args.strategies)
+        print(f"seed {seed}: valid NDCG@10 single {row['single']['valid_NDCG@10']:.4f}, {shown} "
+              f"({time.time() - started:.0f} s)", flush=True)  # fmt: skip
     single_valid = [r["single"]["valid_NDCG@10"] for r in rows]
-    workers_valid = [r["workers"]["valid_NDCG@10"] for r in rows]
+    summary = {"single": {"mean": statistics.mean(single_valid), "sd": _sd(single_valid)}}
+    for strategy in args.strategies:
+        values = [r[strategy]["valid_NDCG@10"] for r in rows]
+        summary[strategy] = {
+            "mean": statistics.mean(values),
+            "sd": _sd(values),
+            "diff_mean": statistics.mean(v - s for v, s in zip(values, single_valid)),
+        }
     results = {
         "command": "python benchmarks/distributed.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": describe().get("cpu_model", "?"),
@@ -183,14 +225,9 @@ def main(argv=None) -> int:
         "overrides": args.overrides,
         "data_dir": args.data_dir,
         "workers": args.workers,
+        "strategies": list(args.strategies),
         "seeds": rows,
-        "summary": {
-            "single_valid_mean": statistics.mean(single_valid),
-            "single_valid_sd": _sd(single_valid),
-            "workers_valid_mean": statistics.mean(workers_valid),
-            "workers_valid_sd": _sd(workers_valid),
-            "valid_diff_mean": statistics.mean(w - s for w, s in zip(workers_valid, single_valid)),
-        },
+        "summary": summary,
     }
     text = report(results)
     print(text)
