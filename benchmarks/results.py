@@ -370,16 +370,20 @@ SECTIONS = (
         lambda paths: whole_markdown(paths[:1]),
     ),
     Section(
-        "Distributed training: two workers against one process on MovieLens-100K",
+        "Distributed training: two workers and a parameter-server cluster against one process on MovieLens-100K",
         ("distributed/report.md", "distributed/results.json"),
-        "`python benchmarks/distributed.py --data-dir benchmarks/out/data/ml-100k --seeds 1 2 3 --output "
-        "benchmarks/reports/distributed -- time_budget_minutes=null model_config.max_len=50`",
+        "`python benchmarks/distributed.py --data-dir benchmarks/out/data/ml-100k --seeds 1 2 3 --strategies "
+        "multi_worker parameter_server --output benchmarks/reports/distributed -- time_budget_minutes=null "
+        "model_config.max_len=50` (the one-process and multi-worker runs of an earlier invocation without "
+        "`--strategies` reused)",
         f"{LEAVE_ONE_OUT}, seen items excluded; RecBole's ml-100k atomic file, 5-core (943 users, 1,349 items); "
         "configs/sasrec_ml1m.yaml at length 50, global batch 128, to early stopping on validation NDCG@10; per "
         "seed one process (strategy=default) and two worker processes of a MultiWorkerMirroredStrategy cluster "
-        "on localhost (strategy=multi_worker, 64 rows per worker per step); the test users' NDCG@10 paired per "
-        "seed. Both workers' weights agree (checked). One 2-core AMD EPYC VM shared with another training: the "
-        "two workers share the two cores, so seconds per epoch say nothing about scaling.",
+        "on localhost (strategy=multi_worker, 64 rows per worker per step), and an in-process "
+        "ParameterServerStrategy cluster of 2 workers and 1 parameter server (strategy=parameter_server, "
+        "asynchronous steps of 128 rows); the test users' NDCG@10 paired per seed. The multi-worker runs' workers "
+        "agree (checked). One 2-core AMD EPYC VM shared with another training: the distributed runs share the two "
+        "cores, so seconds per epoch say nothing about scaling.",
         lambda paths: whole_markdown(paths[:1]),
     ),
     Section(
