@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,16 +29,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def free_ports(n: int) -> list:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def train_command(args, run_dir: Path, seed: int, strategy: str) -> list:
@@ -80,6 +69,8 @@ def run_workers(args, run_dir: Path, seed: int) -> list:
     dirs = [run_dir] + [run_dir / "workers" / f"worker_{i}" for i in range(1, args.workers)]
     if all(finished(d) is not None for d in dirs):
         return [finished(d) for d in dirs]
+    from tfseqrec.training.distribution import free_ports
+
     cluster = {"worker": [f"localhost:{port}" for port in free_ports(args.workers)]}
     processes = [
         subprocess.Popen(

@@ -3,7 +3,6 @@ localhost train to the same result without hanging; the strategy settings are ch
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,19 +12,10 @@ import pytest
 
 from tests.conftest import REPO, generated_dataset
 from tfseqrec.training.config import TrainConfig
+from tfseqrec.training.distribution import free_ports
 
 STEP = Path(__file__).with_name("distributed_step.py")
 TIMEOUT = 300  # seconds: a hung collective fails the test instead of the whole run
-
-
-def free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def env(tf_config=None):

@@ -74,7 +74,7 @@ def in_process_cluster(workers: int = 2, ps: int = 1):
     returns the chief's cluster resolver."""
     if workers < 1 or ps < 1:
         raise ValueError(f"local_cluster=({workers}, {ps}): a parameter-server cluster needs >= 1 worker and >= 1 ps")
-    ports = _free_ports(workers + ps)
+    ports = free_ports(workers + ps)
     spec = tf.train.ClusterSpec(
         {
             "worker": [f"localhost:{port}" for port in ports[:workers]],
@@ -91,7 +91,8 @@ def in_process_cluster(workers: int = 2, ps: int = 1):
     return tf.distribute.cluster_resolver.SimpleClusterResolver(spec, rpc_layer="grpc")
 
 
-def _free_ports(n: int) -> list:
+def free_ports(n: int) -> list:
+    """``n`` distinct localhost ports free right now (for a cluster on one machine)."""
     import socket
 
     sockets = [socket.socket() for _ in range(n)]
