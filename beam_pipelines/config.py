@@ -229,7 +229,9 @@ class SplitConfig:
       train / valid / test. Each new user with at least ``K + query_items`` events gives one record to split
       ``cold_k<K>`` for every ``K`` of ``support_sizes``: input = its first ``K`` events (the support set),
       targets = the ``query_items`` events after them; shorter new users are counted (``short_cold_user``).
-      Targets never seen in training join the vocabulary with train count 0 (cold items).
+      Targets never seen in training join the vocabulary with train count 0 (cold items). With
+      ``cold_valid_fraction > 0`` that share of the new users (those who arrived first among them) goes to
+      ``cold_valid_k<K>`` instead: new users to validate on (e.g. to stop meta-training) who are not tested.
     - ``none``: everything is train.
     """
 
@@ -240,6 +242,7 @@ class SplitConfig:
     valid_days: float = 0.0
     test_vocabulary: str = "train"
     cold_user_fraction: float = 0.2
+    cold_valid_fraction: float = 0.0
     support_sizes: tuple = (1, 3, 5)
     query_items: int = 1
 
@@ -255,6 +258,8 @@ class SplitConfig:
             raise ValueError("test_days must be > 0 and valid_days >= 0")
         if not 0 < self.cold_user_fraction < 1:
             raise ValueError(f"cold_user_fraction={self.cold_user_fraction} must be in (0, 1)")
+        if not 0 <= self.cold_valid_fraction < 1:
+            raise ValueError(f"cold_valid_fraction={self.cold_valid_fraction} must be in [0, 1)")
         if not self.support_sizes or any(int(k) < 1 for k in self.support_sizes):
             raise ValueError(f"support_sizes={list(self.support_sizes)} must be positive integers, e.g. 1,3,5")
         if self.query_items < 1:
@@ -268,8 +273,12 @@ class SplitConfig:
             )
 
     def cold_splits(self) -> list:
-        """The ``cold_k<K>`` split names of the cold-start protocol (none for the others)."""
-        return [f"cold_k{int(k)}" for k in self.support_sizes] if self.protocol == "cold_start" else []
+        """The ``cold_k<K>`` (and ``cold_valid_k<K>``) split names of the cold-start protocol (none for the
+        others)."""
+        if self.protocol != "cold_start":
+            return []
+        prefixes = ("cold_k", "cold_valid_k") if self.cold_valid_fraction > 0 else ("cold_k",)
+        return [f"{prefix}{int(k)}" for prefix in prefixes for k in self.support_sizes]
 
 
 @dataclasses.dataclass(frozen=True)

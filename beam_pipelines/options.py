@@ -153,6 +153,13 @@ def add_preprocess_args(parser: argparse.ArgumentParser) -> None:
         help="cold_start: the share of users, by latest first event, held out as new users",
     )
     spl.add_argument(
+        "--cold-valid-fraction",
+        type=float,
+        default=0.0,
+        help="cold_start: the share of the new users (the first to arrive among them) whose records go to "
+        "cold_valid_k<K> (validation, e.g. to stop meta-training) instead of cold_k<K>",
+    )
+    spl.add_argument(
         "--support-sizes",
         type=lambda text: tuple(int(x) for x in text.split(",") if x.strip()),
         default=(1, 3, 5),
@@ -281,6 +288,7 @@ def config_from_args(args: argparse.Namespace):
             valid_days=args.valid_days,
             test_vocabulary=args.test_vocabulary,
             cold_user_fraction=args.cold_user_fraction,
+            cold_valid_fraction=args.cold_valid_fraction,
             support_sizes=args.support_sizes,
             query_items=args.query_items,
         ),

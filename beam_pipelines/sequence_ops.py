@@ -70,19 +70,25 @@ class SplitResult:
 
 
 def split_sequence(
-    seq: Sequence, cfg: SplitConfig, latest_ms: Optional[int] = None, cold_cut_ms: Optional[float] = None
+    seq: Sequence,
+    cfg: SplitConfig,
+    latest_ms: Optional[int] = None,
+    cold_cut_ms: Optional[float] = None,
+    cold_valid_cut_ms: Optional[float] = None,
 ) -> SplitResult:
     """Applies the protocol of ``cfg`` (see ``SplitConfig``) to one sequence.
 
     For the session protocol this only decides the split of the whole session; the removal of unseen
     items happens later, once the training vocabulary is known (``filter_eval_session``). The cold-start
-    protocol needs ``cold_cut_ms``, the first-event time from which a user is new (``cold_start_cut``).
+    protocol needs ``cold_cut_ms``, the first-event time from which a user is new (``cold_start_cut``), and
+    with ``cold_valid_fraction`` ``cold_valid_cut_ms``: new users who arrived before it are validation users.
     """
     out = SplitResult()
     n = len(seq.items)
     if cfg.protocol == "cold_start" and seq.times[0] >= cold_cut_ms:
+        validating = cold_valid_cut_ms is not None and seq.times[0] < cold_valid_cut_ms
         for k in (int(k) for k in cfg.support_sizes):
-            name = f"cold_k{k}"
+            name = f"cold_valid_k{k}" if validating else f"cold_k{k}"
             if n >= k + cfg.query_items:
                 out.cold[name] = (seq.slice(None, k), seq.slice(k, k + cfg.query_items))
             else:
@@ -131,6 +137,15 @@ def cold_start_cut(first_times: list, fraction: float) -> float:
         return float("inf")
     index = min(len(times) - 1, int(len(times) * (1.0 - fraction)))
     return float(times[index])
+
+
+def cold_valid_cut(first_times: list, cold_cut_ms: float, fraction: float) -> float:
+    """The first-event time from which new users are tested rather than validated: the ``fraction`` quantile
+    of the new users' (``>= cold_cut_ms``) first-event times; -inf (no validation users) at fraction 0."""
+    times = sorted(t for t in first_times if t >= cold_cut_ms)
+    if fraction <= 0 or not times:
+        return float("-inf")
+    return float(times[min(len(times) - 1, int(len(times) * fraction))])
 
 
 def filter_eval_session(seq: Sequence, vocab: dict) -> tuple[Optional[Sequence], int, int]:

@@ -115,13 +115,15 @@ def protocol_description(cfg: PreprocessConfig) -> dict:
     elif split.protocol == "cold_start":
         out.update(
             cold_user_fraction=split.cold_user_fraction,
+            cold_valid_fraction=split.cold_valid_fraction,
             support_sizes=[int(k) for k in split.support_sizes],
             query_items=split.query_items,
             targets_per_record=split.query_items,
             description="users whose first event is at or after the cut (the 1 - cold_user_fraction quantile "
             "of first-event times) are new and never trained on; warm users: leave-one-out; each new user with "
             "K + query_items events: input = its first K events, targets = the next query_items (split "
-            "cold_k<K>); targets unseen in training are cold items (train count 0)",
+            "cold_k<K>; the cold_valid_fraction of new users who arrived first: cold_valid_k<K>); targets unseen in "
+            "training are cold items (train count 0)",
         )
     elif split.protocol == "session":
         out.update(

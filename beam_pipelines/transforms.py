@@ -348,8 +348,8 @@ class _SplitFn(CountingDoFn):
     def __init__(self, cfg: SplitConfig):
         self.cfg = cfg
 
-    def process(self, seq: Sequence, latest_ms=None, cold_cut_ms=None):
-        result = sequence_ops.split_sequence(seq, self.cfg, latest_ms, cold_cut_ms)
+    def process(self, seq: Sequence, latest_ms=None, cold_cut_ms=None, cold_valid_cut_ms=None):
+        result = sequence_ops.split_sequence(seq, self.cfg, latest_ms, cold_cut_ms, cold_valid_cut_ms)
         if result.train is not None:
             yield result.train
         if result.valid is not None:
@@ -382,19 +382,20 @@ class SplitSequences(beam.PTransform):
             )
             extra["latest_ms"] = beam.pvalue.AsSingleton(latest)
         if self.cfg.protocol == "cold_start":
-            extra["cold_cut_ms"] = beam.pvalue.AsSingleton(self.cold_cut(seqs))
+            first_times = (
+                seqs
+                | "FirstEventTime" >> beam.Map(lambda s: s.times[0])
+                | "FirstEventTimes" >> (beam.combiners.ToList())
+            )
+            cut = first_times | "ColdStartCut" >> beam.Map(sequence_ops.cold_start_cut, self.cfg.cold_user_fraction)
+            extra["cold_cut_ms"] = beam.pvalue.AsSingleton(cut)
+            extra["cold_valid_cut_ms"] = beam.pvalue.AsSingleton(
+                first_times
+                | "ColdValidCut"
+                >> beam.Map(sequence_ops.cold_valid_cut, beam.pvalue.AsSingleton(cut), self.cfg.cold_valid_fraction)
+            )
         outputs = ("valid", "test", *self.cfg.cold_splits(), COUNTS)
         return seqs | beam.ParDo(_SplitFn(self.cfg), **extra).with_outputs(*outputs, main="train")
-
-    def cold_cut(self, seqs):
-        """The first-event time from which users are new (one float per user is gathered: exact quantile)."""
-        fraction = self.cfg.cold_user_fraction
-        return (
-            seqs
-            | "FirstEventTime" >> beam.Map(lambda s: s.times[0])
-            | "FirstEventTimes" >> beam.combiners.ToList()
-            | "ColdStartCut" >> beam.Map(sequence_ops.cold_start_cut, fraction)
-        )
 
 
 # ------------------------------------------------------------------------------------- vocabulary

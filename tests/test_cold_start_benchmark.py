@@ -1,4 +1,5 @@
-"""benchmarks/cold_start.py on a generated cold-start dataset: zero-shot and baselines per K, compared."""
+"""benchmarks/cold_start.py on a generated cold-start dataset: zero-shot, fine-tuned, meta-learned and the
+baselines per K, compared."""
 
 import importlib.util
 import json
@@ -17,20 +18,29 @@ def _load():
 def test_zero_shot_and_baselines_per_support_size(tmp_path):
     log, data = tmp_path / "log.csv", tmp_path / "data"
     assert main(["generate", "--output", str(log), "--num-users", "300", "--num-items", "100", "--seed", "7"]) == 0
-    flags = ["--split", "cold_start", "--support-sizes", "1,3", *FAST_BEAM]
+    flags = ["--split", "cold_start", "--support-sizes", "1,3", "--cold-valid-fraction", "0.4", *FAST_BEAM]
     assert main(["preprocess", "--input", str(log), "--output-dir", str(data), *flags]) == 0
     code = _load().main(
         ["--data-dir", str(data), "--seeds", "1", "--runs", str(tmp_path / "runs"), "--output", str(tmp_path / "out"),
-         "--config", str(REPO / "configs" / "sasrec_ml1m.yaml"), "--", "time_budget_minutes=null", "epochs=2",
+         "--config", str(REPO / "configs" / "sasrec_ml1m.yaml"), "--meta", "fomaml", "--fine-tune-lrs", "0.5", "2",
+         "--meta-overrides", "epochs=2", "--", "time_budget_minutes=null", "epochs=2",
          "model_config.max_len=10", "model_config.embedding_dim=16"]
     )  # fmt: skip
     assert code == 0
-    table = json.loads((tmp_path / "out" / "results.json").read_text())["table"]
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    table = results["table"]
     assert list(table) == ["cold_k1", "cold_k3"]
+    chosen = results["selection"]["seed1"]
+    assert chosen["fine_tune_lr"] in (0.5, 2.0) and set(chosen["validation_NDCG@10"]) == {"0.5", "2.0"}
+    assert chosen["meta_fomaml"]["epochs_run"] >= 1
+    assert results["adaptation_cost"]["adapted"] > 0 and results["adaptation_cost"]["split"] == "cold_k3"
     for split, methods in table.items():
-        assert set(methods) == {"most_popular", "transitions", "zero_shot"}
+        assert set(methods) == {"most_popular", "transitions", "zero_shot", "fine_tune", "meta_fomaml"}
+        assert -1 <= methods["meta_fomaml"]["vs_fine_tune"]["mean_diff"] <= 1
+        assert "vs_zero_shot" in methods["fine_tune"] and "vs_fine_tune" not in methods["fine_tune"]
         assert methods["most_popular"]["vs_most_popular"] is None
         assert methods["zero_shot"]["users"] == methods["most_popular"]["users"] > 0
         assert 0 <= methods["zero_shot"]["NDCG@10"] <= 1
         assert -1 <= methods["transitions"]["vs_most_popular"]["mean_diff"] <= 1
-    assert "| cold_k3 | zero_shot |" in (tmp_path / "out" / "report.md").read_text()
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert "| cold_k3 | zero_shot |" in text and "| cold_k3 | meta_fomaml | " in text and "ms per user" in text

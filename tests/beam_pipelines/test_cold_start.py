@@ -54,12 +54,33 @@ def test_split_transform_computes_the_cut_and_counts_new_users():
         )
 
 
+def test_validation_users_are_the_first_new_users_to_arrive():
+    assert sequence_ops.cold_valid_cut([10, 50, 60, 70, 80], 50, 0.5) == 70  # new: 50..80, the first 2 validate
+    assert sequence_ops.cold_valid_cut([10, 50, 60], 50, 0.0) == float("-inf")
+    cfg = SplitConfig("cold_start", support_sizes=(1,), cold_valid_fraction=0.5)
+    assert cfg.cold_splits() == ["cold_k1", "cold_valid_k1"]
+    early = sequence_ops.split_sequence(_seq("a", "abc", 600), cfg, cold_cut_ms=500, cold_valid_cut_ms=700)
+    late = sequence_ops.split_sequence(_seq("b", "abc", 700), cfg, cold_cut_ms=500, cold_valid_cut_ms=700)
+    assert set(early.cold) == {"cold_valid_k1"} and set(late.cold) == {"cold_k1"}
+
+
+def test_split_transform_puts_the_first_new_users_in_validation():
+    seqs = [_seq(f"u{i}", "abcdefg", 1000 * i) for i in range(10)]
+    cfg = SplitConfig("cold_start", cold_user_fraction=0.4, cold_valid_fraction=0.5, support_sizes=(3,))
+    with TestPipeline() as p:
+        out = p | beam.Create(seqs) | T.SplitSequences(cfg)
+        assert_that(out.cold_valid_k3 | "v" >> beam.Map(lambda pr: pr[0].key), equal_to(["u6", "u7"]), label="v")
+        assert_that(out.cold_k3 | "c" >> beam.Map(lambda pr: pr[0].key), equal_to(["u8", "u9"]), label="cold")
+        assert_that(out.train | beam.Map(lambda s: s.key), equal_to([f"u{i}" for i in range(6)]), label="train")
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
         ({"cold_user_fraction": 1.0}, "cold_user_fraction"),
         ({"support_sizes": (0, 3)}, "support_sizes"),
         ({"query_items": 0}, "query_items"),
+        ({"cold_valid_fraction": 1.0}, "cold_valid_fraction"),
     ],
 )
 def test_bad_settings_are_named(kwargs, message):
@@ -72,15 +93,18 @@ def test_cli_writes_cold_splits_that_balance_and_evaluate(tmp_path):
     assert main(["generate", "--output", str(log), "--num-users", "300", "--num-items", "100", "--seed", "3"]) == 0
     out = tmp_path / "data"
     args = ["preprocess", "--input", str(log), "--output-dir", str(out), "--split", "cold_start"]
-    assert main(args + ["--support-sizes", "1,3", "--cold-user-fraction", "0.25", *FAST_BEAM]) == 0
+    flags = ["--support-sizes", "1,3", "--cold-user-fraction", "0.25", "--cold-valid-fraction", "0.3"]
+    assert main(args + flags + FAST_BEAM) == 0
     stats = json.loads((out / "stats.json").read_text())
     assert stats["rows"]["balanced"] and stats["rows"]["kept"]["new_user_events"] > 0
     spec = json.loads((out / "feature_spec.json").read_text())
     assert spec["protocol"]["split"] == "cold_start" and spec["protocol"]["support_sizes"] == [1, 3]
-    assert set(spec["splits"]) == {"train", "valid", "test", "cold_k1", "cold_k3"}
-    train, cold1, cold3 = (read_split(str(out), name) for name in ("train", "cold_k1", "cold_k3"))
-    assert len(cold1) == stats["new_users"]["users"] >= 0.2 * 300
-    assert not set(cold1) & set(train)  # new users are never trained on
+    assert set(spec["splits"]) == {"train", "valid", "test", "cold_k1", "cold_k3", "cold_valid_k1", "cold_valid_k3"}
+    names = ("train", "cold_k1", "cold_k3", "cold_valid_k1")
+    train, cold1, cold3, valid1 = (read_split(str(out), name) for name in names)
+    assert len(cold1) + len(valid1) == stats["new_users"]["users"] >= 0.2 * 300
+    assert 0.2 < len(valid1) / stats["new_users"]["users"] < 0.4
+    assert not (set(cold1) | set(valid1)) & set(train) and not set(cold1) & set(valid1)
     assert all(len(r["item_ids"]) == 3 and len(r["target_ids"]) == 1 for r in cold3.values())
     for user, record in cold3.items():
         if user in cold1:

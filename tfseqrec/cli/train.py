@@ -61,7 +61,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.run_dir:
         from tfseqrec.training.trainer import evaluate_run
 
-        result = evaluate_run(args.run_dir, split=args.split, output_dir=args.output_dir)
+        result = evaluate_run(
+            args.run_dir, split=args.split, output_dir=args.output_dir, model_config=args.model_config or ()
+        )
     else:
         if not (args.data_dir and args.baseline):
             print("error: give a RUN_DIR of `tfseqrec train`, or --data-dir with --baseline", file=sys.stderr)
@@ -116,6 +118,15 @@ def add_parsers(sub) -> None:
     p.add_argument("--data-dir", default=None, help="dataset for --baseline")
     p.add_argument("--baseline", choices=("most_popular", "transitions"), default=None)
     p.add_argument("--split", default="test", help="split to evaluate")
+    p.add_argument(
+        "--model-config",
+        nargs="+",
+        default=None,
+        metavar="KEY=VALUE",
+        help="RUN_DIR only: change the run's model config for this evaluation (dotted keys), e.g. "
+        "adaptation.adapter=query_offset adaptation.algorithm=none: fine-tune a per-user adapter on each "
+        "history before ranking (tfseqrec.models.adaptation); weights the run lacks start at their initial values",
+    )
     p.add_argument("--ks", type=int, nargs="+", default=[1, 5, 10, 20], help="cut-offs (baselines)")
     p.add_argument("--max-len", type=int, default=200, help="history length given to baselines")
     p.add_argument("--keep-seen", action="store_true", help="do not exclude already-seen items (baselines)")

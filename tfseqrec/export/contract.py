@@ -17,6 +17,12 @@ An export is a SavedModel in TF Serving's layout ``<base>/<model_name>/<version>
             ``""`` with score ``-inf``.
 ``encode_query``
     inputs  ``history`` and its features; outputs ``query`` float32 ``[B, D]`` (the model's query embedding).
+``adapt_and_recommend`` (exports of models with ``model_config.adaptation`` only)
+    inputs  ``support`` string ``[B, S]``: a new user's first items, oldest first (``""`` pads), its features
+            as for ``history``, and ``k`` int32 ``[B]``. The model adapts its per-user parameters on the
+            support's own next-item pairs inside the signature (``tfseqrec.models.adaptation``), then ranks;
+            outputs as ``recommend``, with the support excluded. (``serving_default`` and ``recommend`` of such
+            an export adapt on the history's latest items the same way.)
 ``item_embeddings``
     no inputs; outputs ``item_ids`` string ``[N]``, ``embeddings`` float32 ``[N, D]`` and ``biases`` float32
     ``[N]`` (zeros when the model has none) for the ``N`` real items: ``score = query . embedding + bias``.
@@ -49,8 +55,10 @@ SERVING_SIGNATURE = "serving_default"
 RECOMMEND_SIGNATURE = "recommend"
 ENCODE_SIGNATURE = "encode_query"
 ITEM_EMBEDDINGS_SIGNATURE = "item_embeddings"
+ADAPT_SIGNATURE = "adapt_and_recommend"
 
 HISTORY = "history"
+SUPPORT = "support"
 K = "k"
 EXCLUDE_SEEN = "exclude_seen"
 ITEM_IDS = "item_ids"

@@ -30,6 +30,7 @@ from tfseqrec.export.indexes import NEG_INF, TopKIndex
 from tfseqrec.ids import FIRST_ITEM_ID, OOV_ID, PAD_ID
 
 HISTORY_SPEC = tf.TensorSpec([None, None], tf.string, name=contract.HISTORY)
+SUPPORT_SPEC = tf.TensorSpec([None, None], tf.string, name=contract.SUPPORT)
 K_SPEC = tf.TensorSpec([None], tf.int32, name=contract.K)
 EXCLUDE_SEEN_SPEC = tf.TensorSpec([None], tf.bool, name=contract.EXCLUDE_SEEN)
 
@@ -127,6 +128,11 @@ class ServingModule(tf.Module):
         )
         self.encode_query = tf.function(self._encode_query, input_signature=[HISTORY_SPEC, *feature_specs])
         self.item_embeddings = tf.function(self._item_embeddings, input_signature=[])
+        self.adapt_and_recommend = None
+        if getattr(model, "adaptation", None) is not None:
+            self.adapt_and_recommend = tf.function(
+                self._adapt_and_recommend, input_signature=[SUPPORT_SPEC, K_SPEC, *feature_specs]
+            )
 
     @property
     def model(self):
@@ -233,6 +239,10 @@ class ServingModule(tf.Module):
             features = [tf.identity(value) for value in features]
         return {contract.QUERY: self._query(*self._item_ids(history), features)}
 
+    def _adapt_and_recommend(self, support, k, *features):
+        """A new user's top ``k`` after adapting to ``support [B, S]`` (the support excluded)."""
+        return self._recommend(support, k, tf.fill([tf.shape(support)[0]], True), features)
+
     def _item_embeddings(self):
         """The ``N`` real items: ``item_ids [N]``, ``embeddings [N, D]``, ``biases [N]`` (zeros without bias)."""
         table = tf.cast(self.model.item_embeddings(), tf.float32)[FIRST_ITEM_ID:]
@@ -247,6 +257,11 @@ class ServingModule(tf.Module):
             contract.RECOMMEND_SIGNATURE: self.recommend.get_concrete_function(),
             contract.ENCODE_SIGNATURE: self.encode_query.get_concrete_function(),
             contract.ITEM_EMBEDDINGS_SIGNATURE: self.item_embeddings.get_concrete_function(),
+            **(
+                {}
+                if self.adapt_and_recommend is None
+                else {contract.ADAPT_SIGNATURE: self.adapt_and_recommend.get_concrete_function()}
+            ),
         }
 
 

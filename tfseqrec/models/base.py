@@ -32,6 +32,7 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from tfseqrec.ids import OOV_ID, PAD_ID
+from tfseqrec.models.adaptation import Adaptation, AdaptationConfig, meta_loss
 from tfseqrec.models.heads.registry import get_head_class, head_config
 from tfseqrec.models.inputs import EVENT_TYPES, InputConfig, ItemInputs, SideInputs
 from tfseqrec.models.target_behaviour import TARGET_EVENT_TYPE, TargetBehaviour, TargetBehaviourConfig
@@ -47,7 +48,8 @@ class SequentialModelConfig:
     each position embeds besides the item id (``tfseqrec.models.inputs.InputConfig``; id only by default).
     ``heads``: auxiliary prediction heads trained beside the next item (``tfseqrec.models.heads``), each a mapping
     ``{name, weight, <its fields>}``. ``target_behaviour``: condition the query on the behaviour asked about
-    (``tfseqrec.models.target_behaviour``; off by default).
+    (``tfseqrec.models.target_behaviour``; off by default). ``adaptation``: adapt the query to each history in a
+    few gradient steps, meta-learned over per-user episodes (``tfseqrec.models.adaptation``; off by default).
     """
 
     embedding_dim: int = 64
@@ -58,6 +60,7 @@ class SequentialModelConfig:
     inputs: InputConfig = dataclasses.field(default_factory=InputConfig)
     heads: tuple = ()
     target_behaviour: TargetBehaviourConfig = dataclasses.field(default_factory=TargetBehaviourConfig)
+    adaptation: AdaptationConfig = dataclasses.field(default_factory=AdaptationConfig)
 
     def __post_init__(self):
         object.__setattr__(self, "heads", tuple(head_config(h) for h in self.heads))
@@ -135,6 +138,20 @@ class SequentialRecommender(tfrs.Model):
             self.target_behaviour = TargetBehaviour(
                 config.target_behaviour, config.embedding_dim, num_event_types, name="target_behaviour"
             )
+        self.adaptation = None
+        if config.adaptation.enabled:
+            self._check_adaptable()
+            self.adaptation = Adaptation(config.adaptation, config.embedding_dim, name="adaptation")
+
+    def _check_adaptable(self) -> None:
+        """Adaptation trains on the states of a history's prefixes (the base's next-item states)."""
+        if not (self.causal and self.supports_heads and type(self).query is SequentialRecommender.query):
+            raise ValueError(
+                f"model {self.registry_name!r} does not take model_config.adaptation: it needs a causal encoder "
+                f"whose state at each column predicts the next item (sasrec, gru4rec, hstu, ...)"
+            )
+        if self.aux_heads or self.target_behaviour is not None:
+            raise ValueError("model_config.adaptation does not combine with heads or target_behaviour")
 
     # -- what architectures implement -------------------------------------------------------------
     def encode(self, item_ids: tf.Tensor, training: bool = False, features: Optional[dict] = None) -> tf.Tensor:
@@ -211,7 +228,10 @@ class SequentialRecommender(tfrs.Model):
         ``features``: record features ``[B, L]`` by name (``timestamps=``, ``event_types=``);
         ``target_event_type`` ``[B]``: the behaviour asked about, with ``target_behaviour`` (None or 0: any)."""
         features = {name: self._truncate(tf.convert_to_tensor(v)) for name, v in features.items() if v is not None}
-        states = self._encode(self._truncate(tf.cast(item_ids, tf.int64)), training, features)
+        item_ids = self._truncate(tf.cast(item_ids, tf.int64))
+        states = self._encode(item_ids, training, features)
+        if self.adaptation is not None:
+            return self.adaptation.adapted_query(states, item_ids, self.scores_for)
         state = states[:, -1, :]
         if self.target_behaviour is None:
             return state
@@ -285,7 +305,7 @@ class SequentialRecommender(tfrs.Model):
         optimizer = self.optimizer
         scaling = isinstance(optimizer, tf.keras.mixed_precision.LossScaleOptimizer)
         with tf.GradientTape() as tape:
-            loss = self.compute_loss(inputs, training=True)
+            loss = self.training_loss(inputs)
             regularization_loss = replica_share(tf.reduce_sum([tf.reduce_sum(extra) for extra in self.losses]))
             total_loss = loss + regularization_loss
             scaled_loss = optimizer.get_scaled_loss(total_loss) if scaling else total_loss
@@ -296,6 +316,15 @@ class SequentialRecommender(tfrs.Model):
         metrics = {metric.name: metric.result() for metric in self.metrics}
         metrics.update(loss=loss, regularization_loss=regularization_loss, total_loss=total_loss)
         return metrics
+
+    def training_loss(self, inputs) -> tf.Tensor:
+        """What ``train_step`` minimises: ``compute_loss``, or with a meta-trained ``adaptation`` the loss of its
+        episodes (``tfseqrec.models.adaptation.meta_loss``) plus ``next_item_weight`` times ``compute_loss``."""
+        if self.adaptation is None or not self.adaptation.config.meta_trains:
+            return self.compute_loss(inputs, training=True)
+        loss = meta_loss(self, inputs, training=True)
+        weight = self.adaptation.config.next_item_weight
+        return loss + weight * self.compute_loss(inputs, training=True) if weight else loss
 
     # -- serialisation -------------------------------------------------------------------------------
     def get_config(self) -> dict:

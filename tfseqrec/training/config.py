@@ -86,8 +86,9 @@ def check_mixed_precision(value) -> None:
 class TrainConfig:
     """One training run: data, architecture, optimisation, validation and outputs.
 
-    ``validation_metric`` is computed with full ranking on the validation split every ``validate_every``
-    epochs; training stops after ``patience`` validations without improvement and the best weights are
+    ``validation_metric`` is computed with full ranking on ``validation_split`` every ``validate_every``
+    epochs (``valid``; a cold-start run meta-learning an adaptation validates on new users held out for it,
+    ``cold_valid_k<K>``); training stops after ``patience`` validations without improvement and the best weights are
     restored. ``steps_per_epoch`` limits an epoch (None = one pass over the training split).
     ``time_budget_minutes`` stops training at the first epoch end past that wall-clock budget (the best
     weights so far are still restored and tested; ``run.json`` says ``stopped_by: time_budget``).
@@ -138,6 +139,7 @@ class TrainConfig:
     bucket_pool_batches: int = 0
     train_windows: str = "latest"
     validation_metric: str = "NDCG@10"
+    validation_split: str = "valid"
     validate_every: int = 1
     patience: int = 10
     time_budget_minutes: Optional[float] = None

@@ -264,6 +264,10 @@ class _Run:
         # a resumed invocation draws new batches and dropout masks (the data iterator is not checkpointed)
         tf.keras.utils.set_random_seed(cfg.seed + self.epochs_done)
         self.spec = load_feature_spec(cfg.data_dir)
+        if cfg.validation_split != "valid" and cfg.validation_split not in self.spec.splits:
+            raise ValueError(
+                f"validation_split={cfg.validation_split!r}: {cfg.data_dir} has the splits {sorted(self.spec.splits)}"
+            )
         item_counts = load_item_counts(self.spec)
         self.item_counts = np.asarray(item_counts)
         if model is None:
@@ -323,13 +327,13 @@ class _Run:
 
     @property
     def validated(self) -> bool:
-        return "valid" in self.spec.splits
+        return self.cfg.validation_split in self.spec.splits
 
     def validate(self, model) -> dict:
         return evaluator.evaluate(
             model_score_fn(model),
             self.spec,
-            _evaluation_config(self.cfg, "valid", self.max_len),
+            _evaluation_config(self.cfg, self.cfg.validation_split, self.max_len),
             item_counts=self.item_counts,
             verbose=False,
         ).summary
@@ -481,10 +485,21 @@ def _write_run(run_dir: str, summary: dict) -> None:
     os.replace(path + ".tmp", path)
 
 
-def load_trained_model(run_dir: str):
-    """Rebuilds a model from ``run.json`` and loads its best checkpoint."""
+def _with_model_config(run: dict, overrides: Sequence[str]) -> dict:
+    """``run`` with ``model_config`` changed by dotted ``key=value`` overrides (e.g. ``adaptation.adapter=film``)."""
+    from tfseqrec.training.config import _merge, parse_overrides
+
+    if not overrides:
+        return run
+    return {**run, "model_config": _merge(run["model_config"], parse_overrides(list(overrides)))}
+
+
+def load_trained_model(run_dir: str, model_config: Sequence[str] = ()):
+    """Rebuilds a model from ``run.json`` and loads its best checkpoint; ``model_config``: ``key=value``
+    changes to the run's model config (weights the checkpoint lacks, such as an adapter added for evaluation,
+    keep their initial values)."""
     with open(os.path.join(run_dir, RUN_FILE), encoding="utf-8") as f:
-        run = json.load(f)
+        run = _with_model_config(json.load(f), model_config)
     import_plugins(run["config"].get("plugins", ()))
     spec = load_feature_spec(run["config"]["data_dir"])
     model = build_model(
@@ -495,11 +510,18 @@ def load_trained_model(run_dir: str):
     return model, run, spec
 
 
-def evaluate_run(run_dir: str, split: str = "test", output_dir: Optional[str] = None, verbose: bool = True):
-    """Re-evaluates a trained run on a split; writes ``<run_dir>/<split>`` (or ``output_dir``)."""
+def evaluate_run(
+    run_dir: str,
+    split: str = "test",
+    output_dir: Optional[str] = None,
+    verbose: bool = True,
+    model_config: Sequence[str] = (),
+):
+    """Re-evaluates a trained run on a split; writes ``<run_dir>/<split>`` (or ``output_dir``).
+    ``model_config``: ``key=value`` changes to the model config for this evaluation (``load_trained_model``)."""
     from tfseqrec.training.config import load_train_config
 
-    model, run, spec = load_trained_model(run_dir)
+    model, run, spec = load_trained_model(run_dir, model_config)
     check_input_features(model, spec)
     cfg = load_train_config(**run["config"])
     result = evaluator.evaluate(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 
 import tfseqrec  # noqa: F401
 import tensorflow as tf
@@ -40,7 +41,9 @@ def warm_start(model, run_dir: str) -> dict:
 
     Raises ``ValueError`` when the earlier run trained another architecture, or when its weights do not fit
     (a different ``embedding_dim``, number of blocks or item vocabulary). Other ``model_config`` changes
-    (dropout, loss, ...) are allowed and listed under ``model_config_changes``.
+    (dropout, loss, ...) are allowed and listed under ``model_config_changes``. A run that adds an
+    ``adaptation`` to a model trained without one loads every other weight (the adapter starts at its initial
+    value).
     """
     previous = read_finished_run(run_dir)
     if previous.get("model") != model.registry_name:
@@ -49,16 +52,24 @@ def warm_start(model, run_dir: str) -> dict:
             f"{model.registry_name!r}: warm starts need the same architecture"
         )
     model.build_for_inputs()
-    try:
-        status = model.load_weights(os.path.join(run_dir, CHECKPOINT))
-        status.expect_partial()  # the checkpoint may also hold the earlier optimizer's slots
-        status.assert_existing_objects_matched()
-    except (ValueError, AssertionError, tf.errors.OpError) as error:
-        raise ValueError(
-            f"init_from={run_dir!r}: its best checkpoint does not fit this model (same embedding_dim, "
-            f"blocks and item vocabulary needed): {error}"
-        ) from error
     old_config = previous.get("model_config", {})
+    path = os.path.join(run_dir, CHECKPOINT)
+    adds_adaptation = model.adaptation is not None and old_config.get("adaptation", {}).get("adapter", "none") == "none"
+    if adds_adaptation:  # a trained model meta-learns an adapter: every weight but the new adapter's must fit
+        twin = (
+            type(model)
+            .from_config(
+                {**model.get_config(), "config": {**model.config.to_dict(), "adaptation": {}}},
+                side_inputs=model.side_inputs,
+            )
+            .build_for_inputs()
+        )
+        _load_matching(twin, path, run_dir)
+        with tempfile.TemporaryDirectory() as directory:
+            twin.save_weights(os.path.join(directory, "weights"))
+            model.load_weights(os.path.join(directory, "weights")).expect_partial()
+    else:
+        _load_matching(model, path, run_dir)
     new_config = json.loads(json.dumps(model.config.to_dict(), default=str))  # as run.json holds it
     changes = {
         key: {"was": old_config.get(key), "now": value}
@@ -77,6 +88,19 @@ def warm_start(model, run_dir: str) -> dict:
         "epochs_before": chain.get("best_epoch", previous.get("best_epoch") or 0),
         "train_seconds_before": chain.get("train_seconds", previous.get("train_seconds") or 0.0),
     }
+
+
+def _load_matching(model, path: str, run_dir: str) -> None:
+    """Loads ``path`` into ``model``; ``ValueError`` unless every weight of ``model`` is in the checkpoint."""
+    try:
+        status = model.load_weights(path)
+        status.expect_partial()  # the checkpoint may also hold the earlier optimizer's slots
+        status.assert_existing_objects_matched()
+    except (ValueError, AssertionError, tf.errors.OpError) as error:
+        raise ValueError(
+            f"init_from={run_dir!r}: its best checkpoint does not fit this model (same embedding_dim, "
+            f"blocks and item vocabulary needed): {error}"
+        ) from error
 
 
 def reset_optimizer(model) -> None:

@@ -1,0 +1,65 @@
+"""``model_config.adaptation``: per-user adaptation of the query in a few gradient steps, and how it is meta-learned."""
+
+from __future__ import annotations
+
+import dataclasses
+
+ALGORITHMS = ("maml", "fomaml", "reptile", "none")
+EPISODES = ("first", "random")
+
+
+@dataclasses.dataclass(frozen=True)
+class AdaptationConfig:
+    """How a history adapts the query before scoring (``tfseqrec.models.adaptation``; off by default).
+
+    ``adapter``: the per-user parameters the inner loop changes (``query_offset``, ``film``; see
+    ``adapters.py``), or ``none``. ``inner_steps`` gradient steps of size ``inner_lr`` on the next-item
+    cross-entropy of the pairs among a history's latest ``support_window`` items adapt them; ``learn_inner_lr``
+    meta-learns one step size per adapter parameter (Meta-SGD). ``algorithm``: how training meta-learns the
+    adapter's initial value and the shared weights over per-user episodes: ``maml`` (through the inner steps,
+    second order), ``fomaml`` (first order), ``reptile`` (the initial value moves toward the adapted values;
+    the shared weights take the query loss at the adapted state), or ``none`` (plain next-item training; the
+    adaptation runs at inference only: fine-tuning the adapter on each history). Episodes come from training
+    histories: a support of ``episode_support = [min, max]`` items, drawn per row, and the item after it as the
+    query; ``first`` takes each history's first events (a new user's situation), ``random`` any window.
+    ``next_item_weight`` adds the plain next-item loss over whole training rows to the meta loss.
+    """
+
+    adapter: str = "none"
+    algorithm: str = "maml"
+    inner_steps: int = 3
+    inner_lr: float = 0.5
+    learn_inner_lr: bool = True
+    support_window: int = 5
+    episode_support: tuple = (1, 5)
+    episodes: str = "first"
+    next_item_weight: float = 0.0
+
+    def __post_init__(self):
+        from tfseqrec.models.adaptation.adapters import ADAPTERS
+
+        if self.adapter != "none" and self.adapter not in ADAPTERS:
+            raise ValueError(f"adaptation.adapter={self.adapter!r}: use none or one of {', '.join(sorted(ADAPTERS))}")
+        if self.algorithm not in ALGORITHMS:
+            raise ValueError(f"adaptation.algorithm={self.algorithm!r}: use one of {', '.join(ALGORITHMS)}")
+        if self.episodes not in EPISODES:
+            raise ValueError(f"adaptation.episodes={self.episodes!r}: use one of {', '.join(EPISODES)}")
+        if self.inner_steps < 0 or not self.inner_lr > 0:
+            raise ValueError(f"adaptation.inner_steps={self.inner_steps} must be >= 0 and inner_lr={self.inner_lr} > 0")
+        if self.support_window < 2:
+            raise ValueError(f"adaptation.support_window={self.support_window} must be >= 2 (one pair of items)")
+        low, high = (int(v) for v in self.episode_support)
+        if not 1 <= low <= high:
+            raise ValueError(
+                f"adaptation.episode_support={list(self.episode_support)}: give [min, max], 1 <= min <= max"
+            )
+        if self.next_item_weight < 0:
+            raise ValueError(f"adaptation.next_item_weight={self.next_item_weight} must be >= 0")
+
+    @property
+    def enabled(self) -> bool:
+        return self.adapter != "none"
+
+    @property
+    def meta_trains(self) -> bool:
+        return self.enabled and self.algorithm != "none"
