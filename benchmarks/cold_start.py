@@ -102,7 +102,7 @@ def fine_tune_lr(args, run_dir: Path, validation: str) -> tuple:
 def run(args) -> tuple:
     out = Path(args.runs)
     splits = cold_splits(args.data_dir)
-    validation = args.validation_split or (validation_splits(args.data_dir) or [None])[0]
+    validation = args.validation_split or (validation_splits(args.data_dir) or [None])[-1]
     if args.meta and validation is None:
         raise SystemExit(f"--meta needs validation users: preprocess with --cold-valid-fraction ({args.data_dir})")
     rows: dict = {split: {} for split in splits}
@@ -302,7 +302,7 @@ def main(argv=None) -> int:
     parser.add_argument("--support-window", type=int, default=5, help="latest history items the adaptation reads")
     parser.add_argument("--fine-tune-lrs", type=float, nargs="+", default=[0.1, 0.3, 1.0, 3.0],
                         help="fine-tuning step sizes tried on the validation users")  # fmt: skip
-    parser.add_argument("--validation-split", default=None, help="validation users (default: cold_valid_k<smallest K>)")
+    parser.add_argument("--validation-split", default=None, help="validation users (default: cold_valid_k<largest K>)")
     parser.add_argument("--meta-overrides", nargs="*", default=["epochs=30", "validate_every=1", "patience=5"],
                         metavar="KEY=VALUE", help="training settings of the meta-learning runs only")  # fmt: skip
     parser.add_argument("overrides", nargs="*", default=["time_budget_minutes=null"], metavar="KEY=VALUE")
