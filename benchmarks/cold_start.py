@@ -300,7 +300,7 @@ def main(argv=None) -> int:
     parser.add_argument("--adapter", default="query_offset", help="per-user adapter (tfseqrec.models.adaptation)")
     parser.add_argument("--inner-steps", type=int, default=3, help="adaptation steps per user")
     parser.add_argument("--support-window", type=int, default=5, help="latest history items the adaptation reads")
-    parser.add_argument("--fine-tune-lrs", type=float, nargs="+", default=[0.1, 0.3, 1.0, 3.0],
+    parser.add_argument("--fine-tune-lrs", type=float, nargs="+", default=[0.3, 1.0, 3.0, 10.0, 30.0],
                         help="fine-tuning step sizes tried on the validation users")  # fmt: skip
     parser.add_argument("--validation-split", default=None, help="validation users (default: cold_valid_k<largest K>)")
     parser.add_argument("--meta-overrides", nargs="*", default=["epochs=30", "validate_every=1", "patience=5"],

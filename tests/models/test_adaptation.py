@@ -158,3 +158,14 @@ def test_plain_training_leaves_the_adapter_frozen_and_weights_round_trip(tmp_pat
     twin = _model(adapter="film", algorithm="none")
     twin.load_weights(str(tmp_path / "w"))
     np.testing.assert_allclose(twin.score_all(ids).numpy(), model.score_all(ids).numpy(), rtol=1e-5)
+
+
+def test_outer_adapter_meta_trains_the_adapter_alone():
+    model = _model(algorithm="fomaml", outer="adapter", episode_support=[2, 3])
+    before = [v.numpy().copy() for v in model.trainable_variables]
+    rows = np.asarray([[0, 3, 4, 5, 6, 7, 8], [0, 0, 9, 2, 9, 2, 9]], np.int64)
+    model.compile(optimizer=tf.keras.optimizers.Adam(0.05))
+    model.fit(tf.data.Dataset.from_tensors({"item_ids": rows}).repeat(5), epochs=1, verbose=0)
+    changed = {v.name for v, old in zip(model.trainable_variables, before) if not np.allclose(v.numpy(), old)}
+    adaptation = {v.name for v in model.adaptation.trainable_variables}
+    assert changed == adaptation and len(adaptation) == 2

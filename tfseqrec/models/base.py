@@ -309,13 +309,26 @@ class SequentialRecommender(tfrs.Model):
             regularization_loss = replica_share(tf.reduce_sum([tf.reduce_sum(extra) for extra in self.losses]))
             total_loss = loss + regularization_loss
             scaled_loss = optimizer.get_scaled_loss(total_loss) if scaling else total_loss
-        gradients = tape.gradient(scaled_loss, self.trainable_variables)
+        variables = self.trained_variables
+        gradients = tape.gradient(scaled_loss, variables)
         if scaling:
             gradients = optimizer.get_unscaled_gradients(gradients)
-        optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+        optimizer.apply_gradients(zip(gradients, variables))
         metrics = {metric.name: metric.result() for metric in self.metrics}
         metrics.update(loss=loss, regularization_loss=regularization_loss, total_loss=total_loss)
         return metrics
+
+    @property
+    def trained_variables(self) -> list:
+        """The variables ``train_step`` updates: all trainable ones, or the adaptation's alone when it is
+        meta-trained with ``outer: adapter``."""
+        if (
+            self.adaptation is not None
+            and self.adaptation.config.meta_trains
+            and self.adaptation.config.outer == "adapter"
+        ):
+            return self.adaptation.trainable_variables
+        return self.trainable_variables
 
     def training_loss(self, inputs) -> tf.Tensor:
         """What ``train_step`` minimises: ``compute_loss``, or with a meta-trained ``adaptation`` the loss of its

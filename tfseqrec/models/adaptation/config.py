@@ -6,6 +6,7 @@ import dataclasses
 
 ALGORITHMS = ("maml", "fomaml", "reptile", "none")
 EPISODES = ("first", "random")
+OUTER = ("all", "adapter")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,7 +23,9 @@ class AdaptationConfig:
     adaptation runs at inference only: fine-tuning the adapter on each history). Episodes come from training
     histories: a support of ``episode_support = [min, max]`` items, drawn per row, and the item after it as the
     query; ``first`` takes each history's first events (a new user's situation), ``random`` any window.
-    ``next_item_weight`` adds the plain next-item loss over whole training rows to the meta loss.
+    ``next_item_weight`` adds the plain next-item loss over whole training rows to the meta loss. ``outer``: what
+    meta-training changes: ``all`` weights (the shared ones too), or the ``adapter``'s initial value and step
+    sizes alone (the warm model's weights stay as they are).
     """
 
     adapter: str = "none"
@@ -34,6 +37,7 @@ class AdaptationConfig:
     episode_support: tuple = (1, 5)
     episodes: str = "first"
     next_item_weight: float = 0.0
+    outer: str = "all"
 
     def __post_init__(self):
         from tfseqrec.models.adaptation.adapters import ADAPTERS
@@ -53,6 +57,8 @@ class AdaptationConfig:
             raise ValueError(
                 f"adaptation.episode_support={list(self.episode_support)}: give [min, max], 1 <= min <= max"
             )
+        if self.outer not in OUTER:
+            raise ValueError(f"adaptation.outer={self.outer!r}: use one of {', '.join(OUTER)}")
         if self.next_item_weight < 0:
             raise ValueError(f"adaptation.next_item_weight={self.next_item_weight} must be >= 0")
 
