@@ -16,11 +16,11 @@ stopping on the warm validation split), then every ``cold_k<K>`` split is ranked
 
 * ``zero_shot``: the warm model as it is;
 * ``fine_tune`` (with ``--meta``): the warm model with a per-user ``--adapter`` fine-tuned on each history's
-  own next-item pairs (``--inner-steps`` steps; the step size picked from ``--fine-tune-lrs`` on the validation
-  users, ``tfseqrec evaluate --model-config``);
+  own next-item pairs (``--inner-steps`` steps; for each K the step size picked from ``--fine-tune-lrs`` on the
+  validation users with K events, ``tfseqrec evaluate --model-config``);
 * ``meta_<algorithm>`` for each of ``--meta``: the warm model meta-trained with that algorithm
-  (``tfseqrec train init_from=<warm run> model_config.adaptation...``, early stopping on the validation users;
-  the inner step size starts at fine-tuning's and is meta-learned);
+  (``tfseqrec train init_from=<warm run> model_config.adaptation...``, early stopping on the validation users of
+  ``--validation-split``; the inner step size starts at fine-tuning's there and is meta-learned);
 * the baselines ``most_popular`` and ``transitions``.
 
 Reported per K: NDCG@10 and HR@10 (mean and spread over the seeds); each method against most-popular paired over
@@ -124,10 +124,14 @@ def run(args) -> tuple:
         if not args.meta:
             continue
         lr, figures = fine_tune_lr(args, run_dir, validation)
-        selection[f"seed{seed}"] = {"fine_tune_lr": lr, "validation_NDCG@10": figures}
-        tuned = adapter_config(args, "none", lr)
-        for split in splits:
-            target = run_dir / "fine_tune" / f"lr{lr}" / split
+        selection[f"seed{seed}"] = {"fine_tune_lr": lr, "validation_NDCG@10": figures, "fine_tune_lr_by_split": {}}
+        held_out = set(validation_splits(args.data_dir))
+        for split in splits:  # each K's step size from the validation users with the same K, when there are any
+            same_k = "cold_valid_k" + split[len("cold_k") :]
+            lr_k = fine_tune_lr(args, run_dir, same_k)[0] if same_k in held_out else lr
+            selection[f"seed{seed}"]["fine_tune_lr_by_split"][split] = lr_k
+            target = run_dir / "fine_tune" / f"lr{lr_k}" / split
+            tuned = adapter_config(args, "none", lr_k)
             rows[split].setdefault("fine_tune", []).append(_evaluate(run_dir, split, target, args.timeout, tuned))
         for algorithm in args.meta:
             meta_dir = out / f"meta_{algorithm}_seed{seed}"
@@ -155,9 +159,10 @@ def validation_splits(data_dir: str) -> list:
     return sorted((s for s in spec["splits"] if s.startswith("cold_valid_k")), key=lambda s: int(s[12:]))
 
 
-def adaptation_cost(args, split: str, repeats: int = 20) -> dict:
-    """Milliseconds per user of scoring one batch of ``split`` (256 users): the first seed's meta-learned
-    model (else the warm model fine-tuned), adapted and zero-shot, measured here one after the other."""
+def adaptation_cost(args, split: str, rounds: int = 7, repeats: int = 5) -> dict:
+    """Milliseconds per user of scoring one batch of ``split`` (256 users) with the first seed's first meta-learned
+    model, adapted and zero-shot (its adapter removed): ``rounds`` alternating rounds of ``repeats`` calls each,
+    the median round of each."""
     import time
 
     import tfseqrec  # noqa: F401
@@ -168,17 +173,21 @@ def adaptation_cost(args, split: str, repeats: int = 20) -> dict:
     seed = args.seeds[0]
     adapted_dir = Path(args.runs) / (f"meta_{args.meta[0]}_seed{seed}")
     spec = load_feature_spec(args.data_dir)
-    figures = {}
+    scorers = {}
     for name, settings in (("zero_shot", ("adaptation.adapter=none",)), ("adapted", ())):
         model, _, _ = load_trained_model(str(adapted_dir), settings)
         batch = next(iter(make_dataset(spec, split, SequenceBatchConfig(batch_size=256, max_len=model.config.max_len))))
-        score = model_score_fn(model)
-        score(batch).numpy()  # traced once
-        started = time.perf_counter()
-        for _ in range(repeats):
-            score(batch).numpy()
-        users = int(batch["item_ids"].shape[0])
-        figures[name] = 1000.0 * (time.perf_counter() - started) / repeats / users
+        scorers[name] = (model_score_fn(model), batch)
+        scorers[name][0](batch).numpy()  # traced once
+    times: dict = {name: [] for name in scorers}
+    for _ in range(rounds):
+        for name, (score, batch) in scorers.items():
+            started = time.perf_counter()
+            for _ in range(repeats):
+                score(batch).numpy()
+            users = int(batch["item_ids"].shape[0])
+            times[name].append(1000.0 * (time.perf_counter() - started) / repeats / users)
+    figures = {name: statistics.median(values) for name, values in times.items()}
     figures["ratio"] = figures["adapted"] / figures["zero_shot"]
     figures["split"], figures["inner_steps"] = split, args.inner_steps
     return figures
@@ -265,8 +274,10 @@ def report(table: dict, command: str, machine: str, selection: dict, cost: dict)
     if selection:
         lines += ["", "Selection on the validation users (per seed):", ""]
         for seed, chosen in selection.items():
+            by_split = ", ".join(f"{split} {lr}" for split, lr in chosen.get("fine_tune_lr_by_split", {}).items())
             parts = [f"fine-tuning step size {chosen['fine_tune_lr']} (validation NDCG@10 by step size: "
-                     + ", ".join(f"{lr}: {v:.4f}" for lr, v in chosen["validation_NDCG@10"].items()) + ")"]  # fmt: skip
+                     + ", ".join(f"{lr}: {v:.4f}" for lr, v in chosen["validation_NDCG@10"].items())
+                     + f"; by K: {by_split})"]  # fmt: skip
             for name, meta in chosen.items():
                 if name.startswith("meta_"):
                     parts.append(

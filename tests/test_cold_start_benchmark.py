@@ -33,6 +33,7 @@ def test_zero_shot_and_baselines_per_support_size(tmp_path):
     chosen = results["selection"]["seed1"]
     assert chosen["fine_tune_lr"] in (0.5, 2.0) and set(chosen["validation_NDCG@10"]) == {"0.5", "2.0"}
     assert chosen["meta_fomaml"]["epochs_run"] >= 1
+    assert set(chosen["fine_tune_lr_by_split"]) == {"cold_k1", "cold_k3"}
     assert results["adaptation_cost"]["adapted"] > 0 and results["adaptation_cost"]["split"] == "cold_k3"
     for split, methods in table.items():
         assert set(methods) == {"most_popular", "transitions", "zero_shot", "fine_tune", "meta_fomaml"}
