@@ -16,11 +16,13 @@ stopping on the warm validation split), then every ``cold_k<K>`` split is ranked
 
 * ``zero_shot``: the warm model as it is;
 * ``fine_tune`` (with ``--meta``): the warm model with a per-user ``--adapter`` fine-tuned on each history's
-  own next-item pairs (``--inner-steps`` steps; for each K the step size picked from ``--fine-tune-lrs`` on the
-  validation users with K events, ``tfseqrec evaluate --model-config``);
+  own next-item pairs (``--inner-steps`` steps, ``tfseqrec evaluate --model-config``); the step size for K events
+  is picked from ``--fine-tune-lrs`` on the validation users with K events, which gives one step size per
+  number of pairs (``adaptation.inner_lr`` as a list);
 * ``meta_<algorithm>`` for each of ``--meta``: the warm model meta-trained with that algorithm
   (``tfseqrec train init_from=<warm run> model_config.adaptation...``, early stopping on the validation users of
-  ``--validation-split``; the inner step size starts at fine-tuning's there and is meta-learned);
+  ``--validation-splits`` pooled); its step sizes start at fine-tuning's and are meta-learned, so its first
+  validation is fine-tuning's;
 * the baselines ``most_popular`` and ``transitions``.
 
 Reported per K: NDCG@10 and HR@10 (mean and spread over the seeds); each method against most-popular paired over
@@ -78,7 +80,7 @@ def _evaluate(run_dir: Path, split: str, target: Path, timeout: float, model_con
     return evaluation(target)
 
 
-def adapter_config(args, algorithm: str, inner_lr: float) -> tuple:
+def adapter_config(args, algorithm: str, inner_lr) -> tuple:
     """``key=value`` model-config settings of the adaptation (without the ``model_config.`` prefix)."""
     return (
         f"adaptation.adapter={args.adapter}",
@@ -90,7 +92,7 @@ def adapter_config(args, algorithm: str, inner_lr: float) -> tuple:
 
 
 def fine_tune_lr(args, run_dir: Path, validation: str) -> tuple:
-    """The fine-tuning step size with the best validation NDCG@10, and every candidate's figure."""
+    """The fine-tuning step size with the best validation NDCG@10 on ``validation``, and every candidate's figure."""
     figures = {}
     for lr in args.fine_tune_lrs:
         target = run_dir / "fine_tune" / f"lr{lr}" / validation
@@ -99,11 +101,24 @@ def fine_tune_lr(args, run_dir: Path, validation: str) -> tuple:
     return max(figures, key=figures.get), figures
 
 
+def step_sizes_by_pairs(lr_by_k: dict, support_window: int) -> list:
+    """The step size for a history with ``1 .. support_window - 1`` pairs: that picked on the validation users
+    whose pair count (``K - 1``, at most ``support_window - 1``) is nearest (ties: the fewer pairs)."""
+    picked = {min(k - 1, support_window - 1): lr for k, lr in lr_by_k.items() if k >= 2}
+    if not picked:
+        raise SystemExit("fine-tuning needs validation users with K >= 2 events: preprocess with --support-sizes")
+    return [picked[min(picked, key=lambda p: (abs(p - n), p))] for n in range(1, support_window)]
+
+
+def _yaml_list(steps: list) -> str:
+    return "[" + ",".join(str(v) for v in steps) + "]"
+
+
 def run(args) -> tuple:
     out = Path(args.runs)
     splits = cold_splits(args.data_dir)
-    validation = args.validation_split or (validation_splits(args.data_dir) or [None])[-1]
-    if args.meta and validation is None:
+    validation = args.validation_splits or validation_splits(args.data_dir)
+    if args.meta and not validation:
         raise SystemExit(f"--meta needs validation users: preprocess with --cold-valid-fraction ({args.data_dir})")
     rows: dict = {split: {} for split in splits}
     selection: dict = {}
@@ -123,23 +138,26 @@ def run(args) -> tuple:
             rows[split].setdefault("zero_shot", []).append(_evaluate(run_dir, split, run_dir / split, args.timeout))
         if not args.meta:
             continue
-        lr, figures = fine_tune_lr(args, run_dir, validation)
-        selection[f"seed{seed}"] = {"fine_tune_lr": lr, "validation_NDCG@10": figures, "fine_tune_lr_by_split": {}}
-        held_out = set(validation_splits(args.data_dir))
-        for split in splits:  # each K's step size from the validation users with the same K, when there are any
-            same_k = "cold_valid_k" + split[len("cold_k") :]
-            lr_k = fine_tune_lr(args, run_dir, same_k)[0] if same_k in held_out else lr
-            selection[f"seed{seed}"]["fine_tune_lr_by_split"][split] = lr_k
-            target = run_dir / "fine_tune" / f"lr{lr_k}" / split
-            tuned = adapter_config(args, "none", lr_k)
+        # fine-tuning's step size for each K from the validation users with K events; one per number of pairs
+        lr_by_k, figures = {}, {}
+        for held_out in validation_splits(args.data_dir):
+            k = int(held_out[len("cold_valid_k") :])
+            if k >= 2:
+                lr_by_k[k], figures[held_out] = fine_tune_lr(args, run_dir, held_out)
+        steps = step_sizes_by_pairs(lr_by_k, args.support_window)
+        selection[f"seed{seed}"] = {"fine_tune_lr_by_k": lr_by_k, "step_sizes_by_pairs": steps,
+                                    "validation_NDCG@10": figures}  # fmt: skip
+        tuned = adapter_config(args, "none", _yaml_list(steps))
+        for split in splits:
+            target = run_dir / "fine_tune" / ("steps" + "_".join(str(v) for v in steps)) / split
             rows[split].setdefault("fine_tune", []).append(_evaluate(run_dir, split, target, args.timeout, tuned))
         for algorithm in args.meta:
             meta_dir = out / f"meta_{algorithm}_seed{seed}"
             if not _finished(meta_dir):
-                settings = [f"model_config.{value}" for value in adapter_config(args, algorithm, lr)]
+                settings = [f"model_config.{value}" for value in adapter_config(args, algorithm, _yaml_list(steps))]
                 _cli("train", "--config", args.config, "--data-dir", args.data_dir, "--output-dir", str(meta_dir),
                      f"seed={seed}", "verbose=0", "resume=true", *args.overrides, f"init_from={run_dir}",
-                     f"validation_split={validation}", *settings, *args.meta_overrides,
+                     f"validation_split={_yaml_list(validation)}", *settings, *args.meta_overrides,
                      timeout=args.timeout)  # fmt: skip
             run_summary = json.loads((meta_dir / "run.json").read_text())
             selection[f"seed{seed}"][f"meta_{algorithm}"] = {
@@ -274,10 +292,13 @@ def report(table: dict, command: str, machine: str, selection: dict, cost: dict)
     if selection:
         lines += ["", "Selection on the validation users (per seed):", ""]
         for seed, chosen in selection.items():
-            by_split = ", ".join(f"{split} {lr}" for split, lr in chosen.get("fine_tune_lr_by_split", {}).items())
-            parts = [f"fine-tuning step size {chosen['fine_tune_lr']} (validation NDCG@10 by step size: "
-                     + ", ".join(f"{lr}: {v:.4f}" for lr, v in chosen["validation_NDCG@10"].items())
-                     + f"; by K: {by_split})"]  # fmt: skip
+            parts = [
+                f"fine-tuning step size for K = {k}: {lr} (validation NDCG@10 by step size: "
+                + ", ".join(f"{step}: {v:.4f}" for step, v in chosen["validation_NDCG@10"][f"cold_valid_k{k}"].items())
+                + ")"
+                for k, lr in chosen["fine_tune_lr_by_k"].items()
+            ]
+            parts.append(f"step sizes by number of pairs {chosen['step_sizes_by_pairs']}")
             for name, meta in chosen.items():
                 if name.startswith("meta_"):
                     parts.append(
@@ -311,9 +332,10 @@ def main(argv=None) -> int:
     parser.add_argument("--adapter", default="query_offset", help="per-user adapter (tfseqrec.models.adaptation)")
     parser.add_argument("--inner-steps", type=int, default=3, help="adaptation steps per user")
     parser.add_argument("--support-window", type=int, default=5, help="latest history items the adaptation reads")
-    parser.add_argument("--fine-tune-lrs", type=float, nargs="+", default=[0.3, 1.0, 3.0, 10.0, 30.0],
+    parser.add_argument("--fine-tune-lrs", type=float, nargs="+", default=[0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0],
                         help="fine-tuning step sizes tried on the validation users")  # fmt: skip
-    parser.add_argument("--validation-split", default=None, help="validation users (default: cold_valid_k<largest K>)")
+    parser.add_argument("--validation-splits", nargs="+", default=None,
+                        help="validation users of meta-training, pooled (default: every cold_valid_k<K>)")  # fmt: skip
     parser.add_argument("--meta-overrides", nargs="*", default=["epochs=30", "validate_every=1", "patience=5"],
                         metavar="KEY=VALUE", help="training settings of the meta-learning runs only")  # fmt: skip
     parser.add_argument("overrides", nargs="*", default=["time_budget_minutes=null"], metavar="KEY=VALUE")

@@ -31,9 +31,13 @@ def test_zero_shot_and_baselines_per_support_size(tmp_path):
     table = results["table"]
     assert list(table) == ["cold_k1", "cold_k3"]
     chosen = results["selection"]["seed1"]
-    assert chosen["fine_tune_lr"] in (0.5, 2.0) and set(chosen["validation_NDCG@10"]) == {"0.5", "2.0"}
+    lr = chosen["fine_tune_lr_by_k"]["3"]
+    assert lr in (0.5, 2.0) and set(chosen["validation_NDCG@10"]["cold_valid_k3"]) == {"0.5", "2.0"}
+    assert chosen["step_sizes_by_pairs"] == [lr] * 4  # K = 3 is the only validated K with pairs
     assert chosen["meta_fomaml"]["epochs_run"] >= 1
-    assert set(chosen["fine_tune_lr_by_split"]) == {"cold_k1", "cold_k3"}
+    meta_run = json.loads((tmp_path / "runs" / "meta_fomaml_seed1" / "run.json").read_text())
+    assert meta_run["config"]["validation_split"] == ["cold_valid_k1", "cold_valid_k3"]
+    assert meta_run["model_config"]["adaptation"]["inner_lr"] == [lr] * 4
     assert results["adaptation_cost"]["adapted"] > 0 and results["adaptation_cost"]["split"] == "cold_k3"
     for split, methods in table.items():
         assert set(methods) == {"most_popular", "transitions", "zero_shot", "fine_tune", "meta_fomaml"}
@@ -45,3 +49,10 @@ def test_zero_shot_and_baselines_per_support_size(tmp_path):
         assert -1 <= methods["transitions"]["vs_most_popular"]["mean_diff"] <= 1
     text = (tmp_path / "out" / "report.md").read_text()
     assert "| cold_k3 | zero_shot |" in text and "| cold_k3 | meta_fomaml | " in text and "ms per user" in text
+
+
+def test_step_sizes_per_number_of_pairs_come_from_the_nearest_validated_k():
+    steps = _load().step_sizes_by_pairs
+    assert steps({1: 0.3, 3: 0.3, 5: 10.0}, 5) == [0.3, 0.3, 0.3, 10.0]  # 3 pairs: a tie, the fewer pairs win
+    assert steps({2: 1.0, 5: 5.0}, 5) == [1.0, 1.0, 5.0, 5.0]
+    assert steps({9: 3.0}, 5) == [3.0] * 4  # K - 1 beyond the window counts as the window's pairs

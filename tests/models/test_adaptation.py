@@ -59,6 +59,30 @@ def test_one_inner_step_by_hand():
     np.testing.assert_allclose(adapted[0], -0.5 * table.T @ p, rtol=1e-4, atol=1e-6)
 
 
+def test_each_row_steps_with_the_step_size_for_its_number_of_pairs():
+    model = _model(inner_steps=1, inner_lr=[0.5, 2.0, 3.0], support_window=4)
+    adaptation = model.adaptation
+    assert adaptation.inner_lr.shape == (3, 8)
+    rng = np.random.default_rng(1)
+    states = tf.constant(rng.normal(size=(2, 4, 8)), tf.float32)
+    ids = tf.constant([[0, 0, 4, 7], [0, 3, 5, 9]], tf.int64)  # one pair, two pairs
+    adapted = adaptation.adapt(states, ids, model.scores_for).numpy()
+    table = model.item_embeddings().numpy()
+
+    def gradient(row, pairs):  # mean cross-entropy over the row's pairs, by hand
+        total = np.zeros(8)
+        for column, target in pairs:
+            logits = table @ states.numpy()[row, column]
+            p = np.exp(logits - logits.max())
+            p /= p.sum()
+            p[target] -= 1.0
+            total += table.T @ p
+        return total / len(pairs)
+
+    np.testing.assert_allclose(adapted[0], -0.5 * gradient(0, [(2, 7)]), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(adapted[1], -2.0 * gradient(1, [(1, 5), (2, 9)]), rtol=1e-4, atol=1e-6)
+
+
 def test_adaptation_lowers_each_rows_support_loss_and_leaves_a_single_item_alone():
     model = _model(inner_steps=5, inner_lr=0.5)
     table = model.item_embedding.embeddings
@@ -96,7 +120,7 @@ def test_second_order_gradients_differ_from_first_order_ones():
     table = next(i for i, name in enumerate(names) if "embeddings" in name)
     assert not np.allclose(g1[table].numpy(), g2[table].numpy(), atol=1e-7)
     lr = next(i for i, name in enumerate(names) if "inner_lr" in name)
-    assert np.abs(g1[lr].numpy()).sum() > 0  # the step sizes learn in first order too
+    assert np.abs(tf.convert_to_tensor(g1[lr]).numpy()).sum() > 0  # the step sizes learn in first order too
 
 
 def test_reptile_moves_the_initial_value_toward_the_mean_adapted_value():
@@ -137,6 +161,8 @@ def test_meta_training_lowers_the_query_loss_on_a_learnable_toy():
         ({"adapter": "film", "support_window": 1}, "support_window"),
         ({"adapter": "film", "episode_support": (3, 2)}, "episode_support"),
         ({"adapter": "film", "episodes": "last"}, "adaptation.episodes"),
+        ({"adapter": "film", "inner_lr": 0.0}, "step sizes must be numbers > 0"),
+        ({"adapter": "film", "inner_lr": (0.5, 1.0)}, "give one step size, or 4"),
     ],
 )
 def test_bad_settings_are_named(values, message):

@@ -88,7 +88,8 @@ class TrainConfig:
 
     ``validation_metric`` is computed with full ranking on ``validation_split`` every ``validate_every``
     epochs (``valid``; a cold-start run meta-learning an adaptation validates on new users held out for it,
-    ``cold_valid_k<K>``); training stops after ``patience`` validations without improvement and the best weights are
+    ``cold_valid_k<K>``, or on a list of splits whose users are pooled: ``[cold_valid_k3, cold_valid_k5]``);
+    training stops after ``patience`` validations without improvement and the best weights are
     restored. ``steps_per_epoch`` limits an epoch (None = one pass over the training split).
     ``time_budget_minutes`` stops training at the first epoch end past that wall-clock budget (the best
     weights so far are still restored and tested; ``run.json`` says ``stopped_by: time_budget``).
@@ -139,7 +140,7 @@ class TrainConfig:
     bucket_pool_batches: int = 0
     train_windows: str = "latest"
     validation_metric: str = "NDCG@10"
-    validation_split: str = "valid"
+    validation_split: Union[str, tuple] = "valid"
     validate_every: int = 1
     patience: int = 10
     time_budget_minutes: Optional[float] = None
@@ -186,6 +187,13 @@ class TrainConfig:
                 f"init_from={self.init_from!r} is this run's output_dir: write the continued run to a "
                 f"new directory (the earlier run's checkpoint would be overwritten)"
             )
+
+    @property
+    def validation_splits(self) -> tuple:
+        """The split(s) validation reads (``validation_split`` as a tuple)."""
+        if isinstance(self.validation_split, (tuple, list)):
+            return tuple(self.validation_split)
+        return (self.validation_split,)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -88,6 +88,21 @@ def check_input_features(model, spec: FeatureSpec) -> None:
         )
 
 
+def pooled_summary(summaries: list) -> dict:
+    """One summary for the users of several evaluations: each metric's mean weighted by ``num_users``."""
+    if len(summaries) == 1:
+        return summaries[0]
+    users = [float(summary["num_users"]) for summary in summaries]
+    pooled = {"num_users": int(sum(users)), "seconds": sum(float(s.get("seconds", 0.0)) for s in summaries)}
+    for name in summaries[0]:
+        if name in pooled or name == "users_per_second" or not all(name in s for s in summaries):
+            continue
+        values = [s[name] for s in summaries]
+        if all(isinstance(v, (int, float)) for v in values):
+            pooled[name] = float(np.dot(values, users) / max(sum(users), 1.0))
+    return pooled
+
+
 def _evaluation_config(cfg: TrainConfig, split: str, max_len: int, model=None):
     """The evaluator's config; with ``model``, per-behaviour lists asked for each behaviour when the model takes
     a target behaviour (tests only: validation reads the overall metric)."""
@@ -264,7 +279,8 @@ class _Run:
         # a resumed invocation draws new batches and dropout masks (the data iterator is not checkpointed)
         tf.keras.utils.set_random_seed(cfg.seed + self.epochs_done)
         self.spec = load_feature_spec(cfg.data_dir)
-        if cfg.validation_split != "valid" and cfg.validation_split not in self.spec.splits:
+        missing = [s for s in cfg.validation_splits if s not in self.spec.splits]
+        if cfg.validation_splits != ("valid",) and (missing or not cfg.validation_splits):
             raise ValueError(
                 f"validation_split={cfg.validation_split!r}: {cfg.data_dir} has the splits {sorted(self.spec.splits)}"
             )
@@ -327,16 +343,21 @@ class _Run:
 
     @property
     def validated(self) -> bool:
-        return self.cfg.validation_split in self.spec.splits
+        return all(split in self.spec.splits for split in self.cfg.validation_splits)
 
     def validate(self, model) -> dict:
-        return evaluator.evaluate(
-            model_score_fn(model),
-            self.spec,
-            _evaluation_config(self.cfg, self.cfg.validation_split, self.max_len),
-            item_counts=self.item_counts,
-            verbose=False,
-        ).summary
+        """Validation metrics; several splits are pooled (each metric averaged over all their users)."""
+        summaries = [
+            evaluator.evaluate(
+                model_score_fn(model),
+                self.spec,
+                _evaluation_config(self.cfg, split, self.max_len),
+                item_counts=self.item_counts,
+                verbose=False,
+            ).summary
+            for split in self.cfg.validation_splits
+        ]
+        return pooled_summary(summaries)
 
     def callbacks(self, extra: list) -> list:
         cfg, state = self.cfg, self.state

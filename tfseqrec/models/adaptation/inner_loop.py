@@ -5,13 +5,16 @@ summarises items ``0..t``), every pair of consecutive real items ``(t, t + 1)`` 
 adapted state at ``t`` should rank item ``t + 1`` first (full-softmax cross-entropy over the catalogue). The
 per-user parameters ``[B, P]`` start from the adapter's meta-learned initial value and take ``inner_steps``
 steps ``params -= inner_lr * grad``, each row on its own pairs (the loss is a sum over rows, so a row's gradient
-is its own). The step sizes ``[P]`` are meta-learned too with ``learn_inner_lr`` (Meta-SGD). A history with one
+is its own). The step sizes ``[support_window - 1, P]`` hold one row per number of pairs (a row with ``n``
+pairs steps with row ``n - 1``) and are meta-learned too with ``learn_inner_lr`` (Meta-SGD). A history with one
 item has no pair and keeps the initial value.
 """
 
 from __future__ import annotations
 
 from typing import Callable
+
+import numpy as np
 
 import tfseqrec  # noqa: F401
 import tensorflow as tf
@@ -30,10 +33,11 @@ class Adaptation(tf.keras.layers.Layer):
         super().__init__(trainable=config.meta_trains, **kwargs)
         self.config = config
         self.adapter = ADAPTERS[config.adapter](dim, name="adapter")
+        steps = np.repeat(np.asarray(config.step_sizes, np.float32)[:, np.newaxis], self.adapter.num_params, 1)
         self.inner_lr = self.add_weight(
             name="inner_lr",
-            shape=[self.adapter.num_params],
-            initializer=tf.keras.initializers.Constant(config.inner_lr),
+            shape=steps.shape,
+            initializer=tf.keras.initializers.Constant(steps),
             trainable=config.learn_inner_lr,
             dtype=tf.float32,
         )
@@ -64,11 +68,13 @@ class Adaptation(tf.keras.layers.Layer):
         for _ in range(self.config.inner_steps):
             with tf.GradientTape() as tape:
                 tape.watch(params)
-                loss = tf.reduce_sum(self.pair_losses(params, states, item_ids, scores_for)[0])
+                losses, pairs = self.pair_losses(params, states, item_ids, scores_for)
+                loss = tf.reduce_sum(losses)
             gradient = tape.gradient(loss, params)
             if not second_order:
                 gradient = tf.stop_gradient(gradient)
-            params = params - self.inner_lr * gradient
+            row = tf.clip_by_value(tf.cast(pairs, tf.int32) - 1, 0, tf.shape(self.inner_lr)[0] - 1)
+            params = params - tf.gather(self.inner_lr, row) * gradient  # [B, P]: each row's step for its pairs
         return params
 
     def adapted_query(self, states: tf.Tensor, item_ids: tf.Tensor, scores_for: ScoresFor) -> tf.Tensor:
