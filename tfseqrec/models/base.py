@@ -183,7 +183,7 @@ class SequentialRecommender(tfrs.Model):
         item_ids = tf.cast(item_ids, tf.int64)
         return self.item_inputs(self.item_embedding(item_ids), item_ids, features)
 
-    def _encode(self, item_ids: tf.Tensor, training, features: dict) -> tf.Tensor:
+    def encode_inputs(self, item_ids: tf.Tensor, training, features: dict) -> tf.Tensor:
         """``encode`` with the features the encoder and its inputs read (``features=`` only when there are any:
         encoders of item ids alone may not take it; heads' features are labels, not inputs)."""
         read = set(self.config.inputs.record_features) | set(self.encoder_features())
@@ -229,7 +229,7 @@ class SequentialRecommender(tfrs.Model):
         ``target_event_type`` ``[B]``: the behaviour asked about, with ``target_behaviour`` (None or 0: any)."""
         features = {name: self._truncate(tf.convert_to_tensor(v)) for name, v in features.items() if v is not None}
         item_ids = self._truncate(tf.cast(item_ids, tf.int64))
-        states = self._encode(item_ids, training, features)
+        states = self.encode_inputs(item_ids, training, features)
         if self.adaptation is not None:
             return self.adaptation.adapted_query(states, item_ids, self.scores_for)
         state = states[:, -1, :]
@@ -268,7 +268,7 @@ class SequentialRecommender(tfrs.Model):
         history, targets = item_ids[:, :-1], item_ids[:, 1:]
         features = self.record_features(inputs, keep)
         current = {name: value[:, :-1] for name, value in features.items()}
-        states = self._encode(history, training, current)
+        states = self.encode_inputs(history, training, current)
         mask = tf.logical_and(tf.not_equal(history, PAD_ID), tf.not_equal(targets, PAD_ID))
         queries = states
         if self.target_behaviour is not None:

@@ -220,10 +220,12 @@ def parse_overrides(overrides: list[str]) -> dict:
     return values
 
 
-def _merge(base: dict, extra: dict) -> dict:
+def merge_nested(base: dict, extra: dict) -> dict:
+    """``base`` with ``extra``'s values; nested mappings merge key by key (a new dict; neither input changes)."""
     out = dict(base)
     for key, value in extra.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        nested = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = merge_nested(out[key], value) if nested else value
     return out
 
 
@@ -237,8 +239,8 @@ def load_train_config(path: Optional[str] = None, overrides: Optional[list[str]]
         raw = json.loads(text) if path.endswith(".json") else (_yaml(text) or {})
         if not isinstance(raw, dict):
             raise ValueError(f"{path}: a training config must be a mapping of keys to values")
-    raw = _merge(raw, values)
-    raw = _merge(raw, parse_overrides(overrides or []))
+    raw = merge_nested(raw, values)
+    raw = merge_nested(raw, parse_overrides(overrides or []))
     if "data_dir" not in raw:
         raise ValueError("no data_dir: give it in the config file or as data_dir=PATH")
     return config_from_dict(TrainConfig, raw)

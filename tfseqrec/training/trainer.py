@@ -508,11 +508,11 @@ def _write_run(run_dir: str, summary: dict) -> None:
 
 def _with_model_config(run: dict, overrides: Sequence[str]) -> dict:
     """``run`` with ``model_config`` changed by dotted ``key=value`` overrides (e.g. ``adaptation.adapter=film``)."""
-    from tfseqrec.training.config import _merge, parse_overrides
+    from tfseqrec.training.config import merge_nested, parse_overrides
 
     if not overrides:
         return run
-    return {**run, "model_config": _merge(run["model_config"], parse_overrides(list(overrides)))}
+    return {**run, "model_config": merge_nested(run["model_config"], parse_overrides(list(overrides)))}
 
 
 def load_trained_model(run_dir: str, model_config: Sequence[str] = ()):

@@ -140,14 +140,14 @@ class SearchSpace:
 
     def base_values(self) -> dict:
         """The base config as a nested dict: the ``config`` file, ``data_dir``, then ``overrides``."""
-        from tfseqrec.training.config import _merge
+        from tfseqrec.training.config import merge_nested
 
         raw: dict = {}
         if self.config:
             raw = _yaml(io_utils.read_text(self.config)) or {}
         if self.data_dir:
             raw["data_dir"] = self.data_dir
-        return _merge(raw, parse_overrides(list(self.overrides)))
+        return merge_nested(raw, parse_overrides(list(self.overrides)))
 
     def sample(self, trial) -> dict:
         """The dotted overrides an Optuna trial draws: every parameter whose condition holds."""

@@ -33,7 +33,7 @@ def meta_loss(model, inputs, training: bool = True) -> tf.Tensor:
     episode, features, valid = cut_episodes(
         item_ids, model.record_features(inputs, keep), config.episode_support, config.episodes
     )
-    states = tf.cast(model._encode(episode, training, features), tf.float32)  # [B, S + 1, D]
+    states = tf.cast(model.encode_inputs(episode, training, features), tf.float32)  # [B, S + 1, D]
     support = int(config.episode_support[1])
     if config.algorithm == "reptile":
         adapted = adaptation.adapt(states, episode, model.scores_for)
