@@ -7,7 +7,7 @@ import sys
 from typing import Optional, Sequence
 
 import tfseqrec  # noqa: F401  (sets TF_USE_LEGACY_KERAS before anything imports TensorFlow)
-from tfseqrec.cli import analyze, benchmark, demo, export, preprocess, quiet, serve, stats, train, tune
+from tfseqrec.cli import analyze, benchmark, demo, export, monitor, preprocess, quiet, serve, stats, train, tune
 from tfseqrec.cli.common import Formatter
 
 # command -> runner(args, beam_args); only preprocess and demo take Beam options.
@@ -23,6 +23,7 @@ COMMANDS = {
     "serve": lambda args, beam_args: serve.run_serve(args),
     "benchmark": lambda args, beam_args: benchmark.run_benchmark(args),
     "tune": lambda args, beam_args: tune.run_tune(args),
+    "monitor": lambda args, beam_args: monitor.run_monitor(args),
 }
 BEAM_COMMANDS = ("preprocess", "demo")
 
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_parser(sub)
     benchmark.add_parser(sub)
     tune.add_parser(sub)
+    monitor.add_parser(sub)
     return parser
 
 

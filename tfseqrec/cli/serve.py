@@ -23,6 +23,10 @@ up every --poll-seconds, warmed up and swapped in without failing requests; dire
   python -c 'from tfseqrec.serving import Client
   print(Client("127.0.0.1:8500", "sasrec").recommend([["item_1", "item_2"]], k=5))'
 
+Prometheus metrics (requests and errors by model, version, signature and code, latency and batch-size
+histograms, model loads) are on the REST port at /monitoring/prometheus/metrics. --request-log writes a
+sample of the served histories for `tfseqrec monitor` (drift from the training data).
+
 Stop with Ctrl-C or SIGTERM: in-flight requests finish (up to --grace-seconds), then the server exits.
 """
 
@@ -98,6 +102,31 @@ def add_parser(sub) -> argparse.ArgumentParser:
         default=10.0,
         help="on shutdown or unload, how long in-flight requests may take to finish",
     )
+    m = p.add_argument_group("monitoring")
+    m.add_argument(
+        "--monitoring-path",
+        metavar="PATH",
+        default="/monitoring/prometheus/metrics",
+        help="where the REST port serves Prometheus metrics",
+    )
+    m.add_argument("--no-monitoring", action="store_true", help="do not serve Prometheus metrics")
+    m.add_argument(
+        "--request-log", metavar="FILE", help="write a sample of the served rows here, as JSON lines (off by default)"
+    )
+    m.add_argument(
+        "--request-log-sample-rate",
+        type=float,
+        metavar="P",
+        default=0.01,
+        help="share of requests written to --request-log",
+    )
+    m.add_argument(
+        "--request-log-max-mb",
+        type=float,
+        metavar="MB",
+        default=64.0,
+        help="size at which --request-log moves to FILE.1 and starts again (at most twice this on disk)",
+    )
     return p
 
 
@@ -130,6 +159,11 @@ def build_config(args: argparse.Namespace):
         intra_op_threads=args.intra_op_threads,
         inter_op_threads=args.inter_op_threads,
         unload_grace_seconds=args.grace_seconds,
+        monitoring=not args.no_monitoring,
+        monitoring_path=args.monitoring_path,
+        request_log=args.request_log,
+        request_log_sample_rate=args.request_log_sample_rate,
+        request_log_max_bytes=int(args.request_log_max_mb * (1 << 20)),
     )
 
 

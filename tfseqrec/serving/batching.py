@@ -105,9 +105,17 @@ def split_outputs(outputs: Arrays, tasks: list[_Task]) -> list[Arrays]:
 class Batcher:
     """Batches calls of ``run(inputs) -> outputs`` for one (model version, signature)."""
 
-    def __init__(self, name: str, run: Callable[[Arrays], Arrays], options: BatchingOptions = BatchingOptions()):
+    def __init__(
+        self,
+        name: str,
+        run: Callable[[Arrays], Arrays],
+        options: BatchingOptions = BatchingOptions(),
+        on_batch: Optional[Callable[[int, int], None]] = None,
+    ):
+        """``on_batch(requests, rows)`` is told of each model call (metrics)."""
         self.name = name
         self._run = run
+        self._on_batch = on_batch
         self._options = options
         self._timeout = options.batch_timeout_micros / 1e6
         self._cond = threading.Condition(threading.Lock())
@@ -170,6 +178,8 @@ class Batcher:
                 task.error = e
         for task in batch[1:]:
             task.done.set()
+        if self._on_batch is not None:
+            self._on_batch(len(batch), sum(t.rows for t in batch))
         with self._cond:
             self.batches += 1
             self.requests += len(batch)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable, TypeVar
+from typing import Callable, Optional, TypeVar
 
 import grpc
 from tensorflow_serving.apis import model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc
@@ -22,6 +22,7 @@ from tensorflow_serving.apis import model_service_pb2_grpc, predict_pb2, predict
 from tfseqrec.serving import predict as checks
 from tfseqrec.serving.errors import ServingError
 from tfseqrec.serving.manager import ModelManager
+from tfseqrec.serving.monitoring import Monitor, RequestLabels
 from tfseqrec.serving.responses import metadata_response, model_name, requested_version, status_response
 from tfseqrec.serving.tensors import fill_tensor_proto, proto_shape, to_ndarray
 
@@ -29,25 +30,43 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def _call(context: grpc.ServicerContext, method: str, fn: Callable[[], T]) -> T:
-    """Runs ``fn``; a ServingError aborts with its code, anything else with INTERNAL (logged)."""
+def _call(
+    context: grpc.ServicerContext, method: str, fn: Callable[[], T], done: Optional[Callable[[str], None]] = None
+) -> T:
+    """Runs ``fn``; a ServingError aborts with its code, anything else with INTERNAL (logged). ``done(code)``
+    hears the outcome's status code name before the call returns or aborts."""
     try:
-        return fn()
+        result = fn()
     except ServingError as e:
         code, message = grpc.StatusCode[e.code], e.message
     except Exception as e:  # noqa: BLE001  (a bug must not look like a hang to the client)
         log.exception("%s failed", method)
         code, message = grpc.StatusCode.INTERNAL, f"internal error in {method}: {type(e).__name__}: {e}"
+    else:
+        if done is not None:
+            done("OK")
+        return result
+    if done is not None:
+        done(code.name)
     context.abort(code, message)
 
 
 def predict(
-    manager: ModelManager, limits: checks.Limits, request: predict_pb2.PredictRequest
+    manager: ModelManager,
+    limits: checks.Limits,
+    request: predict_pb2.PredictRequest,
+    labels: Optional[RequestLabels] = None,
+    monitor: Monitor = Monitor(),
 ) -> predict_pb2.PredictResponse:
+    """Answers one Predict; ``labels`` (when given) learn the version and signature it resolved to."""
+    labels = labels or RequestLabels("GRPC")
     name = model_name(request.model_spec)
+    labels.model = name
     with manager.hold(name, requested_version(request.model_spec)) as servable:
+        labels.version = str(servable.version)
         limits = limits.for_model(servable.export_info)
         sig = checks.resolve_signature(servable, request.model_spec.signature_name)
+        labels.signature = sig.name
         inputs = request.inputs
         checks.check_input_names(sig, inputs.keys())
         arrays = {}
@@ -59,6 +78,7 @@ def predict(
             arrays[key] = to_ndarray(tp, key, shape)
         outputs = checks.run(servable, sig, arrays, limits, request.output_filter)
         version = servable.version
+    monitor.served(labels, arrays)
     response = predict_pb2.PredictResponse()
     response.model_spec.name = name
     response.model_spec.version.value = version
@@ -69,12 +89,19 @@ def predict(
 
 
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, manager: ModelManager, limits: checks.Limits):
-        self._manager, self._limits = manager, limits
+    def __init__(self, manager: ModelManager, limits: checks.Limits, monitor: Monitor = Monitor()):
+        self._manager, self._limits, self._monitor = manager, limits, monitor
 
     def Predict(self, request, context):
         start = time.perf_counter()
-        response = _call(context, "Predict", lambda: predict(self._manager, self._limits, request))
+        labels = RequestLabels("GRPC")
+
+        def done(code: str) -> None:
+            self._monitor.request_done(labels, code, time.perf_counter() - start)
+
+        response = _call(
+            context, "Predict", lambda: predict(self._manager, self._limits, request, labels, self._monitor), done
+        )
         elapsed = time.perf_counter() - start
         context.set_trailing_metadata(((checks.SERVER_TIMING, checks.server_timing(elapsed)),))
         return response
@@ -122,6 +149,10 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         )
 
 
-def add_services(server: grpc.Server, manager: ModelManager, limits: checks.Limits) -> None:
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(manager, limits), server)
+def add_services(
+    server: grpc.Server, manager: ModelManager, limits: checks.Limits, monitor: Monitor = Monitor()
+) -> None:
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionServicer(manager, limits, monitor), server
+    )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(manager), server)

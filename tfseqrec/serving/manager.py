@@ -104,8 +104,11 @@ class ModelManager:
         batching: BatchingOptions = BatchingOptions(),
         poll_seconds: float = 2.0,
         unload_grace_seconds: float = 30.0,
+        metrics=None,
     ):
+        """``metrics``: a ``monitoring.ServingMetrics`` told of loads, unloads and batches (optional)."""
         self._models = {e.name: _Model(e) for e in entries}
+        self._metrics = metrics
         self._batching = batching
         self._poll_seconds = poll_seconds
         self._grace = unload_grace_seconds
@@ -208,21 +211,31 @@ class ModelManager:
         self._set_state(model, VersionStatus(version, START))
         self._set_state(model, VersionStatus(version, LOADING))
         started = time.monotonic()
+        metrics = self._metrics
         try:
-            servable = load_servable(name, version, path, self._batching)
+            servable = load_servable(
+                name, version, path, self._batching, None if metrics is None else metrics.batch_observer(name)
+            )
         except LoadError as e:
             model.failed[version] = files
             self._set_state(model, VersionStatus(version, END, e.code, str(e)))
             log.error("model %s version %s failed to load and is not served: %s", name, version, e)
+            if metrics is not None:
+                metrics.loaded(name, version, e.code)
             return
         except Exception as e:  # noqa: BLE001
             model.failed[version] = files
             self._set_state(model, VersionStatus(version, END, "UNKNOWN", f"{type(e).__name__}: {e}"))
             log.exception("model %s version %s failed to load and is not served", name, version)
+            if metrics is not None:
+                metrics.loaded(name, version, "UNKNOWN")
             return
         with self._lock:
             model.live = {**model.live, version: servable}
             model.states = {**model.states, version: VersionStatus(version, AVAILABLE)}
+        if metrics is not None:
+            metrics.loaded(name, version, "OK")
+            metrics.set_available(name, len(model.live))
         log.info(
             "model %s version %s is AVAILABLE (%s, loaded in %.1fs; signatures: %s)",
             name,
@@ -239,6 +252,8 @@ class ModelManager:
                 return
             model.live = {v: s for v, s in model.live.items() if v != version}
             model.states = {**model.states, version: VersionStatus(version, UNLOADING)}
+        if self._metrics is not None:
+            self._metrics.set_available(model.entry.name, len(model.live))
         drained = servable.close(timeout)
         if not drained:
             log.warning(
@@ -248,6 +263,8 @@ class ModelManager:
                 timeout,
             )
         self._set_state(model, VersionStatus(version, END))
+        if self._metrics is not None:
+            self._metrics.unloaded(model.entry.name, version)
         log.info("model %s version %s unloaded", model.entry.name, version)
 
     # -- request path -----------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ Routes::
     GET  /v1/models/<name>[/versions/<v>]/metadata    {"model_spec": ..., "metadata": {"signature_def": ...}}
     GET  /healthz                                     200 while the process serves
     GET  /readyz                                      200 once every model has an available version, else 503
+    GET  /monitoring/prometheus/metrics               Prometheus metrics (``monitoring.py``), when enabled
 
 Errors answer ``{"error": "message"}`` with TF Serving's HTTP mapping of the status code (400 for a bad
 request, 404 for an unknown model, version or path, 503 while unavailable, ...). Bodies above
@@ -30,6 +31,7 @@ from tfseqrec.serving import predict as checks
 from tfseqrec.serving import rest_json
 from tfseqrec.serving.errors import ServingError, invalid, not_found
 from tfseqrec.serving.manager import ModelManager
+from tfseqrec.serving.monitoring import METRICS_PATH, Monitor, RequestLabels
 from tfseqrec.serving.responses import metadata_json, metadata_response, status_json, status_response
 
 log = logging.getLogger(__name__)
@@ -50,11 +52,26 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, handler)
 
 
+class Raw:
+    """A response body that is not JSON (the metrics text)."""
+
+    def __init__(self, body: bytes, content_type: str):
+        self.body, self.content_type = body, content_type
+
+
 class RestApp:
     """The routes and their logic, independent of the socket plumbing (``RestServer``)."""
 
-    def __init__(self, manager: ModelManager, limits: checks.Limits, max_request_bytes: int):
+    def __init__(
+        self,
+        manager: ModelManager,
+        limits: checks.Limits,
+        max_request_bytes: int,
+        monitor: Monitor = Monitor(),
+        metrics_path: str = METRICS_PATH,
+    ):
         self.manager, self.limits, self.max_request_bytes = manager, limits, max_request_bytes
+        self.monitor, self.metrics_path = monitor, metrics_path
         self._inflight = 0
         self._cond = threading.Condition()
         self.stopping = False
@@ -84,6 +101,8 @@ class RestApp:
             models = {n: self.manager.live_versions(n) for n in self.manager.model_names}
             ready = self.manager.ready()
             return (200 if ready else 503), {"ready": ready, "models": models}
+        if path == self.metrics_path and self.monitor.metrics is not None:
+            return 200, Raw(*self.monitor.metrics.exposition())
         m = _STATUS.fullmatch(path)
         if not m:
             if _PREDICT.fullmatch(path):
@@ -94,7 +113,9 @@ class RestApp:
             return 200, metadata_json(metadata_response(self.manager, name, version))
         return 200, status_json(status_response(self.manager, name, version))
 
-    def post(self, path: str, body: bytes) -> tuple[int, Any]:
+    def post(self, path: str, body: bytes, labels: Optional[RequestLabels] = None) -> tuple[int, Any]:
+        """Answers a POST; ``labels`` (when given) learn the model, version and signature of a Predict."""
+        labels = labels or RequestLabels("REST")
         m = _PREDICT.fullmatch(path)
         if not m:
             if _STATUS.fullmatch(path) or path in ("/healthz", "/readyz"):
@@ -105,16 +126,23 @@ class RestApp:
                 "UNIMPLEMENTED", f":{m.group('method')} is not supported by tfseqrec serve; use :predict"
             )
         name, version = _name_version(m)
+        labels.model = name
         try:
             request = json.loads(body)
         except (ValueError, UnicodeDecodeError, RecursionError) as e:
             raise invalid(f"malformed JSON in the request body: {e}") from None
         with self.manager.hold(name, version) as servable:
+            labels.version = str(servable.version)
             limits = self.limits.for_model(servable.export_info)
-            sig, arrays, fmt = rest_json.parse_predict_body(
-                request, lambda s: checks.resolve_signature(servable, s), limits
-            )
+
+            def resolve(signature_name):
+                sig = checks.resolve_signature(servable, signature_name)
+                labels.signature = sig.name
+                return sig
+
+            sig, arrays, fmt = rest_json.parse_predict_body(request, resolve, limits)
             outputs = checks.run(servable, sig, arrays, limits)
+        self.monitor.served(labels, arrays)
         return 200, rest_json.format_outputs(outputs, fmt)
 
 
@@ -147,7 +175,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(503, {"error": "the server is shutting down"})
             return
         try:
-            timing = None
+            timing, labels, code = None, RequestLabels("REST"), "OK"
+            start = time.perf_counter()
             try:
                 path = urllib.parse.urlsplit(self.path).path
                 if post:
@@ -155,15 +184,17 @@ class _Handler(BaseHTTPRequestHandler):
                     if body is None:
                         return
                     start = time.perf_counter()
-                    status, payload = app.post(path, body)
+                    status, payload = app.post(path, body, labels)
                     timing = checks.server_timing(time.perf_counter() - start)
                 else:
                     status, payload = app.get(path)
             except ServingError as e:
-                status, payload = e.http_status, {"error": e.message}
+                status, payload, code = e.http_status, {"error": e.message}, e.code
             except Exception as e:  # noqa: BLE001  (never kill the handler thread)
                 log.exception("REST %s %s failed", self.command, self.path)
-                status, payload = 500, {"error": f"internal error: {type(e).__name__}: {e}"}
+                status, payload, code = 500, {"error": f"internal error: {type(e).__name__}: {e}"}, "INTERNAL"
+            if labels.model:  # a Predict route
+                app.monitor.request_done(labels, code, time.perf_counter() - start)
             self._send(status, payload, timing)
         finally:
             app.leave()
@@ -198,13 +229,17 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(n)
 
     def _send(self, status: int, payload: Any, timing: Optional[str] = None) -> None:
+        content_type = "application/json"
         try:
-            data = json.dumps(payload).encode("utf-8")
+            if isinstance(payload, Raw):
+                data, content_type = payload.body, payload.content_type
+            else:
+                data = json.dumps(payload).encode("utf-8")
         except (TypeError, ValueError) as e:
             status, data = 500, json.dumps({"error": f"cannot encode the response: {e}"}).encode("utf-8")
         try:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             if timing is not None:
                 self.send_header("Server-Timing", timing)  # JSON parsing, checks, batching and the model call

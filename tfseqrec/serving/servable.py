@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import threading
-from typing import Mapping, Optional
+from typing import Callable, Mapping, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -163,7 +163,9 @@ class Servable:
         signature_defs,
         batching: BatchingOptions,
         export_info: Optional[dict] = None,
+        on_batch: Optional[Callable[[str, int, int], None]] = None,
     ):
+        """``on_batch(signature, requests, rows)`` is told of each merged model call (metrics)."""
         self.name, self.version, self.path = name, version, path
         self.signature_defs = signature_defs  # get_model_metadata_pb2.SignatureDefMap
         self.export_info = export_info or {}  # assets.extra/tfseqrec_export.json, for logs and clients
@@ -178,7 +180,12 @@ class Servable:
             self.signatures[key] = Signature(key, inputs, outputs, _recommends(key, inputs))
             self._fns[key] = loaded.signatures[key]
         self._batchers = {
-            key: Batcher(f"{name}/{version}/{key}", lambda x, key=key: self.run(key, x), batching)
+            key: Batcher(
+                f"{name}/{version}/{key}",
+                lambda x, key=key: self.run(key, x),
+                batching,
+                None if on_batch is None else (lambda requests, rows, key=key: on_batch(key, requests, rows)),
+            )
             for key, sig in self.signatures.items()
             if sig.batched
         }
@@ -253,8 +260,15 @@ def _code_name(error_code: int) -> str:
         return "UNKNOWN"
 
 
-def load_servable(name: str, version: int, path: str, batching: BatchingOptions) -> Servable:
-    """Loads, checks and warms up ``path``; raises LoadError with a status code and a clear message."""
+def load_servable(
+    name: str,
+    version: int,
+    path: str,
+    batching: BatchingOptions,
+    on_batch: Optional[Callable[[str, int, int], None]] = None,
+) -> Servable:
+    """Loads, checks and warms up ``path``; raises LoadError with a status code and a clear message.
+    ``on_batch(signature, requests, rows)`` is told of each merged model call."""
     signature_defs = read_signature_defs(path)
     _register_custom_ops()
     try:
@@ -263,7 +277,7 @@ def load_servable(name: str, version: int, path: str, batching: BatchingOptions)
         raise LoadError(_code_name(e.error_code), f"cannot load SavedModel {path}: {e.message}") from None
     except Exception as e:  # noqa: BLE001  (corrupt files raise many kinds of errors)
         raise LoadError("UNKNOWN", f"cannot load SavedModel {path}: {type(e).__name__}: {e}") from None
-    servable = Servable(name, version, path, loaded, signature_defs, batching, _read_export_info(path))
+    servable = Servable(name, version, path, loaded, signature_defs, batching, _read_export_info(path), on_batch)
     if not servable.signatures:
         raise LoadError("FAILED_PRECONDITION", f"SavedModel {path} has no signatures to serve")
     servable.warm_up()

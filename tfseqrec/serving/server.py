@@ -46,6 +46,11 @@ class ServerConfig:
     inter_op_threads: int = 0  # (TF Serving's --tensorflow_intra_op_parallelism / _inter_op_)
     unload_grace_seconds: float = 30.0
     wait_for_models: bool = True  # start() returns once the versions on disk are loaded
+    monitoring: bool = True  # Prometheus metrics on the REST port at monitoring_path
+    monitoring_path: str = "/monitoring/prometheus/metrics"
+    request_log: Optional[str] = None  # JSON-lines log of a sample of served rows (tfseqrec monitor reads it)
+    request_log_sample_rate: float = 0.01
+    request_log_max_bytes: int = 64 << 20
 
     def __post_init__(self):
         if (self.model_config_file is None) == (not self.models):
@@ -65,6 +70,12 @@ class ServerConfig:
         for name in ("intra_op_threads", "inter_op_threads"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0 (0 = TensorFlow's default), got {getattr(self, name)}")
+        if not self.monitoring_path.startswith("/") or self.monitoring_path.startswith("/v1/"):
+            raise ValueError(f"monitoring_path={self.monitoring_path!r} must start with / and not with /v1/")
+        if not 0 < self.request_log_sample_rate <= 1:
+            raise ValueError(f"request_log_sample_rate must be in (0, 1], got {self.request_log_sample_rate}")
+        if self.request_log_max_bytes < 1024:
+            raise ValueError(f"request_log_max_bytes must be >= 1024, got {self.request_log_max_bytes}")
         self.batching(), self.limits()  # validate them now
 
     def batching(self) -> BatchingOptions:
@@ -135,12 +146,15 @@ class Server:
         self._stopped = threading.Event()
         self.stopping = threading.Event()  # set once stop() has begun: no new gRPC calls are accepted
         self._stop_lock = threading.Lock()
+        self.metrics = None  # monitoring.ServingMetrics once started with monitoring
+        self.request_log = None
 
     def start(self) -> "Server":
         import grpc
 
         from tfseqrec.serving.grpc_service import add_services
         from tfseqrec.serving.manager import ModelManager
+        from tfseqrec.serving.monitoring import Monitor, RequestLog, ServingMetrics
         from tfseqrec.serving.rest import RestApp, RestServer
 
         cfg = self.config
@@ -148,7 +162,14 @@ class Server:
         set_tensorflow_threads(cfg.intra_op_threads, cfg.inter_op_threads)
         self.device = serving_device()
         log.info("TensorFlow serves on %s", self.device)
-        self.manager = ModelManager(entries, cfg.batching(), cfg.poll_seconds, cfg.unload_grace_seconds)
+        if cfg.monitoring:
+            self.metrics = ServingMetrics([entry.name for entry in entries])
+        if cfg.request_log:
+            self.request_log = RequestLog(cfg.request_log, cfg.request_log_sample_rate, cfg.request_log_max_bytes)
+        monitor = Monitor(self.metrics, self.request_log)
+        self.manager = ModelManager(
+            entries, cfg.batching(), cfg.poll_seconds, cfg.unload_grace_seconds, metrics=self.metrics
+        )
         self.manager.start(wait=cfg.wait_for_models)
         try:
             if cfg.grpc_port is not None:
@@ -160,7 +181,7 @@ class Server:
                         ("grpc.so_reuseport", 0),
                     ],
                 )
-                add_services(self._grpc, self.manager, cfg.limits())
+                add_services(self._grpc, self.manager, cfg.limits(), monitor)
                 address = _grpc_address(cfg.host, cfg.grpc_port)
                 try:
                     self.grpc_port = self._grpc.add_insecure_port(address)
@@ -171,7 +192,9 @@ class Server:
                 self._grpc.start()
             if cfg.rest_port is not None:
                 self._rest = RestServer(
-                    RestApp(self.manager, cfg.limits(), cfg.max_request_bytes), cfg.host, cfg.rest_port
+                    RestApp(self.manager, cfg.limits(), cfg.max_request_bytes, monitor, cfg.monitoring_path),
+                    cfg.host,
+                    cfg.rest_port,
                 )
                 self.rest_port = self._rest.port
                 self._rest.start()
@@ -218,6 +241,8 @@ class Server:
                 grpc_done.wait((grace or 0) + 5)
             if self.manager is not None:
                 self.manager.stop(grace)
+            if self.request_log is not None:
+                self.request_log.close()
             self._stopped.set()
             log.info("server stopped")
 
