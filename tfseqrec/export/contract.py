@@ -56,6 +56,11 @@ RECOMMEND_SIGNATURE = "recommend"
 ENCODE_SIGNATURE = "encode_query"
 ITEM_EMBEDDINGS_SIGNATURE = "item_embeddings"
 ADAPT_SIGNATURE = "adapt_and_recommend"
+STREAM_START_SIGNATURE = "stream_start"
+STREAM_APPEND_SIGNATURE = "stream_append"
+# What the server offers on top of the stream signatures, keeping each user's state (``serving.user_state``).
+APPEND_SIGNATURE = "append"
+RESET_SIGNATURE = "reset"
 
 HISTORY = "history"
 SUPPORT = "support"
@@ -66,6 +71,11 @@ SCORES = "scores"
 QUERY = "query"
 EMBEDDINGS = "embeddings"
 BIASES = "biases"
+STATE = "state"
+ITEM = "item"
+SEEN = "seen"
+USER = "user"
+RESET = "reset"
 
 # Record features (``tfseqrec.data.spec``) aligned with ``item_ids`` that an export can take next to ``history``:
 # name -> dtype (numpy / TensorFlow name). ``RECORD_ITEM_IDS`` is the one ``history`` carries.

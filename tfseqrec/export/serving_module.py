@@ -33,6 +33,9 @@ HISTORY_SPEC = tf.TensorSpec([None, None], tf.string, name=contract.HISTORY)
 SUPPORT_SPEC = tf.TensorSpec([None, None], tf.string, name=contract.SUPPORT)
 K_SPEC = tf.TensorSpec([None], tf.int32, name=contract.K)
 EXCLUDE_SEEN_SPEC = tf.TensorSpec([None], tf.bool, name=contract.EXCLUDE_SEEN)
+STATE_SPEC = tf.TensorSpec([None, None], tf.float32, name=contract.STATE)
+ITEM_SPEC = tf.TensorSpec([None], tf.string, name=contract.ITEM)
+SEEN_SPEC = tf.TensorSpec([None, None], tf.string, name=contract.SEEN)
 
 
 def history_features(model) -> tuple[str, ...]:
@@ -133,6 +136,12 @@ class ServingModule(tf.Module):
             self.adapt_and_recommend = tf.function(
                 self._adapt_and_recommend, input_signature=[SUPPORT_SPEC, K_SPEC, *feature_specs]
             )
+        self.stream_start = self.stream_append = None
+        if model.stream_state_size() is not None and not feature_specs:
+            self.stream_start = tf.function(self._stream_start, input_signature=[HISTORY_SPEC, K_SPEC])
+            self.stream_append = tf.function(
+                self._stream_append, input_signature=[STATE_SPEC, ITEM_SPEC, SEEN_SPEC, K_SPEC]
+            )
 
     @property
     def model(self):
@@ -188,25 +197,33 @@ class ServingModule(tf.Module):
         batch = tf.shape(history)[0]
         checks = [  # quotes would be escaped in the error text, so names are bare
             tf.debugging.assert_equal(
-                tf.shape(k)[0],
-                batch,
-                message=f"recommend: {contract.K} must have one entry per row of {contract.HISTORY}",
-            ),
-            tf.debugging.assert_equal(
                 tf.shape(exclude_seen)[0],
                 batch,
                 message=f"recommend: {contract.EXCLUDE_SEEN} must have one entry per row of {contract.HISTORY}",
             ),
-            tf.debugging.assert_greater_equal(k, 1, message=f"recommend: {contract.K} must be >= 1 in every row"),
+            *self._check_k(k, batch, "recommend", contract.HISTORY),
             *self._check_features(history, features),
         ]
         with tf.control_dependencies(checks):
             k = tf.identity(k)
             features = [tf.identity(value) for value in features]
-        top = tf.clip_by_value(tf.reduce_max(tf.concat([k, [1]], 0)), 1, self.max_k)  # K = min(max(k), max_k)
         ids, real = self._item_ids(history)
         exclude_ids = tf.where(exclude_seen[:, None], ids, tf.zeros_like(ids))  # the whole history
-        scores, top_ids = self.index.search(self._query(ids, real, features), exclude_ids, top)
+        return self._top_k(self._query(ids, real, features), exclude_ids, real, k)
+
+    def _check_k(self, k, batch, signature: str, rows_of: str) -> list:
+        return [
+            tf.debugging.assert_equal(
+                tf.shape(k)[0], batch, message=f"{signature}: {contract.K} must have one entry per row of {rows_of}"
+            ),
+            tf.debugging.assert_greater_equal(k, 1, message=f"{signature}: {contract.K} must be >= 1 in every row"),
+        ]
+
+    def _top_k(self, query, exclude_ids, real, k):
+        """``item_ids [B, K]`` strings and ``scores [B, K]`` for ``query [B, D]``, leaving out ``exclude_ids
+        [B, H]`` (0 = nothing); rows whose ``real [B, H]`` is all false get the most popular items."""
+        top = tf.clip_by_value(tf.reduce_max(tf.concat([k, [1]], 0)), 1, self.max_k)  # K = min(max(k), max_k)
+        scores, top_ids = self.index.search(query, exclude_ids, top)
         # Rows without any item: the most popular items (nothing is seen, nothing to exclude).
         empty = tf.logical_not(tf.reduce_any(real, axis=1))[:, None]
         top_ids = tf.where(empty, self._popular_ids[None, :top], top_ids)
@@ -243,6 +260,44 @@ class ServingModule(tf.Module):
         """A new user's top ``k`` after adapting to ``support [B, S]`` (the support excluded)."""
         return self._recommend(support, k, tf.fill([tf.shape(support)[0]], True), features)
 
+    def _stream_start(self, history, k):
+        """A user's state after ``history [B, H]`` (its latest ``max_len`` items) and the top ``k`` after it (the
+        history excluded): ``state [B, S]``, ``item_ids``, ``scores``; the server's ``append`` carries the state."""
+        with tf.control_dependencies(self._check_k(k, tf.shape(history)[0], "stream_start", contract.HISTORY)):
+            k = tf.identity(k)
+        ids, real = self._item_ids(history)
+        query, state = self.model.stream_start(self._model_input(ids, real))
+        return {contract.STATE: tf.cast(state, tf.float32), **self._top_k(tf.cast(query, tf.float32), ids, real, k)}
+
+    def _stream_append(self, state, item, seen, k):
+        """One more event: from ``state [B, S]`` after ``item [B]``, the new ``state`` and the top ``k`` leaving out
+        ``seen [B, H]`` (the items to exclude, the new one included); one model step, no pass over the history."""
+        batch = tf.shape(item)[0]
+        checks = [
+            *self._check_k(k, batch, "stream_append", contract.ITEM),
+            tf.debugging.assert_equal(
+                tf.shape(state)[0], batch, message=f"stream_append: {contract.STATE} needs one row per {contract.ITEM}"
+            ),
+            tf.debugging.assert_equal(
+                tf.shape(seen)[0], batch, message=f"stream_append: {contract.SEEN} needs one row per {contract.ITEM}"
+            ),
+            tf.debugging.assert_equal(
+                tf.shape(state)[1],
+                self.model.stream_state_size(),
+                message=f"stream_append: {contract.STATE} must be as wide as stream_start's",
+            ),
+        ]
+        with tf.control_dependencies(checks):
+            k = tf.identity(k)
+        item_ids = self._table.lookup(item)
+        query, new_state = self.model.stream_step(state, item_ids)
+        seen_ids, _ = self._item_ids(seen)
+        real = tf.ones([batch, 1], tf.bool)  # a row always holds its new item
+        return {
+            contract.STATE: tf.cast(new_state, tf.float32),
+            **self._top_k(tf.cast(query, tf.float32), seen_ids, real, k),
+        }
+
     def _item_embeddings(self):
         """The ``N`` real items: ``item_ids [N]``, ``embeddings [N, D]``, ``biases [N]`` (zeros without bias)."""
         table = tf.cast(self.model.item_embeddings(), tf.float32)[FIRST_ITEM_ID:]
@@ -261,6 +316,14 @@ class ServingModule(tf.Module):
                 {}
                 if self.adapt_and_recommend is None
                 else {contract.ADAPT_SIGNATURE: self.adapt_and_recommend.get_concrete_function()}
+            ),
+            **(
+                {}
+                if self.stream_start is None
+                else {
+                    contract.STREAM_START_SIGNATURE: self.stream_start.get_concrete_function(),
+                    contract.STREAM_APPEND_SIGNATURE: self.stream_append.get_concrete_function(),
+                }
             ),
         }
 

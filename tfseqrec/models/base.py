@@ -164,6 +164,22 @@ class SequentialRecommender(tfrs.Model):
         ``timestamps``)."""
         return ()
 
+    # -- streaming (optional): the query after one more event, at the cost of one step --------------------------
+    def stream_state_size(self) -> Optional[int]:
+        """Width ``S`` of the per-user state ``stream_step`` carries, or None when this model (or this
+        configuration of it) has no incremental form; stateful serving then refuses it."""
+        return None
+
+    def stream_start(self, item_ids: tf.Tensor) -> tuple:
+        """``(query [B, D], state [B, S])`` after the left-padded histories ``item_ids [B, L]``: the query is
+        ``query(item_ids)``'s; the state lets ``stream_step`` go on from there."""
+        raise NotImplementedError(f"model {self.registry_name!r} has no streaming form")
+
+    def stream_step(self, state: tf.Tensor, item_ids: tf.Tensor) -> tuple:
+        """``(query [B, D], state [B, S])`` after one more item ``item_ids [B]`` per row: the query equals
+        ``query`` of the history so far (while it fits ``max_len``) at the cost of one step."""
+        raise NotImplementedError(f"model {self.registry_name!r} has no streaming form")
+
     # -- shared behaviour ----------------------------------------------------------------------------
     @property
     def input_features(self) -> tuple:

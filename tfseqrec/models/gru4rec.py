@@ -274,6 +274,31 @@ class GRU4Rec(SequentialRecommender):
             x = dropout(output, training=training)
         return self._to_query(x), new_states
 
+    # -- streaming: the GRU states of every layer, concatenated -------------------------------------------------
+    def stream_state_size(self) -> Optional[int]:
+        """``sum(hidden_units)`` for item ids alone (side inputs, adaptation and target behaviour have no step)."""
+        plain = self.input_features == ("item_ids",) and self.adaptation is None and self.target_behaviour is None
+        return sum(self.config.layer_sizes) if plain else None
+
+    def stream_start(self, item_ids: tf.Tensor) -> tuple:
+        """``(query [B, D], state [B, sum H_l])`` after left-padded ``item_ids [B, L]`` (inference): each layer's
+        hidden state after the last real item (zeros for an empty row), as ``encode`` computes them."""
+        item_ids = tf.cast(item_ids, tf.int64)
+        lengths = tf.reduce_sum(tf.cast(tf.not_equal(item_ids, PAD_ID), tf.int32), axis=1)  # [B]
+        x = _roll_rows(self._embed(item_ids, False), tf.shape(item_ids)[1] - lengths)  # right padded
+        last = tf.maximum(lengths - 1, 0)
+        states = []
+        for gru in self.grus:
+            x = gru(x, training=False)  # [B, L, H_l]
+            state = tf.gather(x, last, batch_dims=1)  # [B, H_l]
+            states.append(tf.where((lengths > 0)[:, tf.newaxis], state, tf.zeros_like(state)))
+        return self._to_query(states[-1]), tf.concat(states, axis=-1)
+
+    def stream_step(self, state: tf.Tensor, item_ids: tf.Tensor) -> tuple:
+        """One GRU step of every layer from ``state [B, sum H_l]`` for ``item_ids [B]``."""
+        query, states = self.step(item_ids, tf.split(state, list(self.config.layer_sizes), axis=-1))
+        return query, tf.concat(states, axis=-1)
+
     def session_states(self, training: bool = True) -> List[tf.Tensor]:
         """The carried session-parallel states, one ``[B, H_l]`` per layer (``[0, H_l]`` before any batch)."""
         store = self._train_states if training else self._eval_states

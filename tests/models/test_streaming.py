@@ -1,0 +1,50 @@
+"""Streaming: a model's query after one more event from its carried state equals the query of the whole
+history (GRU4Rec, one and two layers, projection), and models without a streaming form say so."""
+
+import numpy as np
+import pytest
+
+import tfseqrec  # noqa: F401
+import tensorflow as tf
+
+from tfseqrec.models import build_model
+
+NUM_ITEMS = 30
+
+
+def _gru(**config):
+    model = build_model("gru4rec", {"embedding_dim": 8, "max_len": 12, **config}, NUM_ITEMS)
+    return model.build_for_inputs()
+
+
+@pytest.mark.parametrize("config", [{}, {"hidden_units": [6, 10]}])
+def test_gru4rec_steps_reproduce_the_full_query_at_every_prefix(config):
+    model = _gru(**config)
+    assert model.stream_state_size() == sum(model.config.layer_sizes)
+    rng = np.random.default_rng(0)
+    rows = rng.integers(2, NUM_ITEMS, size=(3, 9))
+    query, state = model.stream_start(tf.zeros([3, 1], tf.int64))  # empty histories
+    np.testing.assert_array_equal(state.numpy(), 0.0)
+    for t in range(rows.shape[1]):
+        query, state = model.stream_step(state, tf.constant(rows[:, t]))
+        full = model.query(tf.constant(rows[:, : t + 1])).numpy()
+        np.testing.assert_allclose(query.numpy(), full, rtol=1e-5, atol=1e-5)
+    # starting from a left-padded history gives the same state as stepping through it
+    padded = np.concatenate([np.zeros((3, 2), np.int64), rows[:, :5]], axis=1)
+    padded[1, :4] = 0  # a shorter row
+    start_query, start_state = model.stream_start(tf.constant(padded))
+    np.testing.assert_allclose(start_query.numpy(), model.query(tf.constant(padded)).numpy(), rtol=1e-5, atol=1e-5)
+    stepped = tf.zeros_like(start_state)
+    for t in range(padded.shape[1]):
+        moved = model.stream_step(stepped, tf.constant(padded[:, t]))[1]
+        stepped = tf.where(tf.constant(padded[:, t] > 0)[:, None], moved, stepped)
+    np.testing.assert_allclose(start_state.numpy(), stepped.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_models_without_a_streaming_form_say_so():
+    model = build_model("sasrec", {"embedding_dim": 8, "max_len": 6, "num_blocks": 1}, NUM_ITEMS)
+    assert model.stream_state_size() is None
+    with pytest.raises(NotImplementedError, match="no streaming form"):
+        model.stream_step(tf.zeros([1, 4]), tf.constant([3]))
+    adapted = _gru(adaptation={"adapter": "query_offset"})
+    assert adapted.stream_state_size() is None  # a step cannot adapt the query
