@@ -23,6 +23,12 @@ up every --poll-seconds, warmed up and swapped in without failing requests; dire
   python -c 'from tfseqrec.serving import Client
   print(Client("127.0.0.1:8500", "sasrec").recommend([["item_1", "item_2"]], k=5))'
 
+Streamable models (GRU4Rec) also answer `append` (user, item, k -> top-K; the server keeps each user's state,
+so one event costs one model step) and `reset` (user) through Predict, like any signature:
+
+  curl -d '{"signature_name": "append", "instances": [{"user": "u1", "item": "item_7", "k": 10}]}' \
+      http://127.0.0.1:8501/v1/models/gru4rec:predict
+
 Prometheus metrics (requests and errors by model, version, signature and code, latency and batch-size
 histograms, model loads) are on the REST port at /monitoring/prometheus/metrics. --request-log writes a
 sample of the served histories for `tfseqrec monitor` (drift from the training data).
@@ -102,6 +108,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
         default=10.0,
         help="on shutdown or unload, how long in-flight requests may take to finish",
     )
+    u = p.add_argument_group("user state (append / reset of streamable models, e.g. GRU4Rec)")
+    u.add_argument("--no-user-state", action="store_true", help="keep no per-user state (append is refused)")
+    u.add_argument("--user-state-max-users", type=int, metavar="N", default=100_000, help="users kept (LRU)")
+    u.add_argument("--user-state-max-mb", type=float, metavar="MB", default=1024.0, help="memory of the kept states")
+    u.add_argument(
+        "--user-state-ttl-seconds", type=float, metavar="S", default=3600.0, help="idle users are forgotten after this"
+    )
     m = p.add_argument_group("monitoring")
     m.add_argument(
         "--monitoring-path",
@@ -164,6 +177,10 @@ def build_config(args: argparse.Namespace):
         request_log=args.request_log,
         request_log_sample_rate=args.request_log_sample_rate,
         request_log_max_bytes=int(args.request_log_max_mb * (1 << 20)),
+        user_state=not args.no_user_state,
+        user_state_max_users=args.user_state_max_users,
+        user_state_max_bytes=int(args.user_state_max_mb * (1 << 20)),
+        user_state_ttl_seconds=args.user_state_ttl_seconds,
     )
 
 

@@ -124,6 +124,33 @@ class Client:
             for row_ids, row_scores in zip(ids, scores)
         ]
 
+    def append(
+        self, users: Sequence[str], items: Sequence[str], k: Optional[int] = None, version: Optional[int] = None
+    ) -> list[list[tuple[str, float]]]:
+        """One more event per row, kept by the server (``append`` of streamable models, ``user_state.py``): each
+        user's top ``k`` (default ``default_k``) after ``items``, as ``recommend`` returns them."""
+        inputs = {
+            contract.USER: np.array([u.encode() for u in users], dtype=object),
+            contract.ITEM: np.array([i.encode() for i in items], dtype=object),
+            contract.K: np.full(len(users), self.default_k if k is None else k, np.int32),
+        }
+        out = self.predict(inputs, contract.APPEND_SIGNATURE, version)
+        return [
+            [
+                (i.decode("utf-8") if isinstance(i, bytes) else str(i), float(s))
+                for i, s in zip(row_ids, row_scores)
+                if i not in (b"", "")
+            ]
+            for row_ids, row_scores in zip(out[contract.ITEM_IDS], out[contract.SCORES])
+        ]
+
+    def reset(self, users: Sequence[str], version: Optional[int] = None) -> list[bool]:
+        """Forgets the server's state of ``users``; whether each had one."""
+        out = self.predict(
+            {contract.USER: np.array([u.encode() for u in users], dtype=object)}, contract.RESET_SIGNATURE, version
+        )
+        return [bool(v) for v in out[contract.RESET]]
+
     def encode(
         self, histories: Sequence[Sequence[str]], version: Optional[int] = None, **features: Sequence[Sequence[int]]
     ) -> np.ndarray:

@@ -23,10 +23,12 @@ import threading
 import time
 from typing import Iterator, Optional, Sequence
 
+from tfseqrec.export import contract
 from tfseqrec.serving.batching import BatchingOptions
 from tfseqrec.serving.errors import not_found, unavailable
 from tfseqrec.serving.model_config import ModelEntry
 from tfseqrec.serving.servable import LoadError, Servable, load_servable
+from tfseqrec.serving.user_state import StatefulSignatures, UserStateCache, UserStateOptions
 
 log = logging.getLogger(__name__)
 START, LOADING, AVAILABLE, UNLOADING, END = "START", "LOADING", "AVAILABLE", "UNLOADING", "END"
@@ -105,10 +107,19 @@ class ModelManager:
         poll_seconds: float = 2.0,
         unload_grace_seconds: float = 30.0,
         metrics=None,
+        user_state: Optional[UserStateOptions] = None,
     ):
-        """``metrics``: a ``monitoring.ServingMetrics`` told of loads, unloads and batches (optional)."""
+        """``metrics``: a ``monitoring.ServingMetrics`` told of loads, unloads and batches (optional);
+        ``user_state``: keep each user's state for the ``append`` / ``reset`` signatures of streamable exports
+        (``user_state.py``; one cache per model, shared by its versions)."""
         self._models = {e.name: _Model(e) for e in entries}
         self._metrics = metrics
+        self._stateful = {}
+        if user_state is not None:
+            self._stateful = {e.name: StatefulSignatures(UserStateCache(user_state)) for e in entries}
+            if metrics is not None:
+                for name, stateful in self._stateful.items():
+                    metrics.watch_user_states(name, stateful.cache)
         self._batching = batching
         self._poll_seconds = poll_seconds
         self._grace = unload_grace_seconds
@@ -230,6 +241,8 @@ class ModelManager:
             if metrics is not None:
                 metrics.loaded(name, version, "UNKNOWN")
             return
+        if name in self._stateful and contract.APPEND_SIGNATURE in servable.signatures:
+            servable.stateful = self._stateful[name]
         with self._lock:
             model.live = {**model.live, version: servable}
             model.states = {**model.states, version: VersionStatus(version, AVAILABLE)}
@@ -315,6 +328,11 @@ class ModelManager:
         return f" (versions: {states})"
 
     # -- status -----------------------------------------------------------------------------------------
+    def user_states(self, name: str) -> Optional[UserStateCache]:
+        """The user cache of model ``name`` (None when the server keeps no state)."""
+        stateful = self._stateful.get(name)
+        return None if stateful is None else stateful.cache
+
     @property
     def model_names(self) -> list[str]:
         return sorted(self._models)

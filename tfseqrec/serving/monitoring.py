@@ -10,7 +10,9 @@ Metrics are served on the REST port at TF Serving's path, ``/monitoring/promethe
 * ``:tensorflow:serving:batching_session:processed_batch_size{model_name, signature}``: histogram of the rows
   of each merged model call, and ``:tfseqrec:serving:requests_per_batch`` of the requests it merged;
 * ``:tfseqrec:serving:model_load_count{model_name, version, code}`` and ``...:model_unload_count``: load
-  attempts (``OK`` or the failure's code) and unloads; ``:tfseqrec:serving:available_versions{model_name}``.
+  attempts (``OK`` or the failure's code) and unloads; ``:tfseqrec:serving:available_versions{model_name}``;
+* with user state (``user_state.py``): ``:tfseqrec:serving:user_state_users``, ``..._bytes`` and
+  ``..._events_total{model_name, event}`` (cache hits, new users, rebuilds, evictions, resets).
 
 Label values stay bounded: a model name that is not configured is recorded as ``<unknown>``, a signature the
 version lacks as ``<unknown>``, so bad requests cannot create unbounded series.
@@ -109,6 +111,10 @@ class ServingMetrics:
             registry=self.registry,
         )
 
+    def watch_user_states(self, model: str, cache) -> None:
+        """Exports a ``user_state.UserStateCache``'s users, bytes and event counts at every scrape."""
+        self.registry.register(_UserStateCollector(self.model_label(model), cache))
+
     def model_label(self, name: str) -> str:
         return name if name in self.model_names else UNKNOWN
 
@@ -142,6 +148,28 @@ class ServingMetrics:
         from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
         return self._prom.generate_latest(self.registry), CONTENT_TYPE_PLAIN_0_0_4
+
+
+class _UserStateCollector:
+    """``:tfseqrec:serving:user_state_users`` / ``..._bytes`` (gauges) and ``..._events_total{event}`` (hits,
+    new_users, rebuilt_version, rebuilt_length, evicted_capacity, evicted_ttl, reset) of one model's cache."""
+
+    def __init__(self, model: str, cache):
+        self.model, self.cache = model, cache
+
+    def collect(self):
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        users = GaugeMetricFamily(":tfseqrec:serving:user_state_users", "Users with a state", labels=["model_name"])
+        users.add_metric([self.model], len(self.cache))
+        size = GaugeMetricFamily(":tfseqrec:serving:user_state_bytes", "Bytes of user state", labels=["model_name"])
+        size.add_metric([self.model], self.cache.bytes)
+        events = CounterMetricFamily(
+            ":tfseqrec:serving:user_state_events", "User state lookups and evictions", labels=["model_name", "event"]
+        )
+        for event, count in sorted(dict(self.cache.counts).items()):
+            events.add_metric([self.model, event], count)
+        return [users, size, events]
 
 
 class Monitor:

@@ -64,6 +64,46 @@ class Signature:
     inputs: Mapping[str, TensorSpec]
     outputs: Mapping[str, TensorSpec]
     batched: bool
+    stateful: bool = False  # answered by the server's user state (``user_state.py``), not by one SavedModel call
+
+
+def _vector(name: str, dtype: int) -> TensorSpec:
+    return TensorSpec(name, dtype, (None,))
+
+
+def stateful_signatures() -> dict[str, Signature]:
+    """``append`` and ``reset`` (``user_state.py``), offered for exports with the stream signatures."""
+    top = {
+        contract.ITEM_IDS: TensorSpec(contract.ITEM_IDS, types_pb2.DT_STRING, (None, None)),
+        contract.SCORES: TensorSpec(contract.SCORES, types_pb2.DT_FLOAT, (None, None)),
+    }
+    append = {
+        contract.USER: _vector(contract.USER, types_pb2.DT_STRING),
+        contract.ITEM: _vector(contract.ITEM, types_pb2.DT_STRING),
+        contract.K: _vector(contract.K, types_pb2.DT_INT32),
+    }
+    return {
+        contract.APPEND_SIGNATURE: Signature(contract.APPEND_SIGNATURE, append, top, False, True),
+        contract.RESET_SIGNATURE: Signature(
+            contract.RESET_SIGNATURE,
+            {contract.USER: _vector(contract.USER, types_pb2.DT_STRING)},
+            {contract.RESET: _vector(contract.RESET, types_pb2.DT_BOOL)},
+            False,
+            True,
+        ),
+    }
+
+
+def _describe(sig_def, sig: Signature) -> None:
+    """Fills a ``SignatureDef`` proto for a signature the server offers itself (``stateful_signatures``)."""
+    sig_def.method_name = "tensorflow/serving/predict"
+    for specs, infos in ((sig.inputs, sig_def.inputs), (sig.outputs, sig_def.outputs)):
+        for name, spec in specs.items():
+            info = infos[name]
+            info.name = f"{sig.name}/{name}"
+            info.dtype = spec.dtype
+            for size in spec.shape:
+                info.tensor_shape.dim.add(size=-1 if size is None else size)
 
 
 def _spec(name: str, info) -> TensorSpec:
@@ -189,6 +229,11 @@ class Servable:
             for key, sig in self.signatures.items()
             if sig.batched
         }
+        if contract.STREAM_START_SIGNATURE in self.signatures and contract.STREAM_APPEND_SIGNATURE in self.signatures:
+            for key, sig in stateful_signatures().items():
+                self.signatures[key] = sig
+                _describe(signature_defs.signature_def[key], sig)  # so GetModelMetadata lists them too
+        self.stateful = None  # user_state.StatefulSignatures, set by the model manager when the server keeps state
         self._cond = threading.Condition()
         self._inflight = 0
         self._closing = False
@@ -209,6 +254,12 @@ class Servable:
         return {n: t.numpy() for n, t in outputs.items()}
 
     def predict(self, signature: str, inputs: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
+        if self.signatures[signature].stateful:
+            if self.stateful is None:
+                raise ServingError(
+                    "FAILED_PRECONDITION", f"signature {signature!r} needs the server's user state, which is off"
+                )
+            return self.stateful(self, signature, inputs)
         batcher = self._batchers.get(signature)
         if batcher is not None:
             return batcher.submit(inputs, rows)

@@ -20,6 +20,7 @@ from typing import Optional
 from tfseqrec.serving.batching import BatchingOptions
 from tfseqrec.serving.model_config import ModelEntry, read_model_config
 from tfseqrec.serving.predict import Limits
+from tfseqrec.serving.user_state import UserStateOptions
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,10 @@ class ServerConfig:
     request_log: Optional[str] = None  # JSON-lines log of a sample of served rows (tfseqrec monitor reads it)
     request_log_sample_rate: float = 0.01
     request_log_max_bytes: int = 64 << 20
+    user_state: bool = True  # keep users' states for the append / reset signatures of streamable exports
+    user_state_max_users: int = 100_000
+    user_state_max_bytes: int = 1 << 30
+    user_state_ttl_seconds: float = 3600.0
 
     def __post_init__(self):
         if (self.model_config_file is None) == (not self.models):
@@ -76,13 +81,20 @@ class ServerConfig:
             raise ValueError(f"request_log_sample_rate must be in (0, 1], got {self.request_log_sample_rate}")
         if self.request_log_max_bytes < 1024:
             raise ValueError(f"request_log_max_bytes must be >= 1024, got {self.request_log_max_bytes}")
-        self.batching(), self.limits()  # validate them now
+        self.batching(), self.limits(), self.user_state_options()  # validate them now
 
     def batching(self) -> BatchingOptions:
         return BatchingOptions(self.max_batch_size, self.batch_timeout_micros, self.num_batch_threads)
 
     def limits(self) -> Limits:
         return Limits(self.max_history, self.max_k, self.max_batch_rows)
+
+    def user_state_options(self) -> Optional[UserStateOptions]:
+        if not self.user_state:
+            return None
+        return UserStateOptions(
+            self.user_state_max_users, self.user_state_max_bytes, self.user_state_ttl_seconds, self.max_history
+        )
 
     def model_entries(self) -> list[ModelEntry]:
         return list(self.models) if self.models else read_model_config(self.model_config_file)
@@ -168,7 +180,12 @@ class Server:
             self.request_log = RequestLog(cfg.request_log, cfg.request_log_sample_rate, cfg.request_log_max_bytes)
         monitor = Monitor(self.metrics, self.request_log)
         self.manager = ModelManager(
-            entries, cfg.batching(), cfg.poll_seconds, cfg.unload_grace_seconds, metrics=self.metrics
+            entries,
+            cfg.batching(),
+            cfg.poll_seconds,
+            cfg.unload_grace_seconds,
+            metrics=self.metrics,
+            user_state=cfg.user_state_options(),
         )
         self.manager.start(wait=cfg.wait_for_models)
         try:
