@@ -528,6 +528,28 @@ SECTIONS = (
         lambda paths: whole_markdown(paths[:1]),
     ),
     Section(
+        "Stateful serving: one GRU step per event against a full recompute",
+        ("streaming/report.md", "streaming/results.json"),
+        "`tfseqrec train --config configs/gru4rec_ml1m.yaml --data-dir benchmarks/out/data/ml-100k --output-dir "
+        "benchmarks/out/streaming/gru4rec_ml100k model_config.max_len=1100 time_budget_minutes=5`, then `python "
+        "benchmarks/streaming.py --run benchmarks/out/streaming/gru4rec_ml100k --output benchmarks/reports/streaming`",
+        "RecBole's ml-100k atomic file, 5-core, leave-one-out (`tfseqrec preprocess ... --output-dir "
+        "benchmarks/out/data/ml-100k`); GRU4Rec (one GRU layer of 64, full cross-entropy) trained for 5 minutes "
+        "with max_len 1100; exported (brute force) and served in the benchmark's process over gRPC on loopback, "
+        "one client; 2-core AMD EPYC VM.",
+        lambda paths: whole_markdown(paths[:1]),
+    ),
+    Section(
+        "Monitoring: the cost of metrics and the request log, and drift of replayed traffic",
+        ("monitoring/report.md", "monitoring/results.json"),
+        "`python benchmarks/monitoring.py --run benchmarks/out/cold_start_meta_ml1m/warm_seed1 --output "
+        "benchmarks/reports/monitoring`",
+        "The warm SASRec of the MovieLens-1M cold-start benchmark above (users 1-2,999 with timestamps; seed 1), "
+        "exported (brute force) and served in the benchmark's process over gRPC on loopback, one client; drift "
+        "against its training split, from the server's own request log (sample rate 1); 2-core AMD EPYC VM.",
+        lambda paths: whole_markdown(paths[:1]),
+    ),
+    Section(
         "BCE / gBCE with many negatives: the logit offset",
         ("logit_offset/report.md",),
         "`MINUTES=3 bash benchmarks/logit_offset.sh`",

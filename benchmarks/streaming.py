@@ -1,7 +1,7 @@
 """Stateful serving: ``append`` (one model step per event) against a full recompute, on a served model.
 
     tfseqrec train --config configs/gru4rec_ml1m.yaml --data-dir benchmarks/out/data/ml-100k \\
-        --output-dir benchmarks/out/streaming/gru4rec_ml100k model_config.max_len=1000 time_budget_minutes=5
+        --output-dir benchmarks/out/streaming/gru4rec_ml100k model_config.max_len=1100 time_budget_minutes=5
     python benchmarks/streaming.py --run benchmarks/out/streaming/gru4rec_ml100k --output benchmarks/reports/streaming
 
 The run (a streamable model, e.g. GRU4Rec) is exported (brute force) and served in this process
@@ -188,6 +188,13 @@ def main(argv=None) -> int:
 
     run = json.loads((Path(args.run) / "run.json").read_text())
     data_dir = run["config"]["data_dir"]
+    max_len = int(run["model_config"]["max_len"])
+    if max(args.lengths) + args.rounds > max_len:
+        raise SystemExit(
+            f"the longest history timed ({max(args.lengths)} + {args.rounds} rounds) is past the model's max_len "
+            f"{max_len}, where append recomputes (the stateless path reads only the latest max_len items): train with "
+            f"model_config.max_len >= {max(args.lengths) + args.rounds}"
+        )
     items = load_vocabulary(load_feature_spec(data_dir))[2:]
     with tempfile.TemporaryDirectory() as directory:
         paths = export_run(args.run, directory, "model", config=ExportConfig(variants=("brute_force",)))
@@ -196,7 +203,7 @@ def main(argv=None) -> int:
         try:
             result = {
                 "model": run["model"],
-                "max_len": int(run["model_config"]["max_len"]),
+                "max_len": max_len,
                 "items": len(items),
                 "k": args.k,
                 "exactness": exactness(
