@@ -155,3 +155,13 @@ def test_request_log_rows_keep_event_types_aligned_with_the_history(tmp_path):
     row = read_request_log(path)[0][0]
     assert row["history"] == ["x1", "x2"] and row["event_types"] == [2, 4] and "k" not in row
     assert json.loads(open(path).read())["model"] == "m"
+
+
+def test_a_request_log_that_cannot_be_written_never_fails_the_request(tmp_path, caplog):
+    from tfseqrec.serving.monitoring import Monitor
+
+    log = RequestLog(str(tmp_path / "log.jsonl"), sample_rate=1.0)
+    log._file.close()  # writing now raises ValueError (I/O on a closed file)
+    monitor = Monitor(request_log=log)
+    monitor.served(RequestLabels("REST", "m"), {"history": np.array([[b"x"]], dtype=object)})
+    assert "cannot write the request log" in caplog.text

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import random
 import threading
@@ -37,6 +38,7 @@ import numpy as np
 
 from tfseqrec.export import contract
 
+log = logging.getLogger(__name__)
 METRICS_PATH = "/monitoring/prometheus/metrics"
 UNKNOWN = "<unknown>"
 # microseconds, from 100 us to 10 s (TF Serving's request_latency is in microseconds too)
@@ -183,8 +185,13 @@ class Monitor:
             self.metrics.request_done(labels, code, seconds)
 
     def served(self, labels: RequestLabels, arrays: dict) -> None:
-        if self.request_log is not None:
+        """Logs a served request; a failure to log is reported and never fails the request."""
+        if self.request_log is None:
+            return
+        try:
             self.request_log.log(labels, arrays)
+        except Exception:  # noqa: BLE001  (a full disk must not turn answers into errors)
+            log.exception("cannot write the request log %s", self.request_log.path)
 
 
 class RequestLog:
