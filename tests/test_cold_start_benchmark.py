@@ -1,18 +1,11 @@
 """benchmarks/cold_start.py on a generated cold-start dataset: zero-shot, fine-tuned, meta-learned and the
 baselines per K, compared."""
 
-import importlib.util
 import json
 
+from tests.peer_scripts import load_benchmark_script
 from tests.conftest import FAST_BEAM, REPO
 from tfseqrec.cli import main
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location("cold_start_benchmark", REPO / "benchmarks" / "cold_start.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_zero_shot_and_baselines_per_support_size(tmp_path):
@@ -20,7 +13,7 @@ def test_zero_shot_and_baselines_per_support_size(tmp_path):
     assert main(["generate", "--output", str(log), "--num-users", "300", "--num-items", "100", "--seed", "7"]) == 0
     flags = ["--split", "cold_start", "--support-sizes", "1,3", "--cold-valid-fraction", "0.4", *FAST_BEAM]
     assert main(["preprocess", "--input", str(log), "--output-dir", str(data), *flags]) == 0
-    code = _load().main(
+    code = load_benchmark_script("cold_start").main(
         ["--data-dir", str(data), "--seeds", "1", "--runs", str(tmp_path / "runs"), "--output", str(tmp_path / "out"),
          "--config", str(REPO / "configs" / "sasrec_ml1m.yaml"), "--meta", "fomaml", "--fine-tune-lrs", "0.5", "2",
          "--meta-overrides", "epochs=2", "--", "time_budget_minutes=null", "epochs=2",
@@ -52,7 +45,7 @@ def test_zero_shot_and_baselines_per_support_size(tmp_path):
 
 
 def test_step_sizes_per_number_of_pairs_come_from_the_nearest_validated_k():
-    steps = _load().step_sizes_by_pairs
+    steps = load_benchmark_script("cold_start").step_sizes_by_pairs
     assert steps({1: 0.3, 3: 0.3, 5: 10.0}, 5) == [0.3, 0.3, 0.3, 10.0]  # 3 pairs: a tie, the fewer pairs win
     assert steps({2: 1.0, 5: 5.0}, 5) == [1.0, 1.0, 5.0, 5.0]
     assert steps({9: 3.0}, 5) == [3.0] * 4  # K - 1 beyond the window counts as the window's pairs

@@ -1,21 +1,14 @@
 """benchmarks/distributed.py on generated data: one process and two localhost workers, compared per seed."""
 
-import importlib.util
 import json
 
-from tests.conftest import REPO, generated_dataset
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location("distributed_benchmark", REPO / "benchmarks" / "distributed.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.peer_scripts import load_benchmark_script
+from tests.conftest import generated_dataset
 
 
 def test_single_and_two_workers_are_trained_and_compared(tmp_path):
     data = generated_dataset(tmp_path / "data", 200, 80, 4)
-    bench = _load()
+    bench = load_benchmark_script("distributed")
     code = bench.main(
         [
             "--data-dir", str(data), "--seeds", "1", "--runs", str(tmp_path / "runs"),

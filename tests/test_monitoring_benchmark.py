@@ -1,20 +1,13 @@
 """benchmarks/monitoring.py on a tiny trained run: the three server arms are timed and each replayed traffic's
 drift comes from the server's request log (new items show up as the OOV rate they were given)."""
 
-import importlib.util
 import json
 
 import pytest
 
-from tests.conftest import REPO, generated_dataset
+from tests.peer_scripts import load_benchmark_script
+from tests.conftest import generated_dataset
 from tfseqrec.cli import main
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location("monitoring_benchmark", REPO / "benchmarks" / "monitoring.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_cost_arms_and_drift_of_replayed_traffic(tmp_path):
@@ -23,8 +16,9 @@ def test_cost_arms_and_drift_of_replayed_traffic(tmp_path):
     assert main(["train", "--data-dir", str(data), "--model", "sasrec", "--epochs", "1", "--output-dir", str(run),
                  "model_config.embedding_dim=16", "model_config.max_len=20", "verbose=0"]) == 0  # fmt: skip
     out = tmp_path / "report"
-    code = _load().main(["--run", str(run), "--output", str(out), "--rounds", "2", "--requests", "10",
-                         "--histories", "60", "--new-item-share", "0.25"])  # fmt: skip
+    bench = load_benchmark_script("monitoring")
+    code = bench.main(["--run", str(run), "--output", str(out), "--rounds", "2", "--requests", "10",
+                       "--histories", "60", "--new-item-share", "0.25"])  # fmt: skip
     assert code == 0
     results = json.loads((out / "results.json").read_text())
     assert set(results["cost"]) == {"off", "metrics", "metrics + request log (every request)"}

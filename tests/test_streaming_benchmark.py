@@ -1,18 +1,11 @@
 """benchmarks/streaming.py on a tiny GRU4Rec: every replayed append equals the full recompute, latency and
 memory are measured per history length, and a full cache evicts."""
 
-import importlib.util
 import json
 
-from tests.conftest import REPO, generated_dataset
+from tests.peer_scripts import load_benchmark_script
+from tests.conftest import generated_dataset
 from tfseqrec.cli import main
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location("streaming_benchmark", REPO / "benchmarks" / "streaming.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_replay_latency_and_full_cache(tmp_path):
@@ -21,9 +14,10 @@ def test_replay_latency_and_full_cache(tmp_path):
     assert main(["train", "--data-dir", str(data), "--model", "gru4rec", "--epochs", "1", "--output-dir", str(run),
                  "model_config.embedding_dim=16", "model_config.max_len=100", "verbose=0"]) == 0  # fmt: skip
     out = tmp_path / "report"
-    code = _load().main(["--run", str(run), "--output", str(out), "--replay-users", "5", "--replay-events", "40",
-                         "--lengths", "5", "30", "--rounds", "2", "--requests", "4", "--users", "30",
-                         "--cache-users", "10", "--cache-events", "60"])  # fmt: skip
+    bench = load_benchmark_script("streaming")
+    code = bench.main(["--run", str(run), "--output", str(out), "--replay-users", "5", "--replay-events", "40",
+                       "--lengths", "5", "30", "--rounds", "2", "--requests", "4", "--users", "30",
+                       "--cache-users", "10", "--cache-events", "60"])  # fmt: skip
     results = json.loads((out / "results.json").read_text())
     assert code == 0 and results["exactness"]["events"] == 40
     assert results["exactness"]["identical_top_k"] == 40
