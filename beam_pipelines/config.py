@@ -283,12 +283,16 @@ class SplitConfig:
 
 @dataclasses.dataclass(frozen=True)
 class OutputConfig:
-    """Where and how records are written."""
+    """Where and how records are written. ``base_vocabulary``: the ``vocab.tsv`` of an earlier run (or its
+    directory) to extend: its items keep their ids (with this data's counts, 0 when absent) and new items are
+    appended after them, so a model trained on the earlier data warm starts on this one (new data arriving as a
+    time slice)."""
 
     output_dir: str
     max_len: Optional[int] = None
     num_shards: int = 0  # 0 lets the runner choose
     compression: Optional[str] = None  # None or "GZIP"
+    base_vocabulary: Optional[str] = None
 
     def __post_init__(self):
         if self.max_len is not None and self.max_len < 1:

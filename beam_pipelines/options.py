@@ -46,6 +46,13 @@ def add_preprocess_args(parser: argparse.ArgumentParser) -> None:
     io.add_argument("--output-dir", "-o", required=True, help="directory for records, vocabulary, spec, stats")
     io.add_argument("--overwrite", action="store_true", help="replace earlier output in --output-dir")
     io.add_argument(
+        "--base-vocabulary",
+        metavar="DIR_OR_TSV",
+        default=None,
+        help="extend an earlier run's vocabulary: its items keep their ids, new items are appended (new data as a "
+        "time slice, for warm-starting the earlier model)",
+    )
+    io.add_argument(
         "--format",
         choices=("movielens", "csv", "tsv", "jsonl", "parquet", "seq"),
         default=None,
@@ -252,6 +259,7 @@ def config_from_args(args: argparse.Namespace):
             max_len=args.max_len,
             num_shards=args.num_shards,
             compression=None if args.compression == "none" else "GZIP",
+            base_vocabulary=args.base_vocabulary,
         ),
         reader=ReaderConfig(
             format=args.format,

@@ -220,7 +220,8 @@ def _vocabularies(cfg: PreprocessConfig, split, eval_pairs: dict, event_types: b
     valid_items_known = is_session and cfg.split.test_vocabulary == "train_valid" and "valid" in eval_pairs
     if valid_items_known:  # validation sessions' items join the vocabulary (count 0) so that test keeps them
         extra_items = eval_pairs["valid"] | "ValidSessionItems" >> beam.Map(lambda pair: pair[0])
-    vocab = split.train | "Vocabulary" >> T.BuildVocabulary(extra_items)
+    base = T.read_base_vocabulary(cfg.output.base_vocabulary) if cfg.output.base_vocabulary else None
+    vocab = split.train | "Vocabulary" >> T.BuildVocabulary(extra_items, base)
     vocab_ids = beam.pvalue.AsSingleton(vocab | "VocabIds" >> beam.Map(T.vocabulary_to_ids))
     # Items of train sessions only: what validation sessions may keep (test too unless train_valid).
     train_item_ids = (
@@ -369,7 +370,15 @@ def _write_spec_and_stats(
     spec = FeatureSpec(
         features=features,
         splits=splits,
-        vocabulary=VocabularyInfo(file=VOCAB_FILENAME, size=num_items + 2, num_items=num_items),
+        vocabulary=VocabularyInfo(
+            file=VOCAB_FILENAME,
+            size=num_items + 2,
+            num_items=num_items,
+            base_file=cfg.output.base_vocabulary,
+            base_size=len(T.read_base_vocabulary(cfg.output.base_vocabulary)) + 2
+            if cfg.output.base_vocabulary
+            else None,
+        ),
         protocol=protocol_info,
         event_types=list(event_types),
         compression=cfg.output.compression,

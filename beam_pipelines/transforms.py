@@ -23,6 +23,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 from beam_pipelines import readers, sequence_ops
 from beam_pipelines.config import FilterConfig, SplitConfig
 from beam_pipelines.records import Interaction, Reject, Sequence
+from tfseqrec import io_utils
 from tfseqrec.ids import OOV_TOKEN, PAD_TOKEN
 
 COUNTS = "counts"
@@ -423,10 +424,17 @@ class _SumPerKeyToDictFn(beam.CombineFn):
 
 
 class RankByCountFn(_SumPerKeyToDictFn):
-    """(item, train count) pairs -> list of items ordered by count (desc), then item id string."""
+    """(item, train count) pairs -> list of items ordered by count (desc), then item id string; with ``base``
+    (the items of an earlier vocabulary, in id order) those come first, in their order, and the rest after."""
+
+    def __init__(self, base: Optional[list] = None):
+        super().__init__()
+        self.base = list(base or [])
 
     def extract_output(self, acc):
-        return sorted(acc.items(), key=lambda kv: (-kv[1], kv[0]))
+        known = set(self.base)
+        new = sorted(((k, v) for k, v in acc.items() if k not in known), key=lambda kv: (-kv[1], kv[0]))
+        return [(item, acc.get(item, 0)) for item in self.base] + new
 
 
 class BuildVocabulary(beam.PTransform):
@@ -436,9 +444,10 @@ class BuildVocabulary(beam.PTransform):
     only in validation/test targets under leave-one-out and temporal splits.
     """
 
-    def __init__(self, extra_items=None):
+    def __init__(self, extra_items=None, base: Optional[list] = None):
         super().__init__()
         self.extra_items = extra_items
+        self.base = base
 
     def expand(self, train):
         parts = [train | "TrainItemCounts" >> beam.ParDo(_ItemCountsFn(1))]
@@ -448,8 +457,19 @@ class BuildVocabulary(beam.PTransform):
             parts
             | "AllItemCounts" >> beam.Flatten()
             | "SumPerItem" >> beam.CombinePerKey(sum)
-            | "OrderVocabulary" >> beam.CombineGlobally(RankByCountFn())
+            | "OrderVocabulary" >> beam.CombineGlobally(RankByCountFn(self.base))
         )
+
+
+def read_base_vocabulary(path: str) -> list:
+    """The items of an earlier ``vocab.tsv`` (a file, or the directory holding it), in id order from id 2."""
+    if not path.endswith(".tsv"):
+        path = io_utils.join(path, "vocab.tsv")
+    lines = io_utils.read_text(path).split("\n")
+    items = [line.rsplit("\t", 1)[0] for line in lines[2:] if line]
+    if lines[:2] != [f"{PAD_TOKEN}\t0", f"{OOV_TOKEN}\t0"] or len(set(items)) != len(items):
+        raise ValueError(f"--base-vocabulary {path}: not a tfseqrec vocab.tsv ([PAD], [OOV], then unique items)")
+    return items
 
 
 def vocabulary_to_ids(vocab: list) -> dict:

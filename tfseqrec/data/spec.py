@@ -66,7 +66,9 @@ class VocabularyInfo:
     """The item vocabulary file: one ``item<TAB>train_count`` line per id, line number = id.
 
     Line 0 is ``[PAD]`` (id 0), line 1 is ``[OOV]`` (id 1), real items start at id 2, ordered by
-    training frequency (descending; ties by item id string).
+    training frequency (descending; ties by item id string). A vocabulary extending an earlier one
+    (``tfseqrec preprocess --base-vocabulary``) keeps that one's ``base_size`` ids first (from ``base_file``),
+    then the new items.
     """
 
     file: str
@@ -74,6 +76,8 @@ class VocabularyInfo:
     num_items: int
     pad_id: int = PAD_ID
     oov_id: int = OOV_ID
+    base_file: Optional[str] = None
+    base_size: Optional[int] = None
 
 
 @dataclasses.dataclass(frozen=True)
