@@ -295,7 +295,7 @@ class _Run:
         if self.state is not None:
             self.initialised_from = self.state["initialised_from"]
         else:
-            self.initialised_from = warm_start(model, cfg.init_from) if cfg.init_from else None
+            self.initialised_from = warm_start(model, cfg.init_from, self.spec) if cfg.init_from else None
         data_cfg = dataclasses.replace(cfg, seed=cfg.seed + self.epochs_done)
         self.data, self.steps_per_epoch = training_input(self.spec, data_cfg, self.max_len, model.input_features)
         steps = self.steps_per_epoch or -(-_training_rows(self.spec, cfg, self.max_len) // cfg.batch_size)

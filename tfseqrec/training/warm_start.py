@@ -36,14 +36,16 @@ def read_finished_run(run_dir: str) -> dict:
         return json.load(f)
 
 
-def warm_start(model, run_dir: str) -> dict:
+def warm_start(model, run_dir: str, spec=None) -> dict:
     """Loads ``run_dir``'s best weights into ``model`` (built here); returns the record for ``run.json``.
 
     Raises ``ValueError`` when the earlier run trained another architecture, or when its weights do not fit
     (a different ``embedding_dim``, number of blocks or item vocabulary). Other ``model_config`` changes
     (dropout, loss, ...) are allowed and listed under ``model_config_changes``. A run that adds an
     ``adaptation`` to a model trained without one loads every other weight (the adapter starts at its initial
-    value).
+    value). When this data's vocabulary extends the earlier run's (``tfseqrec preprocess --base-vocabulary``,
+    ``spec`` tells), the item tables grow: the earlier items keep their rows, the new items' rows keep this
+    model's initialisation (``grown_item_tables`` in the record).
     """
     previous = read_finished_run(run_dir)
     if previous.get("model") != model.registry_name:
@@ -55,7 +57,11 @@ def warm_start(model, run_dir: str) -> dict:
     old_config = previous.get("model_config", {})
     path = os.path.join(run_dir, CHECKPOINT)
     adds_adaptation = model.adaptation is not None and old_config.get("adaptation", {}).get("adapter", "none") == "none"
-    if adds_adaptation:  # a trained model meta-learns an adapter: every weight but the new adapter's must fit
+    old_items = int(previous.get("num_items") or model.num_items)
+    grown = None
+    if old_items != model.num_items:
+        grown = _load_grown(model, path, run_dir, old_items, spec)
+    elif adds_adaptation:  # a trained model meta-learns an adapter: every weight but the new adapter's must fit
         twin = (
             type(model)
             .from_config(
@@ -84,10 +90,60 @@ def warm_start(model, run_dir: str) -> dict:
         "train_seconds": previous.get("train_seconds"),
         "test_metrics": previous.get("test_metrics"),
         "model_config_changes": changes,
+        **({"grown_item_tables": grown} if grown else {}),
         # the whole chain up to the loaded weights: epochs that produced them, seconds spent (all of them)
         "epochs_before": chain.get("best_epoch", previous.get("best_epoch") or 0),
         "train_seconds_before": chain.get("train_seconds", previous.get("train_seconds") or 0.0),
     }
+
+
+def _load_grown(model, path: str, run_dir: str, old_items: int, spec) -> dict:
+    """Loads an earlier run over ``old_items`` ids into ``model`` over more: every weight of the same shape as it
+    is; item tables (``[ids + extra tokens, ...]``) row by row, the earlier ids into the same rows, extra input
+    tokens (a mask token) after the new ids; the new ids' rows keep ``model``'s initialisation."""
+    base = None if spec is None else spec.vocabulary.base_size
+    if base != old_items:
+        raise ValueError(
+            f"init_from={run_dir!r} was trained on {old_items} ids, this data has {model.num_items}; a run on new "
+            f"data warm starts only when that data's vocabulary extends the earlier one (tfseqrec preprocess "
+            f"--base-vocabulary <the earlier data directory>; this data's base size is {base})"
+        )
+    side = model.side_inputs
+    if side is not None and (side.tables or side.dense_vectors is not None):
+        raise ValueError(
+            f"init_from={run_dir!r}: growing the item tables of a model with side inputs (item / user feature "
+            f"tables) is not supported; train it from scratch on the extended data"
+        )
+    counts = model.get_config()["item_counts"]
+    twin = (
+        type(model)
+        .from_config(
+            {
+                **model.get_config(),
+                "num_items": old_items,
+                "item_counts": None if counts is None else counts[:old_items],
+            }
+        )
+        .build_for_inputs()
+    )
+    _load_matching(twin, path, run_dir)
+    new_items, grown = model.num_items, []
+    if len(twin.weights) != len(model.weights):
+        raise ValueError(f"init_from={run_dir!r}: the earlier model has other weights than this one")
+    for old, new in zip(twin.weights, model.weights):
+        if old.shape == new.shape:
+            new.assign(old)
+            continue
+        extra = old.shape[0] - old_items
+        if old.shape[1:] != new.shape[1:] or new.shape[0] - extra != new_items or extra < 0:
+            raise ValueError(
+                f"init_from={run_dir!r}: weight {new.name} is {new.shape} here and {old.shape} in the earlier "
+                f"run, which a grown vocabulary does not explain"
+            )
+        rows = tf.concat([old[:old_items], new[old_items:new_items], old[old_items:]], axis=0)
+        new.assign(rows)
+        grown.append(new.name)
+    return {"from_ids": old_items, "to_ids": new_items, "tables": grown, "new_rows": "this model's initialisation"}
 
 
 def _load_matching(model, path: str, run_dir: str) -> None:
