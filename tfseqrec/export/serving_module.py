@@ -264,7 +264,7 @@ class ServingModule(tf.Module):
         """A user's state after ``history [B, H]`` (its latest ``max_len`` items) and the top ``k`` after it (the
         history excluded): ``state [B, S]``, ``item_ids``, ``scores``; the server's ``append`` carries the state."""
         with tf.control_dependencies(self._check_k(k, tf.shape(history)[0], "stream_start", contract.HISTORY)):
-            k = tf.identity(k)
+            k, history = tf.identity(k), tf.identity(history)
         ids, real = self._item_ids(history)
         query, state = self.model.stream_start(self._model_input(ids, real))
         return {contract.STATE: tf.cast(state, tf.float32), **self._top_k(tf.cast(query, tf.float32), ids, real, k)}
@@ -287,8 +287,8 @@ class ServingModule(tf.Module):
                 message=f"stream_append: {contract.STATE} must be as wide as stream_start's",
             ),
         ]
-        with tf.control_dependencies(checks):
-            k = tf.identity(k)
+        with tf.control_dependencies(checks):  # every input waits for the checks: no op runs on a bad state
+            k, state, item, seen = (tf.identity(value) for value in (k, state, item, seen))
         item_ids = self._table.lookup(item)
         query, new_state = self.model.stream_step(state, item_ids)
         seen_ids, _ = self._item_ids(seen)
