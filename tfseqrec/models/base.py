@@ -3,7 +3,8 @@
 A model is a ``tfrs.Model`` with
 
 * an item embedding table ``[num_items, dim]`` (ids as in the vocabulary: 0 = padding, 1 = OOV), tied with
-  the output layer: the score of item ``i`` for a query state ``q`` is ``q . E[i]`` (+ an optional bias);
+  the output layer: the score of item ``i`` for a query state ``q`` is ``q . E[i]`` (+ an optional bias); how
+  ``E`` is stored (one row per id, or compressed) is ``config.item_table`` (``tfseqrec.models.item_tables``);
 * a sequence encoder ``encode(item_ids [B, L], training, features) -> states [B, L, D]`` (left-padded input; the
   state at column ``t`` summarises items ``0..t``): this is the only method an architecture must write. It
   embeds positions with ``embed_items`` (``tfseqrec.models.inputs``: the item id plus the side inputs that
@@ -35,6 +36,7 @@ from tfseqrec.ids import OOV_ID, PAD_ID
 from tfseqrec.models.adaptation import Adaptation, AdaptationConfig, meta_loss
 from tfseqrec.models.heads.registry import get_head_class, head_config
 from tfseqrec.models.inputs import EVENT_TYPES, InputConfig, ItemInputs, SideInputs
+from tfseqrec.models.item_tables import ItemTableConfig, build_item_table, item_table_config
 from tfseqrec.models.target_behaviour import TARGET_EVENT_TYPE, TargetBehaviour, TargetBehaviourConfig
 from tfseqrec.tasks import LossConfig, NextItemTask
 from tfseqrec.tasks.replicas import global_mean, num_replicas, replica_share
@@ -61,9 +63,11 @@ class SequentialModelConfig:
     heads: tuple = ()
     target_behaviour: TargetBehaviourConfig = dataclasses.field(default_factory=TargetBehaviourConfig)
     adaptation: AdaptationConfig = dataclasses.field(default_factory=AdaptationConfig)
+    item_table: ItemTableConfig = dataclasses.field(default_factory=ItemTableConfig)
 
     def __post_init__(self):
         object.__setattr__(self, "heads", tuple(head_config(h) for h in self.heads))
+        object.__setattr__(self, "item_table", item_table_config(self.item_table))
         if self.embedding_dim < 1 or self.max_len < 1:
             raise ValueError(f"embedding_dim ({self.embedding_dim}) and max_len ({self.max_len}) must be >= 1")
         if not 0.0 <= self.dropout < 1.0:
@@ -107,11 +111,8 @@ class SequentialRecommender(tfrs.Model):
         self.config = config
         self.num_items = int(num_items)
         self._item_counts = None if item_counts is None else [float(c) for c in item_counts]
-        self.item_embedding = tf.keras.layers.Embedding(
-            self.num_items + self.num_extra_input_tokens,
-            config.embedding_dim,
-            name="item_embedding",
-            embeddings_initializer=tf.keras.initializers.TruncatedNormal(stddev=0.02),
+        self.item_embedding = build_item_table(
+            config.item_table, self.num_items + self.num_extra_input_tokens, config.embedding_dim
         )
         self.item_bias = None
         if config.output_bias:
@@ -138,6 +139,8 @@ class SequentialRecommender(tfrs.Model):
             self.target_behaviour = TargetBehaviour(
                 config.target_behaviour, config.embedding_dim, num_event_types, name="target_behaviour"
             )
+        # Set by tfseqrec.training.distillation: blends a frozen teacher's soft targets into the training loss.
+        self.distiller = None
         self.adaptation = None
         if config.adaptation.enabled:
             self._check_adaptable()
@@ -293,6 +296,8 @@ class SequentialRecommender(tfrs.Model):
         loss = self.task(
             queries, targets, self.item_embeddings(), item_bias=self.item_biases(), mask=mask, training=training
         )
+        if training and self.distiller is not None:
+            loss = self.distiller.blend(loss, self, history, current, queries, mask)
         if not self.aux_heads:
             return loss
         next_events = {"item_ids": targets, **{name: value[:, 1:] for name, value in features.items()}}

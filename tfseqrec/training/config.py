@@ -61,6 +61,26 @@ class OptimizerConfig:
             raise ValueError(f"optimizer.learning_rate={self.learning_rate} must be > 0")
 
 
+@dataclasses.dataclass(frozen=True)
+class DistillationConfig:
+    """``teacher``: the output directory of a finished ``tfseqrec train`` run (None: no distillation);
+    ``temperature`` (> 0) softens both distributions; ``weight`` in (0, 1] is the soft loss's share."""
+
+    teacher: Optional[str] = None
+    temperature: float = 2.0
+    weight: float = 0.5
+
+    def __post_init__(self):
+        if not isinstance(self.temperature, (int, float)) or not self.temperature > 0:
+            raise ValueError(f"distillation.temperature={self.temperature!r} must be > 0")
+        if not isinstance(self.weight, (int, float)) or not 0.0 < self.weight <= 1.0:
+            raise ValueError(f"distillation.weight={self.weight!r} must be in (0, 1]")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.teacher)
+
+
 # Keras dtype policies a run may train under (``TrainConfig.mixed_precision``; tfseqrec.training.precision).
 PRECISION_POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = (
@@ -125,6 +145,8 @@ class TrainConfig:
     validation state; ``tfseqrec.training.resume``) instead of starting it over; a finished one is not trained
     again. The config must be the one the run started with, except ``time_budget_minutes`` (which then counts
     the current invocation) and ``verbose``.
+    ``distillation``: train this (small) model on a finished teacher run's soft targets as well as the next item
+    (``{teacher: RUN_DIR, temperature: 2.0, weight: 0.5}``; ``tfseqrec.training.distillation``).
     """
 
     data_dir: str
@@ -156,6 +178,7 @@ class TrainConfig:
     resume: bool = False
     strategy: str = "default"
     local_cluster: tuple = (2, 1)
+    distillation: DistillationConfig = dataclasses.field(default_factory=DistillationConfig)
 
     def __post_init__(self):
         if not isinstance(self.plugins, (tuple, list)) or not all(isinstance(m, str) and m for m in self.plugins):

@@ -50,6 +50,7 @@ from tfseqrec.training.config import TrainConfig
 from tfseqrec.training import resume
 from tfseqrec.training.precision import float32_twin, keras_policy, resolve_policy
 from tfseqrec.training.schedules import build_optimizer
+from tfseqrec.training.distillation import attach_teacher
 from tfseqrec.training.warm_start import CHECKPOINT, cumulative, reset_optimizer, warm_start
 
 RUN_FILE = "run.json"
@@ -292,6 +293,8 @@ class _Run:
             )
         self.model, self.max_len = model, model.config.max_len
         check_input_features(model, self.spec)
+        if cfg.distillation.enabled:
+            attach_teacher(model, load_trained_model(cfg.distillation.teacher)[0], cfg.distillation)
         if self.state is not None:
             self.initialised_from = self.state["initialised_from"]
         else:
