@@ -19,6 +19,8 @@ A model that reads more record features than item ids (e.g. hrnn with session_ga
 takes each of them in the first three as an input of the history's shape (timestamps: int64 ms); nothing to
 pass here, the model's input_features decide.
 The scann variant needs the ScaNN ops to load (`import scann`, or TF Serving built with ScaNN).
+--litert int8 also writes <output>/<name>_litert_int8/<version>/model.tflite (+ vocab.txt, litert.json): the
+recommend computation on item ids for on-device use (ai-edge-litert), weights quantised after training.
 
   tfseqrec export runs/sasrec --output saved_models --name sasrec_ml1m
   tensorflow_model_server --model_config_file=$PWD/saved_models/models.brute_force.config --port=8500
@@ -47,10 +49,33 @@ def run_export(args: argparse.Namespace) -> int:
     written = export_run(args.run_dir, args.output, name=args.name, version=args.version, config=config)
     for variant, path in written.items():
         print(f"{variant}: {path}")
+    if args.litert:
+        version = os.path.basename(next(iter(written.values())))
+        name = args.name or os.path.basename(os.path.normpath(os.path.abspath(args.run_dir)))
+        for precision, record in export_litert_run(args.run_dir, args.output, name, version, args.litert, args.k):
+            print(
+                f"litert {precision}: {record['path']} ({record['size_bytes'] / 1e6:.2f} MB; top-{args.k} overlap "
+                f"with the model {record['overlap']:.2f} on {record['probes']} test histories)"
+            )
     print(f"models.config: {os.path.join(args.output, MODELS_CONFIG)}")
     if "brute_force" in written:
         print(f"models.brute_force.config: {os.path.join(args.output, BRUTE_FORCE_CONFIG)}")
     return 0
+
+
+def export_litert_run(run_dir: str, output: str, name: str, version: str, precisions, k: int):
+    """Yields ``(precision, record)`` for each LiteRT model written to ``<output>/<name>_litert_<precision>/
+    <version>/`` (model.tflite, vocab.txt, litert.json)."""
+    from tfseqrec.data.spec import load_vocabulary
+    from tfseqrec.export.litert import export_litert, split_histories
+    from tfseqrec.training.trainer import load_trained_model
+
+    model, _, spec = load_trained_model(run_dir)
+    probes = split_histories(spec, "test", 32, model.config.max_len)
+    for precision in precisions:
+        directory = os.path.join(output, f"{name}_litert_{precision}", version)
+        record = export_litert(model, load_vocabulary(spec), directory, precision, probes, k)
+        yield precision, {**record, "path": os.path.join(directory, "model.tflite"), "probes": len(probes)}
 
 
 def _positive_int(text: str) -> int:
@@ -88,6 +113,14 @@ def add_parser(sub) -> None:
         help="serving_default keeps items of the history (recommend decides per row)",
     )
     p.add_argument("--no-warmup", action="store_true", help="do not write TF Serving warmup requests")
+    p.add_argument(
+        "--litert",
+        nargs="+",
+        choices=("float32", "int8", "float16"),
+        default=(),
+        help="also write on-device LiteRT models at these precisions (int8: post-training dynamic-range "
+        "quantisation), each checked against the model on test histories (tfseqrec/export/litert.py)",
+    )
     g = p.add_argument_group("ScaNN index (scann variant)")
     g.add_argument("--num-leaves", type=_positive_int, default=None, help="tree partitions; None: ~sqrt(items)")
     g.add_argument(
