@@ -1,0 +1,37 @@
+"""benchmarks/compression.py on a tiny dataset: every variant is trained and measured, the distilled student has
+the student's size, the compressed tables are smaller, int8 LiteRT is smaller than float32, and the report states
+each goal."""
+
+import json
+
+from tests.conftest import generated_dataset
+from tests.peer_scripts import load_benchmark_script
+
+
+def test_every_variant_is_trained_measured_and_reported(tmp_path):
+    data = generated_dataset(tmp_path, 200, 80, 3)
+    out, runs = tmp_path / "report", tmp_path / "runs"
+    bench = load_benchmark_script("compression")
+    code = bench.main(["--data-dir", str(data), "--runs", str(runs), "--output", str(out),
+                       "--overrides", "epochs=1", "validate_every=1", "batch_size=64", "model_config.max_len=20",
+                       "--teacher", "model_config.embedding_dim=32", "model_config.num_blocks=2",
+                       "--student", "model_config.embedding_dim=8", "model_config.num_blocks=1",
+                       "--requests", "5"])  # fmt: skip
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    assert code == 0
+    assert set(rows) == {
+        "teacher", "student", "student_distilled", "low_rank", "quotient_remainder",
+        "teacher_litert_float32", "teacher_litert_int8", "student_distilled_litert_int8",
+    }  # fmt: skip
+    assert rows["student_distilled"]["parameters"] == rows["student"]["parameters"] < rows["teacher"]["parameters"]
+    table = rows["teacher"]["item_table_parameters"]
+    assert rows["low_rank"]["item_table_parameters"] < table / 2  # [V, 8] + [8, 32] for 82 ids
+    assert rows["quotient_remainder"]["item_table_parameters"] < table / 3
+    assert rows["teacher_litert_int8"]["litert_bytes"] < rows["teacher_litert_float32"]["litert_bytes"]
+    for row in rows.values():
+        assert 0.0 <= row["NDCG@10"] <= row["HR@10"] <= 1.0 and 0 < row["p50_ms"] <= row["p99_ms"]
+    distilled = json.loads((runs / "student_distilled" / "run.json").read_text())
+    assert distilled["config"]["distillation"]["teacher"] == str(runs / "teacher")
+    text = (out / "report.md").read_text()
+    assert "| teacher | SavedModel |" in text and "Goal >= 95% with >= 4x fewer" in text
+    assert "Goal <= 1% loss" in text
