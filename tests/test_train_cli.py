@@ -200,13 +200,13 @@ def test_length_bucketed_training_runs_and_records_the_option(dataset, tmp_path)
 def test_all_windows_training_uses_every_item_as_a_target(dataset, tmp_path):
     from tfseqrec.data import load_feature_spec
     from tfseqrec.training.config import load_train_config
-    from tfseqrec.training.trainer import _training_rows
+    from tfseqrec.training.trainer import training_rows
 
     spec = load_feature_spec(str(dataset))
     latest = load_train_config(None, [f"data_dir={dataset}"])
     every = load_train_config(None, [f"data_dir={dataset}", "train_windows=all"])
-    assert _training_rows(spec, latest, 5) == spec.splits["train"].num_records
-    assert _training_rows(spec, every, 5) > 2 * spec.splits["train"].num_records  # histories of ~10-40 items
+    assert training_rows(spec, latest, 5) == spec.splits["train"].num_records
+    assert training_rows(spec, every, 5) > 2 * spec.splits["train"].num_records  # histories of ~10-40 items
     summary = _train_small_sasrec(
         dataset,
         tmp_path / "windows",
@@ -223,11 +223,11 @@ def test_all_windows_training_uses_every_item_as_a_target(dataset, tmp_path):
 def test_random_prefix_training_keeps_one_row_per_record(dataset, tmp_path):
     from tfseqrec.data import load_feature_spec
     from tfseqrec.training.config import load_train_config
-    from tfseqrec.training.trainer import _training_rows
+    from tfseqrec.training.trainer import training_rows
 
     spec = load_feature_spec(str(dataset))
     random = load_train_config(None, [f"data_dir={dataset}", "train_windows=random"])
-    assert _training_rows(spec, random, 5) == spec.splits["train"].num_records
+    assert training_rows(spec, random, 5) == spec.splits["train"].num_records
     summary = _train_small_sasrec(
         dataset,
         tmp_path / "random",
@@ -246,7 +246,7 @@ def test_prefix_training_counts_one_row_per_prefix(dataset, tmp_path):
     from tfseqrec.data import load_feature_spec
     from tfseqrec.data.loader import WINDOW_MODES, SequenceBatchConfig, make_dataset
     from tfseqrec.training.config import TRAIN_WINDOW_MODES, load_train_config
-    from tfseqrec.training.trainer import _training_rows
+    from tfseqrec.training.trainer import training_rows
 
     assert TRAIN_WINDOW_MODES == WINDOW_MODES
     spec = load_feature_spec(str(dataset))
@@ -256,7 +256,7 @@ def test_prefix_training_counts_one_row_per_prefix(dataset, tmp_path):
         for b in make_dataset(spec, "train", SequenceBatchConfig(batch_size=512, padding="ragged"))
         for n in b["lengths"].numpy()
     ]
-    assert _training_rows(spec, prefixes, 5) == sum(max(n - 1, 1) for n in lengths)
+    assert training_rows(spec, prefixes, 5) == sum(max(n - 1, 1) for n in lengths)
     summary = _train_small_sasrec(
         dataset,
         tmp_path / "prefixes",

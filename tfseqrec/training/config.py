@@ -81,6 +81,26 @@ class DistillationConfig:
         return bool(self.teacher)
 
 
+@dataclasses.dataclass(frozen=True)
+class ReplayConfig:
+    """``data_dirs``: preprocessed earlier slices whose training sequences are replayed (empty: no replay);
+    ``fraction`` in (0, 1): the share of batches drawn from them (``tfseqrec.training.replay``)."""
+
+    data_dirs: tuple = ()
+    fraction: float = 0.3
+
+    def __post_init__(self):
+        object.__setattr__(self, "data_dirs", tuple(self.data_dirs))
+        if not all(isinstance(d, str) and d for d in self.data_dirs):
+            raise ValueError(f"replay.data_dirs={self.data_dirs!r}: give preprocessed data directories")
+        if not isinstance(self.fraction, (int, float)) or not 0.0 < self.fraction < 1.0:
+            raise ValueError(f"replay.fraction={self.fraction!r} must be in (0, 1)")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.data_dirs)
+
+
 # Keras dtype policies a run may train under (``TrainConfig.mixed_precision``; tfseqrec.training.precision).
 PRECISION_POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = (
@@ -147,6 +167,8 @@ class TrainConfig:
     the current invocation) and ``verbose``.
     ``distillation``: train this (small) model on a finished teacher run's soft targets as well as the next item
     (``{teacher: RUN_DIR, temperature: 2.0, weight: 0.5}``; ``tfseqrec.training.distillation``).
+    ``replay``: when fine-tuning on a new slice, draw a share of the batches from earlier slices' training
+    sequences (``{data_dirs: [...], fraction: 0.3}``; ``tfseqrec.training.replay``).
     """
 
     data_dir: str
@@ -179,6 +201,7 @@ class TrainConfig:
     strategy: str = "default"
     local_cluster: tuple = (2, 1)
     distillation: DistillationConfig = dataclasses.field(default_factory=DistillationConfig)
+    replay: ReplayConfig = dataclasses.field(default_factory=ReplayConfig)
 
     def __post_init__(self):
         if not isinstance(self.plugins, (tuple, list)) or not all(isinstance(m, str) and m for m in self.plugins):

@@ -51,6 +51,7 @@ from tfseqrec.training import resume
 from tfseqrec.training.precision import float32_twin, keras_policy, resolve_policy
 from tfseqrec.training.schedules import build_optimizer
 from tfseqrec.training.distillation import attach_teacher
+from tfseqrec.training.replay import with_replay
 from tfseqrec.training.warm_start import CHECKPOINT, cumulative, reset_optimizer, warm_start
 
 RUN_FILE = "run.json"
@@ -154,7 +155,7 @@ def train_dataset(
     return ds.map(lambda b: {name: b[name] for name in names})
 
 
-def _training_rows(spec: FeatureSpec, cfg: TrainConfig, max_len: int) -> int:
+def training_rows(spec: FeatureSpec, cfg: TrainConfig, max_len: int) -> int:
     """Training rows per epoch: records, or with ``train_windows`` ``all`` / ``prefixes`` their windows (counted
     once)."""
     if cfg.train_windows not in ("all", "prefixes") or cfg.batching != "padded":
@@ -193,7 +194,7 @@ def training_input(
         return data.repeat(), cfg.steps_per_epoch
     if cfg.bucket_pool_batches or cfg.train_windows in ("all", "prefixes"):
         # an explicit epoch length: if one pass ever gave fewer batches than the first, Keras would stop
-        return data.repeat(), -(-_training_rows(spec, cfg, max_len) // cfg.batch_size)
+        return data.repeat(), -(-training_rows(spec, cfg, max_len) // cfg.batch_size)
     return data, None
 
 
@@ -301,7 +302,11 @@ class _Run:
             self.initialised_from = warm_start(model, cfg.init_from, self.spec) if cfg.init_from else None
         data_cfg = dataclasses.replace(cfg, seed=cfg.seed + self.epochs_done)
         self.data, self.steps_per_epoch = training_input(self.spec, data_cfg, self.max_len, model.input_features)
-        steps = self.steps_per_epoch or -(-_training_rows(self.spec, cfg, self.max_len) // cfg.batch_size)
+        if cfg.replay.enabled:
+            self.data, self.steps_per_epoch = with_replay(
+                self.data, self.steps_per_epoch, self.spec, data_cfg, self.max_len, model.input_features
+            )
+        steps = self.steps_per_epoch or -(-training_rows(self.spec, cfg, self.max_len) // cfg.batch_size)
         if cfg.strategy == "parameter_server":  # each worker reads its own share of the batches, repeated
             self.data = parameter_server_input(self.spec, data_cfg, self.max_len, model.input_features)
             self.steps_per_epoch = self.steps_per_epoch or steps

@@ -1,0 +1,58 @@
+"""Replay: fine-tuning on a new time slice while a share of the batches comes from earlier slices.
+
+A model warm-started on a new slice (``init_from``; ``tfseqrec preprocess --base-vocabulary`` keeps the earlier
+items' ids) forgets what only the earlier data taught it. ``replay`` mixes the earlier slices' training
+sequences back in, as ADER (Mi et al., RecSys 2020) replays exemplars of earlier cycles; here every earlier
+training sequence may be drawn (uniformly, with the training shuffle), not a herding-selected subset::
+
+    replay: {data_dirs: [out/day1, out/day2], fraction: 0.3}
+
+Each batch comes from the earlier slices with probability ``fraction`` (whole batches, so a batch keeps its
+padding), else from this run's data; an epoch is ``ceil(new batches / (1 - fraction))`` steps, so it still
+covers the new slice about once. The earlier slices' vocabularies must be prefixes of this data's (the chain of
+``--base-vocabulary``), so their ids mean the same items here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import tfseqrec  # noqa: F401
+import tensorflow as tf
+
+from tfseqrec.data.spec import FeatureSpec, load_feature_spec, load_vocabulary
+
+
+def check_prefix_vocabulary(spec: FeatureSpec, earlier: FeatureSpec) -> None:
+    """``ValueError`` unless ``earlier``'s vocabulary is a prefix of ``spec``'s (same id, same item)."""
+    old, new = load_vocabulary(earlier), load_vocabulary(spec)
+    if len(old) > len(new) or new[: len(old)] != old:
+        raise ValueError(
+            f"replay.data_dirs: {earlier.directory} has a vocabulary that is not a prefix of {spec.directory}'s, so "
+            f"its ids would name other items here; preprocess the new slice with --base-vocabulary "
+            f"{earlier.directory} (or a later slice of the same chain)"
+        )
+
+
+def with_replay(data: tf.data.Dataset, steps, spec: FeatureSpec, cfg, max_len: int, input_features) -> tuple:
+    """``(mixed dataset, steps per epoch)``: ``data`` (this run's batches, ``steps`` per epoch or None for one
+    pass) mixed with batches of ``cfg.replay.data_dirs``' training splits (module docstring)."""
+    from tfseqrec.training.trainer import training_rows, train_dataset
+
+    replay = cfg.replay
+    if cfg.batching != "padded" or cfg.strategy in ("multi_worker", "parameter_server"):
+        raise ValueError(
+            "replay mixes padded batches on one worker: use batching=padded and strategy default or mirrored"
+        )
+    earlier = []
+    for directory in replay.data_dirs:
+        old_spec = load_feature_spec(directory)
+        check_prefix_vocabulary(spec, old_spec)
+        old_cfg = dataclasses.replace(cfg, seed=cfg.seed + 1 + len(earlier))
+        earlier.append(train_dataset(old_spec, old_cfg, max_len, input_features).repeat())
+    old = earlier[0] if len(earlier) == 1 else tf.data.Dataset.sample_from_datasets(earlier, seed=cfg.seed)
+    new_steps = steps or -(-training_rows(spec, cfg, max_len) // cfg.batch_size)
+    mixed = tf.data.Dataset.sample_from_datasets(
+        [data.repeat(), old], weights=[1.0 - replay.fraction, replay.fraction], seed=cfg.seed
+    )
+    return mixed, int(-(-new_steps // (1.0 - replay.fraction)))
