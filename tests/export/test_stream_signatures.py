@@ -1,5 +1,6 @@
-"""Exports of streamable models (GRU4Rec) get ``stream_start`` / ``stream_append``: stepping through a history
-one event at a time gives the top-K that ``recommend`` computes from the whole history, in both variants."""
+"""Exports of streamable models (GRU4Rec's hidden state, SASRec's key-value cache) get ``stream_start`` /
+``stream_append``: stepping through a history one event at a time gives the top-K that ``recommend`` computes
+from the whole history, in both variants."""
 
 import numpy as np
 import pytest
@@ -15,16 +16,22 @@ VOCAB = ["[PAD]", "[OOV]"] + [f"item{i}" for i in range(40)]
 COUNTS = [0, 0] + list(range(40, 0, -1))
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    model = build_model("gru4rec", {"embedding_dim": 8, "max_len": 30, "hidden_units": [6, 10]}, len(VOCAB))
-    model = model.build_for_inputs()
+MODELS = {
+    "gru4rec": ({"embedding_dim": 8, "max_len": 30, "hidden_units": [6, 10]}, 16),
+    "sasrec": ({"embedding_dim": 8, "max_len": 30, "num_blocks": 2, "num_heads": 2}, 1 + 2 * 2 * 30 * 8),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(MODELS))
+def exported(tmp_path_factory, request):
+    config, width = MODELS[request.param]
+    model = build_model(request.param, config, len(VOCAB)).build_for_inputs()
     weights = [
         np.random.default_rng(i).normal(0, 0.5, w.shape).astype("float32") for i, w in enumerate(model.get_weights())
     ]
     model.set_weights(weights)
-    paths = export_model(model, VOCAB, COUNTS, str(tmp_path_factory.mktemp("exports")), "gru", config=ExportConfig())
-    return {variant: tf.saved_model.load(path) for variant, path in paths.items()}
+    paths = export_model(model, VOCAB, COUNTS, str(tmp_path_factory.mktemp("exports")), "m", config=ExportConfig())
+    return {"width": width, **{variant: tf.saved_model.load(path) for variant, path in paths.items()}}
 
 
 @pytest.mark.parametrize("variant", ["brute_force", "scann"])
@@ -39,7 +46,7 @@ def test_stepping_event_by_event_matches_recommending_from_the_whole_history(exp
     k = tf.constant([5] * 4)
     out = start(history=tf.constant([[u[0]] for u in users]), k=k)
     state = out[contract.STATE]
-    assert state.shape == (4, 16)
+    assert state.shape == (4, exported["width"])
     for t in range(1, 12):
         seen = tf.constant([u[: t + 1] for u in users])
         out = append(state=state, item=tf.constant([u[t] for u in users]), seen=seen, k=k)
@@ -61,7 +68,8 @@ def test_a_state_of_the_wrong_width_is_refused(exported):
 
 
 def test_models_without_a_streaming_form_export_no_stream_signatures(tmp_path):
-    model = build_model("sasrec", {"embedding_dim": 8, "max_len": 10, "num_blocks": 1}, len(VOCAB)).build_for_inputs()
+    config = {"embedding_dim": 8, "max_len": 10, "num_blocks": 1, "position_origin": "last"}
+    model = build_model("sasrec", config, len(VOCAB)).build_for_inputs()
     paths = export_model(model, VOCAB, COUNTS, str(tmp_path), "sas", config=ExportConfig(variants=("brute_force",)))
     signatures = tf.saved_model.load(paths["brute_force"]).signatures
     assert contract.STREAM_APPEND_SIGNATURE not in signatures and contract.RECOMMEND_SIGNATURE in signatures

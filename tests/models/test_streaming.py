@@ -1,5 +1,6 @@
 """Streaming: a model's query after one more event from its carried state equals the query of the whole
-history (GRU4Rec, one and two layers, projection), and models without a streaming form say so."""
+history (GRU4Rec, one and two layers, projection; SASRec's key-value cache), and models without a streaming form
+say so."""
 
 import numpy as np
 import pytest
@@ -41,8 +42,50 @@ def test_gru4rec_steps_reproduce_the_full_query_at_every_prefix(config):
     np.testing.assert_allclose(start_state.numpy(), stepped.numpy(), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize(
+    "config",
+    [{}, {"num_heads": 2, "num_blocks": 3}, {"tie_embeddings": False}, {"item_table": {"name": "low_rank", "rank": 4}}],
+    ids=["default", "heads", "untied", "low_rank"],
+)
+def test_sasrec_key_value_cache_reproduces_the_full_query_at_every_prefix(config):
+    tf.keras.utils.set_random_seed(0)
+    model = build_model("sasrec", {"embedding_dim": 8, "max_len": 12, "dropout": 0.3, **config}, NUM_ITEMS)
+    model = model.build_for_inputs()
+    blocks = model.config.num_blocks
+    assert model.stream_state_size() == 1 + blocks * 2 * 12 * 8  # count, then keys and values per block
+    rng = np.random.default_rng(1)
+    rows = rng.integers(2, NUM_ITEMS, size=(3, 12))
+    query, state = model.stream_start(tf.zeros([3, 1], tf.int64))  # empty histories
+    np.testing.assert_array_equal(state.numpy()[:, 0], 0.0)
+    for t in range(rows.shape[1]):  # up to max_len items
+        query, state = model.stream_step(state, tf.constant(rows[:, t]))
+        full = model.query(tf.constant(rows[:, : t + 1])).numpy()
+        np.testing.assert_allclose(query.numpy(), full, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(state.numpy()[:, 0], 12.0)
+    # a left-padded start (rows of different lengths) then steps
+    padded = np.concatenate([np.zeros((3, 3), np.int64), rows[:, :5]], axis=1)
+    padded[1, :6] = 0
+    start_query, state = model.stream_start(tf.constant(padded))
+    np.testing.assert_allclose(start_query.numpy(), model.query(tf.constant(padded)).numpy(), rtol=1e-5, atol=1e-5)
+    history = padded
+    for t in range(5, 9):
+        query, state = model.stream_step(state, tf.constant(rows[:, t]))
+        history = np.concatenate([history, rows[:, t : t + 1]], axis=1)
+        np.testing.assert_allclose(query.numpy(), model.query(tf.constant(history)).numpy(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [{"position_origin": "last"}, {"attention": "local"}, {"position_encoding": "rotary"}],
+    ids=["origin_last", "local_attention", "rotary"],
+)
+def test_sasrec_configurations_without_a_cache_form_say_so(config):
+    model = build_model("sasrec", {"embedding_dim": 8, "max_len": 12, **config}, NUM_ITEMS).build_for_inputs()
+    assert model.stream_state_size() is None
+
+
 def test_models_without_a_streaming_form_say_so():
-    model = build_model("sasrec", {"embedding_dim": 8, "max_len": 6, "num_blocks": 1}, NUM_ITEMS)
+    model = build_model("bert4rec", {"embedding_dim": 8, "max_len": 6, "num_blocks": 1}, NUM_ITEMS)
     assert model.stream_state_size() is None
     with pytest.raises(NotImplementedError, match="no streaming form"):
         model.stream_step(tf.zeros([1, 4]), tf.constant([3]))

@@ -258,6 +258,36 @@ class TransformerBlock(tf.keras.layers.Layer):
             x = self.ffn_norm(x + self.ffn(x, training=training))
         return x * tf.cast(padding_mask, x.dtype)[..., tf.newaxis]
 
+    def project_key_value(self, x: tf.Tensor) -> tuple:
+        """The attention's keys and values ``[B, T, H, Dh]`` of block inputs ``x [B, T, D]`` (what a key-value
+        cache keeps)."""
+        return self.attention._key_dense(x), self.attention._value_dense(x)
+
+    def step(self, x: tf.Tensor, keys: tf.Tensor, values: tf.Tensor, key_mask: tf.Tensor) -> tf.Tensor:
+        """The block's output ``[B, 1, D]`` at one new position (inference): ``x [B, 1, D]`` its input, ``keys`` /
+        ``values [B, S, H, Dh]`` every position's so far (this one's included), ``key_mask [B, S]`` which are
+        real. Equals ``call`` over the whole sequence at that position when the attention kind
+        ``attends_cached_keys`` and positions enter through the inputs only."""
+        attention = self.attention
+
+        def attend(query_input):
+            output, _ = attention.attention_kernel(
+                attention._query_dense(query_input),
+                keys,
+                values,
+                padding_mask=key_mask,
+                attention_mask=key_mask[:, tf.newaxis, :],
+                training=False,
+            )
+            return attention._output_dense(output)
+
+        if self.block_style == "pre_norm":
+            q = self.attention_norm(x)
+            x = self.ffn_norm(q + attend(q))
+            return x + self.ffn(x, training=False)
+        x = self.attention_norm(x + attend(x))
+        return self.ffn_norm(x + self.ffn(x, training=False))
+
     def get_config(self):
         return {
             **super().get_config(),
@@ -275,13 +305,16 @@ class TransformerBlock(tf.keras.layers.Layer):
         }
 
 
-def run_blocks(blocks, x, padding_mask, mask_fn, position_encoding, timestamps=None, training=False):
+def run_blocks(blocks, x, padding_mask, mask_fn, position_encoding, timestamps=None, training=False, block_inputs=None):
     """``blocks`` over ``x [B, L, D]``: the ``[B, L, L]`` mask (``mask_fn(padding_mask)``) is built only when the
-    attention kind needs it, and the position encoding's ``AttentionPositions`` once for all blocks."""
+    attention kind needs it, and the position encoding's ``AttentionPositions`` once for all blocks.
+    ``block_inputs``: a list that receives each block's input ``[B, L, D]`` (for a key-value cache)."""
     needs_mask = any(block.attention.attention_kernel.needs_mask for block in blocks)
     attention_mask = mask_fn(padding_mask) if needs_mask else None
     positions = position_encoding.attention_positions(padding_mask, attention_mask, timestamps, training)
     for block in blocks:
+        if block_inputs is not None:
+            block_inputs.append(x)
         x = block(x, attention_mask=attention_mask, padding_mask=padding_mask, training=training, positions=positions)
     return x
 

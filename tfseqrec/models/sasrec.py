@@ -129,9 +129,10 @@ class SASRec(SequentialRecommender):
         """``("timestamps",)`` when the position encoding reads them."""
         return (TIMESTAMPS,) if self.position_embedding.reads_timestamps else ()
 
-    def encode(self, item_ids, training=False, features=None):
+    def encode(self, item_ids, training=False, features=None, block_inputs=None):
         """States ``[B, L, D]`` of left-padded ``item_ids [B, L]``; ``features``: record features ``[B, L]`` by
-        name (side inputs, and ``timestamps`` for encodings that read them)."""
+        name (side inputs, and ``timestamps`` for encodings that read them); ``block_inputs``: a list that receives
+        each block's input ``[B, L, D]``."""
         features = features or {}
         timestamps = features.get(TIMESTAMPS)
         padding_mask = tf.not_equal(item_ids, PAD_ID)  # [B, L]
@@ -139,6 +140,68 @@ class SASRec(SequentialRecommender):
         x = self.position_embedding(x, padding_mask=padding_mask, timestamps=timestamps, training=training)
         x = self.input_dropout(x, training=training) * tf.cast(padding_mask, x.dtype)[..., tf.newaxis]
         x = run_blocks(
-            self.blocks, x, padding_mask, self.attention_mask_fn, self.position_embedding, timestamps, training
+            self.blocks,
+            x,
+            padding_mask,
+            self.attention_mask_fn,
+            self.position_embedding,
+            timestamps,
+            training,
+            block_inputs=block_inputs,
         )
         return self.final_norm(x)
+
+    # -- streaming: a key-value cache -----------------------------------------------------------------------------
+    def stream_state_size(self) -> Optional[int]:
+        """``1 + num_blocks * 2 * max_len * D``: the number of items so far, then each block's keys and values of
+        the latest ``max_len`` positions (newest last); None unless the model reads item ids alone, the attention
+        ``attends_cached_keys`` (full) and the position encoding has a ``next_position`` (learnable positions
+        counted from the oldest item)."""
+        plain = self.input_features == ("item_ids",) and self.adaptation is None and self.target_behaviour is None
+        streamable = self.causal and all(b.attention.attention_kernel.attends_cached_keys for b in self.blocks)
+        probe = self.position_embedding.next_position(tf.zeros([1, self.config.embedding_dim]), tf.zeros([1]))
+        if not (plain and streamable and probe is not None):
+            return None
+        return 1 + self.config.num_blocks * 2 * self.config.max_len * self.config.embedding_dim
+
+    def stream_start(self, item_ids: tf.Tensor) -> tuple:
+        """``(query [B, D], state [B, S])`` after left-padded ``item_ids [B, W]`` (``W <= max_len``): ``encode``'s
+        last state and every block's keys / values of the history, right-aligned in ``max_len`` columns."""
+        item_ids = tf.cast(item_ids, tf.int64)
+        length = self.config.max_len
+        item_ids = tf.pad(item_ids[:, -length:], [[0, 0], [length - tf.shape(item_ids[:, -length:])[1], 0]])
+        inputs = []
+        query = self.encode(item_ids, training=False, block_inputs=inputs)[:, -1, :]
+        count = tf.reduce_sum(tf.cast(tf.not_equal(item_ids, PAD_ID), tf.float32), axis=1)  # [B]
+        caches = [tensor for block, x in zip(self.blocks, inputs) for tensor in block.project_key_value(x)]
+        return query, self._pack(count, caches)
+
+    def stream_step(self, state: tf.Tensor, item_ids: tf.Tensor) -> tuple:
+        """``(query [B, D], state [B, S])`` after one more item ``item_ids [B]``: the new position's keys and values
+        enter each block's cache (the oldest column leaves), one query attends over it. Equals ``query`` of the
+        whole history while it holds at most ``max_len`` items (the server recomputes past that)."""
+        count, caches = self._unpack(state)
+        length = self.config.max_len
+        x = self.embed_items(tf.cast(item_ids, tf.int64)) * (self.config.embedding_dim**0.5)  # [B, D]
+        x = self.position_embedding.next_position(x, count)[:, tf.newaxis, :]  # [B, 1, D]
+        key_mask = tf.range(length, dtype=tf.float32)[tf.newaxis] >= float(length) - (count[:, tf.newaxis] + 1.0)
+        updated = []
+        for i, block in enumerate(self.blocks):
+            key, value = block.project_key_value(x)  # [B, 1, H, Dh]
+            keys = tf.concat([caches[2 * i][:, 1:], tf.cast(key, caches[2 * i].dtype)], axis=1)
+            values = tf.concat([caches[2 * i + 1][:, 1:], tf.cast(value, caches[2 * i + 1].dtype)], axis=1)
+            updated += [keys, values]
+            x = block.step(x, keys, values, key_mask)
+        return self.final_norm(x)[:, 0, :], self._pack(count + 1.0, updated)
+
+    def _pack(self, count: tf.Tensor, caches: list) -> tf.Tensor:
+        batch = tf.shape(count)[0]
+        flat = [tf.reshape(tf.cast(c, tf.float32), [batch, -1]) for c in caches]
+        return tf.concat([count[:, tf.newaxis]] + flat, axis=1)
+
+    def _unpack(self, state: tf.Tensor) -> tuple:
+        heads = self.config.num_heads
+        shape = [-1, self.config.max_len, heads, self.config.embedding_dim // heads]
+        width = self.config.max_len * self.config.embedding_dim
+        caches = [tf.reshape(state[:, 1 + i * width : 1 + (i + 1) * width], shape) for i in range(2 * len(self.blocks))]
+        return state[:, 0], caches

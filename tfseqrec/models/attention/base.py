@@ -37,6 +37,9 @@ class AttentionKernel(tf.keras.layers.Layer):
     needs_mask = False
     reads_attention_scores = False
     supports_causal = True
+    # True when one new query attended over cached keys / values with a [B, 1, S] mask gives what the whole
+    # sequence's pass gives at that position (streaming with a key-value cache)
+    attends_cached_keys = False
 
     def __init__(self, config, max_len: int, num_heads: int, head_dim: int, causal: bool, dropout: float = 0.0, **kw):
         super().__init__(**kw)

@@ -20,6 +20,7 @@ class FullAttention(AttentionKernel):
 
     needs_mask = True
     reads_attention_scores = True
+    attends_cached_keys = True
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -108,6 +108,12 @@ class PositionEncoding(tf.keras.layers.Layer):
         """``x [B, L, D]`` with absolute positions added (unchanged here)."""
         return x
 
+    def next_position(self, x: tf.Tensor, count: tf.Tensor) -> Optional[tf.Tensor]:
+        """``x [B, D]`` of an item appended after ``count [B]`` items, with its position added; None when this
+        kind cannot encode one more item without the others (positions counted from the newest item, relative
+        or time-based encodings): streaming with a key-value cache then refuses the model."""
+        return None
+
     def attention_positions(
         self, padding_mask: tf.Tensor, attention_mask: tf.Tensor, timestamps=None, training: bool = False
     ) -> Optional[AttentionPositions]:

@@ -31,3 +31,9 @@ class LearnablePositions(PositionEncoding):
     def call(self, x, padding_mask=None, timestamps=None, training=False):
         ids = position_ids(padding_mask, self.max_len, self.origin)
         return x + tf.cast(tf.nn.embedding_lookup(self.embeddings, ids), x.dtype)
+
+    def next_position(self, x, count):
+        """Position ``count`` when positions count from the oldest item (``origin: first``); else None."""
+        if self.origin != "first":
+            return None
+        return x + tf.cast(tf.gather(self.embeddings, tf.cast(count, tf.int32)), x.dtype)
