@@ -38,6 +38,7 @@ def run_export(args: argparse.Namespace) -> int:
         exclude_seen=not args.no_exclude_seen,
         variants=tuple(args.variants),
         warmup_requests=not args.no_warmup,
+        table_precision=args.table_precision,
         scann=ScannConfig(
             num_leaves=args.num_leaves,
             num_leaves_to_search=args.leaves_to_search,
@@ -113,6 +114,13 @@ def add_parser(sub) -> None:
         help="serving_default keeps items of the history (recommend decides per row)",
     )
     p.add_argument("--no-warmup", action="store_true", help="do not write TF Serving warmup requests")
+    p.add_argument(
+        "--table-precision",
+        choices=("float32", "float16", "int8"),
+        default="float32",
+        help="store the item table of the SavedModels (model and brute-force index) rounded after training: "
+        "int8 with per-row scales (4x smaller) or float16 (2x)",
+    )
     p.add_argument(
         "--litert",
         nargs="+",

@@ -38,6 +38,7 @@ import tensorflow as tf
 from tfseqrec.export import contract
 from tfseqrec.export.indexes import ScannConfig, build_index
 from tfseqrec.export.models_config import update_export_configs
+from tfseqrec.export.quantization import TABLE_PRECISIONS, quantized_twin
 from tfseqrec.export.serving_module import ServingModule, check_vocabulary, history_features
 
 WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
@@ -60,6 +61,8 @@ class ExportConfig:
       variants: top-K variants to write (``contract.VARIANTS``), one SavedModel each.
       scann: parameters of the ``scann`` variant's index.
       warmup_requests: write TF Serving's ``assets.extra/tf_serving_warmup_requests``.
+      table_precision: ``float32`` (as trained), ``float16`` or ``int8`` (per-row scales): the item table in the
+        SavedModel and in the brute-force index, rounded after training (``tfseqrec.export.quantization``).
     """
 
     default_k: int = 10
@@ -68,6 +71,7 @@ class ExportConfig:
     variants: tuple[str, ...] = contract.VARIANTS
     scann: ScannConfig = dataclasses.field(default_factory=ScannConfig)
     warmup_requests: bool = True
+    table_precision: str = "float32"
 
     def __post_init__(self):
         object.__setattr__(self, "variants", tuple(self.variants))
@@ -80,6 +84,8 @@ class ExportConfig:
             raise ValueError(f"variants={self.variants!r}: give one or more distinct of {', '.join(contract.VARIANTS)}")
         if not isinstance(self.scann, ScannConfig):
             raise ValueError(f"scann must be a ScannConfig, got {type(self.scann).__name__}")
+        if self.table_precision not in TABLE_PRECISIONS:
+            raise ValueError(f"table_precision={self.table_precision!r}: use one of {', '.join(TABLE_PRECISIONS)}")
 
 
 def served_name(name: str, variant: str) -> str:
@@ -132,6 +138,8 @@ def export_model(
     history_features(model)  # every feature the model reads must be servable: fail before writing anything
     if "scann" in config.variants:  # fail before writing anything
         config.scann.resolve(len(vocabulary) - 2, int(model.config.embedding_dim) + 1)
+    if config.table_precision != "float32":
+        model = quantized_twin(model, config.table_precision)
     model_dirs = {v: os.path.join(export_base, served_name(name, v)) for v in config.variants}
     version = _choose_version(model_dirs, version)
     temps: dict[str, str] = {}
@@ -213,7 +221,7 @@ def _save_variant(
     config: ExportConfig,
     source: Optional[dict],
 ) -> None:
-    index = build_index(variant, model.item_embeddings, model.item_biases, config.scann)
+    index = build_index(variant, model.item_embeddings, model.item_biases, config.scann, config.table_precision)
     module = ServingModule(
         model,
         vocabulary,

@@ -15,7 +15,8 @@ Scores are the model's, ``query . embedding + bias``, with the model's values at
   with the export): the model's table is also read row by row by the query encoder's embedding lookup, and
   once a resource variable has been read that way TensorFlow switches it to copy-on-read, so that every
   whole read (the matmul's) copies it first, which for a large catalogue costs more than the matmul itself
-  (``benchmarks/serving.py`` measures both).
+  (``benchmarks/serving.py`` measures both). With ``precision`` ``int8`` / ``float16`` the copy is stored
+  rounded (``ExportConfig.table_precision``) and cast to float32 for the matmul.
 * ``scann``: a ``tfrs.layers.factorized_top_k.ScaNN`` tree + asymmetric-hashing index over the real items
   (ids ``2..V-1``), with the bias folded into the vectors (``[q, 1] . [e, b]``). It over-fetches
   ``max(num_reordering_candidates, k + longest exclusion list)`` approximate neighbours, rescores them
@@ -36,6 +37,7 @@ import tensorflow as tf
 
 from tfseqrec.evaluation.ranking import exclusion_mask
 from tfseqrec.ids import FIRST_ITEM_ID
+from tfseqrec.models.item_tables.quantized import quantize_rows
 
 EmbeddingsFn = Callable[[], tf.Tensor]  # () -> [V, D]: the whole vocabulary (PAD and OOV included)
 BiasesFn = Callable[[], Optional[tf.Tensor]]  # () -> [V] or None
@@ -67,13 +69,14 @@ class TopKIndex(tf.Module):
 
     variant = "base"
     exact = False
+    precision = "float32"  # how the index stores the item table it scores against
 
     def search(self, queries: tf.Tensor, exclude_ids: tf.Tensor, k: tf.Tensor):
         raise NotImplementedError
 
     def params(self) -> dict:
         """Index parameters recorded in the export's ``tfseqrec_export.json``."""
-        return {"variant": self.variant, "exact": self.exact}
+        return {"variant": self.variant, "exact": self.exact, "table_precision": self.precision}
 
 
 class BruteForceIndex(TopKIndex):
@@ -82,15 +85,28 @@ class BruteForceIndex(TopKIndex):
     variant = "brute_force"
     exact = True
 
-    def __init__(self, embeddings: EmbeddingsFn, biases: BiasesFn, name: str = "brute_force_index"):
+    def __init__(
+        self, embeddings: EmbeddingsFn, biases: BiasesFn, precision: str = "float32", name: str = "brute_force_index"
+    ):
         super().__init__(name=name)
         # Copies only ever read whole, never row by row (see the module docstring: copy-on-read).
-        self.table = tf.Variable(tf.convert_to_tensor(embeddings()), trainable=False, name="item_table")
+        table = tf.convert_to_tensor(embeddings())
+        self.scales = None
+        if precision == "float32":
+            self.table = tf.Variable(table, trainable=False, name="item_table")
+        else:  # rounded like the model's quantized table: int8 values with per-row scales, or float16
+            values, scales = quantize_rows(table.numpy(), precision)
+            self.table = tf.Variable(values, trainable=False, name="item_table")
+            self.scales = tf.Variable(scales, trainable=False, name="item_table_scales")
+        self.precision = precision
         bias = biases()
         self.bias = None if bias is None else tf.Variable(tf.convert_to_tensor(bias), trainable=False, name="item_bias")
 
     def search(self, queries, exclude_ids, k):
-        scores = tf.matmul(queries, self.table, transpose_b=True)  # [B, V], as in score_all
+        if self.scales is None:
+            scores = tf.matmul(queries, self.table, transpose_b=True)  # [B, V], as in score_all
+        else:
+            scores = tf.matmul(queries, tf.cast(self.table, tf.float32), transpose_b=True) * self.scales
         if self.bias is not None:
             scores = scores + self.bias
         vocab_size = tf.shape(scores)[1]
@@ -248,11 +264,16 @@ class ScannIndex(TopKIndex):
 
 
 def build_index(
-    variant: str, embeddings: EmbeddingsFn, biases: BiasesFn, scann_config: Optional[ScannConfig] = None
+    variant: str,
+    embeddings: EmbeddingsFn,
+    biases: BiasesFn,
+    scann_config: Optional[ScannConfig] = None,
+    precision: str = "float32",
 ) -> TopKIndex:
-    """The index of an export variant (``"brute_force"`` or ``"scann"``) over the model's current tables."""
+    """The index of an export variant (``"brute_force"`` or ``"scann"``) over the model's current tables;
+    ``precision``: how the brute-force index stores its table (``float32``, ``float16``, ``int8``)."""
     if variant == "brute_force":
-        return BruteForceIndex(embeddings, biases)
+        return BruteForceIndex(embeddings, biases, precision)
     if variant == "scann":
         bias = biases()
         return ScannIndex(
