@@ -21,13 +21,14 @@ def test_every_variant_is_trained_measured_and_reported(tmp_path):
     assert code == 0
     assert set(rows) == {
         "teacher", "student", "student_distilled", "low_rank", "quotient_remainder",
-        "teacher_litert_float32", "teacher_litert_int8", "student_distilled_litert_int8",
+        "teacher_table_int8", "teacher_litert_float32", "teacher_litert_int8", "student_distilled_litert_int8",
     }  # fmt: skip
     assert rows["student_distilled"]["parameters"] == rows["student"]["parameters"] < rows["teacher"]["parameters"]
     table = rows["teacher"]["item_table_parameters"]
     assert rows["low_rank"]["item_table_parameters"] < table / 2  # [V, 8] + [8, 32] for 82 ids
     assert rows["quotient_remainder"]["item_table_parameters"] < table / 3
     assert rows["teacher_litert_int8"]["litert_bytes"] < rows["teacher_litert_float32"]["litert_bytes"]
+    assert rows["teacher_table_int8"]["kind"] == "SavedModel, int8 table"  # smaller at scale: test_quantized_table
     for row in rows.values():
         assert 0.0 <= row["NDCG@10"] <= row["HR@10"] <= 1.0 and 0 < row["p50_ms"] <= row["p99_ms"]
     distilled = json.loads((runs / "student_distilled" / "run.json").read_text())

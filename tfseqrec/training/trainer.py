@@ -548,17 +548,22 @@ def evaluate_run(
 ):
     """Re-evaluates a trained run on a split; writes ``<run_dir>/<split>`` (or ``output_dir``).
     ``model_config``: ``key=value`` changes to the model config for this evaluation (``load_trained_model``)."""
+    model, run, spec = load_trained_model(run_dir, model_config)
+    result = evaluate_model(model, run, spec, split, verbose)
+    result.save(output_dir or os.path.join(run_dir, split))
+    return result
+
+
+def evaluate_model(model, run: dict, spec: FeatureSpec, split: str = "test", verbose: bool = False):
+    """``model`` (e.g. a changed copy of a run's model) evaluated on ``split`` under ``run``'s protocol."""
     from tfseqrec.training.config import load_train_config
 
-    model, run, spec = load_trained_model(run_dir, model_config)
     check_input_features(model, spec)
     cfg = load_train_config(**run["config"])
-    result = evaluator.evaluate(
+    return evaluator.evaluate(
         model_score_fn(model),
         spec,
         _evaluation_config(cfg, split, model.config.max_len, model),
         item_counts=np.asarray(load_item_counts(spec)),
         verbose=verbose,
     )
-    result.save(output_dir or os.path.join(run_dir, split))
-    return result
