@@ -1,4 +1,4 @@
-"""Exports of streamable models (GRU4Rec's hidden state, SASRec's key-value cache) get ``stream_start`` /
+"""Exports of streamable models (GRU4Rec's hidden state, SASRec's and HSTU's key-value caches) get ``stream_start`` /
 ``stream_append``: stepping through a history one event at a time gives the top-K that ``recommend`` computes
 from the whole history, in both variants."""
 
@@ -19,6 +19,7 @@ COUNTS = [0, 0] + list(range(40, 0, -1))
 MODELS = {
     "gru4rec": ({"embedding_dim": 8, "max_len": 30, "hidden_units": [6, 10]}, 16),
     "sasrec": ({"embedding_dim": 8, "max_len": 30, "num_blocks": 2, "num_heads": 2}, 1 + 2 * 2 * 30 * 8),
+    "hstu": ({"embedding_dim": 8, "max_len": 30, "num_blocks": 1}, 1 + 1 * 30 * 1 * (8 + 8)),
 }
 
 

@@ -1,6 +1,6 @@
 """Streaming: a model's query after one more event from its carried state equals the query of the whole
-history (GRU4Rec, one and two layers, projection; SASRec's key-value cache), and models without a streaming form
-say so."""
+history (GRU4Rec, one and two layers, projection; SASRec's and HSTU's key-value caches), and models without a
+streaming form say so."""
 
 import numpy as np
 import pytest
@@ -72,6 +72,31 @@ def test_sasrec_key_value_cache_reproduces_the_full_query_at_every_prefix(config
         query, state = model.stream_step(state, tf.constant(rows[:, t]))
         history = np.concatenate([history, rows[:, t : t + 1]], axis=1)
         np.testing.assert_allclose(query.numpy(), model.query(tf.constant(history)).numpy(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("config", [{}, {"num_heads": 2, "num_blocks": 3}], ids=["default", "heads"])
+def test_hstu_key_value_cache_reproduces_the_full_query_at_every_prefix(config):
+    tf.keras.utils.set_random_seed(0)
+    model = build_model("hstu", {"embedding_dim": 8, "max_len": 12, "dropout": 0.3, **config}, NUM_ITEMS)
+    model = model.build_for_inputs()
+    for weight in model.weights:  # the relative position biases start at zero: make them matter
+        if "position_bias" in weight.name:
+            weight.assign(tf.random.normal(weight.shape, seed=2))
+    qk_dim, v_dim = model.config.head_dims()
+    heads, blocks = model.config.num_heads, model.config.num_blocks
+    assert model.stream_state_size() == 1 + blocks * 12 * heads * (qk_dim + v_dim)
+    rows = np.random.default_rng(2).integers(2, NUM_ITEMS, size=(3, 12))
+    padded = np.concatenate([np.zeros((3, 1), np.int64), rows[:, :3]], axis=1)
+    padded[2, :3] = 0
+    query, state = model.stream_start(tf.constant(padded))
+    np.testing.assert_allclose(query.numpy(), model.query(tf.constant(padded)).numpy(), rtol=1e-5, atol=1e-5)
+    history = padded
+    for t in range(3, 12):
+        query, state = model.stream_step(state, tf.constant(rows[:, t]))
+        history = np.concatenate([history, rows[:, t : t + 1]], axis=1)
+        np.testing.assert_allclose(query.numpy(), model.query(tf.constant(history)).numpy(), rtol=1e-5, atol=1e-5)
+    timed = build_model("hstu", {"embedding_dim": 8, "max_len": 12, "time_bias": True}, NUM_ITEMS)
+    assert timed.build_for_inputs().stream_state_size() is None  # the time bias reads timestamps
 
 
 @pytest.mark.parametrize(

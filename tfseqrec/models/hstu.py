@@ -126,6 +126,28 @@ class HSTULayer(tf.keras.layers.Layer):
         gated = self.attention_norm(attended) * tf.reshape(u, [batch, length, h * dv])
         return x + self.f2(self.dropout(gated, training=training))
 
+    def project(self, x: tf.Tensor) -> tuple:
+        """``(u, v, q, k)`` of inputs ``x [B, T, D]``: ``[B, T, H, dv]`` twice, then ``[B, T, H, dqk]`` twice (what
+        ``call`` computes first; a key-value cache keeps ``k`` and ``v``)."""
+        batch, length = tf.shape(x)[0], tf.shape(x)[1]
+        h, dqk, dv = self.heads, self.qk_dim, self.v_dim
+        u, v, q, k = tf.split(tf.nn.silu(self.f1(self.input_norm(x))), [h * dv, h * dv, h * dqk, h * dqk], axis=-1)
+        return tuple(tf.reshape(t, [batch, length, h, d]) for t, d in ((u, dv), (v, dv), (q, dqk), (k, dqk)))
+
+    def step(self, x, u, q, keys, values, key_mask) -> tf.Tensor:
+        """The layer's output ``[B, 1, D]`` at one new position (inference, no time bias): ``x [B, 1, D]`` its input,
+        ``u``, ``q`` its projections, ``keys [B, S, H, dqk]`` / ``values [B, S, H, dv]`` the latest ``S`` positions'
+        (this one last), ``key_mask [B, S]`` which are real. Equals ``call`` at that position."""
+        batch, width = tf.shape(x)[0], tf.shape(keys)[1]
+        scores = tf.einsum("bthd,bshd->bhts", q, keys)  # [B, H, 1, S]
+        offsets = width - 1 - tf.range(width)  # the query is the newest column
+        scores += tf.gather(tf.cast(self.position_bias, scores.dtype), offsets, axis=1)[tf.newaxis, :, tf.newaxis]
+        weights = tf.nn.silu(scores) * tf.cast(key_mask[:, tf.newaxis, tf.newaxis], scores.dtype)
+        weights /= tf.cast(self.config.max_len, scores.dtype)
+        attended = tf.reshape(tf.einsum("bhts,bshd->bthd", weights, values), [batch, 1, self.heads * self.v_dim])
+        gated = self.attention_norm(attended) * tf.reshape(u, [batch, 1, self.heads * self.v_dim])
+        return x + self.f2(gated)
+
 
 @register("hstu", HSTUConfig)
 class HSTU(SequentialRecommender):
@@ -153,9 +175,10 @@ class HSTU(SequentialRecommender):
         """``("timestamps",)`` with ``time_bias``."""
         return (TIMESTAMPS,) if self.config.time_bias else ()
 
-    def encode(self, item_ids, training=False, features=None):
+    def encode(self, item_ids, training=False, features=None, layer_inputs=None):
         """States ``[B, L, D]`` of left-padded ``item_ids [B, L]``; ``features``: record features ``[B, L]`` by
-        name (side inputs, and ``timestamps`` with ``time_bias``)."""
+        name (side inputs, and ``timestamps`` with ``time_bias``); ``layer_inputs``: a list that receives each
+        layer's input ``[B, L, D]``."""
         features = features or {}
         item_ids = tf.cast(item_ids, tf.int64)
         padding_mask = tf.not_equal(item_ids, PAD_ID)
@@ -168,5 +191,64 @@ class HSTU(SequentialRecommender):
         if self.config.time_bias and timestamps is not None:
             buckets = time_difference_buckets(timestamps, self.config.time_buckets)
         for layer in self.layers_:
+            if layer_inputs is not None:
+                layer_inputs.append(x)
             x = layer(x, allowed, buckets, training=training) * tf.cast(padding_mask, x.dtype)[..., tf.newaxis]
         return self.final_norm(x)
+
+    # -- streaming: a key-value cache -----------------------------------------------------------------------------
+    def stream_state_size(self) -> Optional[int]:
+        """``1 + num_blocks * max_len * H * (dqk + dv)``: the number of items so far, then each layer's keys and
+        values of the latest ``max_len`` positions (newest last); None with ``time_bias`` (it reads timestamps),
+        side inputs or a position encoding without ``next_position``."""
+        plain = self.input_features == ("item_ids",) and self.adaptation is None and self.target_behaviour is None
+        probe = self.position_embedding.next_position(tf.zeros([1, self.config.embedding_dim]), tf.zeros([1]))
+        if not plain or probe is None:
+            return None
+        qk_dim, v_dim = self.config.head_dims()
+        return 1 + self.config.num_blocks * self.config.max_len * self.config.num_heads * (qk_dim + v_dim)
+
+    def stream_start(self, item_ids: tf.Tensor) -> tuple:
+        """``(query [B, D], state [B, S])`` after left-padded ``item_ids [B, W]`` (``W <= max_len``)."""
+        item_ids = tf.cast(item_ids, tf.int64)[:, -self.config.max_len :]
+        item_ids = tf.pad(item_ids, [[0, 0], [self.config.max_len - tf.shape(item_ids)[1], 0]])
+        inputs = []
+        query = self.encode(item_ids, training=False, layer_inputs=inputs)[:, -1, :]
+        count = tf.reduce_sum(tf.cast(tf.not_equal(item_ids, PAD_ID), tf.float32), axis=1)
+        caches = []
+        for layer, x in zip(self.layers_, inputs):
+            _, value, _, key = layer.project(x)
+            caches += [key, value]
+        return query, self._pack(count, caches)
+
+    def stream_step(self, state: tf.Tensor, item_ids: tf.Tensor) -> tuple:
+        """``(query [B, D], state [B, S])`` after one more item ``item_ids [B]``; equals ``query`` of the whole
+        history while it holds at most ``max_len`` items (the server recomputes past that)."""
+        count, caches = self._unpack(state)
+        length = self.config.max_len
+        x = self.embed_items(tf.cast(item_ids, tf.int64)) * (self.config.embedding_dim**0.5)
+        x = self.position_embedding.next_position(x, count)[:, tf.newaxis, :]  # [B, 1, D]
+        key_mask = tf.range(length, dtype=tf.float32)[tf.newaxis] >= float(length) - (count[:, tf.newaxis] + 1.0)
+        updated = []
+        for i, layer in enumerate(self.layers_):
+            u, value, q, key = layer.project(x)
+            keys = tf.concat([caches[2 * i][:, 1:], key], axis=1)
+            values = tf.concat([caches[2 * i + 1][:, 1:], value], axis=1)
+            updated += [keys, values]
+            x = layer.step(x, u, q, keys, values, key_mask)
+        return self.final_norm(x)[:, 0, :], self._pack(count + 1.0, updated)
+
+    def _pack(self, count: tf.Tensor, caches: list) -> tf.Tensor:
+        batch = tf.shape(count)[0]
+        return tf.concat([count[:, tf.newaxis]] + [tf.reshape(c, [batch, -1]) for c in caches], axis=1)
+
+    def _unpack(self, state: tf.Tensor) -> tuple:
+        qk_dim, v_dim = self.config.head_dims()
+        heads, length = self.config.num_heads, self.config.max_len
+        caches, offset = [], 1
+        for _ in self.layers_:
+            for dim in (qk_dim, v_dim):
+                width = length * heads * dim
+                caches.append(tf.reshape(state[:, offset : offset + width], [-1, length, heads, dim]))
+                offset += width
+        return state[:, 0], caches
