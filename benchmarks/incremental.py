@@ -100,9 +100,10 @@ def run_chains(args) -> list:
         else:
             inc_data = preprocess(args, str(work / f"data_incremental_{t}"), t - 1, t, base=previous_data)
             inc_run = str(work / f"incremental_{t}")
-            replay = (
-                [f"replay.data_dirs=[{','.join(replayed)}]", f"replay.fraction={args.replay}"] if args.replay else []
-            )
+            replay = []
+            if args.replay:
+                replay = [f"replay.data_dirs=[{','.join(replayed)}]", f"replay.fraction={args.replay}"]
+                replay += [f"replay.max_sequences={args.replay_memory}"] if args.replay_memory else []
             incremental = train(
                 args, inc_data, inc_run, args.incremental_epochs, [f"init_from={previous_run}", *replay]
             )
@@ -132,6 +133,7 @@ def report(command: str, machine: str, args, steps: list) -> str:
         f"{args.full_epochs} epochs from scratch on every earlier slice; incremental: {args.incremental_epochs} "
         f"epoch(s) on the latest slice from the previous model"
         + (f", {args.replay:.0%} of the batches replayed from earlier slices" if args.replay else ", no replay")
+        + (f" (a memory of {args.replay_memory:,} sequences per slice)" if args.replay and args.replay_memory else "")
         + ".",
         "",
         "| test slice | dates | full Recall@20 | incremental Recall@20 | full MRR@20 | incremental MRR@20 | "
@@ -179,6 +181,9 @@ def main(argv=None) -> int:
     parser.add_argument("--full-epochs", type=int, default=10)
     parser.add_argument("--incremental-epochs", type=int, default=2)
     parser.add_argument("--replay", type=float, default=0.3, help="share of replayed batches (0: none)")
+    parser.add_argument(
+        "--replay-memory", type=int, default=None, help="earlier sequences kept per slice for replay (None: all)"
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--work", required=True, help="data, runs and exports go here (finished steps are reused)")
     parser.add_argument("--output", default=None, help="directory for report.md and results.json")

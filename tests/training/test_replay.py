@@ -44,6 +44,16 @@ def test_a_share_of_the_batches_comes_from_the_earlier_slice(chain):
     assert width == {11}  # the earlier slice's batches are cut to max_len + 1 like this run's
 
 
+def test_a_bounded_memory_replays_the_same_few_sequences(chain):
+    d1, d2, _ = chain
+    replay = {"data_dirs": [str(d1)], "fraction": 0.5, "max_sequences": 32}
+    cfg = load_train_config(None, ["batch_size=16"], data_dir=str(d2), replay=replay)
+    new = tf.data.Dataset.from_tensors({"item_ids": tf.zeros([16, 11], tf.int64)})
+    mixed, _ = with_replay(new, 4, load_feature_spec(str(d2)), cfg, 10, ("item_ids",))
+    replayed = {b["item_ids"].numpy().tobytes() for b in mixed.take(200) if np.any(b["item_ids"].numpy())}
+    assert len(replayed) == 2  # 32 sequences = two batches of 16, drawn again and again
+
+
 def test_a_vocabulary_that_is_not_a_prefix_is_refused(chain):
     d1, _, d3 = chain
     cfg = load_train_config(None, [], data_dir=str(d3), replay={"data_dirs": [str(d1)]})
@@ -58,6 +68,8 @@ def test_a_vocabulary_that_is_not_a_prefix_is_refused(chain):
 def test_config_values_are_checked():
     with pytest.raises(ValueError, match=r"replay.fraction=1.0 must be in \(0, 1\)"):
         ReplayConfig(data_dirs=("a",), fraction=1.0)
+    with pytest.raises(ValueError, match=r"replay.max_sequences=0"):
+        ReplayConfig(data_dirs=("a",), max_sequences=0)
     with pytest.raises(ValueError, match=r"replay.data_dirs=\(''"):
         ReplayConfig(data_dirs=("",))
     assert not ReplayConfig().enabled
@@ -71,5 +83,5 @@ def test_cli_fine_tunes_a_warm_started_run_with_replay(chain, tmp_path):
     assert main(["train", "--data-dir", str(d2), "--model", "sasrec", "--epochs", "1", "--output-dir", str(run2),
                  f"init_from={run1}", f"replay.data_dirs=[{d1}]", "replay.fraction=0.5", *TINY]) == 0  # fmt: skip
     run = json.loads((run2 / "run.json").read_text())
-    assert run["config"]["replay"] == {"data_dirs": [str(d1)], "fraction": 0.5}
+    assert run["config"]["replay"] == {"data_dirs": [str(d1)], "fraction": 0.5, "max_sequences": None}
     assert run["initialised_from"]["grown_item_tables"]["to_ids"] == load_feature_spec(str(d2)).vocabulary.size

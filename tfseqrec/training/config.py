@@ -84,10 +84,12 @@ class DistillationConfig:
 @dataclasses.dataclass(frozen=True)
 class ReplayConfig:
     """``data_dirs``: preprocessed earlier slices whose training sequences are replayed (empty: no replay);
-    ``fraction`` in (0, 1): the share of batches drawn from them (``tfseqrec.training.replay``)."""
+    ``fraction`` in (0, 1): the share of batches drawn from them; ``max_sequences``: a fixed random memory of
+    about that many earlier sequences per slice (None: all of them) (``tfseqrec.training.replay``)."""
 
     data_dirs: tuple = ()
     fraction: float = 0.3
+    max_sequences: Optional[int] = None
 
     def __post_init__(self):
         object.__setattr__(self, "data_dirs", tuple(self.data_dirs))
@@ -95,6 +97,8 @@ class ReplayConfig:
             raise ValueError(f"replay.data_dirs={self.data_dirs!r}: give preprocessed data directories")
         if not isinstance(self.fraction, (int, float)) or not 0.0 < self.fraction < 1.0:
             raise ValueError(f"replay.fraction={self.fraction!r} must be in (0, 1)")
+        if self.max_sequences is not None and (isinstance(self.max_sequences, bool) or self.max_sequences < 1):
+            raise ValueError(f"replay.max_sequences={self.max_sequences!r} must be None (all) or >= 1")
 
     @property
     def enabled(self) -> bool:

@@ -2,10 +2,11 @@
 
 A model warm-started on a new slice (``init_from``; ``tfseqrec preprocess --base-vocabulary`` keeps the earlier
 items' ids) forgets what only the earlier data taught it. ``replay`` mixes the earlier slices' training
-sequences back in, as ADER (Mi et al., RecSys 2020) replays exemplars of earlier cycles; here every earlier
-training sequence may be drawn (uniformly, with the training shuffle), not a herding-selected subset::
+sequences back in, as ADER (Mi et al., RecSys 2020) replays exemplars of earlier cycles; here the exemplars are
+every earlier training sequence, or with ``max_sequences`` a fixed random memory of about that many per slice
+(ADER selects them by herding over item embeddings, which this does not)::
 
-    replay: {data_dirs: [out/day1, out/day2], fraction: 0.3}
+    replay: {data_dirs: [out/day1, out/day2], fraction: 0.3, max_sequences: 5000}
 
 Each batch comes from the earlier slices with probability ``fraction`` (whole batches, so a batch keeps its
 padding), else from this run's data; an epoch is ``ceil(new batches / (1 - fraction))`` steps, so it still
@@ -49,7 +50,10 @@ def with_replay(data: tf.data.Dataset, steps, spec: FeatureSpec, cfg, max_len: i
         old_spec = load_feature_spec(directory)
         check_prefix_vocabulary(spec, old_spec)
         old_cfg = dataclasses.replace(cfg, seed=cfg.seed + 1 + len(earlier))
-        earlier.append(train_dataset(old_spec, old_cfg, max_len, input_features).repeat())
+        batches = train_dataset(old_spec, old_cfg, max_len, input_features)
+        if replay.max_sequences:  # a fixed memory: the first batches of one seeded shuffle, kept
+            batches = batches.take(-(-replay.max_sequences // cfg.batch_size)).cache()
+        earlier.append(batches.repeat())
     old = earlier[0] if len(earlier) == 1 else tf.data.Dataset.sample_from_datasets(earlier, seed=cfg.seed)
     new_steps = steps or -(-training_rows(spec, cfg, max_len) // cfg.batch_size)
     mixed = tf.data.Dataset.sample_from_datasets(
