@@ -4,7 +4,13 @@
         --output-dir benchmarks/out/streaming/gru4rec_ml100k model_config.max_len=1100 time_budget_minutes=5
     python benchmarks/streaming.py --run benchmarks/out/streaming/gru4rec_ml100k --output benchmarks/reports/streaming
 
-The run (a streamable model, e.g. GRU4Rec) is exported (brute force) and served in this process
+The same for a key-value cache (SASRec, HSTU; max_len 1100 makes their cache hold the 1,000-item histories):
+
+    tfseqrec train --config configs/sasrec_ml1m.yaml --data-dir benchmarks/out/data/ml-100k \
+        --output-dir benchmarks/out/streaming/sasrec_ml100k model_config.max_len=1100 time_budget_minutes=5
+    python benchmarks/streaming.py --run benchmarks/out/streaming/sasrec_ml100k --output benchmarks/reports/streaming_sasrec
+
+The run (a streamable model: GRU4Rec, SASRec, HSTU) is exported (brute force) and served in this process
 (``tfseqrec.serving.Server``, gRPC on loopback, one client):
 
 (a) Exactness: the ``test`` split's histories are replayed as an event log (users interleaved, one event per
@@ -165,7 +171,7 @@ def report(command: str, machine: str, result: dict) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", required=True, help="a tfseqrec train run of a streamable model (GRU4Rec)")
+    parser.add_argument("--run", required=True, help="a tfseqrec train run of a streamable model (GRU4Rec, SASRec)")
     parser.add_argument("--output", default=None, help="directory for report.md and results.json")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--replay-users", type=int, default=100, help="test users replayed in (a)")
