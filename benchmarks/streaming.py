@@ -8,7 +8,8 @@ The same for a key-value cache (SASRec, HSTU; max_len 1100 makes their cache hol
 
     tfseqrec train --config configs/sasrec_ml1m.yaml --data-dir benchmarks/out/data/ml-100k \
         --output-dir benchmarks/out/streaming/sasrec_ml100k model_config.max_len=1100 time_budget_minutes=5
-    python benchmarks/streaming.py --run benchmarks/out/streaming/sasrec_ml100k --output benchmarks/reports/streaming_sasrec
+    python benchmarks/streaming.py --run benchmarks/out/streaming/sasrec_ml100k \
+        --output benchmarks/reports/streaming_sasrec
 
 The run (a streamable model: GRU4Rec, SASRec, HSTU) is exported (brute force) and served in this process
 (``tfseqrec.serving.Server``, gRPC on loopback, one client):
