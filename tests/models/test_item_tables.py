@@ -9,6 +9,7 @@ import pytest
 import tfseqrec  # noqa: F401
 import tensorflow as tf
 
+from tests.models.test_contract import _cyclic_batch
 from tfseqrec.models import build_model
 from tfseqrec.models.base import SequentialRecommender
 from tfseqrec.models.item_tables import available_item_tables, build_item_table, item_table_config
@@ -20,16 +21,6 @@ KINDS = [
     {"name": "quotient_remainder"},
     {"name": "quotient_remainder", "combine": "sum"},
 ]
-
-
-def _cyclic_batch(batch_size=64, length=9):
-    rng = np.random.default_rng(0)
-    rows = np.zeros([batch_size, length], np.int64)
-    for r in range(batch_size):
-        n = rng.integers(3, length + 1)
-        start = rng.integers(0, 12)
-        rows[r, length - n :] = [(start + i) % 12 + 2 for i in range(n)]
-    return tf.constant(rows)
 
 
 def _size(layer) -> int:
@@ -104,7 +95,7 @@ def test_bad_configs_are_refused_by_name():
 def test_models_learn_a_cycle_and_round_trip(model_name, kind, tmp_path):
     tf.keras.utils.set_random_seed(0)
     model = build_model(model_name, {**SMALL, "item_table": kind}, NUM_ITEMS)
-    ids = _cyclic_batch()
+    ids = _cyclic_batch(batch_size=64)
     model.compile(optimizer=tf.keras.optimizers.Adam(0.01))
     before = float(model.compute_loss({"item_ids": ids}))
     model.fit(tf.data.Dataset.from_tensors({"item_ids": ids}).repeat(300), epochs=1, verbose=0)

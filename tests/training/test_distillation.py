@@ -11,22 +11,13 @@ import tensorflow as tf
 
 from tests.conftest import generated_dataset
 from tfseqrec.cli import main
+from tests.models.test_contract import _cyclic_batch
 from tfseqrec.models import build_model
 from tfseqrec.training.config import DistillationConfig, load_train_config
 from tfseqrec.training.distillation import attach_teacher
 
 NUM_ITEMS = 14
 SMALL = {"embedding_dim": 16, "max_len": 8, "dropout": 0.0}
-
-
-def _cyclic_batch(batch_size=64, length=9):
-    rng = np.random.default_rng(0)
-    rows = np.zeros([batch_size, length], np.int64)
-    for r in range(batch_size):
-        n = rng.integers(3, length + 1)
-        start = rng.integers(0, 12)
-        rows[r, length - n :] = [(start + i) % 12 + 2 for i in range(n)]
-    return tf.constant(rows)
 
 
 def _model(name="sasrec", seed=0, **overrides):
@@ -64,7 +55,7 @@ def test_a_teacher_identical_to_the_student_adds_nothing():
 
 
 def test_a_student_learns_the_cycle_from_soft_targets_alone():
-    ids = _cyclic_batch()
+    ids = _cyclic_batch(batch_size=64)
     data = tf.data.Dataset.from_tensors({"item_ids": ids}).repeat(300)
     teacher = _model(seed=4, embedding_dim=32, num_blocks=2)
     teacher.compile(optimizer=tf.keras.optimizers.Adam(0.01))
