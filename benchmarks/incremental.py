@@ -142,8 +142,8 @@ def report(command: str, machine: str, args, steps: list) -> str:
         + (f" (a memory of {args.replay_memory:,} sequences per slice)" if args.replay and args.replay_memory else "")
         + ".",
         "",
-        "| test slice | dates | test events | full Recall@20 | incremental Recall@20 | full MRR@20 | incremental MRR@20 | "
-        "full s | incremental s | compute | export version |",
+        "| test slice | dates | test events | full Recall@20 | incremental Recall@20 | full MRR@20 | "
+        "incremental MRR@20 | full s | incremental s | compute | export version |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     events = {(s["full"]["test_events"], s["incremental"]["test_events"]) for s in steps}
@@ -152,7 +152,8 @@ def report(command: str, machine: str, args, steps: list) -> str:
         full, inc = step["full"], step["incremental"]
         shared = " (shared start)" if i == 0 else ""
         lines.append(
-            f"| {step['test_slice']}{shared} | {step['test_slice_dates'][0][:10]} | {_events(full, inc)} | {full['Recall@20']:.4f} | "
+            f"| {step['test_slice']}{shared} | {step['test_slice_dates'][0][:10]} | {_events(full, inc)} | "
+            f"{full['Recall@20']:.4f} | "
             f"{inc['Recall@20']:.4f} | {full['MRR@20']:.4f} | {inc['MRR@20']:.4f} | {full['train_seconds']:.1f} | "
             f"{inc['train_seconds']:.1f} | {inc['train_seconds'] / full['train_seconds']:.0%} | "
             f"{step['export_version']} |"
