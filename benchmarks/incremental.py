@@ -34,6 +34,7 @@ import datetime as dt
 import json
 import os
 import shlex
+import shutil
 import sys
 from pathlib import Path
 
@@ -91,6 +92,7 @@ def run_chains(args) -> list:
     from tfseqrec.export.exporter import ExportConfig, export_run
 
     work = Path(args.work)
+    shutil.rmtree(work / "exports", ignore_errors=True)  # versions 1, 2, ... again when finished runs are reused
     steps, previous_data, previous_run, replayed = [], None, None, []
     for t in range(args.warm_slices, args.slices):
         full_data = preprocess(args, str(work / f"data_full_{t}"), 0, t)
