@@ -44,6 +44,11 @@ def whole_markdown(paths: tuple[Path, ...]) -> str:
     return "\n\n".join(_rebase(_demote(path.read_text()), path) for path in paths)
 
 
+def whole_markdown_of(*indices: int) -> Callable[[tuple[Path, ...]], str]:
+    """``whole_markdown`` of the sources at ``indices`` (the others are data files the section also reads)."""
+    return lambda paths: whole_markdown(tuple(paths[i] for i in indices))
+
+
 def markdown_parts(*headings: str) -> Callable[[tuple[Path, ...]], str]:
     """Only the ``## heading`` parts named (in the report's order), e.g. a grid report's accuracy and tests."""
 
@@ -548,6 +553,29 @@ SECTIONS = (
         "exported (brute force) and served in the benchmark's process over gRPC on loopback, one client; drift "
         "against its training split, from the server's own request log (sample rate 1); 2-core AMD EPYC VM.",
         lambda paths: whole_markdown(paths[:1]),
+    ),
+    Section(
+        "Incremental updates against full retraining: Yoochoose day slices",
+        (
+            "incremental_yoochoose_e4/report.md",
+            "incremental_yoochoose_e4/results.json",
+            "incremental_yoochoose_e4_noreplay/report.md",
+            "incremental_yoochoose_e4_noreplay/results.json",
+            "incremental_yoochoose/report.md",
+            "incremental_yoochoose/results.json",
+        ),
+        "`python benchmarks/incremental.py --name yoochoose --input ../shared/data/yoochoose-100k-sample/"
+        "yoochoose-clicks-100k_train_full.txt --input ../shared/data/yoochoose-100k-sample/"
+        'yoochoose-clicks-100k_test.txt --preprocess-args="--format tsv" --start 2014-04-01 --slices 7 '
+        "--warm-slices 3 --config configs/sasrec_yoochoose.yaml --full-epochs 10 --incremental-epochs 4 --replay 0.5 "
+        "--work benchmarks/out/incremental/yoochoose_e4 --output benchmarks/reports/incremental_yoochoose_e4` "
+        "(the other two: `--replay 0` and `--incremental-epochs 2 --replay 0.3`, each report names its command)",
+        "session-rec's Yoochoose 100k-click sample cut into 7 UTC days (2014-04-01 to 04-07); each test day's "
+        "sessions, every next item, full ranking over the items seen before it, seen items kept; SASRec "
+        "(configs/sasrec_yoochoose.yaml: d 100, 2 blocks, full cross-entropy) without validation (fixed epochs); "
+        "compute is training seconds from run.json (preprocessing excluded). 2-core AMD EPYC VM, shared with a "
+        "compression benchmark's training during these runs (both chains alike).",
+        whole_markdown_of(0, 2, 4),
     ),
     Section(
         "BCE / gBCE with many negatives: the logit offset",
