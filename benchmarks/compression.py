@@ -13,7 +13,8 @@ Variants (each a ``tfseqrec train`` run of ``--config`` under ``--overrides``; f
 * ``student``: a small model (``--student``: embedding 32, 1 block) trained alone;
 * ``student_distilled``: the same small model distilled from the teacher (``distillation``: the teacher's soft
   targets over the catalogue at temperature ``--temperature``, weight ``--weight``);
-* ``low_rank``: the teacher with a factorised item table ``[V, D/4] x [D/4, D]`` (``item_table: low_rank``);
+* ``low_rank``: the teacher with a factorised item table ``[V, r] x [r, D]``, ``r`` the largest rank that makes
+  it at least 4x smaller (``item_table: low_rank``);
 * ``quotient_remainder``: the teacher with a compositional item table (``item_table: quotient_remainder``);
 * ``teacher_table_int8``: the teacher's SavedModel with its item table rounded to int8 after training
   (``tfseqrec export --table-precision int8``; NDCG@10 by the evaluator on the rounded model);
@@ -46,9 +47,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 
 
-def variants(args) -> dict:
-    """``{name: overrides}`` of the trained variants."""
+def variants(args, vocabulary_size: int) -> dict:
+    """``{name: overrides}`` of the trained variants; the low-rank table's rank is the largest that keeps it at
+    least 4x smaller than the teacher's (``V r + r D <= V D / 4``)."""
     teacher_dim = int(next(o for o in args.teacher if o.startswith("model_config.embedding_dim=")).split("=")[1])
+    rank = max(1, (vocabulary_size * teacher_dim // 4) // (vocabulary_size + teacher_dim))
     teacher_dir = os.path.join(args.runs, "teacher")
     return {
         "teacher": list(args.teacher),
@@ -60,7 +63,7 @@ def variants(args) -> dict:
             f"distillation.weight={args.weight}",
         ],
         "low_rank": list(args.teacher)
-        + ["model_config.item_table.name=low_rank", f"model_config.item_table.rank={teacher_dim // 4}"],
+        + ["model_config.item_table.name=low_rank", f"model_config.item_table.rank={rank}"],
         "quotient_remainder": list(args.teacher) + ["model_config.item_table.name=quotient_remainder"],
     }
 
@@ -157,7 +160,7 @@ def measure(args) -> dict:
     vocabulary = load_vocabulary(spec)
     cases = test_cases(spec, args.test_users)
     rows = {}
-    runs = {name: train_variant(args, name, overrides) for name, overrides in variants(args).items()}
+    runs = {name: train_variant(args, name, overrides) for name, overrides in variants(args, len(vocabulary)).items()}
     for name, run in runs.items():  # measured once every run is trained, on a machine left to the measurements
         run_dir = os.path.join(args.runs, name)
         model, _, _ = load_trained_model(run_dir)

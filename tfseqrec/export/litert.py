@@ -4,7 +4,8 @@ weights quantised after training.
 The flatbuffer has one signature, ``serving_default`` (the recommend computation)::
 
     history [1, L] int64   item ids (vocabulary ids, 0 = padding; left-padded, the latest L = max_len items)
-        -> ids [1, k] int32, scores [1, k] float32   the top k, PAD / OOV and the history's items left out
+    seen [1, S] int64      ids never to return, any length (the whole history, older items included)
+        -> ids [1, k] int32, scores [1, k] float32   the top k, PAD / OOV and the seen items left out
 
 Ids, not strings: an app maps its items to ids with the ``vocab.txt`` written beside the model (line ``i`` is
 id ``i``). Precisions (the converter's post-training quantisation, ``tf.lite.Optimize.DEFAULT``):
@@ -43,13 +44,17 @@ def recommend_function(model, k: int) -> tf.types.experimental.ConcreteFunction:
     """The ``recommend`` computation of ``model`` for one left-padded history ``[1, max_len]``."""
     length, num_items = model.config.max_len, model.num_items
 
-    @tf.function(input_signature=[tf.TensorSpec([1, length], tf.int64, name="history")])
-    def recommend(history):
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([1, length], tf.int64, name="history"),
+            tf.TensorSpec([1, None], tf.int64, name="seen"),
+        ]
+    )
+    def recommend(history, seen):
         scores = model.score_all(history)  # [1, V]
-        seen = tf.scatter_nd(
-            tf.reshape(history, [-1, 1]), tf.ones([length], tf.float32), [num_items]
-        )  # [V]: > 0 at the history's ids (padding lands on PAD, which is excluded anyway)
-        excluded = tf.logical_or(seen > 0, tf.range(num_items) < FIRST_ITEM_ID)
+        ids = tf.reshape(seen, [-1, 1])
+        marks = tf.scatter_nd(ids, tf.ones(tf.shape(ids)[:1], tf.float32), [num_items])  # [V]: > 0 where seen
+        excluded = tf.logical_or(marks > 0, tf.range(num_items) < FIRST_ITEM_ID)
         masked = tf.where(excluded[tf.newaxis], tf.fill(tf.shape(scores), -3.0e38), scores)
         top = tf.math.top_k(masked, k=k)
         return {"ids": top.indices, "scores": top.values}
@@ -89,12 +94,15 @@ class LiteRTRecommender:
         self.size_bytes = len(flatbuffer)
 
     def recommend(self, history: Sequence[int]) -> tuple:
-        """``(ids [k] int64, scores [k] float32)`` for one history of item ids (oldest first)."""
+        """``(ids [k] int64, scores [k] float32)`` for one history of item ids (oldest first): the model reads its
+        latest ``max_len`` items, every item of it is left out."""
         row = np.zeros([1, self.max_len], np.int64)
-        latest = np.asarray(history, np.int64)[-self.max_len :]
+        whole = np.asarray(history, np.int64)
+        latest = whole[-self.max_len :]
         if latest.size:
             row[0, -latest.size :] = latest
-        out = self._runner(history=row)
+        seen = whole[np.newaxis] if whole.size else np.zeros([1, 1], np.int64)
+        out = self._runner(history=row, seen=seen)
         return out["ids"][0].astype(np.int64), out["scores"][0]
 
     def latency_ms(self, histories: Sequence[Sequence[int]], repeats: int = 1) -> np.ndarray:
@@ -131,7 +139,7 @@ def check_conversion(
         latest = np.asarray(history, np.int64)[-model.config.max_len :]
         if latest.size:
             row[0, -latest.size :] = latest
-        want = reference(tf.constant(row))
+        want = reference(tf.constant(row), tf.constant([list(history) or [0]], tf.int64))
         finite = finite and bool(np.all(np.isfinite(scores)))
         overlaps.append(len(set(ids.tolist()) & set(want["ids"].numpy()[0].tolist())) / k)
         errors.append(float(np.max(np.abs(scores - want["scores"].numpy()[0]))))
