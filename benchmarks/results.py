@@ -555,6 +555,21 @@ SECTIONS = (
         lambda paths: whole_markdown(paths[:1]),
     ),
     Section(
+        "Compression: distillation, smaller item tables and quantisation on ML-1M",
+        ("compression_ml1m/report.md", "compression_ml1m/results.json"),
+        "`tfseqrec preprocess --input ../shared/data/ml-1m/ml-1m.seq.tsv --order-col seq_pos --item-min-count 5 "
+        "--output-dir benchmarks/out/data/ml-1m`, then `python benchmarks/compression.py --data-dir "
+        "benchmarks/out/data/ml-1m --runs benchmarks/out/compression/ml1m --output benchmarks/reports/compression_ml1m "
+        "--overrides epochs=60 validate_every=2 patience=4 time_budget_minutes=30 seed=1 model_config.max_len=50`",
+        f"{LEAVE_ONE_OUT}, seen items excluded; ML-1M item 5-core (6,040 users, 3,416 items) at length 50 (not the "
+        "preset's 200, to train six models in one session); configs/sasrec_ml1m.yaml (full cross-entropy) for "
+        "every run: teacher d 128 with 2 blocks, students d 32 with 1 block, at most 60 epochs with early stopping "
+        "(validation every 2 epochs, patience 4) or 30 minutes; the runs' `stopped_by` and best epochs are in "
+        "their run.json. Latency in one process, one request at a time, on a 2-core AMD EPYC VM left to the "
+        "measurements.",
+        lambda paths: whole_markdown(paths[:1]),
+    ),
+    Section(
         "Incremental updates against full retraining: Yoochoose day slices, Diginetica 4-week slices",
         (
             "incremental_yoochoose_e4/report.md",
