@@ -116,3 +116,13 @@ def test_models_without_a_streaming_form_say_so():
         model.stream_step(tf.zeros([1, 4]), tf.constant([3]))
     adapted = _gru(adaptation={"adapter": "query_offset"})
     assert adapted.stream_state_size() is None  # a step cannot adapt the query
+
+
+def test_an_unbuilt_model_says_whether_it_streams():
+    assert build_model("sasrec", {"embedding_dim": 8, "max_len": 6}, NUM_ITEMS).stream_state_size() == 1 + 2 * 2 * 6 * 8
+    assert (
+        build_model(
+            "hstu", {"embedding_dim": 8, "max_len": 6, "position_encoding": "none"}, NUM_ITEMS
+        ).stream_state_size()
+        is None
+    )

@@ -4,7 +4,8 @@
 (``tfseqrec.models.item_tables.quantized``): every other weight is copied, the table (materialised whatever its
 kind) is rounded to int8 with per-row scales or to float16. The export then saves the twin, and the brute-force
 index stores the same rounded values, so the item table's bytes shrink in both places and the export ranks
-exactly as the twin does. The encoder's weights stay float32 (the LiteRT export quantises them too:
+exactly as the twin does (a separate output table, SASRec's ``tie_embeddings: false``, stays float32 in the
+twin while the index rounds it). The encoder's weights stay float32 (the LiteRT export quantises them too:
 ``tfseqrec.export.litert``).
 """
 

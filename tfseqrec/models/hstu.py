@@ -200,10 +200,9 @@ class HSTU(SequentialRecommender):
     def stream_state_size(self) -> Optional[int]:
         """``1 + num_blocks * max_len * H * (dqk + dv)``: the number of items so far, then each layer's keys and
         values of the latest ``max_len`` positions (newest last); None with ``time_bias`` (it reads timestamps),
-        side inputs or a position encoding without ``next_position``."""
+        side inputs or a position encoding that does not ``extends_by_one``."""
         plain = self.input_features == ("item_ids",) and self.adaptation is None and self.target_behaviour is None
-        probe = self.position_embedding.next_position(tf.zeros([1, self.config.embedding_dim]), tf.zeros([1]))
-        if not plain or probe is None:
+        if not (plain and self.position_embedding.extends_by_one):
             return None
         qk_dim, v_dim = self.config.head_dims()
         return 1 + self.config.num_blocks * self.config.max_len * self.config.num_heads * (qk_dim + v_dim)

@@ -155,12 +155,11 @@ class SASRec(SequentialRecommender):
     def stream_state_size(self) -> Optional[int]:
         """``1 + num_blocks * 2 * max_len * D``: the number of items so far, then each block's keys and values of
         the latest ``max_len`` positions (newest last); None unless the model reads item ids alone, the attention
-        ``attends_cached_keys`` (full) and the position encoding has a ``next_position`` (learnable positions
+        ``attends_cached_keys`` (full) and the position encoding ``extends_by_one`` (learnable positions
         counted from the oldest item)."""
         plain = self.input_features == ("item_ids",) and self.adaptation is None and self.target_behaviour is None
         streamable = self.causal and all(b.attention.attention_kernel.attends_cached_keys for b in self.blocks)
-        probe = self.position_embedding.next_position(tf.zeros([1, self.config.embedding_dim]), tf.zeros([1]))
-        if not (plain and streamable and probe is not None):
+        if not (plain and streamable and self.position_embedding.extends_by_one):
             return None
         return 1 + self.config.num_blocks * 2 * self.config.max_len * self.config.embedding_dim
 

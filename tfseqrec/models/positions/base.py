@@ -108,11 +108,16 @@ class PositionEncoding(tf.keras.layers.Layer):
         """``x [B, L, D]`` with absolute positions added (unchanged here)."""
         return x
 
-    def next_position(self, x: tf.Tensor, count: tf.Tensor) -> Optional[tf.Tensor]:
-        """``x [B, D]`` of an item appended after ``count [B]`` items, with its position added; None when this
-        kind cannot encode one more item without the others (positions counted from the newest item, relative
-        or time-based encodings): streaming with a key-value cache then refuses the model."""
-        return None
+    @property
+    def extends_by_one(self) -> bool:
+        """Whether :meth:`next_position` can encode one more item without the others (streaming with a key-value
+        cache); False for positions counted from the newest item and for relative or time-based kinds."""
+        return False
+
+    def next_position(self, x: tf.Tensor, count: tf.Tensor) -> tf.Tensor:
+        """``x [B, D]`` of an item appended after ``count [B]`` items, with its position added (kinds that
+        ``extends_by_one``)."""
+        raise NotImplementedError(f"position encoding {type(self).__name__} cannot encode one more item alone")
 
     def attention_positions(
         self, padding_mask: tf.Tensor, attention_mask: tf.Tensor, timestamps=None, training: bool = False

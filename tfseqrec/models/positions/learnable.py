@@ -32,8 +32,10 @@ class LearnablePositions(PositionEncoding):
         ids = position_ids(padding_mask, self.max_len, self.origin)
         return x + tf.cast(tf.nn.embedding_lookup(self.embeddings, ids), x.dtype)
 
+    @property
+    def extends_by_one(self) -> bool:
+        return self.origin == "first"  # counted from the newest item, every position moves with a new one
+
     def next_position(self, x, count):
-        """Position ``count`` when positions count from the oldest item (``origin: first``); else None."""
-        if self.origin != "first":
-            return None
+        """``x + P[count]``."""
         return x + tf.cast(tf.gather(self.embeddings, tf.cast(count, tf.int32)), x.dtype)
