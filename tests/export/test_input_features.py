@@ -253,6 +253,15 @@ IDS_ONLY_INPUTS = {
     contract.ENCODE_SIGNATURE: {contract.HISTORY: (tf.string, [-1, -1])},
     contract.ITEM_EMBEDDINGS_SIGNATURE: {},
 }
+STREAM_INPUTS = {  # what models with a streaming form (SASRec's key-value cache) export besides
+    contract.STREAM_START_SIGNATURE: {contract.HISTORY: (tf.string, [-1, -1]), contract.K: (tf.int32, [-1])},
+    contract.STREAM_APPEND_SIGNATURE: {
+        contract.STATE: (tf.float32, [-1, -1]),
+        contract.ITEM: (tf.string, [-1]),
+        contract.SEEN: (tf.string, [-1, -1]),
+        contract.K: (tf.int32, [-1]),
+    },
+}
 
 
 def signature_def_inputs(version_dir) -> dict:
@@ -284,8 +293,10 @@ def test_ids_only_models_keep_their_signatures(hrnn_export, tmp_path, architectu
     paths = export_model(
         model, vocab, counts, str(tmp_path), architecture, config=ExportConfig(variants=("brute_force",), max_k=20)
     )
+    expected = {**IDS_ONLY_INPUTS, **(STREAM_INPUTS if model.stream_state_size() else {})}
+    assert (architecture == "sasrec") == bool(model.stream_state_size())
     for path in paths.values():
-        assert signature_def_inputs(path) == IDS_ONLY_INPUTS
+        assert signature_def_inputs(path) == expected
         info = json.loads((Path(path) / contract.EXPORT_INFO_FILE).read_text())
         assert info["history_features"] == {}
         logs = [

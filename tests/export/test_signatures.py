@@ -31,6 +31,8 @@ def test_signatures_match_the_contract(request, variant):
         contract.RECOMMEND_SIGNATURE,
         contract.ENCODE_SIGNATURE,
         contract.ITEM_EMBEDDINGS_SIGNATURE,
+        contract.STREAM_START_SIGNATURE,  # the tiny SASRec streams with a key-value cache
+        contract.STREAM_APPEND_SIGNATURE,
     }
     serving = sigs[contract.SERVING_SIGNATURE]
     assert _specs(serving.structured_input_signature[1]) == {contract.HISTORY: HISTORY_SPEC}
