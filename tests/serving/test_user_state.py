@@ -88,7 +88,8 @@ def test_a_full_cache_evicts_the_least_recently_used_user_and_metrics_count_it(s
 
 
 def test_models_without_streaming_have_no_append(tmp_path):
-    model = build_model("sasrec", {"embedding_dim": 8, "max_len": 5, "num_blocks": 1}, len(VOCAB)).build_for_inputs()
+    model_config = {"embedding_dim": 8, "max_len": 5, "num_blocks": 1, "position_origin": "last"}  # no cache form
+    model = build_model("sasrec", model_config, len(VOCAB)).build_for_inputs()
     export_model(model, VOCAB, COUNTS, str(tmp_path), "sas", config=ExportConfig(variants=("brute_force",)))
     config = ServerConfig(
         models=(ModelEntry("sas", str(tmp_path / "sas_brute_force")),), grpc_port=0, rest_port=None, poll_seconds=0
