@@ -28,6 +28,17 @@ def server(exports, tmp_path_factory):
         yield s
 
 
+def _signature_calls(servable) -> int:
+    """The fixture model's ``calls`` counter (its only int64 variable), read in the version's own session."""
+    runner = servable._runner
+    handle = next(
+        op for op in runner.graph.get_operations() if op.type == "VarHandleOp" and op.get_attr("dtype") == tf.int64
+    )
+    with runner.graph.as_default():
+        read = tf.raw_ops.ReadVariableOp(resource=handle.outputs[0], dtype=tf.int64)
+    return int(runner.session.run(read))
+
+
 def test_concurrent_requests_are_batched_and_each_gets_its_own_rows(server):
     stubs = Stubs(server.grpc_port)
     histories = [[f"item_{i}", f"item_{(i * 7) % 50}"][: 1 + i % 2] for i in range(32)]
@@ -37,8 +48,8 @@ def test_concurrent_requests_are_batched_and_each_gets_its_own_rows(server):
         expected[i] = tf.make_ndarray(r.outputs["item_ids"]).tolist()
     servable = server.manager.acquire("m")
     try:
-        batcher, calls = servable.batcher("serving_default"), servable._loaded.calls
-        before_calls, before_batches, before_requests = int(calls.numpy()), batcher.batches, batcher.requests
+        batcher = servable.batcher("serving_default")
+        before_calls, before_batches, before_requests = _signature_calls(servable), batcher.batches, batcher.requests
         results, errors, barrier = {}, [], threading.Barrier(16)
 
         def worker(w):
@@ -59,7 +70,7 @@ def test_concurrent_requests_are_batched_and_each_gets_its_own_rows(server):
             t.join()
         requests = batcher.requests - before_requests
         batches = batcher.batches - before_batches
-        signature_calls = int(calls.numpy()) - before_calls
+        signature_calls = _signature_calls(servable) - before_calls
     finally:
         servable.release()
         stubs.close()
@@ -188,6 +199,8 @@ def test_server_config_checks():
         ServerConfig(models=(ModelEntry("m", "/x"),), max_batch_size=0)
     with pytest.raises(ValueError, match="intra_op_threads must be >= 0"):
         ServerConfig(models=(ModelEntry("m", "/x"),), intra_op_threads=-1)
+    with pytest.raises(ValueError, match="inter_op_threads must be >= -1"):
+        ServerConfig(models=(ModelEntry("m", "/x"),), inter_op_threads=-2)
 
 
 def test_thread_pools_are_sized_in_a_fresh_process_and_left_alone_after_tensorflow_ran(caplog):

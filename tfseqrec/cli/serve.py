@@ -71,10 +71,16 @@ def add_parser(sub) -> argparse.ArgumentParser:
         type=int,
         metavar="N",
         default=0,
-        help="threads one op may use (0 = TensorFlow's default, one per core)",
+        help="threads one op may use (0 = TensorFlow's default, one per core: a merged batch uses every core, the "
+        "most requests/s under load; 1 with --inter-op-threads -1: the lowest single-request latency and CPU)",
     )
     t.add_argument(
-        "--inter-op-threads", type=int, metavar="N", default=0, help="ops run at once (0 = TensorFlow's default)"
+        "--inter-op-threads",
+        type=int,
+        metavar="N",
+        default=0,
+        help="ops of one call run at once (0 = TensorFlow's default; -1 = all in the request's own thread, no "
+        "hand-off to a pool)",
     )
     b = p.add_argument_group("batching and limits")
     b.add_argument("--max-batch-size", type=int, metavar="N", default=64, help="most rows merged into one model call")
@@ -86,7 +92,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
         help="how long a batch may wait for more requests under load (an idle server never waits)",
     )
     b.add_argument(
-        "--num-batch-threads", type=int, metavar="N", default=1, help="batches of one signature that may run at once"
+        "--num-batch-threads",
+        type=int,
+        metavar="N",
+        default=1,
+        help="batches of one signature that may run at once",
     )
     b.add_argument(
         "--max-history",

@@ -33,13 +33,15 @@ import uuid
 from typing import Optional, Sequence
 
 import tfseqrec
+import numpy as np
 import tensorflow as tf
 
 from tfseqrec.export import contract
 from tfseqrec.export.indexes import ScannConfig, build_index
 from tfseqrec.export.models_config import update_export_configs
 from tfseqrec.export.quantization import TABLE_PRECISIONS, quantized_twin
-from tfseqrec.export.serving_module import ServingModule, check_vocabulary, history_features
+from tfseqrec.export.serving_module import ServingModule, check_vocabulary, history_features, row_features
+from tfseqrec.ids import FIRST_ITEM_ID
 
 WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -109,6 +111,7 @@ def export_model(
     version: Optional[int] = None,
     config: Optional[ExportConfig] = None,
     source: Optional[dict] = None,
+    calibration_queries: Optional[np.ndarray] = None,
 ) -> dict[str, str]:
     """Exports a trained ``SequentialRecommender`` as one SavedModel per variant; updates the models.config files.
 
@@ -121,6 +124,9 @@ def export_model(
       version: integer version; default: the next after the existing ones. Existing versions are refused.
       config: see ``ExportConfig`` (default: ``ExportConfig()``).
       source: extra provenance written into ``tfseqrec_export.json`` (e.g. the run directory).
+      calibration_queries: ``[Q, D]`` query embeddings of held-out histories, on which
+        ``config.scann.target_recall`` chooses the ScaNN search settings; default: item vectors drawn by
+        training popularity.
 
     Returns:
       ``{variant: version directory}``. ``<export_base>/models.config`` (and ``models.brute_force.config`` when
@@ -140,6 +146,9 @@ def export_model(
         config.scann.resolve(len(vocabulary) - 2, int(model.config.embedding_dim) + 1)
     if config.table_precision != "float32":
         model = quantized_twin(model, config.table_precision)
+    calibration = None
+    if "scann" in config.variants and config.scann.target_recall is not None:
+        calibration = _calibration_queries(model, item_counts, calibration_queries)
     model_dirs = {v: os.path.join(export_base, served_name(name, v)) for v in config.variants}
     version = _choose_version(model_dirs, version)
     temps: dict[str, str] = {}
@@ -147,7 +156,9 @@ def export_model(
         for variant, model_dir in model_dirs.items():
             os.makedirs(model_dir, exist_ok=True)
             temps[variant] = os.path.join(model_dir, f"{TEMP_PREFIX}{version}-{uuid.uuid4().hex[:8]}")
-            _save_variant(model, vocabulary, item_counts, variant, temps[variant], name, version, config, source)
+            _save_variant(
+                model, vocabulary, item_counts, variant, temps[variant], name, version, config, source, calibration
+            )
         targets = {variant: os.path.join(d, str(version)) for variant, d in model_dirs.items()}
         clashes = [t for t in targets.values() if os.path.exists(t)]
         if clashes:  # created since _choose_version: refuse rather than replace
@@ -190,9 +201,42 @@ def export_run(
         "test_metrics": run.get("test_metrics"),
         "protocol": {"data": spec.protocol, "evaluation": run.get("protocol")},
     }
+    config = ExportConfig() if config is None else config
+    queries = None
+    if "scann" in config.variants and config.scann.target_recall is not None:
+        queries = held_out_queries(model, spec)
     return export_model(
-        model, load_vocabulary(spec), load_item_counts(spec), export_base, name, version, config, source
+        model, load_vocabulary(spec), load_item_counts(spec), export_base, name, version, config, source, queries
     )
+
+
+def _calibration_queries(model, item_counts, queries: Optional[np.ndarray], count: int = 500, seed: int = 0):
+    """``(queries [Q, D], description)`` for the ScaNN calibration: the given query embeddings, else ``count``
+    item vectors drawn by training popularity (a stand-in for queries, which sit near the items they retrieve)."""
+    if queries is not None:
+        return np.asarray(queries, np.float32), f"{len(queries)} query embeddings given to the export"
+    counts = np.asarray(item_counts, np.float64)[FIRST_ITEM_ID:]
+    p = counts / counts.sum() if counts.sum() > 0 else None
+    ids = np.random.default_rng(seed).choice(len(counts), count, p=p) + FIRST_ITEM_ID
+    table = np.asarray(model.item_embeddings().numpy(), np.float32)
+    return table[ids], f"{count} item vectors drawn by training popularity"
+
+
+def held_out_queries(model, spec, count: int = 500) -> Optional[np.ndarray]:
+    """The model's ``[Q, D]`` query embeddings of the first ``count`` validation histories (None for models that
+    read more than item ids, or without validation data)."""
+    from tfseqrec.export.litert import split_histories
+
+    if history_features(model) or row_features(model):
+        return None
+    histories = [h for h in split_histories(spec, "valid", count, model.config.max_len) if h]
+    if not histories:
+        return None
+    width = max(len(h) for h in histories)
+    ids = np.zeros((len(histories), width), np.int64)
+    for row, h in enumerate(histories):
+        ids[row, width - len(h) :] = h
+    return np.asarray(tf.cast(model.query(tf.constant(ids), training=False), tf.float32).numpy())
 
 
 # -- one variant ------------------------------------------------------------------------------------------
@@ -220,8 +264,18 @@ def _save_variant(
     version: int,
     config: ExportConfig,
     source: Optional[dict],
+    calibration: Optional[tuple] = None,
 ) -> None:
-    index = build_index(variant, model.item_embeddings, model.item_biases, config.scann, config.table_precision)
+    queries, described = calibration or (None, "")
+    index = build_index(
+        variant,
+        model.item_embeddings,
+        model.item_biases,
+        config.scann,
+        config.table_precision,
+        calibration_queries=queries,
+        calibration_source=described,
+    )
     module = ServingModule(
         model,
         vocabulary,

@@ -130,6 +130,9 @@ class ScannConfig:
         ``k`` plus the history length is larger).
       dimensions_per_block: asymmetric-hashing compression (higher = smaller, faster, less accurate).
       training_iterations: k-means iterations when building the tree.
+      target_recall: when set, ``num_leaves_to_search`` and ``num_reordering_candidates`` are chosen after
+        the build from a recall curve measured on calibration queries (``scann_calibration``): the fastest
+        setting with recall@10 at or above it. Settings given explicitly are then starting values only.
 
     The defaults come from ``benchmarks/serving.py`` (1,000,000 clustered items x 64, 1,000 leaves, recall@10
     against the exact top 10): 100 reordering candidates keep recall below 0.935 whatever the leaves searched
@@ -145,8 +148,11 @@ class ScannConfig:
     num_reordering_candidates: int = 250
     dimensions_per_block: int = 2
     training_iterations: int = 12
+    target_recall: Optional[float] = None
 
     def __post_init__(self):
+        if self.target_recall is not None and not 0 < self.target_recall <= 1:
+            raise ValueError(f"ScannConfig.target_recall={self.target_recall!r} must be None or in (0, 1]")
         for field in ("num_leaves", "num_leaves_to_search"):
             value = getattr(self, field)
             if value is not None and (not _is_int(value) or value < 1):
@@ -198,9 +204,12 @@ class ScannIndex(TopKIndex):
         item_biases: Optional[np.ndarray],
         config: Optional[ScannConfig] = None,
         name: str = "scann_index",
+        calibration_queries: Optional[np.ndarray] = None,
+        calibration_source: str = "",
     ):
         """``item_vectors [V, D]`` / ``item_biases [V]``: the current values of ``embeddings()`` / ``biases()``,
-        from which the (frozen) ScaNN index is built."""
+        from which the (frozen) ScaNN index is built. With ``config.target_recall``, ``calibration_queries
+        [Q, D]`` (described by ``calibration_source``) choose the search settings."""
         super().__init__(name=name)
         import tensorflow_recommenders as tfrs
 
@@ -233,13 +242,57 @@ class ScannIndex(TopKIndex):
             name="scann",
         )
         self.scann.index(tf.constant(folded))
+        self.calibration = None
+        if self.config.target_recall is not None:
+            self._calibrate(folded, calibration_queries, calibration_source)
+
+    def _approximate(self, folded_queries, fetch, leaves):
+        """ScaNN's ``(distances, positions)`` ``[B, n]`` (n <= fetch; missing: NaN distance), searching
+        ``leaves`` leaves: the layer's searcher, with the leaves passed per call."""
+        from scann.scann_ops.py import scann_ops
+
+        searcher = scann_ops.searcher_from_module(self.scann._serialized_searcher)
+        result = searcher.search_batched_parallel(folded_queries, final_num_neighbors=fetch, leaves_to_search=leaves)
+        return result.distances, result.indices
+
+    def _calibrate(self, folded: np.ndarray, queries: Optional[np.ndarray], source: str) -> None:
+        from tfseqrec.export import scann_calibration as calibration
+
+        if queries is None or len(queries) == 0:
+            raise ValueError("ScannConfig.target_recall needs calibration queries (query embeddings [Q, D])")
+        q = np.concatenate([np.asarray(queries, np.float32), np.ones((len(queries), 1), np.float32)], axis=1)
+        k = min(10, self.num_items)
+
+        def search(qs, k, leaves, reorder):
+            fetch = min(self.num_items, max(reorder, k))
+            _, positions = self._approximate(tf.constant(qs), fetch, leaves)
+            positions = np.clip(positions.numpy(), 0, self.num_items - 1)
+            scores = np.einsum("bd,bnd->bn", qs, folded[positions])  # the exact rescoring
+            order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+            return np.take_along_axis(positions, order, axis=1)
+
+        exact = calibration.exact_top_k(folded, q, k)
+        curve = calibration.recall_curve(search, exact, q, k, calibration.leaves_grid(self.config.num_leaves))
+        best = calibration.choose(curve, self.config.target_recall)
+        self.config = dataclasses.replace(
+            self.config,
+            num_leaves_to_search=best.leaves_to_search,
+            num_reordering_candidates=best.reordering_candidates,
+        )
+        self.calibration = {
+            "target_recall@10": self.config.target_recall,
+            "queries": source or "given",
+            "num_queries": int(len(q)),
+            "chosen": dataclasses.asdict(best),
+            "curve": [dataclasses.asdict(p) for p in curve],
+        }
 
     def search(self, queries, exclude_ids, k):
         batch = tf.shape(queries)[0]
         folded = tf.concat([queries, tf.ones([batch, 1], queries.dtype)], axis=1)  # [B, D + 1]: [q, 1]
         longest = tf.reduce_max(tf.concat([tf.math.count_nonzero(exclude_ids, axis=1, dtype=tf.int32), [0]], 0))
         fetch = tf.minimum(self.num_items, tf.maximum(self.config.num_reordering_candidates, k + longest))
-        approx, positions = self.scann(folded, k=fetch)  # [B, n], n <= fetch; missing: NaN distance
+        approx, positions = self._approximate(folded, fetch, self.config.num_leaves_to_search)
         found = tf.math.is_finite(approx) & (positions >= 0) & (positions < self.num_items)
         ids = tf.where(found, tf.cast(positions, tf.int64) + FIRST_ITEM_ID, tf.zeros_like(positions, tf.int64))
         # Exact rescoring (the reordering step): the model's own score of each fetched item.
@@ -260,6 +313,7 @@ class ScannIndex(TopKIndex):
             "distance_measure": "dot_product",
             "bias_folded": True,
             "rescoring": "exact",
+            **({"calibration": self.calibration} if self.calibration else {}),
         }
 
 
@@ -269,14 +323,23 @@ def build_index(
     biases: BiasesFn,
     scann_config: Optional[ScannConfig] = None,
     precision: str = "float32",
+    calibration_queries: Optional[np.ndarray] = None,
+    calibration_source: str = "",
 ) -> TopKIndex:
     """The index of an export variant (``"brute_force"`` or ``"scann"``) over the model's current tables;
-    ``precision``: how the brute-force index stores its table (``float32``, ``float16``, ``int8``)."""
+    ``precision``: how the brute-force index stores its table (``float32``, ``float16``, ``int8``);
+    ``calibration_queries [Q, D]``: for ``scann_config.target_recall``."""
     if variant == "brute_force":
         return BruteForceIndex(embeddings, biases, precision)
     if variant == "scann":
         bias = biases()
         return ScannIndex(
-            embeddings, biases, embeddings().numpy(), None if bias is None else bias.numpy(), scann_config
+            embeddings,
+            biases,
+            embeddings().numpy(),
+            None if bias is None else bias.numpy(),
+            scann_config,
+            calibration_queries=calibration_queries,
+            calibration_source=calibration_source,
         )
     raise ValueError(f"unknown export variant {variant!r}; use 'brute_force' or 'scann'")

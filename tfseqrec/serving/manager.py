@@ -28,6 +28,7 @@ from tfseqrec.serving.batching import BatchingOptions
 from tfseqrec.serving.errors import not_found, unavailable
 from tfseqrec.serving.model_config import ModelEntry
 from tfseqrec.serving.servable import LoadError, Servable, load_servable
+from tfseqrec.serving.session_runner import SessionOptions
 from tfseqrec.serving.user_state import StatefulSignatures, UserStateCache, UserStateOptions
 
 log = logging.getLogger(__name__)
@@ -108,10 +109,12 @@ class ModelManager:
         unload_grace_seconds: float = 30.0,
         metrics=None,
         user_state: Optional[UserStateOptions] = None,
+        session: SessionOptions = SessionOptions(),
     ):
         """``metrics``: a ``monitoring.ServingMetrics`` told of loads, unloads and batches (optional);
         ``user_state``: keep each user's state for the ``append`` / ``reset`` signatures of streamable exports
-        (``user_state.py``; one cache per model, shared by its versions)."""
+        (``user_state.py``; one cache per model, shared by its versions); ``session``: TensorFlow's threads for
+        every loaded version (``session_runner``)."""
         self._models = {e.name: _Model(e) for e in entries}
         self._metrics = metrics
         self._stateful = {}
@@ -121,6 +124,7 @@ class ModelManager:
                 for name, stateful in self._stateful.items():
                     metrics.watch_user_states(name, stateful.cache)
         self._batching = batching
+        self._session = session
         self._poll_seconds = poll_seconds
         self._grace = unload_grace_seconds
         self._lock = threading.Lock()  # guards states/live replacement
@@ -225,7 +229,12 @@ class ModelManager:
         metrics = self._metrics
         try:
             servable = load_servable(
-                name, version, path, self._batching, None if metrics is None else metrics.batch_observer(name)
+                name,
+                version,
+                path,
+                self._batching,
+                None if metrics is None else metrics.batch_observer(name),
+                self._session,
             )
         except LoadError as e:
             model.failed[version] = files

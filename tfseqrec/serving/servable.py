@@ -1,9 +1,9 @@
 """One loaded, warmed-up version of a model: its signatures, their input specs, batchers and in-flight count.
 
 The input specs (dtype enum, shape with ``None`` for unknown dims) and the ``SignatureDefMap`` come from
-``saved_model.pb`` itself (what GetModelMetadata reports and what TF Serving validates against); the callables
-are the loaded concrete functions, reused for every request (no retracing: the exported signatures take
-``[None, None]`` histories).
+``saved_model.pb`` itself (what GetModelMetadata reports and what TF Serving validates against); each signature
+runs as TF Serving runs it, on its SignatureDef's tensor names in the version's own session
+(``session_runner``), one callable per signature bound at load.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from tensorflow.core.framework import types_pb2
 from tfseqrec.export import contract
 from tfseqrec.serving.batching import Batcher, BatchingOptions
 from tfseqrec.serving.errors import ServingError
+from tfseqrec.serving.session_runner import SessionOptions, SignatureRunner
 from tfseqrec.serving.tensors import STRING, dtype_name, numpy_dtype
 
 log = logging.getLogger(__name__)
@@ -199,7 +200,7 @@ class Servable:
         name: str,
         version: int,
         path: str,
-        loaded,
+        runner: SignatureRunner,
         signature_defs,
         batching: BatchingOptions,
         export_info: Optional[dict] = None,
@@ -209,16 +210,16 @@ class Servable:
         self.name, self.version, self.path = name, version, path
         self.signature_defs = signature_defs  # get_model_metadata_pb2.SignatureDefMap
         self.export_info = export_info or {}  # assets.extra/tfseqrec_export.json, for logs and clients
-        self._loaded = loaded
+        self._runner = runner
         self._fns = {}
         self.signatures: dict[str, Signature] = {}
         for key, sig_def in signature_defs.signature_def.items():
-            if key == INIT_OP_SIGNATURE or key not in loaded.signatures:
+            if key == INIT_OP_SIGNATURE or key not in runner.meta_graph.signature_def:
                 continue
             inputs = {n: _spec(n, i) for n, i in sig_def.inputs.items()}
             outputs = {n: _spec(n, i) for n, i in sig_def.outputs.items()}
             self.signatures[key] = Signature(key, inputs, outputs, _recommends(key, inputs))
-            self._fns[key] = loaded.signatures[key]
+            self._fns[key] = runner.callable(runner.meta_graph.signature_def[key])
         self._batchers = {
             key: Batcher(
                 f"{name}/{version}/{key}",
@@ -241,17 +242,10 @@ class Servable:
     # -- execution --------------------------------------------------------------------------------------
     def run(self, signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Calls ``signature`` once on ``inputs`` (numpy, validated) and returns numpy outputs."""
-        fn = self._fns[signature]
-        # tf.constant of a nested list of bytes is ~3x faster than converting an object array; numeric arrays
-        # already have the signature's dtype (checked or built that way by the front ends).
-        tensors = {
-            n: tf.constant(v.tolist(), tf.string) if v.dtype == STRING else tf.constant(v) for n, v in inputs.items()
-        }
         try:
-            outputs = fn(**tensors)
+            return self._fns[signature](inputs)
         except tf.errors.OpError as e:
             raise ServingError(_code_name(e.error_code), f"signature {signature!r} failed: {e.message}") from None
-        return {n: t.numpy() for n, t in outputs.items()}
 
     def predict(self, signature: str, inputs: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
         if self.signatures[signature].stateful:
@@ -298,7 +292,8 @@ class Servable:
             drained = self._cond.wait_for(lambda: self._inflight == 0, timeout)
         for b in self._batchers.values():
             drained = b.close(timeout) and drained
-        self._fns, self._loaded = {}, None
+        self._fns = {}
+        self._runner.close()
         return drained
 
 
@@ -317,19 +312,24 @@ def load_servable(
     path: str,
     batching: BatchingOptions,
     on_batch: Optional[Callable[[str, int, int], None]] = None,
+    session: SessionOptions = SessionOptions(),
 ) -> Servable:
     """Loads, checks and warms up ``path``; raises LoadError with a status code and a clear message.
-    ``on_batch(signature, requests, rows)`` is told of each merged model call."""
+    ``on_batch(signature, requests, rows)`` is told of each merged model call; ``session``: its threads."""
     signature_defs = read_signature_defs(path)
     _register_custom_ops()
     try:
-        loaded = tf.saved_model.load(path)
+        runner = SignatureRunner(path, session)
     except tf.errors.OpError as e:
         raise LoadError(_code_name(e.error_code), f"cannot load SavedModel {path}: {e.message}") from None
     except Exception as e:  # noqa: BLE001  (corrupt files raise many kinds of errors)
         raise LoadError("UNKNOWN", f"cannot load SavedModel {path}: {type(e).__name__}: {e}") from None
-    servable = Servable(name, version, path, loaded, signature_defs, batching, _read_export_info(path), on_batch)
-    if not servable.signatures:
-        raise LoadError("FAILED_PRECONDITION", f"SavedModel {path} has no signatures to serve")
-    servable.warm_up()
+    try:
+        servable = Servable(name, version, path, runner, signature_defs, batching, _read_export_info(path), on_batch)
+        if not servable.signatures:
+            raise LoadError("FAILED_PRECONDITION", f"SavedModel {path} has no signatures to serve")
+        servable.warm_up()
+    except BaseException:
+        runner.close()
+        raise
     return servable

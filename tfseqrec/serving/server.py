@@ -1,7 +1,8 @@
 """The model server: a ModelManager behind TF Serving's gRPC and REST APIs.
 
 Threads: gRPC handlers run on a pool of ``grpc_threads``; REST runs one thread per connection; one poller
-thread loads new versions; batches run in the request threads themselves (see ``batching``). ``stop(grace)``
+thread loads new versions; batches run in the request threads themselves (see ``batching``), and with
+``inter_op_threads=-1`` so do their TensorFlow ops (``session_runner``). ``stop(grace)``
 stops accepting, lets in-flight requests finish (up to ``grace`` s), then stops the poller and unloads
 every version. TensorFlow places the models on a GPU when one is visible; the device is logged at start.
 
@@ -20,6 +21,7 @@ from typing import Optional
 from tfseqrec.serving.batching import BatchingOptions
 from tfseqrec.serving.model_config import ModelEntry, read_model_config
 from tfseqrec.serving.predict import Limits
+from tfseqrec.serving.session_runner import SessionOptions
 from tfseqrec.serving.user_state import UserStateOptions
 
 log = logging.getLogger(__name__)
@@ -43,8 +45,8 @@ class ServerConfig:
     max_k: int = 1000
     max_batch_rows: int = 1024
     grpc_threads: int = 32
-    intra_op_threads: int = 0  # TensorFlow's intra-op / inter-op thread pools; 0 = TensorFlow's default
-    inter_op_threads: int = 0  # (TF Serving's --tensorflow_intra_op_parallelism / _inter_op_)
+    intra_op_threads: int = 0  # threads one op may use; 0 = TensorFlow's default (session_runner.SessionOptions)
+    inter_op_threads: int = 0  # ops of one call at once; 0 = TensorFlow's default, -1 = the request's own thread
     unload_grace_seconds: float = 30.0
     wait_for_models: bool = True  # start() returns once the versions on disk are loaded
     monitoring: bool = True  # Prometheus metrics on the REST port at monitoring_path
@@ -72,19 +74,19 @@ class ServerConfig:
             raise ValueError(f"max_request_bytes must be >= 1024, got {self.max_request_bytes}")
         if self.grpc_threads < 1:
             raise ValueError(f"grpc_threads must be >= 1, got {self.grpc_threads}")
-        for name in ("intra_op_threads", "inter_op_threads"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0 (0 = TensorFlow's default), got {getattr(self, name)}")
         if not self.monitoring_path.startswith("/") or self.monitoring_path.startswith("/v1/"):
             raise ValueError(f"monitoring_path={self.monitoring_path!r} must start with / and not with /v1/")
         if not 0 < self.request_log_sample_rate <= 1:
             raise ValueError(f"request_log_sample_rate must be in (0, 1], got {self.request_log_sample_rate}")
         if self.request_log_max_bytes < 1024:
             raise ValueError(f"request_log_max_bytes must be >= 1024, got {self.request_log_max_bytes}")
-        self.batching(), self.limits(), self.user_state_options()  # validate them now
+        self.batching(), self.limits(), self.user_state_options(), self.session()  # validate them now
 
     def batching(self) -> BatchingOptions:
         return BatchingOptions(self.max_batch_size, self.batch_timeout_micros, self.num_batch_threads)
+
+    def session(self) -> SessionOptions:
+        return SessionOptions(self.intra_op_threads, self.inter_op_threads)
 
     def limits(self) -> Limits:
         return Limits(self.max_history, self.max_k, self.max_batch_rows)
@@ -171,7 +173,9 @@ class Server:
 
         cfg = self.config
         entries = cfg.model_entries()
-        set_tensorflow_threads(cfg.intra_op_threads, cfg.inter_op_threads)
+        # Before anything else runs TensorFlow: its first use sizes the process-wide intra-op pool, which the
+        # models' sessions share.
+        set_tensorflow_threads(cfg.intra_op_threads, max(cfg.inter_op_threads, 0))
         self.device = serving_device()
         log.info("TensorFlow serves on %s", self.device)
         if cfg.monitoring:
@@ -186,6 +190,7 @@ class Server:
             cfg.unload_grace_seconds,
             metrics=self.metrics,
             user_state=cfg.user_state_options(),
+            session=cfg.session(),
         )
         self.manager.start(wait=cfg.wait_for_models)
         try:
