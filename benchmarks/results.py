@@ -533,6 +533,16 @@ SECTIONS = (
         lambda paths: whole_markdown(paths[:1]),
     ),
     Section(
+        "Serving with the latency setting: every op in the request's thread",
+        ("serving_latency_profile/report.md", "serving_latency_profile/results.json"),
+        "`python benchmarks/serving.py --only e2e --work benchmarks/out/serving_work --server-args "
+        '"--intra-op-threads 1 --inter-op-threads -1" --out benchmarks/reports/serving_latency_profile`',
+        "The end-to-end part of the section above (same exports, reused) with the server's TensorFlow ops run in "
+        "each request's own thread (`--intra-op-threads 1 --inter-op-threads -1`) instead of TensorFlow's "
+        "default pools; run right after it on the same idle 2-core AMD EPYC VM.",
+        lambda paths: whole_markdown(paths[:1]),
+    ),
+    Section(
         "Stateful serving: one GRU step per event against a full recompute",
         ("streaming/report.md", "streaming/results.json"),
         "`tfseqrec train --config configs/gru4rec_ml1m.yaml --data-dir benchmarks/out/data/ml-100k --output-dir "

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from tests.conftest import FAST_BEAM
 from tfseqrec.cli import main
-from tfseqrec.data.spec import load_feature_spec
+from tfseqrec.data.spec import load_feature_spec, load_vocabulary
 from tfseqrec.models import build_model
 from tfseqrec.training.warm_start import CHECKPOINT, warm_start
 
@@ -80,3 +80,43 @@ def test_data_that_does_not_extend_the_vocabulary_is_refused(tmp_path, capsys):
                  str(tmp_path / "run2"), f"init_from={run1}", *TINY]) == 2  # fmt: skip
     assert "--base-vocabulary" in capsys.readouterr().err
     assert tf.io.gfile.exists(str(run1 / "run.json"))
+
+
+def test_new_ids_start_from_the_rows_of_items_sharing_their_attribute(tmp_path):
+    """With item attributes in the data (a category per item), a new item's row is the mean of the earlier rows of
+    the items in its category; the earlier rows are untouched."""
+    rng = np.random.default_rng(2)
+    t = 1_700_000_000
+    paths = []
+    for part, items in ((0, 30), (1, 40)):
+        rows = [
+            f"s{part}u{u},item{i},{t + part * 1000 + j},c{i % 4}"
+            for u in range(60)
+            for j, i in enumerate(rng.integers(items, size=8))
+        ]
+        path = tmp_path / f"slice{part}.csv"
+        path.write_text("user_id,item_id,timestamp,category\n" + "\n".join(rows) + "\n")
+        paths.append(path)
+    d1, d2 = tmp_path / "d1", tmp_path / "d2"
+    features = ["--item-feature-cols", "category"]
+    assert main(["preprocess", "--input", str(paths[0]), "--output-dir", str(d1), *features, *FAST_BEAM]) == 0
+    assert main(["preprocess", "--input", str(paths[1]), "--output-dir", str(d2), "--base-vocabulary", str(d1),
+                 *features, *FAST_BEAM]) == 0  # fmt: skip
+    run1 = tmp_path / "run1"
+    assert main(["train", "--data-dir", str(d1), "--model", "sasrec", "--epochs", "1", "--output-dir", str(run1),
+                 *TINY]) == 0  # fmt: skip
+    old = json.loads((run1 / "run.json").read_text())
+    earlier = build_model("sasrec", old["model_config"], old["num_items"]).build_for_inputs()
+    earlier.load_weights(str(run1 / CHECKPOINT)).expect_partial()
+    spec = load_feature_spec(str(d2))
+    grown = build_model("sasrec", old["model_config"], spec.vocabulary.size).build_for_inputs()
+    record = warm_start(grown, str(run1), spec)["grown_item_tables"]
+    n_old, n_new = old["num_items"], spec.vocabulary.size
+    assert record["new_rows_from_attributes"] == n_new - n_old == 10
+    vocab = load_vocabulary(spec)
+    before, after = earlier.item_embedding.embeddings.numpy(), grown.item_embedding.embeddings.numpy()
+    np.testing.assert_array_equal(after[:n_old], before[:n_old])
+    category = {i: int(vocab[i][len("item") :]) % 4 for i in range(2, n_new)}
+    for new_id in range(n_old, n_new):
+        same = [i for i in range(2, n_old) if category[i] == category[new_id]]
+        np.testing.assert_allclose(after[new_id], before[same].mean(axis=0), rtol=1e-6)

@@ -15,7 +15,10 @@ import os
 import tempfile
 
 import tfseqrec  # noqa: F401
+import numpy as np
 import tensorflow as tf
+
+from tfseqrec.ids import FIRST_ITEM_ID
 
 CHECKPOINT = os.path.join("checkpoints", "best")  # a run's best weights, relative to its directory
 
@@ -97,10 +100,38 @@ def warm_start(model, run_dir: str, spec=None) -> dict:
     }
 
 
+def attribute_neighbours(spec, old_items: int) -> dict[int, np.ndarray]:
+    """New item id -> the earlier ids (``FIRST_ITEM_ID .. old_items - 1``) sharing an attribute value with it,
+    from the data's item feature tables (``tfseqrec preprocess --item-feature-cols`` / ``--item-features``): per new
+    item the most specific feature that gives any (the feature with the most values first: a brand before a
+    top-level category); items without a shared known value are absent."""
+    from tfseqrec.data.side_features import load_item_feature_table
+
+    table_info = None if spec is None else spec.item_features
+    if table_info is None or not table_info.features:
+        return {}
+    features = sorted(table_info.features, key=lambda name: -table_info.features[name].vocabulary_size)
+    found: dict[int, np.ndarray] = {}
+    for name in features:
+        table = load_item_feature_table(spec, name)  # [V, M] value ids; 0 padding, 1 unknown
+        holders: dict[int, list[int]] = {}
+        for item in range(FIRST_ITEM_ID, old_items):
+            for value in set(table[item].tolist()) - {0, 1}:
+                holders.setdefault(value, []).append(item)
+        for item in range(old_items, min(table.shape[0], spec.vocabulary.size)):
+            if item in found:
+                continue
+            ids = sorted({i for value in set(table[item].tolist()) - {0, 1} for i in holders.get(value, ())})
+            if ids:
+                found[item] = np.asarray(ids, np.int64)
+    return found
+
+
 def _load_grown(model, path: str, run_dir: str, old_items: int, spec) -> dict:
     """Loads an earlier run over ``old_items`` ids into ``model`` over more: every weight of the same shape as it
     is; item tables (``[ids + extra tokens, ...]``) row by row, the earlier ids into the same rows, extra input
-    tokens (a mask token) after the new ids; the new ids' rows keep ``model``'s initialisation."""
+    tokens (a mask token) after the new ids. A new id's row is the mean of the earlier rows of the items sharing
+    an attribute value with it (:func:`attribute_neighbours`), else ``model``'s initialisation."""
     base = None if spec is None else spec.vocabulary.base_size
     if base != old_items:
         raise ValueError(
@@ -128,6 +159,7 @@ def _load_grown(model, path: str, run_dir: str, old_items: int, spec) -> dict:
     )
     _load_matching(twin, path, run_dir)
     new_items, grown = model.num_items, []
+    neighbours = attribute_neighbours(spec, old_items)
     if len(twin.weights) != len(model.weights):
         raise ValueError(f"init_from={run_dir!r}: the earlier model has other weights than this one")
     for old, new in zip(twin.weights, model.weights):
@@ -140,10 +172,20 @@ def _load_grown(model, path: str, run_dir: str, old_items: int, spec) -> dict:
                 f"init_from={run_dir!r}: weight {new.name} is {new.shape} here and {old.shape} in the earlier "
                 f"run, which a grown vocabulary does not explain"
             )
-        rows = tf.concat([old[:old_items], new[old_items:new_items], old[old_items:]], axis=0)
-        new.assign(rows)
+        earlier = old.numpy()
+        rows = np.concatenate([earlier[:old_items], new.numpy()[old_items:new_items], earlier[old_items:]], axis=0)
+        for item, ids in neighbours.items():
+            rows[item] = earlier[ids].mean(axis=0)
+        new.assign(rows.astype(new.dtype.as_numpy_dtype))
         grown.append(new.name)
-    return {"from_ids": old_items, "to_ids": new_items, "tables": grown, "new_rows": "this model's initialisation"}
+    return {
+        "from_ids": old_items,
+        "to_ids": new_items,
+        "tables": grown,
+        "new_rows": "the mean of the earlier rows of items sharing an attribute value, else this model's "
+        "initialisation",
+        "new_rows_from_attributes": len(neighbours),
+    }
 
 
 def _load_matching(model, path: str, run_dir: str) -> None:
