@@ -533,13 +533,25 @@ SECTIONS = (
         lambda paths: whole_markdown(paths[:1]),
     ),
     Section(
-        "Serving with the latency setting: every op in the request's thread",
-        ("serving_latency_profile/report.md", "serving_latency_profile/results.json"),
+        "Serving: sessions against restored functions (this tree against the earlier server)",
+        ("serving_revisions/report.md", "serving_revisions/results.json"),
+        "`python benchmarks/serving_revisions.py --base 144f6a6 --output benchmarks/reports/serving_revisions` "
+        "(after `python benchmarks/serving.py --work benchmarks/out/serving_work`, which makes the exports)",
+        "The same 1,000,000-item ScaNN export served by the server of revision 144f6a6 (each signature a restored "
+        "`tf.saved_model.load` function) and by this tree (each version in its own session, signatures as "
+        "`RunCallable`s), with the server's default threads (every op in the request's thread) and with "
+        "TensorFlow's pools; the arms alternate in "
+        "each of 3 rounds on an idle 2-core AMD EPYC VM, the clients on the same cores.",
+        lambda paths: whole_markdown(paths[:1]),
+    ),
+    Section(
+        "Serving with TensorFlow's thread pools",
+        ("serving_tf_pools/report.md", "serving_tf_pools/results.json"),
         "`python benchmarks/serving.py --only e2e --work benchmarks/out/serving_work --server-args "
-        '"--intra-op-threads 1 --inter-op-threads -1" --out benchmarks/reports/serving_latency_profile`',
-        "The end-to-end part of the section above (same exports, reused) with the server's TensorFlow ops run in "
-        "each request's own thread (`--intra-op-threads 1 --inter-op-threads -1`) instead of TensorFlow's "
-        "default pools; run right after it on the same idle 2-core AMD EPYC VM.",
+        '"--intra-op-threads 0 --inter-op-threads 0" --out benchmarks/reports/serving_tf_pools`',
+        "The end-to-end part of the section above (same exports, reused) with TensorFlow's own thread pools "
+        "(`--intra-op-threads 0 --inter-op-threads 0`, one thread per core) instead of the server's default of "
+        "every op in the request's thread; run right after it on the same idle 2-core AMD EPYC VM.",
         lambda paths: whole_markdown(paths[:1]),
     ),
     Section(

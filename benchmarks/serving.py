@@ -1402,9 +1402,14 @@ def main(argv=None) -> int:
     results["other_processes_seen"] = sorted(seen)
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["targets"] = targets(results)
-    text = report(results)
+    # Paths inside the repository are written relative to it (reports are committed).
+    text = report(results).replace(f"{REPO}{os.sep}", "")
     (out / "report.md").write_text(text)
-    (out / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    raw = json.dumps(results, indent=2, default=str) + "\n"
+    (out / "results.json").write_text(raw.replace(f"{REPO}{os.sep}", ""))
+    server_log = out / "server.log"
+    if server_log.exists():
+        server_log.write_text(server_log.read_text().replace(f"{REPO}{os.sep}", ""))
     print(text)
     log(f"wrote {out / 'report.md'} and {out / 'results.json'}")
     failed = _failed_checks(results)

@@ -70,17 +70,18 @@ def add_parser(sub) -> argparse.ArgumentParser:
         "--intra-op-threads",
         type=int,
         metavar="N",
-        default=0,
-        help="threads one op may use (0 = TensorFlow's default, one per core: a merged batch uses every core, the "
-        "most requests/s under load; 1 with --inter-op-threads -1: the lowest single-request latency and CPU)",
+        default=1,
+        help="threads one op may use (1: with --inter-op-threads -1 every op runs in the request's own thread, "
+        "the lowest latency and CPU per request; 0 = TensorFlow's default, one per core: for a few large ops, "
+        "e.g. brute force over millions of items)",
     )
     t.add_argument(
         "--inter-op-threads",
         type=int,
         metavar="N",
-        default=0,
-        help="ops of one call run at once (0 = TensorFlow's default; -1 = all in the request's own thread, no "
-        "hand-off to a pool)",
+        default=-1,
+        help="ops of one call run at once (-1 = all in the request's own thread, no hand-off to a pool; "
+        "0 = TensorFlow's default)",
     )
     b = p.add_argument_group("batching and limits")
     b.add_argument("--max-batch-size", type=int, metavar="N", default=64, help="most rows merged into one model call")

@@ -1,8 +1,8 @@
 """The model server: a ModelManager behind TF Serving's gRPC and REST APIs.
 
 Threads: gRPC handlers run on a pool of ``grpc_threads``; REST runs one thread per connection; one poller
-thread loads new versions; batches run in the request threads themselves (see ``batching``), and with
-``inter_op_threads=-1`` so do their TensorFlow ops (``session_runner``). ``stop(grace)``
+thread loads new versions; batches run in the request threads themselves (see ``batching``), and by default so
+do their TensorFlow ops (``inter_op_threads=-1``, ``session_runner``). ``stop(grace)``
 stops accepting, lets in-flight requests finish (up to ``grace`` s), then stops the poller and unloads
 every version. TensorFlow places the models on a GPU when one is visible; the device is logged at start.
 
@@ -45,8 +45,8 @@ class ServerConfig:
     max_k: int = 1000
     max_batch_rows: int = 1024
     grpc_threads: int = 32
-    intra_op_threads: int = 0  # threads one op may use; 0 = TensorFlow's default (session_runner.SessionOptions)
-    inter_op_threads: int = 0  # ops of one call at once; 0 = TensorFlow's default, -1 = the request's own thread
+    intra_op_threads: int = 1  # threads one op may use; 0 = TensorFlow's default (session_runner.SessionOptions)
+    inter_op_threads: int = -1  # ops of one call at once; -1 = the request's own thread, 0 = TensorFlow's default
     unload_grace_seconds: float = 30.0
     wait_for_models: bool = True  # start() returns once the versions on disk are loaded
     monitoring: bool = True  # Prometheus metrics on the REST port at monitoring_path

@@ -8,12 +8,14 @@ used. Doing the same here keeps our server honest about the contract (a signatur
 restored ``ConcreteFunction``: ``Session.make_callable`` binds feeds and fetches once, so a request costs one C++
 ``RunCallable`` with numpy in and out (no tensor wrapping, no structured-signature matching).
 
-Threads (``SessionOptions``): TensorFlow's defaults (0: pools as large as the machine) parallelise a merged batch
-(ScaNN's batched search, the matmuls) over the cores: the most requests per second under load.
-``intra_op_threads=1, inter_op_threads=-1`` runs every op of a call in the calling thread: the lowest latency
-and CPU per request for single requests on a few cores (no hand-offs to pools, no pool threads spinning while
-they wait for work). TensorFlow keeps one intra-op pool per process, sized by its first use: the server sets
-it before anything else runs (``server.set_tensorflow_threads``).
+Threads (``SessionOptions``): by default ``intra_op_threads=1, inter_op_threads=-1``: every op of a call runs in
+the calling thread, with no hand-off to a pool and no pool threads spinning while they wait for work, so
+concurrent requests (gRPC threads, merged batches) run side by side. Against TensorFlow's default pools (0, 0:
+as large as the machine) it served a 1,000,000-item ScaNN export with 1.75x the requests/s of one client and the
+same with 16 clients, at 0.4x the server CPU per request (``benchmarks/serving_revisions.py``, 2 cores). Big
+single ops gain from the pools: brute force over a million items serves more with 0, 0. TensorFlow keeps one
+intra-op pool per process, sized by its first use: the server sets it before anything else runs
+(``server.set_tensorflow_threads``).
 """
 
 from __future__ import annotations
@@ -36,8 +38,8 @@ class SessionOptions:
     ``inter_op_threads``: ops of one call run at once (-1 = all in the caller's thread, 0 = TensorFlow's
     default) (TF Serving's ``--tensorflow_intra_op_parallelism`` / ``_inter_op_``)."""
 
-    intra_op_threads: int = 0
-    inter_op_threads: int = 0
+    intra_op_threads: int = 1
+    inter_op_threads: int = -1
 
     def __post_init__(self):
         if self.intra_op_threads < 0:
