@@ -525,7 +525,7 @@ SECTIONS = (
     ),
     Section(
         "Serving: indexes, the gRPC server and version swaps under load",
-        ("serving/report.md", "serving/results.json"),
+        ("serving/report.md", "serving/results.json", "serving/server.log"),
         "`python benchmarks/serving.py --out benchmarks/reports/serving`",
         "1,000,000 synthetic clustered items x 64; the exported brute-force and ScaNN indexes, then a SASRec "
         "export served by `tfseqrec serve` in its own process over gRPC on loopback with client processes on "
@@ -534,7 +534,7 @@ SECTIONS = (
     ),
     Section(
         "Serving: sessions against restored functions (this tree against the earlier server)",
-        ("serving_revisions/report.md", "serving_revisions/results.json"),
+        ("serving_revisions/report.md", "serving_revisions/results.json", "serving_revisions/server.log"),
         "`python benchmarks/serving_revisions.py --base 144f6a6 --output benchmarks/reports/serving_revisions` "
         "(after `python benchmarks/serving.py --work benchmarks/out/serving_work`, which makes the exports)",
         "The same 1,000,000-item ScaNN export served by the server of revision 144f6a6 (each signature a restored "
@@ -546,7 +546,7 @@ SECTIONS = (
     ),
     Section(
         "Serving with TensorFlow's thread pools",
-        ("serving_tf_pools/report.md", "serving_tf_pools/results.json"),
+        ("serving_tf_pools/report.md", "serving_tf_pools/results.json", "serving_tf_pools/server.log"),
         "`python benchmarks/serving.py --only e2e --work benchmarks/out/serving_work --server-args "
         '"--intra-op-threads 0 --inter-op-threads 0" --out benchmarks/reports/serving_tf_pools`',
         "The end-to-end part of the section above (same exports, reused) with TensorFlow's own thread pools "

@@ -110,6 +110,9 @@ def main(argv=None) -> int:
     (out / "report.md").write_text(text)
     (out / "results.json").write_text(json.dumps({"rows": rows, "base": args.base}, indent=2) + "\n")
     (out / "scann.config").unlink()
+    log_file = out / "server.log"
+    if log_file.exists():  # paths inside the repository written relative to it (reports are committed)
+        log_file.write_text(log_file.read_text().replace(f"{REPO}{os.sep}", ""))
     print(text)
     return 0
 

@@ -108,3 +108,22 @@ def test_target_recall_is_validated():
         ScannConfig(target_recall=1.5)
     with pytest.raises(ValueError, match="target_recall"):
         ScannConfig(target_recall=0.0)
+
+
+def test_the_cli_calibrates_on_the_models_queries_of_validation_histories(tmp_path):
+    from tests.export.trained import FAST
+    from tfseqrec.cli import main
+
+    log, data, run, base = tmp_path / "log.csv", tmp_path / "data", tmp_path / "run", tmp_path / "saved_models"
+    assert main(["generate", "--output", str(log), "--num-users", "120", "--num-items", "80", "--seed", "2"]) == 0
+    assert main(["preprocess", "--input", str(log), "--output-dir", str(data), *FAST]) == 0
+    assert main(["train", "--data-dir", str(data), "--model", "sasrec", "--output-dir", str(run), "--epochs", "1",
+                 "model_config.embedding_dim=8", "model_config.max_len=10", "verbose=0"]) == 0  # fmt: skip
+    assert main(["export", str(run), "--output", str(base), "--variants", "scann", "--num-leaves", "8",
+                 "--target-recall", "0.9", "--no-warmup"]) == 0  # fmt: skip
+    info = json.loads((base / "run_scann" / "1" / contract.EXPORT_INFO_FILE).read_text())
+    calibration = info["index"]["calibration"]
+    assert calibration["queries"] == "the model's queries of 120 validation histories"
+    assert calibration["num_queries"] == 120 and calibration["chosen"]["recall"] >= 0.9
+    with pytest.raises(SystemExit):
+        main(["export", str(run), "--target-recall", "1.5"])

@@ -112,6 +112,7 @@ def export_model(
     config: Optional[ExportConfig] = None,
     source: Optional[dict] = None,
     calibration_queries: Optional[np.ndarray] = None,
+    calibration_source: str = "",
 ) -> dict[str, str]:
     """Exports a trained ``SequentialRecommender`` as one SavedModel per variant; updates the models.config files.
 
@@ -126,7 +127,7 @@ def export_model(
       source: extra provenance written into ``tfseqrec_export.json`` (e.g. the run directory).
       calibration_queries: ``[Q, D]`` query embeddings of held-out histories, on which
         ``config.scann.target_recall`` chooses the ScaNN search settings; default: item vectors drawn by
-        training popularity.
+        training popularity; ``calibration_source`` says where they come from (``tfseqrec_export.json``).
 
     Returns:
       ``{variant: version directory}``. ``<export_base>/models.config`` (and ``models.brute_force.config`` when
@@ -148,7 +149,7 @@ def export_model(
         model = quantized_twin(model, config.table_precision)
     calibration = None
     if "scann" in config.variants and config.scann.target_recall is not None:
-        calibration = _calibration_queries(model, item_counts, calibration_queries)
+        calibration = _calibration_queries(model, item_counts, calibration_queries, calibration_source)
     model_dirs = {v: os.path.join(export_base, served_name(name, v)) for v in config.variants}
     version = _choose_version(model_dirs, version)
     temps: dict[str, str] = {}
@@ -206,15 +207,24 @@ def export_run(
     if "scann" in config.variants and config.scann.target_recall is not None:
         queries = held_out_queries(model, spec)
     return export_model(
-        model, load_vocabulary(spec), load_item_counts(spec), export_base, name, version, config, source, queries
+        model,
+        load_vocabulary(spec),
+        load_item_counts(spec),
+        export_base,
+        name,
+        version,
+        config,
+        source,
+        queries,
+        "" if queries is None else f"the model's queries of {len(queries)} validation histories",
     )
 
 
-def _calibration_queries(model, item_counts, queries: Optional[np.ndarray], count: int = 500, seed: int = 0):
+def _calibration_queries(model, item_counts, queries, source: str = "", count: int = 500, seed: int = 0):
     """``(queries [Q, D], description)`` for the ScaNN calibration: the given query embeddings, else ``count``
     item vectors drawn by training popularity (a stand-in for queries, which sit near the items they retrieve)."""
     if queries is not None:
-        return np.asarray(queries, np.float32), f"{len(queries)} query embeddings given to the export"
+        return np.asarray(queries, np.float32), source or f"{len(queries)} query embeddings given to the export"
     counts = np.asarray(item_counts, np.float64)[FIRST_ITEM_ID:]
     p = counts / counts.sum() if counts.sum() > 0 else None
     ids = np.random.default_rng(seed).choice(len(counts), count, p=p) + FIRST_ITEM_ID
