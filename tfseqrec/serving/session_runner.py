@@ -11,8 +11,8 @@ restored ``ConcreteFunction``: ``Session.make_callable`` binds feeds and fetches
 Threads (``SessionOptions``): by default ``intra_op_threads=1, inter_op_threads=-1``: every op of a call runs in
 the calling thread, with no hand-off to a pool and no pool threads spinning while they wait for work, so
 concurrent requests (gRPC threads, merged batches) run side by side. Against TensorFlow's default pools (0, 0:
-as large as the machine) it served a 1,000,000-item ScaNN export with 1.75x the requests/s of one client and the
-same with 16 clients, at 0.4x the server CPU per request (``benchmarks/serving_revisions.py``, 2 cores). Big
+as large as the machine) it served a 1,000,000-item ScaNN export about 1.5x the requests/s of one client at half
+the server CPU per request, and as many with 16 clients (``benchmarks/serving_revisions.py``, 2 cores). Big
 single ops gain from the pools: brute force over a million items serves more with 0, 0. TensorFlow keeps one
 intra-op pool per process, sized by its first use: the server sets it before anything else runs
 (``server.set_tensorflow_threads``).
