@@ -1,6 +1,6 @@
 """Serving benchmark: the top-K indexes, the gRPC server end to end, and version swaps under load.
 
-    python benchmarks/serving.py                  # 1,000,000 items x 64 (about 6 min on 2 CPU cores)
+    python benchmarks/serving.py                  # 1,000,000 items x 64 (about 7 min on 2 CPU cores)
     python benchmarks/serving.py --quick          # 20,000 items, short runs: a smoke test (about 75 s)
     python benchmarks/serving.py --only index     # parts: index, ml1m, e2e, load (e2e and load share one server)
 
