@@ -132,7 +132,7 @@ class ScannConfig:
       training_iterations: k-means iterations when building the tree.
       target_recall: when set, ``num_leaves_to_search`` and ``num_reordering_candidates`` are chosen after
         the build from a recall curve measured on calibration queries (``scann_calibration``): the fastest
-        setting with recall@10 at or above it. Settings given explicitly are then starting values only.
+        setting with recall@10 at or above it; values given for those two are replaced by the choice.
 
     The defaults come from ``benchmarks/serving.py`` (1,000,000 clustered items x 64, 1,000 leaves, recall@10
     against the exact top 10): 100 reordering candidates keep recall below 0.935 whatever the leaves searched
