@@ -17,7 +17,8 @@ class FullRankingValidation(tf.keras.callbacks.Callback):
 
     Keeps the best weights by ``metric`` (higher is better), saves them to ``checkpoint_path`` when given,
     stops training after ``patience`` validations without improvement and restores the best weights at the
-    end. ``evaluate_fn(model) -> summary dict`` does the ranking (see ``tfseqrec.evaluation``).
+    end. ``evaluate_fn(model) -> summary dict`` does the ranking (see ``tfseqrec.evaluation``). Epochs before
+    ``from_epoch`` (1-based) are not validated: their weights are not candidates (e.g. while pruning ramps up).
     """
 
     def __init__(
@@ -28,9 +29,11 @@ class FullRankingValidation(tf.keras.callbacks.Callback):
         patience: int = 10,
         checkpoint_path: Optional[str] = None,
         verbose: int = 1,
+        from_epoch: int = 0,
     ):
         super().__init__()
         self.evaluate_fn, self.metric, self.every, self.patience = evaluate_fn, metric, every, patience
+        self.from_epoch = from_epoch
         self.checkpoint_path, self.verbose = checkpoint_path, verbose
         self.best: float = float("-inf")
         self.best_epoch: int = -1
@@ -61,7 +64,7 @@ class FullRankingValidation(tf.keras.callbacks.Callback):
         self.best_weights = best_weights
 
     def on_epoch_end(self, epoch, logs=None):
-        if (epoch + 1) % self.every:
+        if (epoch + 1) % self.every or epoch + 1 < self.from_epoch:
             return
         self._validate(epoch, logs)
         if self.bad_validations >= self.patience:

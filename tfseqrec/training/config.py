@@ -105,6 +105,34 @@ class ReplayConfig:
         return bool(self.data_dirs)
 
 
+@dataclasses.dataclass(frozen=True)
+class PruningConfig:
+    """Magnitude pruning of the item table (``tfseqrec.training.pruning``): ``sparsity`` in [0, 1) is the target
+    share of zero entries (0: no pruning), reached along a cubic schedule from ``begin_epoch`` to ``end_epoch``,
+    the masks recomputed every ``frequency`` steps; validation (early stopping, the best weights) starts at
+    ``end_epoch``, so that the kept weights have the target sparsity."""
+
+    sparsity: float = 0.0
+    begin_epoch: int = 0
+    end_epoch: int = 10
+    frequency: int = 100
+
+    def __post_init__(self):
+        if not isinstance(self.sparsity, (int, float)) or not 0.0 <= self.sparsity < 1.0:
+            raise ValueError(f"pruning.sparsity={self.sparsity!r} must be in [0, 1) (0: no pruning)")
+        if not 0 <= self.begin_epoch <= self.end_epoch:
+            raise ValueError(
+                f"pruning: begin_epoch={self.begin_epoch} and end_epoch={self.end_epoch} must satisfy "
+                f"0 <= begin_epoch <= end_epoch"
+            )
+        if self.frequency < 1:
+            raise ValueError(f"pruning.frequency={self.frequency} must be >= 1 (steps between mask updates)")
+
+    @property
+    def enabled(self) -> bool:
+        return self.sparsity > 0
+
+
 # Keras dtype policies a run may train under (``TrainConfig.mixed_precision``; tfseqrec.training.precision).
 PRECISION_POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = (
@@ -173,6 +201,8 @@ class TrainConfig:
     (``{teacher: RUN_DIR, temperature: 2.0, weight: 0.5}``; ``tfseqrec.training.distillation``).
     ``replay``: when fine-tuning on a new slice, draw a share of the batches from earlier slices' training
     sequences (``{data_dirs: [...], fraction: 0.3}``; ``tfseqrec.training.replay``).
+    ``pruning``: magnitude pruning of the item table to a target sparsity (``{sparsity: 0.8, end_epoch: 10}``;
+    ``tfseqrec.training.pruning``).
     """
 
     data_dir: str
@@ -206,6 +236,7 @@ class TrainConfig:
     local_cluster: tuple = (2, 1)
     distillation: DistillationConfig = dataclasses.field(default_factory=DistillationConfig)
     replay: ReplayConfig = dataclasses.field(default_factory=ReplayConfig)
+    pruning: PruningConfig = dataclasses.field(default_factory=PruningConfig)
 
     def __post_init__(self):
         if not isinstance(self.plugins, (tuple, list)) or not all(isinstance(m, str) and m for m in self.plugins):
@@ -231,6 +262,16 @@ class TrainConfig:
             raise ValueError(
                 "strategy=multi_worker cannot stop on a wall-clock budget (workers could stop at different "
                 "epochs and wait for each other forever): set time_budget_minutes=null and rely on epochs / patience"
+            )
+        if self.pruning.enabled and self.strategy == "parameter_server":
+            raise ValueError(
+                "pruning cannot run with strategy=parameter_server (asynchronous workers would train between a "
+                "mask and its application): use default, mirrored or multi_worker"
+            )
+        if self.pruning.enabled and self.pruning.end_epoch > self.epochs:
+            raise ValueError(
+                f"pruning.end_epoch={self.pruning.end_epoch} is past epochs={self.epochs}: validation starts at "
+                f"end_epoch, so no epoch would be validated"
             )
         if self.init_from is not None and os.path.abspath(self.init_from) == os.path.abspath(self.output_dir):
             raise ValueError(

@@ -51,6 +51,7 @@ from tfseqrec.training import resume
 from tfseqrec.training.precision import float32_twin, keras_policy, resolve_policy
 from tfseqrec.training.schedules import build_optimizer
 from tfseqrec.training.distillation import attach_teacher
+from tfseqrec.training.pruning import MagnitudePruning, table_sparsity
 from tfseqrec.training.replay import with_replay
 from tfseqrec.training.warm_start import CHECKPOINT, cumulative, reset_optimizer, warm_start
 
@@ -317,6 +318,7 @@ class _Run:
             if self.steps_per_epoch is None:
                 self.data, self.steps_per_epoch = self.data.repeat(), steps
         model.compile(optimizer=build_optimizer(cfg.optimizer, steps * cfg.epochs), jit_compile=cfg.jit_compile)
+        self.pruning = MagnitudePruning(cfg.pruning, self.steps_per_epoch or steps) if cfg.pruning.enabled else None
         self.checkpoint_path = os.path.join(cfg.output_dir, CHECKPOINT)
         self.best_weights = (
             resume.restore(model, self.state, cfg.output_dir, self.checkpoint_path) if self.state else None
@@ -345,6 +347,7 @@ class _Run:
             cfg.patience,
             checkpoint_path=self.checkpoint_path,
             verbose=cfg.verbose,
+            from_epoch=cfg.pruning.end_epoch if cfg.pruning.enabled else 0,
         )
         self.budget = TimeBudget(cfg.time_budget_minutes, cfg.verbose) if cfg.time_budget_minutes else None
         self.fit_started = None
@@ -375,9 +378,11 @@ class _Run:
             self.timer.seconds = list(state["epoch_seconds"])
             resume.truncate_history_csv(history_csv, self.epochs_done)
         callbacks = [self.timer]
+        if self.pruning is not None:  # before validation: an epoch's weights are validated with their mask
+            callbacks.append(self.pruning)
         if self.validated:
             callbacks.append(self.validation)
-            if self.initialised_from is not None and state is None:
+            if self.initialised_from is not None and state is None and self.pruning is None:
                 self.initialised_from["valid_" + cfg.validation_metric] = self.validation.validate_initial_weights(
                     self.model
                 )
@@ -484,6 +489,8 @@ class _Run:
             summary["test_heads"] = evaluate_heads(model, self.spec, test_split, cfg.eval_batch_size)
             with open(os.path.join(cfg.output_dir, test_split, "heads.json"), "w", encoding="utf-8") as f:
                 json.dump(summary["test_heads"], f, indent=2)
+        if self.pruning is not None:
+            summary["pruning"] = {"target_sparsity": cfg.pruning.sparsity, "item_table_sparsity": table_sparsity(model)}
         if self.state is not None:
             summary["invocations"] = invocations
         if self.initialised_from is not None:
