@@ -16,10 +16,13 @@ The log is cut into ``--slices`` consecutive slices of ``--slice-days`` days fro
 * **incremental**: slice ``t - 1`` alone, preprocessed with ``--base-vocabulary`` of the previous step's data (so
   earlier items keep their ids and new ones are appended), trained for ``--incremental-epochs`` epochs from the
   previous step's model (``init_from``: the item tables grow, new rows keep the model's initialisation) with
-  ``--replay`` of the batches drawn from the earlier slices (``replay.data_dirs``). The first incremental step
-  starts from the full model of slice ``--warm-slices`` (both chains share it).
+  ``--replay`` of the batches drawn from the earlier slices (``replay.data_dirs``), all of their sequences or a
+  memory of ``--replay-memory`` per slice chosen by ``--replay-selection`` (``random``, or ``herding``: ADER's
+  exemplars). The first incremental step starts from the full model of slice ``--warm-slices`` (both chains
+  share it).
 
-Compute is each run's training seconds (``run.json``; preprocessing excluded for both). Each incremental model is
+Compute is each run's training seconds (``run.json``; preprocessing excluded for both), plus the forward pass that
+chooses herded exemplars (``run.json`` ``replay_memory.seconds``). Each incremental model is
 also exported (brute force) under one name, so successive steps get successive versions for a server to swap in.
 Both chains evaluate the same test sessions: the incremental chain's vocabulary is the union of the slices seen,
 which is full retraining's vocabulary (``--item-min-count`` must stay 0 so that no per-slice filter differs).
@@ -83,7 +86,7 @@ def _figures(run: dict) -> dict:
     return {
         "Recall@20": metrics.get("Recall@20", metrics.get("HR@20")),
         "MRR@20": metrics["MRR@20"],
-        "train_seconds": float(run["train_seconds"]),
+        "train_seconds": float(run["train_seconds"]) + float(run.get("replay_memory", {}).get("seconds", 0.0)),
         "test_events": metrics.get("num_events"),
     }
 
@@ -105,7 +108,9 @@ def run_chains(args) -> list:
             replay = []
             if args.replay:
                 replay = [f"replay.data_dirs=[{','.join(replayed)}]", f"replay.fraction={args.replay}"]
-                replay += [f"replay.max_sequences={args.replay_memory}"] if args.replay_memory else []
+                if args.replay_memory:
+                    replay += [f"replay.max_sequences={args.replay_memory}"]
+                    replay += [f"replay.selection={args.replay_selection}"]
             incremental = train(
                 args, inc_data, inc_run, args.incremental_epochs, [f"init_from={previous_run}", *replay]
             )
@@ -141,7 +146,11 @@ def report(command: str, machine: str, args, steps: list) -> str:
         f"{args.full_epochs} epochs from scratch on every earlier slice; incremental: {args.incremental_epochs} "
         f"epoch(s) on the latest slice from the previous model"
         + (f", {args.replay:.0%} of the batches replayed from earlier slices" if args.replay else ", no replay")
-        + (f" (a memory of {args.replay_memory:,} sequences per slice)" if args.replay and args.replay_memory else "")
+        + (
+            f" (a memory of {args.replay_memory:,} sequences per slice, chosen by {args.replay_selection})"
+            if args.replay and args.replay_memory
+            else ""
+        )
         + ".",
         "",
         "| test slice | dates | test events | full Recall@20 | incremental Recall@20 | full MRR@20 | "
@@ -198,12 +207,20 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--replay-memory", type=int, default=None, help="earlier sequences kept per slice for replay (None: all)"
     )
+    parser.add_argument(
+        "--replay-selection",
+        choices=("random", "herding"),
+        default="random",
+        help="how the --replay-memory sequences are chosen (herding: ADER's exemplars; needs --replay-memory)",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--work", required=True, help="data, runs and exports go here (finished steps are reused)")
     parser.add_argument("--output", default=None, help="directory for report.md and results.json")
     args = parser.parse_args(argv)
     if args.warm_slices < 1 or args.slices <= args.warm_slices:
         parser.error("need 1 <= --warm-slices < --slices")
+    if args.replay_selection == "herding" and not (args.replay and args.replay_memory):
+        parser.error("--replay-selection herding chooses a memory: give --replay and --replay-memory")
     sys.path.insert(0, str(REPO))
     from tfseqrec.host.machine import describe
 

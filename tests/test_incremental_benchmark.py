@@ -5,6 +5,7 @@ gets the next version."""
 import json
 
 import numpy as np
+import pytest
 
 from tests.peer_scripts import load_benchmark_script
 
@@ -31,7 +32,8 @@ def test_both_chains_are_compared_on_the_same_test_events(tmp_path):
     code = bench.main(["--name", "tiny", "--input", str(log), "--start", "2023-11-15", "--slices", "4",
                        "--warm-slices", "2", "--config", "configs/sasrec_yoochoose.yaml", "--overrides",
                        "model_config.embedding_dim=8", "batch_size=32", "--full-epochs", "2",
-                       "--incremental-epochs", "1", "--work", str(work), "--output", str(out)])  # fmt: skip
+                       "--incremental-epochs", "1", "--replay-memory", "10", "--replay-selection", "herding",
+                       "--work", str(work), "--output", str(out)])  # fmt: skip
     assert code == 0
     steps = json.loads((out / "results.json").read_text())["steps"]
     assert [s["test_slice"] for s in steps] == [2, 3] and [s["export_version"] for s in steps] == [1, 2]
@@ -45,6 +47,9 @@ def test_both_chains_are_compared_on_the_same_test_events(tmp_path):
         > run["initialised_from"]["grown_item_tables"]["from_ids"]
     )
     assert run["config"]["replay"]["data_dirs"] == [str(work / "data_full_2")]
+    assert run["config"]["replay"]["selection"] == "herding" and run["config"]["replay"]["max_sequences"] == 10
+    herding_seconds = run["replay_memory"]["seconds"]  # the exemplars' forward pass counts as compute
+    assert steps[1]["incremental"]["train_seconds"] == pytest.approx(run["train_seconds"] + herding_seconds)
     text = (out / "report.md").read_text()
     assert "Both chains evaluated the same test events at every slice: yes" in text
-    assert "Goal: within 2% at <= 20%" in text
+    assert "Goal: within 2% at <= 20%" in text and "10 sequences per slice, chosen by herding" in text

@@ -83,5 +83,10 @@ def test_cli_fine_tunes_a_warm_started_run_with_replay(chain, tmp_path):
     assert main(["train", "--data-dir", str(d2), "--model", "sasrec", "--epochs", "1", "--output-dir", str(run2),
                  f"init_from={run1}", f"replay.data_dirs=[{d1}]", "replay.fraction=0.5", *TINY]) == 0  # fmt: skip
     run = json.loads((run2 / "run.json").read_text())
-    assert run["config"]["replay"] == {"data_dirs": [str(d1)], "fraction": 0.5, "max_sequences": None}
+    assert run["config"]["replay"] == {
+        "data_dirs": [str(d1)],
+        "fraction": 0.5,
+        "max_sequences": None,
+        "selection": "random",
+    }
     assert run["initialised_from"]["grown_item_tables"]["to_ids"] == load_feature_spec(str(d2)).vocabulary.size

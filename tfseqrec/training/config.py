@@ -84,12 +84,15 @@ class DistillationConfig:
 @dataclasses.dataclass(frozen=True)
 class ReplayConfig:
     """``data_dirs``: preprocessed earlier slices whose training sequences are replayed (empty: no replay);
-    ``fraction`` in (0, 1): the share of batches drawn from them; ``max_sequences``: a fixed random memory of
-    about that many earlier sequences per slice (None: all of them) (``tfseqrec.training.replay``)."""
+    ``fraction`` in (0, 1): the share of batches drawn from them; ``max_sequences``: a fixed memory of about
+    that many earlier sequences per slice (None: all of them), chosen by ``selection``: ``random`` or
+    ``herding`` (ADER's exemplars, by the ``init_from`` model's representations; ``tfseqrec.training.herding``)
+    (``tfseqrec.training.replay``)."""
 
     data_dirs: tuple = ()
     fraction: float = 0.3
     max_sequences: Optional[int] = None
+    selection: str = "random"
 
     def __post_init__(self):
         object.__setattr__(self, "data_dirs", tuple(self.data_dirs))
@@ -99,6 +102,10 @@ class ReplayConfig:
             raise ValueError(f"replay.fraction={self.fraction!r} must be in (0, 1)")
         if self.max_sequences is not None and (isinstance(self.max_sequences, bool) or self.max_sequences < 1):
             raise ValueError(f"replay.max_sequences={self.max_sequences!r} must be None (all) or >= 1")
+        if self.selection not in ("random", "herding"):
+            raise ValueError(f"replay.selection={self.selection!r}: use random or herding")
+        if self.selection == "herding" and self.max_sequences is None:
+            raise ValueError("replay.selection=herding chooses a memory: give its size as replay.max_sequences")
 
     @property
     def enabled(self) -> bool:
@@ -262,6 +269,11 @@ class TrainConfig:
             raise ValueError(
                 "strategy=multi_worker cannot stop on a wall-clock budget (workers could stop at different "
                 "epochs and wait for each other forever): set time_budget_minutes=null and rely on epochs / patience"
+            )
+        if self.replay.enabled and self.replay.selection == "herding" and not self.init_from:
+            raise ValueError(
+                "replay.selection=herding picks exemplars by the previous model's representations: set init_from "
+                "to the run trained on the earlier slices"
             )
         if self.pruning.enabled and self.strategy == "parameter_server":
             raise ValueError(

@@ -3,10 +3,12 @@
 A model warm-started on a new slice (``init_from``; ``tfseqrec preprocess --base-vocabulary`` keeps the earlier
 items' ids) forgets what only the earlier data taught it. ``replay`` mixes the earlier slices' training
 sequences back in, as ADER (Mi et al., RecSys 2020) replays exemplars of earlier cycles; here the exemplars are
-every earlier training sequence, or with ``max_sequences`` a fixed random memory of about that many per slice
-(ADER selects them by herding over item embeddings, which this does not)::
+every earlier training sequence, or with ``max_sequences`` a fixed memory of about that many per slice, drawn at
+random or, with ``selection: herding``, chosen as ADER chooses its exemplars (``tfseqrec.training.herding``: per
+item a share of the memory proportional to its frequency as a target, picked by herding over the previous model's
+representations)::
 
-    replay: {data_dirs: [out/day1, out/day2], fraction: 0.3, max_sequences: 5000}
+    replay: {data_dirs: [out/day1, out/day2], fraction: 0.3, max_sequences: 5000, selection: herding}
 
 Each batch comes from the earlier slices with probability ``fraction`` (whole batches, so a batch keeps its
 padding), else from this run's data; an epoch is ``ceil(new batches / (1 - fraction))`` steps, so it still
@@ -22,6 +24,7 @@ import tfseqrec  # noqa: F401
 import tensorflow as tf
 
 from tfseqrec.data.spec import FeatureSpec, load_feature_spec, load_vocabulary
+from tfseqrec.training.herding import herding_memory
 
 
 def check_prefix_vocabulary(spec: FeatureSpec, earlier: FeatureSpec) -> None:
@@ -35,9 +38,12 @@ def check_prefix_vocabulary(spec: FeatureSpec, earlier: FeatureSpec) -> None:
         )
 
 
-def with_replay(data: tf.data.Dataset, steps, spec: FeatureSpec, cfg, max_len: int, input_features) -> tuple:
+def with_replay(
+    data: tf.data.Dataset, steps, spec: FeatureSpec, cfg, max_len: int, input_features, memory_model=None
+) -> tuple:
     """``(mixed dataset, steps per epoch)``: ``data`` (this run's batches, ``steps`` per epoch or None for one
-    pass) mixed with batches of ``cfg.replay.data_dirs``' training splits (module docstring)."""
+    pass) mixed with batches of ``cfg.replay.data_dirs``' training splits (module docstring); ``memory_model``
+    (the previous run's model) represents the earlier sequences for ``selection: herding``."""
     from tfseqrec.training.trainer import training_rows, train_dataset
 
     replay = cfg.replay
@@ -50,9 +56,16 @@ def with_replay(data: tf.data.Dataset, steps, spec: FeatureSpec, cfg, max_len: i
         old_spec = load_feature_spec(directory)
         check_prefix_vocabulary(spec, old_spec)
         old_cfg = dataclasses.replace(cfg, seed=cfg.seed + 1 + len(earlier))
-        batches = train_dataset(old_spec, old_cfg, max_len, input_features)
-        if replay.max_sequences:  # a fixed memory: the first batches of one seeded shuffle, kept
-            batches = batches.take(-(-replay.max_sequences // cfg.batch_size)).cache()
+        if replay.selection == "herding":  # every earlier row once, in file order, then ADER's exemplars
+            rows_cfg = dataclasses.replace(old_cfg, shuffle_buffer=0, bucket_pool_batches=0, train_windows="latest")
+            rows = train_dataset(old_spec, rows_cfg, max_len, input_features)
+            memory = herding_memory(memory_model, rows, max_len + 1, replay.max_sequences)
+            size = len(memory["item_ids"])
+            batches = tf.data.Dataset.from_tensor_slices(memory).shuffle(size, seed=old_cfg.seed).batch(cfg.batch_size)
+        else:
+            batches = train_dataset(old_spec, old_cfg, max_len, input_features)
+            if replay.max_sequences:  # a fixed memory: the first batches of one seeded shuffle, kept
+                batches = batches.take(-(-replay.max_sequences // cfg.batch_size)).cache()
         earlier.append(batches.repeat())
     old = earlier[0] if len(earlier) == 1 else tf.data.Dataset.sample_from_datasets(earlier, seed=cfg.seed)
     new_steps = steps or -(-training_rows(spec, cfg, max_len) // cfg.batch_size)

@@ -303,10 +303,21 @@ class _Run:
             self.initialised_from = warm_start(model, cfg.init_from, self.spec) if cfg.init_from else None
         data_cfg = dataclasses.replace(cfg, seed=cfg.seed + self.epochs_done)
         self.data, self.steps_per_epoch = training_input(self.spec, data_cfg, self.max_len, model.input_features)
+        self.replay_memory = None
         if cfg.replay.enabled:
+            herding = cfg.replay.selection == "herding"
+            memory_started = time.time()
             self.data, self.steps_per_epoch = with_replay(
-                self.data, self.steps_per_epoch, self.spec, data_cfg, self.max_len, model.input_features
+                self.data,
+                self.steps_per_epoch,
+                self.spec,
+                data_cfg,
+                self.max_len,
+                model.input_features,
+                memory_model=load_trained_model(cfg.init_from)[0] if herding else None,
             )
+            if herding:  # the exemplars' choice is compute of this run (a forward pass over the earlier slices)
+                self.replay_memory = {"selection": "herding", "seconds": time.time() - memory_started}
         steps = self.steps_per_epoch or -(-training_rows(self.spec, cfg, self.max_len) // cfg.batch_size)
         if cfg.strategy == "parameter_server":  # each worker reads its own share of the batches, repeated
             self.data = parameter_server_input(self.spec, data_cfg, self.max_len, model.input_features)
@@ -489,6 +500,8 @@ class _Run:
             summary["test_heads"] = evaluate_heads(model, self.spec, test_split, cfg.eval_batch_size)
             with open(os.path.join(cfg.output_dir, test_split, "heads.json"), "w", encoding="utf-8") as f:
                 json.dump(summary["test_heads"], f, indent=2)
+        if self.replay_memory is not None:
+            summary["replay_memory"] = self.replay_memory
         if self.pruning is not None:
             summary["pruning"] = {"target_sparsity": cfg.pruning.sparsity, "item_table_sparsity": table_sparsity(model)}
         if self.state is not None:
