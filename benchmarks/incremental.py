@@ -18,8 +18,9 @@ The log is cut into ``--slices`` consecutive slices of ``--slice-days`` days fro
   previous step's model (``init_from``: the item tables grow, new rows keep the model's initialisation) with
   ``--replay`` of the batches drawn from the earlier slices (``replay.data_dirs``), all of their sequences or a
   memory of ``--replay-memory`` per slice chosen by ``--replay-selection`` (``random``, or ``herding``: ADER's
-  exemplars). The first incremental step starts from the full model of slice ``--warm-slices`` (both chains
-  share it).
+  exemplars), and with ``--distill W`` the previous model as a teacher over the items it knows (``distillation``
+  with weight ``W``: ADER's distillation). The first incremental step starts from the full model of slice
+  ``--warm-slices`` (both chains share it).
 
 Compute is each run's training seconds (``run.json``; preprocessing excluded for both), plus the forward pass that
 chooses herded exemplars (``run.json`` ``replay_memory.seconds``). Each incremental model is
@@ -111,6 +112,8 @@ def run_chains(args) -> list:
                 if args.replay_memory:
                     replay += [f"replay.max_sequences={args.replay_memory}"]
                     replay += [f"replay.selection={args.replay_selection}"]
+            if args.distill:
+                replay += [f"distillation.teacher={previous_run}", f"distillation.weight={args.distill}"]
             incremental = train(
                 args, inc_data, inc_run, args.incremental_epochs, [f"init_from={previous_run}", *replay]
             )
@@ -151,6 +154,7 @@ def report(command: str, machine: str, args, steps: list) -> str:
             if args.replay and args.replay_memory
             else ""
         )
+        + (f", the previous model distilled at weight {args.distill:g}" if args.distill else "")
         + ".",
         "",
         "| test slice | dates | test events | full Recall@20 | incremental Recall@20 | full MRR@20 | "
@@ -212,6 +216,9 @@ def main(argv=None) -> int:
         choices=("random", "herding"),
         default="random",
         help="how the --replay-memory sequences are chosen (herding: ADER's exemplars; needs --replay-memory)",
+    )
+    parser.add_argument(
+        "--distill", type=float, default=0.0, help="weight of the previous model's soft targets (0: none)"
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--work", required=True, help="data, runs and exports go here (finished steps are reused)")

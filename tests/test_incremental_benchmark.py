@@ -33,7 +33,7 @@ def test_both_chains_are_compared_on_the_same_test_events(tmp_path):
                        "--warm-slices", "2", "--config", "configs/sasrec_yoochoose.yaml", "--overrides",
                        "model_config.embedding_dim=8", "batch_size=32", "--full-epochs", "2",
                        "--incremental-epochs", "1", "--replay-memory", "10", "--replay-selection", "herding",
-                       "--work", str(work), "--output", str(out)])  # fmt: skip
+                       "--distill", "0.3", "--work", str(work), "--output", str(out)])  # fmt: skip
     assert code == 0
     steps = json.loads((out / "results.json").read_text())["steps"]
     assert [s["test_slice"] for s in steps] == [2, 3] and [s["export_version"] for s in steps] == [1, 2]
@@ -48,8 +48,10 @@ def test_both_chains_are_compared_on_the_same_test_events(tmp_path):
     )
     assert run["config"]["replay"]["data_dirs"] == [str(work / "data_full_2")]
     assert run["config"]["replay"]["selection"] == "herding" and run["config"]["replay"]["max_sequences"] == 10
+    assert run["config"]["distillation"] == {"teacher": str(work / "full_2"), "temperature": 2.0, "weight": 0.3}
     herding_seconds = run["replay_memory"]["seconds"]  # the exemplars' forward pass counts as compute
     assert steps[1]["incremental"]["train_seconds"] == pytest.approx(run["train_seconds"] + herding_seconds)
     text = (out / "report.md").read_text()
     assert "Both chains evaluated the same test events at every slice: yes" in text
     assert "Goal: within 2% at <= 20%" in text and "10 sequences per slice, chosen by herding" in text
+    assert "the previous model distilled at weight 0.3" in text

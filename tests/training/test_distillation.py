@@ -102,3 +102,41 @@ def test_cli_trains_a_small_student_from_a_teacher_run(tmp_path):
     run = json.loads((student / "run.json").read_text())
     assert run["config"]["distillation"] == {"teacher": str(teacher), "temperature": 2.0, "weight": 0.5}
     assert run["status"] == "finished" and np.isfinite(run["test_metrics"]["NDCG@10"])
+
+
+def test_a_teacher_of_an_earlier_vocabulary_teaches_over_its_own_items():
+    teacher, student = _model(seed=1), build_model("sasrec", SMALL, NUM_ITEMS + 6).build_for_inputs()
+    ids = _cyclic_batch(batch_size=8)  # ids < NUM_ITEMS: the earlier items
+    hard = float(student.compute_loss({"item_ids": ids}, training=True))
+    with pytest.raises(ValueError, match=r"or on an earlier slice that this data extends"):
+        attach_teacher(student, teacher, DistillationConfig(teacher="t"))
+    attach_teacher(student, teacher, DistillationConfig(teacher="t", temperature=1.0, weight=0.5), grown=True)
+    blended = float(student.compute_loss({"item_ids": ids}, training=True))
+    history, targets = ids[:, :-1], ids[:, 1:]
+    mask = ((history.numpy() != 0) & (targets.numpy() != 0)).reshape(-1)
+    t = teacher.scores_for(tf.reshape(teacher.encode(history), [-1, 16])).numpy()[mask][:, 2:]
+    s = student.scores_for(tf.reshape(student.encode(history), [-1, 16])).numpy()[mask][:, 2:NUM_ITEMS]
+    log_pt, log_ps = _log_softmax(t), _log_softmax(s)  # the student's distribution over the teacher's items
+    kl = (np.exp(log_pt) * (log_pt - log_ps)).sum(axis=1).mean()
+    assert blended == pytest.approx(0.5 * hard + 0.5 * kl, rel=1e-4)
+
+
+def test_cli_distils_the_previous_slices_model_while_fine_tuning(tmp_path):
+    from tests.training.test_grown_tables import TINY, _slices
+    from tests.conftest import FAST_BEAM
+
+    first, second = _slices(tmp_path)
+    d1, d2, d3 = tmp_path / "d1", tmp_path / "d2", tmp_path / "d3"
+    assert main(["preprocess", "--input", str(first), "--output-dir", str(d1), *FAST_BEAM]) == 0
+    assert main(["preprocess", "--input", str(second), "--output-dir", str(d2), "--base-vocabulary", str(d1),
+                 *FAST_BEAM]) == 0  # fmt: skip
+    assert main(["preprocess", "--input", str(second), "--output-dir", str(d3), *FAST_BEAM]) == 0  # no base
+    run1, run2 = tmp_path / "run1", tmp_path / "run2"
+    common = ["--model", "sasrec", "--epochs", "1", *TINY]
+    assert main(["train", "--data-dir", str(d1), "--output-dir", str(run1), *common]) == 0
+    argv = ["train", "--data-dir", str(d2), "--output-dir", str(run2), *common, f"init_from={run1}"]
+    assert main(argv + [f"distillation.teacher={run1}"]) == 0
+    run = json.loads((run2 / "run.json").read_text())
+    assert run["status"] == "finished" and run["config"]["distillation"]["teacher"] == str(run1)
+    refused = ["train", "--data-dir", str(d3), "--output-dir", str(tmp_path / "run3"), *common]
+    assert main(refused + [f"distillation.teacher={run1}"]) == 2  # d3's ids are not d1's: refused by name

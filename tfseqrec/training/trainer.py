@@ -52,7 +52,7 @@ from tfseqrec.training.precision import float32_twin, keras_policy, resolve_poli
 from tfseqrec.training.schedules import build_optimizer
 from tfseqrec.training.distillation import attach_teacher
 from tfseqrec.training.pruning import MagnitudePruning, table_sparsity
-from tfseqrec.training.replay import with_replay
+from tfseqrec.training.replay import check_prefix_vocabulary, with_replay
 from tfseqrec.training.warm_start import CHECKPOINT, cumulative, reset_optimizer, warm_start
 
 RUN_FILE = "run.json"
@@ -296,7 +296,11 @@ class _Run:
         self.model, self.max_len = model, model.config.max_len
         check_input_features(model, self.spec)
         if cfg.distillation.enabled:
-            attach_teacher(model, load_trained_model(cfg.distillation.teacher)[0], cfg.distillation)
+            teacher, _, teacher_spec = load_trained_model(cfg.distillation.teacher)
+            grown = teacher.num_items < model.num_items
+            if grown:  # a teacher of an earlier slice: its ids must mean the same items here
+                check_prefix_vocabulary(self.spec, teacher_spec)
+            attach_teacher(model, teacher, cfg.distillation, grown=grown)
         if self.state is not None:
             self.initialised_from = self.state["initialised_from"]
         else:
