@@ -124,3 +124,22 @@ def test_cli_run_keeps_weights_at_the_target_sparsity(tmp_path):
     assert [record["epoch"] for record in run["validation_history"]] == [2, 3]
     assert run["best_epoch"] >= 2 and np.isfinite(run["test_metrics"]["NDCG@10"])
     assert "item_table_sparsity" in (out / "history.csv").read_text().splitlines()[0]
+
+
+def test_a_killed_pruned_run_resumes_with_its_zeros(tmp_path):
+    from tests.training.test_resume import Killed, KillAfterEpoch, StartingPoint
+    from tfseqrec.training import train
+
+    data = generated_dataset(tmp_path / "data", 200, 80, 3)
+    overrides = [f"data_dir={data}", f"output_dir={tmp_path / 'run'}", "model=sasrec", "epochs=4", "patience=10",
+                 "model_config.embedding_dim=16", "model_config.max_len=20", "batch_size=64", "verbose=0",
+                 "pruning.sparsity=0.5", "pruning.end_epoch=3", "pruning.frequency=1"]  # fmt: skip
+    kill = KillAfterEpoch(2)
+    with pytest.raises(Killed):
+        train(load_train_config(overrides=overrides), callbacks=[kill])
+    start = StartingPoint()
+    summary = train(load_train_config(overrides=overrides + ["resume=true"]), callbacks=[start])
+    zeros_at_kill = [w == 0 for w in kill.weights if w.ndim == 2 and w.shape[1] == 16 and w.shape[0] == 82]
+    assert zeros_at_kill and 0.3 < zeros_at_kill[0].mean() < 0.5  # epoch 2 of a ramp to 0.5 at epoch 3
+    assert summary["pruning"]["item_table_sparsity"] == pytest.approx(0.5, abs=1e-3)
+    assert [e["epoch"] for e in summary["validation_history"]] == [3, 4]
