@@ -308,7 +308,7 @@ def main(argv=None) -> int:
     parser.add_argument("--student", nargs="*", default=["model_config.embedding_dim=32", "model_config.num_blocks=1"])
     parser.add_argument("--temperature", type=float, default=2.0)
     parser.add_argument("--weight", type=float, default=0.5)
-    parser.add_argument("--pruning-sparsity", type=float, default=0.8, help="the pruned table's share of zeros")
+    parser.add_argument("--pruning-sparsity", type=float, default=0.85, help="the pruned table's share of zeros")
     parser.add_argument("--pruning-end-epoch", type=int, default=10, help="the epoch the pruning schedule ends at")
     parser.add_argument("--requests", type=int, default=300, help="timed requests per variant")
     parser.add_argument("--test-users", type=int, default=0, help="test users scored by LiteRT (0: all)")

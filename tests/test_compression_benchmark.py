@@ -16,7 +16,7 @@ def test_every_variant_is_trained_measured_and_reported(tmp_path):
                        "--overrides", "epochs=1", "validate_every=1", "batch_size=64", "model_config.max_len=20",
                        "--teacher", "model_config.embedding_dim=32", "model_config.num_blocks=2",
                        "--student", "model_config.embedding_dim=8", "model_config.num_blocks=1",
-                       "--pruning-end-epoch", "1", "--requests", "5"])  # fmt: skip
+                       "--pruning-sparsity", "0.8", "--pruning-end-epoch", "1", "--requests", "5"])  # fmt: skip
     rows = json.loads((out / "results.json").read_text())["rows"]
     assert code == 0
     assert set(rows) == {
