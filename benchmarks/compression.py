@@ -234,7 +234,7 @@ def _goals(rows: dict) -> list:
         loss = 1.0 - row["NDCG@10"] / teacher["NDCG@10"]
         lines.append(
             f"- pruned: {1 - row['item_table_nonzero'] / row['item_table_parameters']:.1%} of the item table is zero "
-            f"({fewer:.1f}x fewer nonzero entries), its gzip-compressed bytes {smaller:.1f}x smaller than the "
+            f"({fewer:.1f}x fewer nonzero entries), its gzip-compressed bytes {smaller:.2f}x smaller than the "
             f"teacher's, NDCG@10 {-loss:+.1%}. Goal 4x (compressed bytes) for <= 3%: "
             f"**{'met' if smaller >= 4 and loss <= 0.03 else 'not met'}**."
         )
