@@ -609,7 +609,8 @@ SECTIONS = (
         "Compression: distillation, smaller item tables, pruning and quantisation on Amazon Beauty",
         ("compression_beauty/report.md", "compression_beauty/results.json"),
         "`tfseqrec preprocess --input ../shared/data/amazon-beauty/Beauty.txt --output-dir "
-        "benchmarks/out/data/beauty`, then `python benchmarks/compression.py --data-dir benchmarks/out/data/beauty --config "
+        "benchmarks/out/data/beauty`, then `python benchmarks/compression.py --data-dir benchmarks/out/data/beauty "
+        "--config "
         "configs/sasrec_beauty.yaml --runs benchmarks/out/compression/beauty --output "
         "benchmarks/reports/compression_beauty --overrides epochs=60 validate_every=2 patience=4 "
         "time_budget_minutes=15 seed=1 --pruning-end-epoch 6`",
