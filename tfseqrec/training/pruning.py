@@ -78,10 +78,13 @@ class MagnitudePruning(tf.keras.callbacks.Callback):
 
     def _update_masks(self, step: int) -> None:
         self.sparsity = sparsity_at(self.config, step, self.steps_per_epoch)
-        self.masks = [magnitude_mask(v.numpy(), self.sparsity) for v in pruned_variables(self.model)]
+        # tensors made once per update, not converted from numpy at every step
+        self.masks = [tf.constant(magnitude_mask(v.numpy(), self.sparsity)) for v in pruned_variables(self.model)]
         self._updated_at = step
 
     def _apply(self) -> None:
+        if self.sparsity == 0.0:  # before the ramp every mask is all ones
+            return
         for variable, mask in zip(pruned_variables(self.model), self.masks):
             variable.assign(variable * mask)
 
