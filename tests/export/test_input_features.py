@@ -293,8 +293,8 @@ def test_ids_only_models_keep_their_signatures(hrnn_export, tmp_path, architectu
     paths = export_model(
         model, vocab, counts, str(tmp_path), architecture, config=ExportConfig(variants=("brute_force",), max_k=20)
     )
-    expected = {**IDS_ONLY_INPUTS, **(STREAM_INPUTS if model.stream_state_size() else {})}
-    assert (architecture == "sasrec") == bool(model.stream_state_size())
+    expected = {**IDS_ONLY_INPUTS, **(STREAM_INPUTS if model.stream_state_layout() else {})}
+    assert (architecture == "sasrec") == bool(model.stream_state_layout())
     for path in paths.values():
         assert signature_def_inputs(path) == expected
         info = json.loads((Path(path) / contract.EXPORT_INFO_FILE).read_text())

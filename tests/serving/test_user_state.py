@@ -1,5 +1,6 @@
 """Stateful serving: ``append`` over gRPC and REST answers what ``recommend`` computes from the whole history
-(replayed event log, repeated users in one request, histories past max_len), ``reset``, a full cache evicting the
+(replayed event log, repeated users in one request, histories past max_len, SASRec key-value caches of different
+lengths in one request), ``reset``, a full cache evicting the
 least recently used user, expiry, version changes, and the metrics."""
 
 import urllib.request
@@ -17,8 +18,8 @@ VOCAB = ["[PAD]", "[OOV]"] + [f"item{i}" for i in range(40)]
 COUNTS = [0, 0] + list(range(40, 0, -1))
 
 
-def _export(root, name, max_len, variants=("brute_force",)):
-    model = build_model("gru4rec", {"embedding_dim": 8, "max_len": max_len}, len(VOCAB)).build_for_inputs()
+def _export(root, name, max_len, variants=("brute_force",), architecture="gru4rec"):
+    model = build_model(architecture, {"embedding_dim": 8, "max_len": max_len}, len(VOCAB)).build_for_inputs()
     rng = np.random.default_rng(7)
     model.set_weights([rng.normal(0, 0.5, w.shape).astype("float32") for w in model.get_weights()])
     export_model(model, VOCAB, COUNTS, str(root), name, config=ExportConfig(variants=variants))
@@ -28,7 +29,11 @@ def _export(root, name, max_len, variants=("brute_force",)):
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("stateful")
-    models = (ModelEntry("gru", _export(root, "gru", 50)), ModelEntry("short", _export(root, "short", 4)))
+    models = (
+        ModelEntry("gru", _export(root, "gru", 50)),
+        ModelEntry("short", _export(root, "short", 4)),
+        ModelEntry("sas", _export(root, "sas", 20, architecture="sasrec")),
+    )
     config = ServerConfig(models=models, grpc_port=0, rest_port=0, poll_seconds=0, user_state_max_users=6)
     with Server(config) as s:
         yield s
@@ -59,6 +64,24 @@ def test_a_replayed_log_gets_the_top_k_of_the_whole_history(server, protocol):
     assert _ids(out) == expected
     assert client.reset([users[0], "nobody"]) == [True, False]
     assert _ids(client.append([users[0]], ["item9"], k=3)) == _ids(client.recommend([["item9"]], k=3))
+
+
+def test_key_value_caches_of_users_with_different_lengths_share_a_request_and_are_sized_by_history(server):
+    client = Client(f"127.0.0.1:{server.grpc_port}", "sas")
+    cache = server.manager.user_states("sas")
+    histories = {"kv_short": ["item1"], "kv_long": [f"item{i}" for i in range(2, 14)]}
+    for user, items in histories.items():
+        for item in items:
+            client.append([user], [item], k=4)
+    hits = cache.counts["hits"]
+    out = client.append(["kv_short", "kv_long"], ["item20", "item21"], k=4)  # 1 and 12 cached positions
+    assert cache.counts["hits"] - hits == 2  # both stepped in one call, the short state padded to the long one
+    histories["kv_short"].append("item20")
+    histories["kv_long"].append("item21")
+    assert _ids(out) == _ids(client.recommend(list(histories.values()), k=4))
+    per_item = 2 * 2 * 8  # two blocks' keys and values of dimension 8 per position
+    for user, items in histories.items():
+        assert cache.get(user.encode()).state.shape == (1 + per_item * len(items),)  # padding trimmed
 
 
 def test_histories_past_max_len_are_recomputed_exactly(server):

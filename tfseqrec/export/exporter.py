@@ -341,6 +341,7 @@ def export_info(
         "history_features": {n: contract.HISTORY_FEATURES[n] for n in module.features},
         "row_features": {n: contract.ROW_FEATURES[n] for n in module.row_features},
         "padding_token": contract.PADDING_TOKEN,
+        "stream_state": module.stream_state_layout.to_dict() if module.stream_start is not None else None,
         "needs_custom_ops": ["Scann"] if variant == "scann" else [],
         "source": source or {},
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

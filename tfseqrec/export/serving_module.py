@@ -137,7 +137,7 @@ class ServingModule(tf.Module):
                 self._adapt_and_recommend, input_signature=[SUPPORT_SPEC, K_SPEC, *feature_specs]
             )
         self.stream_start = self.stream_append = None
-        if model.stream_state_size() is not None and not feature_specs:
+        if model.stream_state_layout() is not None and not feature_specs:
             self.stream_start = tf.function(self._stream_start, input_signature=[HISTORY_SPEC, K_SPEC])
             self.stream_append = tf.function(
                 self._stream_append, input_signature=[STATE_SPEC, ITEM_SPEC, SEEN_SPEC, K_SPEC]
@@ -146,6 +146,11 @@ class ServingModule(tf.Module):
     @property
     def model(self):
         return self._holder.model
+
+    @property
+    def stream_state_layout(self):
+        """The model's ``StreamStateLayout`` (the state rows of ``stream_start`` / ``stream_append``), or None."""
+        return self.model.stream_state_layout()
 
     # -- request handling -------------------------------------------------------------------------------
     def _item_ids(self, history: tf.Tensor):
@@ -269,6 +274,19 @@ class ServingModule(tf.Module):
         query, state = self.model.stream_start(self._model_input(ids, real))
         return {contract.STATE: tf.cast(state, tf.float32), **self._top_k(tf.cast(query, tf.float32), ids, real, k)}
 
+    def _check_state_width(self, width: tf.Tensor) -> list:
+        """In-graph checks that a state row has a width ``stream_start`` can give (``StreamStateLayout``)."""
+        layout = self.stream_state_layout
+        message = f"stream_append: {contract.STATE} must be a state stream_start or stream_append returned"
+        if layout.per_item == 0:
+            return [tf.debugging.assert_equal(width, layout.fixed, message=message)]
+        extra = width - layout.fixed
+        return [
+            tf.debugging.assert_greater_equal(extra, 0, message=message),
+            tf.debugging.assert_less_equal(extra, layout.max_width - layout.fixed, message=message),
+            tf.debugging.assert_equal(tf.math.floormod(extra, layout.per_item), 0, message=message),
+        ]
+
     def _stream_append(self, state, item, seen, k):
         """One more event: from ``state [B, S]`` after ``item [B]``, the new ``state`` and the top ``k`` leaving out
         ``seen [B, H]`` (the items to exclude, the new one included); one model step, no pass over the history."""
@@ -281,11 +299,7 @@ class ServingModule(tf.Module):
             tf.debugging.assert_equal(
                 tf.shape(seen)[0], batch, message=f"stream_append: {contract.SEEN} needs one row per {contract.ITEM}"
             ),
-            tf.debugging.assert_equal(
-                tf.shape(state)[1],
-                self.model.stream_state_size(),
-                message=f"stream_append: {contract.STATE} must be as wide as stream_start's",
-            ),
+            *self._check_state_width(tf.shape(state)[1]),
         ]
         with tf.control_dependencies(checks):  # every input waits for the checks: no op runs on a bad state
             k, state, item, seen = (tf.identity(value) for value in (k, state, item, seen))

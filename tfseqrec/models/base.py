@@ -37,6 +37,7 @@ from tfseqrec.models.adaptation import Adaptation, AdaptationConfig, meta_loss
 from tfseqrec.models.heads.registry import get_head_class, head_config
 from tfseqrec.models.inputs import EVENT_TYPES, InputConfig, ItemInputs, SideInputs
 from tfseqrec.models.item_tables import ItemTableConfig, build_item_table, item_table_config
+from tfseqrec.models.kv_cache import StreamStateLayout
 from tfseqrec.models.target_behaviour import TARGET_EVENT_TYPE, TargetBehaviour, TargetBehaviourConfig
 from tfseqrec.tasks import LossConfig, NextItemTask
 from tfseqrec.tasks.replicas import global_mean, num_replicas, replica_share
@@ -168,9 +169,9 @@ class SequentialRecommender(tfrs.Model):
         return ()
 
     # -- streaming (optional): the query after one more event, at the cost of one step --------------------------
-    def stream_state_size(self) -> Optional[int]:
-        """Width ``S`` of the per-user state ``stream_step`` carries, or None when this model (or this
-        configuration of it) has no incremental form; stateful serving then refuses it."""
+    def stream_state_layout(self) -> Optional[StreamStateLayout]:
+        """Shape of the per-user state rows ``stream_step`` carries (``tfseqrec.models.kv_cache``), or None when
+        this model (or this configuration of it) has no incremental form; stateful serving then refuses it."""
         return None
 
     def stream_start(self, item_ids: tf.Tensor) -> tuple:

@@ -52,6 +52,7 @@ import tensorflow as tf
 from tfseqrec.models.base import SequentialModelConfig, SequentialRecommender
 from tfseqrec.ids import PAD_ID
 from tfseqrec.models.dropout import FastDropout
+from tfseqrec.models.kv_cache import StreamStateLayout
 from tfseqrec.models.registry import register
 
 INITIALIZERS = ("gru4rec", "keras")
@@ -275,10 +276,11 @@ class GRU4Rec(SequentialRecommender):
         return self._to_query(x), new_states
 
     # -- streaming: the GRU states of every layer, concatenated -------------------------------------------------
-    def stream_state_size(self) -> Optional[int]:
-        """``sum(hidden_units)`` for item ids alone (side inputs, adaptation and target behaviour have no step)."""
+    def stream_state_layout(self) -> Optional[StreamStateLayout]:
+        """A fixed ``sum(hidden_units)`` values for item ids alone (side inputs, adaptation and target behaviour
+        have no step)."""
         plain = self.input_features == ("item_ids",) and self.adaptation is None and self.target_behaviour is None
-        return sum(self.config.layer_sizes) if plain else None
+        return StreamStateLayout(fixed=sum(self.config.layer_sizes)) if plain else None
 
     def stream_start(self, item_ids: tf.Tensor) -> tuple:
         """``(query [B, D], state [B, sum H_l])`` after left-padded ``item_ids [B, L]`` (inference): each layer's

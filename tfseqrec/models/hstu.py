@@ -27,6 +27,7 @@ import tensorflow as tf
 from tfseqrec.ids import PAD_ID
 from tfseqrec.models.base import SequentialModelConfig, SequentialRecommender
 from tfseqrec.models.dropout import FastDropout
+from tfseqrec.models import kv_cache
 from tfseqrec.models.inputs import MILLISECONDS_PER_SECOND, TIMESTAMPS
 from tfseqrec.models.layers import causal_attention_mask, small_normal_initializer
 from tfseqrec.models.positions import (
@@ -197,20 +198,20 @@ class HSTU(SequentialRecommender):
         return self.final_norm(x)
 
     # -- streaming: a key-value cache -----------------------------------------------------------------------------
-    def stream_state_size(self) -> Optional[int]:
-        """``1 + num_blocks * max_len * H * (dqk + dv)``: the number of items so far, then each layer's keys and
-        values of the latest ``max_len`` positions (newest last); None with ``time_bias`` (it reads timestamps),
-        side inputs or a position encoding that does not ``extends_by_one``."""
+    def stream_state_layout(self) -> Optional[kv_cache.StreamStateLayout]:
+        """The number of items so far, then per cached position (at most ``max_len``) every layer's key and value
+        (``num_blocks * H * (dqk + dv)`` values; ``tfseqrec.models.kv_cache``); None with ``time_bias`` (it reads
+        timestamps), side inputs or a position encoding that does not ``extends_by_one``."""
         plain = self.input_features == ("item_ids",) and self.adaptation is None and self.target_behaviour is None
         if not (plain and self.position_embedding.extends_by_one):
             return None
-        qk_dim, v_dim = self.config.head_dims()
-        return 1 + self.config.num_blocks * self.config.max_len * self.config.num_heads * (qk_dim + v_dim)
+        sizes = [self.config.num_heads * dim for dim in self.config.head_dims()] * self.config.num_blocks
+        return kv_cache.cache_layout(sizes, self.config.max_len)
 
     def stream_start(self, item_ids: tf.Tensor) -> tuple:
-        """``(query [B, D], state [B, S])`` after left-padded ``item_ids [B, W]`` (``W <= max_len``)."""
+        """``(query [B, D], state [B, 1 + W * P])`` after left-padded ``item_ids [B, W]`` (the latest ``max_len``
+        columns kept)."""
         item_ids = tf.cast(item_ids, tf.int64)[:, -self.config.max_len :]
-        item_ids = tf.pad(item_ids, [[0, 0], [self.config.max_len - tf.shape(item_ids)[1], 0]])
         inputs = []
         query = self.encode(item_ids, training=False, layer_inputs=inputs)[:, -1, :]
         count = tf.reduce_sum(tf.cast(tf.not_equal(item_ids, PAD_ID), tf.float32), axis=1)
@@ -218,36 +219,22 @@ class HSTU(SequentialRecommender):
         for layer, x in zip(self.layers_, inputs):
             _, value, _, key = layer.project(x)
             caches += [key, value]
-        return query, self._pack(count, caches)
+        return query, kv_cache.pack(count, caches)
 
     def stream_step(self, state: tf.Tensor, item_ids: tf.Tensor) -> tuple:
-        """``(query [B, D], state [B, S])`` after one more item ``item_ids [B]``; equals ``query`` of the whole
-        history while it holds at most ``max_len`` items (the server recomputes past that)."""
-        count, caches = self._unpack(state)
-        length = self.config.max_len
+        """``(query [B, D], state)`` after one more item ``item_ids [B]``; equals ``query`` of the whole history
+        while it holds at most ``max_len`` items (the server recomputes past that)."""
+        qk_dim, v_dim = self.config.head_dims()
+        heads = self.config.num_heads
+        count, caches = kv_cache.unpack(state, [(heads, qk_dim), (heads, v_dim)] * len(self.layers_))
         x = self.embed_items(tf.cast(item_ids, tf.int64)) * (self.config.embedding_dim**0.5)
         x = self.position_embedding.next_position(x, count)[:, tf.newaxis, :]  # [B, 1, D]
-        key_mask = tf.range(length, dtype=tf.float32)[tf.newaxis] >= float(length) - (count[:, tf.newaxis] + 1.0)
-        updated = []
+        updated, mask = [], None
         for i, layer in enumerate(self.layers_):
             u, value, q, key = layer.project(x)
-            keys = tf.concat([caches[2 * i][:, 1:], key], axis=1)
-            values = tf.concat([caches[2 * i + 1][:, 1:], value], axis=1)
+            keys = kv_cache.push(caches[2 * i], key, self.config.max_len)
+            values = kv_cache.push(caches[2 * i + 1], value, self.config.max_len)
+            mask = kv_cache.key_mask(count + 1.0, tf.shape(keys)[1]) if mask is None else mask
             updated += [keys, values]
-            x = layer.step(x, u, q, keys, values, key_mask)
-        return self.final_norm(x)[:, 0, :], self._pack(count + 1.0, updated)
-
-    def _pack(self, count: tf.Tensor, caches: list) -> tf.Tensor:
-        batch = tf.shape(count)[0]
-        return tf.concat([count[:, tf.newaxis]] + [tf.reshape(c, [batch, -1]) for c in caches], axis=1)
-
-    def _unpack(self, state: tf.Tensor) -> tuple:
-        qk_dim, v_dim = self.config.head_dims()
-        heads, length = self.config.num_heads, self.config.max_len
-        caches, offset = [], 1
-        for _ in self.layers_:
-            for dim in (qk_dim, v_dim):
-                width = length * heads * dim
-                caches.append(tf.reshape(state[:, offset : offset + width], [-1, length, heads, dim]))
-                offset += width
-        return state[:, 0], caches
+            x = layer.step(x, u, q, keys, values, mask)
+        return self.final_norm(x)[:, 0, :], kv_cache.pack(count + 1.0, updated)

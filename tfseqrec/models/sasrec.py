@@ -32,6 +32,7 @@ from tfseqrec.models.layers import (
     run_blocks,
     transformer_blocks,
 )
+from tfseqrec.models import kv_cache
 from tfseqrec.models.inputs import TIMESTAMPS
 from tfseqrec.models.positions import PositionEncodingConfig, build_position_encoding, position_encoding_config
 from tfseqrec.models.registry import register
@@ -152,55 +153,42 @@ class SASRec(SequentialRecommender):
         return self.final_norm(x)
 
     # -- streaming: a key-value cache -----------------------------------------------------------------------------
-    def stream_state_size(self) -> Optional[int]:
-        """``1 + num_blocks * 2 * max_len * D``: the number of items so far, then each block's keys and values of
-        the latest ``max_len`` positions (newest last); None unless the model reads item ids alone, the attention
-        ``attends_cached_keys`` (full) and the position encoding ``extends_by_one`` (learnable positions
-        counted from the oldest item)."""
+    def stream_state_layout(self) -> Optional[kv_cache.StreamStateLayout]:
+        """The number of items so far, then per cached position (at most ``max_len``) every block's key and value
+        (``2 * num_blocks * D`` values; ``tfseqrec.models.kv_cache``); None unless the model reads item ids alone,
+        the attention ``attends_cached_keys`` (full) and the position encoding ``extends_by_one`` (learnable
+        positions counted from the oldest item)."""
         plain = self.input_features == ("item_ids",) and self.adaptation is None and self.target_behaviour is None
         streamable = self.causal and all(b.attention.attention_kernel.attends_cached_keys for b in self.blocks)
         if not (plain and streamable and self.position_embedding.extends_by_one):
             return None
-        return 1 + self.config.num_blocks * 2 * self.config.max_len * self.config.embedding_dim
+        return kv_cache.cache_layout([self.config.embedding_dim] * 2 * self.config.num_blocks, self.config.max_len)
 
     def stream_start(self, item_ids: tf.Tensor) -> tuple:
-        """``(query [B, D], state [B, S])`` after left-padded ``item_ids [B, W]`` (``W <= max_len``): ``encode``'s
-        last state and every block's keys / values of the history, right-aligned in ``max_len`` columns."""
-        item_ids = tf.cast(item_ids, tf.int64)
-        length = self.config.max_len
-        item_ids = tf.pad(item_ids[:, -length:], [[0, 0], [length - tf.shape(item_ids[:, -length:])[1], 0]])
+        """``(query [B, D], state [B, 1 + W * P])`` after left-padded ``item_ids [B, W]`` (the latest ``max_len``
+        columns kept): ``encode``'s last state and every block's keys / values of the ``W`` positions."""
+        item_ids = tf.cast(item_ids, tf.int64)[:, -self.config.max_len :]
         inputs = []
         query = self.encode(item_ids, training=False, block_inputs=inputs)[:, -1, :]
         count = tf.reduce_sum(tf.cast(tf.not_equal(item_ids, PAD_ID), tf.float32), axis=1)  # [B]
         caches = [tensor for block, x in zip(self.blocks, inputs) for tensor in block.project_key_value(x)]
-        return query, self._pack(count, caches)
+        return query, kv_cache.pack(count, caches)
 
     def stream_step(self, state: tf.Tensor, item_ids: tf.Tensor) -> tuple:
-        """``(query [B, D], state [B, S])`` after one more item ``item_ids [B]``: the new position's keys and values
-        enter each block's cache (the oldest column leaves), one query attends over it. Equals ``query`` of the
-        whole history while it holds at most ``max_len`` items (the server recomputes past that)."""
-        count, caches = self._unpack(state)
-        length = self.config.max_len
+        """``(query [B, D], state)`` after one more item ``item_ids [B]``: the new position's keys and values join
+        each block's cache (one position more, or the oldest leaves at ``max_len``), one query attends over it.
+        Equals ``query`` of the whole history while it holds at most ``max_len`` items (the server recomputes past
+        that)."""
+        heads = self.config.num_heads
+        count, caches = kv_cache.unpack(state, [(heads, self.config.embedding_dim // heads)] * 2 * len(self.blocks))
         x = self.embed_items(tf.cast(item_ids, tf.int64)) * (self.config.embedding_dim**0.5)  # [B, D]
         x = self.position_embedding.next_position(x, count)[:, tf.newaxis, :]  # [B, 1, D]
-        key_mask = tf.range(length, dtype=tf.float32)[tf.newaxis] >= float(length) - (count[:, tf.newaxis] + 1.0)
-        updated = []
+        updated, mask = [], None
         for i, block in enumerate(self.blocks):
             key, value = block.project_key_value(x)  # [B, 1, H, Dh]
-            keys = tf.concat([caches[2 * i][:, 1:], tf.cast(key, caches[2 * i].dtype)], axis=1)
-            values = tf.concat([caches[2 * i + 1][:, 1:], tf.cast(value, caches[2 * i + 1].dtype)], axis=1)
+            keys = kv_cache.push(caches[2 * i], key, self.config.max_len)
+            values = kv_cache.push(caches[2 * i + 1], value, self.config.max_len)
+            mask = kv_cache.key_mask(count + 1.0, tf.shape(keys)[1]) if mask is None else mask
             updated += [keys, values]
-            x = block.step(x, keys, values, key_mask)
-        return self.final_norm(x)[:, 0, :], self._pack(count + 1.0, updated)
-
-    def _pack(self, count: tf.Tensor, caches: list) -> tf.Tensor:
-        batch = tf.shape(count)[0]
-        flat = [tf.reshape(tf.cast(c, tf.float32), [batch, -1]) for c in caches]
-        return tf.concat([count[:, tf.newaxis]] + flat, axis=1)
-
-    def _unpack(self, state: tf.Tensor) -> tuple:
-        heads = self.config.num_heads
-        shape = [-1, self.config.max_len, heads, self.config.embedding_dim // heads]
-        width = self.config.max_len * self.config.embedding_dim
-        caches = [tf.reshape(state[:, 1 + i * width : 1 + (i + 1) * width], shape) for i in range(2 * len(self.blocks))]
-        return state[:, 0], caches
+            x = block.step(x, keys, values, mask)
+        return self.final_norm(x)[:, 0, :], kv_cache.pack(count + 1.0, updated)

@@ -7,7 +7,8 @@ more signatures on the server, called through TF Serving's Predict like any othe
   and ``scores [B, K]``: each user's top ``k`` after the new event, the user's items excluded;
 * ``reset``: input ``user [B]``; output ``reset [B]`` (bool, whether the user had a state): forget the users.
 
-Per user the cache holds the model state ``[S]``, the items so far (the latest ``max_items``, for exclusion and
+Per user the cache holds the model state ``[S]`` (for a key-value cache, sized by the user's history:
+``tfseqrec.models.kv_cache``), the items so far (the latest ``max_items``, for exclusion and
 to rebuild the state) and the version that computed the state. An ``append`` for a user with a state of the
 serving version runs ``stream_append`` (one step); otherwise (a new user, a state from an older version, or a
 history past the model's ``max_len``, where the stateless path reads only the latest ``max_len`` items) it runs
@@ -31,6 +32,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from tfseqrec.export import contract
+from tfseqrec.models.kv_cache import StreamStateLayout
 from tfseqrec.serving.errors import invalid
 
 ENTRY_OVERHEAD_BYTES = 200  # the dict slot, the entry object, the list of items
@@ -148,6 +150,14 @@ def _padded(rows: list) -> np.ndarray:
     return out
 
 
+def _stacked(states: list, layout: Optional[dict]) -> np.ndarray:
+    """``[B, S]`` float32 of the users' states; states of different widths (key-value caches sized by each user's
+    history) are aligned as their export's ``stream_state`` layout says."""
+    if layout and layout.get("per_item") and len({len(state) for state in states}) > 1:
+        return StreamStateLayout(**layout).pad(states)
+    return np.stack(states).astype(np.float32)
+
+
 def _waves(users: list) -> list:
     """Row indices in order, cut so that no user appears twice in one wave."""
     waves, current, seen = [], [], set()
@@ -216,8 +226,11 @@ class StatefulSignatures:
             if not rows:
                 continue
             states, ids, scores = run(servable, rows, entries, histories, ks)
+            layout = servable.export_info.get("stream_state")
+            trim = StreamStateLayout(**layout).trim if layout else (lambda state: state)
             for j, i in enumerate(rows):
-                self.cache.put(users[i], _Entry(servable.version, states[j], histories[i], 0.0))
+                state = trim(states[j])
+                self.cache.put(users[i], _Entry(servable.version, state, histories[i], 0.0))
                 outputs[i] = (ids[j], scores[j])
         return outputs
 
@@ -226,7 +239,7 @@ class StatefulSignatures:
         out = servable.run(
             contract.STREAM_APPEND_SIGNATURE,
             {
-                contract.STATE: np.stack([entries[i].state for i in rows]).astype(np.float32),
+                contract.STATE: _stacked([entries[i].state for i in rows], servable.export_info.get("stream_state")),
                 contract.ITEM: np.array([histories[i][-1] for i in rows], dtype=object),
                 contract.SEEN: _padded([histories[i] for i in rows]),
                 contract.K: ks[rows].astype(np.int32),
