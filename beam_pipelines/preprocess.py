@@ -140,7 +140,8 @@ def build_pipeline(
     split = seqs | "Split" >> T.SplitSequences(cfg.split)
     counts.append(split[T.COUNTS])
     eval_pairs = {name: split[name] for name in split_names(cfg)[1:]}
-    vocab = _vocabularies(cfg, split, eval_pairs, event_types)
+    base = T.read_base_vocabulary(cfg.output.base_vocabulary) if cfg.output.base_vocabulary else None
+    vocab = _vocabularies(cfg, split, eval_pairs, event_types, base)
     summaries = _side_features(p, cfg, plan, tables, rows, seqs, split.train, vocab.items, counts)
     suffix = _write_records(cfg, split, eval_pairs, vocab, counts)
 
@@ -163,7 +164,15 @@ def build_pipeline(
         p
         | "Once" >> beam.Create([None])
         | "WriteSpecAndStats"
-        >> beam.Map(_write_spec_and_stats, cfg=cfg, plan=plan, tables=tables, suffix=suffix, **side)
+        >> beam.Map(
+            _write_spec_and_stats,
+            cfg=cfg,
+            plan=plan,
+            tables=tables,
+            suffix=suffix,
+            base_size=None if base is None else len(base) + 2,
+            **side,
+        )
     )
 
 
@@ -209,8 +218,11 @@ class _Vocabularies(NamedTuple):
     event_ids: beam.pvalue.AsSingleton  # event type -> 1-based id
 
 
-def _vocabularies(cfg: PreprocessConfig, split, eval_pairs: dict, event_types: beam.PCollection) -> _Vocabularies:
-    """Builds the item vocabulary (written to ``vocab.tsv``) and the event type ids."""
+def _vocabularies(
+    cfg: PreprocessConfig, split, eval_pairs: dict, event_types: beam.PCollection, base: Optional[list] = None
+) -> _Vocabularies:
+    """Builds the item vocabulary (written to ``vocab.tsv``; ``base``: the earlier run's items, which keep their
+    ids) and the event type ids."""
     is_session = cfg.split.protocol == "session"
     extra_items = None
     if eval_pairs and not is_session:
@@ -220,7 +232,6 @@ def _vocabularies(cfg: PreprocessConfig, split, eval_pairs: dict, event_types: b
     valid_items_known = is_session and cfg.split.test_vocabulary == "train_valid" and "valid" in eval_pairs
     if valid_items_known:  # validation sessions' items join the vocabulary (count 0) so that test keeps them
         extra_items = eval_pairs["valid"] | "ValidSessionItems" >> beam.Map(lambda pair: pair[0])
-    base = T.read_base_vocabulary(cfg.output.base_vocabulary) if cfg.output.base_vocabulary else None
     vocab = split.train | "Vocabulary" >> T.BuildVocabulary(extra_items, base)
     vocab_ids = beam.pvalue.AsSingleton(vocab | "VocabIds" >> beam.Map(T.vocabulary_to_ids))
     # Items of train sessions only: what validation sessions may keep (test too unless train_valid).
@@ -337,6 +348,7 @@ def _write_spec_and_stats(
     tables: tuple = (),
     kcore: Optional[dict] = None,
     side_features: Optional[list] = None,
+    base_size: Optional[int] = None,
 ) -> None:
     out_dir = cfg.output.output_dir
     feature_tables_info = side_features_lib.spec_tables(side_features or [], counts)
@@ -375,9 +387,7 @@ def _write_spec_and_stats(
             size=num_items + 2,
             num_items=num_items,
             base_file=cfg.output.base_vocabulary,
-            base_size=len(T.read_base_vocabulary(cfg.output.base_vocabulary)) + 2
-            if cfg.output.base_vocabulary
-            else None,
+            base_size=base_size,
         ),
         protocol=protocol_info,
         event_types=list(event_types),

@@ -563,7 +563,8 @@ SECTIONS = (
         "RecBole's ml-100k atomic file, 5-core, leave-one-out (`tfseqrec preprocess ... --output-dir "
         "benchmarks/out/data/ml-100k`); GRU4Rec (one GRU layer of 64, full cross-entropy) trained for 5 minutes "
         "with max_len 1100; exported (brute force) and served in the benchmark's process over gRPC on loopback, "
-        "one client; 2-core AMD EPYC VM.",
+        "one client; 2-core AMD EPYC VM. *bytes per user*: the cached users of that length alone (state and kept "
+        "items).",
         lambda paths: whole_markdown(paths[:1]),
     ),
     Section(
@@ -574,9 +575,10 @@ SECTIONS = (
         "then `python benchmarks/streaming.py --run benchmarks/out/streaming/sasrec_ml100k --output "
         "benchmarks/reports/streaming_sasrec --replay-events 1000 --users 1000 --cache-users 250 --cache-events 2000`",
         "As the GRU4Rec section above, for SASRec (d 64, 2 blocks, full attention, learnable positions) with "
-        "max_len 1100, trained for 5 minutes (4 epochs): the server keeps each user's key-value cache (count, then "
-        "each block's keys and values of the latest 1,100 positions: 1.1 MB per user) and `append` runs one "
-        "position through the blocks; 2-core AMD EPYC VM.",
+        "max_len 1100, trained for 5 minutes (4 epochs): the server keeps each user's key-value cache sized by "
+        "the history (count, then each block's keys and values of the user's positions so far, up to 1,100: "
+        "1 KB per item) and `append` runs one position through the blocks; 2-core AMD EPYC VM. *bytes per user*: "
+        "the cached users of that length alone (state and kept items).",
         lambda paths: whole_markdown(paths[:1]),
     ),
     Section(

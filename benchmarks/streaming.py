@@ -84,7 +84,7 @@ def latency(client, server, items: list, lengths: list, rounds: int, requests: i
         for user, history in zip(users, histories):  # build each user's state (not timed)
             for item in history:
                 client.append([user], [item], k=k)
-        per_user = cache.bytes / max(len(cache), 1)
+        per_user = float(np.mean([cache.get(user.encode()).size() for user in users]))  # these users alone
         times = {"append": [], "recommend": []}
         for r in range(rounds):
             order = ("append", "recommend") if r % 2 == 0 else ("recommend", "append")

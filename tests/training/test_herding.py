@@ -16,6 +16,7 @@ from tfseqrec.data.spec import load_feature_spec
 from tfseqrec.training.config import ReplayConfig, load_train_config
 from tfseqrec.training.herding import allocate, herd, herding_selection
 from tfseqrec.training.replay import with_replay
+from tfseqrec.training import trainer as trainer_module
 from tfseqrec.training.trainer import load_trained_model
 
 
@@ -77,14 +78,24 @@ def test_config_values_are_checked():
         load_train_config(None, [], data_dir="d", replay=replay)
 
 
-def test_cli_fine_tunes_with_herded_exemplars(chain, tmp_path):  # noqa: F811
+@pytest.mark.parametrize("distill", [False, True], ids=["alone", "with_distillation"])
+def test_cli_fine_tunes_with_herded_exemplars(chain, tmp_path, monkeypatch, distill):  # noqa: F811
     d1, d2, _ = chain
     run1, run2 = tmp_path / "run1", tmp_path / "run2"
     assert main(["train", "--data-dir", str(d1), "--model", "sasrec", "--epochs", "1", "--output-dir", str(run1),
                  *TINY]) == 0  # fmt: skip
+    loaded = []
+
+    def counting_load(path, *args, **kwargs):
+        loaded.append(path)
+        return load_trained_model(path, *args, **kwargs)
+
+    monkeypatch.setattr(trainer_module, "load_trained_model", counting_load)
+    teacher = [f"distillation.teacher={run1}"] if distill else []
     assert main(["train", "--data-dir", str(d2), "--model", "sasrec", "--epochs", "1", "--output-dir", str(run2),
                  f"init_from={run1}", f"replay.data_dirs=[{d1}]", "replay.max_sequences=16",
-                 "replay.selection=herding", *TINY]) == 0  # fmt: skip
+                 "replay.selection=herding", *teacher, *TINY]) == 0  # fmt: skip
+    assert loaded == [str(run1)]  # the previous model is loaded once, for the memory and as the teacher
     run = json.loads((run2 / "run.json").read_text())
     assert run["config"]["replay"]["selection"] == "herding"
     assert run["replay_memory"]["selection"] == "herding" and run["replay_memory"]["seconds"] > 0

@@ -295,6 +295,7 @@ class _Run:
             )
         self.model, self.max_len = model, model.config.max_len
         check_input_features(model, self.spec)
+        teacher = None
         if cfg.distillation.enabled:
             teacher, _, teacher_spec = load_trained_model(cfg.distillation.teacher)
             grown = teacher.num_items < model.num_items
@@ -318,7 +319,7 @@ class _Run:
                 data_cfg,
                 self.max_len,
                 model.input_features,
-                memory_model=load_trained_model(cfg.init_from)[0] if herding else None,
+                memory_model=self._previous_model(teacher) if herding else None,
             )
             if herding:  # the exemplars' choice is compute of this run (a forward pass over the earlier slices)
                 self.replay_memory = {"selection": "herding", "seconds": time.time() - memory_started}
@@ -366,6 +367,14 @@ class _Run:
         )
         self.budget = TimeBudget(cfg.time_budget_minutes, cfg.verbose) if cfg.time_budget_minutes else None
         self.fit_started = None
+
+    def _previous_model(self, teacher):
+        """The ``init_from`` run's model, which picks the herded replay memory: the distillation teacher when it
+        is that same run (loaded once), else loaded now."""
+        cfg = self.cfg
+        if teacher is not None and os.path.realpath(cfg.distillation.teacher) == os.path.realpath(cfg.init_from):
+            return teacher
+        return load_trained_model(cfg.init_from)[0]
 
     @property
     def validated(self) -> bool:
