@@ -2,7 +2,10 @@
 the student's size, the compressed and pruned tables are smaller, int8 LiteRT is smaller than float32, and the
 report states each goal."""
 
+import argparse
 import json
+
+import pytest
 
 from tests.conftest import generated_dataset
 from tests.peer_scripts import load_benchmark_script
@@ -40,3 +43,19 @@ def test_every_variant_is_trained_measured_and_reported(tmp_path):
     text = (out / "report.md").read_text()
     assert "| teacher | SavedModel |" in text and "Goal >= 95% with >= 4x fewer" in text
     assert "Goal <= 1% loss" in text and "- pruned: 80.0% of the item table is zero" in text
+
+    # a finished run is reused only for the config it was trained with
+    with pytest.raises(SystemExit, match=r"pruned was trained with other values of pruning.sparsity than"):
+        bench.main(["--data-dir", str(data), "--runs", str(runs),
+                    "--overrides", "epochs=1", "validate_every=1", "batch_size=64", "model_config.max_len=20",
+                    "--teacher", "model_config.embedding_dim=32", "model_config.num_blocks=2",
+                    "--student", "model_config.embedding_dim=8", "model_config.num_blocks=1",
+                    "--pruning-sparsity", "0.5", "--pruning-end-epoch", "1"])  # fmt: skip
+    teacher = json.loads((runs / "teacher" / "run.json").read_text())
+    overrides = ["epochs=1", "validate_every=1", "batch_size=64", "model_config.max_len=20", "time_budget_minutes=60"]
+    config = str(bench.REPO / "configs" / "sasrec_ml1m.yaml")
+    args = argparse.Namespace(config=config, data_dir=str(data), overrides=overrides)
+    same = ["model_config.embedding_dim=32", "model_config.num_blocks=2"]
+    assert bench.stale_keys(teacher, args, same) == []  # a budget it never reached
+    assert bench.stale_keys({**teacher, "stopped_by": "time_budget"}, args, same) == ["time_budget_minutes"]
+    assert bench.stale_keys(teacher, args, ["model_config.embedding_dim=16"]) == ["model_config.embedding_dim"]
