@@ -75,62 +75,36 @@ def variants(args, vocabulary_size: int) -> dict:
     }
 
 
-IGNORED_KEYS = ("output_dir", "verbose", "resume")  # differ between runs of the same config
-
-
-def _differences(wanted: dict, had: dict, default: dict, prefix: str = "") -> list:
-    """Keys whose values differ; a key the older run lacks counts as its default (later fields keep the old
-    behaviour by default)."""
-    out = []
-    for key in sorted(set(wanted) | set(had)):
-        if key in IGNORED_KEYS:
-            continue
-        mine = wanted.get(key, default.get(key))
-        theirs = had.get(key, default.get(key))
-        if isinstance(mine, dict) and isinstance(theirs, dict):
-            out += _differences(mine, theirs, default.get(key) or {}, f"{prefix}{key}.")
-        elif mine != theirs:
-            out.append(prefix + key)
-    return out
-
-
 def stale_keys(run: dict, args, overrides: list) -> list:
-    """Config keys whose value in a finished ``run`` (``run.json``) differs from what this invocation asks; a time
-    budget that bound neither run (it stopped sooner, not by its budget) does not count."""
+    """Config keys whose value in a finished ``run`` (``run.json``) differs from what this invocation asks
+    (``tfseqrec.training.run_reuse``)."""
     from tfseqrec.training import load_train_config
+    from tfseqrec.training.run_reuse import config_differences
 
-    def plain(cfg) -> dict:
-        return json.loads(json.dumps(cfg.to_dict(), default=str))
-
-    wanted = plain(load_train_config(args.config, list(args.overrides) + overrides, data_dir=args.data_dir))
-    default = plain(load_train_config(None, [], data_dir=args.data_dir))
-    keys = _differences(wanted, run.get("config", {}), default)
-    budget = wanted.get("time_budget_minutes")
-    never_bound = run.get("stopped_by") != "time_budget" and (
-        budget is None or run.get("train_seconds", float("inf")) < 60 * budget
+    return config_differences(
+        run, load_train_config(args.config, list(args.overrides) + overrides, data_dir=args.data_dir)
     )
-    return [k for k in keys if not (k == "time_budget_minutes" and never_bound)]  # same run under either budget
 
 
 def train_variant(args, name: str, overrides: list) -> dict:
     """The finished run of variant ``name`` in ``--runs``, trained now unless there; a finished run trained with
     another config is refused (it would mix budgets in one table)."""
     from tfseqrec.cli import main as cli
+    from tfseqrec.training import load_train_config
+    from tfseqrec.training.run_reuse import reusable_run
 
     run_dir = os.path.join(args.runs, name)
-    path = os.path.join(run_dir, "run.json")
-    if os.path.exists(path) and json.loads(Path(path).read_text()).get("status") == "finished":
-        stale = stale_keys(json.loads(Path(path).read_text()), args, overrides)
-        if stale:
-            raise SystemExit(
-                f"{run_dir} was trained with other values of {', '.join(stale)} than this invocation asks: "
-                f"remove it to train {name} again, or give another --runs"
-            )
-    else:
+    wanted = load_train_config(args.config, list(args.overrides) + overrides, data_dir=args.data_dir)
+    try:
+        run = reusable_run(run_dir, wanted)
+    except ValueError as error:
+        raise SystemExit(f"{name}: {error}") from None
+    if run is None:
         argv = ["train", "--config", args.config, "--data-dir", args.data_dir, "--output-dir", run_dir]
         if cli(argv + list(args.overrides) + overrides + ["verbose=0"]) != 0:
             raise SystemExit(f"training {name} failed")
-    return json.loads(Path(path).read_text())
+        run = json.loads(Path(run_dir, "run.json").read_text())
+    return run
 
 
 def test_cases(spec, limit: int) -> list:

@@ -75,11 +75,19 @@ def preprocess(args, out: str, first: int, last: int, base: str | None = None) -
 
 
 def train(args, data: str, run: str, epochs: int, extra: list) -> dict:
-    path = os.path.join(run, "run.json")
-    if not (os.path.exists(path) and json.loads(Path(path).read_text()).get("status") == "finished"):
-        _cli(["train", "--config", args.config, "--data-dir", data, "--output-dir", run, f"epochs={epochs}",
-              f"seed={args.seed}", "verbose=0", *args.overrides, *extra])  # fmt: skip
-    return json.loads(Path(path).read_text())
+    """The finished run in ``run``, trained now unless there (one trained with another config is refused)."""
+    from tfseqrec.training import load_train_config
+    from tfseqrec.training.run_reuse import reusable_run
+
+    overrides = [f"epochs={epochs}", f"seed={args.seed}", "verbose=0", *args.overrides, *extra]
+    try:
+        finished = reusable_run(run, load_train_config(args.config, overrides, data_dir=data))
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
+    if finished is None:
+        _cli(["train", "--config", args.config, "--data-dir", data, "--output-dir", run, *overrides])
+        finished = json.loads(Path(run, "run.json").read_text())
+    return finished
 
 
 def _figures(run: dict) -> dict:
