@@ -69,3 +69,10 @@ def test_a_copy_of_the_data_directory_is_the_same_data(tmp_path):
         None, ["epochs=10", "model_config.embedding_dim=16"], data_dir=str(other), model="sasrec"
     )
     assert config_differences(run, elsewhere) == ["data_dir"]
+
+
+def test_an_epoch_limit_counts_only_where_it_bound(tmp_path):
+    run = {**_run(tmp_path), "stopped_by": "early_stopping", "epochs_run": 6}
+    assert config_differences(run, _wanted("epochs=200")) == []  # it stopped at 6 under 10 and would under 200
+    assert config_differences(run, _wanted("epochs=5")) == ["epochs"]
+    assert config_differences({**run, "stopped_by": "epochs", "epochs_run": 10}, _wanted("epochs=200")) == ["epochs"]

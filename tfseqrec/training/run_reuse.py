@@ -4,8 +4,8 @@ Benchmarks that keep their runs (``benchmarks/compression.py``, ``benchmarks/inc
 ``tfseqrec train`` directory instead of training again; one trained with other values would silently mix budgets
 or settings in one table. ``run.json`` records the resolved config (``TrainConfig.to_dict``), so the check is a
 comparison of the two: keys an older run lacks (fields added later) count as their defaults, a copy of the data
-directory (the same records and vocabulary) is the same data, and a time budget that bound neither run (it
-stopped sooner, not by its budget) does not count.
+directory (the same records and vocabulary) is the same data, and a time budget or an epoch limit that bound
+neither run (it stopped sooner, and not by that limit) does not count.
 """
 
 from __future__ import annotations
@@ -67,10 +67,12 @@ def config_differences(run: dict, wanted: TrainConfig) -> list:
     if "data_dir" in keys and same_data(wanted.data_dir, run["config"].get("data_dir", "")):
         keys.remove("data_dir")
     budget = wanted.time_budget_minutes
-    never_bound = run.get("stopped_by") != "time_budget" and (
-        budget is None or run.get("train_seconds", float("inf")) < 60 * budget
-    )
-    return [k for k in keys if not (k == "time_budget_minutes" and never_bound)]
+    unbound = {
+        "time_budget_minutes": run.get("stopped_by") != "time_budget"
+        and (budget is None or run.get("train_seconds", float("inf")) < 60 * budget),
+        "epochs": run.get("stopped_by") not in (None, "epochs") and run.get("epochs_run", float("inf")) < wanted.epochs,
+    }
+    return [k for k in keys if not unbound.get(k, False)]
 
 
 def reusable_run(run_dir: str, wanted: TrainConfig) -> Optional[dict]:
