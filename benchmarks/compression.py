@@ -7,7 +7,8 @@ teacher, trained and measured on one dataset.
     python benchmarks/compression.py --data-dir benchmarks/out/data/ml-100k --runs benchmarks/out/compression/ml100k \\
         --output benchmarks/reports/compression_ml100k
 
-Variants (each a ``tfseqrec train`` run of ``--config`` under ``--overrides``; finished runs are reused):
+Variants (each a ``tfseqrec train`` run of ``--config`` under ``--overrides``; a finished run of the same config is
+reused, one trained with other values is refused: ``tfseqrec.training.run_reuse``):
 
 * ``teacher``: the uncompressed model (``--teacher``: embedding 128, 2 blocks);
 * ``student``: a small model (``--student``: embedding 32, 1 block) trained alone;
@@ -316,7 +317,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", required=True, help="a preprocessed dataset (leave-one-out)")
     parser.add_argument("--config", default=str(REPO / "configs" / "sasrec_ml1m.yaml"), help="the base preset")
-    parser.add_argument("--runs", required=True, help="where the variants' runs go (finished runs are reused)")
+    parser.add_argument("--runs", required=True, help="where the variants' runs go (finished runs of the same config are reused)")
     parser.add_argument("--output", default=None, help="directory for report.md and results.json")
     parser.add_argument(
         "--overrides",

@@ -28,6 +28,9 @@ also exported (brute force) under one name, so successive steps get successive v
 Both chains evaluate the same test sessions: the incremental chain's vocabulary is the union of the slices seen,
 which is full retraining's vocabulary (``--item-min-count`` must stay 0 so that no per-slice filter differs).
 
+Runs already in ``--work`` are reused when finished with the same training config (copies of a data directory
+count as the same data) and refused when trained with other values (``tfseqrec.training.run_reuse``).
+
 Writes ``report.md`` and ``results.json`` to ``--output``.
 """
 
