@@ -317,7 +317,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", required=True, help="a preprocessed dataset (leave-one-out)")
     parser.add_argument("--config", default=str(REPO / "configs" / "sasrec_ml1m.yaml"), help="the base preset")
-    parser.add_argument("--runs", required=True, help="where the variants' runs go (finished runs of the same config are reused)")
+    parser.add_argument(
+        "--runs", required=True, help="where the variants' runs go (finished runs of the same config are reused)"
+    )
     parser.add_argument("--output", default=None, help="directory for report.md and results.json")
     parser.add_argument(
         "--overrides",
