@@ -75,15 +75,21 @@ def config_differences(run: dict, wanted: TrainConfig) -> list:
     return [k for k in keys if not unbound.get(k, False)]
 
 
-def reusable_run(run_dir: str, wanted: TrainConfig) -> Optional[dict]:
-    """``run_dir``'s ``run.json`` when it holds a finished run of ``wanted``'s config; None when there is no
-    finished run (train it); ValueError naming the keys when a finished run was trained with other values."""
+def finished_run(run_dir: str) -> Optional[dict]:
+    """``run_dir``'s ``run.json`` when it records a finished ``tfseqrec train`` run, else None."""
     path = os.path.join(run_dir, "run.json")
     if not os.path.exists(path):
         return None
     with open(path, encoding="utf-8") as f:
         run = json.load(f)
-    if run.get("status") != "finished":
+    return run if run.get("status") == "finished" else None
+
+
+def reusable_run(run_dir: str, wanted: TrainConfig) -> Optional[dict]:
+    """``run_dir``'s ``run.json`` when it holds a finished run of ``wanted``'s config; None when there is no
+    finished run (train it); ValueError naming the keys when a finished run was trained with other values."""
+    run = finished_run(run_dir)
+    if run is None:
         return None
     stale = config_differences(run, wanted)
     if stale:

@@ -17,6 +17,7 @@ import yaml
 from optuna.trial import TrialState
 
 from tfseqrec.training.config import _set_dotted
+from tfseqrec.training.run_reuse import finished_run
 from tfseqrec.tuning.space import SearchSpace
 from tfseqrec.tuning.trials import BASELINE_DIR
 
@@ -42,12 +43,8 @@ def best_config(space: SearchSpace, trial: optuna.trial.FrozenTrial) -> dict:
 
 
 def load_baseline(study_dir: str, metric: str) -> Optional[dict]:
-    path = os.path.join(study_dir, BASELINE_DIR, "run.json")
-    if not os.path.exists(path):
-        return None
-    with open(path, encoding="utf-8") as f:
-        run = json.load(f)
-    if run.get("status") != "finished":
+    run = finished_run(os.path.join(study_dir, BASELINE_DIR))
+    if run is None:
         return None
     return {"valid": run[f"best_valid_{metric}"], "test": run["test_metrics"], "best_epoch": run["best_epoch"]}
 
