@@ -375,6 +375,30 @@ SECTIONS = (
         lambda paths: whole_markdown(paths[:1]),
     ),
     Section(
+        "Hyperparameter search: SASRec-CE on Amazon Beauty",
+        (
+            "tune_sasrec_beauty/report.md",
+            "tune_sasrec_beauty/trials.csv",
+            "tune_sasrec_beauty/summary.json",
+            "tune_sasrec_beauty/best_config.yaml",
+            "tune_sasrec_beauty/history.png",
+            "tune_sasrec_beauty/curves.png",
+            "tune_sasrec_beauty/importance.png",
+            "tune_sasrec_beauty/parallel.png",
+        ),
+        "`tfseqrec tune benchmarks/tune/sasrec_beauty.yaml --output benchmarks/out/tune/sasrec_beauty` (killed "
+        "with `kill -9` at epoch 23 of trial 1 and run again with `--jobs 2`, which continued it from its last "
+        "epoch as trial 2); files copied to `benchmarks/reports/tune_sasrec_beauty/`",
+        f"{LEAVE_ONE_OUT}, seen items excluded; the S3-Rec Beauty.txt (5-core, 22,363 users, 12,101 items), "
+        "length 50; 20 finished trials of TPE (8 random start-up trials) over 9 keys from "
+        "configs/sasrec_beauty.yaml, median pruning after 6 epochs, each trial to early stopping on validation "
+        "NDCG@10 (every 2 epochs, patience 4 validations) or 30 epochs, training seed 1 for every trial and for "
+        "the preset. The budget is epochs, not minutes, so the machine's other work changed times only. The best "
+        "trial is chosen on validation; its test figure is reported, not used. 2-core AMD EPYC VM, shared with a "
+        "test run and a streaming benchmark for part of the search (paused for them).",
+        lambda paths: whole_markdown(paths[:1]),
+    ),
+    Section(
         "Distributed training: two workers and a parameter-server cluster against one process on MovieLens-100K",
         ("distributed/report.md", "distributed/results.json"),
         "`python benchmarks/distributed.py --data-dir benchmarks/out/data/ml-100k --seeds 1 2 3 --strategies "
