@@ -76,35 +76,37 @@ def variants(args, vocabulary_size: int) -> dict:
     }
 
 
+def wanted_config(args, overrides: list):
+    """The ``TrainConfig`` this invocation asks of a variant with ``overrides``."""
+    from tfseqrec.training import load_train_config
+
+    return load_train_config(args.config, list(args.overrides) + overrides, data_dir=args.data_dir)
+
+
 def stale_keys(run: dict, args, overrides: list) -> list:
     """Config keys whose value in a finished ``run`` (``run.json``) differs from what this invocation asks
     (``tfseqrec.training.run_reuse``)."""
-    from tfseqrec.training import load_train_config
     from tfseqrec.training.run_reuse import config_differences
 
-    return config_differences(
-        run, load_train_config(args.config, list(args.overrides) + overrides, data_dir=args.data_dir)
-    )
+    return config_differences(run, wanted_config(args, overrides))
 
 
 def train_variant(args, name: str, overrides: list) -> dict:
     """The finished run of variant ``name`` in ``--runs``, trained now unless there; a finished run trained with
     another config is refused (it would mix budgets in one table)."""
     from tfseqrec.cli import main as cli
-    from tfseqrec.training import load_train_config
-    from tfseqrec.training.run_reuse import reusable_run
+    from tfseqrec.training.run_reuse import finished_run, reusable_run
 
     run_dir = os.path.join(args.runs, name)
-    wanted = load_train_config(args.config, list(args.overrides) + overrides, data_dir=args.data_dir)
     try:
-        run = reusable_run(run_dir, wanted)
+        run = reusable_run(run_dir, wanted_config(args, overrides))
     except ValueError as error:
         raise SystemExit(f"{name}: {error}") from None
     if run is None:
         argv = ["train", "--config", args.config, "--data-dir", args.data_dir, "--output-dir", run_dir]
         if cli(argv + list(args.overrides) + overrides + ["verbose=0"]) != 0:
             raise SystemExit(f"training {name} failed")
-        run = json.loads(Path(run_dir, "run.json").read_text())
+        run = finished_run(run_dir)
     return run
 
 

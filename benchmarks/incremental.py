@@ -80,7 +80,7 @@ def preprocess(args, out: str, first: int, last: int, base: str | None = None) -
 def train(args, data: str, run: str, epochs: int, extra: list) -> dict:
     """The finished run in ``run``, trained now unless there (one trained with another config is refused)."""
     from tfseqrec.training import load_train_config
-    from tfseqrec.training.run_reuse import reusable_run
+    from tfseqrec.training.run_reuse import finished_run, reusable_run
 
     overrides = [f"epochs={epochs}", f"seed={args.seed}", "verbose=0", *args.overrides, *extra]
     try:
@@ -89,7 +89,7 @@ def train(args, data: str, run: str, epochs: int, extra: list) -> dict:
         raise SystemExit(str(error)) from None
     if finished is None:
         _cli(["train", "--config", args.config, "--data-dir", data, "--output-dir", run, *overrides])
-        finished = json.loads(Path(run, "run.json").read_text())
+        finished = finished_run(run)
     return finished
 
 
